@@ -1,0 +1,178 @@
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
+from django.core.exceptions import ValidationError
+
+from accounts.domains import normalize_domain
+from accounts.models import AuditEvent, Domain, License, Membership, User
+from accounts.services import (
+    domain_delete,
+    domain_save,
+    license_save,
+    membership_delete,
+    membership_save,
+)
+
+
+class DomainForm(forms.ModelForm):
+    class Meta:
+        model = Domain
+        fields = ["hostname", "is_primary"]
+
+    def clean_hostname(self):
+        try:
+            return normalize_domain(self.cleaned_data["hostname"])
+        except ValidationError as exc:
+            raise ValidationError(exc.messages) from exc
+
+
+class DomainInline(admin.TabularInline):
+    model = Domain
+    form = DomainForm
+    extra = 0
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 0
+    raw_id_fields = ["user"]
+
+
+class AuditedInlinesMixin:
+    """Routes inline saves and deletes through the audited services."""
+
+    def save_formset(self, request, form, formset, change):
+        instances = formset.save(commit=False)
+        for obj in formset.deleted_objects:
+            if isinstance(obj, Domain):
+                domain_delete(acting_user=request.user, domain=obj)
+            elif isinstance(obj, Membership):
+                membership_delete(acting_user=request.user, membership=obj)
+        for obj in instances:
+            if isinstance(obj, Domain):
+                domain_save(acting_user=request.user, domain=obj)
+            elif isinstance(obj, Membership):
+                membership_save(acting_user=request.user, membership=obj)
+        formset.save_m2m()
+
+
+@admin.register(License)
+class LicenseAdmin(AuditedInlinesMixin, admin.ModelAdmin):
+    list_display = ["name", "key", "license_type", "status", "contact_email", "member_since"]
+    list_filter = ["license_type", "status"]
+    search_fields = ["name", "key", "contact_email", "domains__hostname"]
+    readonly_fields = ["public_id", "created_at", "updated_at"]
+    inlines = [DomainInline, MembershipInline]
+    fieldsets = [
+        (None, {"fields": ["name", "key", "license_type", "status", "contact_email"]}),
+        ("Customer settings", {"fields": ["member_since", "timezone", "low_balance_threshold"]}),
+        ("Record", {"fields": ["public_id", "created_at", "updated_at"]}),
+    ]
+
+    def save_model(self, request, obj, form, change):
+        tz_changed = change and "timezone" in form.changed_data
+        license_save(acting_user=request.user, license=obj)
+        if tz_changed:
+            messages.info(request, f"Daily figures of {obj.name} were rebuilt for {obj.timezone}.")
+
+    def delete_model(self, request, obj):
+        raise ValidationError("Licenses are closed, not deleted.")
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Domain)
+class DomainAdmin(admin.ModelAdmin):
+    list_display = ["hostname", "license", "is_primary"]
+    list_select_related = ["license"]
+    search_fields = ["hostname", "license__name", "license__key"]
+    list_filter = ["is_primary"]
+    raw_id_fields = ["license"]
+
+    def save_model(self, request, obj, form, change):
+        domain_save(acting_user=request.user, domain=obj)
+
+    def delete_model(self, request, obj):
+        domain_delete(acting_user=request.user, domain=obj)
+
+    def delete_queryset(self, request, queryset):
+        for obj in queryset:
+            domain_delete(acting_user=request.user, domain=obj)
+
+
+@admin.register(Membership)
+class MembershipAdmin(admin.ModelAdmin):
+    list_display = ["user", "license", "role"]
+    list_select_related = ["user", "license"]
+    list_filter = ["role"]
+    search_fields = ["user__email", "license__name", "license__key"]
+    raw_id_fields = ["user", "license"]
+
+    def save_model(self, request, obj, form, change):
+        membership_save(acting_user=request.user, membership=obj)
+
+    def delete_model(self, request, obj):
+        membership_delete(acting_user=request.user, membership=obj)
+
+    def delete_queryset(self, request, queryset):
+        for obj in queryset:
+            membership_delete(acting_user=request.user, membership=obj)
+
+
+class UserCreationForm(AdminUserCreationForm):
+    class Meta:
+        model = User
+        fields = ["email"]
+
+
+class UserEditForm(UserChangeForm):
+    class Meta:
+        model = User
+        fields = "__all__"
+
+
+class UserMembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 0
+    raw_id_fields = ["license"]
+
+
+@admin.register(User)
+class UserAdmin(AuditedInlinesMixin, BaseUserAdmin):
+    form = UserEditForm
+    add_form = UserCreationForm
+    ordering = ["email"]
+    list_display = ["email", "full_name", "is_staff", "is_active", "date_joined"]
+    list_filter = ["is_staff", "is_superuser", "is_active", "groups"]
+    search_fields = ["email", "full_name"]
+    fieldsets = [
+        (None, {"fields": ["email", "password"]}),
+        ("Profile", {"fields": ["full_name"]}),
+        ("Permissions", {"fields": ["is_active", "is_staff", "is_superuser", "groups"]}),
+        ("Dates", {"fields": ["last_login", "date_joined"]}),
+    ]
+    add_fieldsets = [
+        (None, {"classes": ["wide"], "fields": ["email", "password1", "password2"]}),
+    ]
+    filter_horizontal = ["groups"]
+    inlines = [UserMembershipInline]
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "actor", "action", "license", "target", "reason"]
+    list_select_related = ["actor", "license"]
+    list_filter = ["action"]
+    search_fields = ["action", "target", "reason", "actor__email", "license__name", "license__key"]
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -1,0 +1,39 @@
+from django.contrib.auth.mixins import LoginRequiredMixin
+from django.shortcuts import render
+
+from accounts.models import License
+from accounts.selectors import license_get_for_user, membership_role
+
+
+class LicenseMixin(LoginRequiredMixin):
+    """Resolves `self.license` from the URL for every customer page.
+
+    Anonymous visitors go to the login page; a license the login is not a member of is a
+    404; a closed license gets a plain page saying so. Views that must still work on a
+    closed license (none yet) would set `allow_closed = True`.
+    """
+
+    license: License
+    allow_closed = False
+    owner_only = False
+
+    def dispatch(self, request, *args, **kwargs):
+        if not request.user.is_authenticated:
+            return self.handle_no_permission()
+        self.license = license_get_for_user(user=request.user, public_id=kwargs["license_id"])
+        self.role = membership_role(user=request.user, license=self.license)
+        if self.license.is_closed and not self.allow_closed:
+            return render(
+                request, "accounts/license_closed.html", {"license": self.license}, status=403
+            )
+        if self.owner_only and self.role != "owner":
+            return render(
+                request, "accounts/owner_only.html", {"license": self.license}, status=403
+            )
+        return super().dispatch(request, *args, **kwargs)
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["license"] = self.license
+        context["role"] = self.role
+        return context

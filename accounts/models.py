@@ -1,0 +1,242 @@
+import uuid
+import zoneinfo
+from decimal import Decimal
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
+from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.db.models.functions import Lower
+from django.utils import timezone
+
+from accounts.domains import normalize_domain
+from portal.models import TenantQuerySet, TimeStampedModel
+
+
+def validate_timezone(value: str) -> None:
+    if value not in zoneinfo.available_timezones():
+        raise ValidationError(
+            f"'{value}' is not a known time zone (use an IANA name like Europe/Berlin)."
+        )
+
+
+class UserManager(BaseUserManager):
+    use_in_migrations = True
+
+    @classmethod
+    def normalize_email(cls, email):
+        return (email or "").strip().lower()
+
+    def get_by_natural_key(self, username):
+        return self.get(email__iexact=self.normalize_email(username))
+
+    def _create_user(self, email, password, **extra):
+        if not email:
+            raise ValueError("A login needs an email address")
+        user = self.model(email=self.normalize_email(email), **extra)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_user(self, email, password=None, **extra):
+        extra.setdefault("is_staff", False)
+        extra.setdefault("is_superuser", False)
+        return self._create_user(email, password, **extra)
+
+    def create_superuser(self, email, password=None, **extra):
+        extra["is_staff"] = True
+        extra["is_superuser"] = True
+        return self._create_user(email, password, **extra)
+
+
+class User(AbstractBaseUser, PermissionsMixin):
+    """A login: an email and a password. Emails are stored lowercase and unique."""
+
+    email = models.EmailField("email address", max_length=254, unique=True)
+    full_name = models.CharField(max_length=150, blank=True)
+    is_active = models.BooleanField(default=True)
+    is_staff = models.BooleanField("staff status", default=False)
+    date_joined = models.DateTimeField(default=timezone.now)
+
+    objects = UserManager()
+
+    USERNAME_FIELD = "email"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS: list[str] = []
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(Lower("email"), name="user_email_unique_ci"),
+        ]
+
+    def __str__(self):
+        return self.email
+
+    def clean(self):
+        super().clean()
+        self.email = User.objects.normalize_email(self.email)
+        clash = User.objects.filter(email__iexact=self.email).exclude(pk=self.pk)
+        if self.email and clash.exists():
+            raise ValidationError({"email": "A login with this email address already exists."})
+
+    def get_full_name(self):
+        return self.full_name or self.email
+
+    def get_short_name(self):
+        return self.full_name or self.email
+
+
+class License(TimeStampedModel):
+    """The tenant: one customer account."""
+
+    class Type(models.TextChoices):
+        TRIAL = "trial", "Trial"
+        STANDARD = "standard", "Standard"
+        PROFESSIONAL = "professional", "Professional"
+        ENTERPRISE = "enterprise", "Enterprise"
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        SUSPENDED = "suspended", "Suspended"
+        CLOSED = "closed", "Closed"
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    name = models.CharField(max_length=200)
+    key = models.CharField(
+        "license key",
+        max_length=64,
+        unique=True,
+        help_text="Identifies the license to the upstream API. Letters, digits, '-' and '_'.",
+    )
+    license_type = models.CharField(max_length=20, choices=Type.choices, default=Type.STANDARD)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE)
+    contact_email = models.EmailField()
+    member_since = models.DateField(default=timezone.localdate)
+    timezone = models.CharField(
+        max_length=64, default=settings.TIME_ZONE, validators=[validate_timezone]
+    )
+    low_balance_threshold = models.DecimalField(
+        max_digits=18,
+        decimal_places=6,
+        default=Decimal("1.000000"),
+        validators=[MinValueValidator(Decimal("0"))],
+    )
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(low_balance_threshold__gte=0),
+                name="license_threshold_not_negative",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(key__regex=r"^[A-Za-z0-9_-]{6,64}$"),
+                name="license_key_format",
+            ),
+        ]
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def tzinfo(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.timezone)
+
+    @property
+    def is_closed(self) -> bool:
+        return self.status == self.Status.CLOSED
+
+    @property
+    def is_suspended(self) -> bool:
+        return self.status == self.Status.SUSPENDED
+
+    @property
+    def masked_key(self) -> str:
+        return (
+            f"{self.key[:4]}{'•' * 8}{self.key[-4:]}" if len(self.key) > 8 else "•" * len(self.key)
+        )
+
+
+class Domain(TimeStampedModel):
+    """A hostname registered to a license, stored normalized and unique across licenses."""
+
+    license = models.ForeignKey(License, on_delete=models.PROTECT, related_name="domains")
+    hostname = models.CharField(max_length=253, unique=True)
+    is_primary = models.BooleanField(default=False)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["license"],
+                condition=models.Q(is_primary=True),
+                name="domain_one_primary_per_license",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(hostname=Lower("hostname")), name="domain_hostname_lowercase"
+            ),
+        ]
+
+    def __str__(self):
+        return self.hostname
+
+    def clean(self):
+        super().clean()
+        try:
+            self.hostname = normalize_domain(self.hostname)
+        except ValidationError as exc:
+            raise ValidationError({"hostname": exc.messages}) from exc
+        clash = Domain.objects.filter(hostname=self.hostname).exclude(pk=self.pk)
+        if clash.exists():
+            raise ValidationError({"hostname": "This domain is already registered to a license."})
+
+
+class Membership(TimeStampedModel):
+    """A login's membership of a license."""
+
+    class Role(models.TextChoices):
+        OWNER = "owner", "Owner"
+        MEMBER = "member", "Member"
+
+    license = models.ForeignKey(License, on_delete=models.PROTECT, related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.MEMBER)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["license", "user"], name="membership_unique"),
+        ]
+
+    def __str__(self):
+        return f"{self.user} @ {self.license} ({self.role})"
+
+
+class AuditEvent(models.Model):
+    """An append-only record of something a person (or the system) did: who, what, why."""
+
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    license = models.ForeignKey(
+        License, null=True, blank=True, on_delete=models.PROTECT, related_name="audit_events"
+    )
+    action = models.CharField(max_length=64)
+    target = models.CharField(max_length=200, blank=True)
+    changes = models.JSONField(default=dict, blank=True)
+    reason = models.TextField(blank=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        indexes = [models.Index(fields=["license", "-created_at"], name="audit_license_recent")]
+
+    def __str__(self):
+        return (
+            f"{self.created_at:%Y-%m-%d %H:%M} {self.actor or 'system'} {self.action} {self.target}"
+        )

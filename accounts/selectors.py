@@ -1,0 +1,40 @@
+from django.http import Http404
+
+from accounts.models import AuditEvent, Domain, License, Membership, User
+
+
+def licenses_for_user(user: User):
+    """Licenses the login is a member of, by name."""
+    return License.objects.filter(memberships__user=user).order_by("name", "pk")
+
+
+def license_get_for_user(*, user: User, public_id) -> License:
+    """The license with this public id if the login is a member of it; otherwise 404.
+
+    404 whether the license does not exist or belongs to someone else: no hint either way.
+    """
+    license = licenses_for_user(user).filter(public_id=public_id).first()
+    if license is None:
+        raise Http404("No such license")
+    return license
+
+
+def membership_role(*, user: User, license: License) -> str | None:
+    return (
+        Membership.objects.for_license(license)
+        .filter(user=user)
+        .values_list("role", flat=True)
+        .first()
+    )
+
+
+def domains_for_license(license: License) -> list[Domain]:
+    return list(Domain.objects.for_license(license).order_by("-is_primary", "hostname"))
+
+
+def audit_events_for_license(license: License, limit: int = 50):
+    return (
+        AuditEvent.objects.for_license(license)
+        .select_related("actor")
+        .order_by("-created_at", "-pk")[:limit]
+    )

@@ -1,0 +1,66 @@
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.mixins import LoginRequiredMixin
+from django.shortcuts import redirect
+from django.urls import reverse_lazy
+from django.views.generic import TemplateView
+
+from accounts.forms import EmailAuthenticationForm
+from accounts.selectors import licenses_for_user
+
+
+class HomeView(LoginRequiredMixin, TemplateView):
+    """One license: straight to its dashboard. Several: the license switcher."""
+
+    template_name = "accounts/license_list.html"
+
+    def get(self, request, *args, **kwargs):
+        licenses = list(licenses_for_user(request.user))
+        if len(licenses) == 1:
+            return redirect("usage:dashboard", license_id=licenses[0].public_id)
+        return self.render_to_response(self.get_context_data(licenses=licenses))
+
+
+class LicenseListView(LoginRequiredMixin, TemplateView):
+    template_name = "accounts/license_list.html"
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(licenses=licenses_for_user(self.request.user), **kwargs)
+
+
+class LoginView(auth_views.LoginView):
+    template_name = "accounts/login.html"
+    authentication_form = EmailAuthenticationForm
+    redirect_authenticated_user = True
+
+
+class LogoutView(auth_views.LogoutView):
+    pass
+
+
+class PasswordChangeView(auth_views.PasswordChangeView):
+    template_name = "accounts/password_change.html"
+    success_url = reverse_lazy("accounts:password_change_done")
+
+
+class PasswordChangeDoneView(auth_views.PasswordChangeDoneView):
+    template_name = "accounts/password_change_done.html"
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    template_name = "accounts/password_reset.html"
+    email_template_name = "accounts/email/password_reset.txt"
+    subject_template_name = "accounts/email/password_reset_subject.txt"
+    success_url = reverse_lazy("accounts:password_reset_done")
+
+
+class PasswordResetDoneView(auth_views.PasswordResetDoneView):
+    template_name = "accounts/password_reset_done.html"
+
+
+class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    template_name = "accounts/password_reset_confirm.html"
+    success_url = reverse_lazy("accounts:password_reset_complete")
+
+
+class PasswordResetCompleteView(auth_views.PasswordResetCompleteView):
+    template_name = "accounts/password_reset_complete.html"

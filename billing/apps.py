@@ -1,0 +1,20 @@
+from django.apps import AppConfig
+
+
+class BillingConfig(AppConfig):
+    name = "billing"
+    verbose_name = "Billing and ledger"
+
+    def ready(self):
+        from django.db.models.signals import post_migrate
+
+        post_migrate.connect(_restore_default_prices, sender=self, dispatch_uid="billing.prices")
+
+
+def _restore_default_prices(**kwargs):
+    """Migration 0002 seeds the guide's prices; a flush (tests) empties the table, and
+    Django re-emits post_migrate after it, so the defaults come back. Idempotent."""
+    from billing.defaults import seed_default_prices
+    from billing.models import Price
+
+    seed_default_prices(Price)

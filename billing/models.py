@@ -1,0 +1,202 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from accounts.models import License
+from billing.money import MONEY_MAX_DIGITS, MONEY_PLACES, PRICE_MAX_DIGITS, PRICE_PLACES, ZERO
+from portal.models import TenantQuerySet
+
+
+class Service(models.TextChoices):
+    AI_IMAGES = "ai_images", "ai_images"
+    AI_DATA = "ai_data", "ai_data"
+    AI_DATA_CACHED = "ai_data_cached", "ai_data_cached"
+    AI_DATA_COMPLETION = "ai_data_completion", "ai_data_completion"
+
+
+TOKEN_SERVICES = (Service.AI_DATA, Service.AI_DATA_CACHED, Service.AI_DATA_COMPLETION)
+
+
+def money_field(**kwargs):
+    return models.DecimalField(max_digits=MONEY_MAX_DIGITS, decimal_places=MONEY_PLACES, **kwargs)
+
+
+class Price(models.Model):
+    """The unit price of a service from `effective_from` on.
+
+    Append-only: a price change is a new row. The database refuses UPDATE, and DELETE of
+    a price already in effect (see migration 0002).
+    """
+
+    service = models.CharField(max_length=32, choices=Service.choices)
+    unit_price = models.DecimalField(
+        max_digits=PRICE_MAX_DIGITS,
+        decimal_places=PRICE_PLACES,
+        help_text="Dollars per token, or per image.",
+    )
+    effective_from = models.DateTimeField()
+    created_at = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["service", "effective_from"], name="price_unique_start"
+            ),
+            models.CheckConstraint(condition=Q(unit_price__gte=0), name="price_not_negative"),
+        ]
+
+    def __str__(self):
+        return f"{self.service} {self.unit_price} from {self.effective_from:%Y-%m-%d %H:%M}"
+
+
+class LedgerEntry(models.Model):
+    """One immutable money movement on a license. Credit is +, debit is −.
+
+    Written only by billing.services; the database refuses UPDATE and DELETE.
+    """
+
+    class Kind(models.TextChoices):
+        PURCHASE = "purchase", "Purchase"
+        USAGE = "usage", "Usage"
+        REFUND = "refund", "Refund"
+
+    id = models.BigAutoField(primary_key=True)
+    license = models.ForeignKey(License, on_delete=models.PROTECT, related_name="+")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    service = models.CharField(max_length=32, choices=Service.choices, blank=True, default="")
+    amount = money_field()
+    tokens = models.BigIntegerField(default=0)
+    images = models.BigIntegerField(default=0)
+    api_calls = models.SmallIntegerField(default=0)
+    description = models.CharField(max_length=500, blank=True, default="")
+    occurred_at = models.DateTimeField()
+    recorded_at = models.DateTimeField(default=timezone.now)
+    external_id = models.CharField(max_length=200)
+    refund_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="refunds"
+    )
+    reason = models.TextField(blank=True, default="")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        verbose_name_plural = "ledger entries"
+        permissions = [
+            ("issue_refund", "Can issue refunds and goodwill credits"),
+            ("record_purchase", "Can record purchases"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["license", "external_id"], name="ledger_external_id_unique"
+            ),
+            models.CheckConstraint(
+                condition=Q(kind__in=["purchase", "usage", "refund"]), name="ledger_kind_valid"
+            ),
+            models.CheckConstraint(
+                condition=(
+                    Q(kind="purchase", amount__gt=0)
+                    | Q(kind="refund", amount__gt=0)
+                    | Q(kind="usage", amount__lte=0)
+                ),
+                name="ledger_sign_per_kind",
+            ),
+            models.CheckConstraint(
+                condition=(
+                    Q(kind="purchase", service="")
+                    | Q(kind="usage", service__in=[s.value for s in Service])
+                    | Q(kind="refund", service__in=["", *[s.value for s in Service]])
+                ),
+                name="ledger_service_per_kind",
+            ),
+            models.CheckConstraint(
+                condition=Q(refund_of__isnull=True) | Q(kind="refund"),
+                name="ledger_refund_of_only_refunds",
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind="refund") | ~Q(reason=""), name="ledger_refund_has_reason"
+            ),
+            models.CheckConstraint(
+                condition=Q(tokens__gte=0, images__gte=0, api_calls__in=[0, 1]),
+                name="ledger_counts_valid",
+            ),
+        ]
+        indexes = [
+            # Recent history and the CSV export: newest first, keyset-paged.
+            models.Index(fields=["license", "-occurred_at", "-id"], name="ledger_license_recent"),
+        ]
+
+    def __str__(self):
+        return f"#{self.id} {self.kind} {self.amount} ({self.license_id})"
+
+    @property
+    def is_credit(self) -> bool:
+        return self.amount > 0
+
+
+class LicenseBalance(models.Model):
+    """A license's balance and lifetime totals, kept equal to the sum of its entries.
+
+    Updated only in the transaction that posts the entries, with this row locked.
+    """
+
+    license = models.OneToOneField(
+        License, primary_key=True, on_delete=models.PROTECT, related_name="balance"
+    )
+    balance = money_field(default=ZERO)
+    total_purchased = money_field(default=ZERO)
+    total_spent = money_field(default=ZERO)
+    total_refunded = money_field(default=ZERO)
+    api_calls = models.BigIntegerField(default=0)
+    input_tokens = models.BigIntegerField(default=0)
+    cached_tokens = models.BigIntegerField(default=0)
+    completion_tokens = models.BigIntegerField(default=0)
+    images = models.BigIntegerField(default=0)
+    entries = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    objects = TenantQuerySet.as_manager()
+
+    def __str__(self):
+        return f"{self.license_id}: {self.balance}"
+
+    @property
+    def tokens(self) -> int:
+        return self.input_tokens + self.cached_tokens + self.completion_tokens
+
+
+class DailyRollup(models.Model):
+    """Per license, local day (the license's timezone), kind and service: sums of entries.
+
+    Kept in the same transaction as the entries it sums, so it is exact. Purchases and
+    goodwill refunds have service "".
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    license = models.ForeignKey(License, on_delete=models.PROTECT, related_name="+")
+    day = models.DateField()
+    kind = models.CharField(max_length=16, choices=LedgerEntry.Kind.choices)
+    service = models.CharField(max_length=32, blank=True, default="")
+    amount = money_field(default=ZERO)
+    tokens = models.BigIntegerField(default=0)
+    images = models.BigIntegerField(default=0)
+    api_calls = models.BigIntegerField(default=0)
+    entries = models.BigIntegerField(default=0)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["license", "day", "kind", "service"], name="rollup_unique_key"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.license_id} {self.day} {self.kind} {self.service}: {self.amount}"

@@ -1,0 +1,61 @@
+"""Money: exact Decimals, 6 places (micro-dollars), one rounding rule.
+
+Every amount the portal stores or shows goes through `quantize_money`. Prices are kept
+per unit with more places (a cached token costs $0.000000075) and are never rounded;
+only the charge computed from them is, once, when it is recorded.
+"""
+
+from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal, InvalidOperation
+
+MONEY_PLACES = 6
+MONEY_QUANT = Decimal(1).scaleb(-MONEY_PLACES)  # 0.000001
+MONEY_MAX_DIGITS = 18
+PRICE_PLACES = 12
+PRICE_MAX_DIGITS = 24
+ZERO = Decimal("0.000000")
+PER_MILLION = Decimal(1_000_000)
+PER_TEN_THOUSAND = Decimal(10_000)
+
+
+def quantize_money(value: Decimal | int | str) -> Decimal:
+    """Round to 6 places, half-up. The one place money is rounded."""
+    if isinstance(value, float):
+        raise TypeError("money must never be a float")
+    return Decimal(value).quantize(MONEY_QUANT, rounding=ROUND_HALF_UP)
+
+
+def parse_money(text: str) -> Decimal:
+    """Parse what a person typed ("12.5", "$1,000.00") into an exact amount, or raise ValueError."""
+    cleaned = (text or "").strip().replace(",", "").removeprefix("$").strip()
+    try:
+        value = Decimal(cleaned)
+    except InvalidOperation as exc:
+        raise ValueError(f"'{text}' is not an amount") from exc
+    if not value.is_finite():
+        raise ValueError(f"'{text}' is not an amount")
+    if value != value.quantize(MONEY_QUANT, rounding=ROUND_HALF_UP):
+        raise ValueError("amounts have at most 6 decimal places")
+    return quantize_money(value)
+
+
+def charge_for(quantity: int, unit_price: Decimal) -> Decimal:
+    """What `quantity` units cost at `unit_price`: one half-up rounding to 6 places."""
+    return quantize_money(Decimal(quantity) * unit_price)
+
+
+def units_affordable(balance: Decimal, unit_price: Decimal) -> int:
+    """How many whole units a balance buys at a unit price (0 when the balance is not positive)."""
+    if balance <= 0 or unit_price <= 0:
+        return 0
+    return int((balance / unit_price).to_integral_value(rounding=ROUND_FLOOR))
+
+
+def format_money(value: Decimal, places: int = MONEY_PLACES) -> str:
+    """ "$1,234.567890" / "-$0.120000": the digits the ledger holds, with separators."""
+    q = (
+        quantize_money(value)
+        if places == MONEY_PLACES
+        else value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+    )
+    sign = "-" if q < 0 else ""
+    return f"{sign}${abs(q):,.{places}f}"

@@ -1,0 +1,14 @@
+"""The Celery app. Configuration comes from Django settings (CELERY_*)."""
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+
+app = Celery("portal")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+# Exactly one `celery beat` process runs this schedule (see docs/architecture.md).
+app.conf.beat_schedule = {}

@@ -1,0 +1,119 @@
+"""Starts the whole portal in the foreground: web (gunicorn), one Celery worker, Celery
+beat and the upstream simulator. Ctrl-C (or any of them dying) stops them all."""
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+from accounts.demo import DEMO_LOGINS, DEMO_PASSWORD
+
+logger = logging.getLogger(__name__)
+
+
+class Command(BaseCommand):
+    help = "Run web, worker, beat and the upstream simulator together (what `make run` does)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+        parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+        parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
+
+    def handle(self, *args, host, port, workers, **options):
+        bin_dir = Path(sys.executable).parent
+        state_dir = Path(tempfile.mkdtemp(prefix="portal-run-"))
+        env = dict(os.environ)
+        commands = self.commands(bin_dir, state_dir, host, port, workers)
+        children: list[tuple[str, subprocess.Popen]] = []
+
+        def stop_all(*_):
+            for _name, proc in children:
+                if proc.poll() is None:
+                    os.killpg(proc.pid, signal.SIGTERM)
+            deadline = time.monotonic() + 10
+            for _name, proc in children:
+                try:
+                    proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait()
+
+        signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+        try:
+            for name, argv in commands:
+                children.append(
+                    (name, subprocess.Popen(argv, env=env, start_new_session=True))  # noqa: S603
+                )
+            self.banner(host, port)
+            while True:
+                for name, proc in children:
+                    if proc.poll() is not None:
+                        self.stderr.write(f"{name} exited with status {proc.returncode}; stopping.")
+                        return_code = proc.returncode or 1
+                        stop_all()
+                        sys.exit(return_code)
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            self.stdout.write("\nstopping web, worker, beat and simulator…")
+            stop_all()
+            self.stdout.write("stopped.")
+
+    def commands(self, bin_dir: Path, state_dir: Path, host: str, port: int, workers: int):
+        python = str(bin_dir / "python")
+        manage = str(Path(settings.BASE_DIR) / "manage.py")
+        commands = [
+            (
+                "web",
+                [
+                    str(bin_dir / "gunicorn"),
+                    "portal.wsgi:application",
+                    "--bind", f"{host}:{port}",
+                    "--workers", str(workers),
+                    "--worker-class", "gthread",
+                    "--threads", "4",
+                    "--timeout", "60",
+                    "--access-logfile", "-",
+                ],
+            ),
+            ("worker", [str(bin_dir / "celery"), "-A", "portal", "worker", "--loglevel", "INFO", "--concurrency", "2"]),
+            (
+                "beat",
+                [
+                    str(bin_dir / "celery"), "-A", "portal", "beat", "--loglevel", "INFO",
+                    "--schedule", str(state_dir / "celerybeat-schedule"),
+                ],
+            ),
+        ]  # fmt: skip
+        simulator = self.simulator_command(python, manage)
+        if simulator:
+            commands.insert(0, ("simulator", simulator))
+        return commands
+
+    def simulator_command(self, python: str, manage: str) -> list[str] | None:
+        """The upstream simulator, when this build has one (the sync issue adds it)."""
+        from django.core.management import get_commands
+
+        if "run_upstream_simulator" not in get_commands():
+            return None
+        port = os.environ.get("UPSTREAM_SIMULATOR_PORT", "8100")
+        return [python, manage, "run_upstream_simulator", "--port", port]
+
+    def banner(self, host: str, port: int):
+        shown = "127.0.0.1" if host in {"0.0.0.0", "::"} else host  # noqa: S104
+        lines = [
+            "",
+            f"  Token & Credit Portal: http://{shown}:{port}/",
+            f"  Staff admin:           http://{shown}:{port}/{settings.ADMIN_URL}",
+            f"  Demo logins (password {DEMO_PASSWORD}):",
+            *[f"    {email}" for email in DEMO_LOGINS],
+            "  Ctrl-C stops everything.",
+            "",
+        ]
+        self.stdout.write("\n".join(lines))

@@ -1,0 +1,19 @@
+from django.conf import settings
+from django.contrib import admin
+from django.urls import include, path
+
+from portal.views import HealthView
+
+# Every customer page lives under /l/<license_id>/ and resolves the license through
+# accounts.mixins.LicenseMixin (tests/accounts/test_isolation.py walks them all).
+license_patterns = [
+    path("", include("usage.urls")),
+    path("", include("billing.urls")),
+]
+
+urlpatterns = [
+    path("healthz", HealthView.as_view(), name="healthz"),
+    path(settings.ADMIN_URL, admin.site.urls),
+    path("l/<uuid:license_id>/", include(license_patterns)),
+    path("", include("accounts.urls")),
+]

@@ -1,0 +1,34 @@
+import pytest
+
+from tests.accounts.factories import PASSWORD, LicenseFactory, MembershipFactory, UserFactory
+
+
+@pytest.fixture(autouse=True)
+def _fast_hashing(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def license_a(db):
+    return LicenseFactory(name="Alpha Corp", key="ALPHA-000001")
+
+
+@pytest.fixture
+def license_b(db):
+    return LicenseFactory(name="Bravo Secret Inc", key="BRAVO-000002")
+
+
+@pytest.fixture
+def member_a(license_a):
+    return MembershipFactory(license=license_a, user=UserFactory(email="ann@alpha.example")).user
+
+
+@pytest.fixture
+def member_b(license_b):
+    return MembershipFactory(license=license_b, user=UserFactory(email="ben@bravo.example")).user
+
+
+@pytest.fixture
+def client_a(client, member_a):
+    assert client.login(username=member_a.email, password=PASSWORD)
+    return client

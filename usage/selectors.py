@@ -1,0 +1,6 @@
+from accounts.models import License
+from usage.models import SyncState
+
+
+def sync_state_get(license: License) -> SyncState:
+    return SyncState.objects.for_license(license).first() or SyncState(license=license)
