@@ -45,7 +45,13 @@ class Command(BaseCommand):
                     os.killpg(proc.pid, signal.SIGKILL)
                     proc.wait()
 
-        signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+        def interrupt(signum, frame):
+            raise KeyboardInterrupt
+
+        # Installed explicitly: a shell that starts us in the background ignores SIGINT,
+        # and Python would inherit that.
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, interrupt)
         try:
             for name, argv in commands:
                 children.append(
