@@ -10,4 +10,6 @@ class AccountsConfig(AppConfig):
 
         from accounts.roles import roles_sync
 
-        post_migrate.connect(roles_sync, sender=self, dispatch_uid="accounts.roles_sync")
+        # No sender filter: post_migrate is sent once per app, after that app's permissions
+        # are created, so the last call sees every app's permissions.
+        post_migrate.connect(roles_sync, dispatch_uid="accounts.roles_sync")

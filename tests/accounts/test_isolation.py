@@ -1,0 +1,98 @@
+"""Tenant isolation: every customer URL, generated from the URL conf, is a 404 for a login
+that is not a member of the license in it, and a login redirect for anonymous visitors.
+
+A URL added later is covered automatically; a customer view that does not resolve its
+license through LicenseMixin fails `test_every_customer_view_uses_the_license_mixin`.
+"""
+
+import re
+import uuid
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver
+from django.urls.converters import IntConverter, UUIDConverter
+
+from accounts.mixins import LicenseMixin
+
+SAMPLE_BY_CONVERTER = {IntConverter: "1", UUIDConverter: str(uuid.uuid4())}
+
+
+def _walk(resolver, prefix="", converters=None):
+    converters = dict(converters or {})
+    for entry in resolver.url_patterns:
+        pattern = entry.pattern
+        merged = {**converters, **getattr(pattern, "converters", {})}
+        route = prefix + str(pattern)
+        if isinstance(entry, URLResolver):
+            yield from _walk(entry, route, merged)
+        elif isinstance(entry, URLPattern):
+            yield route, merged, entry
+
+
+def customer_patterns():
+    """(route, converters, pattern) for every URL that takes a license id."""
+    return [p for p in _walk(get_resolver()) if "<uuid:license_id>" in p[0]]
+
+
+def build_path(route: str, converters: dict, license_id) -> str:
+    """A concrete path for a route: the given license id, plausible values elsewhere."""
+
+    def sample(match: re.Match) -> str:
+        name = match.group("name")
+        if name == "license_id":
+            return str(license_id)
+        return SAMPLE_BY_CONVERTER.get(type(converters.get(name)), "x")
+
+    return "/" + re.sub(r"<(?:[a-z]+:)?(?P<name>\w+)>", sample, route)
+
+
+ROUTES = customer_patterns()
+IDS = [route for route, _c, _p in ROUTES]
+
+
+def test_the_walk_finds_the_customer_urls():
+    assert any(route.endswith("<uuid:license_id>/") for route in IDS), IDS
+
+
+def test_every_customer_view_uses_the_license_mixin():
+    offenders = [
+        route
+        for route, _c, pattern in ROUTES
+        if not issubclass(getattr(pattern.callback, "view_class", object), LicenseMixin)
+    ]
+    assert offenders == []
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("route", "converters", "pattern"), ROUTES, ids=IDS)
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_other_license_is_404(client_a, license_b, route, converters, pattern, method):
+    path = build_path(route, converters, license_b.public_id)
+    response = getattr(client_a, method)(path)
+    assert response.status_code == 404, path
+    body = response.content.decode()
+    assert license_b.name not in body
+    assert license_b.key not in body
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("route", "converters", "pattern"), ROUTES, ids=IDS)
+def test_unknown_license_is_the_same_404(client_a, route, converters, pattern):
+    response = client_a.get(build_path(route, converters, uuid.uuid4()))
+    assert response.status_code == 404
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("route", "converters", "pattern"), ROUTES, ids=IDS)
+def test_anonymous_is_sent_to_login(client, license_a, route, converters, pattern):
+    path = build_path(route, converters, license_a.public_id)
+    response = client.get(path)
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/login/?next=")
+
+
+@pytest.mark.django_db
+def test_own_license_dashboard_opens(client_a, license_a):
+    response = client_a.get(f"/l/{license_a.public_id}/")
+    assert response.status_code == 200
+    assert license_a.name in response.content.decode()
