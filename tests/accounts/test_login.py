@@ -30,7 +30,7 @@ def test_wrong_password_says_so_and_does_not_log_in(client, member_a):
 
 def test_user_emails_are_unique_whatever_the_case(db):
     User.objects.create_user(email="Dup@Example.com", password=PASSWORD)
-    with pytest.raises(Exception, match="unique|duplicate"):
+    with pytest.raises(Exception, match=r"unique|duplicate"):
         User.objects.create_user(email="dup@EXAMPLE.com", password=PASSWORD)
 
 
