@@ -204,6 +204,9 @@ class Membership(TimeStampedModel):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
     )
     role = models.CharField(max_length=10, choices=Role.choices, default=Role.MEMBER)
+    receives_alerts = models.BooleanField(
+        default=True, help_text="Gets the license's low-balance emails."
+    )
 
     objects = TenantQuerySet.as_manager()
 
@@ -214,6 +217,25 @@ class Membership(TimeStampedModel):
 
     def __str__(self):
         return f"{self.user} @ {self.license} ({self.role})"
+
+
+class AlertRecipient(TimeStampedModel):
+    """An extra address (not a login) that gets a license's low-balance emails."""
+
+    license = models.ForeignKey(License, on_delete=models.PROTECT, related_name="alert_recipients")
+    email = models.EmailField()
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                "license", Lower("email"), name="alert_recipient_unique_per_license"
+            ),
+        ]
+
+    def __str__(self):
+        return self.email
 
 
 class AuditEvent(models.Model):

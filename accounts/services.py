@@ -127,3 +127,55 @@ def membership_delete(*, acting_user: User | None, membership: Membership) -> No
         target=f"membership {membership.user.email}",
     )
     membership.delete()
+
+
+@transaction.atomic
+def license_alert_settings_update(
+    *,
+    acting_user: User,
+    license: License,
+    threshold,
+    alert_membership_ids: list[int],
+    extra_emails: list[str],
+) -> License:
+    """An owner sets the low-balance threshold and who gets the alerts."""
+    from accounts.models import AlertRecipient
+    from billing.alerts import balance_alert_threshold_changed
+    from billing.money import quantize_money
+
+    memberships = Membership.objects.for_license(license).select_related("user")
+    before = {
+        "low_balance_threshold": str(license.low_balance_threshold),
+        "alert_members": sorted(m.user.email for m in memberships if m.receives_alerts),
+        "extra_emails": sorted(
+            AlertRecipient.objects.for_license(license).values_list("email", flat=True)
+        ),
+    }
+    license.low_balance_threshold = quantize_money(threshold)
+    license.full_clean()
+    license.save(update_fields=["low_balance_threshold", "updated_at"])
+    wanted = set(alert_membership_ids)
+    for membership in memberships:
+        receives = membership.pk in wanted
+        if membership.receives_alerts != receives:
+            membership.receives_alerts = receives
+            membership.save(update_fields=["receives_alerts", "updated_at"])
+    AlertRecipient.objects.for_license(license).exclude(email__in=extra_emails).delete()
+    for email in extra_emails:
+        AlertRecipient.objects.get_or_create(license=license, email=email)
+    after = {
+        "low_balance_threshold": str(license.low_balance_threshold),
+        "alert_members": sorted(m.user.email for m in memberships if m.receives_alerts),
+        "extra_emails": sorted(extra_emails),
+    }
+    changes = {k: [before[k], after[k]] for k in before if before[k] != after[k]}
+    if changes:
+        audit_record(
+            actor=acting_user,
+            license=license,
+            action="license.alert_settings",
+            target=f"license {license.key}",
+            changes=changes,
+        )
+    balance_alert_threshold_changed(license=license)
+    return license

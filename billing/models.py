@@ -160,6 +160,9 @@ class LicenseBalance(models.Model):
     images = models.BigIntegerField(default=0)
     entries = models.BigIntegerField(default=0)
     updated_at = models.DateTimeField(default=timezone.now)
+    # Which low-balance email has gone out since the balance was last at or above the
+    # threshold (see billing.alerts): a line crossed is announced once.
+    alert_level = models.SmallIntegerField(default=0)
 
     objects = TenantQuerySet.as_manager()
 
@@ -200,3 +203,30 @@ class DailyRollup(models.Model):
 
     def __str__(self):
         return f"{self.license_id} {self.day} {self.kind} {self.service}: {self.amount}"
+
+
+class BalanceAlert(models.Model):
+    """A low-balance email owed to a license's recipients: one per line crossed."""
+
+    class Kind(models.TextChoices):
+        LOW = "low", "Below threshold"
+        ZERO = "zero", "At or below zero"
+
+    id = models.BigAutoField(primary_key=True)
+    license = models.ForeignKey(License, on_delete=models.PROTECT, related_name="+")
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    balance = money_field()
+    threshold = money_field()
+    crossed_at = models.DateTimeField(default=timezone.now)
+    recipients = models.JSONField(default=list)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.IntegerField(default=0)
+    last_error = models.TextField(blank=True, default="")
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        indexes = [models.Index(fields=["license", "-crossed_at"], name="alert_license_recent")]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} alert for {self.license_id} at {self.crossed_at:%Y-%m-%d %H:%M}"

@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from accounts.models import License, User
 from accounts.services import audit_record
+from billing.alerts import balance_alert_check
 from billing.models import LedgerEntry, LicenseBalance, Service
 from billing.money import charge_for, quantize_money
 from billing.selectors import PriceBook, price_book_get
@@ -122,7 +123,7 @@ SELECT (SELECT balance FROM totals),
 """
 
 
-def _lock_balance(license: License) -> LicenseBalance:
+def lock_balance(license: License) -> LicenseBalance:
     """Lock (creating if needed) the license's balance row for this transaction."""
     LicenseBalance.objects.get_or_create(license=license)
     return LicenseBalance.objects.select_for_update().get(license=license)
@@ -183,7 +184,7 @@ def purchase_record(
     external_id = (external_id or "").strip()
     if not external_id:
         raise ApplicationError("A purchase needs a payment reference.", field="external_id")
-    balance = _lock_balance(license)
+    balance = lock_balance(license)
     draft = EntryDraft(
         kind=Kind.PURCHASE,
         amount=amount,
@@ -211,7 +212,7 @@ def purchase_record(
             amount,
             result.balance_after,
         )
-        _after_balance_change(license, result)
+        _after_balance_change(license, balance)
     elif entry.kind != Kind.PURCHASE or entry.amount != amount:
         raise ApplicationError(
             f"Payment reference {external_id} was already used for a different entry.",
@@ -311,7 +312,7 @@ def usage_record_batch(*, license: License, records: Sequence[UsageRecord]) -> U
     already served the call. Raises ApplicationError if a record has no price in effect.
     """
     result = UsageBatchResult()
-    balance = _lock_balance(license)
+    balance = lock_balance(license)
     prices = price_book_get()
     seen: set[str] = set()
     drafts: list[EntryDraft] = []
@@ -330,7 +331,7 @@ def usage_record_batch(*, license: License, records: Sequence[UsageRecord]) -> U
     result.amount = sum((d.amount for d in drafts if d.external_id in inserted), Decimal("0"))
     result.balance_before, result.balance_after = posted.balance_before, posted.balance_after
     if inserted:
-        _after_balance_change(license, posted)
+        _after_balance_change(license, balance)
     return result
 
 
@@ -374,7 +375,7 @@ def refund_issue(
         raise ApplicationError("A refund must be a positive amount.", field="amount")
     if not idempotency_key:
         raise ApplicationError("A refund needs an idempotency key.")
-    balance = _lock_balance(license)
+    balance = lock_balance(license)
     external_id = f"refund:{idempotency_key}"
     existing = LedgerEntry.objects.for_license(license).filter(external_id=external_id).first()
     if existing is not None:
@@ -422,12 +423,13 @@ def refund_issue(
         draft.refund_of_id,
         posted.balance_after,
     )
-    _after_balance_change(license, posted)
+    _after_balance_change(license, balance)
     return RefundResult(entry, True)
 
 
-def _after_balance_change(license: License, posted: PostResult) -> None:
-    """Hook for what follows a balance change (low-balance alerts arrive here)."""
+def _after_balance_change(license: License, balance: LicenseBalance) -> None:
+    """What follows a balance change, still inside its transaction with the row locked."""
+    balance_alert_check(license=license, balance=balance)
 
 
 _REBUILD_ROLLUPS_SQL = """
@@ -443,7 +445,7 @@ GROUP BY 1, 2, 3, 4
 @transaction.atomic
 def rollups_rebuild(*, license: License) -> None:
     """Recompute a license's daily rollups from its entries, in its current timezone."""
-    _lock_balance(license)
+    lock_balance(license)
     with connection.cursor() as cursor:
         cursor.execute("DELETE FROM billing_dailyrollup WHERE license_id = %s", [license.pk])
         cursor.execute(_REBUILD_ROLLUPS_SQL, {"tz": license.timezone, "license_id": license.pk})

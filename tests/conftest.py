@@ -32,3 +32,14 @@ def member_b(license_b):
 def client_a(client, member_a):
     assert client.login(username=member_a.email, password=PASSWORD)
     return client
+
+
+@pytest.fixture
+def celery_eager():
+    """Run tasks in-process, as a worker would run them, for tests about their effects."""
+    from portal.celery import app
+
+    previous = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = previous

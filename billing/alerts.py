@@ -1,0 +1,171 @@
+"""Low-balance alerts: one email when the balance falls below the license's threshold,
+a second when it reaches zero or below, none again until it is back at or above the
+threshold (a purchase or refund re-arms them).
+
+`balance_alert_check` runs inside the transaction that changed the balance, with the
+balance row locked, so two syncs crossing the line at the same moment announce it once.
+The email goes out from a Celery task after that transaction commits.
+"""
+
+import logging
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives, get_connection
+from django.db import transaction
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.models import AlertRecipient, License, Membership
+from billing.models import BalanceAlert, LicenseBalance
+from billing.money import format_money
+from billing.selectors import forecast_get
+
+logger = logging.getLogger(__name__)
+
+ARMED, LOW_SENT, ZERO_SENT = 0, 1, 2
+
+
+def alert_level_for(balance: Decimal, threshold: Decimal) -> int:
+    if balance <= 0:
+        return ZERO_SENT
+    if balance < threshold:
+        return LOW_SENT
+    return ARMED
+
+
+def alert_recipients(license: License) -> list[str]:
+    """Member logins who want alerts, then extra addresses; the contact email if none."""
+    emails = list(
+        Membership.objects.for_license(license)
+        .filter(receives_alerts=True, user__is_active=True)
+        .order_by("user__email")
+        .values_list("user__email", flat=True)
+    )
+    emails += list(
+        AlertRecipient.objects.for_license(license)
+        .order_by("email")
+        .values_list("email", flat=True)
+    )
+    unique = list(dict.fromkeys(e.lower() for e in emails))
+    return unique or [license.contact_email.lower()]
+
+
+def balance_alert_check(*, license: License, balance: LicenseBalance) -> BalanceAlert | None:
+    """Compare the new balance with the line; owe an email if a line was crossed.
+
+    `balance` must be locked in the current transaction and hold the new balance.
+    """
+    level = alert_level_for(balance.balance, license.low_balance_threshold)
+    if level == balance.alert_level or (level != ARMED and level < balance.alert_level):
+        return None
+    LicenseBalance.objects.for_license(license).update(alert_level=level)
+    balance.alert_level = level
+    if level == ARMED:
+        return None
+    alert = BalanceAlert.objects.create(
+        license=license,
+        kind=BalanceAlert.Kind.ZERO if level == ZERO_SENT else BalanceAlert.Kind.LOW,
+        balance=balance.balance,
+        threshold=license.low_balance_threshold,
+        recipients=alert_recipients(license),
+    )
+    logger.info(
+        "balance alert owed license=%s kind=%s balance=%s threshold=%s",
+        license.key, alert.kind, alert.balance, alert.threshold,
+    )  # fmt: skip
+    from billing.tasks import send_balance_alert
+
+    transaction.on_commit(lambda: send_balance_alert.delay(alert.pk))
+    return alert
+
+
+def _purchase_link(license: License) -> str:
+    if getattr(settings, "PURCHASE_URL", ""):
+        return settings.PURCHASE_URL
+    path = reverse("usage:dashboard", kwargs={"license_id": license.public_id})
+    return f"{settings.PORTAL_BASE_URL.rstrip('/')}{path}"
+
+
+def balance_alert_message(alert: BalanceAlert) -> EmailMultiAlternatives:
+    license = alert.license
+    balance = LicenseBalance.objects.for_license(license).first()
+    forecast = forecast_get(license, balance=balance.balance if balance else alert.balance)
+    context = {
+        "alert": alert,
+        "license": license,
+        "balance": format_money(alert.balance),
+        "threshold": format_money(alert.threshold),
+        "average_daily": format_money(forecast.average_daily),
+        "forecast": forecast,
+        "purchase_link": _purchase_link(license),
+    }
+    subject = render_to_string("billing/email/balance_alert_subject.txt", context).strip()
+    message = EmailMultiAlternatives(
+        subject=subject,
+        body=render_to_string("billing/email/balance_alert.txt", context),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+    )
+    message.attach_alternative(
+        render_to_string("billing/email/balance_alert.html", context), "text/html"
+    )
+    return message
+
+
+def balance_alert_send(*, alert_id: int) -> bool:
+    """Send an owed alert once. Returns False if it was already sent.
+
+    The alert row stays locked while sending so two deliveries of the task cannot both
+    send. A failure is recorded (committed) and then raised so the task retries.
+    """
+    failure: Exception | None = None
+    with transaction.atomic():
+        alert = BalanceAlert.objects.select_for_update().select_related("license").get(pk=alert_id)
+        if alert.sent_at is not None:
+            return False
+        template = balance_alert_message(alert)
+        messages = [
+            EmailMultiAlternatives(
+                subject=template.subject,
+                body=template.body,
+                from_email=template.from_email,
+                to=[address],
+                alternatives=template.alternatives,
+            )
+            for address in alert.recipients
+        ]
+        alert.attempts += 1
+        try:
+            get_connection(fail_silently=False).send_messages(messages)
+        except Exception as exc:  # any transport error: record it, retry later
+            failure = exc
+            alert.last_error = f"{type(exc).__name__}: {exc}"[:2000]
+        else:
+            alert.sent_at = timezone.now()
+            alert.last_error = ""
+        alert.save(update_fields=["sent_at", "attempts", "last_error"])
+    if failure is not None:
+        logger.warning(
+            "balance alert %s not sent (attempt %s): %s", alert.pk, alert.attempts, failure
+        )
+        raise failure
+    logger.info(
+        "balance alert sent license=%s kind=%s recipients=%s",
+        alert.license.key, alert.kind, len(alert.recipients),
+    )  # fmt: skip
+    return True
+
+
+@transaction.atomic
+def balance_alert_threshold_changed(*, license: License) -> None:
+    """Re-arm the alerts when the balance is at or above a new threshold.
+
+    A threshold change sends nothing by itself: the next balance change below the line
+    does, as for any crossing.
+    """
+    from billing.services import lock_balance
+
+    balance = lock_balance(license)
+    if alert_level_for(balance.balance, license.low_balance_threshold) == ARMED:
+        LicenseBalance.objects.for_license(license).update(alert_level=ARMED)
