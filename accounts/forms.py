@@ -66,3 +66,9 @@ class LicenseAlertSettingsForm(forms.Form):
         if len(emails) > MAX_EXTRA_RECIPIENTS:
             raise ValidationError(f"At most {MAX_EXTRA_RECIPIENTS} extra addresses.")
         return emails
+
+
+def login_username(request, credentials) -> str:
+    """The account django-axes counts failures against: the email as it is stored."""
+    username = (credentials or {}).get("username") or request.POST.get("username", "")
+    return username.strip().lower()

@@ -1,6 +1,6 @@
 import pytest
 
-from tests.accounts.factories import PASSWORD, LicenseFactory, MembershipFactory, UserFactory
+from tests.accounts.factories import LicenseFactory, MembershipFactory, UserFactory
 
 
 @pytest.fixture(autouse=True)
@@ -30,7 +30,7 @@ def member_b(license_b):
 
 @pytest.fixture
 def client_a(client, member_a):
-    assert client.login(username=member_a.email, password=PASSWORD)
+    client.force_login(member_a)
     return client
 
 

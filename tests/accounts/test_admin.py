@@ -7,7 +7,7 @@ from django.core.management import call_command
 from accounts.demo import DEMO_LOGINS
 from accounts.models import AuditEvent, Domain, License, Membership, User
 from accounts.roles import BILLING, SUPPORT
-from tests.accounts.factories import PASSWORD, DomainFactory, LicenseFactory, UserFactory
+from tests.accounts.factories import DomainFactory, LicenseFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -18,7 +18,7 @@ def staff(client, *, group=None, superuser=False):
     )
     if group:
         user.groups.add(Group.objects.get(name=group))
-    client.login(username=user.email, password=PASSWORD)
+    client.force_login(user)
     return user
 
 

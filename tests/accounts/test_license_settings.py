@@ -5,7 +5,7 @@ from decimal import Decimal
 import pytest
 
 from accounts.models import AlertRecipient, AuditEvent, Membership
-from tests.accounts.factories import PASSWORD, MembershipFactory, UserFactory
+from tests.accounts.factories import MembershipFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -13,7 +13,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def owner_client(client, license_a):
     owner = MembershipFactory(license=license_a, user=UserFactory(email="own@alpha.example"))
-    client.login(username="own@alpha.example", password=PASSWORD)
+    client.force_login(owner.user)
     return client, owner
 
 
@@ -72,8 +72,10 @@ def test_bad_input_is_refused_field_by_field_and_nothing_is_saved(
 
 
 def test_plain_member_is_told_only_owners_can(client, license_a):
-    MembershipFactory(license=license_a, user=UserFactory(email="mem@alpha.example"), role="member")
-    client.login(username="mem@alpha.example", password=PASSWORD)
+    member = MembershipFactory(
+        license=license_a, user=UserFactory(email="mem@alpha.example"), role="member"
+    )
+    client.force_login(member.user)
     response = client.post(url(license_a), {"low_balance_threshold": "99"})
     assert response.status_code == 403
     assert "Only the license owner" in response.content.decode()

@@ -1,0 +1,148 @@
+"""Security baseline: deploy checks, login lockout, error pages that leak nothing."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from axes.models import AccessAttempt
+from django.test import override_settings
+from django.urls import path
+
+from tests.accounts.factories import PASSWORD
+
+ROOT = Path(__file__).resolve().parents[2]
+
+PRODUCTION_ENV = {
+    "DJANGO_ENV": "production",
+    "SECRET_KEY": "s3cr3t-" + "q" * 60,
+    "ALLOWED_HOSTS": "portal.example.com",
+}
+
+
+def test_check_deploy_reports_nothing_under_production_settings():
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT, env={**os.environ, **PRODUCTION_ENV}, capture_output=True, text=True,
+        timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "System check identified no issues" in result.stdout
+
+
+def login(client, email, password, **extra):
+    return client.post("/accounts/login/", {"username": email, "password": password}, **extra)
+
+
+@pytest.mark.django_db
+def test_repeated_wrong_passwords_lock_the_account_from_that_address(client, member_a, settings):
+    settings.AXES_FAILURE_LIMIT = 3
+    for _ in range(3):
+        login(client, member_a.email, "wrong")
+    locked = login(client, member_a.email, PASSWORD)
+    assert locked.status_code == 429
+    assert "Too many failed logins" in locked.content.decode()
+    # The lock is per account and address: another address can still log in.
+    other = login(client, member_a.email, PASSWORD, REMOTE_ADDR="10.9.9.9")
+    assert other.status_code == 302
+
+
+@pytest.mark.django_db
+def test_staff_unlock_by_clearing_attempts(client, member_a, settings):
+    settings.AXES_FAILURE_LIMIT = 2
+    for _ in range(2):
+        login(client, member_a.email, "wrong")
+    assert login(client, member_a.email, PASSWORD).status_code == 429
+    AccessAttempt.objects.all().delete()  # what the admin's "delete access attempts" does
+    assert login(client, member_a.email, PASSWORD).status_code == 302
+
+
+@pytest.mark.django_db
+def test_admin_login_is_protected_too(client, settings):
+    settings.AXES_FAILURE_LIMIT = 2
+    for _ in range(2):
+        client.post("/admin/login/", {"username": "admin@portal.example", "password": "x"})
+    response = client.post("/admin/login/", {"username": "admin@portal.example", "password": "y"})
+    assert response.status_code == 429
+
+
+@pytest.mark.django_db
+def test_forwarded_header_is_ignored_unless_configured(client, member_a, settings):
+    settings.AXES_FAILURE_LIMIT = 2
+    for i in range(2):
+        login(client, member_a.email, "wrong", HTTP_X_FORWARDED_FOR=f"203.0.113.{i}")
+    # Spoofed headers did not spread the failures over two addresses.
+    response = login(client, member_a.email, PASSWORD, HTTP_X_FORWARDED_FOR="203.0.113.99")
+    assert response.status_code == 429
+
+
+@pytest.mark.django_db
+def test_configured_proxy_header_gives_the_real_address(client, member_a, settings):
+    settings.AXES_FAILURE_LIMIT = 2
+    settings.CLIENT_IP_HEADER = "HTTP_X_FORWARDED_FOR"
+    settings.TRUSTED_PROXY_COUNT = 1
+    for _ in range(2):
+        login(client, member_a.email, "wrong", HTTP_X_FORWARDED_FOR="198.51.100.7")
+    assert (
+        login(client, member_a.email, PASSWORD, HTTP_X_FORWARDED_FOR="198.51.100.7").status_code
+        == 429
+    )
+    assert (
+        login(client, member_a.email, PASSWORD, HTTP_X_FORWARDED_FOR="198.51.100.8").status_code
+        == 302
+    )
+
+
+def boom(request):
+    raise RuntimeError("secret internal detail: Bravo Secret Inc")
+
+
+urlpatterns = [path("boom/", boom)]
+
+
+@pytest.mark.django_db
+def test_500_page_leaks_no_trace(client, settings):
+    settings.DEBUG = False
+    client.raise_request_exception = False
+    with override_settings(ROOT_URLCONF=__name__):
+        response = client.get("/boom/")
+    assert response.status_code == 500
+    body = response.content.decode()
+    assert "Something went wrong on our side" in body
+    assert "Traceback" not in body and "secret internal detail" not in body
+
+
+@pytest.mark.django_db
+def test_404_page_is_ours_and_names_nothing(client_a, license_b):
+    response = client_a.get(f"/l/{license_b.public_id}/")
+    assert response.status_code == 404
+    body = response.content.decode()
+    assert "Page not found" in body
+    assert license_b.name not in body and str(license_b.public_id) not in body.replace(
+        f"/l/{license_b.public_id}/", ""
+    )
+
+
+@pytest.mark.django_db
+def test_session_idle_timeout_and_cookie_flags(settings):
+    assert settings.SESSION_SAVE_EVERY_REQUEST is True
+    assert settings.SESSION_COOKIE_HTTPONLY is True
+    assert settings.SESSION_COOKIE_SAMESITE == "Lax"
+    assert settings.AUTH_PASSWORD_VALIDATORS
+
+
+@pytest.mark.django_db
+def test_lockout_ends_after_the_cool_off(client, member_a, settings):
+    import datetime as dt
+
+    import time_machine
+
+    settings.AXES_FAILURE_LIMIT = 2
+    start = dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.UTC)
+    with time_machine.travel(start, tick=False):
+        for _ in range(2):
+            login(client, member_a.email, "wrong")
+        assert login(client, member_a.email, PASSWORD).status_code == 429
+    with time_machine.travel(start + settings.AXES_COOLOFF_TIME + dt.timedelta(seconds=1)):
+        assert login(client, member_a.email, PASSWORD).status_code == 302
