@@ -450,3 +450,41 @@ def rollups_rebuild(*, license: License) -> None:
         cursor.execute("DELETE FROM billing_dailyrollup WHERE license_id = %s", [license.pk])
         cursor.execute(_REBUILD_ROLLUPS_SQL, {"tz": license.timezone, "license_id": license.pk})
     logger.info("rollups rebuilt license=%s timezone=%s", license.key, license.timezone)
+
+
+_REBUILD_TOTALS_SQL = """
+UPDATE billing_licensebalance AS b SET
+    balance = s.balance, total_purchased = s.purchased, total_spent = s.spent,
+    total_refunded = s.refunded, api_calls = s.api_calls, input_tokens = s.input_tokens,
+    cached_tokens = s.cached_tokens, completion_tokens = s.completion_tokens,
+    images = s.images, entries = s.entries, updated_at = %(now)s
+FROM (
+    SELECT
+        coalesce(sum(amount), 0) AS balance,
+        coalesce(sum(amount) FILTER (WHERE kind = 'purchase'), 0) AS purchased,
+        coalesce(-sum(amount) FILTER (WHERE kind = 'usage'), 0) AS spent,
+        coalesce(sum(amount) FILTER (WHERE kind = 'refund'), 0) AS refunded,
+        coalesce(sum(api_calls), 0) AS api_calls,
+        coalesce(sum(tokens) FILTER (WHERE kind = 'usage' AND service = 'ai_data'), 0) AS input_tokens,
+        coalesce(sum(tokens) FILTER (WHERE kind = 'usage' AND service = 'ai_data_cached'), 0) AS cached_tokens,
+        coalesce(sum(tokens) FILTER (WHERE kind = 'usage' AND service = 'ai_data_completion'), 0) AS completion_tokens,
+        coalesce(sum(images) FILTER (WHERE kind = 'usage'), 0) AS images,
+        count(*) AS entries
+    FROM billing_ledgerentry WHERE license_id = %(license_id)s
+) AS s
+WHERE b.license_id = %(license_id)s
+"""
+
+
+@transaction.atomic
+def license_totals_rebuild(*, license: License) -> LicenseBalance:
+    """Recompute a license's balance, totals and rollups from its entries.
+
+    For bulk loads that bypass `_post_entries` (generate_usage); normal operation never
+    needs it, because every posting keeps them exact.
+    """
+    lock_balance(license)
+    with connection.cursor() as cursor:
+        cursor.execute(_REBUILD_TOTALS_SQL, {"license_id": license.pk, "now": timezone.now()})
+    rollups_rebuild(license=license)
+    return LicenseBalance.objects.for_license(license).get()
