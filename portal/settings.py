@@ -51,6 +51,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "portal.metrics.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -167,6 +168,9 @@ if PRODUCTION:
     CSRF_COOKIE_SECURE = True
 
 ADMIN_URL = env.str("ADMIN_URL", default="admin/")
+
+# /metrics answers requests bearing this token (and staff sessions); empty = staff only.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 
 # The real client address comes from a proxy header only when one is configured.
 CLIENT_IP_HEADER = env.str("CLIENT_IP_HEADER", default="")

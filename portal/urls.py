@@ -2,6 +2,7 @@ from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
+from portal.metrics import MetricsView
 from portal.views import HealthView
 
 # Every customer page lives under /l/<license_id>/ and resolves the license through
@@ -13,6 +14,7 @@ license_patterns = [
 
 urlpatterns = [
     path("healthz", HealthView.as_view(), name="healthz"),
+    path("metrics", MetricsView.as_view(), name="metrics"),
     path(settings.ADMIN_URL, admin.site.urls),
     path("l/<uuid:license_id>/", include(license_patterns)),
     path("", include("accounts.urls")),
