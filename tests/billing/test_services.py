@@ -330,3 +330,53 @@ def test_mixed_activity_keeps_every_total_equal_to_its_entries(license_a, billin
     refund(license_a, billing_user, str(-c.amount), "rf-1", c)
     refund(license_a, billing_user, "1.5", "gw-1", reason="goodwill")
     assert_ledger_consistent(license_a)
+
+
+def test_a_double_submitted_goodwill_credit_records_one(license_a, billing_user):
+    first = refund(license_a, billing_user, "2.5", "gw-same", reason="sorry")
+    again = refund(license_a, billing_user, "2.5", "gw-same", reason="sorry")
+    assert first.created and not again.created
+    license_a.balance.refresh_from_db()
+    assert license_a.balance.balance == Decimal("2.5")
+    assert AuditEvent.objects.filter(action="refund.issue").count() == 1
+
+
+def test_rebuilding_rollups_twice_changes_nothing(license_a):
+    from billing.models import DailyRollup
+    from billing.services import rollups_rebuild
+
+    for i in range(5):
+        record_usage(license_a, f"r{i}", at=T0 + timedelta(hours=9 * i), input_tokens=100 * i)
+    before = set(
+        DailyRollup.objects.for_license(license_a).values_list(
+            "day", "kind", "service", "amount", "entries"
+        )
+    )
+    rollups_rebuild(license=license_a)
+    rollups_rebuild(license=license_a)
+    after = set(
+        DailyRollup.objects.for_license(license_a).values_list(
+            "day", "kind", "service", "amount", "entries"
+        )
+    )
+    assert after == before
+    assert_ledger_consistent(license_a)
+
+
+def test_the_same_price_twice_at_one_moment_is_refused(billing_user):
+    start = timezone.now() + timedelta(hours=2)
+    price_add(
+        acting_user=billing_user,
+        service="ai_data",
+        unit_price=Decimal("0.000001"),
+        effective_from=start,
+    )
+    with pytest.raises(ApplicationError, match="already starts") as exc:
+        price_add(
+            acting_user=billing_user,
+            service="ai_data",
+            unit_price=Decimal("0.000001"),
+            effective_from=start,
+        )
+    assert exc.value.field == "effective_from"
+    assert Price.objects.filter(effective_from=start).count() == 1
