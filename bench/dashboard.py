@@ -16,7 +16,10 @@ WARMUP = 20
 def run(env: dict, keys: list[str]) -> dict:
     client = Client()
     client.force_login(env["user"])
-    urls = {k: reverse("usage:dashboard", kwargs={"license_id": env["licenses"][k].public_id}) for k in keys}
+    urls = {
+        k: reverse("usage:dashboard", kwargs={"license_id": env["licenses"][k].public_id})
+        for k in keys
+    }
     for url in urls.values():
         for _ in range(WARMUP):
             assert client.get(url).status_code == 200

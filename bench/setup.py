@@ -40,7 +40,7 @@ def prepare_database(sizes: dict[str, int]) -> dict:
     call_command("preflight", "--create-database")
     call_command("migrate", verbosity=0)
     user = User.objects.filter(email="bench@portal.example").first() or User.objects.create_user(
-        email="bench@portal.example", password="bench-pass-2026"
+        email="bench@portal.example", password=None
     )
     licenses = {}
     for key, entries in sizes.items():
@@ -53,7 +53,10 @@ def prepare_database(sizes: dict[str, int]) -> dict:
             },
         )
         Membership.objects.get_or_create(license=license, user=user, defaults={"role": "owner"})
-        have = LicenseBalance.objects.filter(license=license).values_list("entries", flat=True).first() or 0
+        have = (
+            LicenseBalance.objects.filter(license=license).values_list("entries", flat=True).first()
+            or 0
+        )
         if have < entries:
             print(f"loading {entries - have:,} entries into {key} …", flush=True)
             call_command(

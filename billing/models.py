@@ -65,7 +65,9 @@ class LedgerEntry(models.Model):
         REFUND = "refund", "Refund"
 
     id = models.BigAutoField(primary_key=True)
-    license = models.ForeignKey(License, on_delete=models.PROTECT, related_name="+")
+    # No single-column index: every license query is served by the composite indexes
+    # below, and each index is paid for on every insert into the biggest table.
+    license = models.ForeignKey(License, on_delete=models.PROTECT, related_name="+", db_index=False)
     kind = models.CharField(max_length=16, choices=Kind.choices)
     service = models.CharField(max_length=32, choices=Service.choices, blank=True, default="")
     amount = money_field()
@@ -76,12 +78,24 @@ class LedgerEntry(models.Model):
     occurred_at = models.DateTimeField()
     recorded_at = models.DateTimeField(default=timezone.now)
     external_id = models.CharField(max_length=200)
+    # refund_of and created_by are NULL on almost every row (usage): their indexes are
+    # partial (Meta.indexes), so the hot insert path does not maintain them.
     refund_of = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="refunds"
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="refunds",
+        db_index=False,
     )
     reason = models.TextField(blank=True, default="")
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
     )
 
     objects = TenantQuerySet.as_manager()
@@ -130,6 +144,19 @@ class LedgerEntry(models.Model):
         indexes = [
             # Recent history and the CSV export: newest first, keyset-paged.
             models.Index(fields=["license", "-occurred_at", "-id"], name="ledger_license_recent"),
+            # The staff admin's list across all licenses (newest first) and its date range.
+            models.Index(fields=["-occurred_at", "-id"], name="ledger_recent"),
+            # Refunds of a charge (the refund ceiling) and the PROTECT checks.
+            models.Index(
+                fields=["refund_of"],
+                condition=Q(refund_of__isnull=False),
+                name="ledger_refunds_of_charge",
+            ),
+            models.Index(
+                fields=["created_by"],
+                condition=Q(created_by__isnull=False),
+                name="ledger_created_by",
+            ),
         ]
 
     def __str__(self):
@@ -182,7 +209,8 @@ class DailyRollup(models.Model):
     """
 
     id = models.BigAutoField(primary_key=True)
-    license = models.ForeignKey(License, on_delete=models.PROTECT, related_name="+")
+    # Served by rollup_unique_key (license, day, kind, service).
+    license = models.ForeignKey(License, on_delete=models.PROTECT, related_name="+", db_index=False)
     day = models.DateField()
     kind = models.CharField(max_length=16, choices=LedgerEntry.Kind.choices)
     service = models.CharField(max_length=32, blank=True, default="")

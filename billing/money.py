@@ -13,6 +13,8 @@ MONEY_MAX_DIGITS = 18
 PRICE_PLACES = 12
 PRICE_MAX_DIGITS = 24
 ZERO = Decimal("0.000000")
+# The largest amount a money column holds (18 digits, 6 of them decimals).
+MONEY_MAX = Decimal(10) ** (MONEY_MAX_DIGITS - MONEY_PLACES) - MONEY_QUANT
 PER_MILLION = Decimal(1_000_000)
 PER_TEN_THOUSAND = Decimal(10_000)
 
@@ -24,18 +26,37 @@ def quantize_money(value: Decimal | int | str) -> Decimal:
     return Decimal(value).quantize(MONEY_QUANT, rounding=ROUND_HALF_UP)
 
 
+def money_exact(value: Decimal | int | str) -> Decimal:
+    """An amount a person or a payment system gave, unchanged: at most 6 places, or ValueError.
+
+    Unlike a usage charge (computed, then rounded once), an amount someone typed is never
+    rounded: 1.0000004 is refused rather than silently recorded as 1.000000.
+    """
+    if isinstance(value, float):
+        raise TypeError("money must never be a float")
+    try:
+        amount = Decimal(value)
+    except InvalidOperation as exc:
+        raise ValueError(f"'{value}' is not an amount") from exc
+    if not amount.is_finite():
+        raise ValueError(f"'{value}' is not an amount")
+    # The size check comes first: quantizing an enormous value overflows the context.
+    if abs(amount) > MONEY_MAX:
+        raise ValueError(f"amounts are at most {MONEY_MAX:,}")
+    if amount != amount.quantize(MONEY_QUANT, rounding=ROUND_HALF_UP):
+        raise ValueError("amounts have at most 6 decimal places")
+    return quantize_money(amount)
+
+
 def parse_money(text: str) -> Decimal:
     """Parse what a person typed ("12.5", "$1,000.00") into an exact amount, or raise ValueError."""
     cleaned = (text or "").strip().replace(",", "").removeprefix("$").strip()
     try:
-        value = Decimal(cleaned)
-    except InvalidOperation as exc:
-        raise ValueError(f"'{text}' is not an amount") from exc
-    if not value.is_finite():
-        raise ValueError(f"'{text}' is not an amount")
-    if value != value.quantize(MONEY_QUANT, rounding=ROUND_HALF_UP):
-        raise ValueError("amounts have at most 6 decimal places")
-    return quantize_money(value)
+        return money_exact(cleaned)
+    except ValueError as exc:
+        if "not an amount" in str(exc):
+            raise ValueError(f"'{text}' is not an amount") from exc
+        raise
 
 
 def charge_for(quantity: int, unit_price: Decimal) -> Decimal:

@@ -18,8 +18,8 @@ from django.utils import timezone
 from accounts.models import License, User
 from accounts.services import audit_record
 from billing.alerts import balance_alert_check
-from billing.models import LedgerEntry, LicenseBalance, Service
-from billing.money import charge_for, quantize_money
+from billing.models import LedgerEntry, LicenseBalance, Price, Service
+from billing.money import PRICE_MAX_DIGITS, PRICE_PLACES, charge_for, money_exact, quantize_money
 from billing.selectors import PriceBook, price_book_get
 from portal.exceptions import ApplicationError
 
@@ -124,9 +124,25 @@ SELECT (SELECT balance FROM totals),
 
 
 def lock_balance(license: License) -> LicenseBalance:
-    """Lock (creating if needed) the license's balance row for this transaction."""
+    """Lock (creating if needed) the license's balance row for this transaction.
+
+    Also re-reads the license's timezone once the lock is held: the caller's License may
+    have been loaded before a timezone change, and `rollups_rebuild` (run by that change
+    under this same lock) would otherwise be followed by entries rolled up into the old
+    timezone's days.
+    """
     LicenseBalance.objects.get_or_create(license=license)
-    return LicenseBalance.objects.select_for_update().get(license=license)
+    balance = LicenseBalance.objects.select_for_update().get(license=license)
+    license.refresh_from_db(fields=["timezone"])
+    return balance
+
+
+def _exact_amount(amount: Decimal) -> Decimal:
+    """An amount a person or payment system gave, refused (not rounded) if it has >6 places."""
+    try:
+        return money_exact(amount)
+    except ValueError as exc:
+        raise ApplicationError(f"Amount: {exc}.", field="amount") from exc
 
 
 def _post_entries(
@@ -178,7 +194,7 @@ def purchase_record(
     acting_user: User | None = None,
 ) -> PurchaseResult:
     """Record a purchase of credits. The same external id twice records once."""
-    amount = quantize_money(amount)
+    amount = _exact_amount(amount)
     if amount <= 0:
         raise ApplicationError("A purchase must be a positive amount.", field="amount")
     external_id = (external_id or "").strip()
@@ -370,7 +386,7 @@ def refund_issue(
     reason = (reason or "").strip()
     if not reason:
         raise ApplicationError("Say why the refund is issued.", field="reason")
-    amount = quantize_money(amount)
+    amount = _exact_amount(amount)
     if amount <= 0:
         raise ApplicationError("A refund must be a positive amount.", field="amount")
     if not idempotency_key:
@@ -379,6 +395,17 @@ def refund_issue(
     external_id = f"refund:{idempotency_key}"
     existing = LedgerEntry.objects.for_license(license).filter(external_id=external_id).first()
     if existing is not None:
+        # A double submit of the same form: the refund it asked for is already there.
+        # The same key for a different refund is a mistake, not a repeat: say so.
+        if (
+            existing.kind != Kind.REFUND
+            or existing.amount != amount
+            or existing.refund_of_id != (refund_of.pk if refund_of is not None else None)
+        ):
+            raise ApplicationError(
+                "This idempotency key was already used for a different entry "
+                f"(#{existing.pk}); reload the form to issue another refund."
+            )
         return RefundResult(existing, False)
     service = ""
     if refund_of is not None:
@@ -425,6 +452,80 @@ def refund_issue(
     )
     _after_balance_change(license, balance)
     return RefundResult(entry, True)
+
+
+# --- prices ----------------------------------------------------------------------------
+
+
+def price_validate(
+    *, service: str, unit_price: Decimal, effective_from: datetime, now: datetime
+) -> None:
+    """Raise ApplicationError (naming the field) unless this is a valid new price."""
+    if service not in Service.values:
+        raise ApplicationError(f"Unknown service {service!r}.", field="service")
+    unit_price = Decimal(unit_price)
+    if not unit_price.is_finite() or unit_price < 0:
+        raise ApplicationError("A price is zero or more.", field="unit_price")
+    if unit_price >= Decimal(10) ** (PRICE_MAX_DIGITS - PRICE_PLACES):
+        raise ApplicationError("That unit price is too large.", field="unit_price")
+    if unit_price != unit_price.quantize(Decimal(1).scaleb(-PRICE_PLACES)):
+        raise ApplicationError(
+            f"A unit price has at most {PRICE_PLACES} decimal places.", field="unit_price"
+        )
+    if effective_from < now:
+        raise ApplicationError(
+            "A new price starts now or later, never in the past.", field="effective_from"
+        )
+    if Price.objects.filter(service=service, effective_from=effective_from).exists():
+        raise ApplicationError(
+            "A price for this service already starts at that moment.", field="effective_from"
+        )
+
+
+@transaction.atomic
+def price_add(
+    *,
+    acting_user: User,
+    service: str,
+    unit_price: Decimal,
+    effective_from: datetime | None = None,
+) -> Price:
+    """Add a price for a service from a moment on (now when not given).
+
+    Prices are never edited: a change is a new row. The moment may not be in the past,
+    because usage from before it may already be charged at the old price; a price that
+    reached back would charge late-synced records of that period differently.
+    """
+    if isinstance(unit_price, float):
+        raise TypeError("prices must never be floats")
+    now = timezone.now()
+    effective_from = effective_from or now
+    price_validate(service=service, unit_price=unit_price, effective_from=effective_from, now=now)
+    unit_price = Decimal(unit_price)
+    price = Price.objects.create(
+        service=service,
+        unit_price=unit_price,
+        effective_from=effective_from,
+        created_by=acting_user,
+    )
+    audit_record(
+        actor=acting_user,
+        action="price.add",
+        target=f"price #{price.pk} {service}",
+        changes={
+            "service": service,
+            "unit_price": str(unit_price),
+            "effective_from": effective_from.isoformat(),
+        },
+    )
+    logger.info(
+        "price added service=%s unit_price=%s from=%s by=%s",
+        service,
+        unit_price,
+        effective_from.isoformat(),
+        acting_user.pk,
+    )
+    return price
 
 
 def _after_balance_change(license: License, balance: LicenseBalance) -> None:

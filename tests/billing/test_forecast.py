@@ -28,6 +28,7 @@ def test_no_usage_means_no_forecast(license_a):
 
 def test_rate_days_left_and_mix_by_hand(license_a):
     license_a.timezone = "America/New_York"
+    license_a.save()
     # In the window (Oct 22 .. Nov 20, New York days):
     use(license_a, "a", datetime(2026, 11, 19, 12, tzinfo=NY), images=20_000)  # $2.00
     use(

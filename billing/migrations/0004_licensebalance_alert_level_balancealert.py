@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
     dependencies = [
         ("accounts", "0003_membership_receives_alerts_alertrecipient"),
-        ("billing", "0002_append_only_and_prices"),
+        ("billing", "0003_ledger_indexes_and_refund_guard"),
     ]
 
     operations = [

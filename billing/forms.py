@@ -1,0 +1,180 @@
+"""Forms of the billing team (admin) and the customer's history download filters."""
+
+import re
+import uuid
+from datetime import date
+
+from django import forms
+from django.contrib.admin.widgets import AdminSplitDateTime
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from billing.models import LedgerEntry, Price
+from billing.money import parse_money
+from billing.services import price_validate
+from portal.exceptions import ApplicationError
+
+IDEMPOTENCY_KEY_RE = re.compile(r"^[A-Za-z0-9_-]{8,100}$")
+
+
+def new_idempotency_key() -> str:
+    return uuid.uuid4().hex
+
+
+class MoneyField(forms.CharField):
+    """An amount in dollars, exact: at most 6 decimal places, more than zero, never rounded."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_length", 40)
+        kwargs.setdefault("help_text", "Dollars, at most 6 decimal places (e.g. 12.50).")
+        super().__init__(**kwargs)
+
+    def prepare_value(self, value):
+        return value if isinstance(value, str) or value is None else f"{value}"
+
+    def clean(self, value):
+        text = super().clean(value)
+        if text in self.empty_values:
+            return None
+        try:
+            amount = parse_money(text)
+        except ValueError as exc:
+            raise ValidationError(f"{str(exc)[0].upper()}{str(exc)[1:]}.") from exc
+        if amount <= 0:
+            raise ValidationError("Enter an amount greater than zero.")
+        return amount
+
+
+class _IdempotentForm(forms.Form):
+    """Carries the key that makes a double submit record one entry, not two."""
+
+    idempotency_key = forms.CharField(widget=forms.HiddenInput)
+
+    def clean_idempotency_key(self):
+        key = self.cleaned_data["idempotency_key"].strip()
+        if not IDEMPOTENCY_KEY_RE.match(key):
+            raise ValidationError("This form is damaged or expired; open it again.")
+        return key
+
+
+class RefundForm(_IdempotentForm):
+    amount = MoneyField(label="Amount to refund")
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        max_length=2000,
+        help_text="Why this refund is issued. Kept with the entry and shown to billing.",
+    )
+
+
+class GoodwillForm(RefundForm):
+    amount = MoneyField(label="Amount to credit")
+
+
+class PurchaseForm(forms.Form):
+    amount = MoneyField(label="Amount purchased")
+    external_id = forms.CharField(
+        label="Payment reference",
+        max_length=200,
+        help_text="The payment's id (invoice, transfer, processor id). The same reference "
+        "twice records one purchase.",
+    )
+    description = forms.CharField(
+        max_length=500, required=False, help_text="Shown to the customer. Optional."
+    )
+
+
+def apply_application_error(form: forms.Form, exc: ApplicationError) -> None:
+    """Show a service's refusal on the field it names (or above the form)."""
+    form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+
+
+class PriceForm(forms.ModelForm):
+    unit_price = forms.DecimalField(
+        max_digits=24,
+        decimal_places=12,
+        min_value=0,
+        help_text="Dollars per token or per image, e.g. 0.000000075 for $0.075 per 1M "
+        "tokens, 0.0001 per image.",
+    )
+    effective_from = forms.SplitDateTimeField(
+        required=False,
+        widget=AdminSplitDateTime,
+        help_text="When the price starts (staff time zone). Leave empty to start now. "
+        "Never in the past: usage already charged keeps the price it was charged at.",
+    )
+
+    class Meta:
+        model = Price
+        fields = ["service", "unit_price", "effective_from"]
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.errors:
+            return cleaned
+        now = timezone.now()
+        try:
+            price_validate(
+                service=cleaned["service"],
+                unit_price=cleaned["unit_price"],
+                effective_from=cleaned.get("effective_from") or now,
+                now=now,
+            )
+        except ApplicationError as exc:
+            apply_application_error(self, exc)
+        return cleaned
+
+
+# --- customer history filters -----------------------------------------------------------
+
+# Dates outside these cannot be turned into moments in every timezone; nobody needs them.
+HISTORY_MIN_DATE = date(1970, 1, 1)
+HISTORY_MAX_DATE = date(9998, 12, 31)
+
+
+class HistoryFilterForm(forms.Form):
+    """?from=YYYY-MM-DD&to=YYYY-MM-DD&type=usage, every one optional."""
+
+    type = forms.ChoiceField(
+        required=False, choices=[("", "all"), *LedgerEntry.Kind.choices], label="type"
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # "from" is a Python keyword, so these fields are declared here, not as attributes.
+        for name in ("from", "to"):
+            self.fields[name] = forms.DateField(
+                required=False,
+                input_formats=["%Y-%m-%d"],
+                label=name,
+                error_messages={"invalid": "must be a date written YYYY-MM-DD"},
+            )
+        self.order_fields(["from", "to", "type"])
+        self.fields["type"].error_messages["invalid_choice"] = (
+            "must be one of purchase, usage or refund"
+        )
+
+    def clean(self):
+        cleaned = super().clean()
+        for name in ("from", "to"):
+            value = cleaned.get(name)
+            if value and not HISTORY_MIN_DATE <= value <= HISTORY_MAX_DATE:
+                self.add_error(
+                    name,
+                    f"must be between {HISTORY_MIN_DATE.isoformat()} and "
+                    f"{HISTORY_MAX_DATE.isoformat()}",
+                )
+        start, end = cleaned.get("from"), cleaned.get("to")
+        if start and end and start > end:
+            self.add_error("to", "must be on or after the 'from' date")
+        return cleaned
+
+    def error_message(self) -> str:
+        parts = [f"'{name}' {error}" for name, errors in self.errors.items() for error in errors]
+        return "Could not download the history: " + "; ".join(parts) + "."
+
+    def filter_kwargs(self) -> dict:
+        return {
+            "date_from": self.cleaned_data.get("from"),
+            "date_to": self.cleaned_data.get("to"),
+            "kind": self.cleaned_data.get("type") or None,
+        }

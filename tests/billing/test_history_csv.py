@@ -1,0 +1,234 @@
+"""Download History: the customer's whole ledger as CSV, streamed, newest first, in the
+license's timezone, safe to open in a spreadsheet, and only ever their own."""
+
+import csv
+import io
+import re
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+import time_machine
+from django.contrib.messages import get_messages
+from django.db import connection
+from django.http import StreamingHttpResponse
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from billing.services import UsageRecord, refund_issue, usage_record_batch
+from tests.billing.helpers import buy, record_usage, usage_entry
+
+pytestmark = pytest.mark.django_db
+
+HEADER = ["date_time", "type", "service", "amount", "tokens", "images", "description", "entry_id"]
+
+
+def url(license, **params):
+    base = reverse("billing:history_csv", kwargs={"license_id": license.public_id})
+    query = "&".join(f"{k}={v}" for k, v in params.items())
+    return f"{base}?{query}" if query else base
+
+
+def dashboard(license):
+    return reverse("usage:dashboard", kwargs={"license_id": license.public_id})
+
+
+def rows_of(response):
+    body = b"".join(response.streaming_content).decode("utf-8")
+    return list(csv.reader(io.StringIO(body)))
+
+
+def messages_of(response):
+    return [str(m) for m in get_messages(response.wsgi_request)]
+
+
+@pytest.fixture
+def new_york(license_a):
+    license_a.timezone = "America/New_York"
+    license_a.save()
+    return license_a
+
+
+def test_the_whole_history_streams_newest_first_in_the_license_timezone(
+    client_a, new_york, billing_user
+):
+    at = datetime(2025, 6, 30, 18, 30, 15, tzinfo=UTC)  # 14:30:15 in New York (EDT)
+    buy(new_york, "20.00", "pay_1", occurred_at=at - timedelta(days=2), description="Top-up")
+    record_usage(new_york, "r1", at=at - timedelta(days=1), input_tokens=1234, images=2)
+    charge = usage_entry(new_york, "r1", "ai_images")
+    refund = refund_issue(
+        acting_user=billing_user,
+        license=new_york,
+        amount=Decimal("0.0001"),
+        reason="bad image",
+        idempotency_key="k-1",
+        refund_of=charge,
+    ).entry
+    with time_machine.travel(at, tick=False):
+        response = client_a.get(url(new_york))
+    assert response.status_code == 200
+    assert isinstance(response, StreamingHttpResponse)
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    assert response["Content-Disposition"] == (
+        'attachment; filename="token_usage_history_2025-06-30_14-30-15.csv"'
+    )
+    assert response["Cache-Control"] == "no-store"
+    rows = rows_of(response)
+    assert rows[0] == HEADER
+    by_type = [(r[1], r[2], r[3]) for r in rows[1:]]
+    # The refund happened "now" (real time), after everything else: it comes first.
+    assert by_type[0] == ("refund", "ai_images", "0.000100")
+    assert set(by_type[1:3]) == {
+        ("usage", "ai_data", "-0.000740"),
+        ("usage", "ai_images", "-0.000200"),
+    }
+    assert by_type[3] == ("purchase", "", "20.000000")
+    purchase_row = rows[4]
+    assert purchase_row[0] == "2025-06-28T14:30:15-04:00"
+    assert purchase_row[6] == "Top-up"
+    assert rows[1][7] == str(refund.pk)
+    usage_rows = {r[2]: r for r in rows[2:4]}
+    assert usage_rows["ai_data"][4:6] == ["1234", "0"]
+    assert usage_rows["ai_images"][4:6] == ["0", "2"]
+
+
+def test_cells_a_spreadsheet_would_run_are_neutralized_and_amounts_stay_numbers(
+    client_a, license_a
+):
+    nasty = ['=HYPERLINK("http://x")', "+1+2", "-2+3", "@SUM(A1)", "\tTAB", "\rCR"]
+    for i, text in enumerate(nasty):
+        buy(license_a, "1.50", f"pay_{i}", description=text)
+    usage_record_batch(
+        license=license_a,
+        records=[
+            UsageRecord(
+                id="evil",
+                occurred_at=datetime(2025, 1, 1, tzinfo=UTC),
+                input_tokens=1000,
+                endpoint="=cmd|' /C calc'!A0",
+            )
+        ],
+    )
+    rows = rows_of(client_a.get(url(license_a)))
+    descriptions = [r[6] for r in rows[1:]]
+    for text in nasty:
+        assert "'" + text in descriptions
+    assert "'=cmd|' /C calc'!A0" in descriptions
+    for row in rows[1:]:
+        assert not row[6] or row[6][0] not in "=+-@\t\r"
+        Decimal(row[3])  # every amount parses as a number: nothing was prefixed
+    amounts = {r[3] for r in rows[1:]}
+    assert amounts == {"1.500000", "-0.000600"}
+
+
+def test_the_file_is_utf8(client_a, license_a):
+    buy(license_a, "1", "pay_1", description="Café crédits ☕ – 東京")
+    response = client_a.get(url(license_a))
+    body = b"".join(response.streaming_content)
+    assert "Café crédits ☕ – 東京".encode() in body
+
+
+def test_the_first_bytes_leave_before_the_history_is_read(client_a, license_a, monkeypatch):
+    """Keyset pages: the header goes out before any entry is read, then one query per
+    page; entries sharing a moment across a page boundary are neither lost nor doubled."""
+    monkeypatch.setattr("billing.selectors.HISTORY_PAGE_SIZE", 2)
+    at = datetime(2025, 3, 1, tzinfo=UTC)
+    # One record = 4 entries at the very same moment, straddling the 2-row pages.
+    record_usage(
+        license_a, "quad", at=at, input_tokens=1, cached_tokens=1, completion_tokens=1, images=1
+    )
+    record_usage(license_a, "solo", at=at - timedelta(seconds=1), input_tokens=5)
+    buy(license_a, "3", "pay_1", occurred_at=at + timedelta(seconds=1))
+    response = client_a.get(url(license_a))
+    assert isinstance(response, StreamingHttpResponse)
+    chunks = iter(response.streaming_content)
+    with CaptureQueriesContext(connection) as queries:
+        first = next(chunks)
+        assert first.decode().startswith("date_time,type,")
+        assert len(queries) == 0
+        second = next(chunks)
+        assert len(queries) == 1  # only the first page so far
+        rest = b"".join(chunks)
+    page_queries = [q for q in queries.captured_queries if "billing_ledgerentry" in q["sql"]]
+    assert len(page_queries) == 4  # 6 entries in pages of 2: 2 + 2 + 2, then an empty page
+    lines = list(csv.reader(io.StringIO((first + second + rest).decode())))[1:]
+    ids = [int(r[7]) for r in lines]
+    assert len(ids) == len(set(ids)) == 6
+    stamps = [r[0] for r in lines]
+    assert stamps == sorted(stamps, reverse=True)
+    ties = [int(r[7]) for r in lines if r[0] == at.isoformat()]
+    assert ties == sorted(ties, reverse=True)
+
+
+def test_no_history_redirects_to_the_dashboard_with_a_message(client_a, license_a):
+    response = client_a.get(url(license_a))
+    assert response.status_code == 302
+    assert response["Location"] == dashboard(license_a)
+    assert messages_of(response) == ["No transaction history to download yet."]
+
+
+def test_filters_are_local_dates_inclusive_and_a_type(client_a, new_york):
+    def at_local(y, mo, d, h=0, mi=0, s=0):
+        return datetime(y, mo, d, h, mi, s, tzinfo=new_york.tzinfo)
+
+    buy(new_york, "1", "before", occurred_at=at_local(2025, 5, 31, 23, 59, 59))
+    buy(new_york, "2", "first", occurred_at=at_local(2025, 6, 1))
+    record_usage(new_york, "mid", at=at_local(2025, 6, 15, 12), images=1)
+    buy(new_york, "3", "last", occurred_at=at_local(2025, 6, 30, 23, 59, 59))
+    buy(new_york, "4", "after", occurred_at=at_local(2025, 7, 1))
+
+    rows = rows_of(client_a.get(url(new_york, **{"from": "2025-06-01", "to": "2025-06-30"})))
+    assert [r[3] for r in rows[1:]] == ["3.000000", "-0.000100", "2.000000"]
+    assert rows[-1][0] == "2025-06-01T00:00:00-04:00"
+
+    rows = rows_of(client_a.get(url(new_york, type="purchase", to="2025-06-01")))
+    assert [r[3] for r in rows[1:]] == ["2.000000", "1.000000"]
+
+    rows = rows_of(client_a.get(url(new_york, type="usage")))
+    assert [r[1] for r in rows[1:]] == ["usage"]
+
+
+def test_filters_matching_nothing_say_so(client_a, license_a):
+    buy(license_a, "1", "pay_1")
+    response = client_a.get(url(license_a, type="refund"))
+    assert response.status_code == 302
+    assert response["Location"] == dashboard(license_a)
+    assert messages_of(response) == ["No transactions match the chosen dates and type."]
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"from": "2025-13-01"}, "'from' must be a date written YYYY-MM-DD"),
+        ({"to": "yesterday"}, "'to' must be a date written YYYY-MM-DD"),
+        ({"type": "gift"}, "'type' must be one of purchase, usage or refund"),
+        ({"from": "2025-06-02", "to": "2025-06-01"}, "'to' must be on or after the 'from' date"),
+        ({"from": "0001-01-01"}, "'from' must be between"),
+        ({"to": "9999-12-31"}, "'to' must be between"),
+    ],
+)
+def test_a_bad_filter_is_a_clear_message_never_an_error_page(client_a, license_a, params, field):
+    buy(license_a, "1", "pay_1")
+    response = client_a.get(url(license_a, **params))
+    assert response.status_code == 302
+    assert response["Location"] == dashboard(license_a)
+    (message,) = messages_of(response)
+    assert message.startswith("Could not download the history:")
+    assert field in message
+
+
+def test_another_license_history_is_a_404(client_a, license_b):
+    buy(license_b, "99", "pay_b", description="Bravo secret purchase")
+    response = client_a.get(url(license_b))
+    assert response.status_code == 404
+    assert b"Bravo" not in response.content
+
+
+def test_the_filename_uses_the_license_timezone_date(client_a, license_a):
+    license_a.timezone = "Asia/Tokyo"
+    license_a.save()
+    buy(license_a, "1", "pay_1")
+    with time_machine.travel(datetime(2025, 12, 31, 20, 0, 5, tzinfo=UTC), tick=False):
+        response = client_a.get(url(license_a))
+    filename = re.search(r'filename="(.+)"', response["Content-Disposition"]).group(1)
+    assert filename == "token_usage_history_2026-01-01_05-00-05.csv"
