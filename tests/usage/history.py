@@ -6,12 +6,14 @@ and totals are exactly what production would hold.
 """
 
 import random
-from datetime import datetime, timedelta
+from collections import defaultdict
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from itertools import count
+from zoneinfo import ZoneInfo
 
 from accounts.models import License, User
-from billing.models import LedgerEntry
+from billing.models import LedgerEntry, Service
 from billing.services import UsageRecord, purchase_record, refund_issue, usage_record_batch
 
 _ids = count(1)
@@ -102,3 +104,32 @@ def realistic_usage(
                 rec = record(at, endpoint=ENDPOINTS[3], status="error")
             records.append(rec)
     return records
+
+
+TEXT = {Service.AI_DATA, Service.AI_DATA_CACHED, Service.AI_DATA_COMPLETION}
+
+
+class LedgerFigures:
+    """Every dashboard figure, recomputed from the license's ledger rows."""
+
+    def __init__(self, license, now: datetime):
+        tz = ZoneInfo(license.timezone)
+        self.entries = list(LedgerEntry.objects.for_license(license))
+        usage = [e for e in self.entries if e.kind == "usage"]
+        self.balance = sum((e.amount for e in self.entries), Decimal(0))
+        self.total_purchased = sum((e.amount for e in self.entries if e.kind == "purchase"), 0)
+        self.total_refunded = sum((e.amount for e in self.entries if e.kind == "refund"), 0)
+        self.total_spent = -sum((e.amount for e in usage), Decimal(0))
+        self.api_calls = sum(e.api_calls for e in self.entries)
+        self.tokens = sum(e.tokens for e in usage)
+        self.images = sum(e.images for e in usage)
+        self.image_spent = -sum((e.amount for e in usage if e.service == "ai_images"), Decimal(0))
+        self.text_spent = -sum((e.amount for e in usage if e.service in TEXT), Decimal(0))
+        self.per_day: dict[date, Decimal] = defaultdict(Decimal)
+        self.per_month: dict[tuple[int, int], Decimal] = defaultdict(Decimal)
+        for e in usage:
+            local = e.occurred_at.astimezone(tz)
+            self.per_day[local.date()] -= e.amount
+            self.per_month[(local.year, local.month)] -= e.amount
+        self.today = now.astimezone(tz).date()
+        self.newest = sorted(self.entries, key=lambda e: (e.occurred_at, e.id), reverse=True)

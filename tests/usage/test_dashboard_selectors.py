@@ -5,56 +5,26 @@ LedgerEntry with Python's zoneinfo, so a wrong rollup, a UTC day where a local d
 meant, or a month cut at the wrong instant shows up as a mismatch.
 """
 
-from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
-from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
 
-from billing.models import LedgerEntry, Price, Service
+from billing.models import LedgerEntry, Price
 from billing.money import quantize_money
 from tests.accounts.factories import LicenseFactory, UserFactory
-from tests.usage.history import buy, charge, realistic_usage, record, refund
+from tests.usage.history import LedgerFigures, buy, charge, realistic_usage, record, refund
 from usage.formatting import format_money_short, format_price
 from usage.selectors import dashboard_get, nice_axis
-
-TEXT = {Service.AI_DATA, Service.AI_DATA_CACHED, Service.AI_DATA_COMPLETION}
 
 
 def utc(*args) -> datetime:
     return datetime(*args, tzinfo=UTC)
 
 
-class Expected:
-    """Every dashboard figure, recomputed from the license's ledger rows."""
-
-    def __init__(self, license, now: datetime):
-        tz = ZoneInfo(license.timezone)
-        self.entries = list(LedgerEntry.objects.for_license(license))
-        usage = [e for e in self.entries if e.kind == "usage"]
-        self.balance = sum((e.amount for e in self.entries), Decimal(0))
-        self.total_purchased = sum((e.amount for e in self.entries if e.kind == "purchase"), 0)
-        self.total_refunded = sum((e.amount for e in self.entries if e.kind == "refund"), 0)
-        self.total_spent = -sum((e.amount for e in usage), Decimal(0))
-        self.api_calls = sum(e.api_calls for e in self.entries)
-        self.tokens = sum(e.tokens for e in usage)
-        self.images = sum(e.images for e in usage)
-        self.image_spent = -sum((e.amount for e in usage if e.service == "ai_images"), Decimal(0))
-        self.text_spent = -sum((e.amount for e in usage if e.service in TEXT), Decimal(0))
-        self.per_day: dict[date, Decimal] = defaultdict(Decimal)
-        self.per_month: dict[tuple[int, int], Decimal] = defaultdict(Decimal)
-        for e in usage:
-            local = e.occurred_at.astimezone(tz)
-            self.per_day[local.date()] -= e.amount
-            self.per_month[(local.year, local.month)] -= e.amount
-        self.today = now.astimezone(tz).date()
-        self.newest = sorted(self.entries, key=lambda e: (e.occurred_at, e.id), reverse=True)
-
-
 def assert_matches_ledger(license, now: datetime) -> None:
-    expected = Expected(license, now)
+    expected = LedgerFigures(license, now)
     dash = dashboard_get(license=license)
 
     assert dash.today == expected.today
