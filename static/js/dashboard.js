@@ -9,6 +9,35 @@
 (function () {
   "use strict";
 
+  /* Charts: one Tab stop per chart, the arrow keys (and Home/End) move between its bars.
+   * Without this script every bar is its own Tab stop, which still works, just slowly. */
+  function rovingBars(scope) {
+    scope.querySelectorAll(".chart__bars").forEach(function (group) {
+      var bars = Array.prototype.slice.call(group.querySelectorAll(".bar[tabindex]"));
+      if (!bars.length) {
+        return;
+      }
+      bars.forEach(function (bar, i) {
+        bar.setAttribute("tabindex", i === bars.length - 1 ? "0" : "-1");
+      });
+      group.addEventListener("keydown", function (event) {
+        var i = bars.indexOf(event.target);
+        if (i < 0) {
+          return;
+        }
+        var next = { ArrowLeft: i - 1, ArrowRight: i + 1, Home: 0, End: bars.length - 1 }[event.key];
+        if (next === undefined || next < 0 || next >= bars.length) {
+          return;
+        }
+        event.preventDefault();
+        bars[i].setAttribute("tabindex", "-1");
+        bars[next].setAttribute("tabindex", "0");
+        bars[next].focus();
+      });
+    });
+  }
+  rovingBars(document);
+
   var root = document.querySelector(".dashboard[data-auto-refresh]");
   if (!root || !window.fetch || !window.DOMParser) {
     return;
@@ -67,9 +96,15 @@
       current.replaceChildren.apply(current, Array.prototype.slice.call(next.childNodes).map(function (node) {
         return document.importNode(node, true);
       }));
+      rovingBars(current);
       if (active) {
         var target = current.querySelector(active);
         if (target) {
+          if (target.classList.contains("bar")) {
+            current.querySelectorAll(".chart__bars .bar").forEach(function (bar) {
+              bar.setAttribute("tabindex", bar === target ? "0" : "-1");
+            });
+          }
           target.focus({ preventScroll: true });
         }
       }

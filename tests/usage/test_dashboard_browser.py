@@ -179,13 +179,22 @@ def test_a_daily_bar_shows_its_tooltip_on_hover_and_on_keyboard_focus(new_page, 
     page.mouse.move(0, 0)
     expect(tip).to_be_hidden()
 
-    # Keyboard: focus the bar before it, then Tab onto it.
+    # Keyboard: the chart is one Tab stop (today's bar); the arrow keys walk the days.
     index = [b.get_attribute("data-day") for b in bars.all()].index(day.isoformat())
-    bars.nth(index - 1).focus()
-    page.keyboard.press("Tab")
+    page.locator("#balance-section").click()  # start before the charts
+    for _ in range(200):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.closest('#daily-section') !== null"):
+            break
+    expect(bars.last).to_be_focused()
+    expect(bars.last.locator(".bar__tip")).to_be_visible()
+    for _ in range(29 - index):
+        page.keyboard.press("ArrowLeft")
     expect(target).to_be_focused()
     expect(tip).to_be_visible()
     expect(tip).to_have_text(text)
+    page.keyboard.press("Tab")  # one more Tab leaves the chart
+    assert page.evaluate("document.activeElement.closest('#daily-section .chart') === null")
     ARTIFACTS.mkdir(exist_ok=True)
     page.locator("#daily-section").screenshot(path=ARTIFACTS / "daily-tooltip-focus.png")
 
@@ -204,6 +213,11 @@ def test_charts_and_tooltips_work_without_javascript(new_page, demo):
     expect(bars.first.locator(".bar__tip")).to_be_visible()
     rect = bars.first.locator("rect")
     assert float(rect.get_attribute("height")) > 0
+    # Without the script every bar is its own Tab stop.
+    bars.nth(2).focus()
+    page.keyboard.press("Tab")
+    expect(bars.nth(3)).to_be_focused()
+    expect(bars.nth(3).locator(".bar__tip")).to_be_visible()
 
 
 def test_long_descriptions_are_cut_with_the_full_text_on_hover(new_page, demo):

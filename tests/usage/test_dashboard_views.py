@@ -126,7 +126,9 @@ def test_transaction_rows_read_like_the_guide(client_a, license_a):
     assert ">Jun 30, 14:30<" in usage_row
     assert 'class="type type--usage">Usage<' in usage_row
     assert "ai_data" in usage_row
-    assert re.search(r'class="num money negative">.*\$0\.740740<', usage_row)  # no minus sign
+    assert re.search(
+        r'class="tx-amount num money negative">.*\$0\.740740<', usage_row
+    )  # no minus sign
     assert ">1,234,567<" in usage_row
     description = LedgerEntry.objects.for_license(license_a).get(kind="usage").description
     assert len(description) > 50
@@ -135,7 +137,7 @@ def test_transaction_rows_read_like_the_guide(client_a, license_a):
     assert len(shown.replace("&amp;", "&")) == 50 and shown.endswith("…")
     assert ">Jun 30, 08:00<" in purchase_row
     assert 'class="type type--purchase">Purchase<' in purchase_row
-    assert re.search(r'class="num money positive">.*\$10\.000000<', purchase_row)
+    assert re.search(r'class="tx-amount num money positive">.*\$10\.000000<', purchase_row)
 
 
 @pytest.mark.django_db
@@ -277,7 +279,7 @@ def test_help_explains_each_section_with_the_prices_in_effect(client_a, license_
         "Getting support",
     ):  # fmt: skip
         assert section in text, section
-    assert "$0.0001 per image" in text and "$1.00 per 10,000 images" in text
+    assert "$0.0001 per image ($1.00 per 10,000 images)" in text
     assert "$0.075 per 1M tokens" in text
     Price.objects.create(
         service="ai_data",
