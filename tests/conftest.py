@@ -78,7 +78,8 @@ def browser():
 def new_page(browser, live_server):
     """Open pages in fresh browser contexts: new_page(width=375, **context_options).
 
-    Each page records Content-Security-Policy violations in `page.csp_violations`.
+    Each page records Content-Security-Policy violations in `page.csp_violations` and
+    responses with an error status (a missing static file, say) in `page.bad_responses`.
     """
     contexts = []
 
@@ -94,6 +95,15 @@ def new_page(browser, live_server):
             lambda message: (
                 page.csp_violations.append(message.text)
                 if "Content Security Policy" in message.text
+                else None
+            ),
+        )
+        page.bad_responses = []
+        page.on(
+            "response",
+            lambda response: (
+                page.bad_responses.append(f"{response.status} {response.url}")
+                if response.status >= 400
                 else None
             ),
         )

@@ -159,6 +159,7 @@ def test_each_demo_login_sees_its_dashboards_with_the_ledgers_numbers(
             expect(warning).to_have_count(0)
             expect(page.get_by_test_id("balance")).to_have_class(re.compile(r"\bpositive\b"))
     assert page.csp_violations == []
+    assert page.bad_responses == []  # every stylesheet, script and icon is served
 
 
 def test_a_daily_bar_shows_its_tooltip_on_hover_and_on_keyboard_focus(new_page, demo):
