@@ -194,10 +194,11 @@ def test_a_daily_bar_shows_its_tooltip_on_hover_and_on_keyboard_focus(new_page, 
     expect(target).to_be_focused()
     expect(tip).to_be_visible()
     expect(tip).to_have_text(text)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.mouse.move(0, 0)
+    page.locator("#daily-section").screenshot(path=ARTIFACTS / "daily-tooltip-focus.png")
     page.keyboard.press("Tab")  # one more Tab leaves the chart
     assert page.evaluate("document.activeElement.closest('#daily-section .chart') === null")
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.locator("#daily-section").screenshot(path=ARTIFACTS / "daily-tooltip-focus.png")
 
     # The same text is what a screen reader hears, and the table lists every day exactly.
     expect(target).to_have_attribute("aria-label", re.compile("^" + re.escape(text)))
@@ -263,6 +264,31 @@ def test_the_page_refreshes_its_data_every_five_minutes_without_reloading(new_pa
     assert page.evaluate("window.__notReloaded") is True
     expect(page.locator("#monthly-table")).to_have_attribute("open", "")
     assert page.csp_violations == []
+
+
+def test_the_refresh_clears_the_warning_once_credits_arrive(new_page, demo):
+    page = new_page()
+    page.clock.install()
+    log_in(page, "bob@globex.example")
+    warning = page.get_by_role("alert").filter(has_text="Low balance")
+    expect(warning).to_be_visible()
+    buy(demo.globex, "20.00", timezone.now(), reference="browser-top-up")
+    page.clock.run_for("05:01")
+    expect(warning).to_have_count(0)
+    expect(page.get_by_test_id("balance")).to_have_class(re.compile(r"\bpositive\b"))
+
+
+def test_the_refresh_says_so_when_the_session_has_ended(new_page, demo):
+    page = new_page()
+    page.clock.install()
+    log_in(page, "alice@acme.example")
+    before = figure(page, "balance")
+    page.context.clear_cookies()
+    page.clock.run_for("05:01")
+    expect(
+        page.get_by_text("Your session has ended. Reload the page to log in again.")
+    ).to_be_visible()
+    assert figure(page, "balance") == before  # the login page never replaces the figures
 
 
 def test_screenshots_at_phone_and_desktop_width(new_page, demo):
