@@ -17,12 +17,6 @@ def money(value: Decimal) -> str:
 
 
 @register.filter
-def money_abs(value: Decimal) -> str:
-    """The guide's transaction amounts: always positive, the colour says the direction."""
-    return format_money(abs(value))
-
-
-@register.filter
 def money_short(value: Decimal) -> str:
     return format_money_short(value)
 
@@ -35,9 +29,3 @@ def price(value: Decimal) -> str:
 @register.filter
 def count(value: int) -> str:
     return format_count(value)
-
-
-@register.filter
-def per_million(unit_price: Decimal | None) -> str:
-    """A per-token price as the guide writes it: per 1M tokens."""
-    return "—" if unit_price is None else format_price(unit_price * 1_000_000)
