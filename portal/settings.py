@@ -8,6 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -44,6 +45,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "axes",
+    "csp",
     "portal",
     "accounts",
     "billing",
@@ -60,6 +62,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     # Last, as django-axes asks: it turns a lockout into the lockout page.
     "axes.middleware.AxesMiddleware",
 ]
@@ -186,6 +189,29 @@ AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
 AXES_CLIENT_IP_CALLABLE = "portal.http.client_ip"
 AXES_USERNAME_CALLABLE = "accounts.forms.login_username"
 AXES_VERBOSE = False
+
+# A strict Content-Security-Policy: everything a page needs is served by the portal, no
+# inline script or style (charts are server-rendered SVG with presentation attributes, the
+# auto-refresh is static/js/dashboard.js). The Django admin runs under it too.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "frame-ancestors": [NONE],
+        "form-action": [SELF],
+    },
+}
+
+# "Purchase Credits": the payment page's address; empty shows an in-portal page on how to buy.
+PURCHASE_URL = env.str("PURCHASE_URL", default="")
+# Where customers write for billing and technical help (help and purchase pages).
+SUPPORT_EMAIL = env.str("SUPPORT_EMAIL", default="support@portal.example")
 
 # Celery: JSON only, late acks with idempotent tasks, bounded time.
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)

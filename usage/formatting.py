@@ -1,0 +1,32 @@
+"""How the dashboard writes numbers for people. Exact amounts go through billing.money.
+
+The stored amount (6 places) is what tables show; charts, whose labels must fit under a
+15-pixel bar, show the same amount rounded half-up to the cent (the guide's "Jun 30: $1.23"),
+except below a cent, where cents would read "$0.00" under a blue bar.
+"""
+
+from decimal import ROUND_HALF_UP, Decimal
+
+from billing.money import format_money
+
+CENT = Decimal("0.01")
+
+
+def format_count(value: int) -> str:
+    """1234567 -> "1,234,567" (the same in every locale, like the CSV)."""
+    return f"{int(value):,}"
+
+
+def format_money_short(value: Decimal) -> str:
+    """Chart labels: "$1.23"; below a cent the significant digits: "$0.0042"."""
+    if value == 0 or abs(value) >= CENT:
+        return format_money(value, places=2)
+    text = format_money(value)  # 6 places, e.g. "$0.004200"
+    return text.rstrip("0")
+
+
+def format_price(value: Decimal) -> str:
+    """A unit or bulk price with the digits it has, at least cents: $0.60, $0.075, $0.0001."""
+    value = Decimal(value).normalize()
+    places = max(2, -value.as_tuple().exponent)
+    return f"${value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP):,.{places}f}"
