@@ -27,7 +27,7 @@ from billing.services import UsageRecord, usage_record_batch
 from portal.exceptions import ApplicationError
 from portal.locks import advisory_lock
 from usage.models import QuarantinedRecord, SyncState
-from usage.upstream import UpstreamClient, UpstreamError
+from usage.upstream import UpstreamClient, UpstreamError, UpstreamOutOfTime
 
 logger = logging.getLogger(__name__)
 
@@ -299,16 +299,15 @@ def _sync_locked(
                 if not page.has_more:
                     result.complete = True
                     break
+    except UpstreamOutOfTime as exc:
+        if result.pages == 0:
+            return _sync_failed(
+                license=license, trigger=trigger, result=result, message=exc.message
+            )
+        # Pages were recorded: the run is just not finished (complete stays False).
+        logger.info("sync license=%s trigger=%s out of time: %s", license.key, trigger, exc.message)
     except UpstreamError as exc:
-        result.error = exc.message
-        SyncState.objects.for_license(license).update(
-            last_error=exc.message, last_error_at=timezone.now()
-        )
-        logger.warning(
-            "sync license=%s trigger=%s failed after %d pages: %s",
-            license.key, trigger, result.pages, exc.message,
-        )  # fmt: skip
-        return result
+        return _sync_failed(license=license, trigger=trigger, result=result, message=exc.message)
     except Exception as exc:
         # Recorded so staff see it on the sync state, then raised for the task's retry.
         SyncState.objects.for_license(license).update(
@@ -323,6 +322,16 @@ def _sync_locked(
         "quarantined=%d complete=%s",
         license.key, trigger, result.pages, result.records_received, result.records_charged,
         result.records_duplicate, result.records_quarantined, result.complete,
+    )  # fmt: skip
+    return result
+
+
+def _sync_failed(*, license: License, trigger: str, result: SyncResult, message: str) -> SyncResult:
+    result.error = message
+    SyncState.objects.for_license(license).update(last_error=message, last_error_at=timezone.now())
+    logger.warning(
+        "sync license=%s trigger=%s failed after %d pages: %s",
+        license.key, trigger, result.pages, message,
     )  # fmt: skip
     return result
 

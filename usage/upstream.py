@@ -19,6 +19,8 @@ logger = logging.getLogger(__name__)
 
 MAX_CURSOR_LENGTH = 200  # SyncState.cursor
 BACKOFF_CAP_SECONDS = 8.0
+# The Test API page waits at most this long: a person is looking at a spinner.
+PING_TIMEOUT_SECONDS = 5.0
 
 
 class UpstreamError(Exception):
@@ -28,6 +30,10 @@ class UpstreamError(Exception):
         super().__init__(message)
         self.message = message
         self.status_code = status_code
+
+
+class UpstreamOutOfTime(UpstreamError):
+    """The caller's deadline came before a usable answer (the upstream may just be slow)."""
 
 
 @dataclass(frozen=True)
@@ -99,12 +105,15 @@ class UpstreamClient:
         for attempt in range(1, attempts + 1):
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0.05:
-                raise UpstreamError(f"Upstream {last or 'was not asked'}; out of time.")
+                raise UpstreamOutOfTime(f"Upstream {last or 'was not asked'}; out of time.")
             status_code = None
             try:
                 response = self.http.get(path, params=params, timeout=self._timeout(remaining))
             except httpx.TransportError as exc:
                 last = _describe_transport_error(exc)
+                capped = remaining is not None and remaining < settings.UPSTREAM_READ_TIMEOUT
+                if capped and isinstance(exc, httpx.TimeoutException):
+                    raise UpstreamOutOfTime(f"Upstream {last}; out of time.") from None
             else:
                 status_code = response.status_code
                 if response.status_code < 400:
@@ -138,7 +147,7 @@ class UpstreamClient:
                 0, min(BACKOFF_CAP_SECONDS, settings.UPSTREAM_BACKOFF_SECONDS * 2 ** (attempt - 1))
             )
             if deadline is not None and time.monotonic() + delay >= deadline:
-                raise UpstreamError(f"Upstream {last}; out of time.", status_code=status_code)
+                raise UpstreamOutOfTime(f"Upstream {last}; out of time.", status_code=status_code)
             time.sleep(delay)
         raise AssertionError("unreachable")
 
@@ -172,7 +181,11 @@ class UpstreamClient:
         """One attempt, no retries: the Test API page shows what really happened."""
         started = time.monotonic()
         try:
-            response = self.http.get("/v1/ping", params={"license": license_key})
+            response = self.http.get(
+                "/v1/ping",
+                params={"license": license_key},
+                timeout=self._timeout(PING_TIMEOUT_SECONDS),
+            )
         except httpx.TransportError as exc:
             latency = (time.monotonic() - started) * 1000
             return PingResult(
