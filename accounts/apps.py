@@ -10,4 +10,6 @@ class AccountsConfig(AppConfig):
 
         from accounts.roles import roles_sync
 
-        post_migrate.connect(roles_sync, sender=self, dispatch_uid="accounts.roles_sync")
+        # No sender: post_migrate is sent once per app, and the permissions of apps after
+        # `accounts` (billing, usage) only exist once their own signal has been handled.
+        post_migrate.connect(roles_sync, dispatch_uid="accounts.roles_sync")
