@@ -101,4 +101,6 @@ class ApiTestView(LicenseMixin, TemplateView):
     def post(self, request, *args, **kwargs):
         ping = upstream_ping(license_key=self.license.key)
         body = json.dumps(ping.body, indent=2, sort_keys=True) if ping.body is not None else ""
+        # The page shows the key masked; so does the upstream's answer.
+        body = body.replace(self.license.key, self.license.masked_key)
         return self.render_to_response(self.get_context_data(ping=ping, ping_body=body))

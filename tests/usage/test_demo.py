@@ -39,7 +39,9 @@ def test_seed_demo_syncs_usage_and_records_purchases_and_refunds_once(start_simu
         assert entries(globex).filter(kind="refund", refund_of__kind="usage").count() == 1
         assert entries(acme).filter(kind="purchase").count() == 4
         counts = {lic.key: entries(lic).count() for lic in (acme, globex)}
-        purchases = {lic.key: entries(lic).filter(kind="purchase").count() for lic in (acme, globex)}
+        purchases = {
+            lic.key: entries(lic).filter(kind="purchase").count() for lic in (acme, globex)
+        }
         balances = {lic.key: balance_get(lic).balance for lic in (acme, globex)}
 
         # Again, with nothing new upstream: nothing at all is added.

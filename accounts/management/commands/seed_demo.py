@@ -40,7 +40,7 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"{license.name}: {result.records_charged} new API calls charged"
                 + (
-                    f", {paid.purchases} purchases and {paid.refunds} refunds recorded"
+                    f", purchases ({paid.purchases}) and refunds ({paid.refunds}) recorded"
                     if paid.created
                     else ""
                 )
