@@ -75,7 +75,8 @@ class SyncStateAdmin(ReadOnlyAdmin):
                 time_budget_seconds=ADMIN_SYNC_BUDGET_SECONDS,
             )
             done = (
-                f"{result.pages} pages, {result.records_charged} charged, "
+                f"{result.pages} page{'' if result.pages == 1 else 's'}, "
+                f"{result.records_charged} charged, "
                 f"{result.records_duplicate} duplicates skipped, "
                 f"{result.records_quarantined} quarantined"
             )

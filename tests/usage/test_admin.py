@@ -46,7 +46,7 @@ def test_sync_now_syncs_the_license_and_is_audited(start_simulator, superuser_cl
     assert_ledger_matches_upstream(license_a, summary)
     shown = [str(m) for m in response.context["messages"]]
     assert shown == [
-        f"Alpha Corp: up to date (1 pages, {summary['records']} charged, 0 duplicates skipped, 0 quarantined)."
+        f"Alpha Corp: up to date (1 page, {summary['records']} charged, 0 duplicates skipped, 0 quarantined)."
     ]
     audit = AuditEvent.objects.for_license(license_a).get(action="usage.sync_now")
     assert audit.actor == superuser_client.user
