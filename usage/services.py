@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -73,6 +73,22 @@ def _shown(value) -> str:
     return text if len(text) <= 40 else text[:37] + "…"
 
 
+def _is_plain(text: str, *, spaces: bool = True) -> bool:
+    # PostgreSQL text cannot hold NUL, and control characters in an id are a sign of garbage.
+    return text.isprintable() and (spaces or not any(c.isspace() for c in text))
+
+
+def _storable(value):
+    """The raw record as PostgreSQL's jsonb accepts it: NUL characters spelled out."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\\u0000")
+    if isinstance(value, list):
+        return [_storable(v) for v in value]
+    if isinstance(value, dict):
+        return {_storable(k): _storable(v) for k, v in value.items()}
+    return value
+
+
 def record_parse(raw, *, license_key: str, prices: PriceBook, now: datetime) -> UsageRecord:
     """Turn one raw upstream record into a UsageRecord, or raise RecordRejected saying why."""
     if not isinstance(raw, dict):
@@ -81,9 +97,9 @@ def record_parse(raw, *, license_key: str, prices: PriceBook, now: datetime) -> 
     if missing:
         raise RecordRejected(Reason.MISSING_FIELD, f"missing field(s): {', '.join(missing)}")
     record_id = raw["id"]
-    if not isinstance(record_id, str) or not record_id.strip() or record_id != record_id.strip():
+    if not isinstance(record_id, str) or not record_id or not _is_plain(record_id, spaces=False):
         raise RecordRejected(
-            Reason.BAD_ID, f"id must be a non-empty string, not {_shown(record_id)}"
+            Reason.BAD_ID, f"id must be a string of visible characters, not {_shown(record_id)}"
         )
     if len(record_id) > MAX_RECORD_ID_LENGTH:
         raise RecordRejected(
@@ -129,9 +145,10 @@ def record_parse(raw, *, license_key: str, prices: PriceBook, now: datetime) -> 
         value = raw.get(name)
         if value is None:
             value = ""
-        if not isinstance(value, str) or len(value) > MAX_TEXT_LENGTH:
+        if not isinstance(value, str) or len(value) > MAX_TEXT_LENGTH or not _is_plain(value):
             raise RecordRejected(
-                Reason.BAD_TEXT, f"{name} must be a string of at most {MAX_TEXT_LENGTH} characters"
+                Reason.BAD_TEXT,
+                f"{name} must be a string of at most {MAX_TEXT_LENGTH} printable characters",
             )
         texts[name] = value
     for name, service in QUANTITY_SERVICES.items():
@@ -182,11 +199,12 @@ def _page_record(
             if fingerprint in drafts:
                 duplicate += 1
                 continue
-            record_id = raw.get("id") if isinstance(raw, dict) else None
+            stored = _storable(raw)
+            record_id = stored.get("id") if isinstance(stored, dict) else None
             drafts[fingerprint] = QuarantinedRecord(
                 license=license,
                 record_id=str(record_id)[:200] if record_id is not None else "",
-                raw=raw,
+                raw=stored,
                 fingerprint=fingerprint,
                 reason_code=problem.code,
                 reason=problem.reason,
@@ -310,10 +328,13 @@ def _sync_locked(
         return _sync_failed(license=license, trigger=trigger, result=result, message=exc.message)
     except Exception as exc:
         # Recorded so staff see it on the sync state, then raised for the task's retry.
-        SyncState.objects.for_license(license).update(
-            last_error=f"Internal error: {type(exc).__name__}", last_error_at=timezone.now()
-        )
         logger.exception("sync license=%s trigger=%s crashed", license.key, trigger)
+        try:
+            SyncState.objects.for_license(license).update(
+                last_error=f"Internal error: {type(exc).__name__}", last_error_at=timezone.now()
+            )
+        except DatabaseError:
+            logger.warning("sync license=%s: could not record the crash", license.key)
         raise
     if result.complete:
         SyncState.objects.for_license(license).update(last_success_at=timezone.now(), last_error="")

@@ -7,6 +7,7 @@ upstream in lockstep. A deadline, when given, caps both the waits and each reque
 timeout, so a Refresh Data click never outlives its time budget.
 """
 
+import json
 import logging
 import random
 import time
@@ -50,6 +51,12 @@ class PingResult:
     latency_ms: float
     body: dict | None
     error: str
+
+
+def _json(response: httpx.Response):
+    """The answer's JSON. NaN and Infinity (which Python's parser accepts) stay strings, so a
+    record carrying them is refused as "not a whole number" instead of reaching the database."""
+    return json.loads(response.content, parse_constant=str)
 
 
 def _describe_transport_error(exc: httpx.TransportError) -> str:
@@ -118,7 +125,7 @@ class UpstreamClient:
                 status_code = response.status_code
                 if response.status_code < 400:
                     try:
-                        body = response.json()
+                        body = _json(response)
                     except ValueError:
                         body = None
                     if not isinstance(body, dict):
@@ -193,7 +200,7 @@ class UpstreamClient:
             )
         latency = (time.monotonic() - started) * 1000
         try:
-            body = response.json()
+            body = _json(response)
         except ValueError:
             body = None
         body = body if isinstance(body, dict) else None

@@ -114,7 +114,11 @@ def test_malformed_records_are_quarantined_and_counted_while_the_good_ones_are_c
         "unknown_license",
         "bad_date",
         "bad_id",
+        "bad_text",
     }
+    # Values PostgreSQL could not store raw (NaN, NUL) are kept readable, not lost.
+    assert quarantined.filter(reason__contains='"NaN"').exists()
+    assert quarantined.filter(record_id__contains="\\u0000").exists()
     negative = quarantined.filter(reason__contains="is negative").first()
     assert negative.raw["completion_tokens"] < 0
     assert quarantined.exclude(cursor="").exists()  # where in the stream each came from

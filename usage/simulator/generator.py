@@ -43,6 +43,7 @@ MALFORMED_KINDS = (
     "bad_date",
     "non_integer_tokens",
     "id_too_long",
+    "control_characters",
 )
 
 QUANTITIES = ("input_tokens", "cached_tokens", "completion_tokens", "images")
@@ -193,9 +194,13 @@ def _malformed(body: dict, kind: str, frng: random.Random) -> dict:
     elif kind == "bad_date":
         bad["occurred_at"] = frng.choice(("2026-02-30T10:00:00Z", "yesterday", "", "1700000000"))
     elif kind == "non_integer_tokens":
-        bad["input_tokens"] = frng.choice((12.5, "1200", None, True))
+        bad["input_tokens"] = frng.choice((12.5, "1200", None, True, float("nan")))
     elif kind == "id_too_long":
         bad["id"] = bad["id"] + "x" * 300
+    elif kind == "control_characters":
+        # NUL, which PostgreSQL text cannot store, in the id or the endpoint.
+        field = frng.choice(("id", "endpoint"))
+        bad[field] = bad[field][:5] + "\x00" + bad[field][5:]
     return bad
 
 
