@@ -191,11 +191,13 @@ class Simulator:
         with self._rng_lock:
             return random.Random(self._rng.getrandbits(64))
 
-    def count(self, path: str, **increments: int) -> None:
+    def count_request(self, path: str) -> None:
         with self._rng_lock:
-            self.stats.requests += 1 if path else 0
-            if path:
-                self.stats.by_path[path] = self.stats.by_path.get(path, 0) + 1
+            self.stats.requests += 1
+            self.stats.by_path[path] = self.stats.by_path.get(path, 0) + 1
+
+    def count(self, **increments: int) -> None:
+        with self._rng_lock:
             for name, value in increments.items():
                 setattr(self.stats, name, getattr(self.stats, name) + value)
 
@@ -207,7 +209,7 @@ class Simulator:
             now=self.clock(),
             rng=self.page_rng() if self.faults.repeat_share else None,
         )
-        self.count("", records_repeated=repeated, pages_served=1)
+        self.count(records_repeated=repeated, pages_served=1)
         if page.next_cursor is None:
             page.next_cursor = after
         return page

@@ -43,7 +43,7 @@ class SimulatorHandler(BaseHTTPRequestHandler):
         }
         if path not in routes:
             return self.send_json(HTTPStatus.NOT_FOUND, {"error": f"no such endpoint: {path}"})
-        sim.count(path)
+        sim.count_request(path)
         if not self.authorized():
             return self.send_json(
                 HTTPStatus.UNAUTHORIZED,
@@ -54,12 +54,12 @@ class SimulatorHandler(BaseHTTPRequestHandler):
             time.sleep(sim.faults.latency_ms / 1000 * (0.5 + sim.roll()))
         if path != "/v1/usage/summary":  # the summary is the reference: never faulty
             if sim.faults.timeout_share and sim.roll() < sim.faults.timeout_share:
-                sim.count("", timeouts_injected=1)
+                sim.count(timeouts_injected=1)
                 time.sleep(sim.faults.timeout_seconds)
                 self.close_connection = True
                 return None
             if sim.faults.error_share and sim.roll() < sim.faults.error_share:
-                sim.count("", errors_injected=1)
+                sim.count(errors_injected=1)
                 status = (
                     HTTPStatus.INTERNAL_SERVER_ERROR,
                     HTTPStatus.BAD_GATEWAY,
