@@ -57,8 +57,9 @@ class LicenseStream:
         self.profile = profile
         self.seed = seed
         self.faults = faults
-        self.records: list[Record] = []
-        self.keys: list[tuple[int, str]] = []
+        # Records in stream order and their keys, replaced together (readers in other
+        # threads take both from one attribute read).
+        self.snapshot: tuple[list[Record], list[tuple[int, str]]] = ([], [])
         self.generated_until: date | None = None  # last UTC day generated
         self.lock = threading.Lock()
 
@@ -80,9 +81,13 @@ class LicenseStream:
                     generate_day(self.profile, day, seed=self.seed, faults=self.faults).records
                 )
                 day += timedelta(days=1)
-            self.records = sorted([*self.records, *new], key=lambda r: r.stream_key)
-            self.keys = [r.stream_key for r in self.records]
+            records = sorted([*self.snapshot[0], *new], key=lambda r: r.stream_key)
+            self.snapshot = (records, [r.stream_key for r in records])
             self.generated_until = last
+
+    @property
+    def records(self) -> list[Record]:
+        return self.snapshot[0]
 
     def page(
         self, *, after: tuple[int, str], limit: int, now: datetime, rng: random.Random | None
@@ -90,25 +95,27 @@ class LicenseStream:
         """Records after `after` available by `now`; returns the page and how many records
         were repeated from earlier pages (the repeat fault)."""
         self.extend_to(now)
+        records, keys = self.snapshot
         now_us = to_us(now)
-        start = bisect.bisect_right(self.keys, after)
+        start = bisect.bisect_right(keys, after)
         repeats: list[Record] = []
         if rng is not None and start > 0 and rng.random() < self.faults.repeat_share:
             count = min(start, rng.randint(1, 3), max(limit - 1, 0))
-            repeats = self.records[start - count : start]
+            repeats = records[start - count : start]
         fresh_room = max(limit - len(repeats), 1)
         fresh: list[Record] = []
         i = start
-        while i < len(self.records) and len(fresh) < fresh_room:
-            if self.records[i].available_us > now_us:
+        while i < len(records) and len(fresh) < fresh_room:
+            if records[i].available_us > now_us:
                 break
-            fresh.append(self.records[i])
+            fresh.append(records[i])
             i += 1
-        has_more = i < len(self.records) and self.records[i].available_us <= now_us
+        has_more = i < len(records) and records[i].available_us <= now_us
         next_cursor = encode_cursor(fresh[-1].stream_key) if fresh else None
         bodies = [r.body for r in repeats] + [r.body for r in fresh]
         repeated = len(repeats)
-        if rng is not None and len(fresh) > 1 and rng.random() < self.faults.repeat_share:
+        room = len(bodies) < limit
+        if rng is not None and room and len(fresh) > 1 and rng.random() < self.faults.repeat_share:
             # A record served twice in the same page, too.
             bodies.insert(rng.randrange(len(bodies)), rng.choice(fresh).body)
             repeated += 1
@@ -116,13 +123,14 @@ class LicenseStream:
 
     def summary(self, *, now: datetime) -> dict:
         self.extend_to(now)
+        stream, keys = self.snapshot
         now_us = to_us(now)
-        end = bisect.bisect_right(self.keys, (now_us, "\uffff"))
+        end = bisect.bisect_right(keys, (now_us, "\uffff"))
         totals = dict.fromkeys(QUANTITIES, 0)
         records = errors = malformed = 0
         first: datetime | None = None
         last: datetime | None = None
-        for record in self.records[:end]:
+        for record in stream[:end]:
             if not record.well_formed:
                 malformed += 1
                 continue
