@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from accounts.models import License, User
 from accounts.services import audit_record
+from billing.models import Service
 from billing.selectors import PriceBook, price_book_get
 from billing.services import UsageRecord, usage_record_batch
 from portal.exceptions import ApplicationError
@@ -41,11 +42,12 @@ MAX_TEXT_LENGTH = 200
 MAX_QUANTITY = 10**12
 # Upstream clocks may run a little ahead of ours; a record further in the future is wrong.
 MAX_CLOCK_SKEW = timedelta(hours=1)
+# Which price each count is charged at (billing.services turns them into charges).
 QUANTITY_SERVICES = {
-    "input_tokens": "ai_data",
-    "cached_tokens": "ai_data_cached",
-    "completion_tokens": "ai_data_completion",
-    "images": "ai_images",
+    "input_tokens": Service.AI_DATA,
+    "cached_tokens": Service.AI_DATA_CACHED,
+    "completion_tokens": Service.AI_DATA_COMPLETION,
+    "images": Service.AI_IMAGES,
 }
 
 
@@ -246,7 +248,7 @@ def usage_sync_license(
     pages already recorded stay); the next run resumes from the last committed cursor.
     `time_budget_seconds` and `max_pages` stop the run early with `complete=False`.
     """
-    deadline = time.monotonic() + time_budget_seconds if time_budget_seconds else None
+    deadline = None if time_budget_seconds is None else time.monotonic() + time_budget_seconds
     SyncState.objects.get_or_create(license=license)
     with advisory_lock(f"usage_sync:{license.pk}") as acquired:
         if not acquired:
