@@ -59,6 +59,7 @@ def cursor_of(license) -> str:
     return SyncState.objects.for_license(license).values_list("cursor", flat=True).first() or ""
 
 
+@pytest.mark.faults
 @pytest.mark.django_db(transaction=True)
 def test_a_sync_killed_after_a_page_committed_ends_exactly_right_when_run_again(
     start_simulator, license_a, settings
