@@ -2,6 +2,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.demo import DEMO_LOGINS, DEMO_PASSWORD, seed_demo_accounts
+from billing.money import format_money
 from billing.selectors import balance_get
 from portal.exceptions import ApplicationError
 
@@ -44,5 +45,5 @@ class Command(BaseCommand):
                     if paid.created
                     else ""
                 )
-                + f"; balance ${balance.balance}"
+                + f"; balance {format_money(balance.balance)}"
             )
