@@ -25,12 +25,14 @@ preflight: install
 migrate: preflight
 	$(BIN)/python manage.py migrate --noinput
 
+# The demo usage comes from the upstream: `seed` needs one answering on UPSTREAM_URL.
 seed: migrate
 	$(BIN)/python manage.py seed_demo
 
-run: seed
+# run_portal starts the simulator, waits for it, runs seed_demo, then web, worker and beat.
+run: migrate
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
-	$(BIN)/python manage.py run_portal --port $(PORT)
+	$(BIN)/python manage.py run_portal --port $(PORT) --seed-demo
 
 lint: install
 	$(BIN)/ruff check .

@@ -11,4 +11,13 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 # Exactly one `celery beat` process runs this schedule (see docs/architecture.md).
-app.conf.beat_schedule = {}
+app.conf.beat_schedule = {
+    # Enqueues one sync task per active license; any number of workers share them. The
+    # fan-out itself expires before the next one is due, so a stalled broker does not
+    # release a pile of them at once.
+    "usage-sync-every-five-minutes": {
+        "task": "usage.sync_all_licenses",
+        "schedule": 5 * 60.0,
+        "options": {"expires": 4 * 60},
+    },
+}

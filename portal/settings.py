@@ -245,5 +245,20 @@ LOGGING = {
     "loggers": {
         "django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
         "celery": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
+        # One INFO line per upstream request is noise; the sync logs one line per run.
+        "httpx": {"level": "WARNING"},
     },
 }
+
+# Upstream metering API (docs/upstream-api.md). `make run` points it at the simulator.
+UPSTREAM_URL = env.str("UPSTREAM_URL", default="http://127.0.0.1:8100")
+UPSTREAM_TOKEN = env.str("UPSTREAM_TOKEN", default="dev-upstream-token")
+UPSTREAM_CONNECT_TIMEOUT = env.float("UPSTREAM_CONNECT_TIMEOUT", default=3.0)
+UPSTREAM_READ_TIMEOUT = env.float("UPSTREAM_READ_TIMEOUT", default=15.0)
+UPSTREAM_MAX_ATTEMPTS = env.int("UPSTREAM_MAX_ATTEMPTS", default=4)
+UPSTREAM_BACKOFF_SECONDS = env.float("UPSTREAM_BACKOFF_SECONDS", default=0.5)
+UPSTREAM_PAGE_SIZE = env.int("UPSTREAM_PAGE_SIZE", default=500)
+# Refresh Data runs the sync in the request for at most this long, then hands the rest
+# to a worker; a customer may refresh a license once per USAGE_REFRESH_INTERVAL_SECONDS.
+USAGE_REFRESH_BUDGET_SECONDS = env.float("USAGE_REFRESH_BUDGET_SECONDS", default=10.0)
+USAGE_REFRESH_INTERVAL_SECONDS = env.int("USAGE_REFRESH_INTERVAL_SECONDS", default=30)

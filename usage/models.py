@@ -1,4 +1,5 @@
 from django.db import models
+from django.utils import timezone
 
 from accounts.models import License
 from portal.models import TenantQuerySet, TimeStampedModel
@@ -22,5 +23,58 @@ class SyncState(TimeStampedModel):
 
     objects = TenantQuerySet.as_manager()
 
+    class Meta:
+        permissions = [("sync_now", "Can start a usage sync from the admin")]
+
     def __str__(self):
         return f"sync state of {self.license_id}"
+
+
+class QuarantinedRecord(models.Model):
+    """An upstream record the sync could not charge, kept raw with the reason.
+
+    `license` is the license whose sync received it (null only if a record ever arrives
+    outside a license's sync); the record's own `license` value stays in `raw`. A record
+    served again (a repeated page) is kept once: `fingerprint` is the SHA-256 of its
+    canonical JSON.
+    """
+
+    class Reason(models.TextChoices):
+        NOT_AN_OBJECT = "not_an_object", "Not a JSON object"
+        MISSING_FIELD = "missing_field", "Missing field"
+        BAD_ID = "bad_id", "Bad id"
+        UNKNOWN_LICENSE = "unknown_license", "Unknown license"
+        BAD_DATE = "bad_date", "Bad date"
+        BAD_QUANTITY = "bad_quantity", "Bad token or image count"
+        BAD_STATUS = "bad_status", "Bad status"
+        BAD_TEXT = "bad_text", "Bad request id or endpoint"
+        NO_PRICE = "no_price", "No price in effect"
+
+    id = models.BigAutoField(primary_key=True)
+    license = models.ForeignKey(
+        License, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    record_id = models.CharField(max_length=200, blank=True, default="")
+    raw = models.JSONField()
+    fingerprint = models.CharField(max_length=64)
+    reason_code = models.CharField(max_length=32, choices=Reason.choices)
+    reason = models.TextField()
+    cursor = models.CharField(
+        max_length=200, blank=True, default="", help_text="The cursor the page was asked after."
+    )
+    received_at = models.DateTimeField(default=timezone.now)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["license", "fingerprint"], name="quarantine_unique_per_license"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["license", "-received_at"], name="quarantine_license_recent"),
+        ]
+
+    def __str__(self):
+        return f"{self.record_id or '(no id)'}: {self.reason}"

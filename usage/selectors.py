@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
 
+from django.conf import settings
 from django.db.models import Sum
 from django.utils import timezone
 
@@ -441,3 +442,26 @@ def _daily_chart(today: date, per_day: dict[date, Decimal]) -> Chart:
         for day in days
     ]
     return Chart(bars=bars, total=sum(amounts.values(), ZERO), scale=scale, ticks=[])
+
+
+def license_ids_to_sync() -> list[int]:
+    """The licenses the scheduled sync covers: the active ones."""
+    return list(
+        License.objects.filter(status=License.Status.ACTIVE)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+
+
+def license_for_sync(license_id: int) -> License | None:
+    """The license a sync task names, unless it is gone or closed."""
+    return License.objects.exclude(status=License.Status.CLOSED).filter(pk=license_id).first()
+
+
+def refresh_wait_seconds(license: License) -> int:
+    """Seconds until the license may be refreshed by hand again (0: now)."""
+    last = sync_state_get(license).last_manual_refresh_at
+    if last is None:
+        return 0
+    elapsed = (timezone.now() - last).total_seconds()
+    return max(0, int(settings.USAGE_REFRESH_INTERVAL_SECONDS - elapsed + 0.999))

@@ -9,4 +9,6 @@ urlpatterns = [
     path("reports/", views.ReportListView.as_view(), name="reports"),
     path("help/", views.HelpView.as_view(), name="help"),
     path("purchase/", views.CreditPurchaseView.as_view(), name="purchase"),
+    path("refresh/", views.UsageRefreshView.as_view(), name="refresh"),
+    path("test-api/", views.ApiTestView.as_view(), name="test_api"),
 ]

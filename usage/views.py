@@ -1,11 +1,27 @@
+import json
+from datetime import datetime
+
 from django.conf import settings
+from django.contrib import messages
 from django.shortcuts import redirect
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.views import View
 from django.views.generic import TemplateView
 
 from accounts.mixins import LicenseMixin
 from accounts.selectors import domains_for_license
 from billing.selectors import balance_get, prices_current
-from usage.selectors import AUTO_REFRESH_SECONDS, bulk_costs, dashboard_get
+from usage.selectors import (
+    AUTO_REFRESH_SECONDS,
+    bulk_costs,
+    dashboard_get,
+    refresh_wait_seconds,
+    sync_state_get,
+)
+from usage.services import usage_refresh_claim, usage_sync_license
+from usage.tasks import sync_enqueue
+from usage.upstream import upstream_ping
 
 
 class DashboardView(LicenseMixin, TemplateView):
@@ -58,3 +74,80 @@ class CreditPurchaseView(LicenseMixin, TemplateView):
         context["balance"] = balance_get(self.license)
         context["support_email"] = settings.SUPPORT_EMAIL
         return context
+
+
+def _as_of(moment: datetime | None, license) -> str:
+    """ "14:30" today, "Nov 25, 14:30" before, in the license's time zone."""
+    if moment is None:
+        return ""
+    local = timezone.localtime(moment, license.tzinfo)
+    today = timezone.localtime(timezone.now(), license.tzinfo).date()
+    return date_format(local, "H:i" if local.date() == today else "M j, H:i")
+
+
+def _seconds(n: int) -> str:
+    return "1 second" if n == 1 else f"{n} seconds"
+
+
+class UsageRefreshView(LicenseMixin, View):
+    """Refresh Data: sync this license now, then back to the dashboard with a message."""
+
+    http_method_names = ["post"]
+
+    def post(self, request, *args, **kwargs):
+        license = self.license
+        dashboard = redirect("usage:dashboard", license_id=license.public_id)
+        if not usage_refresh_claim(license=license):
+            wait = max(1, refresh_wait_seconds(license))
+            messages.info(
+                request, f"Refreshed a moment ago — you can refresh again in {_seconds(wait)}."
+            )
+            return dashboard
+        result = usage_sync_license(
+            license=license,
+            trigger="refresh",
+            time_budget_seconds=settings.USAGE_REFRESH_BUDGET_SECONDS,
+        )
+        if not result.ran:
+            messages.info(request, "An update is already running — fresh numbers are on their way.")
+        elif result.error:
+            as_of = _as_of(sync_state_get(license).last_success_at, license)
+            messages.warning(
+                request,
+                f"Upstream is not answering — showing data as of {as_of}."
+                if as_of
+                else "Upstream is not answering — no usage has arrived yet.",
+            )
+        elif not result.complete:
+            sync_enqueue(license_id=license.pk, trigger="refresh")
+            messages.info(
+                request,
+                "More usage is still arriving — the rest will appear within a few minutes.",
+            )
+        elif result.records_charged:
+            calls = result.records_charged
+            messages.success(
+                request, f"Data refreshed: {calls} new API call{'' if calls == 1 else 's'}."
+            )
+        else:
+            messages.success(request, "Data refreshed: nothing new since the last update.")
+        return dashboard
+
+
+class ApiTestView(LicenseMixin, TemplateView):
+    """Test API: the masked key, an example request, and a live ping of the upstream."""
+
+    template_name = "usage/test_api.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        url = f"{settings.UPSTREAM_URL.rstrip('/')}/v1/ping?license={self.license.masked_key}"
+        context["example_request"] = f'curl -H "Authorization: Bearer $API_TOKEN" \\\n     "{url}"'
+        return context
+
+    def post(self, request, *args, **kwargs):
+        ping = upstream_ping(license_key=self.license.key)
+        body = json.dumps(ping.body, indent=2, sort_keys=True) if ping.body is not None else ""
+        # The page shows the key masked; so does the upstream's answer.
+        body = body.replace(self.license.key, self.license.masked_key)
+        return self.render_to_response(self.get_context_data(ping=ping, ping_body=body))

@@ -1,5 +1,6 @@
-"""Starts the whole portal in the foreground: web (gunicorn), one Celery worker, Celery
-beat and the upstream simulator. Ctrl-C (or any of them dying) stops them all."""
+"""Starts the whole portal in the foreground: the upstream simulator, then (with
+--seed-demo) the demo data synced from it, then web (gunicorn), one Celery worker and
+Celery beat. Ctrl-C (or any of them dying) stops them all."""
 
 import logging
 import os
@@ -8,6 +9,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 from django.conf import settings
@@ -25,11 +27,22 @@ class Command(BaseCommand):
         parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
         parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
         parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
+        parser.add_argument(
+            "--seed-demo",
+            action="store_true",
+            help="once the simulator answers, run seed_demo before starting the rest",
+        )
 
-    def handle(self, *args, host, port, workers, **options):
+    def handle(self, *args, host, port, workers, seed_demo, **options):
         bin_dir = Path(sys.executable).parent
         state_dir = Path(tempfile.mkdtemp(prefix="portal-run-"))
         env = dict(os.environ)
+        python = str(bin_dir / "python")
+        manage = str(Path(settings.BASE_DIR) / "manage.py")
+        simulator = self.simulator_command(python, manage)
+        if simulator:
+            # Everything started from here talks to this simulator.
+            env["UPSTREAM_URL"] = self.simulator_url()
         commands = self.commands(bin_dir, state_dir, host, port, workers)
         children: list[tuple[str, subprocess.Popen]] = []
 
@@ -53,6 +66,24 @@ class Command(BaseCommand):
         for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(signum, interrupt)
         try:
+            if simulator:
+                children.append(
+                    ("simulator", subprocess.Popen(simulator, env=env, start_new_session=True))  # noqa: S603
+                )
+                problem = self.wait_for_simulator(children[-1][1])
+                if problem:
+                    self.stderr.write(f"{problem}; stopping.")
+                    stop_all()
+                    sys.exit(1)
+            if seed_demo:
+                self.stdout.write(
+                    "loading the demo data (the first sync of a long history takes a moment)…"
+                )
+                seeded = subprocess.run([python, manage, "seed_demo"], env=env, check=False)  # noqa: S603
+                if seeded.returncode != 0:
+                    self.stderr.write("seed_demo failed; stopping.")
+                    stop_all()
+                    sys.exit(seeded.returncode)
             for name, argv in commands:
                 children.append(
                     (name, subprocess.Popen(argv, env=env, start_new_session=True))  # noqa: S603
@@ -72,8 +103,6 @@ class Command(BaseCommand):
             self.stdout.write("stopped.")
 
     def commands(self, bin_dir: Path, state_dir: Path, host: str, port: int, workers: int):
-        python = str(bin_dir / "python")
-        manage = str(Path(settings.BASE_DIR) / "manage.py")
         commands = [
             (
                 "web",
@@ -97,9 +126,6 @@ class Command(BaseCommand):
                 ],
             ),
         ]  # fmt: skip
-        simulator = self.simulator_command(python, manage)
-        if simulator:
-            commands.insert(0, ("simulator", simulator))
         return commands
 
     def simulator_command(self, python: str, manage: str) -> list[str] | None:
@@ -111,12 +137,33 @@ class Command(BaseCommand):
         port = os.environ.get("UPSTREAM_SIMULATOR_PORT", "8100")
         return [python, manage, "run_upstream_simulator", "--port", port]
 
+    def simulator_url(self) -> str:
+        return f"http://127.0.0.1:{os.environ.get('UPSTREAM_SIMULATOR_PORT', '8100')}"
+
+    def wait_for_simulator(self, proc: subprocess.Popen, timeout: float = 120) -> str:
+        """Wait until the simulator answers /healthz (it generates the demo history first);
+        "" when it does, else what went wrong."""
+        url = f"{self.simulator_url()}/healthz"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                return f"the upstream simulator exited with status {proc.returncode}"
+            try:
+                with urllib.request.urlopen(url, timeout=2) as answer:  # noqa: S310 - our own http URL
+                    if answer.status == 200:
+                        return ""
+            except OSError:
+                pass
+            time.sleep(0.3)
+        return f"the upstream simulator did not answer on {url} within {timeout:.0f} s"
+
     def banner(self, host: str, port: int):
         shown = "127.0.0.1" if host in {"0.0.0.0", "::"} else host  # noqa: S104
         lines = [
             "",
             f"  Token & Credit Portal: http://{shown}:{port}/",
             f"  Staff admin:           http://{shown}:{port}/{settings.ADMIN_URL}",
+            f"  Upstream simulator:    {self.simulator_url()}",
             f"  Demo logins (password {DEMO_PASSWORD}):",
             *[f"    {email}" for email in DEMO_LOGINS],
             "  Ctrl-C stops everything.",

@@ -1,0 +1,124 @@
+import json
+
+from django.contrib import admin, messages
+from django.utils.html import format_html
+
+from usage.models import QuarantinedRecord, SyncState
+from usage.services import usage_sync_now
+from usage.tasks import sync_enqueue
+
+# "Sync now" runs in the admin's request for at most this long per license; a worker
+# finishes the rest.
+ADMIN_SYNC_BUDGET_SECONDS = 10.0
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Staff read these; only the sync writes them."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class ErrorFilter(admin.SimpleListFilter):
+    title = "last run"
+    parameter_name = "failing"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Failing"), ("no", "Healthy")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.exclude(last_error="")
+        if self.value() == "no":
+            return queryset.filter(last_error="")
+        return queryset
+
+
+@admin.register(SyncState)
+class SyncStateAdmin(ReadOnlyAdmin):
+    list_display = [
+        "license", "last_success_at", "last_attempt_at", "error_shown",
+        "records_charged", "records_duplicate", "records_quarantined",
+    ]  # fmt: skip
+    list_select_related = ["license"]
+    list_filter = [ErrorFilter]
+    search_fields = ["license__name", "license__key"]
+    ordering = ["license__name"]
+    actions = ["sync_now"]
+    fields = [
+        "license", "cursor", "last_success_at", "last_attempt_at", "last_error", "last_error_at",
+        "last_manual_refresh_at", "records_charged", "records_duplicate", "records_quarantined",
+        "created_at", "updated_at",
+    ]  # fmt: skip
+    readonly_fields = fields
+
+    @admin.display(description="last error")
+    def error_shown(self, obj):
+        return obj.last_error[:80] + ("…" if len(obj.last_error) > 80 else "") or "—"
+
+    def has_sync_now_permission(self, request):
+        return request.user.has_perm("usage.sync_now")
+
+    @admin.action(description="Sync now", permissions=["sync_now"])
+    def sync_now(self, request, queryset):
+        for state in queryset.select_related("license"):
+            license = state.license
+            result = usage_sync_now(
+                acting_user=request.user,
+                license=license,
+                time_budget_seconds=ADMIN_SYNC_BUDGET_SECONDS,
+            )
+            done = (
+                f"{result.pages} page{'' if result.pages == 1 else 's'}, "
+                f"{result.records_charged} charged, "
+                f"{result.records_duplicate} duplicates skipped, "
+                f"{result.records_quarantined} quarantined"
+            )
+            if not result.ran:
+                self.message_user(request, f"{license}: a sync is already running.", messages.INFO)
+            elif result.error:
+                self.message_user(request, f"{license}: {result.error} ({done})", messages.ERROR)
+            elif not result.complete:
+                sync_enqueue(license_id=license.pk, trigger="admin")
+                self.message_user(
+                    request,
+                    f"{license}: {done}; the rest continues in the background.",
+                    messages.INFO,
+                )
+            else:
+                self.message_user(request, f"{license}: up to date ({done}).", messages.SUCCESS)
+
+
+@admin.register(QuarantinedRecord)
+class QuarantinedRecordAdmin(ReadOnlyAdmin):
+    list_display = ["received_at", "license", "record_id_shown", "reason_code", "reason"]
+    list_select_related = ["license"]
+    list_filter = [("license", admin.RelatedOnlyFieldListFilter), "reason_code"]
+    search_fields = ["record_id", "reason"]
+    date_hierarchy = "received_at"
+    ordering = ["-received_at", "-id"]
+    fields = [
+        "license",
+        "record_id",
+        "reason_code",
+        "reason",
+        "cursor",
+        "received_at",
+        "raw_shown",
+        "fingerprint",
+    ]
+    readonly_fields = fields
+
+    @admin.display(description="record id")
+    def record_id_shown(self, obj):
+        return obj.record_id[:60] + ("…" if len(obj.record_id) > 60 else "") or "(none)"
+
+    @admin.display(description="raw record")
+    def raw_shown(self, obj):
+        return format_html("<pre>{}</pre>", json.dumps(obj.raw, indent=2, sort_keys=True))

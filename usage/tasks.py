@@ -1,0 +1,89 @@
+"""Celery tasks of the usage app. Thin: they take ids, load, call the service.
+
+Both are idempotent (the sync charges each record once, whatever runs it), so they can
+be acked late and run again after a worker dies.
+"""
+
+import logging
+from dataclasses import asdict
+
+from celery import shared_task
+from django.db import InterfaceError, OperationalError
+from kombu.exceptions import OperationalError as BrokerError
+
+from usage.selectors import license_for_sync, license_ids_to_sync
+from usage.services import usage_sync_license
+
+logger = logging.getLogger(__name__)
+
+# A queued sync older than this is dropped: the next beat (every 5 minutes) brings a fresh one.
+SYNC_TASK_EXPIRES_SECONDS = 4 * 60
+SYNC_SOFT_TIME_LIMIT = 4 * 60
+SYNC_TIME_LIMIT = SYNC_SOFT_TIME_LIMIT + 30
+# The sync stops between pages this long before the soft limit and continues in a new task.
+SYNC_TIME_BUDGET_SECONDS = SYNC_SOFT_TIME_LIMIT - 40
+
+
+def _queue_of(task) -> str | None:
+    # Follow-up tasks go to the queue their parent came from, so routing the fan-out to a
+    # queue routes the whole sync there.
+    return (task.request.delivery_info or {}).get("routing_key") or None
+
+
+@shared_task(name="usage.sync_all_licenses", bind=True, ignore_result=True)
+def usage_sync_all_licenses(self) -> int:
+    """Enqueue one sync per active license (Celery beat runs this every five minutes)."""
+    queue = _queue_of(self)
+    license_ids = license_ids_to_sync()
+    for license_id in license_ids:
+        usage_sync_license_task.apply_async(
+            args=[license_id],
+            kwargs={"trigger": "beat"},
+            expires=SYNC_TASK_EXPIRES_SECONDS,
+            queue=queue,
+        )
+    logger.info("sync fan-out: %d licenses enqueued", len(license_ids))
+    return len(license_ids)
+
+
+@shared_task(
+    name="usage.sync_license",
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    soft_time_limit=SYNC_SOFT_TIME_LIMIT,
+    time_limit=SYNC_TIME_LIMIT,
+    # Upstream failures are handled by the client's retries and the next beat; these are
+    # the database dropping out under us, worth a few quick tries.
+    autoretry_for=(OperationalError, InterfaceError),
+    max_retries=3,
+    retry_backoff=5,
+    retry_backoff_max=60,
+    retry_jitter=True,
+)
+def usage_sync_license_task(self, license_id: int, trigger: str = "beat") -> dict:
+    license = license_for_sync(license_id)
+    if license is None:
+        return {"ran": False, "skipped": "license closed or gone"}
+    result = usage_sync_license(
+        license=license, trigger=trigger, time_budget_seconds=SYNC_TIME_BUDGET_SECONDS
+    )
+    if result.ran and not result.complete and not result.error:
+        sync_enqueue(license_id=license_id, trigger=trigger, queue=_queue_of(self))
+    return asdict(result)
+
+
+def sync_enqueue(*, license_id: int, trigger: str, queue: str | None = None) -> bool:
+    """Ask a worker to sync a license; False (logged) when the broker is not answering."""
+    try:
+        usage_sync_license_task.apply_async(
+            args=[license_id],
+            kwargs={"trigger": trigger},
+            expires=SYNC_TASK_EXPIRES_SECONDS,
+            queue=queue,
+            retry_policy={"max_retries": 1, "interval_start": 0, "interval_step": 0.5},
+        )
+    except (BrokerError, OSError) as exc:
+        logger.warning("sync license_id=%s: could not enqueue (%s)", license_id, exc)
+        return False
+    return True

@@ -1,0 +1,223 @@
+"""The client of the upstream metering API (contract: docs/upstream-api.md).
+
+Every call has connect and read timeouts. Answers that may succeed when asked again (5xx,
+429, timeouts, refused connections) are retried a bounded number of times with
+exponential backoff and full jitter, so many workers retrying at once do not hit the
+upstream in lockstep. A deadline, when given, caps both the waits and each request's
+timeout, so a Refresh Data click never outlives its time budget.
+"""
+
+import json
+import logging
+import random
+import time
+from dataclasses import dataclass
+
+import httpx
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
+
+MAX_CURSOR_LENGTH = 200  # SyncState.cursor
+BACKOFF_CAP_SECONDS = 8.0
+# The Test API page waits at most this long: a person is looking at a spinner.
+PING_TIMEOUT_SECONDS = 5.0
+
+
+class UpstreamError(Exception):
+    """The upstream did not give a usable answer. The message is meant for people."""
+
+    def __init__(self, message: str, *, status_code: int | None = None):
+        super().__init__(message)
+        self.message = message
+        self.status_code = status_code
+
+
+class UpstreamOutOfTime(UpstreamError):
+    """The caller's deadline came before a usable answer (the upstream may just be slow)."""
+
+
+@dataclass(frozen=True)
+class UsagePage:
+    records: list
+    next_cursor: str
+    has_more: bool
+
+
+@dataclass(frozen=True)
+class PingResult:
+    ok: bool
+    status_code: int | None
+    latency_ms: float
+    body: dict | None
+    error: str
+
+
+def _json(response: httpx.Response):
+    """The answer's JSON. NaN and Infinity (which Python's parser accepts) stay strings, so a
+    record carrying them is refused as "not a whole number" instead of reaching the database."""
+    return json.loads(response.content, parse_constant=str)
+
+
+def _describe_transport_error(exc: httpx.TransportError) -> str:
+    if isinstance(exc, httpx.ConnectTimeout):
+        return "timed out connecting"
+    if isinstance(exc, httpx.TimeoutException):
+        return "timed out waiting for an answer"
+    if isinstance(exc, httpx.ConnectError):
+        return "refused the connection" if "refused" in str(exc).lower() else "could not be reached"
+    return f"broke off the connection ({type(exc).__name__})"
+
+
+def _error_text(response: httpx.Response) -> str:
+    try:
+        detail = response.json().get("error", "")
+    except (ValueError, AttributeError):
+        detail = ""
+    return f"answered {response.status_code}" + (f": {detail}" if detail else "")
+
+
+class UpstreamClient:
+    """One HTTP connection pool to the upstream; use it as a context manager."""
+
+    def __init__(self, *, base_url: str | None = None, token: str | None = None):
+        self.base_url = (base_url or settings.UPSTREAM_URL).rstrip("/")
+        self.http = httpx.Client(
+            base_url=self.base_url,
+            headers={
+                "Authorization": f"Bearer {token or settings.UPSTREAM_TOKEN}",
+                "Accept": "application/json",
+                "User-Agent": "token-credit-portal",
+            },
+            timeout=self._timeout(),
+        )
+
+    def __enter__(self) -> "UpstreamClient":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.http.close()
+
+    @staticmethod
+    def _timeout(cap: float | None = None) -> httpx.Timeout:
+        connect, read = settings.UPSTREAM_CONNECT_TIMEOUT, settings.UPSTREAM_READ_TIMEOUT
+        if cap is not None:
+            connect, read = min(connect, cap), min(read, cap)
+        return httpx.Timeout(connect=connect, read=read, write=read, pool=connect)
+
+    def get_json(self, path: str, params: dict, *, deadline: float | None = None) -> dict:
+        """GET with bounded retries; returns the JSON object or raises UpstreamError."""
+        attempts = max(1, settings.UPSTREAM_MAX_ATTEMPTS)
+        last = ""
+        for attempt in range(1, attempts + 1):
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0.05:
+                raise UpstreamOutOfTime(f"Upstream {last or 'was not asked'}; out of time.")
+            status_code = None
+            try:
+                response = self.http.get(path, params=params, timeout=self._timeout(remaining))
+            except httpx.TransportError as exc:
+                last = _describe_transport_error(exc)
+                capped = remaining is not None and remaining < settings.UPSTREAM_READ_TIMEOUT
+                if capped and isinstance(exc, httpx.TimeoutException):
+                    raise UpstreamOutOfTime(f"Upstream {last}; out of time.") from None
+            else:
+                status_code = response.status_code
+                if response.status_code < 400:
+                    try:
+                        body = _json(response)
+                    except ValueError:
+                        body = None
+                    if not isinstance(body, dict):
+                        raise UpstreamError(
+                            "Upstream answered with something that is not a JSON object.",
+                            status_code=status_code,
+                        )
+                    return body
+                last = _error_text(response)
+                if response.status_code < 500 and response.status_code != 429:
+                    raise UpstreamError(f"Upstream {last}.", status_code=status_code)
+            logger.warning(
+                "upstream %s %s attempt %d/%d: %s",
+                path,
+                params.get("license"),
+                attempt,
+                attempts,
+                last,
+            )
+            if attempt == attempts:
+                raise UpstreamError(
+                    f"Upstream {last} ({attempts} attempts).", status_code=status_code
+                )
+            # Full jitter: anywhere between 0 and the exponential step.
+            delay = random.uniform(
+                0, min(BACKOFF_CAP_SECONDS, settings.UPSTREAM_BACKOFF_SECONDS * 2 ** (attempt - 1))
+            )
+            if deadline is not None and time.monotonic() + delay >= deadline:
+                raise UpstreamOutOfTime(f"Upstream {last}; out of time.", status_code=status_code)
+            time.sleep(delay)
+        raise AssertionError("unreachable")
+
+    def usage_page(
+        self, *, license_key: str, after: str, limit: int, deadline: float | None = None
+    ) -> UsagePage:
+        body = self.get_json(
+            "/v1/usage", {"license": license_key, "after": after, "limit": limit}, deadline=deadline
+        )
+        records, next_cursor, has_more = (
+            body.get("records"),
+            body.get("next_cursor"),
+            body.get("has_more"),
+        )
+        if (
+            not isinstance(records, list)
+            or not isinstance(next_cursor, str)
+            or not isinstance(has_more, bool)
+        ):
+            raise UpstreamError("Upstream sent a page without records, next_cursor or has_more.")
+        if len(next_cursor) > MAX_CURSOR_LENGTH:
+            raise UpstreamError(
+                f"Upstream sent a cursor longer than {MAX_CURSOR_LENGTH} characters."
+            )
+        return UsagePage(records, next_cursor, has_more)
+
+    def summary(self, *, license_key: str) -> dict:
+        return self.get_json("/v1/usage/summary", {"license": license_key})
+
+    def ping(self, *, license_key: str) -> PingResult:
+        """One attempt, no retries: the Test API page shows what really happened."""
+        started = time.monotonic()
+        try:
+            response = self.http.get(
+                "/v1/ping",
+                params={"license": license_key},
+                timeout=self._timeout(PING_TIMEOUT_SECONDS),
+            )
+        except httpx.TransportError as exc:
+            latency = (time.monotonic() - started) * 1000
+            return PingResult(
+                False, None, latency, None, f"Upstream {_describe_transport_error(exc)}."
+            )
+        latency = (time.monotonic() - started) * 1000
+        try:
+            body = _json(response)
+        except ValueError:
+            body = None
+        body = body if isinstance(body, dict) else None
+        if response.status_code >= 400:
+            return PingResult(
+                False, response.status_code, latency, body, f"Upstream {_error_text(response)}."
+            )
+        return PingResult(True, response.status_code, latency, body, "")
+
+
+def upstream_ping(*, license_key: str) -> PingResult:
+    """Ask the upstream whether it answers for this license (the Test API page)."""
+    with UpstreamClient() as client:
+        return client.ping(license_key=license_key)
+
+
+def upstream_summary(*, license_key: str) -> dict:
+    """The upstream's own totals for a license, to compare with the ledger."""
+    with UpstreamClient() as client:
+        return client.summary(license_key=license_key)
