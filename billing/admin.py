@@ -34,7 +34,7 @@ from billing.forms import (
     apply_application_error,
     new_idempotency_key,
 )
-from billing.models import DailyRollup, LedgerEntry, LicenseBalance, Price
+from billing.models import BalanceAlert, DailyRollup, LedgerEntry, LicenseBalance, Price
 from billing.money import PER_MILLION, PER_TEN_THOUSAND, format_money
 from billing.selectors import month_parse, reconciliation_month
 from billing.services import price_add, purchase_record, refund_issue, refundable_amount
@@ -615,3 +615,18 @@ class DailyRollupAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     ordering = ["-id"]
     show_full_result_count = False
     paginator = CappedCountPaginator
+
+
+@admin.register(BalanceAlert)
+class BalanceAlertAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Low-balance emails: which line was crossed, when, to whom, and whether it went out."""
+
+    list_display = ["crossed_at", "license", "kind", "balance", "threshold", "sent_at", "attempts"]
+    list_select_related = ["license"]
+    list_filter = ["kind", ("sent_at", admin.EmptyFieldListFilter)]
+    search_fields = ["=license__key", "license__name"]
+    ordering = ["-id"]
+    readonly_fields = [
+        "license", "kind", "balance", "threshold", "crossed_at", "recipients", "sent_at",
+        "attempts", "last_error",
+    ]  # fmt: skip

@@ -30,3 +30,15 @@ def format_price(value: Decimal) -> str:
     value = Decimal(value).normalize()
     places = max(2, -value.as_tuple().exponent)
     return f"${value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP):,.{places}f}"
+
+
+def format_count_compact(value: int) -> str:
+    """1234567 -> "1.2 M", 300000 -> "300 K", 4200 -> "4.2 K", 950 -> "950" (for prose)."""
+    value = int(value)
+    for size, suffix in ((1_000_000_000, "B"), (1_000_000, "M"), (1_000, "K")):
+        if abs(value) >= size:
+            scaled = Decimal(value) / size
+            places = 1 if abs(scaled) < 100 else 0
+            text = f"{scaled.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP):f}"
+            return f"{text.removesuffix('.0')} {suffix}"
+    return str(value)

@@ -26,7 +26,13 @@ from billing.money import (
     quantize_money,
     units_affordable,
 )
-from billing.selectors import balance_get, prices_current
+from billing.selectors import (
+    Forecast,
+    balance_get,
+    forecast_from,
+    forecast_window,
+    prices_current,
+)
 from usage.formatting import format_count, format_money_short, format_price
 from usage.models import SyncState
 
@@ -177,6 +183,7 @@ class Dashboard:
     monthly: Chart
     daily: Chart
     recent: list[TransactionRow]
+    forecast: Forecast
 
     @property
     def tokens(self) -> int:
@@ -258,15 +265,24 @@ def dashboard_get(*, license: License, now: datetime | None = None) -> Dashboard
         row["service"]: -(row["amount"] or ZERO)
         for row in usage.values("service").annotate(amount=Sum("amount")).order_by()
     }
-    # Spending per local day over the chart window: at most 366 rows, whatever the history.
+    # Spending per local day and service over the chart window: at most 366 × 4 rows,
+    # whatever the history. The charts add up the services; the forecast takes 30 days.
     months = month_starts(today)
-    per_day = {
-        row["day"]: -(row["amount"] or ZERO)
-        for row in usage.filter(day__gte=months[0], day__lte=today)
-        .values("day")
-        .annotate(amount=Sum("amount"))
+    window_rows = list(
+        usage.filter(day__gte=months[0], day__lte=today)
+        .values("day", "service")
+        .annotate(amount=Sum("amount"), tokens=Sum("tokens"), images=Sum("images"))
         .order_by()
-    }
+    )
+    per_day: dict[date, Decimal] = defaultdict(lambda: ZERO)
+    for row in window_rows:
+        per_day[row["day"]] -= row["amount"] or ZERO
+    forecast_start, _ = forecast_window(today)
+    forecast = forecast_from(
+        (row for row in window_rows if row["day"] >= forecast_start),
+        balance=totals.balance,
+        today=today,
+    )
 
     return Dashboard(
         today=today,
@@ -290,6 +306,7 @@ def dashboard_get(*, license: License, now: datetime | None = None) -> Dashboard
         monthly=_monthly_chart(months, per_day),
         daily=_daily_chart(today, per_day),
         recent=transactions_recent(license),
+        forecast=forecast,
     )
 
 

@@ -173,3 +173,22 @@ def test_raising_the_threshold_sends_nothing_until_the_next_usage(license_a, own
     run_on_commit(spend, license_a, "0.01")
     assert len(mail.outbox) == 1
     assert "below your alert threshold of $10.000000" in mail.outbox[0].body
+
+
+@pytest.mark.django_db
+def test_staff_see_alerts_in_the_admin_and_cannot_edit_them(client, license_a, owner):
+    from django.contrib.auth.models import Group
+
+    from accounts.roles import SUPPORT
+
+    buy(license_a, "1.50")
+    spend(license_a, "1.00")
+    alert = BalanceAlert.objects.get()
+    support = UserFactory(email="sup@portal.example", is_staff=True)
+    support.groups.add(Group.objects.get(name=SUPPORT))
+    client.force_login(support)
+    listing = client.get("/admin/billing/balancealert/")
+    assert listing.status_code == 200
+    assert "Alpha Corp" in listing.content.decode()
+    assert client.get(f"/admin/billing/balancealert/{alert.pk}/change/").status_code == 200
+    assert client.post(f"/admin/billing/balancealert/{alert.pk}/delete/").status_code == 403

@@ -5,7 +5,7 @@ from decimal import Decimal
 from django import template
 
 from billing.money import format_money
-from usage.formatting import format_count, format_money_short, format_price
+from usage.formatting import format_count, format_count_compact, format_money_short, format_price
 
 register = template.Library()
 
@@ -29,3 +29,21 @@ def price(value: Decimal) -> str:
 @register.filter
 def count(value: int) -> str:
     return format_count(value)
+
+
+@register.filter
+def count_compact(value: int) -> str:
+    return format_count_compact(value)
+
+
+@register.filter
+def recent_mix(forecast) -> list[str]:
+    """["1.2 M input tokens", "300 K completion tokens", "4 K images"]: what the balance
+    buys if it is spent in the same proportions as the last 30 days."""
+    parts = [
+        (forecast.input_tokens, "input tokens"),
+        (forecast.cached_tokens, "cached tokens"),
+        (forecast.completion_tokens, "completion tokens"),
+        (forecast.images, "images"),
+    ]
+    return [f"{format_count_compact(n)} {label}" for n, label in parts if n > 0]
