@@ -13,6 +13,7 @@ from accounts.services import (
     membership_delete,
     membership_save,
 )
+from portal.admin import ReadOnlyAdminMixin
 
 
 class DomainForm(forms.ModelForm):
@@ -161,18 +162,9 @@ class UserAdmin(AuditedInlinesMixin, BaseUserAdmin):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["created_at", "actor", "action", "license", "target", "reason"]
     list_select_related = ["actor", "license"]
     list_filter = ["action"]
     search_fields = ["action", "target", "reason", "actor__email", "license__name", "license__key"]
     date_hierarchy = "created_at"
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

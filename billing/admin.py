@@ -38,6 +38,7 @@ from billing.models import BalanceAlert, DailyRollup, LedgerEntry, LicenseBalanc
 from billing.money import PER_MILLION, PER_TEN_THOUSAND, format_money
 from billing.selectors import month_parse, reconciliation_month
 from billing.services import price_add, purchase_record, refund_issue, refundable_amount
+from portal.admin import ReadOnlyAdminMixin
 from portal.exceptions import ApplicationError
 
 logger = logging.getLogger(__name__)
@@ -142,19 +143,6 @@ class CheapDateHierarchyChangeList(ChangeList):
                 for y in range(first.year, last.year + 1)
             ],
         }
-
-
-class ReadOnlyAdminMixin:
-    """Visible to staff with the view permission; nobody adds, changes or deletes."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(LedgerEntry)

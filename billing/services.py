@@ -51,7 +51,23 @@ class PostResult:
     balance_after: Decimal
 
 
-_POST_SQL = """
+# What a set of entries adds to a license's balance and totals (LicenseBalance's columns):
+# used on the rows one posting inserted, and on a license's whole ledger to rebuild.
+_SUMS_OF_ENTRIES = """
+        coalesce(sum(amount), 0) AS amount,
+        coalesce(sum(amount) FILTER (WHERE kind = 'purchase'), 0) AS purchased,
+        coalesce(-sum(amount) FILTER (WHERE kind = 'usage'), 0) AS spent,
+        coalesce(sum(amount) FILTER (WHERE kind = 'refund'), 0) AS refunded,
+        coalesce(sum(api_calls), 0) AS api_calls,
+        coalesce(sum(tokens) FILTER (WHERE kind = 'usage' AND service = 'ai_data'), 0) AS input_tokens,
+        coalesce(sum(tokens) FILTER (WHERE kind = 'usage' AND service = 'ai_data_cached'), 0) AS cached_tokens,
+        coalesce(sum(tokens) FILTER (WHERE kind = 'usage' AND service = 'ai_data_completion'), 0) AS completion_tokens,
+        coalesce(sum(images) FILTER (WHERE kind = 'usage'), 0) AS images,
+        count(*) AS entries
+"""
+
+_POST_SQL = (
+    """
 WITH draft AS (
     SELECT * FROM unnest(
         %(kind)s::text[], %(service)s::text[], %(amount)s::numeric[], %(tokens)s::bigint[],
@@ -88,17 +104,9 @@ rolled AS (
         entries = billing_dailyrollup.entries + EXCLUDED.entries
 ),
 sums AS (
-    SELECT
-        coalesce(sum(amount), 0) AS amount,
-        coalesce(sum(amount) FILTER (WHERE kind = 'purchase'), 0) AS purchased,
-        coalesce(-sum(amount) FILTER (WHERE kind = 'usage'), 0) AS spent,
-        coalesce(sum(amount) FILTER (WHERE kind = 'refund'), 0) AS refunded,
-        coalesce(sum(api_calls), 0) AS api_calls,
-        coalesce(sum(tokens) FILTER (WHERE kind = 'usage' AND service = 'ai_data'), 0) AS input_tokens,
-        coalesce(sum(tokens) FILTER (WHERE kind = 'usage' AND service = 'ai_data_cached'), 0) AS cached_tokens,
-        coalesce(sum(tokens) FILTER (WHERE kind = 'usage' AND service = 'ai_data_completion'), 0) AS completion_tokens,
-        coalesce(sum(images) FILTER (WHERE kind = 'usage'), 0) AS images,
-        count(*) AS entries
+    SELECT """
+    + _SUMS_OF_ENTRIES
+    + """
     FROM inserted
 ),
 totals AS (
@@ -121,6 +129,7 @@ totals AS (
 SELECT (SELECT balance FROM totals),
        coalesce((SELECT array_agg(external_id) FROM inserted), '{}')
 """
+)
 
 
 def lock_balance(license: License) -> LicenseBalance:
@@ -553,28 +562,22 @@ def rollups_rebuild(*, license: License) -> None:
     logger.info("rollups rebuilt license=%s timezone=%s", license.key, license.timezone)
 
 
-_REBUILD_TOTALS_SQL = """
+_REBUILD_TOTALS_SQL = (
+    """
 UPDATE billing_licensebalance AS b SET
-    balance = s.balance, total_purchased = s.purchased, total_spent = s.spent,
+    balance = s.amount, total_purchased = s.purchased, total_spent = s.spent,
     total_refunded = s.refunded, api_calls = s.api_calls, input_tokens = s.input_tokens,
     cached_tokens = s.cached_tokens, completion_tokens = s.completion_tokens,
     images = s.images, entries = s.entries, updated_at = %(now)s
 FROM (
-    SELECT
-        coalesce(sum(amount), 0) AS balance,
-        coalesce(sum(amount) FILTER (WHERE kind = 'purchase'), 0) AS purchased,
-        coalesce(-sum(amount) FILTER (WHERE kind = 'usage'), 0) AS spent,
-        coalesce(sum(amount) FILTER (WHERE kind = 'refund'), 0) AS refunded,
-        coalesce(sum(api_calls), 0) AS api_calls,
-        coalesce(sum(tokens) FILTER (WHERE kind = 'usage' AND service = 'ai_data'), 0) AS input_tokens,
-        coalesce(sum(tokens) FILTER (WHERE kind = 'usage' AND service = 'ai_data_cached'), 0) AS cached_tokens,
-        coalesce(sum(tokens) FILTER (WHERE kind = 'usage' AND service = 'ai_data_completion'), 0) AS completion_tokens,
-        coalesce(sum(images) FILTER (WHERE kind = 'usage'), 0) AS images,
-        count(*) AS entries
+    SELECT """
+    + _SUMS_OF_ENTRIES
+    + """
     FROM billing_ledgerentry WHERE license_id = %(license_id)s
 ) AS s
 WHERE b.license_id = %(license_id)s
 """
+)
 
 
 @transaction.atomic

@@ -3,6 +3,7 @@ import json
 from django.contrib import admin, messages
 from django.utils.html import format_html
 
+from portal.admin import ReadOnlyAdminMixin
 from usage.models import QuarantinedRecord, SyncState
 from usage.services import usage_sync_now
 from usage.tasks import sync_enqueue
@@ -10,19 +11,6 @@ from usage.tasks import sync_enqueue
 # "Sync now" runs in the admin's request for at most this long per license; a worker
 # finishes the rest.
 ADMIN_SYNC_BUDGET_SECONDS = 10.0
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Staff read these; only the sync writes them."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class ErrorFilter(admin.SimpleListFilter):
@@ -41,7 +29,7 @@ class ErrorFilter(admin.SimpleListFilter):
 
 
 @admin.register(SyncState)
-class SyncStateAdmin(ReadOnlyAdmin):
+class SyncStateAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
         "license", "last_success_at", "last_attempt_at", "error_shown",
         "records_charged", "records_duplicate", "records_quarantined",
@@ -96,7 +84,7 @@ class SyncStateAdmin(ReadOnlyAdmin):
 
 
 @admin.register(QuarantinedRecord)
-class QuarantinedRecordAdmin(ReadOnlyAdmin):
+class QuarantinedRecordAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["received_at", "license", "record_id_shown", "reason_code", "reason"]
     list_select_related = ["license"]
     list_filter = [("license", admin.RelatedOnlyFieldListFilter), "reason_code"]
