@@ -185,6 +185,10 @@ class LicenseBalance(models.Model):
     cached_tokens = models.BigIntegerField(default=0)
     completion_tokens = models.BigIntegerField(default=0)
     images = models.BigIntegerField(default=0)
+    # Usage spending on ai_images (positive). The dashboard's image/text breakdown reads it
+    # here instead of summing every day's rollup, which would grow with the history's length;
+    # text spending is total_spent - images_spent (every usage entry has one of the services).
+    images_spent = money_field(default=ZERO)
     entries = models.BigIntegerField(default=0)
     updated_at = models.DateTimeField(default=timezone.now)
     # Which low-balance email has gone out since the balance was last at or above the

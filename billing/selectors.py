@@ -333,6 +333,8 @@ sums AS (
         coalesce(sum(e.tokens) FILTER (WHERE e.kind = 'usage' AND e.service = 'ai_data_completion'), 0)
             AS completion_tokens,
         coalesce(sum(e.images) FILTER (WHERE e.kind = 'usage'), 0) AS images,
+        coalesce(-sum(e.amount) FILTER (WHERE e.kind = 'usage' AND e.service = 'ai_images'), 0)
+            AS images_spent,
         count(*) AS entries
     FROM lic JOIN billing_ledgerentry AS e ON e.license_id = lic.id
     GROUP BY e.license_id
@@ -341,10 +343,12 @@ SELECT lic.id, lic.key, lic.name, lic.timezone,
        s.opening, s.purchases, s.usage, s.refunds, s.closing, s.month_entries,
        s.entries_to_month_end,
        s.balance, s.total_purchased, s.total_spent, s.total_refunded, s.api_calls,
-       s.input_tokens, s.cached_tokens, s.completion_tokens, s.images, s.entries,
+       s.input_tokens, s.cached_tokens, s.completion_tokens, s.images, s.images_spent,
+       s.entries,
        b.license_id IS NOT NULL AS has_balance_row,
        b.balance, b.total_purchased, b.total_spent, b.total_refunded, b.api_calls,
-       b.input_tokens, b.cached_tokens, b.completion_tokens, b.images, b.entries
+       b.input_tokens, b.cached_tokens, b.completion_tokens, b.images, b.images_spent,
+       b.entries
 FROM lic
 LEFT JOIN sums AS s ON s.license_id = lic.id
 LEFT JOIN billing_licensebalance AS b ON b.license_id = lic.id
@@ -409,6 +413,7 @@ _STORED_TOTALS = (
     "cached_tokens",
     "completion_tokens",
     "images",
+    "images_spent",
     "entries",
 )
 _ROLLUP_MEASURES = ("amount", "tokens", "images", "api_calls", "entries")
@@ -433,9 +438,10 @@ def reconciliation_month(*, month: date, license: License | None = None) -> Reco
         for rec in cursor.fetchall():
             license_id, key, name, tz = rec[:4]
             (opening, purchases, usage, refunds, closing, month_entries, to_end) = rec[4:11]
-            ledger = dict(zip(_STORED_TOTALS, rec[11:21], strict=True))
-            has_row = rec[21]
-            stored = dict(zip(_STORED_TOTALS, rec[22:32], strict=True))
+            n = len(_STORED_TOTALS)
+            ledger = dict(zip(_STORED_TOTALS, rec[11 : 11 + n], strict=True))
+            has_row = rec[11 + n]
+            stored = dict(zip(_STORED_TOTALS, rec[12 + n : 12 + 2 * n], strict=True))
             row = ReconciliationRow(
                 license_id=license_id,
                 key=key,

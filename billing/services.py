@@ -63,6 +63,7 @@ _SUMS_OF_ENTRIES = """
         coalesce(sum(tokens) FILTER (WHERE kind = 'usage' AND service = 'ai_data_cached'), 0) AS cached_tokens,
         coalesce(sum(tokens) FILTER (WHERE kind = 'usage' AND service = 'ai_data_completion'), 0) AS completion_tokens,
         coalesce(sum(images) FILTER (WHERE kind = 'usage'), 0) AS images,
+        coalesce(-sum(amount) FILTER (WHERE kind = 'usage' AND service = 'ai_images'), 0) AS images_spent,
         count(*) AS entries
 """
 
@@ -120,6 +121,7 @@ totals AS (
         cached_tokens = b.cached_tokens + s.cached_tokens,
         completion_tokens = b.completion_tokens + s.completion_tokens,
         images = b.images + s.images,
+        images_spent = b.images_spent + s.images_spent,
         entries = b.entries + s.entries,
         updated_at = %(now)s
     FROM sums AS s
@@ -568,7 +570,8 @@ UPDATE billing_licensebalance AS b SET
     balance = s.amount, total_purchased = s.purchased, total_spent = s.spent,
     total_refunded = s.refunded, api_calls = s.api_calls, input_tokens = s.input_tokens,
     cached_tokens = s.cached_tokens, completion_tokens = s.completion_tokens,
-    images = s.images, entries = s.entries, updated_at = %(now)s
+    images = s.images, images_spent = s.images_spent, entries = s.entries,
+    updated_at = %(now)s
 FROM (
     SELECT """
     + _SUMS_OF_ENTRIES

@@ -48,6 +48,7 @@ def ledger_sums(license) -> dict:
             entries.filter(kind="usage", service="ai_data_completion"), "tokens"
         ),
         "images": total(entries.filter(kind="usage"), "images"),
+        "images_spent": -total(entries.filter(kind="usage", service="ai_images")),
         "entries": entries.count(),
     }
 
@@ -56,7 +57,7 @@ def stored_totals(license) -> dict:
     balance = LicenseBalance.objects.for_license(license).first()
     fields = [
         "balance", "total_purchased", "total_spent", "total_refunded", "api_calls",
-        "input_tokens", "cached_tokens", "completion_tokens", "images", "entries",
+        "input_tokens", "cached_tokens", "completion_tokens", "images", "images_spent", "entries",
     ]  # fmt: skip
     if balance is None:
         return dict.fromkeys(fields, 0)

@@ -28,6 +28,9 @@ def assert_license_consistent(license) -> None:
             e.tokens for e in entries if e.kind == "usage" and e.service == service
         )
     assert balance.images == sum(e.images for e in entries if e.kind == "usage")
+    assert balance.images_spent == -sum(
+        (e.amount for e in entries if e.kind == "usage" and e.service == "ai_images"), Decimal("0")
+    )
 
     expected = defaultdict(lambda: [Decimal("0"), 0, 0, 0, 0])
     for e in entries:

@@ -93,6 +93,20 @@ def test_a_stored_total_that_differs_is_reported(ny):
     assert (balance.stored, balance.ledger) == (Decimal("26.899001"), Decimal("26.899000"))
 
 
+def test_a_wrong_lifetime_image_spending_is_reported(ny):
+    """The dashboard's image/text breakdown reads LicenseBalance.images_spent: reconciliation
+    holds it against the ledger like every other stored total."""
+    assert row_for(reconciliation_month(month=JUNE), ny).ok
+    corrupt(
+        "UPDATE billing_licensebalance SET images_spent = images_spent + 1 WHERE license_id = %s",
+        [ny.pk],
+    )
+    row = row_for(reconciliation_month(month=JUNE), ny)
+    (diff,) = row.differences
+    assert diff.what == "images_spent"
+    assert (diff.stored, diff.ledger) == (Decimal("1.001000"), Decimal("0.001000"))
+
+
 def test_a_rollup_that_differs_or_is_missing_is_reported(ny):
     corrupt(
         "UPDATE billing_dailyrollup SET amount = amount - 1 WHERE license_id = %s"
