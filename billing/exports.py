@@ -49,34 +49,18 @@ def history_filename(now: datetime, tz: ZoneInfo) -> str:
     return f"token_usage_history_{now.astimezone(tz):%Y-%m-%d_%H-%M-%S}.csv"
 
 
-def history_csv_lines(pages: Iterable[list[tuple]], tz: ZoneInfo) -> Iterator[str]:
+def history_csv_lines(pages: Iterable[str]) -> Iterator[str]:
     """The CSV text: the header first (at once), then one chunk per page of entries.
 
-    Pages are tuples in billing.selectors.HISTORY_FIELDS order. Nothing here holds more
-    than one page, so the download's memory does not grow with the history; a chunk per
-    page (not per row) keeps the server's write calls few.
+    The pages come from billing.selectors.ledger_history_csv_pages, whose SQL writes each
+    line as this module would (safe_cell, money_cell, the csv module's quoting, CRLF).
+    Nothing here holds more than one page, so the download's memory does not grow with
+    the history; a chunk per page (not per row) keeps the server's write calls few.
     """
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(HISTORY_HEADER)
+    csv.writer(buffer, lineterminator="\r\n").writerow(HISTORY_HEADER)
     yield buffer.getvalue()
-    for page in pages:
-        buffer.seek(0)
-        buffer.truncate()
-        writer.writerows(
-            (
-                occurred_at.astimezone(tz).isoformat(timespec="seconds"),
-                kind,
-                safe_cell(service),
-                money_cell(amount),
-                tokens,
-                images,
-                safe_cell(description),
-                entry_id,
-            )
-            for entry_id, occurred_at, kind, service, amount, tokens, images, description in page
-        )
-        yield buffer.getvalue()
+    yield from pages
 
 
 RECONCILIATION_HEADER = (

@@ -12,7 +12,7 @@ from django.views import View
 from accounts.mixins import LicenseMixin
 from billing.exports import history_csv_lines, history_filename
 from billing.forms import HistoryFilterForm
-from billing.selectors import HistoryFilter, ledger_history_exists, ledger_history_pages
+from billing.selectors import HistoryFilter, ledger_history_csv_pages, ledger_history_exists
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ class HistoryCsvView(LicenseMixin, View):
             flt.kind,
         )
         response = StreamingHttpResponse(
-            history_csv_lines(ledger_history_pages(self.license, flt), tz),
+            history_csv_lines(ledger_history_csv_pages(self.license, flt)),
             content_type="text/csv; charset=utf-8",
         )
         response["Content-Disposition"] = f'attachment; filename="{filename}"'

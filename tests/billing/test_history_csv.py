@@ -128,6 +128,10 @@ def test_the_file_is_utf8(client_a, license_a):
     assert "Café crédits ☕ – 東京".encode() in body
 
 
+def ledger_reads(queries):
+    return [q for q in queries.captured_queries if "billing_ledgerentry" in q["sql"]]
+
+
 def test_the_first_bytes_leave_before_the_history_is_read(client_a, license_a, monkeypatch):
     """Keyset pages: the header goes out before any entry is read, then one query per
     page; entries sharing a moment across a page boundary are neither lost nor doubled."""
@@ -147,9 +151,9 @@ def test_the_first_bytes_leave_before_the_history_is_read(client_a, license_a, m
         assert first.decode().startswith("date_time,type,")
         assert len(queries) == 0
         second = next(chunks)
-        assert len(queries) == 1  # only the first page so far
+        assert len(ledger_reads(queries)) == 1  # only the first page so far
         rest = b"".join(chunks)
-    page_queries = [q for q in queries.captured_queries if "billing_ledgerentry" in q["sql"]]
+    page_queries = ledger_reads(queries)
     assert len(page_queries) == 4  # 6 entries in pages of 2: 2 + 2 + 2, then an empty page
     lines = list(csv.reader(io.StringIO((first + second + rest).decode())))[1:]
     ids = [int(r[7]) for r in lines]
@@ -232,3 +236,72 @@ def test_the_filename_uses_the_license_timezone_date(client_a, license_a):
         response = client_a.get(url(license_a))
     filename = re.search(r'filename="(.+)"', response["Content-Disposition"]).group(1)
     assert filename == "token_usage_history_2026-01-01_05-00-05.csv"
+
+
+def python_csv(license) -> str:
+    """The history as Python's csv module writes it with billing.exports' cell rules: the
+    reference the SQL-written download must equal byte for byte."""
+    from billing.exports import HISTORY_HEADER, money_cell, safe_cell
+    from billing.models import LedgerEntry
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(HISTORY_HEADER)
+    entries = LedgerEntry.objects.for_license(license).order_by("-occurred_at", "-id")
+    for e in entries:
+        writer.writerow(
+            (
+                e.occurred_at.astimezone(license.tzinfo).isoformat(timespec="seconds"),
+                e.kind,
+                safe_cell(e.service),
+                money_cell(e.amount),
+                e.tokens,
+                e.images,
+                safe_cell(e.description),
+                e.id,
+            )
+        )
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    "tz", ["UTC", "America/New_York", "Asia/Kolkata", "America/St_Johns", "Australia/Lord_Howe"]
+)
+def test_the_download_is_byte_for_byte_what_the_csv_module_writes(
+    client_a, license_a, monkeypatch, tz
+):
+    """PostgreSQL writes the lines (for speed); every rule the Python writer follows —
+    formula neutralizing, quoting, 6-place amounts, local time with its offset across
+    clock changes and half-hour zones — must come out the same."""
+    monkeypatch.setattr("billing.selectors.HISTORY_PAGE_SIZE", 3)
+    license_a.timezone = tz
+    license_a.save()
+    texts = [
+        "plain",
+        "comma, inside",
+        'a "quoted" word',
+        '"',
+        "line\nbreak",
+        "carriage\rreturn",
+        "\r\nboth",
+        '=SUM(A1), "x"',
+        "+1",
+        "-2",
+        "@me",
+        "\ttab first",
+        "'already quoted",
+        " leading space",
+        "Café ☕ – 東京",
+        "",
+    ]
+    start = datetime(2025, 3, 8, 23, 59, 59, 999999, tzinfo=UTC)  # spans the US spring change
+    for i, text in enumerate(texts):
+        at = start + timedelta(hours=7 * i, microseconds=i)
+        buy(license_a, f"{i + 1}.000001", f"pay_{i}", description=text, occurred_at=at)
+    # Across Lord Howe's half-hour clock change (15:00 UTC); a record's entries share a moment.
+    for i in range(5):
+        at = datetime(2025, 4, 5, 14, 30, tzinfo=UTC) + timedelta(minutes=17 * i)
+        record_usage(license_a, f"u{i}", at=at, input_tokens=10**9 + i, cached_tokens=1, images=i)
+    record_usage(license_a, "zero", at=start, input_tokens=0)  # a zero charge
+    body = b"".join(client_a.get(url(license_a)).streaming_content).decode()
+    assert body == python_csv(license_a)
