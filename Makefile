@@ -48,3 +48,9 @@ test: preflight lint
 # Only the fast tests (no browser, no real worker, no fault injection).
 test-fast: preflight
 	$(BIN)/pytest -m "not browser and not worker and not faults" $(PYTEST_ARGS)
+
+# The benchmarks, written to docs/benchmarks.md (about 15 minutes, plus a few minutes to
+# load the bench database the first time). BENCH_ARGS=--quick: no 10 M license, fewer
+# rounds, written to bench/data/ instead. Installs wrk (apt) when it is missing.
+bench: preflight
+	$(BIN)/python -m bench $(BENCH_ARGS)

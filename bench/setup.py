@@ -1,15 +1,20 @@
 """Bench environment: its own database, licenses of known sizes, machine description."""
 
+import json
 import os
 import platform
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_DATABASE_URL = os.environ.get(
     "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/portal_bench"
 )
+
+# How long each load took (gitignored, beside the data): rewritten when a license is loaded.
+LOADS_FILE = ROOT / "bench" / "data" / "loads.json"
 
 # key -> entries. Generated once and kept in the bench database between runs.
 SIZES = {
@@ -59,11 +64,21 @@ def prepare_database(sizes: dict[str, int]) -> dict:
         )
         if have < entries:
             print(f"loading {entries - have:,} entries into {key} …", flush=True)
+            started = time.perf_counter()
             call_command(
                 "generate_usage", license=key, entries=entries - have, days=730, seed=len(key)
             )
+            loads = load_times()
+            loads[key] = {"entries": entries - have, "seconds": time.perf_counter() - started}
+            LOADS_FILE.parent.mkdir(exist_ok=True)
+            LOADS_FILE.write_text(json.dumps(loads, indent=1))
         licenses[key] = license
     return {"user": user, "licenses": licenses}
+
+
+def load_times() -> dict:
+    """How long generate_usage took for each bench license, when this database was filled."""
+    return json.loads(LOADS_FILE.read_text()) if LOADS_FILE.exists() else {}
 
 
 def machine_description() -> str:

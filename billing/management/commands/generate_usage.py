@@ -60,6 +60,11 @@ class Command(BaseCommand):
                     copy.write_row(row)
                     bar.update()
             balance = license_totals_rebuild(license=target)
+        # A bulk load changes the tables' statistics at once; without fresh ones the planner
+        # may, until autovacuum comes by, scan the whole ledger for a license it thinks small.
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE billing_ledgerentry")
+            cursor.execute("ANALYZE billing_dailyrollup")
         self.stdout.write(
             f"{target.name}: {balance.entries:,} entries, balance ${balance.balance:,}, "
             f"spent ${balance.total_spent:,}, {balance.api_calls:,} API calls"

@@ -1,0 +1,113 @@
+"""python -m bench: the four benchmarks in one run, written to docs/benchmarks.md.
+
+    python -m bench                  # everything, 10 M entries included (the committed file)
+    python -m bench --quick          # no 10 M license, fewer rounds; writes bench/data/
+    python -m bench --parts export   # some parts only (dashboard, export, ingest, web)
+    BENCH_SIZES=10K,1M python -m bench --parts dashboard
+
+The bench licenses live in their own database (BENCH_DATABASE_URL, default portal_bench)
+and are loaded once (generate_usage) and kept between runs.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+
+from bench.setup import ROOT, SIZES, configure_django
+
+PARTS = ("dashboard", "export", "ingest", "web")
+DEFAULT_OUTPUT = ROOT / "docs" / "benchmarks.md"
+QUICK_OUTPUT = ROOT / "bench" / "data" / "benchmarks-quick.md"
+EXPORT_KEYS = ["BENCH-100K", "BENCH-1M"]
+
+
+def parse_sizes(text: str) -> list[str]:
+    keys = [f"BENCH-{part.strip().upper()}" for part in text.split(",") if part.strip()]
+    unknown = [k for k in keys if k not in SIZES]
+    if unknown:
+        raise SystemExit(f"unknown size(s) {unknown}; choose among {', '.join(SIZES)}")
+    return keys
+
+
+def git_commit() -> str:
+    out = subprocess.run(
+        ["git", "-C", str(ROOT), "describe", "--always", "--dirty"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return out.stdout.strip() or "?"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="skip 10 M, fewer rounds")
+    parser.add_argument("--parts", default=os.environ.get("BENCH_PARTS", ",".join(PARTS)))
+    parser.add_argument("--sizes", default=os.environ.get("BENCH_SIZES", ""))
+    parser.add_argument("--requests", type=int, default=None, help="dashboard requests per size")
+    parser.add_argument("--output", default=None)
+    args = parser.parse_args(argv)
+    parts = [p.strip() for p in args.parts.split(",") if p.strip()]
+    if bad := [p for p in parts if p not in PARTS]:
+        raise SystemExit(f"unknown part(s) {bad}; choose among {', '.join(PARTS)}")
+    if args.sizes:
+        keys = parse_sizes(args.sizes)
+    elif args.quick:
+        keys = ["BENCH-10K", "BENCH-100K", "BENCH-1M"]
+    else:
+        keys = list(SIZES)
+    full = not args.quick and not args.sizes and set(parts) == set(PARTS)
+    output = args.output or (DEFAULT_OUTPUT if full else QUICK_OUTPUT)
+
+    configure_django()
+    from bench import dashboard, export, ingest, report, web
+    from bench.setup import load_times, machine_description, prepare_database
+
+    needed = set(keys) | (set(EXPORT_KEYS) if "export" in parts else set())
+    env = prepare_database({k: SIZES[k] for k in SIZES if k in needed})
+    results: dict = {
+        "started": datetime.now(UTC).isoformat(timespec="seconds"),
+        "commit": git_commit(),
+        "full": full,
+        "machine": machine_description(),
+        "sizes": {k: SIZES[k] for k in keys},
+        "loads": load_times(),
+    }
+    largest = keys[-1]
+    started = time.perf_counter()
+    if "dashboard" in parts:
+        print(f"1. dashboard: {', '.join(keys)} …", flush=True)
+        requests = args.requests or (200 if args.quick else dashboard.REQUESTS)
+        results["dashboard"] = dashboard.run(env, keys, requests)
+    if "export" in parts:
+        print(f"2. export: {', '.join(EXPORT_KEYS)} …", flush=True)
+        results["export"] = export.run(EXPORT_KEYS, repeats=2 if args.quick else export.REPEATS)
+    if "ingest" in parts:
+        print("3. ingest …", flush=True)
+        results["ingest"] = ingest.run(20_000 if args.quick else ingest.RECORDS)
+    if "web" in parts:
+        print(f"4. web: dashboard of {largest} while {largest}'s history downloads …", flush=True)
+        results["web"] = web.run(
+            env,
+            largest,
+            largest,
+            windows=2 if args.quick else web.WINDOWS,
+            duration=5 if args.quick else web.DURATION,
+        )
+    results["seconds"] = time.perf_counter() - started
+    data = ROOT / "bench" / "data"
+    data.mkdir(exist_ok=True)
+    (data / "results.json").write_text(json.dumps(results, indent=1, default=str))
+    text = report.render(results)
+    with open(output, "w") as f:
+        f.write(text)
+    print(text)
+    print(f"written to {output}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,161 @@
+"""3. Sync ingest from the simulator over HTTP into the ledger, beside a raw COPY.
+
+A fresh license (BENCH-INGEST-n: the ledger is append-only, so every run needs one) is
+synced end to end by the real service (usage_sync_license: HTTP pages, parsing, one
+transaction per page with the set-based posting statement). The same records are then
+COPYed as they came (one row per record, no checks, no index) into a scratch table: what
+PostgreSQL can take in at best. Then the cursor is reset and the sync replayed: it must
+insert nothing and leave the ledger's size unchanged.
+"""
+
+import subprocess
+import sys
+import time
+
+from django.conf import settings
+from django.db import connection
+
+from bench.setup import ROOT
+
+RECORDS = 100_000
+
+SCRATCH_COLUMNS = (
+    "id", "license", "occurred_at", "request_id", "endpoint", "status",
+    "input_tokens", "cached_tokens", "completion_tokens", "images",
+)  # fmt: skip
+SCRATCH_TABLE = """
+CREATE TABLE bench_scratch_records (
+    id text, license text, occurred_at timestamptz, request_id text, endpoint text,
+    status text, input_tokens bigint, cached_tokens bigint, completion_tokens bigint,
+    images bigint
+)
+"""
+
+
+def start_upstream(key: str, timezone: str, records: int) -> tuple[subprocess.Popen, str, int]:
+    proc = subprocess.Popen(
+        [
+            sys.executable, "-m", "bench.upstream", "--license", key, "--timezone", timezone,
+            "--records", str(records), "--token", settings.UPSTREAM_TOKEN,
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )  # fmt: skip
+    line = proc.stdout.readline().split()
+    if not line or line[0] != "ready":
+        proc.kill()
+        raise RuntimeError(f"the bench upstream did not start: {line}")
+    return proc, line[1], int(line[2])
+
+
+def ledger_size(license) -> tuple[int, int]:
+    """(entries counted in the ledger, entries according to the balance row)."""
+    from billing.models import LedgerEntry, LicenseBalance
+
+    counted = LedgerEntry.objects.for_license(license).count()
+    stored = LicenseBalance.objects.for_license(license).values_list("entries", flat=True).get()
+    return counted, stored
+
+
+def fetch_all(key: str) -> tuple[list[dict], float]:
+    """Every record, page by page as the sync asks for them: the HTTP + JSON part alone."""
+    from usage.upstream import UpstreamClient
+
+    records: list[dict] = []
+    cursor = ""
+    started = time.perf_counter()
+    with UpstreamClient() as client:
+        while True:
+            page = client.usage_page(
+                license_key=key, after=cursor, limit=settings.UPSTREAM_PAGE_SIZE
+            )
+            records.extend(page.records)
+            cursor = page.next_cursor
+            if not page.has_more:
+                break
+    return records, time.perf_counter() - started
+
+
+def raw_copy(records: list[dict]) -> float:
+    """COPY the records as they came into an unindexed scratch table; seconds taken."""
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TABLE IF EXISTS bench_scratch_records")
+        cursor.execute(SCRATCH_TABLE)
+    rows = [tuple(r.get(c) for c in SCRATCH_COLUMNS) for r in records]
+    started = time.perf_counter()
+    with (
+        connection.cursor() as cursor,
+        cursor.connection.cursor().copy(
+            f"COPY bench_scratch_records ({', '.join(SCRATCH_COLUMNS)}) FROM STDIN"
+        ) as copy,
+    ):
+        for row in rows:
+            copy.write_row(row)
+    seconds = time.perf_counter() - started  # autocommit: the COPY has committed
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM bench_scratch_records")
+        (copied,) = cursor.fetchone()
+        cursor.execute("DROP TABLE bench_scratch_records")
+    assert copied == len(records), (copied, len(records))
+    return seconds
+
+
+def run(records: int = RECORDS) -> dict:
+    from accounts.models import License
+    from usage.models import SyncState
+    from usage.services import usage_sync_license
+
+    n = License.objects.filter(key__startswith="BENCH-INGEST-").count() + 1
+    license = License.objects.create(
+        key=f"BENCH-INGEST-{n}",
+        name=f"Bench ingest {n}",
+        contact_email="bench@portal.example",
+        timezone="America/New_York",
+    )
+    proc, url, served = start_upstream(license.key, license.timezone, records)
+    previous_url = settings.UPSTREAM_URL
+    settings.UPSTREAM_URL = url
+    try:
+        started = time.perf_counter()
+        result = usage_sync_license(license=license, trigger="bench")
+        sync_seconds = time.perf_counter() - started
+        assert result.complete and not result.error, result
+        assert result.records_charged == served == result.records_received, result
+        entries, stored = ledger_size(license)
+        assert entries == stored, (entries, stored)
+
+        fetched, fetch_seconds = fetch_all(license.key)
+        assert len(fetched) == served
+        copy_seconds = raw_copy(fetched)
+
+        # Replay: the same records from the start again.
+        SyncState.objects.for_license(license).update(cursor="")
+        started = time.perf_counter()
+        replay = usage_sync_license(license=license, trigger="bench-replay")
+        replay_seconds = time.perf_counter() - started
+        after = ledger_size(license)
+    finally:
+        settings.UPSTREAM_URL = previous_url
+        proc.terminate()
+        proc.wait(timeout=10)
+    return {
+        "license": license.key,
+        "records": served,
+        "entries": entries,
+        "pages": result.pages,
+        "page_size": settings.UPSTREAM_PAGE_SIZE,
+        "sync_seconds": sync_seconds,
+        "sync_rate": served / sync_seconds,
+        "fetch_seconds": fetch_seconds,
+        "fetch_rate": served / fetch_seconds,
+        "copy_seconds": copy_seconds,
+        "copy_rate": served / copy_seconds,
+        "replay_seconds": replay_seconds,
+        "replay_rate": served / replay_seconds,
+        "replay_charged": replay.records_charged,
+        "replay_duplicates": replay.records_duplicate,
+        "entries_before_replay": entries,
+        "entries_after_replay": after[0],
+        "stored_after_replay": after[1],
+    }
