@@ -1,0 +1,36 @@
+"""`manage.py rebuild_rollups --license KEY` (or `--all`)
+
+Recomputes a license's daily rollups from its ledger entries, in its current timezone:
+what the admin does when a license's timezone is edited (accounts.services.license_save),
+for when rollups must be rebuilt by hand — a timezone changed outside the admin, or a
+difference reconcile_ledger reported. Each license in its own transaction, with its
+balance row locked, so syncs and refunds wait for it and nothing is lost.
+"""
+
+from django.core.management.base import BaseCommand, CommandError
+
+from accounts.models import License
+from billing.services import rollups_rebuild
+
+
+class Command(BaseCommand):
+    help = "Rebuild the daily rollups of a license (or every license) from its ledger entries."
+
+    def add_arguments(self, parser):
+        which = parser.add_mutually_exclusive_group(required=True)
+        which.add_argument("--license", dest="license_key", help="the license key")
+        which.add_argument("--all", action="store_true", help="every license, one at a time")
+
+    def handle(self, *args, license_key=None, all=False, **options):
+        if all:
+            licenses = list(License.objects.order_by("pk"))
+        else:
+            license = License.objects.filter(key=license_key).first()
+            if license is None:
+                raise CommandError(f"No license has the key '{license_key}'.")
+            licenses = [license]
+        for license in licenses:
+            rows = rollups_rebuild(license=license)
+            self.stdout.write(
+                f"{license.key}: {rows:,} daily rollup rows rebuilt in {license.timezone}"
+            )
