@@ -4,8 +4,10 @@ A fresh license (BENCH-INGEST-n: the ledger is append-only, so every run needs o
 synced end to end by the real service (usage_sync_license: HTTP pages, parsing, one
 transaction per page with the set-based posting statement). The same records are then
 COPYed as they came (one row per record, no checks, no index) into a scratch table: what
-PostgreSQL can take in at best. Then the cursor is reset and the sync replayed: it must
-insert nothing and leave the ledger's size unchanged.
+PostgreSQL can take in at best; and the ledger entries the sync made are COPYed straight
+into the ledger for a twin license: the same rows against the same indexes, without the
+sync's work. Then the cursor is reset and the sync replayed: it must insert nothing and
+leave the ledger's size unchanged.
 """
 
 import subprocess
@@ -101,12 +103,51 @@ def raw_copy(records: list[dict]) -> float:
     return seconds
 
 
+LEDGER_COLUMNS = (
+    "kind", "service", "amount", "tokens", "images", "api_calls", "description",
+    "occurred_at", "recorded_at", "external_id", "reason",
+)  # fmt: skip
+
+
+def ledger_copy(source, target) -> float:
+    """COPY the entries the sync made for `source` straight into the ledger for `target`:
+    the same rows against the same indexes, without fetching, checks, rollups or totals.
+    Seconds taken. (The totals and rollups are rebuilt afterwards, untimed, so the bench
+    database still reconciles.)"""
+    from billing.models import LedgerEntry
+    from billing.services import license_totals_rebuild
+
+    rows = [
+        (target.pk, *row)
+        for row in LedgerEntry.objects.for_license(source)
+        .order_by("id")
+        .values_list(*LEDGER_COLUMNS)
+    ]
+    started = time.perf_counter()
+    with (
+        connection.cursor() as cursor,
+        cursor.connection.cursor().copy(
+            f"COPY billing_ledgerentry (license_id, {', '.join(LEDGER_COLUMNS)}) FROM STDIN"
+        ) as copy,
+    ):
+        for row in rows:
+            copy.write_row(row)
+    seconds = time.perf_counter() - started
+    license_totals_rebuild(license=target)
+    return seconds
+
+
 def run(records: int = RECORDS) -> dict:
     from accounts.models import License
     from usage.models import SyncState
     from usage.services import usage_sync_license
 
-    n = License.objects.filter(key__startswith="BENCH-INGEST-").count() + 1
+    n = (
+        License.objects.filter(key__startswith="BENCH-INGEST-")
+        .exclude(key__endswith="-COPY")
+        .count()
+        + 1
+    )
     license = License.objects.create(
         key=f"BENCH-INGEST-{n}",
         name=f"Bench ingest {n}",
@@ -128,6 +169,13 @@ def run(records: int = RECORDS) -> dict:
         fetched, fetch_seconds = fetch_all(license.key)
         assert len(fetched) == served
         copy_seconds = raw_copy(fetched)
+        twin = License.objects.create(
+            key=f"{license.key}-COPY",
+            name=f"{license.name} (COPY)",
+            contact_email="bench@portal.example",
+            timezone=license.timezone,
+        )
+        ledger_copy_seconds = ledger_copy(license, twin)
 
         # Replay: the same records from the start again.
         SyncState.objects.for_license(license).update(cursor="")
@@ -151,6 +199,8 @@ def run(records: int = RECORDS) -> dict:
         "fetch_rate": served / fetch_seconds,
         "copy_seconds": copy_seconds,
         "copy_rate": served / copy_seconds,
+        "ledger_copy_seconds": ledger_copy_seconds,
+        "ledger_copy_rate": served / ledger_copy_seconds,
         "replay_seconds": replay_seconds,
         "replay_rate": served / replay_seconds,
         "replay_charged": replay.records_charged,
