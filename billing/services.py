@@ -6,11 +6,13 @@ statement (`_post_entries`) that inserts them, skipping external ids already pre
 and adds exactly what it inserted to the daily rollups and the balance totals.
 """
 
+import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from typing import NamedTuple
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -28,8 +30,10 @@ logger = logging.getLogger(__name__)
 Kind = LedgerEntry.Kind
 
 
-@dataclass(frozen=True)
-class EntryDraft:
+class EntryDraft(NamedTuple):
+    """An entry to post. A named tuple, not a dataclass: a sync makes a thousand per page,
+    and a frozen dataclass costs three times as much to create."""
+
     kind: str
     amount: Decimal
     occurred_at: datetime
@@ -70,13 +74,11 @@ _SUMS_OF_ENTRIES = """
 _POST_SQL = (
     """
 WITH draft AS (
-    SELECT * FROM unnest(
-        %(kind)s::text[], %(service)s::text[], %(amount)s::numeric[], %(tokens)s::bigint[],
-        %(images)s::bigint[], %(api_calls)s::smallint[], %(description)s::text[],
-        %(occurred_at)s::timestamptz[], %(external_id)s::text[], %(refund_of_id)s::bigint[],
-        %(reason)s::text[], %(created_by_id)s::bigint[]
-    ) AS d(kind, service, amount, tokens, images, api_calls, description, occurred_at,
-           external_id, refund_of_id, reason, created_by_id)
+    SELECT e->>0 AS kind, e->>1 AS service, (e->>2)::numeric AS amount,
+           (e->>3)::bigint AS tokens, (e->>4)::bigint AS images, (e->>5)::smallint AS api_calls,
+           e->>6 AS description, (e->>7)::timestamptz AS occurred_at, e->>8 AS external_id,
+           (e->>9)::bigint AS refund_of_id, e->>10 AS reason, (e->>11)::bigint AS created_by_id
+    FROM jsonb_array_elements(%(drafts)s::jsonb) AS e
 ),
 inserted AS (
     INSERT INTO billing_ledgerentry (
@@ -168,14 +170,27 @@ def _post_entries(
     for d in drafts:
         if d.amount != quantize_money(d.amount):
             raise ValueError(f"amount {d.amount} is not quantized to 6 places")
-    columns = {
-        name: [getattr(d, name) for d in drafts]
-        for name in (
-            "kind", "service", "amount", "tokens", "images", "api_calls", "description",
-            "occurred_at", "external_id", "refund_of_id", "reason", "created_by_id",
-        )
-    }  # fmt: skip
-    params = {**columns, "license_id": license.pk, "tz": license.timezone, "now": timezone.now()}
+    # The drafts travel as one JSON array of arrays: json.dumps is C, while psycopg adapts
+    # list parameters element by element in Python (~15 µs an entry, more than PostgreSQL
+    # takes to insert it). Amounts go as exact decimal strings, moments as ISO 8601 with
+    # their offset; PostgreSQL casts each field back to the column's type.
+    payload = json.dumps(
+        [
+            [
+                d.kind, d.service, f"{d.amount:f}", d.tokens, d.images, d.api_calls,
+                d.description, d.occurred_at.isoformat(), d.external_id, d.refund_of_id,
+                d.reason, d.created_by_id,
+            ]
+            for d in drafts
+        ],
+        separators=(",", ":"),
+    )  # fmt: skip
+    params = {
+        "drafts": payload,
+        "license_id": license.pk,
+        "tz": license.timezone,
+        "now": timezone.now(),
+    }
     with connection.cursor() as cursor:
         cursor.execute(_POST_SQL, params)
         balance_after, inserted = cursor.fetchone()
