@@ -230,14 +230,20 @@ def _csv_cell_sql(column: str) -> str:
 # that moment, as datetime.isoformat() writes it. Amounts are numeric(18, 6) and print with
 # their 6 places, like billing.exports.money_cell. Kind and service go out as stored: the
 # ledger's CHECK constraints allow only plain words there (and a test holds the whole file
-# against the Python writer). Then the key of the row for the next page.
-# Built from constants only (S608): every value is a query parameter.
+# against the Python writer).
+_HISTORY_CSV_LINE = (
+    "to_char(occurred_at, 'YYYY-MM-DD\"T\"HH24:MI:SSTZH:TZM') || ',' || kind || ',' || service"
+    " || ',' || amount || ',' || tokens || ',' || images"
+    f" || ',' || {_csv_cell_sql('description')} || ',' || id || chr(13) || chr(10)"
+)
+# A page comes back as one row: its lines joined in order (one string, not thousands of
+# Python objects to join again), how many, and the key of its last entry for the next page
+# (no row at all when the page is empty). Built from constants only: values are parameters.
 _HISTORY_CSV_SQL = (
-    "SELECT to_char(occurred_at, 'YYYY-MM-DD\"T\"HH24:MI:SSTZH:TZM') || ',' || kind"  # noqa: S608
-    " || ',' || service || ',' || amount || ',' || tokens"
-    f" || ',' || images || ',' || {_csv_cell_sql('description')} || ',' || id || chr(13) || chr(10),"
-    " occurred_at::text, id"
-    " FROM ({page}) AS page"
+    "WITH page AS MATERIALIZED ({page})"  # noqa: S608
+    f" SELECT (SELECT string_agg({_HISTORY_CSV_LINE}, '' ORDER BY occurred_at DESC, id DESC)"
+    " FROM page), (SELECT count(*) FROM page), last.occurred_at::text, last.id"
+    " FROM (SELECT occurred_at, id FROM page ORDER BY occurred_at, id LIMIT 1) AS last"
 )
 
 
@@ -251,9 +257,10 @@ def ledger_history_csv_pages(
     page stay the same for ten entries or ten million. `occurred_at <= last` is the index
     bound; the exclusion only skips the already-sent rows sharing that exact moment.
 
-    PostgreSQL writes the lines (_HISTORY_CSV_SQL) and Python only joins them: loading
-    every timestamp and amount into Python objects to print them again made the download
-    run at a tenth of the speed of COPY (docs/benchmarks.md, part 2).
+    PostgreSQL writes the page (_HISTORY_CSV_SQL) and Python passes it on: loading every
+    timestamp and amount into Python objects to print them again ran the download at a
+    tenth of COPY's speed, and took CPU from the pages served beside it
+    (docs/benchmarks.md, parts 2 and 4).
     """
     page_size = page_size or HISTORY_PAGE_SIZE
     base = _history_queryset(license, flt or HistoryFilter()).order_by("-occurred_at", "-id")
@@ -269,18 +276,19 @@ def ledger_history_csv_pages(
             cursor.execute("SELECT set_config('TimeZone', %s, true)", [license.timezone])
             try:
                 cursor.execute(_HISTORY_CSV_SQL.format(page=page_sql), params)
-                rows = cursor.fetchall()
+                row = cursor.fetchone()
             finally:
                 cursor.execute(
                     "SELECT set_config('TimeZone', %s, true)", [connection.timezone_name]
                 )
-        if not rows:
+        if row is None:
             return
-        yield "".join(row[0] for row in rows)
-        if len(rows) < page_size:
+        text, count, last_at, last_id = row
+        yield text
+        if count < page_size:
             return
         # The last entry's moment as PostgreSQL printed it: exact, with its offset.
-        last = (rows[-1][1], rows[-1][2])
+        last = (last_at, last_id)
 
 
 # --- reconciliation ----------------------------------------------------------------------
