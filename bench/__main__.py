@@ -85,7 +85,11 @@ def main(argv: list[str] | None = None) -> None:
         results["dashboard"] = dashboard.run(env, keys, requests)
     if "export" in parts:
         print(f"2. export: {', '.join(EXPORT_KEYS)} …", flush=True)
-        results["export"] = export.run(EXPORT_KEYS, repeats=2 if args.quick else export.REPEATS)
+        results["export"] = export.run(
+            EXPORT_KEYS,
+            repeats=2 if args.quick else export.REPEATS,
+            extra="BENCH-10M" if "BENCH-10M" in keys else None,
+        )
     if "ingest" in parts:
         print("3. ingest …", flush=True)
         results["ingest"] = ingest.run(20_000 if args.quick else ingest.RECORDS)

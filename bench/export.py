@@ -30,7 +30,7 @@ def one(mode: str, key: str) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def run(keys: list[str], repeats: int = REPEATS) -> dict:
+def run(keys: list[str], repeats: int = REPEATS, *, extra: str | None = None) -> dict:
     """{key: {mode: {rows, rate (rows/s), seconds, first_byte_ms, growth_kb, runs}}}."""
     raw: dict[str, dict[str, list[dict]]] = {k: {"csv": [], "copy": []} for k in keys}
     for _ in range(repeats):
@@ -53,4 +53,14 @@ def run(keys: list[str], repeats: int = REPEATS) -> dict:
                 "growth_kb": max(r["growth_kb"] for r in runs),
                 "runs": len(runs),
             }
+    if extra:
+        # One long CSV download on its own (no COPY beside it): is memory still one page?
+        r = one("csv", extra)
+        results["extra"] = {
+            "key": extra,
+            "rows": r["rows"],
+            "rate": r["rows"] / r["seconds"],
+            "first_byte_ms": r["first_byte_seconds"] * 1000,
+            "growth_kb": r["growth_kb"],
+        }
     return results

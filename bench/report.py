@@ -70,7 +70,7 @@ def render(r: dict) -> str:
         "",
         f"- **Run**: {r['started']}, commit `{r['commit']}`, "
         f"{'full run' if r['full'] else 'partial run (quick, some sizes or parts)'}, "
-        f"{r['seconds'] / 60:.1f} min.",
+        f"{r['seconds'] / 60:.1f} min of measuring.",
         f"- **Machine**: {r['machine']}",
     ]
     loads = r.get("loads") or {}
@@ -135,6 +135,8 @@ def dashboard_section(d: dict) -> list[str]:
 
 
 def export_section(e: dict) -> list[str]:
+    extra = e.get("extra")
+    e = {k: v for k, v in e.items() if k != "extra"}
     keys = list(e)
     small, large = keys[0], keys[-1]
     out = [
@@ -156,6 +158,12 @@ def export_section(e: dict) -> list[str]:
             f"| {rate(v['copy']['rate'])} | {v['csv']['rate'] / v['copy']['rate']:.2f} "
             f"| {v['csv']['first_byte_ms']:.0f} | {v['csv']['growth_kb'] / 1024:.1f} MiB "
             f"| {v['copy']['growth_kb'] / 1024:.1f} MiB |"
+        )
+    if extra:
+        out.append(
+            f"| {size_label(extra['key'])} ({extra['rows']:,} rows; one CSV run, no COPY) "
+            f"| {rate(extra['rate'])} | | | {extra['first_byte_ms']:.0f} "
+            f"| {extra['growth_kb'] / 1024:.1f} MiB | |"
         )
     ratio = e[large]["csv"]["rate"] / e[large]["copy"]["rate"]
     grow_small = max(e[small]["csv"]["growth_kb"], 1)
@@ -233,6 +241,11 @@ def web_section(w: dict) -> list[str]:
         f"| export streaming ({w['export_mb_per_s']:.1f} MB/s) | {busy['rps']:.1f} "
         f"| {ms(busy['p50_ms'])} | {ms(busy['p95_ms'])} "
         f"| {', '.join(str(x) for x in busy['p95_ms_each'])} | {busy['requests']:,} | {busy['errors']} |",
+        "",
+        f"Throughput ceiling for comparison: with {w['saturated']['connections']} connections "
+        f"(more than the workers' 8 threads), idle, {w['saturated']['rps']:.1f} requests/s at "
+        f"p50 {ms(w['saturated']['p50_ms'])} ms, p95 {ms(w['saturated']['p95_ms'])} ms: "
+        "requests queue, latency is waiting.",
         "",
         "| goal | measured | |",
         "| --- | --- | --- |",
