@@ -284,7 +284,11 @@ def ledger_history_csv_pages(
         if row is None:
             return
         text, count, last_at, last_id = row
+        del row
         yield text
+        # Let the page go before the next one is fetched: two pages at once would be the
+        # download's peak memory.
+        del text
         if count < page_size:
             return
         # The last entry's moment as PostgreSQL printed it: exact, with its offset.
