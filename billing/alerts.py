@@ -95,6 +95,7 @@ def balance_alert_enqueue(*, alert_id: int) -> bool:
         send_balance_alert.apply_async(
             args=[alert_id],
             retry_policy={"max_retries": 1, "interval_start": 0, "interval_step": 0.5},
+            ignore_result=True,  # nobody waits for it (see usage.tasks.sync_enqueue)
         )
     except (BrokerError, OSError) as exc:
         logger.warning("balance alert %s: could not enqueue, stays owed (%s)", alert_id, exc)

@@ -65,10 +65,9 @@ class PrivatePostgres:
                               "-U", "postgres", "-E", "UTF8", "--no-sync"]),
                 capture_output=True, text=True, timeout=120, check=True,
             )  # fmt: skip
-        options = (
-            f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off "
-            "-c synchronous_commit=off -c full_page_writes=off"
-        )
+        # fsync off is safe here: the tests kill the server, never the machine. Commits stay
+        # synchronous, so a committed transaction survives an immediate stop.
+        options = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off"
         self._pg_ctl("-o", options, "-l", str(self.dir / "log"), "-w", "start")
         return self
 
@@ -168,6 +167,9 @@ class redis_at:
     metrics) at `url` for the block, then back."""
 
     KEYS = ("broker_url", "broker_write_url", "broker_read_url", "result_backend")
+    # Celery reads these from the environment before its configuration (and .env puts
+    # them there), so they are switched too.
+    ENVIRON = ("CELERY_BROKER_URL", "CELERY_RESULT_BACKEND", "REDIS_URL")
 
     def __init__(self, url: str, settings):
         self.url = url
@@ -180,6 +182,8 @@ class redis_at:
         self.app = app
         self.saved = {key: app.conf.get(key) for key in self.KEYS}
         self.saved_redis_url = self.settings.REDIS_URL
+        self.saved_environ = {name: os.environ.get(name) for name in self.ENVIRON}
+        os.environ.update(dict.fromkeys(self.ENVIRON, self.url))
         app.conf.update(dict.fromkeys(self.KEYS, self.url))
         self.settings.REDIS_URL = self.url
         _reset_celery_connections(app)
@@ -190,6 +194,11 @@ class redis_at:
         from portal.metrics import request_counter
 
         self.app.conf.update(self.saved)
+        for name, value in self.saved_environ.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
         self.settings.REDIS_URL = self.saved_redis_url
         _reset_celery_connections(self.app)
         request_counter._client, request_counter._paused_until = None, 0.0
