@@ -202,3 +202,31 @@ class redis_at:
         self.settings.REDIS_URL = self.saved_redis_url
         _reset_celery_connections(self.app)
         request_counter._client, request_counter._paused_until = None, 0.0
+
+
+def migrated_private_postgres():
+    """Generator for a module fixture: a started, migrated private cluster, removed after."""
+    cluster = PrivatePostgres()
+    try:
+        cluster.start()
+        cluster.create_database()
+        result = manage("migrate", "--noinput", env=child_env(cluster.url), timeout=300)
+        assert result.returncode == 0, result.stdout + result.stderr
+        yield cluster
+    finally:
+        cluster.close()
+
+
+def private_child(cluster: PrivatePostgres, *args: str, check: bool = True):
+    """Run a step of tests/private_child.py against the cluster; its JSON answer (or, with
+    check=False, the CompletedProcess)."""
+    import json
+
+    result = subprocess.run(
+        [PYTHON, "-m", "tests.private_child", *args], cwd=ROOT, env=child_env(cluster.url),
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    if not check:
+        return result
+    assert result.returncode == 0, result.stdout + result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])

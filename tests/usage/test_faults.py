@@ -30,6 +30,8 @@ from tests.services import (
     PrivateRedis,
     child_env,
     manage,
+    migrated_private_postgres,
+    private_child,
     redis_at,
 )
 from tests.usage.checks import assert_ledger_matches_upstream, ledger_charges
@@ -161,25 +163,7 @@ def test_a_worker_killed_mid_sync_the_next_run_completes_it_exactly_once(
 
 @pytest.fixture(scope="module")
 def private_postgres():
-    """A migrated PostgreSQL cluster of this module's own, removed afterwards."""
-    cluster = PrivatePostgres()
-    try:
-        cluster.start()
-        cluster.create_database()
-        result = manage("migrate", "--noinput", env=child_env(cluster.url), timeout=300)
-        assert result.returncode == 0, result.stdout + result.stderr
-        yield cluster
-    finally:
-        cluster.close()
-
-
-def private_child(cluster: PrivatePostgres, *args: str) -> dict:
-    result = subprocess.run(
-        [PYTHON, "-m", "tests.private_child", *args], cwd=ROOT, env=child_env(cluster.url),
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stdout + result.stderr
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    yield from migrated_private_postgres()
 
 
 def private_sync_state(cluster: PrivatePostgres, key: str) -> tuple[str, set[str]]:
