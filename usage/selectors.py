@@ -33,7 +33,7 @@ from billing.selectors import (
     forecast_window,
     prices_current,
 )
-from usage.formatting import format_count, format_money_short, format_price
+from usage.formatting import format_age, format_count, format_money_short, format_price
 from usage.models import SyncState
 
 RECENT_TRANSACTIONS = 100
@@ -184,6 +184,29 @@ class Dashboard:
     daily: Chart
     recent: list[TransactionRow]
     forecast: Forecast
+    # When the page was built, and how old the data may get before the page says so.
+    as_of: datetime | None = None
+    stale_after: timedelta = timedelta(minutes=15)
+
+    @property
+    def data_age(self) -> timedelta | None:
+        """Time since the last sync that reached the end of what the upstream had."""
+        if self.last_updated is None or self.as_of is None:
+            return None
+        return max(self.as_of - self.last_updated, timedelta(0))
+
+    @property
+    def data_age_label(self) -> str:
+        """ "40 minutes ago" ("" before the first sync)."""
+        age = self.data_age
+        return "" if age is None else format_age(age.total_seconds())
+
+    @property
+    def is_stale(self) -> bool:
+        """The usage service has not been reached for a while: the page shows the last data
+        it has, with a notice (the numbers catch up by themselves when it answers again)."""
+        age = self.data_age
+        return age is not None and age > self.stale_after
 
     @property
     def tokens(self) -> int:
@@ -307,6 +330,8 @@ def dashboard_get(*, license: License, now: datetime | None = None) -> Dashboard
         daily=_daily_chart(today, per_day),
         recent=transactions_recent(license),
         forecast=forecast,
+        as_of=now,
+        stale_after=timedelta(seconds=settings.USAGE_STALE_AFTER_SECONDS),
     )
 
 
