@@ -31,7 +31,7 @@ class ErrorFilter(admin.SimpleListFilter):
 @admin.register(SyncState)
 class SyncStateAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
-        "license", "last_success_at", "last_attempt_at", "error_shown",
+        "license", "last_success_at", "last_attempt_at", "error_shown", "consecutive_failures",
         "records_charged", "records_duplicate", "records_quarantined",
     ]  # fmt: skip
     list_select_related = ["license"]

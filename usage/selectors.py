@@ -486,13 +486,28 @@ def _daily_chart(today: date, per_day: dict[date, Decimal]) -> Chart:
     return Chart(bars=bars, total=sum(amounts.values(), ZERO), scale=scale, ticks=[])
 
 
-def license_ids_to_sync() -> list[int]:
-    """The licenses the scheduled sync covers: the active ones."""
-    return list(
+def sync_backoff(consecutive_failures: int) -> timedelta:
+    """How long the scheduled sync leaves a failing license alone after its last attempt:
+    nothing after one failure, then 10, 20, 40 minutes, at most an hour. Refresh Data and
+    "Sync now" ignore it."""
+    if consecutive_failures < 2:
+        return timedelta(0)
+    return min(timedelta(minutes=5 * 2 ** (consecutive_failures - 1)), timedelta(hours=1))
+
+
+def license_ids_to_sync(now: datetime | None = None) -> list[int]:
+    """The licenses the scheduled sync covers: the active ones not backing off."""
+    now = now or timezone.now()
+    rows = (
         License.objects.filter(status=License.Status.ACTIVE)
         .order_by("pk")
-        .values_list("pk", flat=True)
+        .values_list("pk", "sync_state__consecutive_failures", "sync_state__last_attempt_at")
     )
+    return [
+        pk
+        for pk, failures, last_attempt in rows
+        if not failures or not last_attempt or now >= last_attempt + sync_backoff(failures)
+    ]
 
 
 def license_for_sync(license_id: int) -> License | None:

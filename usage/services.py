@@ -353,13 +353,17 @@ def _sync_locked(
         )
         try:
             SyncState.objects.for_license(license).update(
-                last_error=f"Internal error: {type(exc).__name__}", last_error_at=timezone.now()
+                last_error=f"Internal error: {type(exc).__name__}",
+                last_error_at=timezone.now(),
+                consecutive_failures=F("consecutive_failures") + 1,
             )
         except DatabaseError:
             logger.warning("sync license=%s: could not record the crash", license.key)
         raise
     if result.complete:
-        SyncState.objects.for_license(license).update(last_success_at=timezone.now(), last_error="")
+        SyncState.objects.for_license(license).update(
+            last_success_at=timezone.now(), last_error="", consecutive_failures=0
+        )
     _sync_logged(license=license, trigger=trigger, result=result, started=started)
     return result
 
@@ -368,7 +372,11 @@ def _sync_failed(
     *, license: License, trigger: str, result: SyncResult, message: str, started: float
 ) -> SyncResult:
     result.error = message
-    SyncState.objects.for_license(license).update(last_error=message, last_error_at=timezone.now())
+    SyncState.objects.for_license(license).update(
+        last_error=message,
+        last_error_at=timezone.now(),
+        consecutive_failures=F("consecutive_failures") + 1,
+    )
     _sync_logged(license=license, trigger=trigger, result=result, started=started)
     return result
 
