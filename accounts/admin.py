@@ -14,9 +14,10 @@ from accounts.services import (
     membership_save,
 )
 from portal.admin import ReadOnlyAdminMixin
+from portal.text import VisibleTextFormMixin
 
 
-class DomainForm(forms.ModelForm):
+class DomainForm(VisibleTextFormMixin, forms.ModelForm):
     class Meta:
         model = Domain
         fields = ["hostname", "is_primary"]
@@ -58,8 +59,18 @@ class AuditedInlinesMixin:
         formset.save_m2m()
 
 
+class LicenseForm(VisibleTextFormMixin, forms.ModelForm):
+    class Meta:
+        model = License
+        fields = [
+            "name", "key", "license_type", "status", "contact_email",
+            "member_since", "timezone", "low_balance_threshold",
+        ]  # fmt: skip
+
+
 @admin.register(License)
 class LicenseAdmin(AuditedInlinesMixin, admin.ModelAdmin):
+    form = LicenseForm
     list_display = ["name", "key", "license_type", "status", "contact_email", "member_since"]
     list_filter = ["license_type", "status"]
     search_fields = ["name", "key", "contact_email", "domains__hostname"]
@@ -122,13 +133,13 @@ class MembershipAdmin(admin.ModelAdmin):
             membership_delete(acting_user=request.user, membership=obj)
 
 
-class UserCreationForm(AdminUserCreationForm):
+class UserCreationForm(VisibleTextFormMixin, AdminUserCreationForm):
     class Meta:
         model = User
         fields = ["email"]
 
 
-class UserEditForm(UserChangeForm):
+class UserEditForm(VisibleTextFormMixin, UserChangeForm):
     class Meta:
         model = User
         fields = "__all__"

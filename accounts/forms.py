@@ -5,6 +5,8 @@ from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
+from portal.text import VisibleTextFormMixin
+
 
 class EmailAuthenticationForm(AuthenticationForm):
     username = forms.EmailField(
@@ -25,7 +27,7 @@ class EmailAuthenticationForm(AuthenticationForm):
 MAX_EXTRA_RECIPIENTS = 10
 
 
-class LicenseAlertSettingsForm(forms.Form):
+class LicenseAlertSettingsForm(VisibleTextFormMixin, forms.Form):
     low_balance_threshold = forms.DecimalField(
         label="Low-balance threshold ($)",
         min_value=Decimal("0"),

@@ -29,6 +29,9 @@ def configure_django() -> None:
     os.environ["DATABASE_URL"] = BENCH_DATABASE_URL
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
     os.environ.setdefault("LOG_LEVEL", "WARNING")
+    # The bench downloads its own licenses' histories again and again, which the per-license
+    # rate limit on downloads (10 per 10 minutes) would refuse; the limit is not measured here.
+    os.environ.setdefault("HISTORY_CSV_RATE_LIMIT", "1000000")
     sys.path.insert(0, str(ROOT))
     import django
 

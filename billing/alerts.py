@@ -8,6 +8,7 @@ The email goes out from a Celery task after that transaction commits.
 """
 
 import logging
+from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
@@ -75,10 +76,41 @@ def balance_alert_check(*, license: License, balance: LicenseBalance) -> Balance
         "balance alert owed license=%s kind=%s balance=%s threshold=%s",
         license.key, alert.kind, alert.balance, alert.threshold,
     )  # fmt: skip
+    transaction.on_commit(lambda: balance_alert_enqueue(alert_id=alert.pk))
+    return alert
+
+
+def balance_alert_enqueue(*, alert_id: int) -> bool:
+    """Hand an owed alert to a worker; False (logged) when the broker is not answering.
+
+    Runs after the money movement committed, so a Redis outage must not turn a recorded
+    refund or sync page into an error: the alert stays owed (sent_at empty) and
+    `billing.send_owed_balance_alerts` hands it over again once the broker is back.
+    """
+    from kombu.exceptions import OperationalError as BrokerError
+
     from billing.tasks import send_balance_alert
 
-    transaction.on_commit(lambda: send_balance_alert.delay(alert.pk))
-    return alert
+    try:
+        send_balance_alert.apply_async(
+            args=[alert_id],
+            retry_policy={"max_retries": 1, "interval_start": 0, "interval_step": 0.5},
+            ignore_result=True,  # nobody waits for it (see usage.tasks.sync_enqueue)
+        )
+    except (BrokerError, OSError) as exc:
+        logger.warning("balance alert %s: could not enqueue, stays owed (%s)", alert_id, exc)
+        return False
+    return True
+
+
+def balance_alerts_owed(*, older_than_seconds: int = 120) -> list[int]:
+    """Alerts never attempted a while after they were owed (their hand-over was lost)."""
+    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
+    return list(
+        BalanceAlert.objects.filter(sent_at__isnull=True, attempts=0, crossed_at__lt=cutoff)
+        .order_by("crossed_at")
+        .values_list("pk", flat=True)[:500]
+    )
 
 
 def _purchase_link(license: License) -> str:

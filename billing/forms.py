@@ -13,6 +13,7 @@ from billing.models import LedgerEntry, Price
 from billing.money import parse_money
 from billing.services import price_validate
 from portal.exceptions import ApplicationError
+from portal.text import VisibleTextFormMixin
 
 IDEMPOTENCY_KEY_RE = re.compile(r"^[A-Za-z0-9_-]{8,100}$")
 
@@ -45,7 +46,7 @@ class MoneyField(forms.CharField):
         return amount
 
 
-class _IdempotentForm(forms.Form):
+class _IdempotentForm(VisibleTextFormMixin, forms.Form):
     """Carries the key that makes a double submit record one entry, not two."""
 
     idempotency_key = forms.CharField(widget=forms.HiddenInput)
@@ -70,7 +71,7 @@ class GoodwillForm(RefundForm):
     amount = MoneyField(label="Amount to credit")
 
 
-class PurchaseForm(forms.Form):
+class PurchaseForm(VisibleTextFormMixin, forms.Form):
     amount = MoneyField(label="Amount purchased")
     external_id = forms.CharField(
         label="Payment reference",

@@ -24,6 +24,7 @@ from billing.models import LedgerEntry, LicenseBalance, Price, Service
 from billing.money import PRICE_MAX_DIGITS, PRICE_PLACES, charge_for, money_exact, quantize_money
 from billing.selectors import PriceBook, price_book_get
 from portal.exceptions import ApplicationError
+from portal.logfmt import logfmt
 
 logger = logging.getLogger(__name__)
 
@@ -200,6 +201,13 @@ def _post_entries(
     return PostResult(list(inserted), before, after)
 
 
+def _log_money(event: str, **fields) -> None:
+    """One line per money movement, written once its transaction commits: a movement rolled
+    back (a crash, a refused refund) never shows in the log as if it had happened."""
+    line = logfmt(event, **fields)
+    transaction.on_commit(lambda: logger.info(line))
+
+
 # --- purchases -------------------------------------------------------------------------
 
 
@@ -247,12 +255,14 @@ def purchase_record(
                 target=f"ledger entry #{entry.pk}",
                 changes={"amount": str(amount), "external_id": external_id},
             )
-        logger.info(
-            "money purchase license=%s entry=%s amount=%s balance=%s",
-            license.key,
-            entry.pk,
-            amount,
-            result.balance_after,
+        _log_money(
+            "money purchase",
+            license=license.key,
+            entry=entry.pk,
+            amount=amount,
+            external_id=external_id,
+            balance=result.balance_after,
+            by=acting_user.pk if acting_user else None,
         )
         _after_balance_change(license, balance)
     elif entry.kind != Kind.PURCHASE or entry.amount != amount:
@@ -373,6 +383,15 @@ def usage_record_batch(*, license: License, records: Sequence[UsageRecord]) -> U
     result.amount = sum((d.amount for d in drafts if d.external_id in inserted), Decimal("0"))
     result.balance_before, result.balance_after = posted.balance_before, posted.balance_after
     if inserted:
+        _log_money(
+            "money usage",
+            license=license.key,
+            records=result.records_charged,
+            entries=result.entries_created,
+            amount=result.amount,
+            skipped=result.records_duplicate,
+            balance=result.balance_after,
+        )
         _after_balance_change(license, balance)
     return result
 
@@ -468,13 +487,14 @@ def refund_issue(
         },
         reason=reason,
     )
-    logger.info(
-        "money refund license=%s entry=%s amount=%s refund_of=%s balance=%s",
-        license.key,
-        entry.pk,
-        amount,
-        draft.refund_of_id,
-        posted.balance_after,
+    _log_money(
+        "money refund",
+        license=license.key,
+        entry=entry.pk,
+        amount=amount,
+        refund_of=draft.refund_of_id,
+        balance=posted.balance_after,
+        by=acting_user.pk,
     )
     _after_balance_change(license, balance)
     return RefundResult(entry, True)

@@ -2,7 +2,7 @@ from smtplib import SMTPException
 
 from celery import shared_task
 
-from billing.alerts import balance_alert_send
+from billing.alerts import balance_alert_enqueue, balance_alert_send, balance_alerts_owed
 
 
 @shared_task(
@@ -17,3 +17,13 @@ from billing.alerts import balance_alert_send
 def send_balance_alert(alert_id: int) -> bool:
     """Idempotent: an alert already sent is not sent again."""
     return balance_alert_send(alert_id=alert_id)
+
+
+@shared_task(name="billing.send_owed_balance_alerts", ignore_result=True)
+def send_owed_balance_alerts() -> int:
+    """Hand over again alerts whose hand-over was lost (broker down when they were owed).
+    Sending is idempotent, so an alert that was only slow to be picked up is sent once."""
+    owed = balance_alerts_owed()
+    for alert_id in owed:
+        balance_alert_enqueue(alert_id=alert_id)
+    return len(owed)

@@ -2,6 +2,7 @@
 
 import logging
 
+from django.conf import settings
 from django.contrib import messages
 from django.http import StreamingHttpResponse
 from django.shortcuts import redirect
@@ -13,6 +14,7 @@ from accounts.mixins import LicenseMixin
 from billing.exports import history_csv_lines, history_filename
 from billing.forms import HistoryFilterForm
 from billing.selectors import HistoryFilter, ledger_history_csv_pages, ledger_history_exists
+from portal.ratelimit import LicenseRateLimitMixin
 
 logger = logging.getLogger(__name__)
 
@@ -20,12 +22,27 @@ NO_HISTORY_MESSAGE = "No transaction history to download yet."
 NO_MATCH_MESSAGE = "No transactions match the chosen dates and type."
 
 
-class HistoryCsvView(LicenseMixin, View):
+class HistoryCsvView(LicenseMixin, LicenseRateLimitMixin, View):
     """Download History: the license's whole ledger, newest first, streamed as CSV.
 
     Streamed page by page (keyset on the ledger_license_recent index), so the first
-    bytes leave at once and memory stays flat however long the history is.
+    bytes leave at once and memory stays flat however long the history is. A download of
+    a long history is real work for the database, so downloads are limited per license
+    (HISTORY_CSV_RATE_LIMIT per HISTORY_CSV_RATE_WINDOW_SECONDS).
     """
+
+    rate_scope = "history_csv"
+    rate_limited_methods = ("get",)
+    rate_limited_noun = "History downloads"
+    rate_limited_action = "download it"
+
+    @property
+    def rate_limit(self) -> int:
+        return settings.HISTORY_CSV_RATE_LIMIT
+
+    @property
+    def rate_window(self) -> int:
+        return settings.HISTORY_CSV_RATE_WINDOW_SECONDS
 
     def get(self, request, *args, **kwargs):
         dashboard = reverse("usage:dashboard", kwargs={"license_id": self.license.public_id})

@@ -20,4 +20,10 @@ app.conf.beat_schedule = {
         "schedule": 5 * 60.0,
         "options": {"expires": 4 * 60},
     },
+    # Low-balance alerts owed while the broker was down (billing/alerts.py).
+    "billing-owed-alerts-every-ten-minutes": {
+        "task": "billing.send_owed_balance_alerts",
+        "schedule": 10 * 60.0,
+        "options": {"expires": 9 * 60},
+    },
 }

@@ -38,10 +38,39 @@ def rate_limit_hit(*, key: str, limit: int, window_seconds: int) -> RateDecision
     return RateDecision(hits <= limit, 0 if hits <= limit else retry_after)
 
 
+def duration_text(seconds: int) -> str:
+    """ "1 second", "45 seconds", "2 minutes" (rounded up: never promise too early)."""
+    seconds = max(1, int(seconds))
+    if seconds < 120:
+        return "1 second" if seconds == 1 else f"{seconds} seconds"
+    return f"{math.ceil(seconds / 60)} minutes"
+
+
+def per_window_text(limit: int, window_seconds: int) -> str:
+    """ "10 a minute", "10 every 10 minutes", "1 every 30 seconds"."""
+    if window_seconds == 60:
+        return f"{limit} a minute"
+    if window_seconds == 3600:
+        return f"{limit} an hour"
+    if window_seconds % 60 == 0:
+        return f"{limit} every {window_seconds // 60} minutes"
+    return f"{limit} every {duration_text(window_seconds)}"
+
+
+def wait_message(*, reason: str, action: str, seconds: int) -> str:
+    """The one shape of every "not now" answer (rate limits and Refresh Data's own gate):
+    what happened, then what the customer can do and when."""
+    return f"{reason} — you can {action} again in {duration_text(seconds)}."
+
+
 class LicenseRateLimitMixin:
     """Limits a license-scoped view to `rate_limit` requests per `rate_window` seconds per
     license (for the methods in `rate_limited_methods`). Over the limit, the customer goes
-    back to the dashboard with a plain message saying when to try again.
+    back to `rate_limited_redirect` (the dashboard by default) with a plain message saying
+    what the limit is and when to try again.
+
+    `rate_limit` and `rate_window` may be properties reading settings, so the limits come
+    from the environment and tests can change them.
 
     List it after LicenseMixin in the bases, so `self.license` is resolved (and a stranger got a 404) first.
     """
@@ -50,7 +79,9 @@ class LicenseRateLimitMixin:
     rate_limit: int
     rate_window: int
     rate_limited_methods = ("get", "post")
-    rate_limited_action = "do this"
+    rate_limited_noun = "Requests"  # "Test requests are limited to 10 a minute"
+    rate_limited_action = "do this"  # "you can do this again in 42 seconds"
+    rate_limited_redirect = "usage:dashboard"
 
     def dispatch(self, request, *args, **kwargs):
         if not hasattr(self, "license"):
@@ -64,8 +95,12 @@ class LicenseRateLimitMixin:
             if not decision.allowed:
                 messages.warning(
                     request,
-                    f"You can {self.rate_limited_action} again in "
-                    f"{decision.retry_after_seconds} second{'s' if decision.retry_after_seconds != 1 else ''}.",
+                    wait_message(
+                        reason=f"{self.rate_limited_noun} are limited to "
+                        f"{per_window_text(self.rate_limit, self.rate_window)}",
+                        action=self.rate_limited_action,
+                        seconds=decision.retry_after_seconds,
+                    ),
                 )
-                return redirect("usage:dashboard", license_id=self.license.public_id)
+                return redirect(self.rate_limited_redirect, license_id=self.license.public_id)
         return super().dispatch(request, *args, **kwargs)

@@ -262,3 +262,11 @@ UPSTREAM_PAGE_SIZE = env.int("UPSTREAM_PAGE_SIZE", default=500)
 # to a worker; a customer may refresh a license once per USAGE_REFRESH_INTERVAL_SECONDS.
 USAGE_REFRESH_BUDGET_SECONDS = env.float("USAGE_REFRESH_BUDGET_SECONDS", default=10.0)
 USAGE_REFRESH_INTERVAL_SECONDS = env.int("USAGE_REFRESH_INTERVAL_SECONDS", default=30)
+# Rate limits per license (portal/ratelimit.py, counted in PostgreSQL): Test API pings and
+# history CSV downloads, each LIMIT per WINDOW_SECONDS.
+TEST_API_RATE_LIMIT = env.int("TEST_API_RATE_LIMIT", default=10)
+TEST_API_RATE_WINDOW_SECONDS = env.int("TEST_API_RATE_WINDOW_SECONDS", default=60)
+HISTORY_CSV_RATE_LIMIT = env.int("HISTORY_CSV_RATE_LIMIT", default=10)
+HISTORY_CSV_RATE_WINDOW_SECONDS = env.int("HISTORY_CSV_RATE_WINDOW_SECONDS", default=600)
+# The dashboard says its data is stale once the last complete sync is older than this.
+USAGE_STALE_AFTER_SECONDS = env.int("USAGE_STALE_AFTER_SECONDS", default=15 * 60)

@@ -31,7 +31,7 @@ class ErrorFilter(admin.SimpleListFilter):
 @admin.register(SyncState)
 class SyncStateAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
-        "license", "last_success_at", "last_attempt_at", "error_shown",
+        "license", "last_success_at", "last_attempt_at", "error_shown", "consecutive_failures",
         "records_charged", "records_duplicate", "records_quarantined",
     ]  # fmt: skip
     list_select_related = ["license"]
@@ -73,12 +73,19 @@ class SyncStateAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             elif result.error:
                 self.message_user(request, f"{license}: {result.error} ({done})", messages.ERROR)
             elif not result.complete:
-                sync_enqueue(license_id=license.pk, trigger="admin")
-                self.message_user(
-                    request,
-                    f"{license}: {done}; the rest continues in the background.",
-                    messages.INFO,
-                )
+                if sync_enqueue(license_id=license.pk, trigger="admin"):
+                    self.message_user(
+                        request,
+                        f"{license}: {done}; the rest continues in the background.",
+                        messages.INFO,
+                    )
+                else:
+                    self.message_user(
+                        request,
+                        f"{license}: {done}; the broker (Redis) is not answering, so the rest "
+                        "cannot continue in the background now: run Sync now again.",
+                        messages.WARNING,
+                    )
             else:
                 self.message_user(request, f"{license}: up to date ({done}).", messages.SUCCESS)
 

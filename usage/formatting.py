@@ -42,3 +42,14 @@ def format_count_compact(value: int) -> str:
             text = f"{scaled.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP):f}"
             return f"{text.removesuffix('.0')} {suffix}"
     return str(value)
+
+
+def format_age(seconds: float) -> str:
+    """How long ago, for people: "just now", "1 minute ago", "40 minutes ago", "3 hours ago",
+    "2 days ago" (whole units, rounded down: "59 minutes" stays minutes)."""
+    seconds = max(0, int(seconds))
+    for size, unit in ((86400, "day"), (3600, "hour"), (60, "minute")):
+        if seconds >= size:
+            n = seconds // size
+            return f"{n} {unit}{'' if n == 1 else 's'} ago"
+    return "just now"

@@ -17,6 +17,8 @@ class SyncState(TimeStampedModel):
     last_error = models.TextField(blank=True, default="")
     last_error_at = models.DateTimeField(null=True, blank=True)
     last_manual_refresh_at = models.DateTimeField(null=True, blank=True)
+    # Failed runs since the last complete one: the scheduled sync backs off on them.
+    consecutive_failures = models.IntegerField(default=0)
     records_charged = models.BigIntegerField(default=0)
     records_duplicate = models.BigIntegerField(default=0)
     records_quarantined = models.BigIntegerField(default=0)

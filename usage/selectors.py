@@ -34,7 +34,7 @@ from billing.selectors import (
     forecast_window,
     prices_current,
 )
-from usage.formatting import format_count, format_money_short, format_price
+from usage.formatting import format_age, format_count, format_money_short, format_price
 from usage.models import SyncState
 
 RECENT_TRANSACTIONS = 100
@@ -210,6 +210,29 @@ class Dashboard:
     daily: Chart
     recent: list[TransactionRow]
     forecast: Forecast
+    # When the page was built, and how old the data may get before the page says so.
+    as_of: datetime | None = None
+    stale_after: timedelta = timedelta(minutes=15)
+
+    @property
+    def data_age(self) -> timedelta | None:
+        """Time since the last sync that reached the end of what the upstream had."""
+        if self.last_updated is None or self.as_of is None:
+            return None
+        return max(self.as_of - self.last_updated, timedelta(0))
+
+    @property
+    def data_age_label(self) -> str:
+        """ "40 minutes ago" ("" before the first sync)."""
+        age = self.data_age
+        return "" if age is None else format_age(age.total_seconds())
+
+    @property
+    def is_stale(self) -> bool:
+        """The usage service has not been reached for a while: the page shows the last data
+        it has, with a notice (the numbers catch up by themselves when it answers again)."""
+        age = self.data_age
+        return age is not None and age > self.stale_after
 
     @property
     def tokens(self) -> int:
@@ -338,6 +361,8 @@ def dashboard_get(*, license: License, now: datetime | None = None) -> Dashboard
         daily=_daily_chart(today, per_day),
         recent=transactions_recent(license),
         forecast=forecast,
+        as_of=now,
+        stale_after=timedelta(seconds=settings.USAGE_STALE_AFTER_SECONDS),
     )
 
 
@@ -497,13 +522,28 @@ def _daily_chart(today: date, per_day: dict[date, Decimal]) -> Chart:
     return Chart(bars=bars, total=sum(amounts.values(), ZERO), scale=scale, ticks=[])
 
 
-def license_ids_to_sync() -> list[int]:
-    """The licenses the scheduled sync covers: the active ones."""
-    return list(
+def sync_backoff(consecutive_failures: int) -> timedelta:
+    """How long the scheduled sync leaves a failing license alone after its last attempt:
+    nothing after one failure, then 10, 20, 40 minutes, at most an hour. Refresh Data and
+    "Sync now" ignore it."""
+    if consecutive_failures < 2:
+        return timedelta(0)
+    return min(timedelta(minutes=5 * 2 ** (consecutive_failures - 1)), timedelta(hours=1))
+
+
+def license_ids_to_sync(now: datetime | None = None) -> list[int]:
+    """The licenses the scheduled sync covers: the active ones not backing off."""
+    now = now or timezone.now()
+    rows = (
         License.objects.filter(status=License.Status.ACTIVE)
         .order_by("pk")
-        .values_list("pk", flat=True)
+        .values_list("pk", "sync_state__consecutive_failures", "sync_state__last_attempt_at")
     )
+    return [
+        pk
+        for pk, failures, last_attempt in rows
+        if not failures or not last_attempt or now >= last_attempt + sync_backoff(failures)
+    ]
 
 
 def license_for_sync(license_id: int) -> License | None:

@@ -27,6 +27,7 @@ from billing.selectors import PriceBook, price_book_get
 from billing.services import UsageRecord, usage_record_batch
 from portal.exceptions import ApplicationError
 from portal.locks import advisory_lock
+from portal.logfmt import logfmt
 from usage.models import QuarantinedRecord, SyncState
 from usage.upstream import UpstreamClient, UpstreamError, UpstreamOutOfTime
 
@@ -271,8 +272,8 @@ def _sync_locked(
     max_pages: int | None,
     on_page: Callable[[SyncResult], None] | None,
 ) -> SyncResult:
-    started_at = timezone.now()
-    SyncState.objects.for_license(license).update(last_attempt_at=started_at)
+    started = time.monotonic()
+    SyncState.objects.for_license(license).update(last_attempt_at=timezone.now())
     cursor = SyncState.objects.for_license(license).values_list("cursor", flat=True).get()
     prices = price_book_get()
     result = SyncResult()
@@ -322,41 +323,81 @@ def _sync_locked(
     except UpstreamOutOfTime as exc:
         if result.pages == 0:
             return _sync_failed(
-                license=license, trigger=trigger, result=result, message=exc.message
+                license=license,
+                trigger=trigger,
+                result=result,
+                message=exc.message,
+                started=started,
             )
         # Pages were recorded: the run is just not finished (complete stays False).
         logger.info("sync license=%s trigger=%s out of time: %s", license.key, trigger, exc.message)
     except UpstreamError as exc:
-        return _sync_failed(license=license, trigger=trigger, result=result, message=exc.message)
+        return _sync_failed(
+            license=license, trigger=trigger, result=result, message=exc.message, started=started
+        )
     except Exception as exc:
         # Recorded so staff see it on the sync state, then raised for the task's retry.
-        logger.exception("sync license=%s trigger=%s crashed", license.key, trigger)
+        logger.exception(
+            logfmt(
+                "sync crashed",
+                license=license.key,
+                trigger=trigger,
+                pages=result.pages,
+                records=result.records_received,
+                charged=result.records_charged,
+                skipped=result.records_duplicate,
+                quarantined=result.records_quarantined,
+                duration_s=time.monotonic() - started,
+                error=type(exc).__name__,
+            )
+        )
         try:
             SyncState.objects.for_license(license).update(
-                last_error=f"Internal error: {type(exc).__name__}", last_error_at=timezone.now()
+                last_error=f"Internal error: {type(exc).__name__}",
+                last_error_at=timezone.now(),
+                consecutive_failures=F("consecutive_failures") + 1,
             )
         except DatabaseError:
             logger.warning("sync license=%s: could not record the crash", license.key)
         raise
     if result.complete:
-        SyncState.objects.for_license(license).update(last_success_at=timezone.now(), last_error="")
-    logger.info(
-        "sync license=%s trigger=%s pages=%d received=%d charged=%d duplicate=%d "
-        "quarantined=%d complete=%s",
-        license.key, trigger, result.pages, result.records_received, result.records_charged,
-        result.records_duplicate, result.records_quarantined, result.complete,
-    )  # fmt: skip
+        SyncState.objects.for_license(license).update(
+            last_success_at=timezone.now(), last_error="", consecutive_failures=0
+        )
+    _sync_logged(license=license, trigger=trigger, result=result, started=started)
     return result
 
 
-def _sync_failed(*, license: License, trigger: str, result: SyncResult, message: str) -> SyncResult:
+def _sync_failed(
+    *, license: License, trigger: str, result: SyncResult, message: str, started: float
+) -> SyncResult:
     result.error = message
-    SyncState.objects.for_license(license).update(last_error=message, last_error_at=timezone.now())
-    logger.warning(
-        "sync license=%s trigger=%s failed after %d pages: %s",
-        license.key, trigger, result.pages, message,
-    )  # fmt: skip
+    SyncState.objects.for_license(license).update(
+        last_error=message,
+        last_error_at=timezone.now(),
+        consecutive_failures=F("consecutive_failures") + 1,
+    )
+    _sync_logged(license=license, trigger=trigger, result=result, started=started)
     return result
+
+
+def _sync_logged(*, license: License, trigger: str, result: SyncResult, started: float) -> None:
+    """One line per sync run with every figure staff ask about (portal/logfmt.py)."""
+    fields = {
+        "license": license.key,
+        "trigger": trigger,
+        "pages": result.pages,
+        "records": result.records_received,
+        "charged": result.records_charged,
+        "skipped": result.records_duplicate,
+        "quarantined": result.records_quarantined,
+        "complete": result.complete,
+        "duration_s": time.monotonic() - started,
+    }
+    if result.error:
+        logger.warning(logfmt("sync failed", **fields, error=result.error))
+    else:
+        logger.info(logfmt("sync", **fields))
 
 
 def usage_refresh_claim(*, license: License) -> bool:

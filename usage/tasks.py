@@ -41,6 +41,7 @@ def usage_sync_all_licenses(self) -> int:
             kwargs={"trigger": "beat"},
             expires=SYNC_TASK_EXPIRES_SECONDS,
             queue=queue,
+            ignore_result=True,  # nobody waits for it (see sync_enqueue)
         )
     logger.info("sync fan-out: %d licenses enqueued", len(license_ids))
     return len(license_ids)
@@ -82,6 +83,10 @@ def sync_enqueue(*, license_id: int, trigger: str, queue: str | None = None) -> 
             expires=SYNC_TASK_EXPIRES_SECONDS,
             queue=queue,
             retry_policy={"max_retries": 1, "interval_start": 0, "interval_step": 0.5},
+            # Nobody waits for this result. Asking for one would also subscribe this (web)
+            # process to it in Redis, and after a Redis restart that stale subscription
+            # makes every later enqueue fail until the process restarts.
+            ignore_result=True,
         )
     except (BrokerError, OSError) as exc:
         logger.warning("sync license_id=%s: could not enqueue (%s)", license_id, exc)

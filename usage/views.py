@@ -12,6 +12,7 @@ from django.views.generic import TemplateView
 from accounts.mixins import LicenseMixin
 from accounts.selectors import domains_for_license
 from billing.selectors import balance_get, prices_current
+from portal.ratelimit import LicenseRateLimitMixin, wait_message
 from usage.selectors import (
     AUTO_REFRESH_SECONDS,
     bulk_costs,
@@ -85,8 +86,8 @@ def _as_of(moment: datetime | None, license) -> str:
     return date_format(local, "H:i" if local.date() == today else "M j, H:i")
 
 
-def _seconds(n: int) -> str:
-    return "1 second" if n == 1 else f"{n} seconds"
+def _new_calls(n: int) -> str:
+    return f"{n} new API call{'' if n == 1 else 's'}"
 
 
 class UsageRefreshView(LicenseMixin, View):
@@ -98,9 +99,14 @@ class UsageRefreshView(LicenseMixin, View):
         license = self.license
         dashboard = redirect("usage:dashboard", license_id=license.public_id)
         if not usage_refresh_claim(license=license):
-            wait = max(1, refresh_wait_seconds(license))
-            messages.info(
-                request, f"Refreshed a moment ago — you can refresh again in {_seconds(wait)}."
+            # The same shape as the rate limits on Test API and the CSV download.
+            messages.warning(
+                request,
+                wait_message(
+                    reason="Refreshed a moment ago",
+                    action="refresh",
+                    seconds=max(1, refresh_wait_seconds(license)),
+                ),
             )
             return dashboard
         result = usage_sync_license(
@@ -119,25 +125,47 @@ class UsageRefreshView(LicenseMixin, View):
                 else "Upstream is not answering — no usage has arrived yet.",
             )
         elif not result.complete:
-            sync_enqueue(license_id=license.pk, trigger="refresh")
-            messages.info(
-                request,
-                "More usage is still arriving — the rest will appear within a few minutes.",
-            )
+            if sync_enqueue(license_id=license.pk, trigger="refresh"):
+                messages.info(
+                    request,
+                    "More usage is still arriving — the rest will appear within a few minutes.",
+                )
+            else:
+                # The broker (Redis) is down: what the request fetched is saved and shown;
+                # the rest waits for the next sync that can run.
+                messages.warning(
+                    request,
+                    f"Data partly refreshed ({_new_calls(result.records_charged)}) — "
+                    "refreshing the rest is unavailable right now. Please try again in a few minutes.",
+                )
         elif result.records_charged:
-            calls = result.records_charged
-            messages.success(
-                request, f"Data refreshed: {calls} new API call{'' if calls == 1 else 's'}."
-            )
+            messages.success(request, f"Data refreshed: {_new_calls(result.records_charged)}.")
         else:
             messages.success(request, "Data refreshed: nothing new since the last update.")
         return dashboard
 
 
-class ApiTestView(LicenseMixin, TemplateView):
-    """Test API: the masked key, an example request, and a live ping of the upstream."""
+class ApiTestView(LicenseMixin, LicenseRateLimitMixin, TemplateView):
+    """Test API: the masked key, an example request, and a live ping of the upstream.
+
+    Each ping is a request to the upstream on the customer's behalf, so pings are limited
+    per license (TEST_API_RATE_LIMIT per TEST_API_RATE_WINDOW_SECONDS); the page itself is not.
+    """
 
     template_name = "usage/test_api.html"
+    rate_scope = "test_api"
+    rate_limited_methods = ("post",)
+    rate_limited_noun = "Test requests"
+    rate_limited_action = "send another"
+    rate_limited_redirect = "usage:test_api"
+
+    @property
+    def rate_limit(self) -> int:
+        return settings.TEST_API_RATE_LIMIT
+
+    @property
+    def rate_window(self) -> int:
+        return settings.TEST_API_RATE_WINDOW_SECONDS
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)

@@ -5,6 +5,7 @@ directly, but the sync tests go through HTTP like the portal does.
 """
 
 import bisect
+import hashlib
 import random
 import threading
 from dataclasses import dataclass, field
@@ -220,7 +221,20 @@ class Simulator:
         self.count(records_repeated=repeated, pages_served=1)
         if page.next_cursor is None:
             page.next_cursor = after
+        if self.faults.hostile_texts:
+            page.records = [self._hostile(body) for body in page.records]
         return page
+
+    def _hostile(self, body: dict) -> dict:
+        texts = self.faults.hostile_texts
+        if not isinstance(body.get("id"), str):
+            return body
+        pick = int(hashlib.sha256(body["id"].encode()).hexdigest(), 16)
+        return {
+            **body,
+            "endpoint": texts[pick % len(texts)],
+            "request_id": texts[(pick // len(texts)) % len(texts)],
+        }
 
     def summary(self, *, key: str) -> dict:
         return self.streams[key].summary(now=self.clock())

@@ -1,0 +1,232 @@
+"""Private, throwaway PostgreSQL and Redis instances for the fault tests.
+
+The shared PostgreSQL on 5432 and Redis on 6379 serve other engineers and CI, so a test
+that stops or restarts a service never touches them: it starts its own on a free port in
+a temporary directory, and removes everything it started, even when it fails.
+"""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psycopg
+import redis
+
+ROOT = Path(__file__).resolve().parents[1]
+PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
+PYTHON = str(Path(sys.executable))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _as_postgres(argv: list[str]) -> list[str]:
+    # initdb and postgres refuse to run as root; the postgres OS user runs them instead.
+    if os.geteuid() == 0:
+        return ["runuser", "-u", "postgres", "--", *argv]
+    return argv
+
+
+class PrivatePostgres:
+    """A PostgreSQL cluster of its own: initdb'd in a temp dir, trust auth, fsync off."""
+
+    database = "portal_faults"
+
+    def __init__(self):
+        self.dir = Path(tempfile.mkdtemp(prefix="portal-pg-"))
+        self.data = self.dir / "data"
+        self.port = free_port()
+        if os.geteuid() == 0:
+            shutil.chown(self.dir, "postgres", "postgres")
+
+    @property
+    def url(self) -> str:
+        return f"postgres://postgres@127.0.0.1:{self.port}/{self.database}"
+
+    def _pg_ctl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            _as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(self.data), *args]),
+            capture_output=True, text=True, timeout=60, check=check,
+        )  # fmt: skip
+
+    def start(self) -> "PrivatePostgres":
+        if not self.data.exists():
+            subprocess.run(
+                _as_postgres([str(PG_BIN / "initdb"), "-D", str(self.data), "-A", "trust",
+                              "-U", "postgres", "-E", "UTF8", "--no-sync"]),
+                capture_output=True, text=True, timeout=120, check=True,
+            )  # fmt: skip
+        # fsync off is safe here: the tests kill the server, never the machine. Commits stay
+        # synchronous, so a committed transaction survives an immediate stop.
+        options = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self._pg_ctl("-o", options, "-l", str(self.dir / "log"), "-w", "start")
+        return self
+
+    def stop(self, mode: str = "fast") -> None:
+        self._pg_ctl("-m", mode, "-w", "stop", check=False)
+
+    def restart(self) -> None:
+        """What a crash-and-restart looks like to clients: every connection is cut, open
+        transactions are rolled back, and the server answers again."""
+        self.stop("immediate")
+        self.start()
+
+    def create_database(self) -> None:
+        with psycopg.connect(
+            f"postgres://postgres@127.0.0.1:{self.port}/postgres", autocommit=True
+        ) as conn:
+            conn.execute(f'CREATE DATABASE "{self.database}"')
+
+    def connect(self, **kwargs) -> psycopg.Connection:
+        return psycopg.connect(self.url, **kwargs)
+
+    def close(self) -> None:
+        self.stop("immediate")
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class PrivateRedis:
+    """A redis-server of its own on a free port: no persistence, stopped and started at will."""
+
+    def __init__(self):
+        self.port = free_port()
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> "PrivateRedis":
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--daemonize", "no"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                if time.monotonic() > deadline or self.proc.poll() is not None:
+                    raise
+                time.sleep(0.05)
+        client.close()
+        return self
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)  # as abrupt as an outage
+            self.proc.wait(timeout=10)
+        self.proc = None
+
+
+def manage(*args: str, env: dict, timeout: float = 120) -> subprocess.CompletedProcess:
+    """Run manage.py in a child process with this environment."""
+    return subprocess.run(
+        [PYTHON, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True,
+        timeout=timeout,
+    )  # fmt: skip
+
+
+def child_env(database_url: str, **extra: str) -> dict:
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    return {
+        **env,
+        "DATABASE_URL": database_url,
+        "DJANGO_SETTINGS_MODULE": "portal.settings",
+        "DB_CONN_MAX_AGE": "0",
+        **extra,
+    }
+
+
+DEAD_REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens on port 1
+
+
+def _reset_celery_connections(app) -> None:
+    # Celery keeps its broker pool, producer pool and result backend once built; drop them
+    # so the next use connects to the URLs now configured.
+    app._pool = None
+    app.amqp._producer_pool = None
+    app._backend_cache = None
+    app._local.__dict__.pop("backend", None)
+
+
+class redis_at:
+    """Point this process's Redis users (Celery broker and results, /healthz, request
+    metrics) at `url` for the block, then back."""
+
+    KEYS = ("broker_url", "broker_write_url", "broker_read_url", "result_backend")
+    # Celery reads these from the environment before its configuration (and .env puts
+    # them there), so they are switched too.
+    ENVIRON = ("CELERY_BROKER_URL", "CELERY_RESULT_BACKEND", "REDIS_URL")
+
+    def __init__(self, url: str, settings):
+        self.url = url
+        self.settings = settings
+
+    def __enter__(self):
+        from portal.celery import app
+        from portal.metrics import request_counter
+
+        self.app = app
+        self.saved = {key: app.conf.get(key) for key in self.KEYS}
+        self.saved_redis_url = self.settings.REDIS_URL
+        self.saved_environ = {name: os.environ.get(name) for name in self.ENVIRON}
+        os.environ.update(dict.fromkeys(self.ENVIRON, self.url))
+        app.conf.update(dict.fromkeys(self.KEYS, self.url))
+        self.settings.REDIS_URL = self.url
+        _reset_celery_connections(app)
+        request_counter._client, request_counter._paused_until = None, 0.0
+        return self
+
+    def __exit__(self, *exc):
+        from portal.metrics import request_counter
+
+        self.app.conf.update(self.saved)
+        for name, value in self.saved_environ.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        self.settings.REDIS_URL = self.saved_redis_url
+        _reset_celery_connections(self.app)
+        request_counter._client, request_counter._paused_until = None, 0.0
+
+
+def migrated_private_postgres():
+    """Generator for a module fixture: a started, migrated private cluster, removed after."""
+    cluster = PrivatePostgres()
+    try:
+        cluster.start()
+        cluster.create_database()
+        result = manage("migrate", "--noinput", env=child_env(cluster.url), timeout=300)
+        assert result.returncode == 0, result.stdout + result.stderr
+        yield cluster
+    finally:
+        cluster.close()
+
+
+def private_child(cluster: PrivatePostgres, *args: str, check: bool = True):
+    """Run a step of tests/private_child.py against the cluster; its JSON answer (or, with
+    check=False, the CompletedProcess)."""
+    import json
+
+    result = subprocess.run(
+        [PYTHON, "-m", "tests.private_child", *args], cwd=ROOT, env=child_env(cluster.url),
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    if not check:
+        return result
+    assert result.returncode == 0, result.stdout + result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
