@@ -41,7 +41,7 @@ LIMITS = {
         "Two cores serve everything here: the dashboards' workers, PostgreSQL, wrk and the "
         "bench's own download client. With two clients the dashboards alone keep both cores "
         "busy ({idle_rps:.0f} requests/s against a ceiling of {ceiling_rps:.0f}), so the "
-        "download — a PostgreSQL backend writing CSV as fast as the client reads it, "
+        "download — a PostgreSQL backend writing CSV as fast as the client reads it, up to "
         "{mb:.0f} MB/s — can only take its share from them. With one client there is a core "
         "to spare for the download. A real customer's download arrives slower than "
         "loopback; past that, exports belong on a read replica (docs/scaling.md)."
