@@ -77,6 +77,7 @@ class LicenseSettingsView(LicenseMixin, FormView):
     template_name = "accounts/license_settings.html"
     form_class = LicenseAlertSettingsForm
     owner_only = True
+    extra_context = {"nav_current": "settings"}
 
     def memberships(self):
         return list(
