@@ -8,7 +8,7 @@ import pytest
 import time_machine
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 
 from accounts.models import License
 from billing.models import LedgerEntry, Price
@@ -26,14 +26,6 @@ def url(name: str, license: License) -> str:
 def text_of(html: str) -> str:
     """The page's visible words, tags stripped and spaces collapsed."""
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
-
-
-def resolves(name: str, license: License) -> bool:
-    try:
-        url(name, license)
-    except NoReverseMatch:
-        return False
-    return True
 
 
 @pytest.mark.django_db
@@ -85,8 +77,8 @@ def test_dashboard_shows_every_section_of_the_guide(client_a, license_a):
     assert "Standard" in text
     nav = text_of(response.content.decode().split('<nav class="nav"', 1)[1].split("</nav>")[0])
     assert "Overview" in nav and "Back to Reports" in nav and "Help" in nav
-    assert ("Refresh Data" in nav) == resolves("usage:refresh", license_a)
-    assert ("Download History" in nav) == resolves("billing:history_csv", license_a)
+    assert "Refresh Data" in nav
+    assert "Download History" in nav
 
 
 @pytest.mark.django_db
@@ -297,4 +289,4 @@ def test_reports_lists_the_dashboard_and_help(client_a, license_a):
     html = response.content.decode()
     assert f'href="{url("usage:dashboard", license_a)}"' in html
     assert f'href="{url("usage:help", license_a)}"' in html
-    assert "Transaction history (CSV)" in html or not resolves("billing:history_csv", license_a)
+    assert "Transaction history (CSV)" in html
