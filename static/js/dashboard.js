@@ -126,7 +126,9 @@
     fetch(window.location.href, {
       credentials: "same-origin",
       cache: "no-store",
-      headers: { "X-Requested-With": "XMLHttpRequest" },
+      // X-Auto-Refresh: this request is not the person's activity, so it must not extend
+      // their idle session (portal.middleware.SessionActivityMiddleware).
+      headers: { "X-Requested-With": "XMLHttpRequest", "X-Auto-Refresh": "1" },
     })
       .then(function (response) {
         // A redirect elsewhere means the session ended (login page) or the license closed.

@@ -129,7 +129,6 @@ def test_404_page_is_ours_and_names_nothing(client_a, license_b):
 
 @pytest.mark.django_db
 def test_session_idle_timeout_and_cookie_flags(settings):
-    assert settings.SESSION_SAVE_EVERY_REQUEST is True
     assert settings.SESSION_COOKIE_HTTPONLY is True
     assert settings.SESSION_COOKIE_SAMESITE == "Lax"
     assert settings.AUTH_PASSWORD_VALIDATORS
@@ -149,3 +148,31 @@ def test_lockout_ends_after_the_cool_off(client, member_a, settings):
         assert login(client, member_a.email, PASSWORD).status_code == 429
     with time_machine.travel(start + settings.AXES_COOLOFF_TIME + dt.timedelta(seconds=1)):
         assert login(client, member_a.email, PASSWORD).status_code == 302
+
+
+@pytest.mark.django_db
+def test_idle_session_is_extended_by_a_person_not_by_the_auto_refresh(
+    client, member_a, license_a, settings
+):
+    import datetime as dt
+
+    import time_machine
+    from django.contrib.sessions.models import Session
+
+    dashboard = f"/l/{license_a.public_id}/"
+    start = dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.UTC)
+    idle = dt.timedelta(seconds=settings.SESSION_COOKIE_AGE)
+    with time_machine.travel(start, tick=False):
+        assert login(client, member_a.email, PASSWORD).status_code == 302
+    key = client.session.session_key
+    with time_machine.travel(start + idle / 2, tick=False):
+        assert client.get(dashboard).status_code == 200  # the person clicks: extended
+    extended = Session.objects.get(session_key=key).expire_date
+    assert extended == start + idle / 2 + idle
+    with time_machine.travel(start + idle, tick=False):
+        assert client.get(dashboard, HTTP_X_AUTO_REFRESH="1").status_code == 200
+    assert Session.objects.get(session_key=key).expire_date == extended  # not extended
+    with time_machine.travel(extended + dt.timedelta(seconds=1), tick=False):
+        response = client.get(dashboard, HTTP_X_AUTO_REFRESH="1")
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/login/")
