@@ -341,20 +341,20 @@ class LedgerEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         remaining = refundable_amount(entry)
         if request.method == "POST":
             form = RefundForm(request.POST)
-            if form.is_valid():
-                try:
-                    result = refund_issue(
-                        acting_user=request.user,
-                        license=entry.license,
-                        amount=form.cleaned_data["amount"],
-                        reason=form.cleaned_data["reason"],
-                        idempotency_key=form.cleaned_data["idempotency_key"],
-                        refund_of=entry,
-                    )
-                except ApplicationError as exc:
-                    apply_application_error(form, exc)
-                else:
-                    return self._money_done(request, result.entry, result.created)
+            done = self._money_submit(
+                request,
+                form,
+                lambda data: refund_issue(
+                    acting_user=request.user,
+                    license=entry.license,
+                    amount=data["amount"],
+                    reason=data["reason"],
+                    idempotency_key=data["idempotency_key"],
+                    refund_of=entry,
+                ),
+            )
+            if done:
+                return done
         elif remaining <= 0:
             messages.warning(request, "Nothing is left to refund on this charge.")
             return redirect(entry_url)
@@ -383,19 +383,19 @@ class LedgerEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         license = get_object_or_404(License, pk=license_id)
         if request.method == "POST":
             form = GoodwillForm(request.POST)
-            if form.is_valid():
-                try:
-                    result = refund_issue(
-                        acting_user=request.user,
-                        license=license,
-                        amount=form.cleaned_data["amount"],
-                        reason=form.cleaned_data["reason"],
-                        idempotency_key=form.cleaned_data["idempotency_key"],
-                    )
-                except ApplicationError as exc:
-                    apply_application_error(form, exc)
-                else:
-                    return self._money_done(request, result.entry, result.created)
+            done = self._money_submit(
+                request,
+                form,
+                lambda data: refund_issue(
+                    acting_user=request.user,
+                    license=license,
+                    amount=data["amount"],
+                    reason=data["reason"],
+                    idempotency_key=data["idempotency_key"],
+                ),
+            )
+            if done:
+                return done
         else:
             form = GoodwillForm(initial={"idempotency_key": new_idempotency_key()})
         return self._form_page(
@@ -413,19 +413,19 @@ class LedgerEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         license = get_object_or_404(License, pk=license_id)
         if request.method == "POST":
             form = PurchaseForm(request.POST)
-            if form.is_valid():
-                try:
-                    result = purchase_record(
-                        acting_user=request.user,
-                        license=license,
-                        amount=form.cleaned_data["amount"],
-                        external_id=form.cleaned_data["external_id"],
-                        description=form.cleaned_data["description"],
-                    )
-                except ApplicationError as exc:
-                    apply_application_error(form, exc)
-                else:
-                    return self._money_done(request, result.entry, result.created)
+            done = self._money_submit(
+                request,
+                form,
+                lambda data: purchase_record(
+                    acting_user=request.user,
+                    license=license,
+                    amount=data["amount"],
+                    external_id=data["external_id"],
+                    description=data["description"],
+                ),
+            )
+            if done:
+                return done
         else:
             form = PurchaseForm()
         return self._form_page(
@@ -435,6 +435,18 @@ class LedgerEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             license=license,
             submit="Record purchase",
         )
+
+    def _money_submit(self, request, form, record):
+        """Validate a money form and record it; the done redirect, or None to show the form
+        again with the errors (the service's refusal put on its field)."""
+        if not form.is_valid():
+            return None
+        try:
+            result = record(form.cleaned_data)
+        except ApplicationError as exc:
+            apply_application_error(form, exc)
+            return None
+        return self._money_done(request, result.entry, result.created)
 
     def _money_done(self, request, entry: LedgerEntry, created: bool):
         what = entry.get_kind_display().lower()
