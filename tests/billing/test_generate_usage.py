@@ -2,7 +2,7 @@ import pytest
 from django.core.management import call_command
 
 from billing.models import LedgerEntry
-from tests.billing.invariants import assert_license_consistent
+from tests.billing.helpers import assert_ledger_consistent
 from tests.billing.ledger import buy
 
 pytestmark = pytest.mark.django_db
@@ -22,7 +22,7 @@ def test_generated_history_is_realistic_and_exactly_consistent(license_a):
     )
     assert kinds == {"purchase", "usage", "refund"}
     assert services == {"ai_data", "ai_data_cached", "ai_data_completion", "ai_images"}
-    assert_license_consistent(license_a)
+    assert_ledger_consistent(license_a)
 
 
 def test_unknown_license_is_a_clear_error(db):
