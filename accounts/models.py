@@ -4,7 +4,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
-from django.core.exceptions import ValidationError
+from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models.functions import Lower
@@ -137,6 +137,12 @@ class License(TimeStampedModel):
 
     def __str__(self):
         return self.name
+
+    def get_absolute_url(self) -> str:
+        """The license's home page for its members. The customer pages sit above this app,
+        so the project wires the URL in settings.ABSOLUTE_URL_OVERRIDES (Django replaces
+        this method with it); lower apps link to a license only through this method."""
+        raise ImproperlyConfigured("settings.ABSOLUTE_URL_OVERRIDES names no accounts.license")
 
     @property
     def tzinfo(self) -> zoneinfo.ZoneInfo:

@@ -7,11 +7,6 @@ app_name = "accounts"
 urlpatterns = [
     path("", views.HomeView.as_view(), name="home"),
     path("licenses/", views.LicenseListView.as_view(), name="license_list"),
-    path(
-        "l/<uuid:license_id>/settings/",
-        views.LicenseSettingsView.as_view(),
-        name="license_settings",
-    ),
     path("accounts/login/", views.LoginView.as_view(), name="login"),
     path("accounts/logout/", views.LogoutView.as_view(), name="logout"),
     path("accounts/password/", views.PasswordChangeView.as_view(), name="password_change"),

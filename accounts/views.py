@@ -1,16 +1,11 @@
-from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.mixins import LoginRequiredMixin
-from django.core.exceptions import ValidationError
 from django.shortcuts import redirect
 from django.urls import reverse_lazy
-from django.views.generic import FormView, TemplateView
+from django.views.generic import TemplateView
 
-from accounts.forms import EmailAuthenticationForm, LicenseAlertSettingsForm
-from accounts.mixins import LicenseMixin
-from accounts.models import AlertRecipient, Membership
+from accounts.forms import EmailAuthenticationForm
 from accounts.selectors import licenses_for_user
-from accounts.services import license_alert_settings_update
 
 
 class HomeView(LoginRequiredMixin, TemplateView):
@@ -21,7 +16,7 @@ class HomeView(LoginRequiredMixin, TemplateView):
     def get(self, request, *args, **kwargs):
         licenses = list(licenses_for_user(request.user))
         if len(licenses) == 1:
-            return redirect("usage:dashboard", license_id=licenses[0].public_id)
+            return redirect(licenses[0].get_absolute_url())
         return self.render_to_response(self.get_context_data(licenses=licenses))
 
 
@@ -69,49 +64,3 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
 
 class PasswordResetCompleteView(auth_views.PasswordResetCompleteView):
     template_name = "accounts/password_reset_complete.html"
-
-
-class LicenseSettingsView(LicenseMixin, FormView):
-    """An owner sets the low-balance threshold and who gets the alerts."""
-
-    template_name = "accounts/license_settings.html"
-    form_class = LicenseAlertSettingsForm
-    owner_only = True
-    extra_context = {"nav_current": "settings"}
-
-    def memberships(self):
-        return list(
-            Membership.objects.for_license(self.license)
-            .select_related("user")
-            .order_by("user__email")
-        )
-
-    def get_form_kwargs(self):
-        return {**super().get_form_kwargs(), "memberships": self.memberships()}
-
-    def get_initial(self):
-        return {
-            "low_balance_threshold": self.license.low_balance_threshold,
-            "alert_members": [str(m.pk) for m in self.memberships() if m.receives_alerts],
-            "extra_emails": "\n".join(
-                AlertRecipient.objects.for_license(self.license)
-                .order_by("email")
-                .values_list("email", flat=True)
-            ),
-        }
-
-    def form_valid(self, form):
-        try:
-            license_alert_settings_update(
-                acting_user=self.request.user,
-                license=self.license,
-                threshold=form.cleaned_data["low_balance_threshold"],
-                alert_membership_ids=[int(pk) for pk in form.cleaned_data["alert_members"]],
-                extra_emails=form.cleaned_data["extra_emails"],
-            )
-        except ValidationError as exc:
-            for field, errors in exc.message_dict.items():
-                form.add_error(field if field in form.fields else None, errors)
-            return self.form_invalid(form)
-        messages.success(self.request, "Alert settings saved.")
-        return redirect("accounts:license_settings", license_id=self.license.public_id)

@@ -37,7 +37,7 @@ def run(env: dict, keys: list[str], requests: int = REQUESTS) -> dict:
     client = Client()
     client.force_login(env["user"])
     urls = {
-        k: reverse("usage:dashboard", kwargs={"license_id": env["licenses"][k].public_id})
+        k: reverse("dashboard:overview", kwargs={"license_id": env["licenses"][k].public_id})
         for k in keys
     }
     for url in urls.values():

@@ -44,7 +44,7 @@ def export_csv(license, user) -> tuple[int, int, float, int]:
 
     client = Client()
     client.force_login(user)
-    url = reverse("billing:history_csv", kwargs={"license_id": license.public_id})
+    url = reverse("dashboard:history_csv", kwargs={"license_id": license.public_id})
     baseline = maxrss_kb()
     started = time.perf_counter()
     response = client.get(url)

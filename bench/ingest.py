@@ -114,8 +114,8 @@ def ledger_copy(source, target) -> float:
     the same rows against the same indexes, without fetching, checks, rollups or totals.
     Seconds taken. (The totals and rollups are rebuilt afterwards, untimed, so the bench
     database still reconciles.)"""
+    from billing.ledger import license_totals_rebuild
     from billing.models import LedgerEntry
-    from billing.services import license_totals_rebuild
 
     rows = [
         (target.pk, *row)

@@ -215,8 +215,8 @@ def run(
     base = f"http://127.0.0.1:{port}"
     dashboard = env["licenses"][dashboard_key]
     exported = env["licenses"][export_key]
-    dashboard_url = base + reverse("usage:dashboard", kwargs={"license_id": dashboard.public_id})
-    export_url = base + reverse("billing:history_csv", kwargs={"license_id": exported.public_id})
+    dashboard_url = base + reverse("dashboard:overview", kwargs={"license_id": dashboard.public_id})
+    export_url = base + reverse("dashboard:history_csv", kwargs={"license_id": exported.public_id})
     cookies = session_cookies(env["user"], SESSIONS)
     gunicorn = start_gunicorn(port)
     results: dict[int, dict] = {}

@@ -25,7 +25,6 @@ from django.utils.html import format_html
 from django.utils.text import Truncator
 
 from accounts.models import License
-from billing.exports import reconciliation_csv_write, reconciliation_filename
 from billing.forms import (
     GoodwillForm,
     PriceForm,
@@ -36,8 +35,14 @@ from billing.forms import (
 )
 from billing.models import BalanceAlert, DailyRollup, LedgerEntry, LicenseBalance, Price
 from billing.money import PER_MILLION, PER_TEN_THOUSAND, format_money
-from billing.selectors import month_parse, reconciliation_month
-from billing.services import price_add, purchase_record, refund_issue, refundable_amount
+from billing.prices import price_add
+from billing.reconciliation import (
+    month_parse,
+    reconciliation_csv_write,
+    reconciliation_filename,
+    reconciliation_month,
+)
+from billing.services import purchase_record, refund_issue, refundable_amount
 from portal.admin import ReadOnlyAdminMixin
 from portal.exceptions import ApplicationError
 

@@ -4,7 +4,8 @@ threshold (a purchase or refund re-arms them).
 
 `balance_alert_check` runs inside the transaction that changed the balance, with the
 balance row locked, so two syncs crossing the line at the same moment announce it once.
-The email goes out from a Celery task after that transaction commits.
+The email goes out from a Celery task after that transaction commits (billing.tasks).
+Owners choose the threshold and the recipients (`license_alert_settings_update`).
 """
 
 import logging
@@ -15,13 +16,14 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import transaction
 from django.template.loader import render_to_string
-from django.urls import reverse
 from django.utils import timezone
 
-from accounts.models import AlertRecipient, License, Membership
+from accounts.audit import audit_record
+from accounts.models import AlertRecipient, License, Membership, User
+from billing.forecast import forecast_get
+from billing.ledger import lock_balance
 from billing.models import BalanceAlert, LicenseBalance
-from billing.money import format_money
-from billing.selectors import forecast_get
+from billing.money import format_money, quantize_money
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +58,9 @@ def alert_recipients(license: License) -> list[str]:
 def balance_alert_check(*, license: License, balance: LicenseBalance) -> BalanceAlert | None:
     """Compare the new balance with the line; owe an email if a line was crossed.
 
-    `balance` must be locked in the current transaction and hold the new balance.
+    `balance` must be locked in the current transaction and hold the new balance. The
+    caller hands a returned alert to a worker once the transaction commits
+    (billing.tasks.balance_alert_enqueue).
     """
     level = alert_level_for(balance.balance, license.low_balance_threshold)
     if level == balance.alert_level or (level != ARMED and level < balance.alert_level):
@@ -76,31 +80,7 @@ def balance_alert_check(*, license: License, balance: LicenseBalance) -> Balance
         "balance alert owed license=%s kind=%s balance=%s threshold=%s",
         license.key, alert.kind, alert.balance, alert.threshold,
     )  # fmt: skip
-    transaction.on_commit(lambda: balance_alert_enqueue(alert_id=alert.pk))
     return alert
-
-
-def balance_alert_enqueue(*, alert_id: int) -> bool:
-    """Hand an owed alert to a worker; False (logged) when the broker is not answering.
-
-    Runs after the money movement committed, so a Redis outage must not turn a recorded
-    refund or sync page into an error: the alert stays owed (sent_at empty) and
-    `billing.send_owed_balance_alerts` hands it over again once the broker is back.
-    """
-    from kombu.exceptions import OperationalError as BrokerError
-
-    from billing.tasks import send_balance_alert
-
-    try:
-        send_balance_alert.apply_async(
-            args=[alert_id],
-            retry_policy={"max_retries": 1, "interval_start": 0, "interval_step": 0.5},
-            ignore_result=True,  # nobody waits for it (see usage.tasks.sync_enqueue)
-        )
-    except (BrokerError, OSError) as exc:
-        logger.warning("balance alert %s: could not enqueue, stays owed (%s)", alert_id, exc)
-        return False
-    return True
 
 
 def balance_alerts_owed(*, older_than_seconds: int = 120) -> list[int]:
@@ -116,8 +96,7 @@ def balance_alerts_owed(*, older_than_seconds: int = 120) -> list[int]:
 def _purchase_link(license: License) -> str:
     if getattr(settings, "PURCHASE_URL", ""):
         return settings.PURCHASE_URL
-    path = reverse("usage:dashboard", kwargs={"license_id": license.public_id})
-    return f"{settings.PORTAL_BASE_URL.rstrip('/')}{path}"
+    return f"{settings.PORTAL_BASE_URL.rstrip('/')}{license.get_absolute_url()}"
 
 
 def balance_alert_message(alert: BalanceAlert) -> EmailMultiAlternatives:
@@ -196,8 +175,54 @@ def balance_alert_threshold_changed(*, license: License) -> None:
     A threshold change sends nothing by itself: the next balance change below the line
     does, as for any crossing.
     """
-    from billing.services import lock_balance
-
     balance = lock_balance(license)
     if alert_level_for(balance.balance, license.low_balance_threshold) == ARMED:
         LicenseBalance.objects.for_license(license).update(alert_level=ARMED)
+
+
+@transaction.atomic
+def license_alert_settings_update(
+    *,
+    acting_user: User,
+    license: License,
+    threshold: Decimal,
+    alert_membership_ids: list[int],
+    extra_emails: list[str],
+) -> License:
+    """An owner sets the low-balance threshold and who gets the alerts."""
+    memberships = Membership.objects.for_license(license).select_related("user")
+    before = {
+        "low_balance_threshold": str(license.low_balance_threshold),
+        "alert_members": sorted(m.user.email for m in memberships if m.receives_alerts),
+        "extra_emails": sorted(
+            AlertRecipient.objects.for_license(license).values_list("email", flat=True)
+        ),
+    }
+    license.low_balance_threshold = quantize_money(threshold)
+    license.full_clean()
+    license.save(update_fields=["low_balance_threshold", "updated_at"])
+    wanted = set(alert_membership_ids)
+    for membership in memberships:
+        receives = membership.pk in wanted
+        if membership.receives_alerts != receives:
+            membership.receives_alerts = receives
+            membership.save(update_fields=["receives_alerts", "updated_at"])
+    AlertRecipient.objects.for_license(license).exclude(email__in=extra_emails).delete()
+    for email in extra_emails:
+        AlertRecipient.objects.get_or_create(license=license, email=email)
+    after = {
+        "low_balance_threshold": str(license.low_balance_threshold),
+        "alert_members": sorted(m.user.email for m in memberships if m.receives_alerts),
+        "extra_emails": sorted(extra_emails),
+    }
+    changes = {k: [before[k], after[k]] for k in before if before[k] != after[k]}
+    if changes:
+        audit_record(
+            actor=acting_user,
+            license=license,
+            action="license.alert_settings",
+            target=f"license {license.key}",
+            changes=changes,
+        )
+    balance_alert_threshold_changed(license=license)
+    return license

@@ -8,7 +8,17 @@ class BillingConfig(AppConfig):
     def ready(self):
         from django.db.models.signals import post_migrate
 
+        from accounts.signals import license_timezone_changed
+
         post_migrate.connect(_restore_default_prices, sender=self, dispatch_uid="billing.prices")
+        license_timezone_changed.connect(_rebuild_rollups, dispatch_uid="billing.rollups")
+
+
+def _rebuild_rollups(*, license, **kwargs):
+    """Rollups are kept by the license's local day: a new timezone means new days."""
+    from billing.ledger import rollups_rebuild
+
+    rollups_rebuild(license=license)
 
 
 def _restore_default_prices(**kwargs):

@@ -2,16 +2,15 @@
 
 import re
 import uuid
-from datetime import date
 
 from django import forms
 from django.contrib.admin.widgets import AdminSplitDateTime
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from billing.models import LedgerEntry, Price
+from billing.models import Price
 from billing.money import parse_money
-from billing.services import price_validate
+from billing.prices import price_validate
 from portal.exceptions import ApplicationError
 from portal.text import VisibleTextFormMixin
 
@@ -128,54 +127,3 @@ class PriceForm(forms.ModelForm):
 # --- customer history filters -----------------------------------------------------------
 
 # Dates outside these cannot be turned into moments in every timezone; nobody needs them.
-HISTORY_MIN_DATE = date(1970, 1, 1)
-HISTORY_MAX_DATE = date(9998, 12, 31)
-
-
-class HistoryFilterForm(forms.Form):
-    """?from=YYYY-MM-DD&to=YYYY-MM-DD&type=usage, every one optional."""
-
-    type = forms.ChoiceField(
-        required=False, choices=[("", "all"), *LedgerEntry.Kind.choices], label="type"
-    )
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        # "from" is a Python keyword, so these fields are declared here, not as attributes.
-        for name in ("from", "to"):
-            self.fields[name] = forms.DateField(
-                required=False,
-                input_formats=["%Y-%m-%d"],
-                label=name,
-                error_messages={"invalid": "must be a date written YYYY-MM-DD"},
-            )
-        self.order_fields(["from", "to", "type"])
-        self.fields["type"].error_messages["invalid_choice"] = (
-            "must be one of purchase, usage or refund"
-        )
-
-    def clean(self):
-        cleaned = super().clean()
-        for name in ("from", "to"):
-            value = cleaned.get(name)
-            if value and not HISTORY_MIN_DATE <= value <= HISTORY_MAX_DATE:
-                self.add_error(
-                    name,
-                    f"must be between {HISTORY_MIN_DATE.isoformat()} and "
-                    f"{HISTORY_MAX_DATE.isoformat()}",
-                )
-        start, end = cleaned.get("from"), cleaned.get("to")
-        if start and end and start > end:
-            self.add_error("to", "must be on or after the 'from' date")
-        return cleaned
-
-    def error_message(self) -> str:
-        parts = [f"'{name}' {error}" for name, errors in self.errors.items() for error in errors]
-        return "Could not download the history: " + "; ".join(parts) + "."
-
-    def filter_kwargs(self) -> dict:
-        return {
-            "date_from": self.cleaned_data.get("from"),
-            "date_to": self.cleaned_data.get("to"),
-            "kind": self.cleaned_data.get("type") or None,
-        }

@@ -1,8 +1,11 @@
+"""Celery tasks of billing, and the hand-over of owed alerts to them."""
+
 from smtplib import SMTPException
 
 from celery import shared_task
 
-from billing.alerts import balance_alert_enqueue, balance_alert_send, balance_alerts_owed
+from billing.alerts import balance_alert_send, balance_alerts_owed
+from portal.tasks import task_enqueue
 
 
 @shared_task(
@@ -27,3 +30,12 @@ def send_owed_balance_alerts() -> int:
     for alert_id in owed:
         balance_alert_enqueue(alert_id=alert_id)
     return len(owed)
+
+
+def balance_alert_enqueue(*, alert_id: int) -> bool:
+    """Hand an owed alert to a worker; False (logged) when the broker is not answering:
+    the alert stays owed (sent_at empty) and `send_owed_balance_alerts` hands it over
+    again once the broker is back."""
+    return task_enqueue(
+        send_balance_alert, args=[alert_id], what=f"balance alert {alert_id} (stays owed)"
+    )

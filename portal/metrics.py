@@ -8,11 +8,11 @@ page: when Redis fails, counting pauses for a while instead of slowing each requ
 import logging
 import secrets
 import time
+from collections.abc import Callable
 
 import redis
 from django.conf import settings
 from django.http import HttpResponse
-from django.utils import timezone
 from django.views import View
 
 logger = logging.getLogger(__name__)
@@ -72,7 +72,7 @@ class RequestMetricsMiddleware:
         return response
 
 
-def _line(name: str, value, labels: dict | None = None) -> str:
+def metric_line(name: str, value: object, labels: dict[str, object] | None = None) -> str:
     if labels:
         inner = ",".join(f'{k}="{_escape(v)}"' for k, v in labels.items())
         return f"{name}{{{inner}}} {value}"
@@ -83,9 +83,17 @@ def _escape(value) -> str:
     return str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
-def render_metrics() -> str:
-    from usage.selectors import sync_states_for_metrics
+# Apps above portal add their families here (usage: the sync's), from their AppConfig.ready.
+_collectors: list[Callable[[], list[str]]] = []
 
+
+def collector_register(collect: Callable[[], list[str]]) -> None:
+    """Add a function returning exposition lines (# HELP, # TYPE, samples) to /metrics."""
+    if collect not in _collectors:
+        _collectors.append(collect)
+
+
+def render_metrics() -> str:
     lines = [
         "# HELP portal_http_request_duration_seconds Web request latency.",
         "# TYPE portal_http_request_duration_seconds histogram",
@@ -95,56 +103,23 @@ def render_metrics() -> str:
     for bucket in (*LATENCY_BUCKETS, "+Inf"):
         cumulative += int(http.get(f"bucket:{bucket}", 0))
         lines.append(
-            _line("portal_http_request_duration_seconds_bucket", cumulative, {"le": bucket})
+            metric_line("portal_http_request_duration_seconds_bucket", cumulative, {"le": bucket})
         )
-    lines.append(_line("portal_http_request_duration_seconds_sum", float(http.get("sum", 0))))
-    lines.append(_line("portal_http_request_duration_seconds_count", cumulative))
+    lines.append(metric_line("portal_http_request_duration_seconds_sum", float(http.get("sum", 0))))
+    lines.append(metric_line("portal_http_request_duration_seconds_count", cumulative))
     lines += ["# HELP portal_http_responses_total Responses by status class.",
               "# TYPE portal_http_responses_total counter"]  # fmt: skip
     for status in ("2xx", "3xx", "4xx", "5xx"):
         lines.append(
-            _line(
+            metric_line(
                 "portal_http_responses_total",
                 int(http.get(f"status:{status}", 0)),
                 {"status": status},
             )
         )
 
-    now = timezone.now()
-    families = {
-        "portal_sync_lag_seconds": ("gauge", "Seconds since the license's last successful sync."),
-        "portal_sync_records_charged_total": ("counter", "Upstream records charged."),
-        "portal_sync_records_duplicate_total": (
-            "counter",
-            "Upstream records skipped as already charged.",
-        ),
-        "portal_sync_records_quarantined_total": ("counter", "Upstream records quarantined."),
-        "portal_sync_failing": ("gauge", "1 when the license's last sync attempt failed."),
-    }
-    samples: dict[str, list[str]] = {name: [] for name in families}
-    for state in sync_states_for_metrics():
-        labels = {"license": state.license.key}
-        if state.last_success_at:
-            lag = (now - state.last_success_at).total_seconds()
-            samples["portal_sync_lag_seconds"].append(
-                _line("portal_sync_lag_seconds", f"{lag:.0f}", labels)
-            )
-        samples["portal_sync_records_charged_total"].append(
-            _line("portal_sync_records_charged_total", state.records_charged, labels)
-        )
-        samples["portal_sync_records_duplicate_total"].append(
-            _line("portal_sync_records_duplicate_total", state.records_duplicate, labels)
-        )
-        samples["portal_sync_records_quarantined_total"].append(
-            _line("portal_sync_records_quarantined_total", state.records_quarantined, labels)
-        )
-        failing = bool(
-            state.last_error_at
-            and (not state.last_success_at or state.last_error_at > state.last_success_at)
-        )
-        samples["portal_sync_failing"].append(_line("portal_sync_failing", int(failing), labels))
-    for name, (kind, help_text) in families.items():
-        lines += [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}", *samples[name]]
+    for collect in _collectors:
+        lines += collect()
     return "\n".join(lines) + "\n"
 
 

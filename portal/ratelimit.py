@@ -66,7 +66,7 @@ def wait_message(*, reason: str, action: str, seconds: int) -> str:
 class LicenseRateLimitMixin:
     """Limits a license-scoped view to `rate_limit` requests per `rate_window` seconds per
     license (for the methods in `rate_limited_methods`). Over the limit, the customer goes
-    back to `rate_limited_redirect` (the dashboard by default) with a plain message saying
+    back to `rate_limited_redirect` (the license's home page by default) with a plain message saying
     what the limit is and when to try again.
 
     `rate_limit` and `rate_window` may be properties reading settings, so the limits come
@@ -81,7 +81,7 @@ class LicenseRateLimitMixin:
     rate_limited_methods = ("get", "post")
     rate_limited_noun = "Requests"  # "Test requests are limited to 10 a minute"
     rate_limited_action = "do this"  # "you can do this again in 42 seconds"
-    rate_limited_redirect = "usage:dashboard"
+    rate_limited_redirect: str | None = None  # a URL name taking license_id
 
     def dispatch(self, request, *args, **kwargs):
         if not hasattr(self, "license"):
@@ -102,5 +102,7 @@ class LicenseRateLimitMixin:
                         seconds=decision.retry_after_seconds,
                     ),
                 )
-                return redirect(self.rate_limited_redirect, license_id=self.license.public_id)
+                if self.rate_limited_redirect:
+                    return redirect(self.rate_limited_redirect, license_id=self.license.public_id)
+                return redirect(self.license.get_absolute_url())
         return super().dispatch(request, *args, **kwargs)

@@ -50,7 +50,20 @@ INSTALLED_APPS = [
     "accounts",
     "billing",
     "usage",
+    "dashboard",
+    "demo",
 ]
+
+
+def _license_home(license) -> str:
+    from django.urls import reverse
+
+    return reverse("dashboard:overview", kwargs={"license_id": license.public_id})
+
+
+# The project is where the apps meet: a license's home page is the dashboard (the top app),
+# and accounts, billing and usage link to it only through License.get_absolute_url().
+ABSOLUTE_URL_OVERRIDES = {"accounts.license": _license_home}
 
 MIDDLEWARE = [
     "portal.metrics.RequestMetricsMiddleware",

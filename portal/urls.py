@@ -7,10 +7,7 @@ from portal.views import HealthView
 
 # Every customer page lives under /l/<license_id>/ and resolves the license through
 # accounts.mixins.LicenseMixin (tests/accounts/test_isolation.py walks them all).
-license_patterns = [
-    path("", include("usage.urls")),
-    path("", include("billing.urls")),
-]
+license_patterns = [path("", include("dashboard.urls"))]
 
 urlpatterns = [
     path("healthz", HealthView.as_view(), name="healthz"),

@@ -5,8 +5,8 @@ from django.utils.html import format_html
 
 from portal.admin import ReadOnlyAdminMixin
 from usage.models import QuarantinedRecord, SyncState
-from usage.services import usage_sync_now
-from usage.tasks import sync_enqueue
+from usage.services import SyncOutcome
+from usage.tasks import usage_sync_in_request
 
 # "Sync now" runs in the admin's request for at most this long per license; a worker
 # finishes the rest.
@@ -22,9 +22,9 @@ class ErrorFilter(admin.SimpleListFilter):
 
     def queryset(self, request, queryset):
         if self.value() == "yes":
-            return queryset.exclude(last_error="")
+            return queryset.failing()
         if self.value() == "no":
-            return queryset.filter(last_error="")
+            return queryset.healthy()
         return queryset
 
 
@@ -57,35 +57,30 @@ class SyncStateAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def sync_now(self, request, queryset):
         for state in queryset.select_related("license"):
             license = state.license
-            result = usage_sync_now(
-                acting_user=request.user,
+            result = usage_sync_in_request(
                 license=license,
+                trigger="admin",
                 time_budget_seconds=ADMIN_SYNC_BUDGET_SECONDS,
+                acting_user=request.user,
             )
-            done = (
-                f"{result.pages} page{'' if result.pages == 1 else 's'}, "
-                f"{result.records_charged} charged, "
-                f"{result.records_duplicate} duplicates skipped, "
-                f"{result.records_quarantined} quarantined"
-            )
-            if not result.ran:
+            outcome, done = result.outcome, result.summary()
+            if outcome is SyncOutcome.BUSY:
                 self.message_user(request, f"{license}: a sync is already running.", messages.INFO)
-            elif result.error:
+            elif outcome is SyncOutcome.FAILED:
                 self.message_user(request, f"{license}: {result.error} ({done})", messages.ERROR)
-            elif not result.complete:
-                if sync_enqueue(license_id=license.pk, trigger="admin"):
-                    self.message_user(
-                        request,
-                        f"{license}: {done}; the rest continues in the background.",
-                        messages.INFO,
-                    )
-                else:
-                    self.message_user(
-                        request,
-                        f"{license}: {done}; the broker (Redis) is not answering, so the rest "
-                        "cannot continue in the background now: run Sync now again.",
-                        messages.WARNING,
-                    )
+            elif outcome is SyncOutcome.PARTIAL and result.continued:
+                self.message_user(
+                    request,
+                    f"{license}: {done}; the rest continues in the background.",
+                    messages.INFO,
+                )
+            elif outcome is SyncOutcome.PARTIAL:
+                self.message_user(
+                    request,
+                    f"{license}: {done}; the broker (Redis) is not answering, so the rest "
+                    "cannot continue in the background now: run Sync now again.",
+                    messages.WARNING,
+                )
             else:
                 self.message_user(request, f"{license}: up to date ({done}).", messages.SUCCESS)
 

@@ -4,3 +4,9 @@ from django.apps import AppConfig
 class UsageConfig(AppConfig):
     name = "usage"
     verbose_name = "Usage and sync"
+
+    def ready(self):
+        from portal.metrics import collector_register
+        from usage.metrics import sync_metric_lines
+
+        collector_register(sync_metric_lines)

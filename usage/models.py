@@ -5,6 +5,14 @@ from accounts.models import License
 from portal.models import TenantQuerySet, TimeStampedModel
 
 
+class SyncStateQuerySet(TenantQuerySet):
+    def failing(self) -> "SyncStateQuerySet":
+        return self.filter(consecutive_failures__gt=0)
+
+    def healthy(self) -> "SyncStateQuerySet":
+        return self.filter(consecutive_failures=0)
+
+
 class SyncState(TimeStampedModel):
     """Where a license's usage sync stands: its cursor and how the last runs went."""
 
@@ -23,13 +31,19 @@ class SyncState(TimeStampedModel):
     records_duplicate = models.BigIntegerField(default=0)
     records_quarantined = models.BigIntegerField(default=0)
 
-    objects = TenantQuerySet.as_manager()
+    objects = SyncStateQuerySet.as_manager()
 
     class Meta:
         permissions = [("sync_now", "Can start a usage sync from the admin")]
 
     def __str__(self):
         return f"sync state of {self.license_id}"
+
+    @property
+    def is_failing(self) -> bool:
+        """The one meaning of "failing": the last run that ended did not reach the end of
+        what the upstream had because of an error (a complete run resets the count)."""
+        return self.consecutive_failures > 0
 
 
 class QuarantinedRecord(models.Model):

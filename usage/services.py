@@ -14,16 +14,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 from django.conf import settings
 from django.db import DatabaseError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from accounts.audit import audit_record
 from accounts.models import License, User
-from accounts.services import audit_record
 from billing.models import Service
-from billing.selectors import PriceBook, price_book_get
+from billing.prices import PriceBook, price_book_get
 from billing.services import UsageRecord, usage_record_batch
 from portal.exceptions import ApplicationError
 from portal.locks import advisory_lock
@@ -52,6 +53,15 @@ QUANTITY_SERVICES = {
 }
 
 
+class SyncOutcome(StrEnum):
+    """What a sync run came to: the one reading of a SyncResult."""
+
+    BUSY = "busy"  # another sync of this license held its lock; this one did nothing
+    FAILED = "failed"  # the upstream failed; the pages before the failure stay recorded
+    PARTIAL = "partial"  # stopped (time budget, page limit) with more to fetch
+    COMPLETE = "complete"  # reached the end of what the upstream had
+
+
 @dataclass
 class SyncResult:
     ran: bool = True  # False: another sync of this license held the lock
@@ -62,6 +72,28 @@ class SyncResult:
     records_quarantined: int = 0
     error: str = ""
     complete: bool = False  # False: stopped (time budget, page limit, error) with more to fetch
+    # A PARTIAL run synced in a request: True once a worker has the rest, False when the
+    # broker refused it (usage.tasks.usage_sync_in_request). None otherwise.
+    continued: bool | None = None
+
+    @property
+    def outcome(self) -> SyncOutcome:
+        if not self.ran:
+            return SyncOutcome.BUSY
+        if self.error:
+            return SyncOutcome.FAILED
+        if not self.complete:
+            return SyncOutcome.PARTIAL
+        return SyncOutcome.COMPLETE
+
+    def summary(self) -> str:
+        """ "3 pages, 120 charged, 2 duplicates skipped, 0 quarantined" """
+        return (
+            f"{self.pages} page{'' if self.pages == 1 else 's'}, "
+            f"{self.records_charged} charged, "
+            f"{self.records_duplicate} duplicates skipped, "
+            f"{self.records_quarantined} quarantined"
+        )
 
 
 class RecordRejected(Exception):

@@ -9,10 +9,11 @@ from dataclasses import asdict
 
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
-from kombu.exceptions import OperationalError as BrokerError
 
+from accounts.models import License, User
+from portal.tasks import task_enqueue
 from usage.selectors import license_for_sync, license_ids_to_sync
-from usage.services import usage_sync_license
+from usage.services import SyncOutcome, SyncResult, usage_sync_license, usage_sync_now
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +42,7 @@ def usage_sync_all_licenses(self) -> int:
             kwargs={"trigger": "beat"},
             expires=SYNC_TASK_EXPIRES_SECONDS,
             queue=queue,
-            ignore_result=True,  # nobody waits for it (see sync_enqueue)
+            ignore_result=True,  # nobody waits for it (see portal.tasks.task_enqueue)
         )
     logger.info("sync fan-out: %d licenses enqueued", len(license_ids))
     return len(license_ids)
@@ -69,26 +70,41 @@ def usage_sync_license_task(self, license_id: int, trigger: str = "beat") -> dic
     result = usage_sync_license(
         license=license, trigger=trigger, time_budget_seconds=SYNC_TIME_BUDGET_SECONDS
     )
-    if result.ran and not result.complete and not result.error:
+    if result.outcome is SyncOutcome.PARTIAL:
         sync_enqueue(license_id=license_id, trigger=trigger, queue=_queue_of(self))
     return asdict(result)
 
 
 def sync_enqueue(*, license_id: int, trigger: str, queue: str | None = None) -> bool:
     """Ask a worker to sync a license; False (logged) when the broker is not answering."""
-    try:
-        usage_sync_license_task.apply_async(
-            args=[license_id],
-            kwargs={"trigger": trigger},
-            expires=SYNC_TASK_EXPIRES_SECONDS,
-            queue=queue,
-            retry_policy={"max_retries": 1, "interval_start": 0, "interval_step": 0.5},
-            # Nobody waits for this result. Asking for one would also subscribe this (web)
-            # process to it in Redis, and after a Redis restart that stale subscription
-            # makes every later enqueue fail until the process restarts.
-            ignore_result=True,
+    return task_enqueue(
+        usage_sync_license_task,
+        args=[license_id],
+        kwargs={"trigger": trigger},
+        what=f"sync license_id={license_id}",
+        expires=SYNC_TASK_EXPIRES_SECONDS,
+        queue=queue,
+    )
+
+
+def usage_sync_in_request(
+    *,
+    license: License,
+    trigger: str,
+    time_budget_seconds: float,
+    acting_user: User | None = None,
+) -> SyncResult:
+    """Sync a license now, in this request, for at most `time_budget_seconds`, and hand
+    what is left to a worker (`result.continued`). Refresh Data and the admin's Sync now
+    (with `acting_user`, audited) both go through here."""
+    if acting_user is not None:
+        result = usage_sync_now(
+            acting_user=acting_user, license=license, time_budget_seconds=time_budget_seconds
         )
-    except (BrokerError, OSError) as exc:
-        logger.warning("sync license_id=%s: could not enqueue (%s)", license_id, exc)
-        return False
-    return True
+    else:
+        result = usage_sync_license(
+            license=license, trigger=trigger, time_budget_seconds=time_budget_seconds
+        )
+    if result.outcome is SyncOutcome.PARTIAL:
+        result.continued = sync_enqueue(license_id=license.pk, trigger=trigger)
+    return result

@@ -4,9 +4,9 @@ import pytest
 from django.contrib.auth.models import Group
 from django.core.management import call_command
 
-from accounts.demo import DEMO_LOGINS
 from accounts.models import AuditEvent, Domain, License, Membership, User
 from accounts.roles import BILLING, SUPPORT
+from demo.accounts import DEMO_LOGINS
 from tests.accounts.factories import DomainFactory, LicenseFactory, UserFactory
 
 pytestmark = pytest.mark.django_db

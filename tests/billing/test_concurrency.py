@@ -16,7 +16,7 @@ from django.db.models import Count, Sum
 
 from billing.models import LedgerEntry
 from billing.money import charge_for
-from billing.selectors import reconciliation_month
+from billing.reconciliation import reconciliation_month
 from billing.services import UsageRecord, usage_record_batch
 from tests.accounts.factories import LicenseFactory
 from tests.billing.helpers import T0, assert_ledger_consistent, over_refunded_charges

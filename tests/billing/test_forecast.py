@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from billing.selectors import forecast_get
+from billing.forecast import forecast_get
 from billing.services import UsageRecord, usage_record_batch
 
 pytestmark = pytest.mark.django_db

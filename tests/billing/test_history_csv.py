@@ -24,13 +24,13 @@ HEADER = ["date_time", "type", "service", "amount", "tokens", "images", "descrip
 
 
 def url(license, **params):
-    base = reverse("billing:history_csv", kwargs={"license_id": license.public_id})
+    base = reverse("dashboard:history_csv", kwargs={"license_id": license.public_id})
     query = "&".join(f"{k}={v}" for k, v in params.items())
     return f"{base}?{query}" if query else base
 
 
 def dashboard(license):
-    return reverse("usage:dashboard", kwargs={"license_id": license.public_id})
+    return reverse("dashboard:overview", kwargs={"license_id": license.public_id})
 
 
 def rows_of(response):
@@ -135,7 +135,7 @@ def ledger_reads(queries):
 def test_the_first_bytes_leave_before_the_history_is_read(client_a, license_a, monkeypatch):
     """Keyset pages: the header goes out before any entry is read, then one query per
     page; entries sharing a moment across a page boundary are neither lost nor doubled."""
-    monkeypatch.setattr("billing.selectors.HISTORY_PAGE_SIZE", 2)
+    monkeypatch.setattr("billing.history.HISTORY_PAGE_SIZE", 2)
     at = datetime(2025, 3, 1, tzinfo=UTC)
     # One record = 4 entries at the very same moment, straddling the 2-row pages.
     record_usage(
@@ -239,9 +239,10 @@ def test_the_filename_uses_the_license_timezone_date(client_a, license_a):
 
 
 def python_csv(license) -> str:
-    """The history as Python's csv module writes it with billing.exports' cell rules: the
+    """The history as Python's csv module writes it with billing.csvsafe's cell rules: the
     reference the SQL-written download must equal byte for byte."""
-    from billing.exports import HISTORY_HEADER, money_cell, safe_cell
+    from billing.csvsafe import money_cell, safe_cell
+    from billing.history import HISTORY_HEADER
     from billing.models import LedgerEntry
 
     buffer = io.StringIO()
@@ -273,7 +274,7 @@ def test_the_download_is_byte_for_byte_what_the_csv_module_writes(
     """PostgreSQL writes the lines (for speed); every rule the Python writer follows —
     formula neutralizing, quoting, 6-place amounts, local time with its offset across
     clock changes and half-hour zones — must come out the same."""
-    monkeypatch.setattr("billing.selectors.HISTORY_PAGE_SIZE", 3)
+    monkeypatch.setattr("billing.history.HISTORY_PAGE_SIZE", 3)
     license_a.timezone = tz
     license_a.save()
     texts = [

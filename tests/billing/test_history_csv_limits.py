@@ -15,7 +15,7 @@ START = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
 
 def csv_url(license):
-    return reverse("billing:history_csv", kwargs={"license_id": license.public_id})
+    return reverse("dashboard:history_csv", kwargs={"license_id": license.public_id})
 
 
 def test_downloads_over_the_limit_go_back_to_the_dashboard_saying_when(
@@ -36,7 +36,7 @@ def test_downloads_over_the_limit_go_back_to_the_dashboard_saying_when(
         refused = client_a.get(csv_url(license_a))
         assert refused.status_code == 302
         assert refused["Location"] == reverse(
-            "usage:dashboard", kwargs={"license_id": license_a.public_id}
+            "dashboard:overview", kwargs={"license_id": license_a.public_id}
         )
         assert [str(m) for m in get_messages(refused.wsgi_request)] == [
             "History downloads are limited to 2 every 10 minutes — "

@@ -15,7 +15,7 @@ from django.conf import settings
 from django.core.management import CommandError, call_command
 from django.db import connection
 
-from billing.selectors import reconciliation_month
+from billing.reconciliation import reconciliation_month
 from billing.services import refund_issue
 from tests.accounts.factories import LicenseFactory
 from tests.billing.helpers import buy, record_usage, usage_entry

@@ -14,7 +14,7 @@ from django.db import connection
 from accounts.models import License
 from accounts.services import license_save
 from billing.models import DailyRollup, LedgerEntry
-from billing.selectors import reconciliation_month
+from billing.reconciliation import reconciliation_month
 from billing.services import UsageRecord, refund_issue, usage_record_batch
 from tests.accounts.factories import LicenseFactory
 from tests.billing.helpers import assert_ledger_consistent, buy, record_usage

@@ -11,13 +11,8 @@ from django.utils import timezone
 from accounts.models import AuditEvent, License
 from accounts.services import license_save
 from billing.models import LedgerEntry, Price
-from billing.services import (
-    UsageRecord,
-    price_add,
-    refund_issue,
-    refundable_amount,
-    usage_record_batch,
-)
+from billing.prices import price_add
+from billing.services import UsageRecord, refund_issue, refundable_amount, usage_record_batch
 from portal.exceptions import ApplicationError
 from tests.billing.helpers import (
     T0,
@@ -342,8 +337,8 @@ def test_a_double_submitted_goodwill_credit_records_one(license_a, billing_user)
 
 
 def test_rebuilding_rollups_twice_changes_nothing(license_a):
+    from billing.ledger import rollups_rebuild
     from billing.models import DailyRollup
-    from billing.services import rollups_rebuild
 
     for i in range(5):
         record_usage(license_a, f"r{i}", at=T0 + timedelta(hours=9 * i), input_tokens=100 * i)

@@ -39,7 +39,7 @@ def test_sync_lag_charged_quarantined_and_failures_per_license(
     )  # fmt: skip
     SyncState.objects.create(
         license=license_b, last_success_at=now - timedelta(hours=1), last_error_at=now,
-        last_error="upstream not answering",
+        last_error="upstream not answering", consecutive_failures=1,
     )  # fmt: skip
     body = client.get("/metrics", HTTP_AUTHORIZATION="Bearer tok").content.decode()
     lag_a = next(

@@ -86,7 +86,9 @@ def test_plain_http_is_redirected_and_https_pages_carry_hsts_and_secure_cookies(
 
 @pytest.mark.django_db
 def test_every_page_sends_the_protective_headers(client_a, license_a):
-    response = client_a.get(reverse("usage:dashboard", kwargs={"license_id": license_a.public_id}))
+    response = client_a.get(
+        reverse("dashboard:overview", kwargs={"license_id": license_a.public_id})
+    )
     assert response["X-Frame-Options"] == "DENY"
     assert response["Referrer-Policy"] == "same-origin"
     assert response["X-Content-Type-Options"] == "nosniff"
@@ -110,7 +112,7 @@ def test_the_session_cookie_is_httponly_and_samesite(client, member_a):
 def test_customer_posts_without_a_csrf_token_are_refused(member_a, license_a):
     client = Client(enforce_csrf_checks=True)
     client.force_login(member_a)
-    for name in ("usage:refresh", "usage:test_api", "accounts:license_settings"):
+    for name in ("dashboard:refresh", "dashboard:test_api", "dashboard:alert_settings"):
         response = client.post(reverse(name, kwargs={"license_id": license_a.public_id}))
         assert response.status_code == 403, name
         assert "Traceback" not in response.content.decode()

@@ -18,12 +18,12 @@ from django.urls import reverse
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from accounts.demo import ACME, DEMO_PASSWORD, GLOBEX, seed_demo_accounts
 from accounts.models import License
 from billing.models import LedgerEntry
 from billing.money import format_money
+from dashboard.formatting import format_count, format_money_short
+from demo.accounts import ACME, DEMO_PASSWORD, GLOBEX, seed_demo_accounts
 from tests.usage.history import LedgerFigures, buy, charge, realistic_usage, record
-from usage.formatting import format_count, format_money_short
 from usage.models import SyncState
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -58,7 +58,7 @@ def demo() -> Demo:
 
 
 def dashboard_path(license: License) -> str:
-    return reverse("usage:dashboard", kwargs={"license_id": license.public_id})
+    return reverse("dashboard:overview", kwargs={"license_id": license.public_id})
 
 
 def log_in(page, email: str) -> None:
@@ -327,10 +327,10 @@ def test_accessibility_no_serious_or_critical_violations(new_page, demo):
     log_in(page, "bob@globex.example")  # the low-balance state has the most on it
     pages = [
         dashboard_path(demo.globex),
-        reverse("usage:help", kwargs={"license_id": demo.globex.public_id}),
-        reverse("usage:reports", kwargs={"license_id": demo.globex.public_id}),
-        reverse("usage:test_api", kwargs={"license_id": demo.globex.public_id}),
-        reverse("accounts:license_settings", kwargs={"license_id": demo.globex.public_id}),
+        reverse("dashboard:help", kwargs={"license_id": demo.globex.public_id}),
+        reverse("dashboard:reports", kwargs={"license_id": demo.globex.public_id}),
+        reverse("dashboard:test_api", kwargs={"license_id": demo.globex.public_id}),
+        reverse("dashboard:alert_settings", kwargs={"license_id": demo.globex.public_id}),
     ]
     for path in pages:
         page.goto(path)

@@ -6,11 +6,11 @@ from decimal import Decimal
 import pytest
 import time_machine
 
-from billing.selectors import forecast_get
+from billing.forecast import forecast_get
 from billing.services import UsageRecord, usage_record_batch
+from dashboard.formatting import format_count_compact
+from dashboard.selectors import dashboard_get
 from tests.billing.ledger import buy
-from usage.formatting import format_count_compact
-from usage.selectors import dashboard_get
 
 pytestmark = pytest.mark.django_db
 NOW = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)

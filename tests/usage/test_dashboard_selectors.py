@@ -13,10 +13,10 @@ import time_machine
 
 from billing.models import LedgerEntry, Price
 from billing.money import quantize_money
+from dashboard.formatting import format_money_short, format_price
+from dashboard.selectors import dashboard_get, nice_axis
 from tests.accounts.factories import LicenseFactory, UserFactory
 from tests.usage.history import LedgerFigures, buy, charge, realistic_usage, record, refund
-from usage.formatting import format_money_short, format_price
-from usage.selectors import dashboard_get, nice_axis
 
 
 def utc(*args) -> datetime:

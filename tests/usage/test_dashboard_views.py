@@ -16,7 +16,7 @@ from tests.accounts.factories import DomainFactory, LicenseFactory
 from tests.usage.history import buy, charge, record
 from usage.models import SyncState
 
-PAGES = ("usage:dashboard", "usage:reports", "usage:help", "usage:purchase")
+PAGES = ("dashboard:overview", "dashboard:reports", "dashboard:help", "dashboard:purchase")
 
 
 def url(name: str, license: License) -> str:
@@ -50,7 +50,7 @@ def test_another_license_is_not_found_and_leaks_nothing(client_a, license_b, pag
 def test_dashboard_shows_every_section_of_the_guide(client_a, license_a):
     DomainFactory(license=license_a, hostname="alpha.example", is_primary=True)
     buy(license_a, "25.00", datetime(2025, 1, 1, tzinfo=UTC))
-    response = client_a.get(url("usage:dashboard", license_a))
+    response = client_a.get(url("dashboard:overview", license_a))
     assert response.status_code == 200
     text = text_of(response.content.decode())
     for heading in (
@@ -84,17 +84,17 @@ def test_dashboard_shows_every_section_of_the_guide(client_a, license_a):
 @pytest.mark.django_db
 def test_balance_is_green_at_the_threshold_and_red_below_with_a_warning(client_a, license_a):
     buy(license_a, "1.00", datetime(2025, 1, 1, tzinfo=UTC))
-    html = client_a.get(url("usage:dashboard", license_a)).content.decode()
+    html = client_a.get(url("dashboard:overview", license_a)).content.decode()
     assert re.search(r'class="balance__amount money positive"[^>]*>\$1\.000000<', html)
     assert "Click here to purchase credits" not in html
 
     charge(license_a, record(datetime(2025, 1, 2, tzinfo=UTC), images=1))  # $0.0001
-    html = client_a.get(url("usage:dashboard", license_a)).content.decode()
+    html = client_a.get(url("dashboard:overview", license_a)).content.decode()
     assert re.search(r'class="balance__amount money negative"[^>]*>\$0\.999900<', html)
     warning = html.split('class="low-balance"', 1)[1].split("</div>", 1)[0]
     assert 'role="alert"' in html
     assert "Click here to purchase credits" in warning
-    assert f'href="{url("usage:purchase", license_a)}"' in warning
+    assert f'href="{url("dashboard:purchase", license_a)}"' in warning
 
 
 @pytest.mark.django_db
@@ -112,7 +112,7 @@ def test_transaction_rows_read_like_the_guide(client_a, license_a):
                 endpoint=long_description,
             ),
         )
-        html = client_a.get(url("usage:dashboard", license_a)).content.decode()
+        html = client_a.get(url("dashboard:overview", license_a)).content.decode()
     rows = html.split('<table class="transactions">', 1)[1].split("</table>", 1)[0]
     usage_row, purchase_row = re.findall(r"<tr>.*?</tr>", rows.split("<tbody>")[1], re.S)
     assert ">Jun 30, 14:30<" in usage_row
@@ -136,18 +136,18 @@ def test_transaction_rows_read_like_the_guide(client_a, license_a):
 def test_last_updated_is_the_last_successful_sync_in_the_license_timezone(client_a, license_a):
     license_a.timezone = "Europe/Berlin"
     license_a.save()
-    html = client_a.get(url("usage:dashboard", license_a)).content.decode()
+    html = client_a.get(url("dashboard:overview", license_a)).content.decode()
     assert "Not synced yet" in html
     SyncState.objects.create(
         license=license_a, last_success_at=datetime(2025, 6, 30, 12, 30, tzinfo=UTC)
     )
-    html = client_a.get(url("usage:dashboard", license_a)).content.decode()
+    html = client_a.get(url("dashboard:overview", license_a)).content.decode()
     assert "Jun 30, 2025, 14:30 CEST" in html
 
 
 @pytest.mark.django_db
 def test_a_new_license_gets_zeros_empty_charts_and_a_friendly_hint(client_a, license_a):
-    response = client_a.get(url("usage:dashboard", license_a))
+    response = client_a.get(url("dashboard:overview", license_a))
     assert response.status_code == 200
     text = text_of(response.content.decode())
     assert "Welcome! Your dashboard is ready." in text
@@ -161,7 +161,7 @@ def test_a_new_license_gets_zeros_empty_charts_and_a_friendly_hint(client_a, lic
 def test_a_suspended_license_still_sees_its_data_with_a_notice(client_a, license_a):
     license_a.status = License.Status.SUSPENDED
     license_a.save()
-    response = client_a.get(url("usage:dashboard", license_a))
+    response = client_a.get(url("dashboard:overview", license_a))
     assert response.status_code == 200
     assert b"This license is suspended." in response.content
 
@@ -188,13 +188,13 @@ def test_the_dashboard_costs_the_same_few_queries_for_10_or_10000_entries(
         _entries(license_b, 10_000, now)
         assert LedgerEntry.objects.for_license(license_b).count() == 10_000
         for license in (license_a, license_b):
-            client_a.get(url("usage:dashboard", license))  # warm the session
+            client_a.get(url("dashboard:overview", license))  # warm the session
             # session, user, license, role, domains, balance (with the lifetime image
             # spending), prices, sync state, the rollups of the chart window, recent entries,
             # and the idle-timeout session save (3 inside a test's transaction: savepoint,
             # update, release).
             with django_assert_max_num_queries(13), CaptureQueriesContext(connection) as ctx:
-                response = client_a.get(url("usage:dashboard", license))
+                response = client_a.get(url("dashboard:overview", license))
             assert response.status_code == 200
             counts[license.pk] = len(ctx.captured_queries)
     assert counts[license_a.pk] == counts[license_b.pk]
@@ -244,7 +244,7 @@ def test_the_admin_works_under_the_policy(admin_client):
 @pytest.mark.django_db
 def test_purchase_credits_goes_to_the_payment_page_when_configured(client_a, license_a, settings):
     settings.PURCHASE_URL = "https://pay.example/credits"
-    response = client_a.get(url("usage:purchase", license_a))
+    response = client_a.get(url("dashboard:purchase", license_a))
     assert response.status_code == 302
     assert response["Location"] == "https://pay.example/credits"
 
@@ -253,7 +253,7 @@ def test_purchase_credits_goes_to_the_payment_page_when_configured(client_a, lic
 def test_purchase_credits_explains_how_to_buy_without_a_payment_page(client_a, license_a, settings):
     settings.PURCHASE_URL = ""
     settings.SUPPORT_EMAIL = "billing@provider.example"
-    response = client_a.get(url("usage:purchase", license_a))
+    response = client_a.get(url("dashboard:purchase", license_a))
     assert response.status_code == 200
     text = text_of(response.content.decode())
     assert "How to buy credits" in text
@@ -264,7 +264,7 @@ def test_purchase_credits_explains_how_to_buy_without_a_payment_page(client_a, l
 
 @pytest.mark.django_db
 def test_help_explains_each_section_with_the_prices_in_effect(client_a, license_a):
-    text = text_of(client_a.get(url("usage:help", license_a)).content.decode())
+    text = text_of(client_a.get(url("dashboard:help", license_a)).content.decode())
     for section in (
         "Navigation", "Account Overview", "Estimated Usage Remaining", "Low Balance Warning",
         "Recent Transaction History", "Usage Analytics", "Monthly Usage Trend",
@@ -279,14 +279,14 @@ def test_help_explains_each_section_with_the_prices_in_effect(client_a, license_
         unit_price=Decimal("0.0000005"),
         effective_from=datetime.now(UTC) - timedelta(minutes=1),
     )
-    text = text_of(client_a.get(url("usage:help", license_a)).content.decode())
+    text = text_of(client_a.get(url("dashboard:help", license_a)).content.decode())
     assert "$0.50 per 1M tokens" in text and "$0.60 per 1M tokens" not in text
 
 
 @pytest.mark.django_db
 def test_reports_lists_the_dashboard_and_help(client_a, license_a):
-    response = client_a.get(url("usage:reports", license_a))
+    response = client_a.get(url("dashboard:reports", license_a))
     html = response.content.decode()
-    assert f'href="{url("usage:dashboard", license_a)}"' in html
-    assert f'href="{url("usage:help", license_a)}"' in html
+    assert f'href="{url("dashboard:overview", license_a)}"' in html
+    assert f'href="{url("dashboard:help", license_a)}"' in html
     assert "Transaction history (CSV)" in html

@@ -7,12 +7,12 @@ import pytest
 import time_machine
 from django.core.management import CommandError, call_command
 
-from accounts.demo import ACME, GLOBEX
 from accounts.models import License
 from billing.models import LedgerEntry
 from billing.selectors import balance_get
+from demo.accounts import ACME, GLOBEX
+from demo.upstream import demo_profiles
 from tests.usage.checks import assert_ledger_matches_upstream
-from usage.simulator import demo_profiles
 from usage.upstream import upstream_summary
 
 SEEDED_AT = datetime(2025, 11, 1, 12, 0, tzinfo=UTC)

@@ -276,7 +276,7 @@ def test_redis_stopped_pages_keep_working_and_syncs_catch_up_when_it_is_back(
         CELERY_BROKER_URL=private_redis.url,
         CELERY_RESULT_BACKEND=private_redis.url,
     )
-    dashboard = reverse("usage:dashboard", kwargs={"license_id": license_a.public_id})
+    dashboard = reverse("dashboard:overview", kwargs={"license_id": license_a.public_id})
     with redis_at(private_redis.url, settings):
         # The default queue: this Redis is the test's own, no other worker reads it, and
         # Refresh Data hands work to the default queue.
@@ -286,13 +286,13 @@ def test_redis_stopped_pages_keep_working_and_syncs_catch_up_when_it_is_back(
 
         # Customers keep working; Refresh Data does what it can and says the rest must wait.
         response = client_a.post(
-            reverse("usage:refresh", kwargs={"license_id": license_a.public_id}), follow=True
+            reverse("dashboard:refresh", kwargs={"license_id": license_a.public_id}), follow=True
         )
         [shown] = [str(m) for m in response.context["messages"]]
         assert "refreshing the rest is unavailable right now" in shown
         assert client_a.get(dashboard).status_code == 200
         csv = client_a.get(
-            reverse("billing:history_csv", kwargs={"license_id": license_a.public_id})
+            reverse("dashboard:history_csv", kwargs={"license_id": license_a.public_id})
         )
         assert csv.status_code == 200
         health = client_a.get("/healthz")
@@ -305,7 +305,7 @@ def test_redis_stopped_pages_keep_working_and_syncs_catch_up_when_it_is_back(
         private_redis.start()
         assert client_a.get("/healthz").status_code == 200
         response = client_a.post(
-            reverse("usage:refresh", kwargs={"license_id": license_a.public_id}), follow=True
+            reverse("dashboard:refresh", kwargs={"license_id": license_a.public_id}), follow=True
         )
         assert [str(m) for m in response.context["messages"]] == [
             "More usage is still arriving — the rest will appear within a few minutes."

@@ -8,8 +8,8 @@ import pytest
 import time_machine
 from django.urls import reverse
 
+from dashboard.formatting import format_age
 from tests.usage.history import buy
-from usage.formatting import format_age
 from usage.models import SyncState
 
 pytestmark = pytest.mark.django_db
@@ -17,7 +17,7 @@ NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
 
 def dashboard(client, license) -> str:
-    response = client.get(reverse("usage:dashboard", kwargs={"license_id": license.public_id}))
+    response = client.get(reverse("dashboard:overview", kwargs={"license_id": license.public_id}))
     assert response.status_code == 200
     return response.content.decode()
 

@@ -91,7 +91,7 @@ def test_login_and_password_reset_refuse_hostile_strings(client, db, kind):
 @each_hostile
 def test_alert_settings_refuse_hostile_strings_and_save_nothing(client_a, license_a, kind):
     text = HOSTILE[kind]
-    url = reverse("accounts:license_settings", kwargs={"license_id": license_a.public_id})
+    url = reverse("dashboard:alert_settings", kwargs={"license_id": license_a.public_id})
     response = client_a.post(url, {"low_balance_threshold": text, "extra_emails": text})
     assert has_errors(response)
     assert_inert(response.content.decode(), text)
@@ -105,7 +105,7 @@ def test_alert_settings_refuse_hostile_strings_and_save_nothing(client_a, licens
 def test_csv_filters_refuse_hostile_strings_with_a_message(client_a, license_a, kind):
     text = HOSTILE[kind]
     buy(license_a, "5.00", "pay-1")
-    url = reverse("billing:history_csv", kwargs={"license_id": license_a.public_id})
+    url = reverse("dashboard:history_csv", kwargs={"license_id": license_a.public_id})
     response = client_a.get(url, {"from": text, "to": text, "type": text}, follow=True)
     assert response.status_code == 200
     [message] = [str(m) for m in response.context["messages"]]
@@ -116,7 +116,7 @@ def test_csv_filters_refuse_hostile_strings_with_a_message(client_a, license_a, 
 @each_hostile
 def test_test_api_ignores_hostile_fields(start_simulator, client_a, license_a, kind):
     start_simulator(profiles=[profile_for(license_a, days=1)])
-    url = reverse("usage:test_api", kwargs={"license_id": license_a.public_id})
+    url = reverse("dashboard:test_api", kwargs={"license_id": license_a.public_id})
     response = client_a.post(url, {"license": HOSTILE[kind], "url": HOSTILE[kind]})
     assert response.status_code == 200 and response.context["ping"].ok
     assert_inert(response.content.decode(), HOSTILE[kind])
@@ -154,7 +154,7 @@ def test_admin_license_name_is_refused_or_shown_inert(root, kind):
         assert response.status_code == 302, response.content.decode()[:2000]
         assert license.name == text
         root.force_login(customer)
-        page = root.get(reverse("usage:dashboard", kwargs={"license_id": license.public_id}))
+        page = root.get(reverse("dashboard:overview", kwargs={"license_id": license.public_id}))
         html = page.content.decode()
         assert page.status_code == 200 and escape(text) in html
         assert_inert(html, text)
@@ -240,12 +240,12 @@ def test_admin_money_forms_refuse_or_keep_inert_and_never_half_save(
         assert saved == 3
         # The customer sees the description escaped and gets it neutralized in the CSV.
         html = client_a.get(
-            reverse("usage:dashboard", kwargs={"license_id": license_a.public_id})
+            reverse("dashboard:overview", kwargs={"license_id": license_a.public_id})
         ).content.decode()
         assert_inert(html, text)
         body = b"".join(
             client_a.get(
-                reverse("billing:history_csv", kwargs={"license_id": license_a.public_id})
+                reverse("dashboard:history_csv", kwargs={"license_id": license_a.public_id})
             ).streaming_content
         ).decode()
         [row] = [
@@ -288,13 +288,13 @@ def test_hostile_text_from_the_upstream_is_quarantined_or_shown_inert(
     assert any(d.startswith("<script>") for d in descriptions)
     assert any(d.startswith("=HYPERLINK") for d in descriptions)
     html = client_a.get(
-        reverse("usage:dashboard", kwargs={"license_id": license_a.public_id})
+        reverse("dashboard:overview", kwargs={"license_id": license_a.public_id})
     ).content.decode()
     for kind in KEPT:
         assert_inert(html, HOSTILE[kind])
     body = b"".join(
         client_a.get(
-            reverse("billing:history_csv", kwargs={"license_id": license_a.public_id})
+            reverse("dashboard:history_csv", kwargs={"license_id": license_a.public_id})
         ).streaming_content
     ).decode()
     for row in list(csv.reader(io.StringIO(body)))[1:]:

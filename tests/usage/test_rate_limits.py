@@ -14,7 +14,7 @@ START = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
 
 def api_page_url(license):
-    return reverse("usage:test_api", kwargs={"license_id": license.public_id})
+    return reverse("dashboard:test_api", kwargs={"license_id": license.public_id})
 
 
 def ping(client, license):
@@ -72,7 +72,7 @@ def test_a_stranger_hitting_the_limit_gets_a_404_not_a_message(client_a, license
 @pytest.mark.django_db
 def test_refresh_too_soon_reads_like_the_rate_limits(start_simulator, license_a, client_a):
     start_simulator(profiles=[profile_for(license_a, days=1)])
-    refresh = reverse("usage:refresh", kwargs={"license_id": license_a.public_id})
+    refresh = reverse("dashboard:refresh", kwargs={"license_id": license_a.public_id})
     with time_machine.travel(START, tick=False) as clock:
         client_a.post(refresh, follow=True)  # reads (and clears) the first answer
         clock.shift(25)

@@ -41,13 +41,13 @@ def test_dashboard_csv_reports_and_admin_answer_with_redis_down(
     buy(license_a, "50.00", NOW - timedelta(days=2))
     usage_sync_license(license=license_a, trigger="test")
     with redis_at(DEAD_REDIS_URL, settings):
-        dashboard = page(client_a, "usage:dashboard", license_a)
+        dashboard = page(client_a, "dashboard:overview", license_a)
         assert dashboard.status_code == 200
         assert "$50.000000" in dashboard.content.decode()  # Total Purchased
-        csv = page(client_a, "billing:history_csv", license_a)
+        csv = page(client_a, "dashboard:history_csv", license_a)
         assert csv.status_code == 200
         assert b"".join(csv.streaming_content).count(b"\r\n") > 2
-        for name in ("usage:reports", "usage:help", "usage:test_api"):
+        for name in ("dashboard:reports", "dashboard:help", "dashboard:test_api"):
             assert page(client_a, name, license_a).status_code == 200
 
         client_a.force_login(
@@ -73,7 +73,7 @@ def test_refresh_with_redis_down_saves_what_it_fetched_and_says_the_rest_is_unav
     start_simulator(profiles=[profile_for(license_a, days=1)], faults=Faults(latency_ms=100))
     with redis_at(DEAD_REDIS_URL, settings):
         response = client_a.post(
-            reverse("usage:refresh", kwargs={"license_id": license_a.public_id}), follow=True
+            reverse("dashboard:refresh", kwargs={"license_id": license_a.public_id}), follow=True
         )
     assert response.status_code == 200
     [shown] = [str(m) for m in response.context["messages"]]
@@ -97,7 +97,7 @@ def test_an_alert_owed_while_redis_is_down_is_sent_once_it_is_back(
         django_capture_on_commit_callbacks(execute=True) as callbacks,
     ):
         response = client_a.post(
-            reverse("usage:refresh", kwargs={"license_id": license_a.public_id}), follow=True
+            reverse("dashboard:refresh", kwargs={"license_id": license_a.public_id}), follow=True
         )
     assert callbacks, "the alert's hand-over runs after the commit"
     assert response.status_code == 200

@@ -5,10 +5,11 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
+from demo.upstream import demo_profiles
 from tests.usage.checks import assert_ledger_matches_upstream, ledger_usage
 from tests.usage.conftest import NOW, profile_for
 from usage.services import usage_sync_license
-from usage.simulator import Faults, demo_profiles
+from usage.simulator import Faults
 from usage.simulator.core import Simulator
 from usage.upstream import upstream_summary
 

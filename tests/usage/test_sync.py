@@ -5,13 +5,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.db import OperationalError, transaction
 
-from accounts.demo import seed_demo_accounts
 from billing.selectors import balance_get
+from demo.accounts import seed_demo_accounts
+from demo.upstream import demo_profiles
 from tests.usage.checks import assert_ledger_matches_upstream, ledger_charges, ledger_usage
 from tests.usage.conftest import NOW, profile_for
 from usage.models import QuarantinedRecord, SyncState
 from usage.services import usage_sync_license
-from usage.simulator import Faults, demo_profiles
+from usage.simulator import Faults
 from usage.upstream import upstream_summary
 
 

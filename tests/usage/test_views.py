@@ -20,18 +20,18 @@ from usage.upstream import upstream_summary
 
 
 def refresh_url(license):
-    return reverse("usage:refresh", kwargs={"license_id": license.public_id})
+    return reverse("dashboard:refresh", kwargs={"license_id": license.public_id})
 
 
 def api_page_url(license):
-    return reverse("usage:test_api", kwargs={"license_id": license.public_id})
+    return reverse("dashboard:test_api", kwargs={"license_id": license.public_id})
 
 
 def refresh(client, license):
     """Click Refresh Data; the messages the dashboard then shows."""
     response = client.post(refresh_url(license), follow=True)
     assert response.redirect_chain == [
-        (reverse("usage:dashboard", kwargs={"license_id": license.public_id}), 302)
+        (reverse("dashboard:overview", kwargs={"license_id": license.public_id}), 302)
     ]
     shown = [str(m) for m in response.context["messages"]]
     html = response.content.decode()

@@ -13,10 +13,10 @@ from django.utils import timezone
 from tqdm import tqdm
 
 from accounts.models import License
+from billing.ledger import license_totals_rebuild, lock_balance
 from billing.models import Service
 from billing.money import charge_for, quantize_money
-from billing.selectors import prices_current
-from billing.services import license_totals_rebuild, lock_balance
+from billing.prices import prices_current
 
 COLUMNS = (
     "license_id", "kind", "service", "amount", "tokens", "images", "api_calls",

@@ -10,7 +10,7 @@ balance row locked, so syncs and refunds wait for it and nothing is lost.
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import License
-from billing.services import rollups_rebuild
+from billing.ledger import rollups_rebuild
 
 
 class Command(BaseCommand):

@@ -9,8 +9,7 @@ CI can alert on it.
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import License
-from billing.exports import reconciliation_csv_write
-from billing.selectors import month_parse, reconciliation_month
+from billing.reconciliation import month_parse, reconciliation_csv_write, reconciliation_month
 
 EXIT_DIFFERS = 1
 EXIT_BAD_ARGUMENT = 2

@@ -5,7 +5,7 @@ from tqdm import tqdm
 
 from accounts.models import License
 from usage.selectors import license_ids_to_sync
-from usage.services import SyncResult, usage_sync_license
+from usage.services import SyncOutcome, SyncResult, usage_sync_license
 
 COLUMNS = (
     "pages",
@@ -15,6 +15,14 @@ COLUMNS = (
     "records_quarantined",
 )
 HEADERS = ("pages", "records", "charged", "duplicates skipped", "quarantined")
+
+
+_STATUS = {
+    SyncOutcome.BUSY: "skipped (already running)",
+    SyncOutcome.FAILED: "error",
+    SyncOutcome.COMPLETE: "complete",
+    SyncOutcome.PARTIAL: "more to fetch",
+}
 
 
 class Command(BaseCommand):
@@ -40,7 +48,7 @@ class Command(BaseCommand):
         for license in licenses:
             rows.append((license, self.sync_one(license, max_pages)))
         self.summary(rows)
-        if any(result.error for _, result in rows):
+        if any(result.outcome is SyncOutcome.FAILED for _, result in rows):
             sys.exit(1)
 
     def sync_one(self, license: License, max_pages: int | None) -> SyncResult:
@@ -69,11 +77,11 @@ class Command(BaseCommand):
             )
         finally:
             bar.close()
-        if not result.ran:
+        if result.outcome is SyncOutcome.BUSY:
             self.stdout.write("  another sync of this license is running; skipped")
-        elif result.error:
+        elif result.outcome is SyncOutcome.FAILED:
             self.stderr.write(f"  failed: {result.error}")
-        elif not result.complete:
+        elif result.outcome is SyncOutcome.PARTIAL:
             self.stdout.write("  stopped with more to fetch (run again to continue)")
         return result
 
@@ -86,12 +94,7 @@ class Command(BaseCommand):
             )
         )
         for license, result in rows:
-            status = (
-                "skipped (already running)" if not result.ran
-                else "error" if result.error
-                else "complete" if result.complete
-                else "more to fetch"
-            )  # fmt: skip
+            status = _STATUS[result.outcome]
             cells = [
                 f"{getattr(result, c):>{max(len(h), 7)}}"
                 for c, h in zip(COLUMNS, HEADERS, strict=True)

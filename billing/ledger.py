@@ -1,0 +1,234 @@
+"""The posting engine: the only way entries enter the ledger.
+
+Every money movement runs in one transaction that first locks the license's balance row
+(`lock_balance`), so movements on one license are serialized. Entries are posted by one
+set-based statement (`post_entries`) that inserts them, skipping external ids already
+present, and adds exactly what it inserted to the daily rollups and the balance totals
+(billing.totals). The money flows (billing.services) decide what to post; this module
+decides how.
+"""
+
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import NamedTuple
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from accounts.models import License
+from billing.models import LicenseBalance
+from billing.money import money_exact, quantize_money
+from billing.totals import TOTAL_NAMES, sums_select_sql
+from portal.exceptions import ApplicationError
+
+logger = logging.getLogger(__name__)
+
+
+class EntryDraft(NamedTuple):
+    """An entry to post. A named tuple, not a dataclass: a sync makes a thousand per page,
+    and a frozen dataclass costs three times as much to create."""
+
+    kind: str
+    amount: Decimal
+    occurred_at: datetime
+    external_id: str
+    service: str = ""
+    tokens: int = 0
+    images: int = 0
+    api_calls: int = 0
+    description: str = ""
+    refund_of_id: int | None = None
+    reason: str = ""
+    created_by_id: int | None = None
+
+
+@dataclass(frozen=True)
+class PostResult:
+    inserted_external_ids: list[str]
+    balance_before: Decimal
+    balance_after: Decimal
+
+
+_POST_SQL = (
+    """
+WITH draft AS (
+    SELECT e->>0 AS kind, e->>1 AS service, (e->>2)::numeric AS amount,
+           (e->>3)::bigint AS tokens, (e->>4)::bigint AS images, (e->>5)::smallint AS api_calls,
+           e->>6 AS description, (e->>7)::timestamptz AS occurred_at, e->>8 AS external_id,
+           (e->>9)::bigint AS refund_of_id, e->>10 AS reason, (e->>11)::bigint AS created_by_id
+    FROM jsonb_array_elements(%(drafts)s::jsonb) AS e
+),
+inserted AS (
+    INSERT INTO billing_ledgerentry (
+        license_id, kind, service, amount, tokens, images, api_calls, description,
+        occurred_at, recorded_at, external_id, refund_of_id, reason, created_by_id
+    )
+    SELECT %(license_id)s, kind, service, amount, tokens, images, api_calls, description,
+           occurred_at, %(now)s, external_id, refund_of_id, reason, created_by_id
+    FROM draft
+    ON CONFLICT (license_id, external_id) DO NOTHING
+    RETURNING kind, service, amount, tokens, images, api_calls, occurred_at, external_id
+),
+rolled AS (
+    INSERT INTO billing_dailyrollup (
+        license_id, day, kind, service, amount, tokens, images, api_calls, entries
+    )
+    SELECT %(license_id)s, (occurred_at AT TIME ZONE %(tz)s)::date, kind, service,
+           sum(amount), sum(tokens), sum(images), sum(api_calls), count(*)
+    FROM inserted
+    GROUP BY 2, 3, 4
+    ON CONFLICT (license_id, day, kind, service) DO UPDATE SET
+        amount = billing_dailyrollup.amount + EXCLUDED.amount,
+        tokens = billing_dailyrollup.tokens + EXCLUDED.tokens,
+        images = billing_dailyrollup.images + EXCLUDED.images,
+        api_calls = billing_dailyrollup.api_calls + EXCLUDED.api_calls,
+        entries = billing_dailyrollup.entries + EXCLUDED.entries
+),
+sums AS (
+    SELECT """
+    + sums_select_sql()
+    + """
+    FROM inserted
+),
+totals AS (
+    UPDATE billing_licensebalance AS b SET
+        """
+    + ", ".join(f"{name} = b.{name} + s.{name}" for name in TOTAL_NAMES)
+    + """,
+        updated_at = %(now)s
+    FROM sums AS s
+    WHERE b.license_id = %(license_id)s
+    RETURNING b.balance
+)
+SELECT (SELECT balance FROM totals),
+       coalesce((SELECT array_agg(external_id) FROM inserted), '{}')
+"""
+)
+
+
+def lock_balance(license: License) -> LicenseBalance:
+    """Lock (creating if needed) the license's balance row for this transaction.
+
+    Also re-reads the license's timezone once the lock is held: the caller's License may
+    have been loaded before a timezone change, and `rollups_rebuild` (run by that change
+    under this same lock) would otherwise be followed by entries rolled up into the old
+    timezone's days.
+    """
+    LicenseBalance.objects.get_or_create(license=license)
+    balance = LicenseBalance.objects.select_for_update().get(license=license)
+    license.refresh_from_db(fields=["timezone"])
+    return balance
+
+
+def exact_amount(amount: Decimal) -> Decimal:
+    """An amount a person or payment system gave, refused (not rounded) if it has >6 places."""
+    try:
+        return money_exact(amount)
+    except ValueError as exc:
+        raise ApplicationError(f"Amount: {exc}.", field="amount") from exc
+
+
+def post_entries(
+    *, license: License, balance: LicenseBalance, drafts: Sequence[EntryDraft]
+) -> PostResult:
+    """Insert drafts not yet in the ledger and add them to rollups and totals.
+
+    Must run inside the transaction that holds `balance` locked.
+    """
+    if not drafts:
+        return PostResult([], balance.balance, balance.balance)
+    for d in drafts:
+        if d.amount != quantize_money(d.amount):
+            raise ValueError(f"amount {d.amount} is not quantized to 6 places")
+    # The drafts travel as one JSON array of arrays: json.dumps is C, while psycopg adapts
+    # list parameters element by element in Python (~15 µs an entry, more than PostgreSQL
+    # takes to insert it). Amounts go as exact decimal strings, moments as ISO 8601 with
+    # their offset; PostgreSQL casts each field back to the column's type.
+    payload = json.dumps(
+        [
+            [
+                d.kind, d.service, f"{d.amount:f}", d.tokens, d.images, d.api_calls,
+                d.description, d.occurred_at.isoformat(), d.external_id, d.refund_of_id,
+                d.reason, d.created_by_id,
+            ]
+            for d in drafts
+        ],
+        separators=(",", ":"),
+    )  # fmt: skip
+    params = {
+        "drafts": payload,
+        "license_id": license.pk,
+        "tz": license.timezone,
+        "now": timezone.now(),
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_POST_SQL, params)
+        balance_after, inserted = cursor.fetchone()
+    before = balance.balance
+    after = balance_after if balance_after is not None else before
+    balance.balance = after
+    return PostResult(list(inserted), before, after)
+
+
+_REBUILD_ROLLUPS_SQL = """
+INSERT INTO billing_dailyrollup (license_id, day, kind, service, amount, tokens, images, api_calls, entries)
+SELECT license_id, (occurred_at AT TIME ZONE %(tz)s)::date, kind, service,
+       sum(amount), sum(tokens), sum(images), sum(api_calls), count(*)
+FROM billing_ledgerentry
+WHERE license_id = %(license_id)s
+GROUP BY 1, 2, 3, 4
+"""
+
+
+@transaction.atomic
+def rollups_rebuild(*, license: License) -> int:
+    """Recompute a license's daily rollups from its entries, in its current timezone.
+
+    Returns the number of rollup rows written. One pass over the license's entries, with
+    its balance row locked, so no posting interleaves (6 s for 10 million entries here).
+    """
+    lock_balance(license)
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM billing_dailyrollup WHERE license_id = %s", [license.pk])
+        cursor.execute(_REBUILD_ROLLUPS_SQL, {"tz": license.timezone, "license_id": license.pk})
+        rows = cursor.rowcount
+    logger.info(
+        "rollups rebuilt license=%s timezone=%s rows=%d", license.key, license.timezone, rows
+    )
+    return rows
+
+
+_REBUILD_TOTALS_SQL = (
+    """
+UPDATE billing_licensebalance AS b SET
+    """
+    + ", ".join(f"{name} = s.{name}" for name in TOTAL_NAMES)
+    + """,
+    updated_at = %(now)s
+FROM (
+    SELECT """
+    + sums_select_sql()
+    + """
+    FROM billing_ledgerentry WHERE license_id = %(license_id)s
+) AS s
+WHERE b.license_id = %(license_id)s
+"""
+)
+
+
+@transaction.atomic
+def license_totals_rebuild(*, license: License) -> LicenseBalance:
+    """Recompute a license's balance, totals and rollups from its entries.
+
+    For bulk loads that bypass `post_entries` (generate_usage); normal operation never
+    needs it, because every posting keeps them exact.
+    """
+    lock_balance(license)
+    with connection.cursor() as cursor:
+        cursor.execute(_REBUILD_TOTALS_SQL, {"license_id": license.pk, "now": timezone.now()})
+    rollups_rebuild(license=license)
+    return LicenseBalance.objects.for_license(license).get()

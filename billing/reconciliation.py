@@ -1,0 +1,307 @@
+"""The billing team's monthly reconciliation: per license, the month in its own timezone
+(opening, purchases, usage, refunds, closing) and every stored figure that differs from the
+ledger entries it stands for. A batch job over the ledger, not a page to poll."""
+
+import csv
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import TextIO
+
+from django.db import connection
+from django.utils import timezone
+
+from accounts.models import License
+from billing.csvsafe import money_cell, safe_cell
+from billing.models import LedgerEntry
+from billing.money import ZERO, quantize_money
+from billing.totals import TOTAL_NAMES, sums_select_sql
+
+
+@dataclass(frozen=True)
+class Difference:
+    """A stored figure that is not what the ledger entries sum to."""
+
+    what: str
+    stored: Decimal | int | None
+    ledger: Decimal | int | None
+
+    def __str__(self) -> str:
+        return f"{self.what}: stored {self.stored}, ledger {self.ledger}"
+
+
+@dataclass
+class ReconciliationRow:
+    license_id: int
+    key: str
+    name: str
+    timezone: str
+    opening: Decimal = ZERO
+    purchases: Decimal = ZERO
+    usage: Decimal = ZERO  # what was spent in the month, as a positive amount
+    refunds: Decimal = ZERO
+    closing: Decimal = ZERO
+    month_entries: int = 0
+    entries_to_month_end: int = 0
+    ledger_balance: Decimal = ZERO  # sum of every entry, today
+    stored_balance: Decimal | None = None  # LicenseBalance.balance (None: no row)
+    differences: list[Difference] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.differences
+
+
+@dataclass
+class ReconciliationReport:
+    month: date  # the first day of the month
+    rows: list[ReconciliationRow]
+    generated_at: datetime
+
+    @property
+    def differing(self) -> list[ReconciliationRow]:
+        return [row for row in self.rows if not row.ok]
+
+    @property
+    def ok(self) -> bool:
+        return not self.differing
+
+
+def month_parse(text: str) -> date:
+    """'2025-06' → date(2025, 6, 1), or ValueError with a message for people."""
+    try:
+        parsed = datetime.strptime((text or "").strip(), "%Y-%m")  # noqa: DTZ007 - a month, no time
+    except ValueError as exc:
+        raise ValueError(f"'{text}' is not a month; write it as YYYY-MM, e.g. 2025-06.") from exc
+    return parsed.date()
+
+
+def _next_month(month: date) -> date:
+    return date(month.year + (month.month == 12), month.month % 12 + 1, 1)
+
+
+# One row per license: the month's movements (between local midnights of the first of the
+# month and of the next, in the license's timezone), and lifetime sums to hold against the
+# stored LicenseBalance. One pass over the ledger.
+_RECONCILE_TOTALS_SQL = (
+    """
+WITH lic AS (
+    SELECT l.id, l.key, l.name, l.timezone,
+           (%(start)s::timestamp AT TIME ZONE l.timezone) AS start_at,
+           (%(end)s::timestamp AT TIME ZONE l.timezone) AS end_at
+    FROM accounts_license AS l
+    WHERE %(license_id)s::bigint IS NULL OR l.id = %(license_id)s::bigint
+),
+sums AS (
+    SELECT e.license_id,
+        coalesce(sum(e.amount) FILTER (WHERE e.occurred_at < lic.start_at), 0) AS opening,
+        coalesce(sum(e.amount) FILTER (WHERE e.kind = 'purchase'
+            AND e.occurred_at >= lic.start_at AND e.occurred_at < lic.end_at), 0) AS purchases,
+        coalesce(-sum(e.amount) FILTER (WHERE e.kind = 'usage'
+            AND e.occurred_at >= lic.start_at AND e.occurred_at < lic.end_at), 0) AS usage,
+        coalesce(sum(e.amount) FILTER (WHERE e.kind = 'refund'
+            AND e.occurred_at >= lic.start_at AND e.occurred_at < lic.end_at), 0) AS refunds,
+        coalesce(sum(e.amount) FILTER (WHERE e.occurred_at < lic.end_at), 0) AS closing,
+        count(*) FILTER (WHERE e.occurred_at >= lic.start_at AND e.occurred_at < lic.end_at)
+            AS month_entries,
+        count(*) FILTER (WHERE e.occurred_at < lic.end_at) AS entries_to_month_end,
+        """
+    + sums_select_sql("e")
+    + """
+    FROM lic JOIN billing_ledgerentry AS e ON e.license_id = lic.id
+    GROUP BY e.license_id
+)
+SELECT lic.id, lic.key, lic.name, lic.timezone,
+       s.opening, s.purchases, s.usage, s.refunds, s.closing, s.month_entries,
+       s.entries_to_month_end,
+       """
+    + ", ".join(f"s.{name}" for name in TOTAL_NAMES)
+    + """,
+       b.license_id IS NOT NULL AS has_balance_row,
+       """
+    + ", ".join(f"b.{name}" for name in TOTAL_NAMES)
+    + """
+FROM lic
+LEFT JOIN sums AS s ON s.license_id = lic.id
+LEFT JOIN billing_licensebalance AS b ON b.license_id = lic.id
+ORDER BY lic.name, lic.id
+"""
+)
+
+# The month's daily rollups against the entries of the same local days, both ways round:
+# a rollup that is off, a day with entries but no rollup, a rollup with no entries.
+_RECONCILE_ROLLUPS_SQL = """
+WITH lic AS (
+    SELECT l.id, l.timezone,
+           (%(start)s::timestamp AT TIME ZONE l.timezone) AS start_at,
+           (%(end)s::timestamp AT TIME ZONE l.timezone) AS end_at
+    FROM accounts_license AS l
+    WHERE %(license_id)s::bigint IS NULL OR l.id = %(license_id)s::bigint
+),
+ent AS (
+    SELECT e.license_id, (e.occurred_at AT TIME ZONE lic.timezone)::date AS day, e.kind,
+           e.service, sum(e.amount) AS amount, sum(e.tokens) AS tokens,
+           sum(e.images) AS images, sum(e.api_calls) AS api_calls, count(*) AS entries
+    FROM lic JOIN billing_ledgerentry AS e ON e.license_id = lic.id
+        AND e.occurred_at >= lic.start_at AND e.occurred_at < lic.end_at
+    GROUP BY 1, 2, 3, 4
+),
+rol AS (
+    SELECT r.license_id, r.day, r.kind, r.service, r.amount, r.tokens, r.images,
+           r.api_calls, r.entries
+    FROM lic JOIN billing_dailyrollup AS r ON r.license_id = lic.id
+    WHERE r.day >= %(start)s::date AND r.day < %(end)s::date
+)
+SELECT license_id, day, kind, service,
+       rol.amount, ent.amount, rol.tokens, ent.tokens, rol.images, ent.images,
+       rol.api_calls, ent.api_calls, rol.entries, ent.entries
+FROM ent FULL OUTER JOIN rol USING (license_id, day, kind, service)
+WHERE coalesce(rol.amount, 0) <> coalesce(ent.amount, 0)
+   OR coalesce(rol.tokens, 0) <> coalesce(ent.tokens, 0)
+   OR coalesce(rol.images, 0) <> coalesce(ent.images, 0)
+   OR coalesce(rol.api_calls, 0) <> coalesce(ent.api_calls, 0)
+   OR coalesce(rol.entries, 0) <> coalesce(ent.entries, 0)
+ORDER BY license_id, day, kind, service
+"""
+
+# Refunds that break invariant 4 (more than the charge, or not a usage charge of the same
+# license). The database refuses both on insert; the report still looks, whatever the date.
+_RECONCILE_REFUNDS_SQL = """
+SELECT r.license_id, r.refund_of_id, c.kind, c.license_id, -c.amount, sum(r.amount)
+FROM billing_ledgerentry AS r
+JOIN billing_ledgerentry AS c ON c.id = r.refund_of_id
+WHERE r.refund_of_id IS NOT NULL
+  AND (%(license_id)s::bigint IS NULL OR r.license_id = %(license_id)s::bigint)
+GROUP BY r.license_id, r.refund_of_id, c.kind, c.license_id, c.amount
+HAVING sum(r.amount) > -c.amount OR c.kind <> 'usage' OR c.license_id <> r.license_id
+"""
+
+_ROLLUP_MEASURES = ("amount", "tokens", "images", "api_calls", "entries")
+
+
+def reconciliation_month(*, month: date, license: License | None = None) -> ReconciliationReport:
+    """Per license, for one month in its own timezone: opening balance, purchases, usage,
+    refunds, closing balance, and every stored figure (LicenseBalance totals, the month's
+    DailyRollup rows) that differs from the sum of the ledger entries it stands for.
+
+    A license appears when it has entries up to the month's end, or anything differs.
+    """
+    month = month.replace(day=1)
+    params = {
+        "start": month.isoformat(),
+        "end": _next_month(month).isoformat(),
+        "license_id": license.pk if license is not None else None,
+    }
+    rows: dict[int, ReconciliationRow] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(_RECONCILE_TOTALS_SQL, params)
+        for rec in cursor.fetchall():
+            license_id, key, name, tz = rec[:4]
+            (opening, purchases, usage, refunds, closing, month_entries, to_end) = rec[4:11]
+            n = len(TOTAL_NAMES)
+            ledger = dict(zip(TOTAL_NAMES, rec[11 : 11 + n], strict=True))
+            has_row = rec[11 + n]
+            stored = dict(zip(TOTAL_NAMES, rec[12 + n : 12 + 2 * n], strict=True))
+            row = ReconciliationRow(
+                license_id=license_id,
+                key=key,
+                name=name,
+                timezone=tz,
+                opening=quantize_money(opening or 0),
+                purchases=quantize_money(purchases or 0),
+                usage=quantize_money(usage or 0),
+                refunds=quantize_money(refunds or 0),
+                closing=quantize_money(closing or 0),
+                month_entries=month_entries or 0,
+                entries_to_month_end=to_end or 0,
+                ledger_balance=quantize_money(ledger["balance"] or 0),
+                stored_balance=stored["balance"] if has_row else None,
+            )
+            for name_, ledger_value in ledger.items():
+                ledger_value = ledger_value or 0
+                # No balance row is the same as an all-zero one (nothing was ever posted).
+                stored_value = stored[name_] if has_row else 0
+                if stored_value != ledger_value:
+                    row.differences.append(Difference(name_, stored[name_], ledger_value))
+            rows[license_id] = row
+
+        cursor.execute(_RECONCILE_ROLLUPS_SQL, params)
+        for rec in cursor.fetchall():
+            license_id, day, kind, service = rec[:4]
+            pairs = rec[4:]
+            label = f"rollup {day.isoformat()} {kind}{' ' + service if service else ''}"
+            for i, measure in enumerate(_ROLLUP_MEASURES):
+                stored_value, ledger_value = pairs[2 * i], pairs[2 * i + 1]
+                if (stored_value or 0) != (ledger_value or 0):
+                    rows[license_id].differences.append(
+                        Difference(f"{label} {measure}", stored_value, ledger_value)
+                    )
+
+        cursor.execute(_RECONCILE_REFUNDS_SQL, params)
+        for (
+            license_id,
+            charge_id,
+            charge_kind,
+            charge_license,
+            charged,
+            refunded,
+        ) in cursor.fetchall():
+            if charge_kind != LedgerEntry.Kind.USAGE or charge_license != license_id:
+                what = f"refund of entry #{charge_id}: not a usage charge of this license"
+            else:
+                what = f"refunds of entry #{charge_id} exceed the charge"
+            rows[license_id].differences.append(Difference(what, refunded, charged))
+
+    kept = [row for row in rows.values() if row.entries_to_month_end or row.differences]
+    return ReconciliationReport(month=month, rows=kept, generated_at=timezone.now())
+
+
+RECONCILIATION_HEADER = (
+    "month",
+    "license_key",
+    "license_name",
+    "timezone",
+    "opening_balance",
+    "purchases",
+    "usage",
+    "refunds",
+    "closing_balance",
+    "entries_in_month",
+    "stored_balance",
+    "ledger_balance",
+    "status",
+    "differences",
+)
+
+
+def reconciliation_csv_rows(report: ReconciliationReport) -> Iterator[list[str]]:
+    yield list(RECONCILIATION_HEADER)
+    month = report.month.strftime("%Y-%m")
+    for row in report.rows:
+        yield [
+            month,
+            safe_cell(row.key),
+            safe_cell(row.name),
+            row.timezone,
+            money_cell(row.opening),
+            money_cell(row.purchases),
+            money_cell(row.usage),
+            money_cell(row.refunds),
+            money_cell(row.closing),
+            str(row.month_entries),
+            money_cell(row.stored_balance) if row.stored_balance is not None else "",
+            money_cell(row.ledger_balance),
+            "ok" if row.ok else "DIFFERS",
+            safe_cell("; ".join(str(d) for d in row.differences)),
+        ]
+
+
+def reconciliation_csv_write(report: ReconciliationReport, out: TextIO) -> None:
+    """Write the report as CSV to a text file opened with newline=''."""
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerows(reconciliation_csv_rows(report))
+
+
+def reconciliation_filename(report: ReconciliationReport) -> str:
+    return f"ledger_reconciliation_{report.month:%Y-%m}.csv"

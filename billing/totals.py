@@ -1,0 +1,112 @@
+"""What a license's balance and lifetime totals are: each one a sum over its ledger entries.
+
+`LicenseBalance` stores one column per `Total`. This list is the only place the totals are
+defined: the posting statement's increments, the rebuild, the reconciliation's check, the
+admin's columns and the tests' own sums are all derived from it.
+"""
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Protocol
+
+from billing.models import LedgerEntry, Service
+
+Kind = LedgerEntry.Kind
+
+
+@dataclass(frozen=True)
+class Total:
+    """`name` (a LicenseBalance column) = sign × sum of `measure` over the entries of
+    `kind` (any kind when empty) and `service` (any service when empty)."""
+
+    name: str
+    label: str
+    measure: str  # an entry column: amount, tokens, images, api_calls; "" counts entries
+    kind: str = ""
+    service: str = ""
+    sign: int = 1
+
+    @property
+    def is_money(self) -> bool:
+        return self.measure == "amount"
+
+    def sql(self, alias: str = "") -> str:
+        """The SQL aggregate over billing_ledgerentry rows (optionally `alias.`-qualified)."""
+        column = f"{alias}." if alias else ""
+        if not self.measure:
+            return "count(*)"
+        conditions = []
+        if self.kind:
+            conditions.append(f"{column}kind = '{self.kind}'")
+        if self.service:
+            conditions.append(f"{column}service = '{self.service}'")
+        where = f" FILTER (WHERE {' AND '.join(conditions)})" if conditions else ""
+        minus = "-" if self.sign < 0 else ""
+        return f"coalesce({minus}sum({column}{self.measure}){where}, 0)"
+
+    def of(self, entries: Iterable["EntryLike"]) -> Decimal | int:
+        """The same sum in Python, over entries already loaded (tests, small reports)."""
+        zero: Decimal | int = Decimal("0") if self.is_money else 0
+        total = zero
+        for entry in entries:
+            if self.kind and entry.kind != self.kind:
+                continue
+            if self.service and entry.service != self.service:
+                continue
+            total += getattr(entry, self.measure) if self.measure else 1
+        return self.sign * total
+
+
+class EntryLike(Protocol):
+    kind: str
+    service: str
+    amount: Decimal
+    tokens: int
+    images: int
+    api_calls: int
+
+
+BALANCE_TOTALS: tuple[Total, ...] = (
+    Total("balance", "balance", "amount"),
+    Total("total_purchased", "purchased", "amount", kind=Kind.PURCHASE),
+    Total("total_spent", "spent", "amount", kind=Kind.USAGE, sign=-1),
+    Total("total_refunded", "refunded", "amount", kind=Kind.REFUND),
+    Total("api_calls", "API calls", "api_calls"),
+    Total("input_tokens", "input tokens", "tokens", kind=Kind.USAGE, service=Service.AI_DATA),
+    Total(
+        "cached_tokens", "cached tokens", "tokens", kind=Kind.USAGE, service=Service.AI_DATA_CACHED
+    ),
+    Total(
+        "completion_tokens",
+        "completion tokens",
+        "tokens",
+        kind=Kind.USAGE,
+        service=Service.AI_DATA_COMPLETION,
+    ),
+    Total("images", "images", "images", kind=Kind.USAGE),
+    # Usage spending on ai_images: the dashboard's image/text breakdown reads it here
+    # instead of summing every day's rollup (text spending is total_spent - images_spent).
+    Total(
+        "images_spent",
+        "spent on images",
+        "amount",
+        kind=Kind.USAGE,
+        service=Service.AI_IMAGES,
+        sign=-1,
+    ),
+    Total("entries", "entries", ""),
+)
+
+TOTAL_NAMES: tuple[str, ...] = tuple(t.name for t in BALANCE_TOTALS)
+
+
+def sums_select_sql(alias: str = "") -> str:
+    """`<sum> AS <name>, …` for every total, to SELECT over ledger rows."""
+    return ",\n        ".join(f"{t.sql(alias)} AS {t.name}" for t in BALANCE_TOTALS)
+
+
+def totals_of(entries: Iterable[EntryLike]) -> dict[str, Decimal | int]:
+    """Every total over entries already loaded, by name."""
+    rows = list(entries)
+    return {t.name: t.of(rows) for t in BALANCE_TOTALS}

@@ -1,0 +1,17 @@
+from django.urls import path
+
+from dashboard import views
+
+app_name = "dashboard"
+
+# Included under /l/<uuid:license_id>/ (portal/urls.py); every view uses LicenseMixin.
+urlpatterns = [
+    path("", views.DashboardView.as_view(), name="overview"),
+    path("reports/", views.ReportListView.as_view(), name="reports"),
+    path("help/", views.HelpView.as_view(), name="help"),
+    path("purchase/", views.CreditPurchaseView.as_view(), name="purchase"),
+    path("refresh/", views.UsageRefreshView.as_view(), name="refresh"),
+    path("test-api/", views.ApiTestView.as_view(), name="test_api"),
+    path("history.csv", views.HistoryCsvView.as_view(), name="history_csv"),
+    path("settings/", views.AlertSettingsView.as_view(), name="alert_settings"),
+]

@@ -1,0 +1,172 @@
+"""Starts the whole portal in the foreground: the upstream simulator, then (with
+--seed-demo) the demo data synced from it, then web (gunicorn), one Celery worker and
+Celery beat. Ctrl-C (or any of them dying) stops them all."""
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+from demo.accounts import DEMO_LOGINS, DEMO_PASSWORD
+
+logger = logging.getLogger(__name__)
+
+
+class Command(BaseCommand):
+    help = "Run web, worker, beat and the upstream simulator together (what `make run` does)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+        parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+        parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
+        parser.add_argument(
+            "--seed-demo",
+            action="store_true",
+            help="once the simulator answers, run seed_demo before starting the rest",
+        )
+
+    def handle(self, *args, host, port, workers, seed_demo, **options):
+        bin_dir = Path(sys.executable).parent
+        state_dir = Path(tempfile.mkdtemp(prefix="portal-run-"))
+        env = dict(os.environ)
+        python = str(bin_dir / "python")
+        manage = str(Path(settings.BASE_DIR) / "manage.py")
+        simulator = self.simulator_command(python, manage)
+        if simulator:
+            # Everything started from here talks to this simulator.
+            env["UPSTREAM_URL"] = self.simulator_url()
+        commands = self.commands(bin_dir, state_dir, host, port, workers)
+        children: list[tuple[str, subprocess.Popen]] = []
+
+        def stop_all(*_):
+            for _name, proc in children:
+                if proc.poll() is None:
+                    os.killpg(proc.pid, signal.SIGTERM)
+            deadline = time.monotonic() + 10
+            for _name, proc in children:
+                try:
+                    proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait()
+
+        def interrupt(signum, frame):
+            raise KeyboardInterrupt
+
+        # Installed explicitly: a shell that starts us in the background ignores SIGINT,
+        # and Python would inherit that.
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, interrupt)
+        try:
+            if simulator:
+                children.append(
+                    ("simulator", subprocess.Popen(simulator, env=env, start_new_session=True))  # noqa: S603
+                )
+                problem = self.wait_for_simulator(children[-1][1])
+                if problem:
+                    self.stderr.write(f"{problem}; stopping.")
+                    stop_all()
+                    sys.exit(1)
+            if seed_demo:
+                self.stdout.write(
+                    "loading the demo data (the first sync of a long history takes a moment)…"
+                )
+                seeded = subprocess.run([python, manage, "seed_demo"], env=env, check=False)  # noqa: S603
+                if seeded.returncode != 0:
+                    self.stderr.write("seed_demo failed; stopping.")
+                    stop_all()
+                    sys.exit(seeded.returncode)
+            for name, argv in commands:
+                children.append(
+                    (name, subprocess.Popen(argv, env=env, start_new_session=True))  # noqa: S603
+                )
+            self.banner(host, port)
+            while True:
+                for name, proc in children:
+                    if proc.poll() is not None:
+                        self.stderr.write(f"{name} exited with status {proc.returncode}; stopping.")
+                        return_code = proc.returncode or 1
+                        stop_all()
+                        sys.exit(return_code)
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            self.stdout.write("\nstopping web, worker, beat and simulator…")
+            stop_all()
+            self.stdout.write("stopped.")
+
+    def commands(self, bin_dir: Path, state_dir: Path, host: str, port: int, workers: int):
+        commands = [
+            (
+                "web",
+                [
+                    str(bin_dir / "gunicorn"),
+                    "portal.wsgi:application",
+                    "--bind", f"{host}:{port}",
+                    "--workers", str(workers),
+                    "--worker-class", "gthread",
+                    "--threads", "4",
+                    "--timeout", "60",
+                    "--access-logfile", "-",
+                ],
+            ),
+            ("worker", [str(bin_dir / "celery"), "-A", "portal", "worker", "--loglevel", "INFO", "--concurrency", "2"]),
+            (
+                "beat",
+                [
+                    str(bin_dir / "celery"), "-A", "portal", "beat", "--loglevel", "INFO",
+                    "--schedule", str(state_dir / "celerybeat-schedule"),
+                ],
+            ),
+        ]  # fmt: skip
+        return commands
+
+    def simulator_command(self, python: str, manage: str) -> list[str] | None:
+        """The upstream simulator, when this build has one (the sync issue adds it)."""
+        from django.core.management import get_commands
+
+        if "run_upstream_simulator" not in get_commands():
+            return None
+        port = os.environ.get("UPSTREAM_SIMULATOR_PORT", "8100")
+        return [python, manage, "run_upstream_simulator", "--port", port]
+
+    def simulator_url(self) -> str:
+        return f"http://127.0.0.1:{os.environ.get('UPSTREAM_SIMULATOR_PORT', '8100')}"
+
+    def wait_for_simulator(self, proc: subprocess.Popen, timeout: float = 120) -> str:
+        """Wait until the simulator answers /healthz (it generates the demo history first);
+        "" when it does, else what went wrong."""
+        url = f"{self.simulator_url()}/healthz"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                return f"the upstream simulator exited with status {proc.returncode}"
+            try:
+                with urllib.request.urlopen(url, timeout=2) as answer:  # noqa: S310 - our own http URL
+                    if answer.status == 200:
+                        return ""
+            except OSError:
+                pass
+            time.sleep(0.3)
+        return f"the upstream simulator did not answer on {url} within {timeout:.0f} s"
+
+    def banner(self, host: str, port: int):
+        shown = "127.0.0.1" if host in {"0.0.0.0", "::"} else host  # noqa: S104
+        lines = [
+            "",
+            f"  Token & Credit Portal: http://{shown}:{port}/",
+            f"  Staff admin:           http://{shown}:{port}/{settings.ADMIN_URL}",
+            f"  Upstream simulator:    {self.simulator_url()}",
+            f"  Demo logins (password {DEMO_PASSWORD}):",
+            *[f"    {email}" for email in DEMO_LOGINS],
+            "  Ctrl-C stops everything.",
+            "",
+        ]
+        self.stdout.write("\n".join(lines))
