@@ -9,12 +9,10 @@ class LicenseMixin(LoginRequiredMixin):
     """Resolves `self.license` from the URL for every customer page.
 
     Anonymous visitors go to the login page; a license the login is not a member of is a
-    404; a closed license gets a plain page saying so. Views that must still work on a
-    closed license (none yet) would set `allow_closed = True`.
+    404; a closed license gets a plain page saying so.
     """
 
     license: License
-    allow_closed = False
     owner_only = False
 
     def dispatch(self, request, *args, **kwargs):
@@ -22,7 +20,7 @@ class LicenseMixin(LoginRequiredMixin):
             return self.handle_no_permission()
         self.license = license_get_for_user(user=request.user, public_id=kwargs["license_id"])
         self.role = membership_role(user=request.user, license=self.license)
-        if self.license.is_closed and not self.allow_closed:
+        if self.license.is_closed:
             return render(
                 request, "accounts/license_closed.html", {"license": self.license}, status=403
             )

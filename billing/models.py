@@ -15,9 +15,6 @@ class Service(models.TextChoices):
     AI_DATA_COMPLETION = "ai_data_completion", "ai_data_completion"
 
 
-TOKEN_SERVICES = (Service.AI_DATA, Service.AI_DATA_CACHED, Service.AI_DATA_COMPLETION)
-
-
 def money_field(**kwargs):
     return models.DecimalField(max_digits=MONEY_MAX_DIGITS, decimal_places=MONEY_PLACES, **kwargs)
 
@@ -161,10 +158,6 @@ class LedgerEntry(models.Model):
 
     def __str__(self):
         return f"#{self.id} {self.kind} {self.amount} ({self.license_id})"
-
-    @property
-    def is_credit(self) -> bool:
-        return self.amount > 0
 
 
 class LicenseBalance(models.Model):

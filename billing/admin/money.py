@@ -1,0 +1,211 @@
+"""The billing team's money pages: refund a charge, credit goodwill, record a purchase.
+
+One page, parametrised by `MoneyPage`: each names who may use it (the billing
+permissions, checked here; Support gets a 403), what it acts on, its form and the service
+that records it. Money only moves through billing.services; nothing here saves a ledger row.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.models import License, User
+from billing.forms import (
+    GoodwillForm,
+    PurchaseForm,
+    RefundForm,
+    apply_application_error,
+    new_idempotency_key,
+)
+from billing.models import LedgerEntry
+from billing.money import format_money
+from billing.services import (
+    PurchaseResult,
+    RefundResult,
+    purchase_record,
+    refund_issue,
+    refundable_amount,
+)
+from portal.exceptions import ApplicationError
+
+
+def can_issue_refunds(user: Any) -> bool:
+    return user.is_active and user.is_staff and user.has_perm("billing.issue_refund")
+
+
+def can_record_purchases(user: Any) -> bool:
+    return user.is_active and user.is_staff and user.has_perm("billing.record_purchase")
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a money page acts on: a license, and for a refund the charge."""
+
+    license: License
+    entry: LedgerEntry | None = None
+
+
+@dataclass(frozen=True)
+class MoneyPage:
+    route: str  # under the ledger admin, with one <int:pk>
+    url_name: str
+    allowed: Callable[[Any], bool]
+    form_class: type[forms.Form]
+    load: Callable[[int], Target]
+    title: Callable[[Target], str]
+    submit: str
+    record: Callable[[User, Target, dict[str, Any]], PurchaseResult | RefundResult]
+    initial: Callable[[Target], dict[str, Any]] = lambda target: {}
+    notes: Callable[[Target], list[str]] = lambda target: []
+    # Why the page cannot be used for this target now: (message level, text), shown on
+    # the entry's page instead of the form; None when it can.
+    refusal: Callable[[Target, bool], tuple[int, str] | None] = lambda target, posting: None
+
+
+def _license(pk: int) -> Target:
+    return Target(license=get_object_or_404(License, pk=pk))
+
+
+def _charge(pk: int) -> Target:
+    entry = get_object_or_404(LedgerEntry.objects.select_related("license"), pk=pk)
+    return Target(license=entry.license, entry=entry)
+
+
+def _refund_refusal(target: Target, posting: bool) -> tuple[int, str] | None:
+    assert target.entry is not None
+    if target.entry.kind != LedgerEntry.Kind.USAGE:
+        return messages.ERROR, "Only a usage charge can be refunded."
+    # On a POST the service decides (and says how much is left) under the balance lock.
+    if not posting and refundable_amount(target.entry) <= 0:
+        return messages.WARNING, "Nothing is left to refund on this charge."
+    return None
+
+
+def _refund_notes(target: Target) -> list[str]:
+    entry = target.entry
+    assert entry is not None
+    return [
+        f"Charge: {format_money(-entry.amount)} for {entry.service} on "
+        f"{timezone.localtime(entry.occurred_at):%Y-%m-%d %H:%M} ({entry.description})",
+        f"Still refundable: {format_money(refundable_amount(entry))}",
+    ]
+
+
+MONEY_PAGES: tuple[MoneyPage, ...] = (
+    MoneyPage(
+        route="<int:pk>/refund/",
+        url_name="billing_ledgerentry_refund",
+        allowed=can_issue_refunds,
+        form_class=RefundForm,
+        load=_charge,
+        title=lambda t: f"Refund charge #{t.entry.pk}" if t.entry else "",
+        submit="Issue refund",
+        record=lambda user, t, data: refund_issue(
+            acting_user=user,
+            license=t.license,
+            amount=data["amount"],
+            reason=data["reason"],
+            idempotency_key=data["idempotency_key"],
+            refund_of=t.entry,
+        ),
+        initial=lambda t: {
+            "amount": refundable_amount(t.entry) if t.entry else None,
+            "idempotency_key": new_idempotency_key(),
+        },
+        notes=_refund_notes,
+        refusal=_refund_refusal,
+    ),
+    MoneyPage(
+        route="license/<int:pk>/goodwill/",
+        url_name="billing_ledgerentry_goodwill",
+        allowed=can_issue_refunds,
+        form_class=GoodwillForm,
+        load=_license,
+        title=lambda t: f"Goodwill credit for {t.license.name}",
+        submit="Credit the license",
+        record=lambda user, t, data: refund_issue(
+            acting_user=user,
+            license=t.license,
+            amount=data["amount"],
+            reason=data["reason"],
+            idempotency_key=data["idempotency_key"],
+        ),
+        initial=lambda t: {"idempotency_key": new_idempotency_key()},
+    ),
+    MoneyPage(
+        route="license/<int:pk>/purchase/",
+        url_name="billing_ledgerentry_purchase",
+        allowed=can_record_purchases,
+        form_class=PurchaseForm,
+        load=_license,
+        title=lambda t: f"Record a purchase for {t.license.name}",
+        submit="Record purchase",
+        record=lambda user, t, data: purchase_record(
+            acting_user=user,
+            license=t.license,
+            amount=data["amount"],
+            external_id=data["external_id"],
+            description=data["description"],
+        ),
+    ),
+)
+
+
+def money_page_view(model_admin: admin.ModelAdmin, page: MoneyPage) -> Callable[..., HttpResponse]:
+    """The view of one money page: the form, then the service, then the entry it recorded."""
+
+    def view(request: HttpRequest, pk: int) -> HttpResponse:
+        if not page.allowed(request.user):
+            raise PermissionDenied
+        target = page.load(pk)
+        posting = request.method == "POST"
+        refusal = page.refusal(target, posting)
+        if refusal is not None:
+            assert target.entry is not None
+            messages.add_message(request, *refusal)
+            return redirect(reverse("admin:billing_ledgerentry_change", args=[target.entry.pk]))
+        if posting:
+            form = page.form_class(request.POST)
+            if form.is_valid():
+                try:
+                    result = page.record(request.user, target, form.cleaned_data)
+                except ApplicationError as exc:
+                    apply_application_error(form, exc)
+                else:
+                    return _recorded(request, result.entry, result.created)
+        else:
+            form = page.form_class(initial=page.initial(target))
+        context = {
+            **model_admin.admin_site.each_context(request),
+            "opts": model_admin.opts,
+            "title": page.title(target),
+            "form": form,
+            "license": target.license,
+            "entry": target.entry,
+            "notes": page.notes(target),
+            "submit_label": page.submit,
+            "license_url": reverse("admin:accounts_license_change", args=[target.license.pk]),
+        }
+        return TemplateResponse(request, "admin/billing/money_form.html", context)
+
+    return view
+
+
+def _recorded(request: HttpRequest, entry: LedgerEntry, created: bool) -> HttpResponse:
+    what = entry.get_kind_display().lower()
+    if created:
+        messages.success(request, f"Recorded {what} #{entry.pk} of {format_money(entry.amount)}.")
+    else:
+        messages.info(
+            request, f"This {what} was already recorded as #{entry.pk}; nothing was added."
+        )
+    return redirect(reverse("admin:billing_ledgerentry_change", args=[entry.pk]))
