@@ -1,11 +1,19 @@
+from typing import TYPE_CHECKING, Any
+
 from django.contrib.auth.mixins import LoginRequiredMixin
+from django.http import HttpRequest, HttpResponseBase
 from django.shortcuts import render
 
-from accounts.models import License
+from accounts.models import License, User
 from accounts.selectors import license_get_for_user, membership_role
 
+if TYPE_CHECKING:
+    from django.views.generic import TemplateView as _ViewBase
+else:
+    _ViewBase = object
 
-class LicenseMixin(LoginRequiredMixin):
+
+class LicenseMixin(LoginRequiredMixin, _ViewBase):
     """Resolves `self.license` from the URL for every customer page.
 
     Anonymous visitors go to the login page; a license the login is not a member of is a
@@ -13,11 +21,13 @@ class LicenseMixin(LoginRequiredMixin):
     """
 
     license: License
+    user: User  # the login, once dispatch has resolved the license
     owner_only = False
 
-    def dispatch(self, request, *args, **kwargs):
-        if not request.user.is_authenticated:
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        if not isinstance(request.user, User):
             return self.handle_no_permission()
+        self.user = request.user
         self.license = license_get_for_user(user=request.user, public_id=kwargs["license_id"])
         self.role = membership_role(user=request.user, license=self.license)
         if self.license.is_closed:
@@ -30,7 +40,7 @@ class LicenseMixin(LoginRequiredMixin):
             )
         return super().dispatch(request, *args, **kwargs)
 
-    def get_context_data(self, **kwargs):
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
         context["license"] = self.license
         context["role"] = self.role

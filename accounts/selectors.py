@@ -1,14 +1,17 @@
+from uuid import UUID
+
+from django.db.models import QuerySet
 from django.http import Http404
 
 from accounts.models import AuditEvent, Domain, License, Membership, User
 
 
-def licenses_for_user(user: User):
+def licenses_for_user(user: User) -> QuerySet[License]:
     """Licenses the login is a member of, by name."""
     return License.objects.filter(memberships__user=user).order_by("name", "pk")
 
 
-def license_get_for_user(*, user: User, public_id) -> License:
+def license_get_for_user(*, user: User, public_id: UUID | str) -> License:
     """The license with this public id if the login is a member of it; otherwise 404.
 
     404 whether the license does not exist or belongs to someone else: no hint either way.
@@ -32,7 +35,7 @@ def domains_for_license(license: License) -> list[Domain]:
     return list(Domain.objects.for_license(license).order_by("-is_primary", "hostname"))
 
 
-def audit_events_for_license(license: License, limit: int = 50):
+def audit_events_for_license(license: License, limit: int = 50) -> QuerySet[AuditEvent]:
     return (
         AuditEvent.objects.for_license(license)
         .select_related("actor")

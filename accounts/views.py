@@ -1,10 +1,14 @@
+from typing import Any
+
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.mixins import LoginRequiredMixin
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse_lazy
 from django.views.generic import TemplateView
 
 from accounts.forms import EmailAuthenticationForm
+from accounts.models import User
 from accounts.selectors import licenses_for_user
 
 
@@ -13,7 +17,8 @@ class HomeView(LoginRequiredMixin, TemplateView):
 
     template_name = "accounts/license_list.html"
 
-    def get(self, request, *args, **kwargs):
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        assert isinstance(request.user, User)  # LoginRequiredMixin let only a login through
         licenses = list(licenses_for_user(request.user))
         if len(licenses) == 1:
             return redirect(licenses[0].get_absolute_url())
@@ -23,7 +28,8 @@ class HomeView(LoginRequiredMixin, TemplateView):
 class LicenseListView(LoginRequiredMixin, TemplateView):
     template_name = "accounts/license_list.html"
 
-    def get_context_data(self, **kwargs):
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        assert isinstance(self.request.user, User)
         return super().get_context_data(licenses=licenses_for_user(self.request.user), **kwargs)
 
 

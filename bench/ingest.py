@@ -44,6 +44,7 @@ def start_upstream(key: str, timezone: str, records: int) -> tuple[subprocess.Po
         text=True,
         cwd=ROOT,
     )  # fmt: skip
+    assert proc.stdout is not None
     line = proc.stdout.readline().split()
     if not line or line[0] != "ready":
         proc.kill()

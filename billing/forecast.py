@@ -1,9 +1,11 @@
 """The forecast: how long the balance lasts at the last 30 days' rate, and what it buys at
 that mix. From the daily rollups only, so its cost does not grow with the history."""
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
+from typing import Any
 
 from django.db.models import Sum
 from django.utils import timezone
@@ -55,10 +57,10 @@ def forecast_get(license: License, *, balance: Decimal, today: date | None = Non
     return forecast_from(rows, balance=balance, today=today)
 
 
-def forecast_from(rows, *, balance: Decimal, today: date) -> Forecast:
+def forecast_from(rows: Iterable[Mapping[str, Any]], *, balance: Decimal, today: date) -> Forecast:
     """The forecast from usage rollup sums of the window: rows of service, amount (negative,
     as stored), tokens and images; several rows per service are added up."""
-    by_service: dict[str, dict] = {}
+    by_service: dict[str, dict[str, Any]] = {}
     for row in rows:
         acc = by_service.setdefault(
             row["service"], {"amount": Decimal("0"), "tokens": 0, "images": 0}

@@ -2,6 +2,7 @@
 
 import re
 import uuid
+from typing import Any
 
 from django import forms
 from django.contrib.admin.widgets import AdminSplitDateTime
@@ -83,7 +84,7 @@ class PurchaseForm(VisibleTextFormMixin, forms.Form):
     )
 
 
-def apply_application_error(form: forms.Form, exc: ApplicationError) -> None:
+def apply_application_error(form: forms.BaseForm, exc: ApplicationError) -> None:
     """Show a service's refusal on the field it names (or above the form)."""
     form.add_error(exc.field if exc.field in form.fields else None, exc.message)
 
@@ -107,8 +108,8 @@ class PriceForm(forms.ModelForm):
         model = Price
         fields = ["service", "unit_price", "effective_from"]
 
-    def clean(self):
-        cleaned = super().clean()
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
         if self.errors:
             return cleaned
         now = timezone.now()

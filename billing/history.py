@@ -9,6 +9,7 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from django.db import connection, transaction
+from django.db.models import QuerySet
 
 from accounts.models import License
 from billing.models import LedgerEntry
@@ -73,7 +74,7 @@ class HistoryFilter:
         return self.start is None and self.end is None and self.kind is None
 
 
-def _history_queryset(license: License, flt: HistoryFilter):
+def _history_queryset(license: License, flt: HistoryFilter) -> QuerySet[LedgerEntry]:
     qs = LedgerEntry.objects.for_license(license)
     if flt.start is not None:
         qs = qs.filter(occurred_at__gte=flt.start)

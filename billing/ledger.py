@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -159,7 +159,7 @@ def post_entries(
         ],
         separators=(",", ":"),
     )  # fmt: skip
-    params = {
+    params: dict[str, Any] = {
         "drafts": payload,
         "license_id": license.pk,
         "tz": license.timezone,

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from typing import TextIO
+from typing import Protocol
 
 from django.db import connection
 from django.utils import timezone
@@ -297,7 +297,11 @@ def reconciliation_csv_rows(report: ReconciliationReport) -> Iterator[list[str]]
         ]
 
 
-def reconciliation_csv_write(report: ReconciliationReport, out: TextIO) -> None:
+class Writable(Protocol):
+    def write(self, text: str, /) -> object: ...
+
+
+def reconciliation_csv_write(report: ReconciliationReport, out: Writable) -> None:
     """Write the report as CSV to a text file opened with newline=''."""
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerows(reconciliation_csv_rows(report))

@@ -151,7 +151,7 @@ def _usage_drafts(record: UsageRecord, prices: PriceBook) -> list[EntryDraft]:
     )
     if record.status != "success":
         label = f"{label} [{record.status}]".strip()
-    drafts = []
+    drafts: list[EntryDraft] = []
     for service, attr, unit in _USAGE_PARTS:
         quantity = getattr(record, attr)
         if quantity <= 0:

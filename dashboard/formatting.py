@@ -28,7 +28,9 @@ def format_money_short(value: Decimal) -> str:
 def format_price(value: Decimal) -> str:
     """A unit or bulk price with the digits it has, at least cents: $0.60, $0.075, $0.0001."""
     value = Decimal(value).normalize()
-    places = max(2, -value.as_tuple().exponent)
+    exponent = value.as_tuple().exponent
+    assert isinstance(exponent, int), "a price is a finite number"
+    places = max(2, -exponent)
     return f"${value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP):,.{places}f}"
 
 

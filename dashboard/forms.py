@@ -2,11 +2,13 @@
 
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
+from accounts.models import Membership
 from billing.models import LedgerEntry
 from portal.text import VisibleTextFormMixin
 
@@ -36,8 +38,8 @@ class HistoryFilterForm(forms.Form):
             "must be one of purchase, usage or refund"
         )
 
-    def clean(self):
-        cleaned = super().clean()
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
         for name in ("from", "to"):
             value = cleaned.get(name)
             if value and not HISTORY_MIN_DATE <= value <= HISTORY_MAX_DATE:
@@ -86,9 +88,11 @@ class LicenseAlertSettingsForm(VisibleTextFormMixin, forms.Form):
         help_text=f"One email address per line, at most {MAX_EXTRA_RECIPIENTS}.",
     )
 
-    def __init__(self, *args, memberships, **kwargs):
+    def __init__(self, *args: Any, memberships: list[Membership], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["alert_members"].choices = [(str(m.pk), m.user.email) for m in memberships]
+        members = self.fields["alert_members"]
+        assert isinstance(members, forms.MultipleChoiceField)
+        members.choices = [(str(m.pk), m.user.email) for m in memberships]
 
     def clean_extra_emails(self):
         lines = [line.strip() for line in self.cleaned_data["extra_emails"].splitlines()]

@@ -250,7 +250,9 @@ class Dashboard:
 
     @property
     def text_share(self) -> Decimal:
-        return Decimal(100) - self.image_share if self.image_spent + self.text_spent > 0 else 0
+        if self.image_spent + self.text_spent <= 0:
+            return Decimal(0)
+        return Decimal(100) - self.image_share
 
     @property
     def is_low_balance(self) -> bool:

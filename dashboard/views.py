@@ -287,7 +287,7 @@ class AlertSettingsView(LicenseMixin, FormView):
     def form_valid(self, form):
         try:
             license_alert_settings_update(
-                acting_user=self.request.user,
+                acting_user=self.user,
                 license=self.license,
                 threshold=form.cleaned_data["low_balance_threshold"],
                 alert_membership_ids=[int(pk) for pk in form.cleaned_data["alert_members"]],

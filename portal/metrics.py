@@ -8,7 +8,7 @@ page: when Redis fails, counting pauses for a while instead of slowing each requ
 import logging
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import redis
 from django.conf import settings
@@ -72,7 +72,7 @@ class RequestMetricsMiddleware:
         return response
 
 
-def metric_line(name: str, value: object, labels: dict[str, object] | None = None) -> str:
+def metric_line(name: str, value: object, labels: Mapping[str, object] | None = None) -> str:
     if labels:
         inner = ",".join(f'{k}="{_escape(v)}"' for k, v in labels.items())
         return f"{name}{{{inner}}} {value}"

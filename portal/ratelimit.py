@@ -3,10 +3,12 @@
 import math
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TYPE_CHECKING, Any
 
 from django.contrib import messages
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
+from django.http import HttpRequest, HttpResponseBase
 from django.shortcuts import redirect
 from django.utils import timezone
 
@@ -63,7 +65,13 @@ def wait_message(*, reason: str, action: str, seconds: int) -> str:
     return f"{reason} — you can {action} again in {duration_text(seconds)}."
 
 
-class LicenseRateLimitMixin:
+if TYPE_CHECKING:
+    from django.views import View as _ViewBase
+else:
+    _ViewBase = object
+
+
+class LicenseRateLimitMixin(_ViewBase):
     """Limits a license-scoped view to `rate_limit` requests per `rate_window` seconds per
     license (for the methods in `rate_limited_methods`). Over the limit, the customer goes
     back to `rate_limited_redirect` (the license's home page by default) with a plain message saying
@@ -76,17 +84,24 @@ class LicenseRateLimitMixin:
     """
 
     rate_scope: str
-    rate_limit: int
-    rate_window: int
-    rate_limited_methods = ("get", "post")
+    license: Any  # set by accounts.mixins.LicenseMixin, listed before this mixin
+    rate_limited_methods: tuple[str, ...] = ("get", "post")
     rate_limited_noun = "Requests"  # "Test requests are limited to 10 a minute"
     rate_limited_action = "do this"  # "you can do this again in 42 seconds"
     rate_limited_redirect: str | None = None  # a URL name taking license_id
 
-    def dispatch(self, request, *args, **kwargs):
+    @property
+    def rate_limit(self) -> int:
+        raise NotImplementedError
+
+    @property
+    def rate_window(self) -> int:
+        raise NotImplementedError
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         if not hasattr(self, "license"):
             raise ImproperlyConfigured("list LicenseRateLimitMixin after LicenseMixin")
-        if request.method.lower() in self.rate_limited_methods:
+        if (request.method or "").lower() in self.rate_limited_methods:
             decision = rate_limit_hit(
                 key=f"{self.rate_scope}:{self.license.pk}",
                 limit=self.rate_limit,

@@ -8,6 +8,7 @@ with a message naming the character, never silently dropped. Markup and formula 
 """
 
 import unicodedata
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.core.exceptions import ValidationError
@@ -29,11 +30,17 @@ def invisible_character(text: str, *, multiline: bool = False) -> str | None:
     return None
 
 
-class VisibleTextFormMixin:
+if TYPE_CHECKING:
+    _FormBase = forms.Form
+else:
+    _FormBase = object
+
+
+class VisibleTextFormMixin(_FormBase):
     """Refuses invisible characters in every text field of a form (passwords and hidden
     fields excepted), checking what was typed before any field cleans it up."""
 
-    def clean(self):
+    def clean(self) -> dict[str, Any] | None:
         cleaned = super().clean()
         for name, field in self.fields.items():
             if not isinstance(field, forms.CharField) or isinstance(

@@ -39,11 +39,11 @@ class SyncStateAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     search_fields = ["license__name", "license__key"]
     ordering = ["license__name"]
     actions = ["sync_now"]
-    fields = [
+    fields = (
         "license", "cursor", "last_success_at", "last_attempt_at", "last_error", "last_error_at",
         "last_manual_refresh_at", "records_charged", "records_duplicate", "records_quarantined",
         "created_at", "updated_at",
-    ]  # fmt: skip
+    )  # fmt: skip
     readonly_fields = fields
 
     @admin.display(description="last error")
@@ -93,7 +93,7 @@ class QuarantinedRecordAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     search_fields = ["record_id", "reason"]
     date_hierarchy = "received_at"
     ordering = ["-received_at", "-id"]
-    fields = [
+    fields = (
         "license",
         "record_id",
         "reason_code",
@@ -102,7 +102,7 @@ class QuarantinedRecordAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "received_at",
         "raw_shown",
         "fingerprint",
-    ]
+    )
     readonly_fields = fields
 
     @admin.display(description="record id")

@@ -3,6 +3,7 @@
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from accounts.models import License
@@ -13,7 +14,7 @@ def sync_state_get(license: License) -> SyncState:
     return SyncState.objects.for_license(license).first() or SyncState(license=license)
 
 
-def sync_states_for_metrics():
+def sync_states_for_metrics() -> QuerySet[SyncState]:
     return SyncState.objects.select_related("license").order_by("license__key")
 
 

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError, transaction
@@ -97,13 +98,13 @@ class SyncResult:
 
 
 class RecordRejected(Exception):
-    def __init__(self, code: str, reason: str):
+    def __init__(self, code: str, reason: str) -> None:
         super().__init__(reason)
         self.code = code
         self.reason = reason
 
 
-def _shown(value) -> str:
+def _shown(value: Any) -> str:
     text = json.dumps(value, default=str)
     return text if len(text) <= 40 else text[:37] + "…"
 
@@ -113,7 +114,7 @@ def _is_plain(text: str, *, spaces: bool = True) -> bool:
     return text.isprintable() and (spaces or not any(c.isspace() for c in text))
 
 
-def _storable(value):
+def _storable(value: Any) -> Any:
     """The raw record as PostgreSQL's jsonb accepts it: NUL characters spelled out."""
     if isinstance(value, str):
         return value.replace("\x00", "\\u0000")
@@ -124,7 +125,7 @@ def _storable(value):
     return value
 
 
-def record_parse(raw, *, license_key: str, prices: PriceBook, now: datetime) -> UsageRecord:
+def record_parse(raw: Any, *, license_key: str, prices: PriceBook, now: datetime) -> UsageRecord:
     """Turn one raw upstream record into a UsageRecord, or raise RecordRejected saying why."""
     if not isinstance(raw, dict):
         raise RecordRejected(Reason.NOT_AN_OBJECT, f"the record is not an object: {_shown(raw)}")
@@ -196,12 +197,16 @@ def record_parse(raw, *, license_key: str, prices: PriceBook, now: datetime) -> 
         id=record_id,
         occurred_at=occurred_at,
         status=raw["status"],
-        **quantities,
-        **texts,
+        input_tokens=quantities["input_tokens"],
+        cached_tokens=quantities["cached_tokens"],
+        completion_tokens=quantities["completion_tokens"],
+        images=quantities["images"],
+        request_id=texts["request_id"],
+        endpoint=texts["endpoint"],
     )
 
 
-def _fingerprint(raw) -> str:
+def _fingerprint(raw: Any) -> str:
     canonical = json.dumps(raw, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()
 

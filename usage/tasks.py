@@ -6,6 +6,7 @@ be acked late and run again after a worker dies.
 
 import logging
 from dataclasses import asdict
+from typing import Any
 
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
@@ -25,14 +26,14 @@ SYNC_TIME_LIMIT = SYNC_SOFT_TIME_LIMIT + 30
 SYNC_TIME_BUDGET_SECONDS = SYNC_SOFT_TIME_LIMIT - 40
 
 
-def _queue_of(task) -> str | None:
+def _queue_of(task: Any) -> str | None:
     # Follow-up tasks go to the queue their parent came from, so routing the fan-out to a
     # queue routes the whole sync there.
     return (task.request.delivery_info or {}).get("routing_key") or None
 
 
 @shared_task(name="usage.sync_all_licenses", bind=True, ignore_result=True)
-def usage_sync_all_licenses(self) -> int:
+def usage_sync_all_licenses(self: Any) -> int:
     """Enqueue one sync per active license (Celery beat runs this every five minutes)."""
     queue = _queue_of(self)
     license_ids = license_ids_to_sync()
@@ -63,7 +64,7 @@ def usage_sync_all_licenses(self) -> int:
     retry_backoff_max=60,
     retry_jitter=True,
 )
-def usage_sync_license_task(self, license_id: int, trigger: str = "beat") -> dict:
+def usage_sync_license_task(self: Any, license_id: int, trigger: str = "beat") -> dict[str, Any]:
     license = license_for_sync(license_id)
     if license is None:
         return {"ran": False, "skipped": "license closed or gone"}

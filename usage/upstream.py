@@ -12,6 +12,7 @@ import logging
 import random
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 from django.conf import settings
@@ -53,7 +54,7 @@ class PingResult:
     error: str
 
 
-def _json(response: httpx.Response):
+def _json(response: httpx.Response) -> Any:
     """The answer's JSON. NaN and Infinity (which Python's parser accepts) stay strings, so a
     record carrying them is refused as "not a whole number" instead of reaching the database."""
     return json.loads(response.content, parse_constant=str)
@@ -95,7 +96,7 @@ class UpstreamClient:
     def __enter__(self) -> "UpstreamClient":
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.http.close()
 
     @staticmethod

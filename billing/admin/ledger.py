@@ -3,11 +3,12 @@ avoid the queries that grow with the ledger (full counts, DISTINCT dates)."""
 
 import calendar
 from datetime import date
+from typing import Any, cast
 
 from django.contrib import admin
 from django.contrib.admin.views.main import ChangeList
 from django.core.paginator import Paginator
-from django.db.models import Max, Min, Q
+from django.db.models import Max, Min, Q, QuerySet
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
@@ -34,7 +35,8 @@ class CappedCountPaginator(Paginator):
 
     @cached_property
     def count(self) -> int:
-        found = self.object_list[: self.CAP + 1].count()
+        rows = cast(QuerySet[Any], self.object_list)
+        found = rows[: self.CAP + 1].count()
         self.capped = found > self.CAP
         return min(found, self.CAP)
 
@@ -144,7 +146,7 @@ class LedgerEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     show_full_result_count = False
     paginator = CappedCountPaginator
     list_per_page = 100
-    fields = [
+    fields = (
         "id",
         "license",
         "kind",
@@ -162,7 +164,7 @@ class LedgerEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "created_by",
         "refunds_issued",
         "still_refundable",
-    ]
+    )
     readonly_fields = fields
 
     def get_changelist(self, request, **kwargs):

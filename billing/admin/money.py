@@ -177,6 +177,7 @@ def money_page_view(model_admin: admin.ModelAdmin, page: MoneyPage) -> Callable[
             form = page.form_class(request.POST)
             if form.is_valid():
                 try:
+                    assert isinstance(request.user, User)  # the admin lets only staff in
                     result = page.record(request.user, target, form.cleaned_data)
                 except ApplicationError as exc:
                     apply_application_error(form, exc)

@@ -28,7 +28,7 @@ def reconciliation_view(model_admin: admin.ModelAdmin, request: HttpRequest) -> 
     month_text = request.GET.get("month") or default_month.strftime("%Y-%m")
     key = (request.GET.get("license") or "").strip()
     only_differences = request.GET.get("only_differences") == "1"
-    errors = []
+    errors: list[str] = []
     report = None
     try:
         month = month_parse(month_text)
@@ -40,7 +40,7 @@ def reconciliation_view(model_admin: admin.ModelAdmin, request: HttpRequest) -> 
         license = License.objects.filter(key=key).first()
         if license is None:
             errors.append(f"No license has the key '{key}'.")
-    if not errors:
+    if month is not None and not errors:
         report = reconciliation_month(month=month, license=license)
         if request.GET.get("format") == "csv":
             return _reconciliation_csv(report)

@@ -6,6 +6,7 @@ named in DATABASE_URL when it is missing.
 """
 
 import sys
+from typing import Any
 
 import psycopg
 import redis
@@ -28,7 +29,7 @@ class Command(BaseCommand):
     def handle(self, *args, create_database=False, **options):
         db = settings.DATABASES["default"]
         address = f"{db.get('HOST') or 'localhost'}:{db.get('PORT') or 5432}"
-        conninfo = {
+        conninfo: dict[str, Any] = {
             "host": db.get("HOST") or None,
             "port": db.get("PORT") or None,
             "user": db.get("USER") or None,

@@ -1,0 +1,53 @@
+"""The apps form a stack and every arrow points down (docs/architecture.md): a lower app never
+imports a higher one, not even inside a function, and never names a higher app's URLs."""
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+# From the bottom up; an app may import only the apps before it.
+LAYERS = ["portal", "accounts", "billing", "usage", "dashboard", "demo"]
+
+
+def _modules(app: str) -> list[Path]:
+    return [p for p in (ROOT / app).rglob("*.py") if "migrations" not in p.parts]
+
+
+def _imported_apps(path: Path) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found.add(node.module.split(".")[0])
+    return found & set(LAYERS)
+
+
+@pytest.mark.parametrize("app", LAYERS)
+def test_an_app_imports_only_the_apps_below_it(app):
+    # portal/settings.py and portal/urls.py compose the project; they name apps as strings
+    # (INSTALLED_APPS, include("dashboard.urls")), never by import.
+    above = set(LAYERS[LAYERS.index(app) + 1 :])
+    upward = {
+        f"{path.relative_to(ROOT)} imports {', '.join(sorted(_imported_apps(path) & above))}"
+        for path in _modules(app)
+        if _imported_apps(path) & above
+    }
+    assert not upward, upward
+
+
+@pytest.mark.parametrize("app", ["portal", "accounts", "billing", "usage"])
+def test_no_lower_app_names_a_customer_page_url(app):
+    # A lower app links to a license's pages only through License.get_absolute_url().
+    named = re.compile(r"""["']dashboard:[a-z_]+["']""")
+    places = [*_modules(app), *(ROOT / "templates" / app).rglob("*.html")]
+    places += [*(ROOT / "templates" / app).rglob("*.txt")]
+    offending = [
+        str(path.relative_to(ROOT))
+        for path in places
+        if path.name != "settings.py" and named.search(path.read_text(encoding="utf-8"))
+    ]
+    assert not offending, offending
