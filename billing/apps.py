@@ -22,7 +22,7 @@ def _rebuild_rollups(*, license, **kwargs):
 
 
 def _restore_default_prices(**kwargs):
-    """Migration 0002 seeds the guide's prices; a flush (tests) empties the table, and
+    """Migration 0002 seeds the default prices (docs/product.md); a flush (tests) empties the table, and
     Django re-emits post_migrate after it, so the defaults come back. Idempotent."""
     from billing.defaults import seed_default_prices
     from billing.models import Price

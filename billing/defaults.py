@@ -1,4 +1,4 @@
-"""The guide's prices, seeded by migration billing.0002 (and restored by tests after a flush)."""
+"""The default prices (docs/product.md), seeded by migration billing.0002 (and restored by tests after a flush)."""
 
 from datetime import UTC, datetime
 from decimal import Decimal

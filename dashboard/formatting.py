@@ -1,7 +1,7 @@
 """How the dashboard writes numbers for people. Exact amounts go through billing.money.
 
 The stored amount (6 places) is what tables show; charts, whose labels must fit under a
-15-pixel bar, show the same amount rounded half-up to the cent (the guide's "Jun 30: $1.23"),
+15-pixel bar, show the same amount rounded half-up to the cent (docs/product.md: "Jun 30: $1.23"),
 except below a cent, where cents would read "$0.00" under a blue bar.
 """
 

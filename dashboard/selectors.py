@@ -35,12 +35,12 @@ from dashboard.formatting import format_age, format_count, format_money_short, f
 from usage.selectors import sync_state_get
 
 RECENT_TRANSACTIONS = 100
-DESCRIPTION_CHARS = 50  # the guide: descriptions are cut to 50 characters in the table
-# The guide's labels ("Jun 30", "Jun 2025", "Mon") in English whatever the server's locale;
+DESCRIPTION_CHARS = 50  # docs/product.md: descriptions are cut to 50 characters in the table
+# The labels of docs/product.md ("Jun 30", "Jun 2025", "Mon") in English whatever the server's locale;
 # plain tuples because Django's dateformat costs ~30 µs a call, 100+ times a page.
 MONTH_ABBR = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 DAY_ABBR = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-# The guide: data refreshes automatically every 5 minutes (static/js/dashboard.js).
+# docs/product.md: data refreshes automatically every 5 minutes (static/js/dashboard.js).
 AUTO_REFRESH_SECONDS = 5 * 60
 DAILY_DAYS = 30
 MONTHLY_MONTHS = 12
@@ -150,7 +150,7 @@ class BulkCost:
 
 @dataclass(frozen=True)
 class TransactionRow:
-    """One line of Recent Transaction History, ready to print (the guide's formats)."""
+    """One line of Recent Transaction History, ready to print (docs/product.md's formats)."""
 
     id: int
     occurred_at: datetime  # in the license's timezone
@@ -230,12 +230,12 @@ class Dashboard:
 
     @property
     def credits_used(self) -> Decimal:
-        """The guide: Credits Used "should match your Total Spent amount"; it is the same number."""
+        """Credits Used "should match" Total Spent (docs/product.md): it is the same number."""
         return self.total_spent
 
     @property
     def average_per_transaction(self) -> Decimal:
-        """The guide's definition: Total Spent ÷ Total Transactions (all entries)."""
+        """docs/product.md's definition: Total Spent ÷ Total Transactions (all entries)."""
         if not self.total_transactions:
             return ZERO
         return quantize_money(self.total_spent / self.total_transactions)
@@ -397,7 +397,7 @@ def _cut(text: str, limit: int = DESCRIPTION_CHARS) -> str:
 
 
 def bulk_costs(prices: dict[str, Decimal]) -> list[BulkCost]:
-    """The guide's "Cost Per Usage": each price per 1M tokens or per 10,000 images."""
+    """docs/product.md's "Cost per usage": each price per 1M tokens or per 10,000 images."""
     return [
         BulkCost(
             service=service,
@@ -495,7 +495,7 @@ def _daily_chart(today: date, per_day: dict[date, Decimal]) -> Chart:
     """Always 30 columns ending today; days without usage are $0 (gray)."""
     days = [today - timedelta(days=n) for n in range(DAILY_DAYS - 1, -1, -1)]
     amounts = {day: quantize_money(per_day.get(day, ZERO)) for day in days}
-    # The guide: bar heights are relative to the largest day, not to a rounded axis.
+    # docs/product.md: bar heights are relative to the largest day, not to a rounded axis.
     scale = max(amounts.values(), default=ZERO)
     bars = [
         Bar(

@@ -43,7 +43,7 @@ logger = logging.getLogger(__name__)
 
 
 class DashboardView(LicenseMixin, TemplateView):
-    """The customer dashboard: every section of the guide, from totals and rollups."""
+    """The customer dashboard: every section of docs/product.md, from totals and rollups."""
 
     template_name = "dashboard/dashboard.html"
 

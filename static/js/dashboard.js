@@ -1,4 +1,4 @@
-/* The dashboard's automatic refresh (the guide: "Data refreshes automatically every 5 minutes").
+/* The dashboard's automatic refresh (docs/product.md: "refreshed automatically every 5 minutes").
  *
  * Every N seconds (data-auto-refresh on .dashboard) it fetches this same page and swaps
  * each [data-refresh-section] whose HTML changed, in one go: no reload, no flicker, the

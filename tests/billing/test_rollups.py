@@ -1,7 +1,7 @@
 """Daily rollups equal the ledger, whatever order, repeats and lateness the upstream's
 records come in, on the local days of the license's timezone across clock changes, and
 after a timezone change or a rebuild by hand. The dashboard's charts, analytics and
-forecast are read from them (DESIGN.md invariants 1, 8 and 9)."""
+forecast are read from them (docs/invariants.md, 1, 8 and 9)."""
 
 import random
 from datetime import UTC, datetime, timedelta

@@ -200,7 +200,7 @@ def test_estimates_are_what_the_balance_buys_at_current_prices():
         assert estimate.units == int(
             (Decimal("10") / prices[service]).to_integral_value(rounding=ROUND_FLOOR)
         )
-    # The guide's example: a $10.00 balance buys about 100,000 images.
+    # docs/product.md's example: a $10.00 balance buys about 100,000 images.
     assert by_service["ai_images"].units == 100_000
     assert by_service["ai_data"].units == 16_666_666
     assert by_service["ai_data_completion"].units == 10_000_000
