@@ -100,6 +100,18 @@ def _refund_notes(target: Target) -> list[str]:
     ]
 
 
+def _record_refund(user: User, target: Target, data: dict[str, Any]) -> RefundResult:
+    """A refund of the target's charge, or a goodwill credit when the target is a license."""
+    return refund_issue(
+        acting_user=user,
+        license=target.license,
+        amount=data["amount"],
+        reason=data["reason"],
+        idempotency_key=data["idempotency_key"],
+        refund_of=target.entry,
+    )
+
+
 MONEY_PAGES: tuple[MoneyPage, ...] = (
     MoneyPage(
         route="<int:pk>/refund/",
@@ -109,14 +121,7 @@ MONEY_PAGES: tuple[MoneyPage, ...] = (
         load=_charge,
         title=lambda t: f"Refund charge #{t.entry.pk}" if t.entry else "",
         submit="Issue refund",
-        record=lambda user, t, data: refund_issue(
-            acting_user=user,
-            license=t.license,
-            amount=data["amount"],
-            reason=data["reason"],
-            idempotency_key=data["idempotency_key"],
-            refund_of=t.entry,
-        ),
+        record=_record_refund,
         initial=lambda t: {
             "amount": refundable_amount(t.entry) if t.entry else None,
             "idempotency_key": new_idempotency_key(),
@@ -132,13 +137,7 @@ MONEY_PAGES: tuple[MoneyPage, ...] = (
         load=_license,
         title=lambda t: f"Goodwill credit for {t.license.name}",
         submit="Credit the license",
-        record=lambda user, t, data: refund_issue(
-            acting_user=user,
-            license=t.license,
-            amount=data["amount"],
-            reason=data["reason"],
-            idempotency_key=data["idempotency_key"],
-        ),
+        record=_record_refund,
         initial=lambda t: {"idempotency_key": new_idempotency_key()},
     ),
     MoneyPage(
