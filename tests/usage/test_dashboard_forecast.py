@@ -8,7 +8,7 @@ import time_machine
 
 from billing.selectors import forecast_get
 from billing.services import UsageRecord, usage_record_batch
-from tests.billing.ledger import buy
+from tests.ledger import buy
 from usage.formatting import format_count_compact
 from usage.selectors import dashboard_get
 

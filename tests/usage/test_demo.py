@@ -11,7 +11,7 @@ from accounts.demo import ACME, GLOBEX
 from accounts.models import License
 from billing.models import LedgerEntry
 from billing.selectors import balance_get
-from tests.usage.checks import assert_ledger_matches_upstream
+from tests.ledger import assert_ledger_matches_upstream
 from usage.simulator import demo_profiles
 from usage.upstream import upstream_summary
 

@@ -23,6 +23,7 @@ from django.core.management import CommandError, call_command
 from django.urls import reverse
 
 from portal.tasks import ping
+from tests.ledger import assert_ledger_matches_upstream, ledger_charges
 from tests.services import (
     PYTHON,
     ROOT,
@@ -34,7 +35,6 @@ from tests.services import (
     private_child,
     redis_at,
 )
-from tests.usage.checks import assert_ledger_matches_upstream, ledger_charges
 from tests.usage.conftest import NOW, profile_for
 from tests.usage.test_sync_processes import child_env as worker_env
 from tests.usage.test_sync_processes import cursor_of, wait_for

@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from tests.usage.checks import assert_ledger_matches_upstream, ledger_usage
+from tests.ledger import assert_ledger_matches_upstream, ledger_usage
 from tests.usage.conftest import NOW, profile_for
 from usage.services import usage_sync_license
 from usage.simulator import Faults, demo_profiles

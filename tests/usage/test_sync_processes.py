@@ -15,7 +15,7 @@ from django.db import connection
 from accounts.models import License
 from portal.celery import app
 from tests.accounts.factories import LicenseFactory
-from tests.usage.checks import assert_ledger_matches_upstream, ledger_charges, ledger_usage
+from tests.ledger import assert_ledger_matches_upstream, ledger_charges, ledger_usage
 from tests.usage.conftest import profile_for
 from usage.models import SyncState
 from usage.services import usage_sync_license
