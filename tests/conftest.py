@@ -1,6 +1,7 @@
 import pytest
 
 from tests.accounts.factories import LicenseFactory, MembershipFactory, UserFactory
+from tests.processes import Worker, child_env
 
 
 @pytest.fixture(autouse=True)
@@ -43,6 +44,23 @@ def celery_eager():
     app.conf.task_always_eager = True
     yield
     app.conf.task_always_eager = previous
+
+
+@pytest.fixture
+def start_worker():
+    """start_worker(env=None, queue=None) -> Worker: a real Celery worker process on a queue
+    of its own (or `queue`), with `env` (default: child_env(), the test database); stopped
+    after the test."""
+    started: list[Worker] = []
+
+    def start(env: dict | None = None, queue: str | None = None) -> Worker:
+        worker = Worker(env if env is not None else child_env(), queue)
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop()
 
 
 # --- browser tests: Playwright driving Debian's Chromium ---------------------------------

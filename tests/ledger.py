@@ -22,6 +22,7 @@ from django.utils import timezone
 from accounts.models import License, User
 from billing.models import DailyRollup, LedgerEntry, LicenseBalance, Service
 from billing.services import UsageRecord, purchase_record, refund_issue, usage_record_batch
+from usage.models import SyncState
 
 # A fixed moment for tests that do not care when (in June 2025, away from month edges).
 T0 = datetime(2025, 6, 10, 12, 0, tzinfo=UTC)
@@ -312,3 +313,8 @@ def ledger_charges(license: License) -> set[tuple]:
         .filter(kind=USAGE)
         .values_list("external_id", "amount", "tokens", "images", "occurred_at")
     )
+
+
+def cursor_of(license: License) -> str:
+    """The sync's committed cursor for the license ("" before its first page)."""
+    return SyncState.objects.for_license(license).values_list("cursor", flat=True).first() or ""

@@ -19,6 +19,7 @@ from billing.selectors import reconciliation_month
 from billing.services import refund_issue
 from tests.accounts.factories import LicenseFactory
 from tests.ledger import buy, record_usage, usage_entry
+from tests.processes import child_env
 
 pytestmark = pytest.mark.django_db
 JUNE = datetime(2025, 6, 1).date()
@@ -213,9 +214,3 @@ def test_manage_py_exits_non_zero_when_the_ledger_differs(license_a):
     broken = run()
     assert broken.returncode == 1
     assert "differ from the ledger" in broken.stderr
-
-
-def child_env():
-    from tests.billing.procs import child_env as env
-
-    return env()

@@ -21,7 +21,7 @@ from accounts.models import AlertRecipient, AuditEvent, Domain, User
 from billing.models import LedgerEntry
 from tests.accounts.factories import LicenseFactory, UserFactory
 from tests.ledger import buy, record_usage, usage_entry
-from tests.usage.conftest import profile_for
+from tests.processes import profile_for
 from usage.models import QuarantinedRecord
 from usage.services import usage_sync_license
 from usage.simulator import Faults

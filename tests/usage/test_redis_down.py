@@ -20,8 +20,8 @@ from billing.tasks import send_owed_balance_alerts
 from portal.celery import app as celery_app
 from tests.accounts.factories import UserFactory
 from tests.ledger import assert_ledger_matches_upstream, buy
+from tests.processes import NOW, profile_for
 from tests.services import DEAD_REDIS_URL, redis_at
-from tests.usage.conftest import NOW, profile_for
 from usage.services import usage_sync_license
 from usage.simulator import Faults
 from usage.upstream import upstream_summary

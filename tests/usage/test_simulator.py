@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from tests.ledger import assert_ledger_matches_upstream, ledger_usage
-from tests.usage.conftest import NOW, profile_for
+from tests.processes import NOW, profile_for
 from usage.services import usage_sync_license
 from usage.simulator import Faults, demo_profiles
 from usage.simulator.core import Simulator

@@ -8,7 +8,7 @@ from django.db import OperationalError, transaction
 from accounts.demo import seed_demo_accounts
 from billing.selectors import balance_get
 from tests.ledger import assert_ledger_matches_upstream, ledger_charges, ledger_usage
-from tests.usage.conftest import NOW, profile_for
+from tests.processes import NOW, profile_for
 from usage.models import QuarantinedRecord, SyncState
 from usage.services import usage_sync_license
 from usage.simulator import Faults, demo_profiles

@@ -6,7 +6,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from tests.ledger import assert_ledger_matches_upstream
-from tests.usage.conftest import profile_for
+from tests.processes import profile_for
 from usage.simulator import Faults
 from usage.upstream import upstream_summary
 
