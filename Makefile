@@ -2,8 +2,6 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-PORT ?= 8000
-export PORT
 
 .PHONY: run test install preflight migrate seed lint format test-fast bench chromium
 
@@ -30,9 +28,10 @@ seed: migrate
 	$(BIN)/python manage.py seed_demo
 
 # run_portal starts the simulator, waits for it, runs seed_demo, then web, worker and beat.
+# Ports: PORT (default 8000, from the environment or .env); portal/settings.py derives the rest.
 run: migrate
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
-	$(BIN)/python manage.py run_portal --port $(PORT) --seed-demo
+	$(BIN)/python manage.py run_portal --seed-demo
 
 lint: install
 	$(BIN)/ruff check .
