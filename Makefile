@@ -2,10 +2,8 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-PORT ?= 8000
-export PORT
 
-.PHONY: run test install preflight migrate seed lint format test-fast bench
+.PHONY: run test install preflight migrate seed lint format test-fast bench chromium
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -30,9 +28,10 @@ seed: migrate
 	$(BIN)/python manage.py seed_demo
 
 # run_portal starts the simulator, waits for it, runs seed_demo, then web, worker and beat.
+# Ports: PORT (default 8000, from the environment or .env); portal/settings.py derives the rest.
 run: migrate
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
-	$(BIN)/python manage.py run_portal --port $(PORT) --seed-demo
+	$(BIN)/python manage.py run_portal --seed-demo
 
 lint: install
 	$(BIN)/ruff check .
@@ -43,8 +42,22 @@ format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-test: preflight lint
+test: preflight lint chromium
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# The browser tests drive Debian's Chromium (Playwright cannot download a browser here).
+# As root it is installed (retried after an apt-get update); otherwise one line says how.
+CHROMIUM := /usr/bin/chromium
+APT_INSTALL_CHROMIUM := DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null
+chromium:
+	@if [ ! -x $(CHROMIUM) ]; then \
+		if [ "$$(id -u)" != 0 ]; then \
+			echo "The browser tests need Debian's Chromium: run 'sudo apt-get install -y chromium', then make test"; exit 1; \
+		fi; \
+		echo "installing Debian's Chromium for the browser tests (apt-get install -y chromium)"; \
+		$(APT_INSTALL_CHROMIUM) || { apt-get update -q >/dev/null && $(APT_INSTALL_CHROMIUM); } || \
+			{ echo "Could not install Chromium: run 'apt-get update && apt-get install -y chromium', then make test"; exit 1; }; \
+	fi
 
 # Only the fast tests (no browser, no real worker, no fault injection).
 test-fast: preflight

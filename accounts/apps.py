@@ -1,4 +1,4 @@
-from django.apps import AppConfig
+from django.apps import AppConfig, apps
 
 
 class AccountsConfig(AppConfig):
@@ -10,6 +10,8 @@ class AccountsConfig(AppConfig):
 
         from accounts.roles import roles_sync
 
-        # No sender filter: post_migrate is sent once per app, after that app's permissions
-        # are created, so the last call sees every app's permissions.
-        post_migrate.connect(roles_sync, dispatch_uid="accounts.roles_sync")
+        # post_migrate is sent once per app with models (after every migrate, and after every
+        # flush), each time after that app's permissions are created: only the last app's
+        # signal sees them all, so roles_sync listens to that one and runs once per migrate.
+        last = [config for config in apps.get_app_configs() if config.models_module][-1]
+        post_migrate.connect(roles_sync, sender=last, dispatch_uid="accounts.roles_sync")

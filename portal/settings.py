@@ -161,7 +161,13 @@ DEFAULT_FROM_EMAIL = env.str(
     "DEFAULT_FROM_EMAIL", default="Token & Credit Portal <noreply@portal.example>"
 )
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
-PORTAL_BASE_URL = env.str("PORTAL_BASE_URL", default="http://127.0.0.1:8000")
+# `make run`'s web port, and what follows from it unless set (empty counts as unset). This
+# is the one place they are derived, so a second copy on one machine needs only another
+# PORT: links in emails point at PORT, the upstream simulator listens on PORT + 100, and
+# UPSTREAM_URL (below) defaults to the simulator.
+PORT = env.int("PORT", default=8000)
+UPSTREAM_SIMULATOR_PORT = int(env.str("UPSTREAM_SIMULATOR_PORT", default="") or PORT + 100)
+PORTAL_BASE_URL = env.str("PORTAL_BASE_URL", default="") or f"http://127.0.0.1:{PORT}"
 
 # The portal keeps nothing essential in a cache, so a Redis outage never breaks pages.
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
@@ -266,8 +272,10 @@ LOGGING = {
     },
 }
 
-# Upstream metering API (docs/upstream-api.md). `make run` points it at the simulator.
-UPSTREAM_URL = env.str("UPSTREAM_URL", default="http://127.0.0.1:8100")
+# Upstream metering API (docs/upstream-api.md). Unset (or empty), it is our simulator on
+# UPSTREAM_SIMULATOR_PORT, which `make run` then starts; set, `make run` starts none.
+UPSTREAM_URL_GIVEN = bool(env.str("UPSTREAM_URL", default=""))
+UPSTREAM_URL = env.str("UPSTREAM_URL", default="") or f"http://127.0.0.1:{UPSTREAM_SIMULATOR_PORT}"
 UPSTREAM_TOKEN = env.str("UPSTREAM_TOKEN", default="dev-upstream-token")
 UPSTREAM_CONNECT_TIMEOUT = env.float("UPSTREAM_CONNECT_TIMEOUT", default=3.0)
 UPSTREAM_READ_TIMEOUT = env.float("UPSTREAM_READ_TIMEOUT", default=15.0)

@@ -1,6 +1,7 @@
 import pytest
 
 from tests.accounts.factories import LicenseFactory, MembershipFactory, UserFactory
+from tests.processes import Worker, child_env
 
 
 @pytest.fixture(autouse=True)
@@ -45,6 +46,23 @@ def celery_eager():
     app.conf.task_always_eager = previous
 
 
+@pytest.fixture
+def start_worker():
+    """start_worker(env=None, queue=None) -> Worker: a real Celery worker process on a queue
+    of its own (or `queue`), with `env` (default: child_env(), the test database); stopped
+    after the test."""
+    started: list[Worker] = []
+
+    def start(env: dict | None = None, queue: str | None = None) -> Worker:
+        worker = Worker(env if env is not None else child_env(), queue)
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop()
+
+
 # --- browser tests: Playwright driving Debian's Chromium ---------------------------------
 # Marked @pytest.mark.browser; they use pytest-django's live_server. `playwright install`
 # cannot download browsers here, so Debian's /usr/bin/chromium is launched directly.
@@ -66,7 +84,7 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     if not os.path.exists(CHROMIUM):
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium (.ci/run does)")
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium (make test does)")
     # Playwright's sync API keeps an event loop running in this thread; without this
     # Django's ORM refuses to run in the test (SynchronousOnlyOperation).
     previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")

@@ -22,7 +22,7 @@ from django.db.models import Sum  # noqa: E402
 from accounts.models import AuditEvent, License, User  # noqa: E402
 from billing.models import LedgerEntry, LicenseBalance  # noqa: E402
 from billing.services import UsageRecord, purchase_record, refund_issue, usage_record_batch  # noqa: E402
-from tests.usage.checks import assert_ledger_matches_upstream  # noqa: E402
+from tests.ledger import assert_ledger_matches_upstream  # noqa: E402
 
 
 def license_create(key: str, tz: str = "UTC") -> dict:

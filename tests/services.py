@@ -8,9 +8,7 @@ a temporary directory, and removes everything it started, even when it fails.
 import os
 import shutil
 import signal
-import socket
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -18,15 +16,9 @@ from pathlib import Path
 import psycopg
 import redis
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.processes import PYTHON, ROOT, child_env, free_port, manage
+
 PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
-PYTHON = str(Path(sys.executable))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _as_postgres(argv: list[str]) -> list[str]:
@@ -129,25 +121,6 @@ class PrivateRedis:
             self.proc.send_signal(signal.SIGKILL)  # as abrupt as an outage
             self.proc.wait(timeout=10)
         self.proc = None
-
-
-def manage(*args: str, env: dict, timeout: float = 120) -> subprocess.CompletedProcess:
-    """Run manage.py in a child process with this environment."""
-    return subprocess.run(
-        [PYTHON, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True,
-        timeout=timeout,
-    )  # fmt: skip
-
-
-def child_env(database_url: str, **extra: str) -> dict:
-    env = {k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"}
-    return {
-        **env,
-        "DATABASE_URL": database_url,
-        "DJANGO_SETTINGS_MODULE": "portal.settings",
-        "DB_CONN_MAX_AGE": "0",
-        **extra,
-    }
 
 
 DEAD_REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens on port 1

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from accounts.models import AuditEvent
 from billing.models import LedgerEntry, Price
-from tests.billing.helpers import T0, assert_ledger_consistent, buy, record_usage, usage_entry
+from tests.ledger import T0, assert_ledger_consistent, buy, record_usage, usage_entry
 
 pytestmark = pytest.mark.django_db
 

@@ -12,7 +12,7 @@ from accounts.models import AlertRecipient, Membership
 from billing.alerts import balance_alert_send
 from billing.models import BalanceAlert
 from tests.accounts.factories import LicenseFactory, MembershipFactory, UserFactory
-from tests.billing.ledger import buy, spend
+from tests.ledger import buy, spend
 
 
 @pytest.fixture

@@ -19,9 +19,9 @@ from billing.money import charge_for
 from billing.reconciliation import reconciliation_month
 from billing.services import UsageRecord, usage_record_batch
 from tests.accounts.factories import LicenseFactory
-from tests.billing.helpers import T0, assert_ledger_consistent, over_refunded_charges
 from tests.billing.ledger_worker import purchase_spec, record_spec
-from tests.billing.procs import child_env
+from tests.ledger import T0, assert_ledger_consistent, over_refunded_charges
+from tests.processes import child_env
 
 WORKERS = 4
 

@@ -3,20 +3,13 @@ and issuing it again (the same form, the same idempotency key) records it exactl
 Runs against a private PostgreSQL cluster; part of the fault suite (`pytest -m faults`)."""
 
 import subprocess
-import time
 from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
 
-from tests.services import (
-    PYTHON,
-    ROOT,
-    child_env,
-    manage,
-    migrated_private_postgres,
-    private_child,
-)
+from tests.processes import PYTHON, ROOT, child_env, manage, wait_for
+from tests.services import migrated_private_postgres, private_child
 
 pytestmark = pytest.mark.faults
 
@@ -24,15 +17,6 @@ pytestmark = pytest.mark.faults
 @pytest.fixture(scope="module")
 def private_postgres():
     yield from migrated_private_postgres()
-
-
-def wait_for(condition, timeout: float = 30, message: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {message}")
 
 
 def test_a_refund_cut_off_by_a_postgres_restart_leaves_no_trace_and_a_retry_records_it_once(

@@ -2,8 +2,7 @@ import pytest
 from django.core.management import call_command
 
 from billing.models import LedgerEntry
-from tests.billing.helpers import assert_ledger_consistent
-from tests.billing.ledger import buy
+from tests.ledger import assert_ledger_consistent, buy
 
 pytestmark = pytest.mark.django_db
 

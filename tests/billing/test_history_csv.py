@@ -16,7 +16,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from billing.services import UsageRecord, refund_issue, usage_record_batch
-from tests.billing.helpers import buy, record_usage, usage_entry
+from tests.ledger import buy, record_usage, usage_entry
 
 pytestmark = pytest.mark.django_db
 
@@ -53,7 +53,7 @@ def test_the_whole_history_streams_newest_first_in_the_license_timezone(
     client_a, new_york, billing_user
 ):
     at = datetime(2025, 6, 30, 18, 30, 15, tzinfo=UTC)  # 14:30:15 in New York (EDT)
-    buy(new_york, "20.00", "pay_1", occurred_at=at - timedelta(days=2), description="Top-up")
+    buy(new_york, "20.00", "pay_1", at=at - timedelta(days=2), description="Top-up")
     record_usage(new_york, "r1", at=at - timedelta(days=1), input_tokens=1234, images=2)
     charge = usage_entry(new_york, "r1", "ai_images")
     refund = refund_issue(
@@ -142,7 +142,7 @@ def test_the_first_bytes_leave_before_the_history_is_read(client_a, license_a, m
         license_a, "quad", at=at, input_tokens=1, cached_tokens=1, completion_tokens=1, images=1
     )
     record_usage(license_a, "solo", at=at - timedelta(seconds=1), input_tokens=5)
-    buy(license_a, "3", "pay_1", occurred_at=at + timedelta(seconds=1))
+    buy(license_a, "3", "pay_1", at=at + timedelta(seconds=1))
     response = client_a.get(url(license_a))
     assert isinstance(response, StreamingHttpResponse)
     chunks = iter(response.streaming_content)
@@ -175,11 +175,11 @@ def test_filters_are_local_dates_inclusive_and_a_type(client_a, new_york):
     def at_local(y, mo, d, h=0, mi=0, s=0):
         return datetime(y, mo, d, h, mi, s, tzinfo=new_york.tzinfo)
 
-    buy(new_york, "1", "before", occurred_at=at_local(2025, 5, 31, 23, 59, 59))
-    buy(new_york, "2", "first", occurred_at=at_local(2025, 6, 1))
+    buy(new_york, "1", "before", at=at_local(2025, 5, 31, 23, 59, 59))
+    buy(new_york, "2", "first", at=at_local(2025, 6, 1))
     record_usage(new_york, "mid", at=at_local(2025, 6, 15, 12), images=1)
-    buy(new_york, "3", "last", occurred_at=at_local(2025, 6, 30, 23, 59, 59))
-    buy(new_york, "4", "after", occurred_at=at_local(2025, 7, 1))
+    buy(new_york, "3", "last", at=at_local(2025, 6, 30, 23, 59, 59))
+    buy(new_york, "4", "after", at=at_local(2025, 7, 1))
 
     rows = rows_of(client_a.get(url(new_york, **{"from": "2025-06-01", "to": "2025-06-30"})))
     assert [r[3] for r in rows[1:]] == ["3.000000", "-0.000100", "2.000000"]
@@ -298,7 +298,7 @@ def test_the_download_is_byte_for_byte_what_the_csv_module_writes(
     start = datetime(2025, 3, 8, 23, 59, 59, 999999, tzinfo=UTC)  # spans the US spring change
     for i, text in enumerate(texts):
         at = start + timedelta(hours=7 * i, microseconds=i)
-        buy(license_a, f"{i + 1}.000001", f"pay_{i}", description=text, occurred_at=at)
+        buy(license_a, f"{i + 1}.000001", f"pay_{i}", description=text, at=at)
     # Across Lord Howe's half-hour clock change (15:00 UTC); a record's entries share a moment.
     for i in range(5):
         at = datetime(2025, 4, 5, 14, 30, tzinfo=UTC) + timedelta(minutes=17 * i)

@@ -8,7 +8,7 @@ from django.contrib.messages import get_messages
 from django.urls import reverse
 
 from tests.accounts.factories import MembershipFactory
-from tests.billing.helpers import buy
+from tests.ledger import buy
 
 pytestmark = pytest.mark.django_db
 START = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)

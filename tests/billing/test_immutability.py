@@ -12,7 +12,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from billing.models import LedgerEntry, Price
-from tests.billing.helpers import T0, buy, record_usage, usage_entry
+from tests.ledger import T0, buy, record_usage, usage_entry
 
 pytestmark = pytest.mark.django_db
 

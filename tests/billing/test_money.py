@@ -8,7 +8,7 @@ import pytest
 
 from billing.models import Price
 from billing.money import charge_for, money_exact, parse_money, quantize_money
-from tests.billing.helpers import T0, record_usage, usage_entry
+from tests.ledger import T0, record_usage, usage_entry
 
 pytestmark = pytest.mark.django_db
 

@@ -18,7 +18,8 @@ from django.db import connection
 from billing.reconciliation import reconciliation_month
 from billing.services import refund_issue
 from tests.accounts.factories import LicenseFactory
-from tests.billing.helpers import buy, record_usage, usage_entry
+from tests.ledger import buy, record_usage, usage_entry
+from tests.processes import child_env
 
 pytestmark = pytest.mark.django_db
 JUNE = datetime(2025, 6, 1).date()
@@ -32,8 +33,8 @@ def local(license, *args):
 def ny(db, billing_user):
     """A New York license with activity around the edges of June 2025 (local time)."""
     lic = LicenseFactory(name="=Evil Name", key="NY-000001", timezone="America/New_York")
-    buy(lic, "10", "may", occurred_at=local(lic, 2025, 5, 31, 23, 30))  # 03:30 UTC June 1
-    buy(lic, "20", "june", occurred_at=local(lic, 2025, 6, 1, 0, 30))
+    buy(lic, "10", "may", at=local(lic, 2025, 5, 31, 23, 30))  # 03:30 UTC June 1
+    buy(lic, "20", "june", at=local(lic, 2025, 6, 1, 0, 30))
     record_usage(lic, "u1", at=local(lic, 2025, 6, 15, 12), completion_tokens=3_000_000)
     record_usage(lic, "u2", at=local(lic, 2025, 6, 30, 23, 59), input_tokens=1_000_000)
     record_usage(lic, "u3", at=local(lic, 2025, 7, 1, 0, 0), images=10)
@@ -70,7 +71,7 @@ def test_a_month_is_reported_in_the_license_timezone(ny):
 
 
 def test_licenses_without_entries_by_the_month_end_are_left_out(ny, license_a):
-    buy(license_a, "5", "later", occurred_at=datetime(2025, 8, 1, tzinfo=license_a.tzinfo))
+    buy(license_a, "5", "later", at=datetime(2025, 8, 1, tzinfo=license_a.tzinfo))
     keys = [r.key for r in reconciliation_month(month=JUNE).rows]
     assert keys == [ny.key]
 
@@ -139,7 +140,7 @@ def test_the_command_fails_after_a_stored_total_is_corrupted(ny, capsys):
 
 
 def test_the_command_scopes_to_one_license_and_refuses_bad_arguments(ny, license_a):
-    buy(license_a, "1", "p", occurred_at=datetime(2025, 6, 2, tzinfo=license_a.tzinfo))
+    buy(license_a, "1", "p", at=datetime(2025, 6, 2, tzinfo=license_a.tzinfo))
     corrupt("UPDATE billing_licensebalance SET balance = 0 WHERE license_id = %s", [ny.pk])
     call_command("reconcile_ledger", "--month", "2025-06", "--license", license_a.key)
     for args in (["--month", "2025-6-1"], ["--month", "2025-06", "--license", "NOPE-0000"]):
@@ -195,7 +196,7 @@ def test_customers_and_anonymous_visitors_do_not_reach_the_report(client_a, clie
 @pytest.mark.django_db(transaction=True)
 def test_manage_py_exits_non_zero_when_the_ledger_differs(license_a):
     """The real process exit status, as cron or CI sees it (data committed for the child)."""
-    buy(license_a, "5", "p1", occurred_at=datetime(2025, 6, 2, tzinfo=license_a.tzinfo))
+    buy(license_a, "5", "p1", at=datetime(2025, 6, 2, tzinfo=license_a.tzinfo))
 
     def run():
         return subprocess.run(
@@ -213,9 +214,3 @@ def test_manage_py_exits_non_zero_when_the_ledger_differs(license_a):
     broken = run()
     assert broken.returncode == 1
     assert "differ from the ledger" in broken.stderr
-
-
-def child_env():
-    from tests.billing.procs import child_env as env
-
-    return env()

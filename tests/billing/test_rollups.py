@@ -17,7 +17,7 @@ from billing.models import DailyRollup, LedgerEntry
 from billing.reconciliation import reconciliation_month
 from billing.services import UsageRecord, refund_issue, usage_record_batch
 from tests.accounts.factories import LicenseFactory
-from tests.billing.helpers import assert_ledger_consistent, buy, record_usage
+from tests.ledger import assert_ledger_consistent, buy, record_usage
 
 pytestmark = pytest.mark.django_db
 
@@ -72,7 +72,7 @@ def test_rollups_equal_the_ledger_after_random_batches_with_repeats_and_late_rec
     rng = random.Random(seed)
     license = LicenseFactory(key=f"ROLL-{seed:06d}", timezone=tz_name)
     tz = license.tzinfo
-    buy(license, "50", "pay_0", occurred_at=random_moment(rng, tz))
+    buy(license, "50", "pay_0", at=random_moment(rng, tz))
     # The upstream's records: a record served again is the same record (same id, same
     # content); the order they are served in has nothing to do with when they happened.
     records: dict[str, UsageRecord] = {}
@@ -97,7 +97,7 @@ def test_rollups_equal_the_ledger_after_random_batches_with_repeats_and_late_rec
                 license,
                 f"{rng.randint(1, 20)}.5",
                 f"pay_{batch_no}",
-                occurred_at=random_moment(rng, tz),
+                at=random_moment(rng, tz),
             )
         if rng.random() < 0.2:
             charge = (

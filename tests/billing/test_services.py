@@ -14,7 +14,7 @@ from billing.models import LedgerEntry, Price
 from billing.prices import price_add
 from billing.services import UsageRecord, refund_issue, refundable_amount, usage_record_batch
 from portal.exceptions import ApplicationError
-from tests.billing.helpers import (
+from tests.ledger import (
     T0,
     assert_ledger_consistent,
     buy,
@@ -312,7 +312,7 @@ def license_rollup_keys(license):
 
 
 def test_mixed_activity_keeps_every_total_equal_to_its_entries(license_a, billing_user):
-    buy(license_a, "100", "pay_1", occurred_at=T0 - timedelta(days=3))
+    buy(license_a, "100", "pay_1", at=T0 - timedelta(days=3))
     usage_record_batch(
         license=license_a,
         records=[

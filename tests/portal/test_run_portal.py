@@ -1,23 +1,18 @@
-"""`make run`'s process runner: everything comes up, Ctrl-C leaves nothing behind."""
+"""`make run`'s process runner: everything comes up, Ctrl-C leaves nothing behind; the
+ports follow PORT, and an upstream named in UPSTREAM_URL means no simulator."""
 
+import json
 import os
+import shutil
 import signal
-import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.processes import PYTHON, ROOT, child_env, free_port
 
 
 def descendants(pid: int) -> set[int]:
@@ -47,39 +42,107 @@ def alive(pid: int) -> bool:
     return stat.exists() and stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
 
 
+def cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def run_portal(port: int, env: dict):
+    """Start `manage.py run_portal --port PORT`, wait for /healthz; (runner, its children)."""
+    runner = subprocess.Popen(
+        [PYTHON, "manage.py", "run_portal", "--port", str(port)],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    status = None
+    while time.monotonic() < deadline and runner.poll() is None:
+        try:
+            status = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code
+            if status == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    return runner, status
+
+
+def stop(runner, port: int) -> str:
+    """Ctrl-C; the runner's output. Removes what the run kept in the checkout (var/run-PORT)."""
+    runner.send_signal(signal.SIGINT)
+    output, _ = runner.communicate(timeout=60)
+    shutil.rmtree(ROOT / "var" / f"run-{port}", ignore_errors=True)
+    return output
+
+
 @pytest.mark.worker
 @pytest.mark.django_db(transaction=True)
 def test_run_portal_serves_and_ctrl_c_stops_every_process():
     port, sim_port = free_port(), free_port()
-    env = {**os.environ, "UPSTREAM_SIMULATOR_PORT": str(sim_port)}
-    # The runner uses the configured database; point it at the test database so a
-    # shared development database is not touched.
-    from django.db import connection
-
-    env["DATABASE_URL"] = f"postgres://postgres@127.0.0.1:5432/{connection.settings_dict['NAME']}"
-    runner = subprocess.Popen(
-        [sys.executable, "manage.py", "run_portal", "--port", str(port)],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+    # The runner uses the configured database; child_env points it at the test database so
+    # a shared development database is not touched. No UPSTREAM_URL: the simulator starts.
+    env = child_env(UPSTREAM_SIMULATOR_PORT=str(sim_port), UPSTREAM_URL="")
+    runner, status = run_portal(port, env)
     try:
-        deadline = time.monotonic() + 120
-        status = None
-        while time.monotonic() < deadline:
-            try:
-                status = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code
-                if status == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
         assert status == 200
         login = httpx.get(f"http://127.0.0.1:{port}/accounts/login/", timeout=5)
         assert login.status_code == 200 and "Log in" in login.text
         children = descendants(runner.pid)
-        assert len(children) >= 3  # web, worker and beat at least
+        assert len(children) >= 4  # web, worker, beat and the simulator at least
+        assert httpx.get(f"http://127.0.0.1:{sim_port}/healthz", timeout=5).status_code == 200
+        # gunicorn's control socket is in the checkout, per port, not in the home directory.
+        assert (ROOT / "var" / f"run-{port}" / "gunicorn.ctl").exists()
     finally:
-        runner.send_signal(signal.SIGINT)
-        output, _ = runner.communicate(timeout=60)
+        output = stop(runner, port)
     assert "stopped." in output
+    assert f"Upstream:              http://127.0.0.1:{sim_port} (the simulator)" in output
     time.sleep(0.5)
     assert [pid for pid in children if alive(pid)] == []
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_an_upstream_in_upstream_url_is_used_and_no_simulator_starts():
+    port, upstream_port = free_port(), free_port()
+    upstream = f"http://127.0.0.1:{upstream_port}"
+    runner, status = run_portal(port, child_env(UPSTREAM_URL=upstream))
+    try:
+        assert status == 200
+        children = descendants(runner.pid)
+        commands = [cmdline(pid) for pid in children]
+        assert any("gunicorn" in c for c in commands), commands
+        assert not any("run_upstream_simulator" in c for c in commands), commands
+    finally:
+        output = stop(runner, port)
+    assert f"Upstream:              {upstream}\n" in output
+    assert "stopped." in output
+
+
+def test_the_simulator_port_and_links_follow_port_unless_set():
+    """PORT alone moves the simulator to PORT + 100 and the links to PORT (a second copy on
+    one machine); each one set explicitly wins. Empty counts as unset."""
+    code = (
+        "import json, django; django.setup(); from django.conf import settings as s; "
+        "print(json.dumps([s.UPSTREAM_SIMULATOR_PORT, s.UPSTREAM_URL, s.UPSTREAM_URL_GIVEN, "
+        "s.PORTAL_BASE_URL]))"
+    )
+
+    def settings_with(**overrides):
+        env = {**os.environ, "DJANGO_SETTINGS_MODULE": "portal.settings", **overrides}
+        result = subprocess.run(
+            [PYTHON, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+        )
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout.strip().splitlines()[-1])
+
+    unset = {"UPSTREAM_SIMULATOR_PORT": "", "UPSTREAM_URL": "", "PORTAL_BASE_URL": ""}
+    assert settings_with(PORT="8300", **unset) == [
+        8400, "http://127.0.0.1:8400", False, "http://127.0.0.1:8300"
+    ]  # fmt: skip
+    assert settings_with(
+        PORT="8300",
+        UPSTREAM_SIMULATOR_PORT="8301",
+        UPSTREAM_URL="https://metering.example",
+        PORTAL_BASE_URL="https://portal.example",
+    ) == [8301, "https://metering.example", True, "https://portal.example"]

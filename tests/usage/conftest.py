@@ -1,31 +1,10 @@
 """The upstream simulator, started in this process on an ephemeral port for each test."""
 
-from datetime import UTC, datetime, timedelta
-
 import pytest
 
-from usage.simulator import LicenseProfile
-from usage.simulator.core import Simulator
+from tests.processes import NOW, simulator_start
 from usage.simulator.generator import Faults
 from usage.simulator.server import RunningSimulator
-
-# The tests' clock: the simulator serves what had arrived by then.
-NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
-
-
-def profile_for(
-    license, *, days: float = 3, calls_per_day: float = 400, **overrides
-) -> LicenseProfile:
-    """A short, busy history ending at NOW for a test license."""
-    options = {
-        "key": license.key,
-        "timezone": license.timezone,
-        "history_start": NOW - timedelta(days=days),
-        "weekday_calls": calls_per_day,
-        "ramp_days": 0,
-        **overrides,
-    }
-    return LicenseProfile(**options)
 
 
 @pytest.fixture(autouse=True)
@@ -44,10 +23,9 @@ def start_simulator(settings):
     running: list[RunningSimulator] = []
 
     def start(*, profiles, seed: int = 7, faults: Faults | None = None, now=NOW):
-        simulator = Simulator(
+        server = simulator_start(
             profiles=profiles, seed=seed, faults=faults, token=settings.UPSTREAM_TOKEN, now=now
         )
-        server = RunningSimulator(simulator).start()
         settings.UPSTREAM_URL = server.url
         running.append(server)
         return server

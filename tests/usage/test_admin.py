@@ -7,8 +7,8 @@ from django.urls import reverse
 from accounts.models import AuditEvent
 from accounts.roles import SUPPORT
 from tests.accounts.factories import UserFactory
-from tests.usage.checks import assert_ledger_matches_upstream
-from tests.usage.conftest import profile_for
+from tests.ledger import assert_ledger_matches_upstream
+from tests.processes import profile_for
 from usage.models import QuarantinedRecord, SyncState
 from usage.services import usage_sync_license
 from usage.simulator import Faults

@@ -23,7 +23,7 @@ from billing.models import LedgerEntry
 from billing.money import format_money
 from dashboard.formatting import format_count, format_money_short
 from demo.accounts import ACME, DEMO_PASSWORD, GLOBEX, seed_demo_accounts
-from tests.usage.history import LedgerFigures, buy, charge, realistic_usage, record
+from tests.ledger import LedgerFigures, buy, charge, realistic_usage, record
 from usage.models import SyncState
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -45,11 +45,11 @@ def demo() -> Demo:
     licenses = seed_demo_accounts()
     acme, globex = licenses[ACME.key], licenses[GLOBEX.key]
     now = timezone.now()
-    buy(acme, "100", now - timedelta(days=420))
-    buy(acme, "250", now - timedelta(days=200))
+    buy(acme, "100", at=now - timedelta(days=420))
+    buy(acme, "250", at=now - timedelta(days=200))
     charge(acme, *realistic_usage(now=now, days=400, calls_per_day=3, seed=1))
     charge(acme, record(now - timedelta(minutes=30), input_tokens=1_200, endpoint=LONG_ENDPOINT))
-    buy(globex, "5", now - timedelta(days=40))
+    buy(globex, "5", at=now - timedelta(days=40))
     # 22 calls of 2,000 images ($0.20 each): $4.40 spent, $0.60 left.
     charge(globex, *[record(now - timedelta(days=i, hours=1), images=2_000) for i in range(22)])
     for license in (acme, globex):
@@ -246,7 +246,7 @@ def test_the_page_refreshes_its_data_every_five_minutes_without_reloading(new_pa
     page.evaluate("window.__notReloaded = true")
     page.locator("#monthly-table summary").click()  # an open table stays open
 
-    buy(demo.acme, "42.00", timezone.now(), reference="browser-refresh")
+    buy(demo.acme, "42.00", at=timezone.now(), ref="browser-refresh")
     page.clock.run_for("04:50")
     page.wait_for_timeout(300)
     assert figure(page, "balance") == before  # not yet: every 5 minutes
@@ -265,7 +265,7 @@ def test_the_refresh_clears_the_warning_once_credits_arrive(new_page, demo):
     log_in(page, "bob@globex.example")
     warning = page.get_by_role("alert").filter(has_text="Low balance")
     expect(warning).to_be_visible()
-    buy(demo.globex, "20.00", timezone.now(), reference="browser-top-up")
+    buy(demo.globex, "20.00", at=timezone.now(), ref="browser-top-up")
     page.clock.run_for("05:01")
     expect(warning).to_have_count(0)
     expect(page.get_by_test_id("balance")).to_have_class(re.compile(r"\bpositive\b"))

@@ -10,7 +10,7 @@ from billing.forecast import forecast_get
 from billing.services import UsageRecord, usage_record_batch
 from dashboard.formatting import format_count_compact
 from dashboard.selectors import dashboard_get
-from tests.billing.ledger import buy
+from tests.ledger import buy
 
 pytestmark = pytest.mark.django_db
 NOW = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)

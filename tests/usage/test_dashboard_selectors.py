@@ -16,7 +16,7 @@ from billing.money import quantize_money
 from dashboard.formatting import format_money_short, format_price
 from dashboard.selectors import dashboard_get, nice_axis
 from tests.accounts.factories import LicenseFactory, UserFactory
-from tests.usage.history import LedgerFigures, buy, charge, realistic_usage, record, refund
+from tests.ledger import LedgerFigures, buy, charge, realistic_usage, record, refund
 
 
 def utc(*args) -> datetime:
@@ -81,7 +81,7 @@ def test_new_york_days_and_months_across_the_autumn_clock_change(staff):
     license = LicenseFactory(timezone="America/New_York")
     now = utc(2025, 11, 20, 15, 0)  # Nov 20, 10:00 EST
     with time_machine.travel(now, tick=False):
-        buy(license, "20.00", utc(2025, 9, 1, 12))
+        buy(license, "20.00", at=utc(2025, 9, 1, 12))
         oct_31_late = record(utc(2025, 11, 1, 3, 30), input_tokens=100_000)  # Oct 31 23:30 EDT
         nov_1_early = record(utc(2025, 11, 1, 4, 30), completion_tokens=200_000)  # Nov 1 00:30 EDT
         nov_2_edt = record(utc(2025, 11, 2, 5, 30), images=300)  # Nov 2 01:30 EDT
@@ -129,7 +129,7 @@ def test_berlin_days_and_months_across_the_spring_clock_change():
     license = LicenseFactory(timezone="Europe/Berlin")
     now = utc(2026, 4, 10, 12)
     with time_machine.travel(now, tick=False):
-        buy(license, "5.00", utc(2026, 1, 5, 9))
+        buy(license, "5.00", at=utc(2026, 1, 5, 9))
         charge(
             license,
             record(utc(2026, 3, 28, 23, 30), images=10),  # Mar 29 00:30 CET
@@ -157,8 +157,8 @@ def test_a_year_of_realistic_history_matches_the_ledger(staff):
     license = LicenseFactory(timezone="America/Los_Angeles")
     now = utc(2026, 3, 9, 18)  # the day after the US spring change
     with time_machine.travel(now, tick=False):
-        buy(license, "40", now - timedelta(days=420))
-        buy(license, "60", now - timedelta(days=100))
+        buy(license, "40", at=now - timedelta(days=420))
+        buy(license, "60", at=now - timedelta(days=100))
         charge(license, *realistic_usage(now=now, days=420, calls_per_day=3, seed=11))
         some_charge = (
             LedgerEntry.objects.for_license(license).filter(kind="usage", amount__lt=0).first()
@@ -192,7 +192,7 @@ def test_a_new_license_shows_zeros_and_empty_charts():
 @pytest.mark.django_db
 def test_estimates_are_what_the_balance_buys_at_current_prices():
     license = LicenseFactory()
-    buy(license, "10.00", utc(2025, 1, 1))
+    buy(license, "10.00", at=utc(2025, 1, 1))
     dash = dashboard_get(license=license)
     prices = {p.service: p.unit_price for p in Price.objects.all()}
     by_service = {e.service: e for e in dash.estimates}
@@ -218,7 +218,7 @@ def test_estimates_are_what_the_balance_buys_at_current_prices():
 @pytest.mark.django_db
 def test_estimates_follow_a_price_change_and_ignore_a_future_one():
     license = LicenseFactory()
-    buy(license, "3.00", utc(2025, 1, 1))
+    buy(license, "3.00", at=utc(2025, 1, 1))
     now = utc(2026, 2, 1)
     Price.objects.create(service="ai_images", unit_price=Decimal("0.0002"), effective_from=now)
     Price.objects.create(
@@ -234,7 +234,7 @@ def test_estimates_follow_a_price_change_and_ignore_a_future_one():
 @pytest.mark.django_db
 def test_no_estimates_when_the_balance_is_not_positive():
     license = LicenseFactory()
-    buy(license, "0.10", utc(2025, 1, 1))
+    buy(license, "0.10", at=utc(2025, 1, 1))
     charge(license, record(utc(2025, 1, 2), images=1_500))  # $0.15: usage goes past zero
     dash = dashboard_get(license=license)
     assert dash.balance == Decimal("-0.050000")
@@ -254,7 +254,7 @@ def test_no_estimates_when_the_balance_is_not_positive():
 )
 def test_low_balance_is_strictly_below_the_license_threshold(balance, threshold, low):
     license = LicenseFactory(low_balance_threshold=Decimal(threshold))
-    buy(license, balance, utc(2025, 1, 1))
+    buy(license, balance, at=utc(2025, 1, 1))
     assert dashboard_get(license=license).is_low_balance is low
 
 

@@ -13,7 +13,7 @@ from django.urls import reverse
 from accounts.models import License
 from billing.models import LedgerEntry, Price
 from tests.accounts.factories import DomainFactory, LicenseFactory
-from tests.usage.history import buy, charge, record
+from tests.ledger import buy, charge, record
 from usage.models import SyncState
 
 PAGES = ("dashboard:overview", "dashboard:reports", "dashboard:help", "dashboard:purchase")
@@ -39,7 +39,7 @@ def test_pages_send_anonymous_visitors_to_the_login_page(client, license_a, page
 @pytest.mark.django_db
 @pytest.mark.parametrize("page", PAGES)
 def test_another_license_is_not_found_and_leaks_nothing(client_a, license_b, page):
-    buy(license_b, "123.45", datetime(2025, 1, 1, tzinfo=UTC))
+    buy(license_b, "123.45", at=datetime(2025, 1, 1, tzinfo=UTC))
     response = client_a.get(url(page, license_b))
     assert response.status_code == 404
     assert b"Bravo" not in response.content
@@ -49,7 +49,7 @@ def test_another_license_is_not_found_and_leaks_nothing(client_a, license_b, pag
 @pytest.mark.django_db
 def test_dashboard_shows_every_section_of_the_guide(client_a, license_a):
     DomainFactory(license=license_a, hostname="alpha.example", is_primary=True)
-    buy(license_a, "25.00", datetime(2025, 1, 1, tzinfo=UTC))
+    buy(license_a, "25.00", at=datetime(2025, 1, 1, tzinfo=UTC))
     response = client_a.get(url("dashboard:overview", license_a))
     assert response.status_code == 200
     text = text_of(response.content.decode())
@@ -83,7 +83,7 @@ def test_dashboard_shows_every_section_of_the_guide(client_a, license_a):
 
 @pytest.mark.django_db
 def test_balance_is_green_at_the_threshold_and_red_below_with_a_warning(client_a, license_a):
-    buy(license_a, "1.00", datetime(2025, 1, 1, tzinfo=UTC))
+    buy(license_a, "1.00", at=datetime(2025, 1, 1, tzinfo=UTC))
     html = client_a.get(url("dashboard:overview", license_a)).content.decode()
     assert re.search(r'class="balance__amount money positive"[^>]*>\$1\.000000<', html)
     assert "Click here to purchase credits" not in html
@@ -103,7 +103,7 @@ def test_transaction_rows_read_like_the_guide(client_a, license_a):
     license_a.save()
     long_description = "/v1/chat/completions?model=large-context&stream=true&user=team-42"
     with time_machine.travel(datetime(2025, 7, 1, 12, tzinfo=UTC), tick=False):
-        buy(license_a, "10", datetime(2025, 6, 30, 12, tzinfo=UTC))
+        buy(license_a, "10", at=datetime(2025, 6, 30, 12, tzinfo=UTC))
         charge(
             license_a,
             record(
@@ -168,7 +168,7 @@ def test_a_suspended_license_still_sees_its_data_with_a_notice(client_a, license
 
 def _entries(license: License, n: int, now: datetime) -> None:
     """n ledger entries in one batch (n−1 usage calls over 400 days and a purchase)."""
-    buy(license, "1000", now - timedelta(days=401))
+    buy(license, "1000", at=now - timedelta(days=401))
     step = timedelta(days=400) / n
     charge(license, *[record(now - step * i, input_tokens=1_000 + i) for i in range(n - 1)])
 
@@ -205,7 +205,7 @@ def test_the_dashboard_costs_the_same_few_queries_for_10_or_10000_entries(
 
 @pytest.mark.django_db
 def test_pages_carry_a_strict_content_security_policy_and_no_inline_code(client_a, license_a):
-    buy(license_a, "5", datetime(2025, 1, 1, tzinfo=UTC))
+    buy(license_a, "5", at=datetime(2025, 1, 1, tzinfo=UTC))
     charge(license_a, record(datetime.now(UTC) - timedelta(days=1), images=10))
     for page in PAGES[:3]:
         response = client_a.get(url(page, license_a))

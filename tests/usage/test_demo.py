@@ -12,7 +12,7 @@ from billing.models import LedgerEntry
 from billing.selectors import balance_get
 from demo.accounts import ACME, GLOBEX
 from demo.upstream import demo_profiles
-from tests.usage.checks import assert_ledger_matches_upstream
+from tests.ledger import assert_ledger_matches_upstream
 from usage.upstream import upstream_summary
 
 SEEDED_AT = datetime(2025, 11, 1, 12, 0, tzinfo=UTC)

@@ -9,13 +9,9 @@ lost, nothing charged twice. Run alone with `pytest -m faults`.
 
 import io
 import json
-import signal
 import subprocess
-import tempfile
 import time
-import uuid
 from datetime import timedelta
-from pathlib import Path
 
 import psycopg
 import pytest
@@ -23,21 +19,15 @@ from django.core.management import CommandError, call_command
 from django.urls import reverse
 
 from portal.tasks import ping
+from tests.ledger import assert_ledger_matches_upstream, cursor_of, ledger_charges
+from tests.processes import NOW, PYTHON, ROOT, child_env, manage, profile_for, wait_for
 from tests.services import (
-    PYTHON,
-    ROOT,
     PrivatePostgres,
     PrivateRedis,
-    child_env,
-    manage,
     migrated_private_postgres,
     private_child,
     redis_at,
 )
-from tests.usage.checks import assert_ledger_matches_upstream, ledger_charges
-from tests.usage.conftest import NOW, profile_for
-from tests.usage.test_sync_processes import child_env as worker_env
-from tests.usage.test_sync_processes import cursor_of, wait_for
 from usage.models import SyncState
 from usage.services import usage_sync_license
 from usage.simulator import Faults, LicenseProfile
@@ -72,64 +62,19 @@ def committed_prefix_is_exact(server, license_key: str, cursor: str, charged: se
     assert charged == served
 
 
-class Worker:
-    """A real `celery worker` process on a queue of its own."""
-
-    def __init__(self, env: dict, queue: str):
-        self.queue = queue
-        self.log = tempfile.NamedTemporaryFile(prefix="celery-worker-", suffix=".log")  # noqa: SIM115
-        self.proc = subprocess.Popen(
-            [str(ROOT / ".venv/bin/celery") if (ROOT / ".venv/bin/celery").exists() else "celery",
-             "-A", "portal", "worker", "-Q", queue, "--pool", "solo", "--loglevel", "WARNING",
-             "--without-heartbeat", "--without-gossip", "--without-mingle"],
-            cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-
-    def output(self) -> str:
-        return Path(self.log.name).read_text(errors="replace")[-5000:]
-
-    def kill(self) -> None:
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(timeout=20)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-        self.log.close()
-
-
-@pytest.fixture
-def workers():
-    started: list[Worker] = []
-
-    def start(env: dict, queue: str | None = None) -> Worker:
-        worker = Worker(env, queue or f"faults-{uuid.uuid4().hex[:12]}")
-        started.append(worker)
-        return worker
-
-    yield start
-    for worker in started:
-        worker.stop()
-
-
 # --- a worker killed mid-sync ----------------------------------------------------------
 
 
 @pytest.mark.worker
 @pytest.mark.django_db(transaction=True)
 def test_a_worker_killed_mid_sync_the_next_run_completes_it_exactly_once(
-    start_simulator, license_a, settings, workers
+    start_simulator, license_a, settings, start_worker
 ):
     server = start_simulator(
         profiles=[profile_for(license_a, days=2)], faults=Faults(latency_ms=150, repeat_share=0.3)
     )
-    env = worker_env(settings, UPSTREAM_PAGE_SIZE="40")
-    first = workers(env)
+    env = child_env(settings=settings, UPSTREAM_PAGE_SIZE="40")
+    first = start_worker(env)
     usage_sync_license_task.apply_async(args=[license_a.pk], kwargs={"trigger": "beat"},
                                         queue=first.queue)  # fmt: skip
     wait_for(lambda: cursor_of(license_a), timeout=60, message="the worker's first page")
@@ -143,7 +88,7 @@ def test_a_worker_killed_mid_sync_the_next_run_completes_it_exactly_once(
 
     # The next run (the next beat's task, taken by a fresh worker) finishes the job; the
     # killed worker's session lock went with its connection, so it is not turned away.
-    second = workers(env, queue=first.queue)
+    second = start_worker(env, queue=first.queue)
     outcome = wait_for(
         lambda: (
             r := usage_sync_license_task.apply_async(
@@ -263,14 +208,14 @@ def private_redis():
 @pytest.mark.worker
 @pytest.mark.django_db(transaction=True)
 def test_redis_stopped_pages_keep_working_and_syncs_catch_up_when_it_is_back(
-    start_simulator, license_a, client_a, settings, workers, private_redis
+    start_simulator, license_a, client_a, settings, start_worker, private_redis
 ):
     settings.UPSTREAM_PAGE_SIZE = 20
     settings.USAGE_REFRESH_BUDGET_SECONDS = 0.3
     settings.USAGE_REFRESH_INTERVAL_SECONDS = 0
     start_simulator(profiles=[profile_for(license_a, days=2)], faults=Faults(latency_ms=60))
-    env = worker_env(
-        settings,
+    env = child_env(
+        settings=settings,
         UPSTREAM_PAGE_SIZE="20",
         REDIS_URL=private_redis.url,
         CELERY_BROKER_URL=private_redis.url,
@@ -280,7 +225,7 @@ def test_redis_stopped_pages_keep_working_and_syncs_catch_up_when_it_is_back(
     with redis_at(private_redis.url, settings):
         # The default queue: this Redis is the test's own, no other worker reads it, and
         # Refresh Data hands work to the default queue.
-        worker = workers(env, queue="celery")
+        worker = start_worker(env, queue="celery")
         assert ping.apply_async(queue=worker.queue).get(timeout=60) == "pong", worker.output()
         private_redis.stop()
 

@@ -9,7 +9,7 @@ import time_machine
 from django.urls import reverse
 
 from dashboard.formatting import format_age
-from tests.usage.history import buy
+from tests.ledger import buy
 from usage.models import SyncState
 
 pytestmark = pytest.mark.django_db
@@ -31,7 +31,7 @@ def synced(license, ago: timedelta):
 
 
 def test_fresh_data_shows_its_age_and_no_notice(client_a, license_a):
-    buy(license_a, "25.00", NOW - timedelta(days=1))
+    buy(license_a, "25.00", at=NOW - timedelta(days=1))
     synced(license_a, timedelta(minutes=4))
     with time_machine.travel(NOW, tick=False):
         html = dashboard(client_a, license_a)
@@ -40,7 +40,7 @@ def test_fresh_data_shows_its_age_and_no_notice(client_a, license_a):
 
 
 def test_data_older_than_15_minutes_is_shown_with_its_age_and_a_notice(client_a, license_a):
-    buy(license_a, "25.00", NOW - timedelta(days=1))
+    buy(license_a, "25.00", at=NOW - timedelta(days=1))
     synced(license_a, timedelta(minutes=40))
     with time_machine.travel(NOW, tick=False):
         html = dashboard(client_a, license_a)

@@ -20,8 +20,8 @@ from django.utils.html import escape
 from accounts.models import AlertRecipient, AuditEvent, Domain, User
 from billing.models import LedgerEntry
 from tests.accounts.factories import LicenseFactory, UserFactory
-from tests.billing.helpers import buy, record_usage, usage_entry
-from tests.usage.conftest import profile_for
+from tests.ledger import buy, record_usage, usage_entry
+from tests.processes import profile_for
 from usage.models import QuarantinedRecord
 from usage.services import usage_sync_license
 from usage.simulator import Faults

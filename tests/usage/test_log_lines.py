@@ -11,8 +11,8 @@ from billing.services import purchase_record, refund_issue
 from portal.exceptions import ApplicationError
 from portal.logfmt import logfmt
 from tests.accounts.factories import UserFactory
-from tests.billing.helpers import record_usage, usage_entry
-from tests.usage.conftest import profile_for
+from tests.ledger import record_usage, usage_entry
+from tests.processes import profile_for
 from usage.services import usage_sync_license
 from usage.simulator import Faults
 

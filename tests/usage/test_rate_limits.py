@@ -8,7 +8,7 @@ import time_machine
 from django.urls import reverse
 
 from tests.accounts.factories import MembershipFactory
-from tests.usage.conftest import profile_for
+from tests.processes import profile_for
 
 START = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 

@@ -19,10 +19,9 @@ from billing.models import BalanceAlert
 from billing.tasks import send_owed_balance_alerts
 from portal.celery import app as celery_app
 from tests.accounts.factories import UserFactory
+from tests.ledger import assert_ledger_matches_upstream, buy
+from tests.processes import NOW, profile_for
 from tests.services import DEAD_REDIS_URL, redis_at
-from tests.usage.checks import assert_ledger_matches_upstream
-from tests.usage.conftest import NOW, profile_for
-from tests.usage.history import buy
 from usage.services import usage_sync_license
 from usage.simulator import Faults
 from usage.upstream import upstream_summary
@@ -38,7 +37,7 @@ def test_dashboard_csv_reports_and_admin_answer_with_redis_down(
     start_simulator, license_a, client_a, settings
 ):
     start_simulator(profiles=[profile_for(license_a, days=1)])
-    buy(license_a, "50.00", NOW - timedelta(days=2))
+    buy(license_a, "50.00", at=NOW - timedelta(days=2))
     usage_sync_license(license=license_a, trigger="test")
     with redis_at(DEAD_REDIS_URL, settings):
         dashboard = page(client_a, "dashboard:overview", license_a)

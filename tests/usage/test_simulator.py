@@ -6,8 +6,8 @@ import httpx
 import pytest
 
 from demo.upstream import demo_profiles
-from tests.usage.checks import assert_ledger_matches_upstream, ledger_usage
-from tests.usage.conftest import NOW, profile_for
+from tests.ledger import assert_ledger_matches_upstream, ledger_usage
+from tests.processes import NOW, profile_for
 from usage.services import usage_sync_license
 from usage.simulator import Faults
 from usage.simulator.core import Simulator

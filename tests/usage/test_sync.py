@@ -8,8 +8,8 @@ from django.db import OperationalError, transaction
 from billing.selectors import balance_get
 from demo.accounts import seed_demo_accounts
 from demo.upstream import demo_profiles
-from tests.usage.checks import assert_ledger_matches_upstream, ledger_charges, ledger_usage
-from tests.usage.conftest import NOW, profile_for
+from tests.ledger import assert_ledger_matches_upstream, ledger_charges, ledger_usage
+from tests.processes import NOW, profile_for
 from usage.models import QuarantinedRecord, SyncState
 from usage.services import usage_sync_license
 from usage.simulator import Faults

@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from tests.usage.conftest import profile_for
+from tests.processes import profile_for
 from usage.models import SyncState
 from usage.selectors import license_ids_to_sync, sync_backoff
 from usage.services import usage_sync_license

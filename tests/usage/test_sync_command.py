@@ -5,8 +5,8 @@ import io
 import pytest
 from django.core.management import CommandError, call_command
 
-from tests.usage.checks import assert_ledger_matches_upstream
-from tests.usage.conftest import profile_for
+from tests.ledger import assert_ledger_matches_upstream
+from tests.processes import profile_for
 from usage.simulator import Faults
 from usage.upstream import upstream_summary
 

@@ -1,13 +1,9 @@
 """The sync across processes: killed mid-run, two at once, and run by a real Celery worker."""
 
-import os
 import signal
 import subprocess
-import sys
 import threading
 import time
-import uuid
-from pathlib import Path
 
 import pytest
 from django.db import connection
@@ -15,48 +11,19 @@ from django.db import connection
 from accounts.models import License
 from portal.celery import app
 from tests.accounts.factories import LicenseFactory
-from tests.usage.checks import assert_ledger_matches_upstream, ledger_charges, ledger_usage
-from tests.usage.conftest import profile_for
+from tests.ledger import (
+    assert_ledger_matches_upstream,
+    cursor_of,
+    ledger_charges,
+    ledger_usage,
+)
+from tests.processes import PYTHON, ROOT, child_env, profile_for, wait_for
 from usage.models import SyncState
 from usage.services import usage_sync_license
 from usage.simulator import Faults
 from usage.simulator.core import decode_cursor
 from usage.tasks import usage_sync_all_licenses, usage_sync_license_task
 from usage.upstream import upstream_summary
-
-ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
-
-
-def child_env(settings, **extra) -> dict:
-    """Environment for a manage.py or celery child: the test database, the test simulator."""
-    db = connection.settings_dict
-    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
-    database_url = (
-        f"postgres://{db['USER']}{password}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
-    )
-    return {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "UPSTREAM_URL": settings.UPSTREAM_URL,
-        "UPSTREAM_TOKEN": settings.UPSTREAM_TOKEN,
-        "UPSTREAM_BACKOFF_SECONDS": "0.01",
-        **extra,
-    }
-
-
-def wait_for(condition, timeout: float = 30, message: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {message}")
-
-
-def cursor_of(license) -> str:
-    return SyncState.objects.for_license(license).values_list("cursor", flat=True).first() or ""
 
 
 @pytest.mark.faults
@@ -68,9 +35,9 @@ def test_a_sync_killed_after_a_page_committed_ends_exactly_right_when_run_again(
         profiles=[profile_for(license_a, days=2)], faults=Faults(latency_ms=150, repeat_share=0.3)
     )
     child = subprocess.Popen(
-        [str(BIN / "python"), "manage.py", "sync_usage", "--license", license_a.key],
+        [PYTHON, "manage.py", "sync_usage", "--license", license_a.key],
         cwd=ROOT,
-        env=child_env(settings, UPSTREAM_PAGE_SIZE="40"),
+        env=child_env(settings=settings, UPSTREAM_PAGE_SIZE="40"),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
@@ -144,31 +111,6 @@ def test_the_beat_schedule_syncs_every_five_minutes_with_an_expiry():
     assert usage_sync_license_task.soft_time_limit < usage_sync_license_task.time_limit <= 300
 
 
-@pytest.fixture
-def start_worker():
-    """start_worker(env) -> queue: a real worker on a queue of its own."""
-    procs = []
-
-    def start(env: dict) -> str:
-        queue = f"test-{uuid.uuid4().hex[:12]}"
-        argv = [str(BIN / "celery"), "-A", "portal", "worker", "-Q", queue, "--pool", "solo",
-                "--loglevel", "WARNING", "--without-heartbeat", "--without-gossip", "--without-mingle"]  # fmt: skip
-        procs.append(
-            subprocess.Popen(
-                argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-            )
-        )
-        return queue
-
-    yield start
-    for proc in procs:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
-
 @pytest.mark.worker
 @pytest.mark.django_db(transaction=True)
 def test_a_real_worker_syncs_a_license_and_the_fan_out_covers_every_active_license(
@@ -180,7 +122,7 @@ def test_a_real_worker_syncs_a_license_and_the_fan_out_covers_every_active_licen
     start_simulator(
         profiles=[profile_for(lic, days=1) for lic in (license_a, license_b, license_c)]
     )
-    queue = start_worker(child_env(settings))
+    queue = start_worker(child_env(settings=settings)).queue
 
     result = usage_sync_license_task.apply_async(args=[license_a.pk], queue=queue).get(timeout=90)
     summary_a = upstream_summary(license_key=license_a.key)

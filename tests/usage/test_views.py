@@ -11,8 +11,8 @@ from django.urls import reverse
 from billing.selectors import balance_get
 from portal.celery import app as celery_app
 from tests.accounts.factories import LicenseFactory, MembershipFactory, UserFactory
-from tests.usage.checks import assert_ledger_matches_upstream
-from tests.usage.conftest import NOW, profile_for
+from tests.ledger import assert_ledger_matches_upstream
+from tests.processes import NOW, profile_for
 from usage.services import usage_refresh_claim, usage_sync_license
 from usage.simulator import Faults
 from usage.tasks import usage_sync_license_task

@@ -1,13 +1,15 @@
-"""Starts the whole portal in the foreground: the upstream simulator, then (with
---seed-demo) the demo data synced from it, then web (gunicorn), one Celery worker and
-Celery beat. Ctrl-C (or any of them dying) stops them all."""
+"""Starts the whole portal in the foreground: the upstream simulator (unless UPSTREAM_URL
+names an upstream), then (with --seed-demo) the demo data synced from it, then web
+(gunicorn), one Celery worker and Celery beat. Ctrl-C (or any of them dying) stops them all.
+The ports come from settings (PORT, and what settings derive from it), and what the
+processes keep on disk stays in the checkout (var/run-PORT/), so a second copy on the
+same machine needs only another PORT (plus its own database and Redis db)."""
 
 import logging
 import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -25,7 +27,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
-        parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+        parser.add_argument("--port", type=int, default=settings.PORT)
         parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
         parser.add_argument(
             "--seed-demo",
@@ -35,14 +37,13 @@ class Command(BaseCommand):
 
     def handle(self, *args, host, port, workers, seed_demo, **options):
         bin_dir = Path(sys.executable).parent
-        state_dir = Path(tempfile.mkdtemp(prefix="portal-run-"))
-        env = dict(os.environ)
+        state_dir = Path(settings.BASE_DIR) / "var" / f"run-{port}"
+        state_dir.mkdir(parents=True, exist_ok=True)
+        # Everything started from here talks to the same upstream and links to this port.
+        env = {**os.environ, "PORT": str(port), "UPSTREAM_URL": settings.UPSTREAM_URL}
         python = str(bin_dir / "python")
         manage = str(Path(settings.BASE_DIR) / "manage.py")
         simulator = self.simulator_command(python, manage)
-        if simulator:
-            # Everything started from here talks to this simulator.
-            env["UPSTREAM_URL"] = self.simulator_url()
         commands = self.commands(bin_dir, state_dir, host, port, workers)
         children: list[tuple[str, subprocess.Popen]] = []
 
@@ -103,6 +104,15 @@ class Command(BaseCommand):
             self.stdout.write("stopped.")
 
     def commands(self, bin_dir: Path, state_dir: Path, host: str, port: int, workers: int):
+        # gunicorn's control socket defaults to ~/.gunicorn/gunicorn.ctl, one path for every
+        # copy on the machine: keep it beside the beat schedule (off if the path is too long
+        # for a Unix socket).
+        control = state_dir / "gunicorn.ctl"
+        control_socket = (
+            ["--control-socket", str(control)]
+            if len(str(control)) < 100
+            else ["--no-control-socket"]
+        )
         commands = [
             (
                 "web",
@@ -115,6 +125,7 @@ class Command(BaseCommand):
                     "--threads", "4",
                     "--timeout", "60",
                     "--access-logfile", "-",
+                    *control_socket,
                 ],
             ),
             ("worker", [str(bin_dir / "celery"), "-A", "portal", "worker", "--loglevel", "INFO", "--concurrency", "2"]),
@@ -129,21 +140,16 @@ class Command(BaseCommand):
         return commands
 
     def simulator_command(self, python: str, manage: str) -> list[str] | None:
-        """The upstream simulator, when this build has one (the sync issue adds it)."""
-        from django.core.management import get_commands
-
-        if "run_upstream_simulator" not in get_commands():
+        """The upstream simulator, unless an upstream is configured (UPSTREAM_URL)."""
+        if settings.UPSTREAM_URL_GIVEN:
             return None
-        port = os.environ.get("UPSTREAM_SIMULATOR_PORT", "8100")
+        port = str(settings.UPSTREAM_SIMULATOR_PORT)
         return [python, manage, "run_upstream_simulator", "--port", port]
-
-    def simulator_url(self) -> str:
-        return f"http://127.0.0.1:{os.environ.get('UPSTREAM_SIMULATOR_PORT', '8100')}"
 
     def wait_for_simulator(self, proc: subprocess.Popen, timeout: float = 120) -> str:
         """Wait until the simulator answers /healthz (it generates the demo history first);
         "" when it does, else what went wrong."""
-        url = f"{self.simulator_url()}/healthz"
+        url = f"{settings.UPSTREAM_URL}/healthz"
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if proc.poll() is not None:
@@ -163,7 +169,8 @@ class Command(BaseCommand):
             "",
             f"  Token & Credit Portal: http://{shown}:{port}/",
             f"  Staff admin:           http://{shown}:{port}/{settings.ADMIN_URL}",
-            f"  Upstream simulator:    {self.simulator_url()}",
+            f"  Upstream:              {settings.UPSTREAM_URL}"
+            + ("" if settings.UPSTREAM_URL_GIVEN else " (the simulator)"),
             f"  Demo logins (password {DEMO_PASSWORD}):",
             *[f"    {email}" for email in DEMO_LOGINS],
             "  Ctrl-C stops everything.",

@@ -1,0 +1,320 @@
+"""Ledger test data and ledger checks, shared by every test.
+
+Making data: nothing here inserts a ledger row directly. Purchases go through
+purchase_record, usage through usage_record_batch (the sync's path) and refunds through
+refund_issue, so rollups and totals are exactly what production would hold.
+
+Checking it: the sums are computed here with plain aggregates, independently of the code
+under test, and compared with what the portal stored (balance totals, rollups) or with
+what the upstream says it served.
+"""
+
+import random
+from collections import defaultdict
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from itertools import count
+from zoneinfo import ZoneInfo
+
+from django.db.models import Count, Q, Sum
+from django.utils import timezone
+
+from accounts.models import License, User
+from billing.models import DailyRollup, LedgerEntry, LicenseBalance, Service
+from billing.services import UsageRecord, purchase_record, refund_issue, usage_record_batch
+from usage.models import SyncState
+
+# A fixed moment for tests that do not care when (in June 2025, away from month edges).
+T0 = datetime(2025, 6, 10, 12, 0, tzinfo=UTC)
+USAGE = LedgerEntry.Kind.USAGE
+TEXT = {Service.AI_DATA, Service.AI_DATA_CACHED, Service.AI_DATA_COMPLETION}
+ENDPOINTS = ("/v1/chat/completions", "/v1/images/analyze", "/v1/embeddings", "/v1/images/generate")
+
+_ids = count(1)
+
+
+# --- making ledger data ------------------------------------------------------------------
+
+
+def buy(
+    license: License,
+    amount: str | Decimal,
+    ref: str | None = None,
+    *,
+    at: datetime | None = None,
+    description: str = "",
+    acting_user: User | None = None,
+):
+    """Record a purchase (payment reference `ref`, made up when not given); the service's
+    PurchaseResult (.entry, .created)."""
+    return purchase_record(
+        license=license,
+        amount=Decimal(amount),
+        external_id=ref or f"pay-{next(_ids):08d}",
+        description=description,
+        occurred_at=at,
+        acting_user=acting_user,
+    )
+
+
+def record(
+    at: datetime,
+    *,
+    input_tokens: int = 0,
+    cached_tokens: int = 0,
+    completion_tokens: int = 0,
+    images: int = 0,
+    endpoint: str = "/v1/chat/completions",
+    status: str = "success",
+    record_id: str | None = None,
+    request_id: str | None = None,
+) -> UsageRecord:
+    """One upstream record (one API call); ids are made up when not given."""
+    n = next(_ids)
+    return UsageRecord(
+        id=record_id or f"rec-{n:08d}",
+        occurred_at=at,
+        input_tokens=input_tokens,
+        cached_tokens=cached_tokens,
+        completion_tokens=completion_tokens,
+        images=images,
+        request_id=f"req_{n:08d}" if request_id is None else request_id,
+        endpoint=endpoint,
+        status=status,
+    )
+
+
+def charge(license: License, *records: UsageRecord):
+    """Charge upstream records, as the sync does."""
+    return usage_record_batch(license=license, records=list(records))
+
+
+def record_usage(license: License, record_id: str, *, at: datetime = T0, **quantities):
+    """Charge one upstream record (input_tokens=, cached_tokens=, completion_tokens=, images=)."""
+    return charge(
+        license, record(at, record_id=record_id, endpoint="/v1/chat", request_id="", **quantities)
+    )
+
+
+def spend(license: License, dollars: str | Decimal, *, at: datetime | None = None):
+    """Usage worth exactly `dollars` (a multiple of $0.0001, the default image price)."""
+    images = Decimal(dollars) / Decimal("0.0001")
+    assert images == images.to_integral_value()
+    return charge(
+        license,
+        record(at or timezone.now(), images=int(images), endpoint="", request_id=""),
+    )
+
+
+def refund(
+    license: License, entry: LedgerEntry, amount: str | Decimal, by: User, reason: str = "test"
+):
+    return refund_issue(
+        acting_user=by,
+        license=license,
+        amount=Decimal(amount),
+        reason=reason,
+        idempotency_key=f"refund-{next(_ids):08d}",
+        refund_of=entry,
+    ).entry
+
+
+def usage_entry(license: License, record_id: str, service: str = "ai_data") -> LedgerEntry:
+    return LedgerEntry.objects.for_license(license).get(external_id=f"{record_id}:{service}")
+
+
+def realistic_usage(
+    *, now: datetime, days: int, calls_per_day: int = 3, seed: int = 7, skip_every: int = 6
+) -> list[UsageRecord]:
+    """Usage records over the `days` days before `now`: all four services, quiet days among
+    them (every `skip_every`-th day has no calls), a failed call now and then."""
+    rng = random.Random(seed)
+    records = []
+    for day in range(days, -1, -1):
+        if skip_every and day % skip_every == 3:
+            continue
+        for _ in range(calls_per_day):
+            at = now - timedelta(days=day, minutes=rng.randint(0, 23 * 60))
+            if at > now:
+                continue
+            kind = rng.random()
+            if kind < 0.55:
+                rec = record(
+                    at,
+                    input_tokens=rng.randint(2_000, 400_000),
+                    cached_tokens=rng.choice((0, 0, rng.randint(1_000, 900_000))),
+                    completion_tokens=rng.randint(500, 250_000),
+                    endpoint=ENDPOINTS[0],
+                )
+            elif kind < 0.9:
+                rec = record(at, images=rng.randint(1, 3_000), endpoint=ENDPOINTS[1])
+            elif kind < 0.97:
+                rec = record(at, input_tokens=rng.randint(1_000, 90_000), endpoint=ENDPOINTS[2])
+            else:
+                rec = record(at, endpoint=ENDPOINTS[3], status="error")
+            records.append(rec)
+    return records
+
+
+# --- checking it against its own entries ---------------------------------------------------
+
+
+def ledger_sums(license: License) -> dict:
+    """What LicenseBalance should hold, computed from the entries with plain aggregates."""
+    entries = LedgerEntry.objects.for_license(license)
+
+    def total(qs, field="amount"):
+        return qs.aggregate(s=Sum(field))["s"] or 0
+
+    return {
+        "balance": total(entries),
+        "total_purchased": total(entries.filter(kind="purchase")),
+        "total_spent": -total(entries.filter(kind="usage")),
+        "total_refunded": total(entries.filter(kind="refund")),
+        "api_calls": total(entries, "api_calls"),
+        "input_tokens": total(entries.filter(kind="usage", service="ai_data"), "tokens"),
+        "cached_tokens": total(entries.filter(kind="usage", service="ai_data_cached"), "tokens"),
+        "completion_tokens": total(
+            entries.filter(kind="usage", service="ai_data_completion"), "tokens"
+        ),
+        "images": total(entries.filter(kind="usage"), "images"),
+        "images_spent": -total(entries.filter(kind="usage", service="ai_images")),
+        "entries": entries.count(),
+    }
+
+
+def stored_totals(license: License) -> dict:
+    balance = LicenseBalance.objects.for_license(license).first()
+    fields = [
+        "balance", "total_purchased", "total_spent", "total_refunded", "api_calls",
+        "input_tokens", "cached_tokens", "completion_tokens", "images", "images_spent", "entries",
+    ]  # fmt: skip
+    if balance is None:
+        return dict.fromkeys(fields, 0)
+    return {f: getattr(balance, f) for f in fields}
+
+
+def rollups_from_entries(license: License) -> dict:
+    """{(local day, kind, service): (amount, tokens, images, api_calls, entries)} from entries."""
+    tz = license.tzinfo
+    sums = defaultdict(lambda: [Decimal(0), 0, 0, 0, 0])
+    for e in LedgerEntry.objects.for_license(license).iterator():
+        key = (e.occurred_at.astimezone(tz).date(), e.kind, e.service)
+        s = sums[key]
+        s[0] += e.amount
+        s[1] += e.tokens
+        s[2] += e.images
+        s[3] += e.api_calls
+        s[4] += 1
+    return {k: tuple(v) for k, v in sums.items()}
+
+
+def rollups_stored(license: License) -> dict:
+    return {
+        (r.day, r.kind, r.service): (r.amount, r.tokens, r.images, r.api_calls, r.entries)
+        for r in DailyRollup.objects.for_license(license)
+    }
+
+
+def over_refunded_charges(license: License) -> list:
+    """Usage charges whose refunds add up to more than the charge (must be empty)."""
+    rows = (
+        LedgerEntry.objects.for_license(license)
+        .filter(kind="refund", refund_of__isnull=False)
+        .values("refund_of_id", "refund_of__amount")
+        .annotate(refunded=Sum("amount"), n=Count("id"))
+    )
+    return [r for r in rows if r["refunded"] > -r["refund_of__amount"]]
+
+
+def assert_ledger_consistent(license: License) -> None:
+    """Invariant 1 and 4 for one license: totals and rollups equal their entries' sums."""
+    license.refresh_from_db()
+    assert stored_totals(license) == ledger_sums(license)
+    assert rollups_stored(license) == rollups_from_entries(license)
+    assert over_refunded_charges(license) == []
+
+
+class LedgerFigures:
+    """Every dashboard figure, recomputed from the license's ledger rows."""
+
+    def __init__(self, license: License, now: datetime):
+        tz = ZoneInfo(license.timezone)
+        self.entries = list(LedgerEntry.objects.for_license(license))
+        usage = [e for e in self.entries if e.kind == "usage"]
+        self.balance = sum((e.amount for e in self.entries), Decimal(0))
+        self.total_purchased = sum((e.amount for e in self.entries if e.kind == "purchase"), 0)
+        self.total_refunded = sum((e.amount for e in self.entries if e.kind == "refund"), 0)
+        self.total_spent = -sum((e.amount for e in usage), Decimal(0))
+        self.api_calls = sum(e.api_calls for e in self.entries)
+        self.tokens = sum(e.tokens for e in usage)
+        self.images = sum(e.images for e in usage)
+        self.image_spent = -sum((e.amount for e in usage if e.service == "ai_images"), Decimal(0))
+        self.text_spent = -sum((e.amount for e in usage if e.service in TEXT), Decimal(0))
+        self.per_day: dict[date, Decimal] = defaultdict(Decimal)
+        self.per_month: dict[tuple[int, int], Decimal] = defaultdict(Decimal)
+        for e in usage:
+            local = e.occurred_at.astimezone(tz)
+            self.per_day[local.date()] -= e.amount
+            self.per_month[(local.year, local.month)] -= e.amount
+        self.today = now.astimezone(tz).date()
+        self.newest = sorted(self.entries, key=lambda e: (e.occurred_at, e.id), reverse=True)
+
+
+# --- checking it against the upstream ------------------------------------------------------
+
+
+def ledger_usage(license: License) -> dict:
+    """What the ledger says the license used, summed from its entries."""
+    entries = LedgerEntry.objects.for_license(license).filter(kind=USAGE)
+    sums = entries.aggregate(
+        records=Sum("api_calls"),
+        input_tokens=Sum("tokens", filter=Q(service="ai_data")),
+        cached_tokens=Sum("tokens", filter=Q(service="ai_data_cached")),
+        completion_tokens=Sum("tokens", filter=Q(service="ai_data_completion")),
+        images=Sum("images"),
+        amount=Sum("amount"),
+        entries=Count("id"),
+    )
+    return {name: value or 0 for name, value in sums.items()}
+
+
+def assert_ledger_matches_upstream(license: License, summary: dict) -> None:
+    """The ledger, the balance totals and the rollups all equal the upstream's summary."""
+    ledger = ledger_usage(license)
+    upstream = {
+        name: summary[name]
+        for name in ("records", "input_tokens", "cached_tokens", "completion_tokens", "images")
+    }
+    assert {name: ledger[name] for name in upstream} == upstream
+    balance = LicenseBalance.objects.for_license(license).get()
+    assert balance.api_calls == summary["records"]
+    assert balance.input_tokens == summary["input_tokens"]
+    assert balance.cached_tokens == summary["cached_tokens"]
+    assert balance.completion_tokens == summary["completion_tokens"]
+    assert balance.images == summary["images"]
+    assert balance.total_spent == -ledger["amount"]
+    rollups = (
+        DailyRollup.objects.for_license(license)
+        .filter(kind=USAGE)
+        .aggregate(amount=Sum("amount"), calls=Sum("api_calls"), entries=Sum("entries"))
+    )
+    assert rollups == {
+        "amount": ledger["amount"],
+        "calls": ledger["records"],
+        "entries": ledger["entries"],
+    }
+
+
+def ledger_charges(license: License) -> set[tuple]:
+    """Every usage charge as (external id, amount, tokens, images, occurred_at)."""
+    return set(
+        LedgerEntry.objects.for_license(license)
+        .filter(kind=USAGE)
+        .values_list("external_id", "amount", "tokens", "images", "occurred_at")
+    )
+
+
+def cursor_of(license: License) -> str:
+    """The sync's committed cursor for the license ("" before its first page)."""
+    return SyncState.objects.for_license(license).values_list("cursor", flat=True).first() or ""
