@@ -22,6 +22,7 @@ from django.utils import timezone
 from accounts.models import License, User
 from billing.models import DailyRollup, LedgerEntry, LicenseBalance, Service
 from billing.services import UsageRecord, purchase_record, refund_issue, usage_record_batch
+from billing.totals import TOTAL_NAMES, totals_of
 from usage.models import SyncState
 
 # A fixed moment for tests that do not care when (in June 2025, away from month edges).
@@ -160,38 +161,16 @@ def realistic_usage(
 
 
 def ledger_sums(license: License) -> dict:
-    """What LicenseBalance should hold, computed from the entries with plain aggregates."""
-    entries = LedgerEntry.objects.for_license(license)
-
-    def total(qs, field="amount"):
-        return qs.aggregate(s=Sum(field))["s"] or 0
-
-    return {
-        "balance": total(entries),
-        "total_purchased": total(entries.filter(kind="purchase")),
-        "total_spent": -total(entries.filter(kind="usage")),
-        "total_refunded": total(entries.filter(kind="refund")),
-        "api_calls": total(entries, "api_calls"),
-        "input_tokens": total(entries.filter(kind="usage", service="ai_data"), "tokens"),
-        "cached_tokens": total(entries.filter(kind="usage", service="ai_data_cached"), "tokens"),
-        "completion_tokens": total(
-            entries.filter(kind="usage", service="ai_data_completion"), "tokens"
-        ),
-        "images": total(entries.filter(kind="usage"), "images"),
-        "images_spent": -total(entries.filter(kind="usage", service="ai_images")),
-        "entries": entries.count(),
-    }
+    """What LicenseBalance should hold: each total of billing.totals summed in Python over
+    the license's entries (the posting statement sums them in SQL)."""
+    return totals_of(LedgerEntry.objects.for_license(license).iterator())
 
 
 def stored_totals(license: License) -> dict:
     balance = LicenseBalance.objects.for_license(license).first()
-    fields = [
-        "balance", "total_purchased", "total_spent", "total_refunded", "api_calls",
-        "input_tokens", "cached_tokens", "completion_tokens", "images", "images_spent", "entries",
-    ]  # fmt: skip
     if balance is None:
-        return dict.fromkeys(fields, 0)
-    return {f: getattr(balance, f) for f in fields}
+        return dict.fromkeys(TOTAL_NAMES, 0)
+    return {name: getattr(balance, name) for name in TOTAL_NAMES}
 
 
 def rollups_from_entries(license: License) -> dict:
