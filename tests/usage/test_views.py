@@ -123,9 +123,11 @@ def test_refresh_with_the_upstream_down_before_any_sync_says_so(
 def test_refresh_out_of_time_hands_the_rest_to_a_worker(
     start_simulator, license_a, client_a, settings, monkeypatch
 ):
+    # About 40 pages of 100 ms: the budget takes the first page even on a busy machine,
+    # and never the last.
     settings.UPSTREAM_PAGE_SIZE = 20
-    settings.USAGE_REFRESH_BUDGET_SECONDS = 0.3
-    start_simulator(profiles=[profile_for(license_a, days=1)], faults=Faults(latency_ms=100))
+    settings.USAGE_REFRESH_BUDGET_SECONDS = 1.5
+    start_simulator(profiles=[profile_for(license_a, days=2)], faults=Faults(latency_ms=100))
     handed_over = []
 
     # The hand-over runs in this process (eager) so the test sees it and what it did; a real
