@@ -125,7 +125,8 @@ def test_support_has_only_view_permissions():
 def test_billing_is_support_plus_purchases_and_refunds():
     support = set(Group.objects.get(name=SUPPORT).permissions.values_list("codename", flat=True))
     billing = set(Group.objects.get(name=BILLING).permissions.values_list("codename", flat=True))
-    assert billing - support == {"issue_refund", "record_purchase"}
+    assert billing - support == {"issue_refund", "record_purchase", "close_month"}
+    assert "sync_now" in support
 
 
 def test_billing_login_can_open_the_admin_but_not_edit_licenses(client):
