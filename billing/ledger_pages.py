@@ -13,6 +13,7 @@ Cost depends on the page size and one day's entries, not on the length of the hi
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from django.db import connection
 
@@ -98,7 +99,7 @@ def ledger_page(
 ) -> LedgerPage:
     """Entries strictly older than `before` (the newest when None), newest first, with the
     running balance after each. One query (two with the refunds of the page's charges)."""
-    params: dict[str, object] = {"lid": license.pk, "tz": license.timezone, "limit": size + 1}
+    params: dict[str, Any] = {"lid": license.pk, "tz": license.timezone, "limit": size + 1}
     if before is None:
         sql = _PAGE_SQL.format(newer=_NOTHING_NEWER, columns=", ".join(_COLUMNS), before="")
     else:
@@ -123,7 +124,7 @@ def ledger_page(
             refunds.setdefault(charge_id, []).append(refund_id)
     rows = [
         LedgerRow(
-            *rec[: len(_COLUMNS)],
+            **dict(zip(_COLUMNS, rec[: len(_COLUMNS)], strict=True)),
             running_balance=rec[len(_COLUMNS)],
             refund_ids=refunds.get(rec[0], []),
         )

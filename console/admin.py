@@ -5,6 +5,7 @@ so it must not import them. ConsoleLicenseAdmin extends accounts' LicenseAdmin (
 audited saves, search) with those panels, the license's ledger page and "Sync now"."""
 
 from datetime import datetime
+from decimal import Decimal
 
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
@@ -59,7 +60,7 @@ class ConsoleLicenseAdmin(LicenseAdmin):
         try:
             return format_money(obj.balance.balance)
         except License.balance.RelatedObjectDoesNotExist:
-            return format_money(0)
+            return format_money(Decimal(0))
 
     def get_urls(self) -> list:
         wrap = self.admin_site.admin_view

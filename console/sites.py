@@ -23,7 +23,7 @@ class ConsoleAdminSite(admin.AdminSite):
     index_title = "Operations overview"
     index_template = "admin/console/index.html"
 
-    def admin_view(self, view: Callable, cacheable: bool = False) -> Callable:
+    def admin_view(self, view: Callable, cacheable: bool = False) -> Any:
         inner = super().admin_view(view, cacheable)
 
         def view_for_staff(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:

@@ -10,7 +10,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.models import License
+from accounts.models import License, User
 from billing.closing import (
     closed_figures_changed,
     closed_month_get,
@@ -66,6 +66,14 @@ def reconciliation_view(model_admin: admin.ModelAdmin, request: HttpRequest) -> 
         rows = [row for row in rows if not row.ok]
     closed = closed_month_get(month) if month is not None else None
     whole = report is not None and license is None  # the close covers every license
+    can_close = False
+    if report is not None and month is not None and whole:
+        can_close = (
+            report.ok
+            and not month_is_closed(month)
+            and month_has_ended(month)
+            and request.user.has_perm("billing.close_month")
+        )
     context = {
         **model_admin.admin_site.each_context(request),
         "opts": model_admin.opts,
@@ -78,15 +86,11 @@ def reconciliation_view(model_admin: admin.ModelAdmin, request: HttpRequest) -> 
         "errors": errors,
         "totals": report_totals(report) if report is not None else None,
         "closed": closed,
-        "closed_changes": closed_figures_changed(closed, report) if closed and whole else [],
-        "closed_through": month is not None and month_is_closed(month),
-        "can_close": (
-            whole
-            and report.ok
-            and not month_is_closed(month)
-            and month_has_ended(month)
-            and request.user.has_perm("billing.close_month")
+        "closed_changes": (
+            closed_figures_changed(closed, report) if closed and report and whole else []
         ),
+        "closed_through": month is not None and month_is_closed(month),
+        "can_close": can_close,
         "can_reopen": closed is not None and request.user.is_superuser,
     }
     return TemplateResponse(request, "admin/billing/reconciliation.html", context)
@@ -109,17 +113,17 @@ def month_close_view(model_admin: admin.ModelAdmin, request: HttpRequest) -> Htt
         raise PermissionDenied
     if reopen and not request.user.is_superuser:
         raise PermissionDenied
+    user = request.user
+    assert isinstance(user, User)  # the admin lets only staff in
     month_text = request.POST.get("month", "")
     back = reverse("admin:billing_ledgerentry_reconciliation") + f"?month={month_text}"
     try:
         month = month_parse(month_text)
         if reopen:
-            month_reopen(
-                acting_user=request.user, month=month, reason=request.POST.get("reason", "")
-            )
+            month_reopen(acting_user=user, month=month, reason=request.POST.get("reason", ""))
             model_admin.message_user(request, f"{month:%B %Y} is open again.", messages.WARNING)
         else:
-            month_close(acting_user=request.user, month=month)
+            month_close(acting_user=user, month=month)
             model_admin.message_user(
                 request,
                 f"{month:%B %Y} is closed: entries dated in it from now on are posted in the "
