@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError
 
 from accounts.domains import normalize_domain
 from accounts.models import AuditEvent, Domain, License, Membership, User
+from accounts.selectors import license_search
 from accounts.services import (
     domain_delete,
     domain_save,
@@ -36,9 +37,12 @@ class DomainInline(admin.TabularInline):
 
 
 class MembershipInline(admin.TabularInline):
+    """Add a login to a license by email: the autocomplete offers customer logins only
+    (UserAdmin.get_search_results), to staff who may change memberships."""
+
     model = Membership
     extra = 0
-    raw_id_fields = ["user"]
+    autocomplete_fields = ["user"]
 
 
 class AuditedInlinesMixin:
@@ -73,7 +77,11 @@ class LicenseAdmin(AuditedInlinesMixin, admin.ModelAdmin):
     form = LicenseForm
     list_display = ["name", "key", "license_type", "status", "contact_email", "member_since"]
     list_filter = ["license_type", "status"]
-    search_fields = ["name", "key", "contact_email", "domains__hostname"]
+    # Searched by license_search (get_search_results): listed so the admin shows the box.
+    search_fields = ["key", "name", "contact_email"]
+    search_help_text = (
+        "A license key or part of one, a name, a contact email, a domain or a member's email."
+    )
     readonly_fields = ["public_id", "created_at", "updated_at"]
     inlines = [DomainInline, MembershipInline]
     fieldsets = [
@@ -81,6 +89,11 @@ class LicenseAdmin(AuditedInlinesMixin, admin.ModelAdmin):
         ("Customer settings", {"fields": ["member_since", "timezone", "low_balance_threshold"]}),
         ("Record", {"fields": ["public_id", "created_at", "updated_at"]}),
     ]
+
+    def get_search_results(self, request, queryset, search_term):
+        if not search_term.strip():
+            return queryset, False
+        return queryset.filter(pk__in=license_search(search_term).values("pk")), False
 
     def save_model(self, request, obj, form, change):
         tz_changed = change and "timezone" in form.changed_data
@@ -170,6 +183,19 @@ class UserAdmin(AuditedInlinesMixin, BaseUserAdmin):
     ]
     filter_horizontal = ["groups"]
     inlines = [UserMembershipInline]
+
+    def get_search_results(self, request, queryset, search_term):
+        """The membership autocomplete (adding a login to a license) offers customer logins
+        only, and only to staff who may add memberships; other searches are Django's."""
+        queryset, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        if (
+            request.GET.get("model_name") == "membership"
+            and request.GET.get("field_name") == "user"
+        ):
+            if not request.user.has_perm("accounts.add_membership"):
+                return queryset.none(), False
+            queryset = queryset.filter(is_staff=False, is_active=True)
+        return queryset, may_have_duplicates
 
 
 @admin.register(AuditEvent)

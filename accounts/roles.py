@@ -1,27 +1,36 @@
 """Staff roles. The groups are created by a data migration; their permissions are
 recomputed after every migrate, so a model added later is covered automatically.
 
-- Support: may view everything, change nothing.
-- Billing: Support, plus recording purchases and issuing refunds.
+- Support: may view everything and start a usage sync ("Sync now", audited); changes
+  nothing else.
+- Billing: Support, plus recording purchases, issuing refunds and closing a reconciled
+  month. (Reopening a closed month is for superusers only, billing.closing.)
 """
 
 from django.contrib.auth.models import Group, Permission
+from django.db import models
 
 SUPPORT = "Support"
 BILLING = "Billing"
 STAFF_APPS = ("accounts", "billing", "usage", "auth", "axes")
-BILLING_EXTRA = ("billing.issue_refund", "billing.record_purchase")
+SUPPORT_EXTRA = ("usage.sync_now",)
+BILLING_EXTRA = ("billing.issue_refund", "billing.record_purchase", "billing.close_month")
 
 
-def roles_sync(**kwargs) -> None:
+def _permissions(names: tuple[str, ...]) -> "models.QuerySet[Permission]":
+    found = Permission.objects.none()
+    for name in names:
+        app_label, codename = name.split(".")
+        found |= Permission.objects.filter(content_type__app_label=app_label, codename=codename)
+    return found
+
+
+def roles_sync(**kwargs: object) -> None:
     view = Permission.objects.filter(
         content_type__app_label__in=STAFF_APPS, codename__startswith="view_"
     )
-    extra = Permission.objects.none()
-    for name in BILLING_EXTRA:
-        app_label, codename = name.split(".")
-        extra |= Permission.objects.filter(content_type__app_label=app_label, codename=codename)
+    support_perms = view | _permissions(SUPPORT_EXTRA)
     support, _ = Group.objects.get_or_create(name=SUPPORT)
     billing, _ = Group.objects.get_or_create(name=BILLING)
-    support.permissions.set(view)
-    billing.permissions.set(view | extra)
+    support.permissions.set(support_perms)
+    billing.permissions.set(support_perms | _permissions(BILLING_EXTRA))

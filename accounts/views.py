@@ -13,13 +13,16 @@ from accounts.selectors import licenses_for_user
 
 
 class HomeView(LoginRequiredMixin, TemplateView):
-    """One license: straight to its dashboard. Several: the license switcher."""
+    """One license: straight to its dashboard. Several: the license switcher. Staff who
+    belong to no license: the admin's operations overview."""
 
     template_name = "accounts/license_list.html"
 
     def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         assert isinstance(request.user, User)  # LoginRequiredMixin let only a login through
         licenses = list(licenses_for_user(request.user))
+        if not licenses and request.user.is_staff:
+            return redirect("admin:index")
         if len(licenses) == 1:
             return redirect(licenses[0].get_absolute_url())
         return self.render_to_response(self.get_context_data(licenses=licenses))

@@ -74,6 +74,10 @@ class LedgerEntry(models.Model):
     description = models.CharField(max_length=500, blank=True, default="")
     occurred_at = models.DateTimeField()
     recorded_at = models.DateTimeField(default=timezone.now)
+    # Set only on an entry dated inside a closed month when it was posted (a late upstream
+    # record, a back-dated correction): it keeps that original time (the call's time) while
+    # occurred_at is when it was posted, in the open month (billing.ledger.post_entries).
+    original_occurred_at = models.DateTimeField(null=True, blank=True)
     external_id = models.CharField(max_length=200)
     # refund_of and created_by are NULL on almost every row (usage): their indexes are
     # partial (Meta.indexes), so the hot insert path does not maintain them.
@@ -255,3 +259,44 @@ class BalanceAlert(models.Model):
 
     def __str__(self):
         return f"{self.get_kind_display()} alert for {self.license_id} at {self.crossed_at:%Y-%m-%d %H:%M}"
+
+
+class ClosedMonth(models.Model):
+    """A reconciled month that no posting may enter again (invariant 11).
+
+    Closing month M closes every moment before the end of M in each license's timezone:
+    `billing.ledger.post_entries` dates an entry that would fall there at the moment it is
+    posted instead (keeping the original time in `original_occurred_at`). `figures` holds
+    the reconciliation as it was at the close, per license and in total, so the page can
+    show that nothing moved since. Reopening (a superuser, with a reason) sets `reopened_*`;
+    the row stays as history.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    month = models.DateField(help_text="The first day of the month.")
+    closed_at = models.DateTimeField(default=timezone.now)
+    closed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    figures = models.JSONField(default=dict)
+    reopened_at = models.DateTimeField(null=True, blank=True)
+    reopened_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    reopen_reason = models.TextField(blank=True, default="")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["month"], condition=Q(reopened_at__isnull=True), name="closed_month_once"
+            ),
+            models.CheckConstraint(condition=Q(month__day=1), name="closed_month_first_day"),
+            models.CheckConstraint(
+                condition=Q(reopened_at__isnull=True) | ~Q(reopen_reason=""),
+                name="closed_month_reopen_has_reason",
+            ),
+        ]
+        permissions = [("close_month", "Can close a reconciled month")]
+
+    def __str__(self) -> str:
+        return f"{self.month:%B %Y}{' (reopened)' if self.reopened_at else ''}"

@@ -40,7 +40,8 @@ class ReconciliationRow:
     opening: Decimal = ZERO
     purchases: Decimal = ZERO
     usage: Decimal = ZERO  # what was spent in the month, as a positive amount
-    refunds: Decimal = ZERO
+    refunds: Decimal = ZERO  # refunds of a charge
+    goodwill: Decimal = ZERO  # credits given as goodwill (refunds of no charge)
     closing: Decimal = ZERO
     month_entries: int = 0
     entries_to_month_end: int = 0
@@ -100,8 +101,10 @@ sums AS (
             AND e.occurred_at >= lic.start_at AND e.occurred_at < lic.end_at), 0) AS purchases,
         coalesce(-sum(e.amount) FILTER (WHERE e.kind = 'usage'
             AND e.occurred_at >= lic.start_at AND e.occurred_at < lic.end_at), 0) AS usage,
-        coalesce(sum(e.amount) FILTER (WHERE e.kind = 'refund'
+        coalesce(sum(e.amount) FILTER (WHERE e.kind = 'refund' AND e.refund_of_id IS NOT NULL
             AND e.occurred_at >= lic.start_at AND e.occurred_at < lic.end_at), 0) AS refunds,
+        coalesce(sum(e.amount) FILTER (WHERE e.kind = 'refund' AND e.refund_of_id IS NULL
+            AND e.occurred_at >= lic.start_at AND e.occurred_at < lic.end_at), 0) AS goodwill,
         coalesce(sum(e.amount) FILTER (WHERE e.occurred_at < lic.end_at), 0) AS closing,
         count(*) FILTER (WHERE e.occurred_at >= lic.start_at AND e.occurred_at < lic.end_at)
             AS month_entries,
@@ -113,7 +116,7 @@ sums AS (
     GROUP BY e.license_id
 )
 SELECT lic.id, lic.key, lic.name, lic.timezone,
-       s.opening, s.purchases, s.usage, s.refunds, s.closing, s.month_entries,
+       s.opening, s.purchases, s.usage, s.refunds, s.goodwill, s.closing, s.month_entries,
        s.entries_to_month_end,
        """
     + ", ".join(f"s.{name}" for name in TOTAL_NAMES)
@@ -198,11 +201,13 @@ def reconciliation_month(*, month: date, license: License | None = None) -> Reco
         cursor.execute(_RECONCILE_TOTALS_SQL, params)
         for rec in cursor.fetchall():
             license_id, key, name, tz = rec[:4]
-            (opening, purchases, usage, refunds, closing, month_entries, to_end) = rec[4:11]
+            (opening, purchases, usage, refunds, goodwill, closing, month_entries, to_end) = rec[
+                4:12
+            ]
             n = len(TOTAL_NAMES)
-            ledger = dict(zip(TOTAL_NAMES, rec[11 : 11 + n], strict=True))
-            has_row = rec[11 + n]
-            stored = dict(zip(TOTAL_NAMES, rec[12 + n : 12 + 2 * n], strict=True))
+            ledger = dict(zip(TOTAL_NAMES, rec[12 : 12 + n], strict=True))
+            has_row = rec[12 + n]
+            stored = dict(zip(TOTAL_NAMES, rec[13 + n : 13 + 2 * n], strict=True))
             row = ReconciliationRow(
                 license_id=license_id,
                 key=key,
@@ -212,6 +217,7 @@ def reconciliation_month(*, month: date, license: License | None = None) -> Reco
                 purchases=quantize_money(purchases or 0),
                 usage=quantize_money(usage or 0),
                 refunds=quantize_money(refunds or 0),
+                goodwill=quantize_money(goodwill or 0),
                 closing=quantize_money(closing or 0),
                 month_entries=month_entries or 0,
                 entries_to_month_end=to_end or 0,
@@ -272,6 +278,7 @@ RECONCILIATION_HEADER = (
     "ledger_balance",
     "status",
     "differences",
+    "goodwill",
 )
 
 
@@ -294,6 +301,7 @@ def reconciliation_csv_rows(report: ReconciliationReport) -> Iterator[list[str]]
             money_cell(row.ledger_balance),
             "ok" if row.ok else "DIFFERS",
             safe_cell("; ".join(str(d) for d in row.differences)),
+            money_cell(row.goodwill),
         ]
 
 

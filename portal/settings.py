@@ -36,7 +36,9 @@ if PRODUCTION:
         raise ImproperlyConfigured("ALLOWED_HOSTS must list the portal's hostnames in production")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # The admin with the console's site (console.sites): the portal's name, the operations
+    # overview as its index, a plain 404 for customers.
+    "console.apps.ConsoleAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -50,6 +52,7 @@ INSTALLED_APPS = [
     "accounts",
     "billing",
     "usage",
+    "console.apps.ConsoleConfig",
     "dashboard",
     "demo",
 ]

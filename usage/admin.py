@@ -1,11 +1,14 @@
 import json
 
 from django.contrib import admin, messages
+from django.http import HttpRequest
 from django.utils.html import format_html
 
+from accounts.models import License, User
 from portal.admin import ReadOnlyAdminMixin
 from usage.models import QuarantinedRecord, SyncState
-from usage.services import SyncOutcome
+from usage.selectors import sync_lagging_before
+from usage.services import SyncOutcome, SyncResult
 from usage.tasks import usage_sync_in_request
 
 # "Sync now" runs in the admin's request for at most this long per license; a worker
@@ -18,9 +21,11 @@ class ErrorFilter(admin.SimpleListFilter):
     parameter_name = "failing"
 
     def lookups(self, request, model_admin):
-        return [("yes", "Failing"), ("no", "Healthy")]
+        return [("yes", "Failing"), ("no", "Healthy"), ("lagging", "Lagging")]
 
     def queryset(self, request, queryset):
+        if self.value() == "lagging":
+            return queryset.lagging(sync_lagging_before())
         if self.value() == "yes":
             return queryset.failing()
         if self.value() == "no":
@@ -56,33 +61,40 @@ class SyncStateAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.action(description="Sync now", permissions=["sync_now"])
     def sync_now(self, request, queryset):
         for state in queryset.select_related("license"):
-            license = state.license
-            result = usage_sync_in_request(
-                license=license,
-                trigger="admin",
-                time_budget_seconds=ADMIN_SYNC_BUDGET_SECONDS,
-                acting_user=request.user,
-            )
-            outcome, done = result.outcome, result.summary()
-            if outcome is SyncOutcome.BUSY:
-                self.message_user(request, f"{license}: a sync is already running.", messages.INFO)
-            elif outcome is SyncOutcome.FAILED:
-                self.message_user(request, f"{license}: {result.error} ({done})", messages.ERROR)
-            elif outcome is SyncOutcome.PARTIAL and result.continued:
-                self.message_user(
-                    request,
-                    f"{license}: {done}; the rest continues in the background.",
-                    messages.INFO,
-                )
-            elif outcome is SyncOutcome.PARTIAL:
-                self.message_user(
-                    request,
-                    f"{license}: {done}; the broker (Redis) is not answering, so the rest "
-                    "cannot continue in the background now: run Sync now again.",
-                    messages.WARNING,
-                )
-            else:
-                self.message_user(request, f"{license}: up to date ({done}).", messages.SUCCESS)
+            text, level = sync_now_run(request, state.license)
+            self.message_user(request, text, level)
+
+
+def sync_now_run(request: HttpRequest, license: License) -> tuple[str, int]:
+    """Staff's "Sync now" on one license (audited by usage_sync_now): run it in this request
+    for at most ADMIN_SYNC_BUDGET_SECONDS, hand the rest to a worker, and say what happened
+    (a message and its level). The caller checks the usage.sync_now permission."""
+    user = request.user
+    assert isinstance(user, User)  # the admin lets only staff in
+    result = usage_sync_in_request(
+        license=license,
+        trigger="admin",
+        time_budget_seconds=ADMIN_SYNC_BUDGET_SECONDS,
+        acting_user=user,
+    )
+    return sync_now_message(license, result)
+
+
+def sync_now_message(license: License, result: SyncResult) -> tuple[str, int]:
+    outcome, done = result.outcome, result.summary()
+    if outcome is SyncOutcome.BUSY:
+        return f"{license}: a sync is already running.", messages.INFO
+    if outcome is SyncOutcome.FAILED:
+        return f"{license}: {result.error} ({done})", messages.ERROR
+    if outcome is SyncOutcome.PARTIAL and result.continued:
+        return f"{license}: {done}; the rest continues in the background.", messages.INFO
+    if outcome is SyncOutcome.PARTIAL:
+        return (
+            f"{license}: {done}; the broker (Redis) is not answering, so the rest "
+            "cannot continue in the background now: run Sync now again.",
+            messages.WARNING,
+        )
+    return f"{license}: up to date ({done}).", messages.SUCCESS
 
 
 @admin.register(QuarantinedRecord)

@@ -1,4 +1,7 @@
+from datetime import datetime
+
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import License
@@ -11,6 +14,10 @@ class SyncStateQuerySet(TenantQuerySet):
 
     def healthy(self) -> "SyncStateQuerySet":
         return self.filter(consecutive_failures=0)
+
+    def lagging(self, before: datetime) -> "SyncStateQuerySet":
+        """Last complete run before `before`, or never."""
+        return self.filter(Q(last_success_at__lt=before) | Q(last_success_at__isnull=True))
 
 
 class SyncState(TimeStampedModel):

@@ -14,6 +14,12 @@ def sync_state_get(license: License) -> SyncState:
     return SyncState.objects.for_license(license).first() or SyncState(license=license)
 
 
+def sync_lagging_before(now: datetime | None = None) -> datetime:
+    """The one meaning of "lagging": a sync whose last complete run is older than this
+    (the dashboard's staleness notice, USAGE_STALE_AFTER_SECONDS) or that never ran."""
+    return (now or timezone.now()) - timedelta(seconds=settings.USAGE_STALE_AFTER_SECONDS)
+
+
 def sync_states_for_metrics() -> QuerySet[SyncState]:
     return SyncState.objects.select_related("license").order_by("license__key")
 

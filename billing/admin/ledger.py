@@ -17,7 +17,7 @@ from django.utils.text import Truncator
 
 from accounts.models import License
 from billing.admin.money import MONEY_PAGES, can_issue_refunds, money_page_view
-from billing.admin.reconciliation import reconciliation_view
+from billing.admin.reconciliation import month_close_view, reconciliation_view
 from billing.models import LedgerEntry
 from billing.money import format_money
 from billing.services import refundable_amount
@@ -251,6 +251,13 @@ class LedgerEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             path(page.route, wrap(money_page_view(self, page)), name=page.url_name)
             for page in MONEY_PAGES
         ]
+        extra.append(
+            path(
+                "reconciliation/close/",
+                wrap(lambda request: month_close_view(self, request)),
+                name="billing_ledgerentry_month_close",
+            )
+        )
         extra.append(
             path(
                 "reconciliation/",

@@ -1,14 +1,26 @@
-"""The monthly reconciliation page (and its CSV) for the billing team."""
+"""The monthly reconciliation page (and its CSV) for the billing team, with the month
+close: Billing closes a month once it reconciles; a superuser reopens it with a reason."""
 
 from datetime import date
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.utils import timezone
 
-from accounts.models import License
+from accounts.models import License, User
+from billing.closing import (
+    closed_figures_changed,
+    closed_month_get,
+    month_close,
+    month_has_ended,
+    month_is_closed,
+    month_refuse_future,
+    month_reopen,
+    report_totals,
+)
 from billing.reconciliation import (
     ReconciliationReport,
     month_parse,
@@ -16,6 +28,7 @@ from billing.reconciliation import (
     reconciliation_filename,
     reconciliation_month,
 )
+from portal.exceptions import ApplicationError
 
 
 def reconciliation_view(model_admin: admin.ModelAdmin, request: HttpRequest) -> HttpResponse:
@@ -32,8 +45,12 @@ def reconciliation_view(model_admin: admin.ModelAdmin, request: HttpRequest) -> 
     report = None
     try:
         month = month_parse(month_text)
+        month_refuse_future(month)
     except ValueError as exc:
         errors.append(str(exc))
+        month = None
+    except ApplicationError as exc:
+        errors.append(exc.message)
         month = None
     license = None
     if key:
@@ -47,6 +64,16 @@ def reconciliation_view(model_admin: admin.ModelAdmin, request: HttpRequest) -> 
     rows = report.rows if report is not None else []
     if only_differences:
         rows = [row for row in rows if not row.ok]
+    closed = closed_month_get(month) if month is not None else None
+    whole = report is not None and license is None  # the close covers every license
+    can_close = False
+    if report is not None and month is not None and whole:
+        can_close = (
+            report.ok
+            and not month_is_closed(month)
+            and month_has_ended(month)
+            and request.user.has_perm("billing.close_month")
+        )
     context = {
         **model_admin.admin_site.each_context(request),
         "opts": model_admin.opts,
@@ -57,6 +84,14 @@ def reconciliation_view(model_admin: admin.ModelAdmin, request: HttpRequest) -> 
         "license_key": key,
         "only_differences": only_differences,
         "errors": errors,
+        "totals": report_totals(report) if report is not None else None,
+        "closed": closed,
+        "closed_changes": (
+            closed_figures_changed(closed, report) if closed and report and whole else []
+        ),
+        "closed_through": month is not None and month_is_closed(month),
+        "can_close": can_close,
+        "can_reopen": closed is not None and request.user.is_superuser,
     }
     return TemplateResponse(request, "admin/billing/reconciliation.html", context)
 
@@ -66,3 +101,37 @@ def _reconciliation_csv(report: ReconciliationReport) -> HttpResponse:
     response["Content-Disposition"] = f'attachment; filename="{reconciliation_filename(report)}"'
     reconciliation_csv_write(report, response)
     return response
+
+
+def month_close_view(model_admin: admin.ModelAdmin, request: HttpRequest) -> HttpResponse:
+    """POST month=YYYY-MM: close it (billing.close_month), or with reopen=1 and a reason,
+    reopen it (superusers). Back to the month's reconciliation with what happened."""
+    if request.method != "POST":
+        raise PermissionDenied
+    reopen = request.POST.get("reopen") == "1"
+    if not reopen and not request.user.has_perm("billing.close_month"):
+        raise PermissionDenied
+    if reopen and not request.user.is_superuser:
+        raise PermissionDenied
+    user = request.user
+    assert isinstance(user, User)  # the admin lets only staff in
+    month_text = request.POST.get("month", "")
+    back = reverse("admin:billing_ledgerentry_reconciliation") + f"?month={month_text}"
+    try:
+        month = month_parse(month_text)
+        if reopen:
+            month_reopen(acting_user=user, month=month, reason=request.POST.get("reason", ""))
+            model_admin.message_user(request, f"{month:%B %Y} is open again.", messages.WARNING)
+        else:
+            month_close(acting_user=user, month=month)
+            model_admin.message_user(
+                request,
+                f"{month:%B %Y} is closed: entries dated in it from now on are posted in the "
+                "open month, keeping their own time.",
+                messages.SUCCESS,
+            )
+    except ValueError as exc:
+        model_admin.message_user(request, str(exc), messages.ERROR)
+    except ApplicationError as exc:
+        model_admin.message_user(request, exc.message, messages.ERROR)
+    return HttpResponseRedirect(back)

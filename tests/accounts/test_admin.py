@@ -114,18 +114,21 @@ def test_support_reads_everything_and_changes_nothing(client):
     assert not License.objects.filter(key="INITECH-0001").exists()
 
 
-def test_support_has_only_view_permissions():
+def test_support_has_only_view_permissions_and_sync_now():
     support = Group.objects.get(name=SUPPORT)
     codenames = set(support.permissions.values_list("codename", flat=True))
     assert codenames
-    assert all(c.startswith("view_") for c in codenames)
+    # Issue 16: Support may also start a usage sync ("Sync now", audited).
+    assert all(c.startswith("view_") for c in codenames - {"sync_now"})
+    assert "sync_now" in codenames
     assert {"view_license", "view_ledgerentry", "view_domain"} <= codenames
 
 
 def test_billing_is_support_plus_purchases_and_refunds():
     support = set(Group.objects.get(name=SUPPORT).permissions.values_list("codename", flat=True))
     billing = set(Group.objects.get(name=BILLING).permissions.values_list("codename", flat=True))
-    assert billing - support == {"issue_refund", "record_purchase"}
+    assert billing - support == {"issue_refund", "record_purchase", "close_month"}
+    assert "sync_now" in support
 
 
 def test_billing_login_can_open_the_admin_but_not_edit_licenses(client):
@@ -140,9 +143,9 @@ def test_billing_login_can_open_the_admin_but_not_edit_licenses(client):
 
 
 def test_customer_logins_cannot_enter_the_admin(client_a):
+    # Issue 16: a plain 404 (the admin does not exist for customers), not the admin login.
     response = client_a.get("/admin/")
-    assert response.status_code == 302
-    assert "/admin/login/" in response["Location"]
+    assert response.status_code == 404
 
 
 def test_timezone_change_by_staff_is_audited_with_old_and_new(client):

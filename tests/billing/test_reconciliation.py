@@ -188,6 +188,10 @@ def test_the_admin_report_and_its_csv(support_client, ny):
 
 
 def test_customers_and_anonymous_visitors_do_not_reach_the_report(client_a, client):
+    # Issue 16: a signed-in customer gets a plain 404; an anonymous visitor the login.
+    response = client_a.get("/admin/billing/ledgerentry/reconciliation/?month=2025-06")
+    assert response.status_code == 404
+    client_a.logout()
     response = client_a.get("/admin/billing/ledgerentry/reconciliation/?month=2025-06")
     assert response.status_code == 302
     assert "/admin/login/" in response["Location"]

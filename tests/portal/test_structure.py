@@ -9,7 +9,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 # From the bottom up; an app may import only the apps before it.
-LAYERS = ["portal", "accounts", "billing", "usage", "dashboard", "demo"]
+LAYERS = ["portal", "accounts", "billing", "usage", "console", "dashboard", "demo"]
 
 
 def _modules(app: str) -> list[Path]:

@@ -52,22 +52,45 @@ def test_sync_now_syncs_the_license_and_is_audited(start_simulator, superuser_cl
     assert audit.actor == superuser_client.user
 
 
-def test_support_sees_sync_health_but_cannot_start_a_sync(
+def test_support_sees_sync_health_and_can_start_a_sync_which_is_audited(
     start_simulator, support_client, license_a
 ):
+    """Issue 16: Support (and Billing) may start a sync; before, only superusers could."""
     start_simulator(profiles=[profile_for(license_a, days=1)], faults=Faults(error_share=1.0))
     usage_sync_license(license=license_a, trigger="test")
     response = support_client.get(reverse(CHANGELIST))
     html = response.content.decode()
     assert response.status_code == 200
     assert "Alpha Corp" in html and "answered 5" in html  # the failing run's error
-    assert 'value="sync_now"' not in html
+    assert 'value="sync_now"' in html
     support_client.post(
         reverse(CHANGELIST), {"action": "sync_now", "_selected_action": [license_a.pk]}
     )
-    assert not AuditEvent.objects.filter(action="usage.sync_now").exists()
+    audit = AuditEvent.objects.get(action="usage.sync_now")
+    assert audit.actor.email == "sue@portal.example" and audit.license == license_a
     detail = support_client.get(reverse("admin:usage_syncstate_change", args=[license_a.pk]))
     assert detail.status_code == 200 and 'name="cursor"' not in detail.content.decode()
+
+
+def test_sync_now_on_the_license_page_for_support(start_simulator, support_client, license_a):
+    start_simulator(profiles=[profile_for(license_a, days=1)])
+    page = support_client.get(reverse("admin:accounts_license_change", args=[license_a.pk]))
+    assert 'value="Sync now"' in page.content.decode()
+    response = support_client.post(
+        reverse("admin:accounts_license_sync_now", args=[license_a.pk]), follow=True
+    )
+    shown = [str(m) for m in response.context["messages"]]
+    assert len(shown) == 1 and shown[0].startswith("Alpha Corp: up to date (1 page, ")
+    summary = upstream_summary(license_key=license_a.key)
+    assert_ledger_matches_upstream(license_a, summary)
+    audit = AuditEvent.objects.for_license(license_a).get(action="usage.sync_now")
+    assert audit.actor.email == "sue@portal.example"
+
+
+def test_a_customer_cannot_start_a_sync_from_the_admin(client_a, license_a):
+    response = client_a.post(reverse("admin:accounts_license_sync_now", args=[license_a.pk]))
+    assert response.status_code == 404
+    assert not AuditEvent.objects.filter(action="usage.sync_now").exists()
 
 
 def test_quarantined_records_are_listed_by_reason_with_the_raw_record(

@@ -1,0 +1,103 @@
+"""Reads the console composes from the apps below it: the operations overview and the
+license page. Each is a fixed number of queries, whatever the size of the ledger."""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db.models import F
+from django.utils import timezone
+
+from accounts.models import AuditEvent, Domain, License, Membership
+from billing.ledger_pages import LedgerPage, ledger_page
+from billing.models import BalanceAlert, LedgerEntry, LicenseBalance
+from billing.selectors import balance_get
+from usage.models import QuarantinedRecord, SyncState
+from usage.selectors import sync_lagging_before, sync_state_get
+
+LICENSE_PAGE_ENTRIES = 20
+
+
+@dataclass(frozen=True)
+class OverviewCount:
+    label: str
+    count: int
+    url: str
+    bad: bool  # a non-zero count needs someone's attention
+
+
+def today_start(now: datetime | None = None) -> datetime:
+    local = timezone.localtime(now or timezone.now())
+    return local.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def overview_counts(*, urls: dict[str, str]) -> list[OverviewCount]:
+    """The staff home page: what needs attention and what moved today."""
+    start = today_start()
+    active = License.Status.ACTIVE
+    below = LicenseBalance.objects.filter(
+        license__status=active, balance__lt=F("license__low_balance_threshold")
+    ).count()
+    failing = SyncState.objects.failing().count()
+    lagging = (
+        SyncState.objects.lagging(sync_lagging_before()).filter(license__status=active).count()
+    )
+    quarantined = QuarantinedRecord.objects.filter(received_at__gte=start).count()
+    # Today's entries by the (-occurred_at, -id) index: a range, then the kind.
+    today = LedgerEntry.objects.filter(occurred_at__gte=start)
+    refunds = today.filter(kind=LedgerEntry.Kind.REFUND).count()
+    purchases = today.filter(kind=LedgerEntry.Kind.PURCHASE).count()
+    unsent = BalanceAlert.objects.filter(sent_at__isnull=True).count()
+    return [
+        OverviewCount("Licenses below their threshold", below, urls["below"], below > 0),
+        OverviewCount("Failing syncs", failing, urls["failing"], failing > 0),
+        OverviewCount("Lagging syncs", lagging, urls["lagging"], lagging > 0),
+        OverviewCount(
+            "Records quarantined today", quarantined, urls["quarantined"], quarantined > 0
+        ),
+        OverviewCount("Refunds today", refunds, urls["refunds"], False),
+        OverviewCount("Purchases today", purchases, urls["purchases"], False),
+        OverviewCount("Low-balance emails not yet sent", unsent, urls["alerts"], unsent > 0),
+    ]
+
+
+@dataclass(frozen=True)
+class LicenseConsole:
+    """Everything a support person needs on one license, one page."""
+
+    license: License
+    balance: LicenseBalance
+    sync: SyncState
+    sync_lag: timedelta | None
+    sync_lagging: bool
+    quarantined: int
+    alerts: list[BalanceAlert]
+    members: list[Membership]
+    domains: list[Domain]
+    audit: list[AuditEvent]
+    ledger: LedgerPage
+
+
+def license_console_get(license: License) -> LicenseConsole:
+    now = timezone.now()
+    sync = sync_state_get(license)
+    lag = now - sync.last_success_at if sync.last_success_at else None
+    return LicenseConsole(
+        license=license,
+        balance=balance_get(license),
+        sync=sync,
+        sync_lag=lag,
+        sync_lagging=sync.last_success_at is None
+        or sync.last_success_at < sync_lagging_before(now),
+        quarantined=sync.records_quarantined,
+        alerts=list(BalanceAlert.objects.for_license(license).order_by("-crossed_at")[:5]),
+        members=list(
+            Membership.objects.for_license(license).select_related("user").order_by("user__email")
+        ),
+        domains=list(Domain.objects.for_license(license).order_by("-is_primary", "hostname")),
+        audit=list(
+            AuditEvent.objects.for_license(license)
+            .select_related("actor")
+            .order_by("-created_at", "-pk")[:10]
+        ),
+        ledger=ledger_page(license=license, size=LICENSE_PAGE_ENTRIES),
+    )

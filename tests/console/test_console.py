@@ -1,0 +1,278 @@
+"""The staff console: finding a customer by anything they tell support, one page per
+license that answers "why is my balance X?", the operations overview, and the month close
+as the billing team works it."""
+
+import re
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from django.contrib.auth.models import Group
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.models import AuditEvent, Membership
+from accounts.roles import BILLING, SUPPORT
+from billing.models import ClosedMonth, LedgerEntry, LicenseBalance
+from billing.services import UsageRecord, usage_record_batch
+from tests.accounts.factories import DomainFactory, LicenseFactory, MembershipFactory, UserFactory
+from tests.billing.helpers import buy, record_usage
+
+pytestmark = pytest.mark.django_db
+
+
+def staff_client(client, *, email, group=None, superuser=False):
+    user = UserFactory(email=email, is_staff=True, is_superuser=superuser)
+    if group:
+        user.groups.add(Group.objects.get(name=group))
+    client.force_login(user)
+    client.user = user
+    return client
+
+
+@pytest.fixture
+def support(client):
+    return staff_client(client, email="staff@portal.example", group=SUPPORT)
+
+
+@pytest.fixture
+def billing(client):
+    return staff_client(client, email="billing@portal.example", group=BILLING)
+
+
+@pytest.fixture
+def carol_licenses(db):
+    acme = LicenseFactory(
+        name="Acme Analytics", key="ACME-PRO-0001", contact_email="a@acme.example"
+    )
+    globex = LicenseFactory(
+        name="Globex Labs", key="GLOBEX-STD-0002", contact_email="b@globex.example"
+    )
+    LicenseFactory(name="Initech", key="INITECH-0003", contact_email="c@initech.example")
+    carol = UserFactory(email="carol@multi.example")
+    MembershipFactory(license=acme, user=carol)
+    MembershipFactory(license=globex, user=carol, role=Membership.Role.OWNER)
+    DomainFactory(license=acme, hostname="api.acme.example")
+    return acme, globex
+
+
+def found(client, term):
+    response = client.get(reverse("admin:accounts_license_changelist"), {"q": term})
+    assert response.status_code == 200
+    return sorted(lic.name for lic in response.context["cl"].result_list)
+
+
+def test_staff_search_finds_licenses_by_member_email_key_domain_and_contact(
+    support, carol_licenses
+):
+    assert found(support, "carol@multi.example") == ["Acme Analytics", "Globex Labs"]
+    assert found(support, "CAROL@multi") == ["Acme Analytics", "Globex Labs"]
+    assert found(support, "STD-00") == ["Globex Labs"]  # part of a key
+    assert found(support, "ACME-PRO-0001") == ["Acme Analytics"]
+    assert found(support, "api.acme") == ["Acme Analytics"]
+    assert found(support, "c@initech") == ["Initech"]
+    assert found(support, "nobody@nowhere.example") == []
+
+
+def test_the_membership_autocomplete_offers_customer_logins_to_those_who_may_add(
+    client, carol_licenses
+):
+    UserFactory(email="carl@customer.example")
+    UserFactory(email="carla@portal.example", is_staff=True)
+    url = reverse("admin:autocomplete")
+    params = {
+        "term": "carl", "app_label": "accounts", "model_name": "membership", "field_name": "user",
+    }  # fmt: skip
+    staff_client(client, email="root@portal.example", superuser=True)
+    emails = [r["text"] for r in client.get(url, params).json()["results"]]
+    assert emails == ["carl@customer.example"]
+    staff_client(client, email="sue@portal.example", group=SUPPORT)
+    assert client.get(url, params).json()["results"] == []
+
+
+@pytest.fixture
+def acme(db):
+    lic = LicenseFactory(name="Acme Analytics", key="ACME-PRO-0001", timezone="America/New_York")
+    buy(lic, "25", "p-1", occurred_at=datetime(2025, 6, 1, 12, tzinfo=UTC))
+    MembershipFactory(license=lic, user=UserFactory(email="alice@acme.example"))
+    return lic
+
+
+def add_usage(license, n, start=datetime(2025, 6, 2, tzinfo=UTC)):
+    usage_record_batch(
+        license=license,
+        records=[
+            UsageRecord(
+                id=f"r{license.pk}-{i}-{n}", occurred_at=start + timedelta(minutes=37 * i),
+                input_tokens=1234 + i, request_id=f"req-{i}", endpoint="/v1/chat",
+            )
+            for i in range(n)
+        ],
+    )  # fmt: skip
+
+
+def running_balances(html):
+    return re.findall(r"data-running>(-?[\d.]+)<", html)
+
+
+def test_the_license_page_shows_balance_sync_and_the_running_balance_ledger(support, acme):
+    add_usage(acme, 30)
+    page = support.get(reverse("admin:accounts_license_change", args=[acme.pk]))
+    html = page.content.decode()
+    balance = LicenseBalance.objects.get(license=acme).balance
+    assert page.status_code == 200
+    assert f"data-balance>{balance}<" in html
+    assert "Usage sync" in html and "never" in html  # no sync has run yet
+    assert "alice@acme.example" in html
+    running = running_balances(html)
+    assert len(running) == 20 and Decimal(running[0]) == balance
+    # Newest first: each running balance is the next (older) one plus the entry's amount.
+    newest = list(LedgerEntry.objects.for_license(acme).order_by("-occurred_at", "-id")[:20])
+    for i in range(19):
+        assert Decimal(running[i]) == Decimal(running[i + 1]) + newest[i].amount
+    assert "Token &amp; Credit Portal — staff" in html and "Django administration" not in html
+
+
+def test_the_license_page_costs_the_same_for_a_long_history(
+    support, acme, django_assert_max_num_queries
+):
+    add_usage(acme, 5)
+    url = reverse("admin:accounts_license_change", args=[acme.pk])
+    support.get(url)
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as small:
+        support.get(url)
+    add_usage(acme, 400, start=datetime(2025, 7, 1, tzinfo=UTC))
+    with django_assert_max_num_queries(len(small.captured_queries)):
+        support.get(url)
+
+
+def test_the_ledger_page_pages_back_and_finds_an_entry_first(support, acme):
+    add_usage(acme, 120)
+    url = reverse("admin:accounts_license_ledger", args=[acme.pk])
+    first = support.get(url)
+    html = first.content.decode()
+    assert "America/New_York" in html and 'title="UTC ' in html
+    assert (
+        first.context["page"].rows[0].running_balance
+        == LicenseBalance.objects.get(license=acme).balance
+    )
+    older = support.get(url + first.context["next_url"])
+    assert older.status_code == 200
+    rows = older.context["page"].rows
+    assert rows[0].running_balance == first.context["page"].rows[-1].running_balance - (
+        first.context["page"].rows[-1].amount
+    )
+    target = LedgerEntry.objects.for_license(acme).get(external_id=f"r{acme.pk}-7-120:ai_data")
+    for term in (str(target.pk), target.external_id, f"r{acme.pk}-7-120"):
+        hit = support.get(url, {"q": term})
+        assert hit.context["page"].rows[0].id == target.pk, term
+    missing = support.get(url, {"q": "no-such-thing"})
+    assert "No entry of Acme Analytics" in missing.content.decode()
+
+
+def test_a_stranger_license_ledger_is_not_reachable_by_customers(client_a, acme):
+    assert client_a.get(reverse("admin:accounts_license_ledger", args=[acme.pk])).status_code == 404
+
+
+def test_customers_opening_the_admin_get_a_plain_404(client_a):
+    for url in ("/admin/", "/admin/login/", "/admin/billing/ledgerentry/"):
+        assert client_a.get(url).status_code == 404, url
+
+
+def test_staff_login_lands_on_the_operations_overview(client, acme):
+    UserFactory(email="staff@portal.example", password="pw-123456789", is_staff=True).groups.add(
+        Group.objects.get(name=SUPPORT)
+    )
+    response = client.post(
+        reverse("accounts:login"),
+        {"username": "staff@portal.example", "password": "pw-123456789"},
+        follow=True,
+    )
+    assert response.redirect_chain[-1][0] == reverse("admin:index")
+    html = response.content.decode()
+    assert "Operations overview" in html and "Licenses below their threshold" in html
+    # Support does not see login lockouts and groups in the navigation.
+    assert "Access attempts" not in html and ">Groups<" not in html
+
+
+def test_the_overview_counts_link_to_their_lists(support, acme):
+    acme.low_balance_threshold = Decimal("100")
+    acme.save()
+    response = support.get(reverse("admin:index"))
+    items = {item.label: item for item in response.context["overview"]}
+    below = items["Licenses below their threshold"]
+    assert below.count == 1 and below.bad
+    listed = support.get(below.url)
+    assert [lic.name for lic in listed.context["cl"].result_list] == ["Acme Analytics"]
+    assert items["Lagging syncs"].count == 0  # no sync state yet: nothing has ever synced
+    for item in items.values():
+        assert support.get(item.url).status_code == 200, item.label
+
+
+# --- month close, as the billing team does it -------------------------------------------
+
+
+def last_month() -> date:
+    first = timezone.localdate().replace(day=1)
+    return (first - timedelta(days=1)).replace(day=1)
+
+
+RECON = "admin:billing_ledgerentry_reconciliation"
+CLOSE = "admin:billing_ledgerentry_month_close"
+
+
+def test_billing_closes_last_month_and_a_late_record_leaves_it_unchanged(billing):
+    lic = LicenseFactory(name="Acme Analytics", key="ACME-PRO-0001", timezone="America/New_York")
+    month = last_month()
+    inside = datetime(month.year, month.month, 10, 12, tzinfo=lic.tzinfo)
+    buy(lic, "30", "p-1", occurred_at=inside)
+    record_usage(lic, "u-1", at=inside + timedelta(days=1), input_tokens=2 * 10**6)
+    text = f"{month:%Y-%m}"
+    page = billing.get(reverse(RECON), {"month": text})
+    html = page.content.decode()
+    assert f"Close {month:%B %Y}" in html and "Total (1 license)" in html
+    before = page.context["rows"][0]
+    response = billing.post(reverse(CLOSE), {"month": text}, follow=True)
+    assert f"{month:%B %Y} is closed" in response.content.decode()
+    assert ClosedMonth.objects.filter(month=month).exists()
+    assert AuditEvent.objects.get(action="month.close").actor == billing.user
+    # A late upstream record dated in the closed month.
+    late_at = datetime(month.year, month.month, 28, 9, tzinfo=lic.tzinfo)
+    record_usage(lic, "late-1", at=late_at, completion_tokens=10**6)
+    late = LedgerEntry.objects.for_license(lic).get(external_id="late-1:ai_data_completion")
+    assert late.original_occurred_at == late_at and late.occurred_at.date() >= month.replace(day=28)
+    after_page = billing.get(reverse(RECON), {"month": text})
+    after = after_page.context["rows"][0]
+    assert (after.opening, after.purchases, after.usage, after.refunds, after.closing) == (
+        before.opening, before.purchases, before.usage, before.refunds, before.closing,
+    )  # fmt: skip
+    assert "Its figures are those of the close." in after_page.content.decode()
+
+
+def test_support_cannot_close_and_billing_cannot_reopen(client, acme):
+    month = last_month()
+    support = staff_client(client, email="sue@portal.example", group=SUPPORT)
+    assert support.post(reverse(CLOSE), {"month": f"{month:%Y-%m}"}).status_code == 403
+    billing = staff_client(client, email="bill@portal.example", group=BILLING)
+    billing.post(reverse(CLOSE), {"month": f"{month:%Y-%m}"})
+    assert ClosedMonth.objects.filter(month=month).exists()
+    refused = billing.post(
+        reverse(CLOSE), {"month": f"{month:%Y-%m}", "reopen": "1", "reason": "x"}
+    )
+    assert refused.status_code == 403
+    root = staff_client(client, email="root@portal.example", superuser=True)
+    root.post(reverse(CLOSE), {"month": f"{month:%Y-%m}", "reopen": "1", "reason": "resent"})
+    assert not ClosedMonth.objects.filter(month=month, reopened_at__isnull=True).exists()
+    assert AuditEvent.objects.get(action="month.reopen").reason == "resent"
+
+
+def test_a_future_month_is_refused_with_a_message(billing):
+    future = (timezone.localdate().replace(day=1) + timedelta(days=40)).replace(day=1)
+    page = billing.get(reverse(RECON), {"month": f"{future:%Y-%m}"})
+    assert f"{future:%B %Y} is in the future" in page.content.decode()
+    response = billing.post(reverse(CLOSE), {"month": f"{future:%Y-%m}"}, follow=True)
+    assert "is in the future" in response.content.decode()
+    assert not ClosedMonth.objects.exists()
