@@ -90,10 +90,13 @@ def charge(license: License, *records: UsageRecord):
     return usage_record_batch(license=license, records=list(records))
 
 
-def record_usage(license: License, record_id: str, *, at: datetime = T0, **quantities):
+def record_usage(
+    license: License, record_id: str, *, at: datetime = T0, request_id: str = "", **quantities
+):
     """Charge one upstream record (input_tokens=, cached_tokens=, completion_tokens=, images=)."""
     return charge(
-        license, record(at, record_id=record_id, endpoint="/v1/chat", request_id="", **quantities)
+        license,
+        record(at, record_id=record_id, endpoint="/v1/chat", request_id=request_id, **quantities),
     )
 
 

@@ -22,7 +22,7 @@ from billing.reconciliation import reconciliation_month
 from billing.services import refund_issue
 from portal.exceptions import ApplicationError
 from tests.accounts.factories import LicenseFactory, UserFactory
-from tests.billing.helpers import (
+from tests.ledger import (
     assert_ledger_consistent,
     buy,
     record_usage,
@@ -36,7 +36,7 @@ JUNE = date(2025, 6, 1)
 @pytest.fixture
 def ny(db, billing_user):
     lic = LicenseFactory(key="NY-CLOSE-01", timezone="America/New_York")
-    buy(lic, "50", "june-buy", occurred_at=datetime(2025, 6, 2, 15, tzinfo=lic.tzinfo))
+    buy(lic, "50", "june-buy", at=datetime(2025, 6, 2, 15, tzinfo=lic.tzinfo))
     record_usage(lic, "u1", at=datetime(2025, 6, 20, 12, tzinfo=lic.tzinfo), input_tokens=10**6)
     refund_issue(
         acting_user=billing_user, license=lic, amount=Decimal("1"), reason="sorry",
@@ -93,7 +93,7 @@ def test_a_late_record_dated_in_a_closed_month_posts_in_the_open_month(ny, billi
 
 def test_a_back_dated_purchase_is_posted_in_the_open_month(ny, billing_user):
     month_close(acting_user=billing_user, month=JUNE)
-    buy(ny, "5", "backdated", occurred_at=datetime(2025, 6, 15, tzinfo=UTC))
+    buy(ny, "5", "backdated", at=datetime(2025, 6, 15, tzinfo=UTC))
     entry = LedgerEntry.objects.for_license(ny).get(external_id="backdated")
     assert entry.original_occurred_at == datetime(2025, 6, 15, tzinfo=UTC)
     assert entry.occurred_at > datetime(2025, 7, 1, tzinfo=UTC)

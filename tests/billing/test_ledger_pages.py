@@ -10,7 +10,7 @@ from billing.ledger_pages import ledger_entry_find, ledger_page, ledger_page_at
 from billing.models import LedgerEntry, LicenseBalance
 from billing.services import UsageRecord, refund_issue, usage_record_batch
 from tests.accounts.factories import LicenseFactory
-from tests.billing.helpers import buy, usage_entry
+from tests.ledger import buy, usage_entry
 
 pytestmark = pytest.mark.django_db
 
@@ -21,7 +21,7 @@ def tokyo(db):
     instant, so the keyset's id tie-break matters)."""
     lic = LicenseFactory(key="TOKYO-00001", timezone="Asia/Tokyo")
     start = datetime(2025, 6, 1, 14, 0, tzinfo=UTC)  # 23:00 in Tokyo
-    buy(lic, "100", "first", occurred_at=start - timedelta(hours=1))
+    buy(lic, "100", "first", at=start - timedelta(hours=1))
     records = [
         UsageRecord(
             id=f"rec-{i}",

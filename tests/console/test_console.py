@@ -16,7 +16,7 @@ from accounts.roles import BILLING, SUPPORT
 from billing.models import ClosedMonth, LedgerEntry, LicenseBalance
 from billing.services import UsageRecord, usage_record_batch
 from tests.accounts.factories import DomainFactory, LicenseFactory, MembershipFactory, UserFactory
-from tests.billing.helpers import buy, record_usage
+from tests.ledger import buy, record_usage
 
 pytestmark = pytest.mark.django_db
 
@@ -93,7 +93,7 @@ def test_the_membership_autocomplete_offers_customer_logins_to_those_who_may_add
 @pytest.fixture
 def acme(db):
     lic = LicenseFactory(name="Acme Analytics", key="ACME-PRO-0001", timezone="America/New_York")
-    buy(lic, "25", "p-1", occurred_at=datetime(2025, 6, 1, 12, tzinfo=UTC))
+    buy(lic, "25", "p-1", at=datetime(2025, 6, 1, 12, tzinfo=UTC))
     MembershipFactory(license=lic, user=UserFactory(email="alice@acme.example"))
     return lic
 
@@ -228,7 +228,7 @@ def test_billing_closes_last_month_and_a_late_record_leaves_it_unchanged(billing
     lic = LicenseFactory(name="Acme Analytics", key="ACME-PRO-0001", timezone="America/New_York")
     month = last_month()
     inside = datetime(month.year, month.month, 10, 12, tzinfo=lic.tzinfo)
-    buy(lic, "30", "p-1", occurred_at=inside)
+    buy(lic, "30", "p-1", at=inside)
     record_usage(lic, "u-1", at=inside + timedelta(days=1), input_tokens=2 * 10**6)
     text = f"{month:%Y-%m}"
     page = billing.get(reverse(RECON), {"month": text})

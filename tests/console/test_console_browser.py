@@ -14,7 +14,7 @@ from accounts.models import Membership
 from accounts.roles import BILLING, SUPPORT
 from billing.models import ClosedMonth, LicenseBalance
 from tests.accounts.factories import PASSWORD, LicenseFactory, MembershipFactory, UserFactory
-from tests.billing.helpers import buy, record_usage
+from tests.ledger import buy, record_usage
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 SHOTS = os.environ.get("CONSOLE_SCREENSHOTS")  # a folder: save screenshots there to look at
@@ -42,7 +42,7 @@ def demo_like(db):
     first = timezone.localdate().replace(day=1)
     last_month = (first - timedelta(days=1)).replace(day=1)
     at = datetime(last_month.year, last_month.month, 3, 10, tzinfo=acme.tzinfo)
-    buy(acme, "40", "p-1", occurred_at=at)
+    buy(acme, "40", "p-1", at=at)
     for i in range(30):
         record_usage(
             acme, f"rec-{i}", at=at + timedelta(hours=7 * i), input_tokens=50_000 + i,
