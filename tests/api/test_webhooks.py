@@ -77,7 +77,7 @@ def test_balance_low_reaches_the_receiver_once_per_crossing_signed_and_retried(
     alice_license, alice, receiver, committed
 ):
     hook = receiver(500)  # the receiver fails the first time
-    endpoint, secret = webhook_endpoint_create(
+    _endpoint, secret = webhook_endpoint_create(
         acting_user=alice, license=alice_license, url=hook.url, events=["balance.low"]
     )
     committed(buy, alice_license, "5.00")  # threshold $1.00: no event
