@@ -93,3 +93,15 @@ def membership_delete(*, acting_user: User | None, membership: Membership) -> No
         target=f"membership {membership.user.email}",
     )
     membership.delete()
+
+
+@transaction.atomic
+def license_key_reveal(*, acting_user: User, license: License) -> str:
+    """An owner shows the full license key (the Test API page): recorded in the audit trail."""
+    audit_record(
+        actor=acting_user,
+        license=license,
+        action="license.key_reveal",
+        target=f"license {license.masked_key}",
+    )
+    return license.key

@@ -18,10 +18,17 @@ from accounts.audit import audit_record
 from accounts.models import License, User
 from billing.alerts import balance_alert_check
 from billing.ledger import EntryDraft, exact_amount, lock_balance, post_entries
-from billing.models import LedgerEntry, LicenseBalance, Service
+from billing.models import BalanceAlert, LedgerEntry, LicenseBalance, Service
 from billing.money import charge_for, quantize_money
 from billing.prices import PriceBook, price_book_get
 from billing.selectors import refunded_total_for_entry
+from billing.signals import (
+    BALANCE_DEPLETED,
+    BALANCE_LOW,
+    PURCHASE_SUCCEEDED,
+    REFUND_ISSUED,
+    billing_event,
+)
 from billing.tasks import balance_alert_enqueue
 from portal.exceptions import ApplicationError
 from portal.logfmt import logfmt
@@ -94,6 +101,7 @@ def purchase_record(
             balance=result.balance_after,
             by=acting_user.pk if acting_user else None,
         )
+        _announce(PURCHASE_SUCCEEDED, license, entry, balance_after=result.balance_after)
         _after_balance_change(license, balance)
     elif entry.kind != Kind.PURCHASE or entry.amount != amount:
         raise ApplicationError(
@@ -324,6 +332,7 @@ def refund_issue(
         balance=posted.balance_after,
         by=acting_user.pk,
     )
+    _announce(REFUND_ISSUED, license, entry, balance_after=posted.balance_after)
     _after_balance_change(license, balance)
     return RefundResult(entry, True)
 
@@ -333,3 +342,34 @@ def _after_balance_change(license: License, balance: LicenseBalance) -> None:
     alert = balance_alert_check(license=license, balance=balance)
     if alert is not None:
         transaction.on_commit(lambda: balance_alert_enqueue(alert_id=alert.pk))
+        # Once per line crossed, like the email: the webhook event is recorded with the alert.
+        billing_event.send(
+            sender=BalanceAlert,
+            event_type=BALANCE_DEPLETED if alert.kind == BalanceAlert.Kind.ZERO else BALANCE_LOW,
+            license=license,
+            data={
+                "balance": f"{alert.balance:f}",
+                "threshold": f"{alert.threshold:f}",
+                "crossed_at": alert.crossed_at.isoformat(),
+            },
+        )
+
+
+def _announce(
+    event_type: str, license: License, entry: LedgerEntry, *, balance_after: Decimal | None
+) -> None:
+    """Tell the apps above that money moved (billing.signals), inside the transaction."""
+    billing_event.send(
+        sender=LedgerEntry,
+        event_type=event_type,
+        license=license,
+        data={
+            "transaction_id": entry.pk,
+            "amount": f"{quantize_money(entry.amount):f}",
+            "description": entry.description,
+            "occurred_at": entry.occurred_at.isoformat(),
+            "balance_after": f"{quantize_money(balance_after):f}"
+            if balance_after is not None
+            else None,
+        },
+    )

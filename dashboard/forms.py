@@ -1,6 +1,6 @@
 """Forms of the customer pages: the history download's filters and the alert settings."""
 
-from datetime import date
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -8,7 +8,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
-from accounts.models import Membership
+from accounts.models import License, Membership
 from billing.models import LedgerEntry
 from portal.text import VisibleTextFormMixin
 
@@ -111,3 +111,18 @@ class LicenseAlertSettingsForm(VisibleTextFormMixin, forms.Form):
         if len(emails) > MAX_EXTRA_RECIPIENTS:
             raise ValidationError(f"At most {MAX_EXTRA_RECIPIENTS} extra addresses.")
         return emails
+
+
+class ApiKeyForm(VisibleTextFormMixin, forms.Form):
+    name = forms.CharField(max_length=100, help_text="What the key is for, e.g. “billing sync”.")
+    expires_on = forms.DateField(
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text="Optional: the key stops working at the end of this day (the license's time).",
+    )
+
+    def expires_at(self, license: License) -> datetime | None:
+        day = self.cleaned_data.get("expires_on")
+        if day is None:
+            return None
+        return datetime.combine(day + timedelta(days=1), time.min, tzinfo=license.tzinfo)

@@ -12,6 +12,8 @@ urlpatterns = [
     path("purchase/", views.CreditPurchaseView.as_view(), name="purchase"),
     path("refresh/", views.UsageRefreshView.as_view(), name="refresh"),
     path("test-api/", views.ApiTestView.as_view(), name="test_api"),
+    path("api-keys/", views.ApiKeysView.as_view(), name="api_keys"),
+    path("api-keys/<int:key_id>/revoke/", views.ApiKeyRevokeView.as_view(), name="api_key_revoke"),
     path("history.csv", views.HistoryCsvView.as_view(), name="history_csv"),
     path("settings/", views.AlertSettingsView.as_view(), name="alert_settings"),
 ]

@@ -12,7 +12,8 @@ from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import StreamingHttpResponse
-from django.shortcuts import redirect
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.views import View
@@ -21,6 +22,10 @@ from django.views.generic import FormView, TemplateView
 from accounts.mixins import LicenseMixin
 from accounts.models import AlertRecipient, Membership
 from accounts.selectors import domains_for_license
+from accounts.services import license_key_reveal
+from api.client import portal_api_check
+from api.selectors import api_keys_for_license
+from api.services import api_key_create, api_key_revoke
 from billing.alerts import license_alert_settings_update
 from billing.history import (
     HistoryFilter,
@@ -31,13 +36,14 @@ from billing.history import (
 )
 from billing.prices import prices_current
 from billing.selectors import balance_get
-from dashboard.forms import HistoryFilterForm, LicenseAlertSettingsForm
+from dashboard.forms import ApiKeyForm, HistoryFilterForm, LicenseAlertSettingsForm
 from dashboard.selectors import AUTO_REFRESH_SECONDS, bulk_costs, dashboard_get
+from portal.exceptions import ApplicationError
 from portal.ratelimit import LicenseRateLimitMixin, wait_message
 from usage.selectors import refresh_wait_seconds, sync_state_get
 from usage.services import SyncOutcome, usage_refresh_claim
 from usage.tasks import usage_sync_in_request
-from usage.upstream import upstream_ping
+from usage.upstream import PingResult, UpstreamCheck, upstream_checks, upstream_ping
 
 logger = logging.getLogger(__name__)
 
@@ -163,10 +169,14 @@ class UsageRefreshView(LicenseMixin, View):
 
 
 class ApiTestView(LicenseMixin, LicenseRateLimitMixin, TemplateView):
-    """Test API: the masked key, an example request, and a live ping of the upstream.
+    """Test API: the customer's real API address and key, examples that work as they are,
+    and real checks — each read the upstream offers, and the portal's own API with one of
+    the customer's API keys.
 
-    Each ping is a request to the upstream on the customer's behalf, so pings are limited
-    per license (TEST_API_RATE_LIMIT per TEST_API_RATE_WINDOW_SECONDS); the page itself is not.
+    The license key is masked unless an owner asks to reveal it (audited). No message
+    carries a full key: the upstream's answers are masked before they are shown. Checks
+    are requests on the customer's behalf, so they are limited per license
+    (TEST_API_RATE_LIMIT per TEST_API_RATE_WINDOW_SECONDS); the page itself is not.
     """
 
     template_name = "dashboard/test_api.html"
@@ -175,6 +185,7 @@ class ApiTestView(LicenseMixin, LicenseRateLimitMixin, TemplateView):
     rate_limited_noun = "Test requests"
     rate_limited_action = "send another"
     rate_limited_redirect = "dashboard:test_api"
+    extra_context = {"nav_current": "test_api"}
 
     @property
     def rate_limit(self) -> int:
@@ -184,18 +195,124 @@ class ApiTestView(LicenseMixin, LicenseRateLimitMixin, TemplateView):
     def rate_window(self) -> int:
         return settings.TEST_API_RATE_WINDOW_SECONDS
 
+    def _mask(self, text: str) -> str:
+        return text.replace(self.license.key, self.license.masked_key)
+
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        url = f"{settings.UPSTREAM_URL.rstrip('/')}/v1/ping?license={self.license.masked_key}"
-        context["example_request"] = f'curl -H "Authorization: Bearer $API_TOKEN" \\\n     "{url}"'
+        revealed = kwargs.get("revealed", False)
+        key = self.license.key if revealed else self.license.masked_key
+        base = settings.CUSTOMER_API_BASE_URL.rstrip("/")
+        api_base = settings.PORTAL_API_BASE_URL.rstrip("/")
+        context.update(
+            api_base_url=base,
+            portal_api_base_url=api_base,
+            license_key=key,
+            revealed=revealed,
+            example_curl=(
+                f"curl {base}/v1/chat/completions \\\n"
+                f'  -H "Authorization: Bearer {key}" \\\n'
+                '  -H "Content-Type: application/json" \\\n'
+                """  -d '{"model": "default", "messages": [{"role": "user", "content": "Hello"}]}'"""
+            ),
+            example_python=(
+                "import httpx\n\n"
+                f'response = httpx.post("{base}/v1/chat/completions",\n'
+                f'    headers={{"Authorization": "Bearer {key}"}},\n'
+                '    json={"model": "default", "messages": [{"role": "user", "content": "Hello"}]})\n'
+                "print(response.json())"
+            ),
+            example_portal_api=(
+                f'curl -H "Authorization: Bearer $PORTAL_API_KEY" \\\n'
+                f"     {api_base}/licenses/{self.license.public_id}/balance"
+            ),
+            api_keys=[k for k in api_keys_for_license(self.license) if k.state == "active"],
+        )
         return context
 
     def post(self, request, *args, **kwargs):
+        action = request.POST.get("action", "check")
+        if action == "reveal":
+            if self.role != "owner":
+                return render(
+                    request, "accounts/owner_only.html", {"license": self.license}, status=403
+                )
+            license_key_reveal(acting_user=self.user, license=self.license)
+            return self.render_to_response(self.get_context_data(revealed=True))
+        if action == "api":
+            check = portal_api_check(
+                raw_key=request.POST.get("api_key", ""),
+                license_public_id=str(self.license.public_id),
+            )
+            return self.render_to_response(self.get_context_data(api_check=check))
         ping = upstream_ping(license_key=self.license.key)
+        ping = PingResult(
+            ping.ok, ping.status_code, ping.latency_ms, ping.body, self._mask(ping.error)
+        )
         body = json.dumps(ping.body, indent=2, sort_keys=True) if ping.body is not None else ""
-        # The page shows the key masked; so does the upstream's answer.
-        body = body.replace(self.license.key, self.license.masked_key)
-        return self.render_to_response(self.get_context_data(ping=ping, ping_body=body))
+        checks = []
+        if ping.status_code is not None:  # an upstream that answers: ask its other reads
+            checks = [
+                UpstreamCheck(c.name, c.ok, c.status_code, c.latency_ms, self._mask(c.summary))
+                for c in upstream_checks(license_key=self.license.key)[1:]
+            ]
+        return self.render_to_response(
+            self.get_context_data(ping=ping, ping_body=self._mask(body), checks=checks)
+        )
+
+
+class ApiKeysView(LicenseMixin, TemplateView):
+    """API keys: everyone sees the list; owners make keys (shown once) and revoke them."""
+
+    template_name = "dashboard/api_keys.html"
+    extra_context = {"nav_current": "api_keys"}
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["keys"] = list(api_keys_for_license(self.license))
+        context.setdefault("form", kwargs.get("form") or ApiKeyForm())
+        context["reference_url"] = reverse("api_reference")
+        context["portal_api_base_url"] = settings.PORTAL_API_BASE_URL.rstrip("/")
+        return context
+
+    def post(self, request, *args, **kwargs):
+        if self.role != "owner":
+            return render(
+                request, "accounts/owner_only.html", {"license": self.license}, status=403
+            )
+        form = ApiKeyForm(request.POST)
+        if not form.is_valid():
+            return self.render_to_response(self.get_context_data(form=form), status=400)
+        try:
+            key, raw = api_key_create(
+                acting_user=self.user,
+                license=self.license,
+                name=form.cleaned_data["name"],
+                expires_at=form.expires_at(self.license),
+            )
+        except ApplicationError as exc:
+            form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+            return self.render_to_response(self.get_context_data(form=form), status=400)
+        example = (
+            f'curl -H "Authorization: Bearer {raw}" \\\n'
+            f"     {settings.PORTAL_API_BASE_URL.rstrip('/')}/licenses/"
+            f"{self.license.public_id}/balance"
+        )
+        response = self.render_to_response(
+            self.get_context_data(new_key=key, new_secret=raw, new_example=example)
+        )
+        response["Cache-Control"] = "no-store"  # the secret is on this page, once
+        return response
+
+
+class ApiKeyRevokeView(LicenseMixin, View):
+    owner_only = True
+
+    def post(self, request, *args, **kwargs):
+        key = get_object_or_404(api_keys_for_license(self.license), pk=kwargs["key_id"])
+        api_key_revoke(acting_user=self.user, key=key)
+        messages.success(request, f"API key {key.display} ({key.name}) revoked.")
+        return redirect("dashboard:api_keys", license_id=self.license.public_id)
 
 
 NO_HISTORY_MESSAGE = "No transaction history to download yet."

@@ -26,4 +26,10 @@ app.conf.beat_schedule = {
         "schedule": 10 * 60.0,
         "options": {"expires": 9 * 60},
     },
+    # Webhook deliveries whose retry is due, or whose hand-over was lost (api/webhooks.py).
+    "api-webhook-deliveries-every-minute": {
+        "task": "api.deliver_due_webhooks",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
 }

@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "billing",
     "usage",
     "console.apps.ConsoleConfig",
+    "api",
     "dashboard",
     "demo",
 ]
@@ -297,3 +298,23 @@ HISTORY_CSV_RATE_LIMIT = env.int("HISTORY_CSV_RATE_LIMIT", default=10)
 HISTORY_CSV_RATE_WINDOW_SECONDS = env.int("HISTORY_CSV_RATE_WINDOW_SECONDS", default=600)
 # The dashboard says its data is stale once the last complete sync is older than this.
 USAGE_STALE_AFTER_SECONDS = env.int("USAGE_STALE_AFTER_SECONDS", default=15 * 60)
+
+# The customer API (/api/v1/, api/): requests per key per window (429 with Retry-After
+# beyond), counted in PostgreSQL like the other limits.
+API_RATE_LIMIT = env.int("API_RATE_LIMIT", default=120)
+API_RATE_WINDOW_SECONDS = env.int("API_RATE_WINDOW_SECONDS", default=60)
+# The address customers send their AI calls to (the Test API page's examples); not the
+# upstream metering API the portal itself reads.
+CUSTOMER_API_BASE_URL = env.str("CUSTOMER_API_BASE_URL", default="https://api.example-ai.com")
+# Where the portal's own API answers, as customers reach it.
+PORTAL_API_BASE_URL = env.str(
+    "PORTAL_API_BASE_URL", default=f"{PORTAL_BASE_URL.rstrip('/')}/api/v1"
+)
+# Outgoing webhooks (api/webhooks.py): each request's timeout; plain http to loopback
+# receivers only where allowed (development and tests, never production); the retry
+# schedule after each failed attempt (minutes, about 30 hours in all); an endpoint failing
+# for this long is disabled and its owners are told by email.
+WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=5.0)
+WEBHOOK_ALLOW_LOOPBACK = False if PRODUCTION else env.bool("WEBHOOK_ALLOW_LOOPBACK", default=True)
+WEBHOOK_RETRY_MINUTES = [1, 5, 30, 120, 300, 600, 720]
+WEBHOOK_DISABLE_AFTER_SECONDS = env.int("WEBHOOK_DISABLE_AFTER_SECONDS", default=3 * 24 * 3600)

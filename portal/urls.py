@@ -14,5 +14,7 @@ urlpatterns = [
     path("metrics", MetricsView.as_view(), name="metrics"),
     path(settings.ADMIN_URL, admin.site.urls),
     path("l/<uuid:license_id>/", include(license_patterns)),
+    # The customer API for programs (bearer API keys, no session): api/v1.py.
+    path("api/v1/", include("api.urls")),
     path("", include("accounts.urls")),
 ]

@@ -100,6 +100,11 @@ def record_usage(
     )
 
 
+def spend_images(license: License, images: int, *, at: datetime | None = None):
+    """Usage of `images` images ($0.0001 each at the default price)."""
+    return charge(license, record(at or timezone.now(), images=images, endpoint="", request_id=""))
+
+
 def spend(license: License, dollars: str | Decimal, *, at: datetime | None = None):
     """Usage worth exactly `dollars` (a multiple of $0.0001, the default image price)."""
     images = Decimal(dollars) / Decimal("0.0001")

@@ -222,3 +222,66 @@ def upstream_summary(*, license_key: str) -> dict:
     """The upstream's own totals for a license, to compare with the ledger."""
     with UpstreamClient() as client:
         return client.summary(license_key=license_key)
+
+
+@dataclass(frozen=True)
+class UpstreamCheck:
+    """One request of the Test API page's checks: what was asked and what came back."""
+
+    name: str
+    ok: bool
+    status_code: int | None
+    latency_ms: float
+    summary: str  # in plain words
+
+
+def upstream_checks(*, license_key: str) -> list[UpstreamCheck]:
+    """Ask each read the upstream offers once (no retries), for the Test API page.
+
+    The upstream is a metering API: it has no dry-run of AI calls, and its reads change
+    nothing, so each read is its own dry run — ping, one record of usage, the summary.
+    """
+    checks: list[UpstreamCheck] = []
+    asks: tuple[tuple[str, str, dict[str, str | int]], ...] = (
+        ("ping", "/v1/ping", {"license": license_key}),
+        ("usage (1 record)", "/v1/usage", {"license": license_key, "limit": 1}),
+        ("usage summary", "/v1/usage/summary", {"license": license_key}),
+    )
+    with UpstreamClient() as client:
+        for name, path, params in asks:
+            started = time.monotonic()
+            try:
+                response = client.http.get(
+                    path, params=params, timeout=client._timeout(PING_TIMEOUT_SECONDS)
+                )
+            except httpx.TransportError as exc:
+                latency = (time.monotonic() - started) * 1000
+                checks.append(
+                    UpstreamCheck(
+                        name, False, None, latency, f"Upstream {_describe_transport_error(exc)}."
+                    )
+                )
+                continue
+            latency = (time.monotonic() - started) * 1000
+            if response.status_code >= 400:
+                summary = f"Upstream {_error_text(response)}."
+            elif path == "/v1/usage":
+                try:
+                    records = _json(response).get("records", [])
+                except (ValueError, AttributeError):
+                    records = []
+                summary = f"Answered with {len(records)} record{'s' if len(records) != 1 else ''}."
+            elif path == "/v1/usage/summary":
+                try:
+                    count = _json(response).get("records", 0)
+                except (ValueError, AttributeError):
+                    count = 0
+                summary = f"Counts {count} API calls in all."
+            else:
+                summary = "Answered."
+            checks.append(
+                UpstreamCheck(
+                    name, response.status_code < 400, response.status_code, latency, summary
+                )
+            )
+    return checks

@@ -174,7 +174,9 @@ def test_api_page_shows_the_masked_key_and_a_copyable_example(license_a, client_
     assert response.status_code == 200
     assert license_a.masked_key in html
     assert license_a.key not in html
-    assert f"/v1/ping?license={license_a.masked_key}" in html
+    # Issue 15: the example is a real AI call to the customer's API address (not the
+    # simulator's ping), with the key masked until an owner reveals it.
+    assert f"Authorization: Bearer {license_a.masked_key}" in html
     assert 'data-copy-target="example-request"' in html and 'id="example-request"' in html
     # Ready for a strict CSP: no inline scripts or style attributes.
     assert not re.search(r"<script(?![^>]*\bsrc=)", html)
@@ -188,7 +190,7 @@ def test_api_ping_shows_the_answer_and_its_latency(start_simulator, license_a, c
     assert response.status_code == 200
     ping = response.context["ping"]
     assert ping.ok and ping.status_code == 200 and ping.latency_ms >= 40
-    assert re.search(r"The API answered <strong>200</strong> in <strong>\d+ ms</strong>", html)
+    assert re.search(r"the API answered <strong>200</strong> in <strong>\d+ ms</strong>", html)
     assert f"&quot;license&quot;: &quot;{license_a.masked_key}&quot;" in html
     assert license_a.key not in html
 
@@ -206,4 +208,6 @@ def test_api_ping_for_a_license_the_upstream_does_not_know_says_so(
 ):
     start_simulator(profiles=[profile_for(license_b, days=1)])
     html = client_a.post(api_page_url(license_a)).content.decode()
-    assert f"Upstream answered 404: unknown license {license_a.key}." in html
+    # Issue 15: the error names the license by its masked key, never the full one.
+    assert f"Upstream answered 404: unknown license {license_a.masked_key}." in html
+    assert license_a.key not in html

@@ -1,0 +1,43 @@
+"""Reads of the API app: a license's keys and webhooks, and resolving a presented key."""
+
+import hmac
+
+from django.db.models import QuerySet
+
+from accounts.models import License
+from api.models import ApiKey, WebhookDelivery, WebhookEndpoint
+from api.services import KEY_PREFIX, PREFIX_LENGTH, api_key_hash
+
+RECENT_DELIVERIES = 50
+
+
+def api_keys_for_license(license: License) -> QuerySet[ApiKey]:
+    return ApiKey.objects.for_license(license).order_by("-created_at", "-id")
+
+
+def api_key_for_secret(raw: str) -> ApiKey | None:
+    """The key a presented secret belongs to (revoked and expired ones included: the caller
+    decides), or None. Looked up by its prefix; the hash is compared in constant time."""
+    raw = raw or ""
+    prefix, separator = raw[:PREFIX_LENGTH], raw[PREFIX_LENGTH : PREFIX_LENGTH + 1]
+    if not prefix.startswith(KEY_PREFIX) or separator != "_" or len(raw) > 100:
+        return None
+    key = ApiKey.objects.select_related("license").filter(prefix=prefix).first()
+    if key is None or not hmac.compare_digest(key.secret_hash, api_key_hash(raw)):
+        return None
+    return key
+
+
+def webhook_endpoints_for_license(license: License) -> QuerySet[WebhookEndpoint]:
+    return WebhookEndpoint.objects.for_license(license).order_by("-created_at", "-id")
+
+
+def webhook_deliveries_recent(
+    license: License, endpoint: WebhookEndpoint, limit: int = RECENT_DELIVERIES
+) -> list[WebhookDelivery]:
+    return list(
+        WebhookDelivery.objects.for_license(license)
+        .filter(endpoint=endpoint)
+        .select_related("event")
+        .order_by("-created_at", "-id")[:limit]
+    )

@@ -1,0 +1,483 @@
+"""The customer API, version 1 (/api/v1/), built with django-ninja, which derives the
+OpenAPI 3.1 document (/api/v1/openapi.json) from these functions and schemas.
+
+- Auth: `Authorization: Bearer <API key>` (api.models.ApiKey, scope `read`). No key, an
+  unknown, revoked or expired one: 401. A license the key does not belong to: 404, the same
+  as one that does not exist (docs/invariants.md, 7).
+- Every error is `{"error": {"code": …, "message": …}}`. Limited per key to
+  settings.API_RATE_LIMIT requests per API_RATE_WINDOW_SECONDS: 429 with Retry-After.
+- Money is a decimal string with 6 places ("12.345678"); times are RFC 3339 in UTC; days
+  and months are the license's local ones.
+- Cost: every endpoint reads LicenseBalance, a bounded range of DailyRollup rows, or an
+  index range of the ledger (keyset pages); none grows with the length of the history.
+"""
+
+import uuid
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any, Literal
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.utils import timezone
+from ninja import NinjaAPI, Query, Schema
+from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.security import HttpBearer
+from pydantic import Field
+
+from accounts.models import License
+from api.models import ApiKey
+from api.selectors import api_key_for_secret
+from api.services import api_key_touch
+from billing.history import (
+    HistoryFilter,
+    history_csv_lines,
+    history_filename,
+    ledger_history_csv_pages,
+)
+from billing.models import LedgerEntry
+from billing.money import quantize_money
+from billing.selectors import balance_get, usage_by_period
+from billing.statements import statement_month
+from billing.transactions import MAX_PAGE, transaction_get, transactions_page
+from portal.ratelimit import rate_limit_hit
+
+MONEY_PATTERN = r"^-?[0-9]+\.[0-9]{6}$"
+MAX_DAYS = {"day": 366, "month": 3 * 366}
+
+
+def money(value: Decimal) -> str:
+    return f"{quantize_money(value):f}"
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str, *, retry_after: int | None = None):
+        super().__init__(message)
+        self.status, self.code, self.message, self.retry_after = status, code, message, retry_after
+
+
+# --- schemas ------------------------------------------------------------------------------
+
+
+class ErrorBody(Schema):
+    code: str = Field(examples=["not_found"])
+    message: str
+
+
+class ErrorOut(Schema):
+    error: ErrorBody
+
+
+ERRORS: dict[int, Any] = {400: ErrorOut, 401: ErrorOut, 404: ErrorOut, 429: ErrorOut}
+
+Money = Field(pattern=MONEY_PATTERN, examples=["12.345678"])
+
+
+class LicenseOut(Schema):
+    id: uuid.UUID
+    name: str
+    type: str
+    status: str
+    timezone: str
+    member_since: date
+    key_masked: str
+
+
+class LicenseListOut(Schema):
+    data: list[LicenseOut]
+
+
+class BalanceOut(Schema):
+    license_id: uuid.UUID
+    currency: Literal["USD"] = "USD"
+    balance: str = Money
+    total_purchased: str = Money
+    total_spent: str = Money
+    total_refunded: str = Money
+    api_calls: int
+    input_tokens: int
+    cached_tokens: int
+    completion_tokens: int
+    tokens: int
+    images: int
+    transactions: int
+    updated_at: datetime
+
+
+class UsageBucketOut(Schema):
+    period: date
+    service: str
+    amount: str = Money
+    tokens: int
+    images: int
+    api_calls: int
+
+
+class UsageOut(Schema):
+    license_id: uuid.UUID
+    timezone: str
+    granularity: Literal["day", "month"]
+    date_from: date = Field(alias="from")
+    date_to: date = Field(alias="to")
+    total: str = Money
+    data: list[UsageBucketOut]
+
+
+class TransactionOut(Schema):
+    id: int
+    occurred_at: datetime
+    kind: Literal["purchase", "usage", "refund"]
+    service: str
+    amount: str = Money
+    tokens: int
+    images: int
+    api_calls: int
+    description: str
+    refund_of: int | None
+
+
+class TransactionPageOut(Schema):
+    data: list[TransactionOut]
+    has_more: bool
+    next_cursor: str | None
+
+
+class StatementOut(Schema):
+    license_id: uuid.UUID
+    month: str = Field(pattern=r"^[0-9]{4}-[0-9]{2}$", examples=["2025-06"])
+    timezone: str
+    opening_balance: str = Money
+    purchases: str = Money
+    usage: str = Money
+    refunds: str = Money
+    closing_balance: str = Money
+    transactions: int
+
+
+# --- auth, errors -------------------------------------------------------------------------
+
+
+class ApiKeyAuth(HttpBearer):
+    openapi_description = "An API key made in the portal (API keys page): tcp_…"
+
+    def authenticate(self, request: HttpRequest, token: str) -> ApiKey:
+        key = api_key_for_secret(token)
+        if key is None:
+            raise ApiError(401, "unauthenticated", "The API key is not valid.")
+        if key.revoked_at is not None:
+            raise ApiError(401, "key_revoked", f"The API key {key.display} was revoked.")
+        if not key.is_usable():
+            raise ApiError(401, "key_expired", f"The API key {key.display} has expired.")
+        decision = rate_limit_hit(
+            key=f"api:{key.pk}",
+            limit=settings.API_RATE_LIMIT,
+            window_seconds=settings.API_RATE_WINDOW_SECONDS,
+        )
+        if not decision.allowed:
+            raise ApiError(
+                429,
+                "rate_limited",
+                f"Requests are limited to {settings.API_RATE_LIMIT} per "
+                f"{settings.API_RATE_WINDOW_SECONDS} seconds per key; retry in "
+                f"{decision.retry_after_seconds} s.",
+                retry_after=decision.retry_after_seconds,
+            )
+        api_key_touch(key=key)
+        return key
+
+
+api = NinjaAPI(
+    title="Token & Credit Portal API",
+    version="1.0.0",
+    description=(
+        "Read a license's balance, usage, transactions and statements. Money is a decimal "
+        "string with 6 places; times are RFC 3339; days and months are the license's own."
+    ),
+    urls_namespace="api",
+    auth=ApiKeyAuth(),
+    docs_url=None,
+    openapi_url="/openapi.json",
+)
+
+
+def _error(request: HttpRequest, status: int, code: str, message: str) -> HttpResponse:
+    return api.create_response(
+        request, {"error": {"code": code, "message": message}}, status=status
+    )
+
+
+@api.exception_handler(ApiError)
+def _api_error(request: HttpRequest, exc: ApiError) -> HttpResponse:
+    response = _error(request, exc.status, exc.code, exc.message)
+    if exc.retry_after is not None:
+        response["Retry-After"] = str(exc.retry_after)
+    if exc.status == 401:
+        response["WWW-Authenticate"] = 'Bearer realm="api"'
+    return response
+
+
+@api.exception_handler(AuthenticationError)
+def _unauthenticated(request: HttpRequest, exc: Exception) -> HttpResponse:
+    response = _error(
+        request, 401, "unauthenticated", "Send an API key: Authorization: Bearer <key>."
+    )
+    response["WWW-Authenticate"] = 'Bearer realm="api"'
+    return response
+
+
+@api.exception_handler(ValidationError)
+def _invalid(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    first = exc.errors[0] if exc.errors else {}
+    where = ".".join(str(p) for p in first.get("loc", ())[1:]) or "request"
+    return _error(request, 400, "invalid_request", f"{where}: {first.get('msg', 'invalid')}")
+
+
+@api.exception_handler(HttpError)
+def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    code = "not_found" if exc.status_code == 404 else "invalid_request"
+    return _error(request, exc.status_code, code, str(exc))
+
+
+def _license(request: HttpRequest, license_id: uuid.UUID) -> License:
+    key: ApiKey = request.auth  # type: ignore[attr-defined]
+    if key.license.public_id != license_id or ApiKey.Scope.READ not in key.scopes:
+        raise ApiError(404, "not_found", "No such license.")
+    return key.license
+
+
+def _local_range(
+    license: License, date_from: date | None, date_to: date | None
+) -> tuple[datetime | None, datetime | None]:
+    tz = license.tzinfo
+    start = datetime.combine(date_from, time.min, tzinfo=tz) if date_from else None
+    end = datetime.combine(date_to + timedelta(days=1), time.min, tzinfo=tz) if date_to else None
+    return start, end
+
+
+def _check_dates(date_from: date | None, date_to: date | None) -> None:
+    for value in (date_from, date_to):
+        if value is not None and not date(1970, 1, 1) <= value <= date(9998, 12, 31):
+            raise ApiError(400, "invalid_request", "Dates lie between 1970-01-01 and 9998-12-31.")
+    if date_from and date_to and date_from > date_to:
+        raise ApiError(400, "invalid_request", "'from' is after 'to'.")
+
+
+# --- endpoints ----------------------------------------------------------------------------
+
+
+def _license_out(license: License) -> dict[str, Any]:
+    return {
+        "id": license.public_id,
+        "name": license.name,
+        "type": license.license_type,
+        "status": license.status,
+        "timezone": license.timezone,
+        "member_since": license.member_since,
+        "key_masked": license.masked_key,
+    }
+
+
+@api.get("/licenses", response={200: LicenseListOut, **ERRORS}, summary="Licenses this key reads")
+def licenses_list(request: HttpRequest) -> dict[str, Any]:
+    key: ApiKey = request.auth  # type: ignore[attr-defined]
+    return {"data": [_license_out(key.license)]}
+
+
+@api.get("/licenses/{license_id}", response={200: LicenseOut, **ERRORS}, summary="The license")
+def license_detail(request: HttpRequest, license_id: uuid.UUID) -> dict[str, Any]:
+    return _license_out(_license(request, license_id))
+
+
+@api.get(
+    "/licenses/{license_id}/balance",
+    response={200: BalanceOut, **ERRORS},
+    summary="Balance and lifetime totals (the dashboard's figures)",
+)
+def balance(request: HttpRequest, license_id: uuid.UUID) -> dict[str, Any]:
+    license = _license(request, license_id)
+    totals = balance_get(license)
+    return {
+        "license_id": license.public_id,
+        "balance": money(totals.balance),
+        "total_purchased": money(totals.total_purchased),
+        "total_spent": money(totals.total_spent),
+        "total_refunded": money(totals.total_refunded),
+        "api_calls": totals.api_calls,
+        "input_tokens": totals.input_tokens,
+        "cached_tokens": totals.cached_tokens,
+        "completion_tokens": totals.completion_tokens,
+        "tokens": totals.tokens,
+        "images": totals.images,
+        "transactions": totals.entries,
+        "updated_at": totals.updated_at,
+    }
+
+
+@api.get(
+    "/licenses/{license_id}/usage",
+    response={200: UsageOut, **ERRORS},
+    summary="Usage by day or month and by service",
+    by_alias=True,
+)
+def usage(
+    request: HttpRequest,
+    license_id: uuid.UUID,
+    date_from: date | None = Query(
+        None, alias="from", description="first local day (default: 29 days before 'to')"
+    ),
+    date_to: date | None = Query(None, alias="to", description="last local day (default: today)"),
+    granularity: Literal["day", "month"] = "day",
+) -> dict[str, Any]:
+    license = _license(request, license_id)
+    _check_dates(date_from, date_to)
+    today = timezone.now().astimezone(license.tzinfo).date()
+    end = date_to or max(today, date_from or today)
+    start = date_from or end - timedelta(days=29)
+    _check_dates(start, end)
+    if (end - start).days + 1 > MAX_DAYS[granularity]:
+        raise ApiError(
+            400,
+            "range_too_long",
+            f"A {granularity} range spans at most {MAX_DAYS[granularity]} days.",
+        )
+    buckets = usage_by_period(license=license, start=start, end=end, granularity=granularity)
+    return {
+        "license_id": license.public_id,
+        "timezone": license.timezone,
+        "granularity": granularity,
+        "from": start,
+        "to": end,
+        "total": money(sum((b.amount for b in buckets), Decimal(0))),
+        "data": [
+            {
+                "period": b.period,
+                "service": b.service,
+                "amount": money(b.amount),
+                "tokens": b.tokens,
+                "images": b.images,
+                "api_calls": b.api_calls,
+            }
+            for b in buckets
+        ],
+    }
+
+
+def _transaction_out(entry: LedgerEntry) -> dict[str, Any]:
+    return {
+        "id": entry.pk,
+        "occurred_at": entry.occurred_at,
+        "kind": entry.kind,
+        "service": entry.service,
+        "amount": money(entry.amount),
+        "tokens": entry.tokens,
+        "images": entry.images,
+        "api_calls": entry.api_calls,
+        "description": entry.description,
+        "refund_of": entry.refund_of_id,
+    }
+
+
+@api.get(
+    "/licenses/{license_id}/transactions",
+    response={200: TransactionPageOut, **ERRORS},
+    summary="Transactions, newest first, one page at a time",
+)
+def transactions(
+    request: HttpRequest,
+    license_id: uuid.UUID,
+    limit: int = Query(50, ge=1, le=MAX_PAGE),
+    cursor: str | None = Query(None, max_length=200, description="next_cursor of the page before"),
+    date_from: date | None = Query(None, alias="from", description="first local day"),
+    date_to: date | None = Query(None, alias="to", description="last local day"),
+) -> dict[str, Any]:
+    license = _license(request, license_id)
+    _check_dates(date_from, date_to)
+    start, end = _local_range(license, date_from, date_to)
+    try:
+        page = transactions_page(license=license, limit=limit, cursor=cursor, start=start, end=end)
+    except ValueError as exc:
+        raise ApiError(400, "invalid_cursor", str(exc)) from exc
+    return {
+        "data": [_transaction_out(e) for e in page.entries],
+        "has_more": page.next_cursor is not None,
+        "next_cursor": page.next_cursor,
+    }
+
+
+@api.get(
+    "/licenses/{license_id}/transactions/{transaction_id}",
+    response={200: TransactionOut, **ERRORS},
+    summary="One transaction",
+)
+def transaction_detail(
+    request: HttpRequest, license_id: uuid.UUID, transaction_id: int
+) -> dict[str, Any]:
+    license = _license(request, license_id)
+    entry = (
+        transaction_get(license=license, entry_id=transaction_id)
+        if 0 < transaction_id < 2**63
+        else None
+    )
+    if entry is None:
+        raise ApiError(404, "not_found", "No such transaction.")
+    return _transaction_out(entry)
+
+
+@api.get(
+    "/licenses/{license_id}/statements/{month}",
+    response={200: StatementOut, **ERRORS},
+    summary="The statement of a month (YYYY-MM, the license's local month)",
+)
+def statement(request: HttpRequest, license_id: uuid.UUID, month: str) -> dict[str, Any]:
+    license = _license(request, license_id)
+    try:
+        first = datetime.strptime(month, "%Y-%m").date()  # noqa: DTZ007 - a month, no time
+    except ValueError as exc:
+        raise ApiError(400, "invalid_request", "Write the month as YYYY-MM, e.g. 2025-06.") from exc
+    this_month = timezone.now().astimezone(license.tzinfo).date().replace(day=1)
+    if first > this_month or first.year < 1970:
+        raise ApiError(400, "invalid_request", "That month has not begun.")
+    s = statement_month(license=license, month=first)
+    return {
+        "license_id": license.public_id,
+        "month": f"{first:%Y-%m}",
+        "timezone": license.timezone,
+        "opening_balance": money(s.opening),
+        "purchases": money(s.purchases),
+        "usage": money(s.usage),
+        "refunds": money(s.refunds),
+        "closing_balance": money(s.closing),
+        "transactions": s.entries,
+    }
+
+
+@api.get(
+    "/licenses/{license_id}/history.csv",
+    response=ERRORS,
+    summary="The transaction history as CSV (streamed), as the dashboard's Download History",
+    openapi_extra={
+        "responses": {
+            200: {
+                "description": "CSV: date_time,type,service,amount,tokens,images,description,entry_id",
+                "content": {"text/csv": {"schema": {"type": "string"}}},
+            }
+        }
+    },
+)
+def history_csv(
+    request: HttpRequest,
+    license_id: uuid.UUID,
+    date_from: date | None = Query(None, alias="from"),
+    date_to: date | None = Query(None, alias="to"),
+    kind: Literal["purchase", "usage", "refund"] | None = None,
+) -> StreamingHttpResponse:
+    license = _license(request, license_id)
+    _check_dates(date_from, date_to)
+    flt = HistoryFilter.for_local_dates(license, date_from=date_from, date_to=date_to, kind=kind)
+    response = StreamingHttpResponse(
+        history_csv_lines(ledger_history_csv_pages(license, flt)),
+        content_type="text/csv; charset=utf-8",
+    )
+    name = history_filename(timezone.now(), license.tzinfo)
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response

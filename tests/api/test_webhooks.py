@@ -1,0 +1,190 @@
+"""Webhooks reach a real receiver on loopback: once per line crossed, signed so the
+receiver can verify, retried after a failure, never sent to internal addresses."""
+
+import json
+import threading
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+import time_machine
+from django.core import mail
+from django.utils import timezone
+
+from api.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
+from api.outbound import UnsafeUrl, url_target
+from api.services import webhook_endpoint_create
+from api.tasks import deliver_due_webhooks
+from api.webhooks import signature_verify
+from tests.ledger import buy, spend
+
+pytestmark = pytest.mark.django_db
+
+
+class Receiver:
+    """An HTTP server on 127.0.0.1 that answers the statuses it is told, in turn."""
+
+    def __init__(self, statuses):
+        self.statuses = list(statuses)
+        self.requests = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.requests.append((dict(self.headers), body))
+                status = receiver.statuses.pop(0) if receiver.statuses else 200
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver():
+    servers = []
+
+    def start(*statuses):
+        servers.append(Receiver(statuses))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.close()
+
+
+@pytest.fixture
+def committed(django_capture_on_commit_callbacks, celery_eager):
+    def run(action, *args, **kwargs):
+        with django_capture_on_commit_callbacks(execute=True):
+            return action(*args, **kwargs)
+
+    return run
+
+
+def test_balance_low_reaches_the_receiver_once_per_crossing_signed_and_retried(
+    alice_license, alice, receiver, committed
+):
+    hook = receiver(500)  # the receiver fails the first time
+    _endpoint, secret = webhook_endpoint_create(
+        acting_user=alice, license=alice_license, url=hook.url, events=["balance.low"]
+    )
+    committed(buy, alice_license, "5.00")  # threshold $1.00: no event
+    committed(spend, alice_license, "4.20")  # $0.80: crosses the line
+    assert len(hook.requests) == 1
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.status == "pending" and delivery.last_status_code == 500
+    assert delivery.next_attempt_at > timezone.now()
+
+    # The retry is due a minute later; the sweeper (beat) makes it.
+    with time_machine.travel(delivery.next_attempt_at + timedelta(seconds=1)):
+        assert deliver_due_webhooks() == 1
+    assert len(hook.requests) == 2
+    delivery.refresh_from_db()
+    assert delivery.status == "succeeded" and delivery.attempts == 2
+
+    for headers, body in hook.requests:
+        assert signature_verify(secret=secret, body=body, header=headers["Webhook-Signature"])
+        assert not signature_verify(
+            secret="whsec_wrong", body=body, header=headers["Webhook-Signature"]
+        )
+        assert not signature_verify(
+            secret=secret, body=body + b" ", header=headers["Webhook-Signature"]
+        )
+    event = json.loads(hook.requests[0][1])
+    assert event["type"] == "balance.low" and event["data"]["balance"] == "0.800000"
+    assert event["id"] == hook.requests[1][0]["Webhook-Id"]  # the same event, sent again
+    assert event["license"] == str(alice_license.public_id)
+
+    committed(spend, alice_license, "0.30")  # still below: no new crossing
+    assert WebhookEvent.objects.count() == 1 and len(hook.requests) == 2
+    committed(buy, alice_license, "5.00")  # back above the line: re-armed
+    committed(spend, alice_license, "4.60")  # crosses again
+    assert WebhookEvent.objects.filter(type="balance.low").count() == 2
+    assert len(hook.requests) == 3
+    # Subscribed to balance.low only: the purchases sent nothing.
+    assert {json.loads(b)["type"] for _, b in hook.requests} == {"balance.low"}
+
+
+def test_purchase_and_depleted_events_go_to_endpoints_that_chose_them(
+    alice_license, alice, receiver, committed
+):
+    hook = receiver()
+    webhook_endpoint_create(
+        acting_user=alice,
+        license=alice_license,
+        url=hook.url,
+        events=["purchase.succeeded", "balance.depleted"],
+    )
+    committed(buy, alice_license, "1.50")
+    committed(spend, alice_license, "2.00")
+    types = [json.loads(body)["type"] for _, body in hook.requests]
+    assert types == ["purchase.succeeded", "balance.depleted"]
+    assert json.loads(hook.requests[0][1])["data"]["amount"] == "1.500000"
+
+
+def test_a_rolled_back_posting_owes_no_event(alice_license, alice, receiver, committed):
+    hook = receiver()
+    webhook_endpoint_create(
+        acting_user=alice, license=alice_license, url=hook.url, events=["purchase.succeeded"]
+    )
+    from django.db import transaction
+
+    with pytest.raises(RuntimeError), transaction.atomic():
+        buy(alice_license, "3.00")
+        raise RuntimeError("crash after the posting")
+    assert WebhookEvent.objects.count() == 0 and hook.requests == []
+
+
+def test_an_endpoint_failing_for_days_is_disabled_and_the_owner_told(
+    alice_license, alice, receiver, committed, settings
+):
+    hook = receiver(*([503] * 50))
+    endpoint, _ = webhook_endpoint_create(
+        acting_user=alice, license=alice_license, url=hook.url, events=["purchase.succeeded"]
+    )
+    committed(buy, alice_license, "1.00")
+    start = timezone.now()
+    with time_machine.travel(start + timedelta(days=4)):
+        committed(buy, alice_license, "1.00")
+        committed(deliver_due_webhooks)
+    endpoint.refresh_from_db()
+    assert not endpoint.is_active and "failed since" in endpoint.disabled_reason
+    assert [m.to for m in mail.outbox if "disabled" in m.subject] == [["alice@acme.example"]]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://10.0.0.5/hook",
+        "https://192.168.1.1/hook",
+        "https://169.254.169.254/latest/meta-data",
+        "https://[::1]/hook",
+        "http://example.com/hook",
+        "ftp://example.com/",
+    ],
+)
+def test_internal_or_plain_http_addresses_are_refused(url, settings):
+    settings.WEBHOOK_ALLOW_LOOPBACK = False
+    with pytest.raises(UnsafeUrl):
+        url_target(url)
+
+
+def test_loopback_is_refused_when_not_allowed(alice_license, alice, settings, receiver):
+    settings.WEBHOOK_ALLOW_LOOPBACK = False
+    with pytest.raises(UnsafeUrl, match="private network"):
+        webhook_endpoint_create(
+            acting_user=alice, license=alice_license, url=receiver().url, events=["balance.low"]
+        )
+    assert not WebhookEndpoint.objects.exists()
