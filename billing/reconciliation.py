@@ -1,5 +1,5 @@
 """The billing team's monthly reconciliation: per license, the month in its own timezone
-(opening, purchases, usage, refunds, closing) and every stored figure that differs from the
+(opening, purchases, credits, usage, refunds, closing) and every stored figure that differs from the
 ledger entries it stands for. A batch job over the ledger, not a page to poll."""
 
 import csv
@@ -39,6 +39,7 @@ class ReconciliationRow:
     timezone: str
     opening: Decimal = ZERO
     purchases: Decimal = ZERO
+    credits: Decimal = ZERO  # goodwill and promotional credit (kind "credit")
     usage: Decimal = ZERO  # what was spent in the month, as a positive amount
     refunds: Decimal = ZERO
     closing: Decimal = ZERO
@@ -98,6 +99,8 @@ sums AS (
         coalesce(sum(e.amount) FILTER (WHERE e.occurred_at < lic.start_at), 0) AS opening,
         coalesce(sum(e.amount) FILTER (WHERE e.kind = 'purchase'
             AND e.occurred_at >= lic.start_at AND e.occurred_at < lic.end_at), 0) AS purchases,
+        coalesce(sum(e.amount) FILTER (WHERE e.kind = 'credit'
+            AND e.occurred_at >= lic.start_at AND e.occurred_at < lic.end_at), 0) AS credits,
         coalesce(-sum(e.amount) FILTER (WHERE e.kind = 'usage'
             AND e.occurred_at >= lic.start_at AND e.occurred_at < lic.end_at), 0) AS usage,
         coalesce(sum(e.amount) FILTER (WHERE e.kind = 'refund'
@@ -113,7 +116,7 @@ sums AS (
     GROUP BY e.license_id
 )
 SELECT lic.id, lic.key, lic.name, lic.timezone,
-       s.opening, s.purchases, s.usage, s.refunds, s.closing, s.month_entries,
+       s.opening, s.purchases, s.credits, s.usage, s.refunds, s.closing, s.month_entries,
        s.entries_to_month_end,
        """
     + ", ".join(f"s.{name}" for name in TOTAL_NAMES)
@@ -198,11 +201,13 @@ def reconciliation_month(*, month: date, license: License | None = None) -> Reco
         cursor.execute(_RECONCILE_TOTALS_SQL, params)
         for rec in cursor.fetchall():
             license_id, key, name, tz = rec[:4]
-            (opening, purchases, usage, refunds, closing, month_entries, to_end) = rec[4:11]
+            (opening, purchases, credits, usage, refunds, closing, month_entries, to_end) = rec[
+                4:12
+            ]
             n = len(TOTAL_NAMES)
-            ledger = dict(zip(TOTAL_NAMES, rec[11 : 11 + n], strict=True))
-            has_row = rec[11 + n]
-            stored = dict(zip(TOTAL_NAMES, rec[12 + n : 12 + 2 * n], strict=True))
+            ledger = dict(zip(TOTAL_NAMES, rec[12 : 12 + n], strict=True))
+            has_row = rec[12 + n]
+            stored = dict(zip(TOTAL_NAMES, rec[13 + n : 13 + 2 * n], strict=True))
             row = ReconciliationRow(
                 license_id=license_id,
                 key=key,
@@ -210,6 +215,7 @@ def reconciliation_month(*, month: date, license: License | None = None) -> Reco
                 timezone=tz,
                 opening=quantize_money(opening or 0),
                 purchases=quantize_money(purchases or 0),
+                credits=quantize_money(credits or 0),
                 usage=quantize_money(usage or 0),
                 refunds=quantize_money(refunds or 0),
                 closing=quantize_money(closing or 0),
@@ -257,6 +263,18 @@ def reconciliation_month(*, month: date, license: License | None = None) -> Reco
     return ReconciliationReport(month=month, rows=kept, generated_at=timezone.now())
 
 
+def license_month_get(*, license: License, month: date) -> ReconciliationRow:
+    """One license's month as the reconciliation reports it: the customer's statement reads
+    its figures here, so a statement and the billing team's report cannot disagree."""
+    report = reconciliation_month(month=month, license=license)
+    for row in report.rows:
+        if row.license_id == license.pk:
+            return row
+    return ReconciliationRow(
+        license_id=license.pk, key=license.key, name=license.name, timezone=license.timezone
+    )
+
+
 RECONCILIATION_HEADER = (
     "month",
     "license_key",
@@ -272,6 +290,8 @@ RECONCILIATION_HEADER = (
     "ledger_balance",
     "status",
     "differences",
+    # Added with the "credit" kind (issue 14); last, so existing columns keep their places.
+    "credits",
 )
 
 
@@ -294,6 +314,7 @@ def reconciliation_csv_rows(report: ReconciliationReport) -> Iterator[list[str]]
             money_cell(row.ledger_balance),
             "ok" if row.ok else "DIFFERS",
             safe_cell("; ".join(str(d) for d in row.differences)),
+            money_cell(row.credits),
         ]
 
 
