@@ -13,5 +13,14 @@ urlpatterns = [
     path("refresh/", views.UsageRefreshView.as_view(), name="refresh"),
     path("test-api/", views.ApiTestView.as_view(), name="test_api"),
     path("history.csv", views.HistoryCsvView.as_view(), name="history_csv"),
+    path("transactions/", views.TransactionListView.as_view(), name="transactions"),
+    path(
+        "transactions/<int:entry_id>/",
+        views.TransactionDetailView.as_view(),
+        name="transaction",
+    ),
+    path("statements/", views.StatementListView.as_view(), name="statements"),
+    path("statements/<str:month>/", views.StatementDetailView.as_view(), name="statement"),
+    path("statements/<str:month>.pdf", views.StatementPdfView.as_view(), name="statement_pdf"),
     path("settings/", views.AlertSettingsView.as_view(), name="alert_settings"),
 ]

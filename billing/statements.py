@@ -1,0 +1,88 @@
+"""A license's monthly statements: opening + purchases + credits + refunds − usage = closing,
+in its timezone. The figures are the reconciliation's for that license and month
+(`license_month_get`), so a statement and the billing team's report cannot disagree."""
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from django.db.models import Sum
+from django.utils import timezone
+
+from accounts.models import License
+from billing.models import DailyRollup, LedgerEntry
+from billing.reconciliation import ReconciliationRow, license_month_get
+
+MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
+          "September", "October", "November", "December")  # fmt: skip
+
+
+def _next_month(month: date) -> date:
+    return date(month.year + (month.month == 12), month.month % 12 + 1, 1)
+
+
+@dataclass(frozen=True)
+class ServiceUsage:
+    service: str
+    amount: Decimal  # spent, positive
+    tokens: int
+    images: int
+    api_calls: int
+
+
+@dataclass(frozen=True)
+class Statement:
+    license: License
+    month: date
+    figures: ReconciliationRow
+    usage_by_service: list[ServiceUsage]
+    to_date: bool  # the month is still running
+
+    @property
+    def title(self) -> str:
+        return f"{MONTHS[self.month.month - 1]} {self.month.year}"
+
+    @property
+    def balances(self) -> bool:
+        f = self.figures
+        return f.opening + f.purchases + f.credits + f.refunds - f.usage == f.closing
+
+
+def statement_months(license: License) -> list[date]:
+    """Every month from the license's first (member since, or its first entry) to this one,
+    newest first."""
+    first = license.member_since
+    oldest = (
+        LedgerEntry.objects.for_license(license)
+        .order_by("occurred_at", "id")
+        .values_list("occurred_at", flat=True)
+        .first()
+    )
+    if oldest is not None:
+        first = min(first, timezone.localtime(oldest, license.tzinfo).date())
+    month = first.replace(day=1)
+    this_month = timezone.localtime(timezone.now(), license.tzinfo).date().replace(day=1)
+    months = []
+    while month <= this_month:
+        months.append(month)
+        month = _next_month(month)
+    return months[::-1]
+
+
+def statement_get(*, license: License, month: date) -> Statement:
+    month = month.replace(day=1)
+    figures = license_month_get(license=license, month=month)
+    rows = (
+        DailyRollup.objects.for_license(license)
+        .filter(kind=LedgerEntry.Kind.USAGE, day__gte=month, day__lt=_next_month(month))
+        .values("service")
+        .annotate(
+            amount=Sum("amount"), tokens=Sum("tokens"), images=Sum("images"), calls=Sum("api_calls")
+        )
+        .order_by("service")
+    )
+    usage = [
+        ServiceUsage(r["service"], -r["amount"], r["tokens"], r["images"], r["calls"]) for r in rows
+    ]
+    this_month = timezone.localtime(timezone.now(), license.tzinfo).date().replace(day=1)
+    return Statement(license, month, figures, usage, to_date=month >= this_month)
