@@ -201,7 +201,7 @@ def _fold(
         item[2] = (occurred_at, entry_id)
     for tx, _, _ in folded.values():
         tx.lines.sort(key=lambda line: line.id)
-    return [tuple(item) for item in folded.values()]  # type: ignore[misc]
+    return [(item[0], item[1], item[2]) for item in folded.values()]
 
 
 def transactions_page(

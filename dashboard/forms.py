@@ -146,8 +146,8 @@ class TransactionFilterForm(forms.Form):
         except ValueError as exc:
             raise ValidationError({name: "is not a page of this list"}) from exc
 
-    def clean(self):
-        cleaned = super().clean()
+    def clean(self) -> dict:
+        cleaned = super().clean() or {}
         cleaned["before_cursor"] = self._cursor("before")
         cleaned["after_cursor"] = self._cursor("after")
         return cleaned

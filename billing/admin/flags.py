@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.timesince import timesince
 
+from accounts.models import User
 from billing.admin.money import can_issue_refunds
 from billing.flags import flag_resolve
 from billing.models import ChargeFlag
@@ -105,6 +106,7 @@ class ChargeFlagAdmin(admin.ModelAdmin):
         if not form.is_valid():
             messages.error(request, "Write the answer the customer will read.")
             return redirect(back)
+        assert isinstance(request.user, User)  # the admin lets only staff in
         try:
             flag_resolve(acting_user=request.user, flag=flag, answer=form.cleaned_data["answer"])
         except ApplicationError as exc:
