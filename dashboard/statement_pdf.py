@@ -7,7 +7,8 @@ from billing.statements import Statement
 
 
 def _cell_text(text: str) -> str:
-    # The core fonts are Latin-1; anything else prints as "?" rather than failing.
+    # The core fonts are Latin-1: the masked key's bullets become "*", anything else "?".
+    text = text.replace("\u2022", "*").replace("\u2013", "-").replace("\u2212", "-")
     return text.encode("latin-1", "replace").decode("latin-1")
 
 
