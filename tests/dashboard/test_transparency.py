@@ -18,7 +18,7 @@ from billing.reconciliation import license_month_get, reconciliation_month
 from billing.services import UsageRecord, refund_issue, usage_record_batch
 from billing.statements import statement_get
 from billing.transactions import transactions_page
-from tests.billing.ledger import buy
+from tests.ledger import buy
 
 pytestmark = pytest.mark.django_db
 
