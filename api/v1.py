@@ -29,6 +29,7 @@ from accounts.models import License
 from api.models import ApiKey
 from api.selectors import api_key_for_secret
 from api.services import api_key_touch
+from billing.entry_cursor import MAX_PAGE, transaction_get, transactions_page
 from billing.history import (
     HistoryFilter,
     history_csv_lines,
@@ -37,9 +38,8 @@ from billing.history import (
 )
 from billing.models import LedgerEntry
 from billing.money import quantize_money
+from billing.month_figures import statement_month
 from billing.selectors import balance_get, usage_by_period
-from billing.statements import statement_month
-from billing.transactions import MAX_PAGE, transaction_get, transactions_page
 from portal.ratelimit import rate_limit_hit
 
 MONEY_PATTERN = r"^-?[0-9]+\.[0-9]{6}$"

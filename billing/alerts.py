@@ -9,7 +9,7 @@ Owners choose the threshold and the recipients (`license_alert_settings_update`)
 """
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
@@ -55,14 +55,27 @@ def alert_recipients(license: License) -> list[str]:
     return unique or [license.contact_email.lower()]
 
 
-def balance_alert_check(*, license: License, balance: LicenseBalance) -> BalanceAlert | None:
+def balance_alert_check(
+    *,
+    license: License,
+    balance: LicenseBalance,
+    latest_at: datetime | None = None,
+    lowered: bool = True,
+) -> BalanceAlert | None:
     """Compare the new balance with the line; owe an email if a line was crossed.
 
-    `balance` must be locked in the current transaction and hold the new balance. The
-    caller hands a returned alert to a worker once the transaction commits
-    (billing.tasks.balance_alert_enqueue).
+    `balance` must be locked in the current transaction and hold the balance after the
+    whole batch of movements. Money coming in (`lowered=False`) only re-arms: it never
+    announces a fall. Movements that all happened before `balance.alerts_since` (the
+    alert settings' last change, or the license's first posting) announce nothing either:
+    a first sync or a backfill replaying history is not news. The caller hands a returned
+    alert to a worker once the transaction commits (billing.tasks.balance_alert_enqueue).
     """
     level = alert_level_for(balance.balance, license.low_balance_threshold)
+    if level != ARMED and (
+        not lowered or (latest_at is not None and latest_at < balance.alerts_since)
+    ):
+        return None
     if level == balance.alert_level or (level != ARMED and level < balance.alert_level):
         return None
     LicenseBalance.objects.for_license(license).update(alert_level=level)
@@ -176,6 +189,8 @@ def balance_alert_threshold_changed(*, license: License) -> None:
     does, as for any crossing.
     """
     balance = lock_balance(license)
+    # From now on, what moves the balance is judged against the new settings.
+    LicenseBalance.objects.for_license(license).update(alerts_since=timezone.now())
     if alert_level_for(balance.balance, license.low_balance_threshold) == ARMED:
         LicenseBalance.objects.for_license(license).update(alert_level=ARMED)
 

@@ -26,7 +26,7 @@ from billing.reconciliation import ReconciliationReport, reconciliation_month
 from portal.exceptions import ApplicationError
 
 # The figures kept per license at the close, and summed into the totals row.
-CLOSED_FIGURES = ("opening", "purchases", "usage", "refunds", "goodwill", "closing")
+CLOSED_FIGURES = ("opening", "purchases", "credits", "usage", "refunds", "closing")
 
 
 def next_month(month: date) -> date:
@@ -83,9 +83,9 @@ class MonthTotals:
     licenses: int
     opening: Decimal
     purchases: Decimal
+    credits: Decimal
     usage: Decimal
     refunds: Decimal
-    goodwill: Decimal
     closing: Decimal
     month_entries: int
 

@@ -63,12 +63,16 @@ class RefundForm(_IdempotentForm):
     reason = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
         max_length=2000,
-        help_text="Why this refund is issued. Kept with the entry and shown to billing.",
+        help_text="Why this refund is issued, written for the customer: they read it on the "
+        "transaction's page (and, for a flagged charge, as the answer to their flag).",
     )
+    # The customer's flag this refund answers (from the flag queue); resolved with it.
+    flag = forms.IntegerField(required=False, widget=forms.HiddenInput)
 
 
-class GoodwillForm(RefundForm):
+class GoodwillForm(_IdempotentForm):
     amount = MoneyField(label="Amount to credit")
+    reason = RefundForm.base_fields["reason"]
 
 
 class PurchaseForm(VisibleTextFormMixin, forms.Form):

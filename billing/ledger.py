@@ -46,6 +46,9 @@ class EntryDraft(NamedTuple):
     refund_of_id: int | None = None
     reason: str = ""
     created_by_id: int | None = None
+    request_id: str = ""
+    endpoint: str = ""
+    status: str = ""
 
 
 @dataclass(frozen=True)
@@ -66,7 +69,8 @@ WITH draft AS (
     SELECT e->>0 AS kind, e->>1 AS service, (e->>2)::numeric AS amount,
            (e->>3)::bigint AS tokens, (e->>4)::bigint AS images, (e->>5)::smallint AS api_calls,
            e->>6 AS description, (e->>7)::timestamptz AS occurred_at, e->>8 AS external_id,
-           (e->>9)::bigint AS refund_of_id, e->>10 AS reason, (e->>11)::bigint AS created_by_id
+           (e->>9)::bigint AS refund_of_id, e->>10 AS reason, (e->>11)::bigint AS created_by_id,
+           e->>12 AS request_id, e->>13 AS endpoint, e->>14 AS status
     FROM jsonb_array_elements(%(drafts)s::jsonb) AS e
 ),
 closed AS (
@@ -77,14 +81,15 @@ inserted AS (
     INSERT INTO billing_ledgerentry (
         license_id, kind, service, amount, tokens, images, api_calls, description,
         occurred_at, original_occurred_at, recorded_at, external_id, refund_of_id, reason,
-        created_by_id
+        created_by_id, request_id, endpoint, status
     )
     SELECT %(license_id)s, kind, service, amount, tokens, images, api_calls,
            CASE WHEN late THEN ltrim(left(description, 500 - length(note)) || note)
                 ELSE description END,
            CASE WHEN late THEN open_at ELSE occurred_at END,
            CASE WHEN late THEN occurred_at END,
-           %(now)s, external_id, refund_of_id, reason, created_by_id
+           %(now)s, external_id, refund_of_id, reason, created_by_id,
+           request_id, endpoint, status
     FROM (
         SELECT d.*, coalesce(d.occurred_at < c.until, false) AS late,
                greatest(%(now)s, c.until) AS open_at,
@@ -176,7 +181,7 @@ def post_entries(
             [
                 d.kind, d.service, f"{d.amount:f}", d.tokens, d.images, d.api_calls,
                 d.description, d.occurred_at.isoformat(), d.external_id, d.refund_of_id,
-                d.reason, d.created_by_id,
+                d.reason, d.created_by_id, d.request_id, d.endpoint, d.status,
             ]
             for d in drafts
         ],

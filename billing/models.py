@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Now
 from django.utils import timezone
 
 from accounts.models import License
@@ -60,6 +61,8 @@ class LedgerEntry(models.Model):
         PURCHASE = "purchase", "Purchase"
         USAGE = "usage", "Usage"
         REFUND = "refund", "Refund"
+        # Goodwill or promotional credit: money given, not a refund of a charge.
+        CREDIT = "credit", "Credit"
 
     id = models.BigAutoField(primary_key=True)
     # No single-column index: every license query is served by the composite indexes
@@ -79,6 +82,12 @@ class LedgerEntry(models.Model):
     # occurred_at is when it was posted, in the open month (billing.ledger.post_entries).
     original_occurred_at = models.DateTimeField(null=True, blank=True)
     external_id = models.CharField(max_length=200)
+    # A usage charge's API call, as the upstream reported it (the same on every entry of
+    # the call). Empty on other kinds, and on usage recorded before migration 0006: the
+    # ledger is append-only, so those keep it only in `description` (billing.calls).
+    request_id = models.CharField(max_length=100, blank=True, default="", db_default="")
+    endpoint = models.CharField(max_length=200, blank=True, default="", db_default="")
+    status = models.CharField(max_length=32, blank=True, default="", db_default="")
     # refund_of and created_by are NULL on almost every row (usage): their indexes are
     # partial (Meta.indexes), so the hot insert path does not maintain them.
     refund_of = models.ForeignKey(
@@ -112,19 +121,21 @@ class LedgerEntry(models.Model):
                 fields=["license", "external_id"], name="ledger_external_id_unique"
             ),
             models.CheckConstraint(
-                condition=Q(kind__in=["purchase", "usage", "refund"]), name="ledger_kind_valid"
+                condition=Q(kind__in=["purchase", "usage", "refund", "credit"]),
+                name="ledger_kind_valid",
             ),
             models.CheckConstraint(
                 condition=(
                     Q(kind="purchase", amount__gt=0)
                     | Q(kind="refund", amount__gt=0)
+                    | Q(kind="credit", amount__gt=0)
                     | Q(kind="usage", amount__lte=0)
                 ),
                 name="ledger_sign_per_kind",
             ),
             models.CheckConstraint(
                 condition=(
-                    Q(kind="purchase", service="")
+                    Q(kind__in=["purchase", "credit"], service="")
                     | Q(kind="usage", service__in=[s.value for s in Service])
                     | Q(kind="refund", service__in=["", *[s.value for s in Service]])
                 ),
@@ -135,7 +146,8 @@ class LedgerEntry(models.Model):
                 name="ledger_refund_of_only_refunds",
             ),
             models.CheckConstraint(
-                condition=~Q(kind="refund") | ~Q(reason=""), name="ledger_refund_has_reason"
+                condition=~Q(kind__in=["refund", "credit"]) | ~Q(reason=""),
+                name="ledger_refund_has_reason",
             ),
             models.CheckConstraint(
                 condition=Q(tokens__gte=0, images__gte=0, api_calls__in=[0, 1]),
@@ -152,6 +164,12 @@ class LedgerEntry(models.Model):
                 fields=["refund_of"],
                 condition=Q(refund_of__isnull=False),
                 name="ledger_refunds_of_charge",
+            ),
+            # Search by request id: one index row per API call (its first entry).
+            models.Index(
+                fields=["license", "request_id"],
+                condition=Q(api_calls=1) & ~Q(request_id=""),
+                name="ledger_call_request_id",
             ),
             models.Index(
                 fields=["created_by"],
@@ -177,6 +195,7 @@ class LicenseBalance(models.Model):
     total_purchased = money_field(default=ZERO)
     total_spent = money_field(default=ZERO)
     total_refunded = money_field(default=ZERO)
+    total_credited = money_field(default=ZERO, db_default=ZERO)
     api_calls = models.BigIntegerField(default=0)
     input_tokens = models.BigIntegerField(default=0)
     cached_tokens = models.BigIntegerField(default=0)
@@ -191,6 +210,10 @@ class LicenseBalance(models.Model):
     # Which low-balance email has gone out since the balance was last at or above the
     # threshold (see billing.alerts): a line crossed is announced once.
     alert_level = models.SmallIntegerField(default=0)
+    # Alerts are never sent for movements older than this: the alert settings' last change,
+    # or when the license's first movement was posted. A backfill replaying history (the
+    # first sync, the demo seed) is not news to announce.
+    alerts_since = models.DateTimeField(default=timezone.now, db_default=Now())
 
     objects = TenantQuerySet.as_manager()
 
@@ -300,3 +323,59 @@ class ClosedMonth(models.Model):
 
     def __str__(self) -> str:
         return f"{self.month:%B %Y}{' (reopened)' if self.reopened_at else ''}"
+
+
+class ChargeFlag(models.Model):
+    """A customer's question on one charge (an API call), answered by the billing team.
+
+    The evidence is copied when the flag is raised, so the answer is judged against what
+    the customer saw. One open flag per call: a second waits for the first's answer.
+    """
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        RESOLVED = "resolved", "Resolved"
+
+    id = models.BigAutoField(primary_key=True)
+    license = models.ForeignKey(License, on_delete=models.PROTECT, related_name="+")
+    # The call's first charge (the entry that names the transaction) and its record id.
+    entry = models.ForeignKey(LedgerEntry, on_delete=models.PROTECT, related_name="flags")
+    record_id = models.CharField(max_length=200)
+    message = models.TextField()
+    evidence = models.JSONField(default=dict)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    created_at = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    answer = models.TextField(blank=True, default="")
+    refund = models.ForeignKey(
+        LedgerEntry, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    notified_at = models.DateTimeField(null=True, blank=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["license", "record_id"],
+                condition=Q(status="open"),
+                name="flag_one_open_per_charge",
+            ),
+            models.CheckConstraint(
+                condition=Q(status="open") | (Q(resolved_at__isnull=False) & ~Q(answer="")),
+                name="flag_resolved_has_answer",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status", "created_at"], name="flag_queue"),
+            models.Index(fields=["license", "record_id"], name="flag_license_charge"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Flag #{self.pk} on {self.record_id} ({self.status})"

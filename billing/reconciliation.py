@@ -1,5 +1,5 @@
 """The billing team's monthly reconciliation: per license, the month in its own timezone
-(opening, purchases, usage, refunds, closing) and every stored figure that differs from the
+(opening, purchases, credits, usage, refunds, closing) and every stored figure that differs from the
 ledger entries it stands for. A batch job over the ledger, not a page to poll."""
 
 import csv
@@ -39,9 +39,11 @@ class ReconciliationRow:
     timezone: str
     opening: Decimal = ZERO
     purchases: Decimal = ZERO
+    # Goodwill and promotional credit: kind "credit", and the goodwill recorded before that
+    # kind existed (refunds of no charge; the ledger is append-only, so they stay refunds).
+    credits: Decimal = ZERO
     usage: Decimal = ZERO  # what was spent in the month, as a positive amount
     refunds: Decimal = ZERO  # refunds of a charge
-    goodwill: Decimal = ZERO  # credits given as goodwill (refunds of no charge)
     closing: Decimal = ZERO
     month_entries: int = 0
     entries_to_month_end: int = 0
@@ -99,12 +101,13 @@ sums AS (
         coalesce(sum(e.amount) FILTER (WHERE e.occurred_at < lic.start_at), 0) AS opening,
         coalesce(sum(e.amount) FILTER (WHERE e.kind = 'purchase'
             AND e.occurred_at >= lic.start_at AND e.occurred_at < lic.end_at), 0) AS purchases,
+        coalesce(sum(e.amount) FILTER (WHERE (e.kind = 'credit'
+                OR (e.kind = 'refund' AND e.refund_of_id IS NULL))
+            AND e.occurred_at >= lic.start_at AND e.occurred_at < lic.end_at), 0) AS credits,
         coalesce(-sum(e.amount) FILTER (WHERE e.kind = 'usage'
             AND e.occurred_at >= lic.start_at AND e.occurred_at < lic.end_at), 0) AS usage,
         coalesce(sum(e.amount) FILTER (WHERE e.kind = 'refund' AND e.refund_of_id IS NOT NULL
             AND e.occurred_at >= lic.start_at AND e.occurred_at < lic.end_at), 0) AS refunds,
-        coalesce(sum(e.amount) FILTER (WHERE e.kind = 'refund' AND e.refund_of_id IS NULL
-            AND e.occurred_at >= lic.start_at AND e.occurred_at < lic.end_at), 0) AS goodwill,
         coalesce(sum(e.amount) FILTER (WHERE e.occurred_at < lic.end_at), 0) AS closing,
         count(*) FILTER (WHERE e.occurred_at >= lic.start_at AND e.occurred_at < lic.end_at)
             AS month_entries,
@@ -116,7 +119,7 @@ sums AS (
     GROUP BY e.license_id
 )
 SELECT lic.id, lic.key, lic.name, lic.timezone,
-       s.opening, s.purchases, s.usage, s.refunds, s.goodwill, s.closing, s.month_entries,
+       s.opening, s.purchases, s.credits, s.usage, s.refunds, s.closing, s.month_entries,
        s.entries_to_month_end,
        """
     + ", ".join(f"s.{name}" for name in TOTAL_NAMES)
@@ -201,7 +204,7 @@ def reconciliation_month(*, month: date, license: License | None = None) -> Reco
         cursor.execute(_RECONCILE_TOTALS_SQL, params)
         for rec in cursor.fetchall():
             license_id, key, name, tz = rec[:4]
-            (opening, purchases, usage, refunds, goodwill, closing, month_entries, to_end) = rec[
+            (opening, purchases, credits, usage, refunds, closing, month_entries, to_end) = rec[
                 4:12
             ]
             n = len(TOTAL_NAMES)
@@ -215,9 +218,9 @@ def reconciliation_month(*, month: date, license: License | None = None) -> Reco
                 timezone=tz,
                 opening=quantize_money(opening or 0),
                 purchases=quantize_money(purchases or 0),
+                credits=quantize_money(credits or 0),
                 usage=quantize_money(usage or 0),
                 refunds=quantize_money(refunds or 0),
-                goodwill=quantize_money(goodwill or 0),
                 closing=quantize_money(closing or 0),
                 month_entries=month_entries or 0,
                 entries_to_month_end=to_end or 0,
@@ -263,6 +266,18 @@ def reconciliation_month(*, month: date, license: License | None = None) -> Reco
     return ReconciliationReport(month=month, rows=kept, generated_at=timezone.now())
 
 
+def license_month_get(*, license: License, month: date) -> ReconciliationRow:
+    """One license's month as the reconciliation reports it: the customer's statement reads
+    its figures here, so a statement and the billing team's report cannot disagree."""
+    report = reconciliation_month(month=month, license=license)
+    for row in report.rows:
+        if row.license_id == license.pk:
+            return row
+    return ReconciliationRow(
+        license_id=license.pk, key=license.key, name=license.name, timezone=license.timezone
+    )
+
+
 RECONCILIATION_HEADER = (
     "month",
     "license_key",
@@ -278,7 +293,8 @@ RECONCILIATION_HEADER = (
     "ledger_balance",
     "status",
     "differences",
-    "goodwill",
+    # Added with the "credit" kind (issue 14); last, so existing columns keep their places.
+    "credits",
 )
 
 
@@ -301,7 +317,7 @@ def reconciliation_csv_rows(report: ReconciliationReport) -> Iterator[list[str]]
             money_cell(row.ledger_balance),
             "ok" if row.ok else "DIFFERS",
             safe_cell("; ".join(str(d) for d in row.differences)),
-            money_cell(row.goodwill),
+            money_cell(row.credits),
         ]
 
 

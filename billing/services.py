@@ -102,7 +102,7 @@ def purchase_record(
             by=acting_user.pk if acting_user else None,
         )
         _announce(PURCHASE_SUCCEEDED, license, entry, balance_after=result.balance_after)
-        _after_balance_change(license, balance)
+        _after_balance_change(license, balance, latest_at=entry.occurred_at, lowered=False)
     elif entry.kind != Kind.PURCHASE or entry.amount != amount:
         raise ApplicationError(
             f"Payment reference {external_id} was already used for a different entry.",
@@ -159,6 +159,11 @@ def _usage_drafts(record: UsageRecord, prices: PriceBook) -> list[EntryDraft]:
     )
     if record.status != "success":
         label = f"{label} [{record.status}]".strip()
+    request_id, endpoint, status = (
+        record.request_id[:100],
+        record.endpoint[:200],
+        record.status[:32],
+    )
     drafts: list[EntryDraft] = []
     for service, attr, unit in _USAGE_PARTS:
         quantity = getattr(record, attr)
@@ -176,6 +181,9 @@ def _usage_drafts(record: UsageRecord, prices: PriceBook) -> list[EntryDraft]:
                 description=label[:500],
                 occurred_at=record.occurred_at,
                 external_id=usage_entry_external_id(record.id, service),
+                request_id=request_id,
+                endpoint=endpoint,
+                status=status,
             )
         )
     if not drafts:
@@ -188,6 +196,9 @@ def _usage_drafts(record: UsageRecord, prices: PriceBook) -> list[EntryDraft]:
                 description=label[:500],
                 occurred_at=record.occurred_at,
                 external_id=usage_entry_external_id(record.id, Service.AI_DATA),
+                request_id=request_id,
+                endpoint=endpoint,
+                status=status,
             )
         )
     return drafts
@@ -230,7 +241,12 @@ def usage_record_batch(*, license: License, records: Sequence[UsageRecord]) -> U
             skipped=result.records_duplicate,
             balance=result.balance_after,
         )
-        _after_balance_change(license, balance)
+        _after_balance_change(
+            license,
+            balance,
+            latest_at=max(d.occurred_at for d in drafts if d.external_id in inserted),
+            lowered=True,
+        )
     return result
 
 
@@ -258,7 +274,8 @@ def refund_issue(
     idempotency_key: str,
     refund_of: LedgerEntry | None = None,
 ) -> RefundResult:
-    """Refund part or all of a usage charge, or credit the license as goodwill.
+    """Refund part or all of a usage charge, or (no `refund_of`) credit the license as
+    goodwill: an entry of kind "credit", its own type in the ledger.
 
     The refunds of a charge never exceed it: the check runs with the license's balance
     row locked, so two refunds issued at the same instant are decided one after another.
@@ -279,7 +296,7 @@ def refund_issue(
         # A double submit of the same form: the refund it asked for is already there.
         # The same key for a different refund is a mistake, not a repeat: say so.
         if (
-            existing.kind != Kind.REFUND
+            existing.kind != (Kind.REFUND if refund_of is not None else Kind.CREDIT)
             or existing.amount != amount
             or existing.refund_of_id != (refund_of.pk if refund_of is not None else None)
         ):
@@ -300,7 +317,7 @@ def refund_issue(
         service = refund_of.service
     description = f"Refund of entry #{refund_of.pk}" if refund_of is not None else "Goodwill credit"
     draft = EntryDraft(
-        kind=Kind.REFUND,
+        kind=Kind.REFUND if refund_of is not None else Kind.CREDIT,
         service=service,
         amount=amount,
         occurred_at=timezone.now(),
@@ -320,6 +337,7 @@ def refund_issue(
         changes={
             "amount": str(amount),
             "refund_of": refund_of.pk if refund_of is not None else None,
+            "kind": draft.kind,
         },
         reason=reason,
     )
@@ -333,13 +351,18 @@ def refund_issue(
         by=acting_user.pk,
     )
     _announce(REFUND_ISSUED, license, entry, balance_after=posted.balance_after)
-    _after_balance_change(license, balance)
+    _after_balance_change(license, balance, latest_at=entry.occurred_at, lowered=False)
     return RefundResult(entry, True)
 
 
-def _after_balance_change(license: License, balance: LicenseBalance) -> None:
-    """What follows a balance change, still inside its transaction with the row locked."""
-    alert = balance_alert_check(license=license, balance=balance)
+def _after_balance_change(
+    license: License, balance: LicenseBalance, *, latest_at: datetime, lowered: bool
+) -> None:
+    """What follows a balance change (a whole batch of movements, the newest at
+    `latest_at`), still inside its transaction with the row locked."""
+    alert = balance_alert_check(
+        license=license, balance=balance, latest_at=latest_at, lowered=lowered
+    )
     if alert is not None:
         transaction.on_commit(lambda: balance_alert_enqueue(alert_id=alert.pk))
         # Once per line crossed, like the email: the webhook event is recorded with the alert.

@@ -1,77 +1,88 @@
-"""A license's monthly statement for the customer: opening + purchases + refunds − usage =
-closing, the month between local midnights in the license's timezone — the figures of
-billing.reconciliation.reconciliation_month, read from the daily rollups instead of the
-ledger.
-
-Rollups are the sums of the entries of each local day (kept in the posting transaction),
-so the month's movements are the sums of its days, and the opening balance is today's
-balance less every day's amount from the month's start on. One statement, one snapshot: the
-cost grows with how long ago the month was (days × services), never with the number of
-entries. reconciliation_month stays the billing team's check of these same figures against
-the ledger (tests/api/test_statements.py holds the two equal).
-"""
+"""A license's monthly statements: opening + purchases + credits + refunds − usage = closing,
+in its timezone. The figures are the reconciliation's for that license and month
+(`license_month_get`), so a statement and the billing team's report cannot disagree."""
 
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from django.db import connection
+from django.db.models import Sum
+from django.utils import timezone
 
 from accounts.models import License
-from billing.money import quantize_money
+from billing.models import DailyRollup, LedgerEntry
+from billing.reconciliation import ReconciliationRow, license_month_get
 
-
-@dataclass(frozen=True)
-class Statement:
-    month: date  # the first day
-    opening: Decimal
-    purchases: Decimal
-    usage: Decimal  # spent in the month, positive
-    refunds: Decimal
-    closing: Decimal
-    entries: int
+MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
+          "September", "October", "November", "December")  # fmt: skip
 
 
 def _next_month(month: date) -> date:
     return date(month.year + (month.month == 12), month.month % 12 + 1, 1)
 
 
-_STATEMENT_SQL = """
-SELECT
-    coalesce(b.balance, 0) - coalesce(after.amount, 0) AS opening,
-    m.purchases, m.usage, m.refunds, m.amount, m.entries
-FROM (SELECT 1) AS one
-LEFT JOIN billing_licensebalance AS b ON b.license_id = %(license_id)s
-CROSS JOIN (
-    SELECT sum(amount) AS amount FROM billing_dailyrollup
-    WHERE license_id = %(license_id)s AND day >= %(start)s
-) AS after
-CROSS JOIN (
-    SELECT coalesce(sum(amount) FILTER (WHERE kind = 'purchase'), 0) AS purchases,
-           coalesce(-sum(amount) FILTER (WHERE kind = 'usage'), 0) AS usage,
-           coalesce(sum(amount) FILTER (WHERE kind = 'refund'), 0) AS refunds,
-           coalesce(sum(amount), 0) AS amount,
-           coalesce(sum(entries), 0) AS entries
-    FROM billing_dailyrollup
-    WHERE license_id = %(license_id)s AND day >= %(start)s AND day < %(end)s
-) AS m
-"""
+@dataclass(frozen=True)
+class ServiceUsage:
+    service: str
+    amount: Decimal  # spent, positive
+    tokens: int
+    images: int
+    api_calls: int
 
 
-def statement_month(*, license: License, month: date) -> Statement:
-    month = month.replace(day=1)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _STATEMENT_SQL,
-            {"license_id": license.pk, "start": month, "end": _next_month(month)},
-        )
-        opening, purchases, usage, refunds, amount, entries = cursor.fetchone()
-    return Statement(
-        month=month,
-        opening=quantize_money(opening),
-        purchases=quantize_money(purchases),
-        usage=quantize_money(usage),
-        refunds=quantize_money(refunds),
-        closing=quantize_money(opening + amount),
-        entries=int(entries),
+@dataclass(frozen=True)
+class Statement:
+    license: License
+    month: date
+    figures: ReconciliationRow
+    usage_by_service: list[ServiceUsage]
+    to_date: bool  # the month is still running
+
+    @property
+    def title(self) -> str:
+        return f"{MONTHS[self.month.month - 1]} {self.month.year}"
+
+    @property
+    def balances(self) -> bool:
+        f = self.figures
+        return f.opening + f.purchases + f.credits + f.refunds - f.usage == f.closing
+
+
+def statement_months(license: License) -> list[date]:
+    """Every month from the license's first (member since, or its first entry) to this one,
+    newest first."""
+    first = license.member_since
+    oldest = (
+        LedgerEntry.objects.for_license(license)
+        .order_by("occurred_at", "id")
+        .values_list("occurred_at", flat=True)
+        .first()
     )
+    if oldest is not None:
+        first = min(first, timezone.localtime(oldest, license.tzinfo).date())
+    month = first.replace(day=1)
+    this_month = timezone.localtime(timezone.now(), license.tzinfo).date().replace(day=1)
+    months = []
+    while month <= this_month:
+        months.append(month)
+        month = _next_month(month)
+    return months[::-1]
+
+
+def statement_get(*, license: License, month: date) -> Statement:
+    month = month.replace(day=1)
+    figures = license_month_get(license=license, month=month)
+    rows = (
+        DailyRollup.objects.for_license(license)
+        .filter(kind=LedgerEntry.Kind.USAGE, day__gte=month, day__lt=_next_month(month))
+        .values("service")
+        .annotate(
+            amount=Sum("amount"), tokens=Sum("tokens"), images=Sum("images"), calls=Sum("api_calls")
+        )
+        .order_by("service")
+    )
+    usage = [
+        ServiceUsage(r["service"], -r["amount"], r["tokens"], r["images"], r["calls"]) for r in rows
+    ]
+    this_month = timezone.localtime(timezone.now(), license.tzinfo).date().replace(day=1)
+    return Statement(license, month, figures, usage, to_date=month >= this_month)

@@ -5,6 +5,7 @@ from smtplib import SMTPException
 from celery import shared_task
 
 from billing.alerts import balance_alert_send, balance_alerts_owed
+from billing.flag_notice import flag_resolved_notify
 from portal.tasks import task_enqueue
 
 
@@ -39,3 +40,23 @@ def balance_alert_enqueue(*, alert_id: int) -> bool:
     return task_enqueue(
         send_balance_alert, args=[alert_id], what=f"balance alert {alert_id} (stays owed)"
     )
+
+
+@shared_task(
+    name="billing.send_flag_answer",
+    autoretry_for=(SMTPException, OSError),
+    retry_backoff=30,
+    retry_backoff_max=60 * 30,
+    retry_jitter=True,
+    max_retries=10,
+    acks_late=True,
+)
+def send_flag_answer(flag_id: int) -> bool:
+    """Idempotent: an answer already emailed is not emailed again."""
+    return flag_resolved_notify(flag_id=flag_id)
+
+
+def flag_resolved_email_enqueue(*, flag_id: int) -> bool:
+    """Hand the answer's email to a worker; False (logged) when the broker is down: the
+    flag keeps notified_at empty, and the customer still sees the answer on the page."""
+    return task_enqueue(send_flag_answer, args=[flag_id], what=f"flag {flag_id} answer email")

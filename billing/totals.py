@@ -72,6 +72,7 @@ BALANCE_TOTALS: tuple[Total, ...] = (
     Total("total_purchased", "purchased", "amount", kind=Kind.PURCHASE),
     Total("total_spent", "spent", "amount", kind=Kind.USAGE, sign=-1),
     Total("total_refunded", "refunded", "amount", kind=Kind.REFUND),
+    Total("total_credited", "credited", "amount", kind=Kind.CREDIT),
     Total("api_calls", "API calls", "api_calls"),
     Total("input_tokens", "input tokens", "tokens", kind=Kind.USAGE, service=Service.AI_DATA),
     Total(

@@ -9,7 +9,8 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
 from accounts.models import License, Membership
-from billing.models import LedgerEntry
+from billing.models import LedgerEntry, Service
+from billing.transactions import Cursor
 from portal.text import VisibleTextFormMixin
 
 HISTORY_MIN_DATE = date(1970, 1, 1)
@@ -126,3 +127,50 @@ class ApiKeyForm(VisibleTextFormMixin, forms.Form):
         if day is None:
             return None
         return datetime.combine(day + timedelta(days=1), time.min, tzinfo=license.tzinfo)
+
+
+class TransactionFilterForm(forms.Form):
+    """All transactions: ?from&to (local days)&type&service&endpoint&status&q, and the page."""
+
+    type = forms.ChoiceField(required=False, choices=[("", "All types"), *LedgerEntry.Kind.choices])
+    service = forms.ChoiceField(required=False, choices=[("", "All services"), *Service.choices])
+    endpoint = forms.CharField(required=False, max_length=200)
+    status = forms.CharField(required=False, max_length=32)
+    q = forms.CharField(required=False, max_length=200, label="Search")
+    before = forms.CharField(required=False, widget=forms.HiddenInput)
+    after = forms.CharField(required=False, widget=forms.HiddenInput)
+    oldest = forms.BooleanField(required=False, widget=forms.HiddenInput)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in ("from", "to"):
+            self.fields[name] = forms.DateField(
+                required=False,
+                input_formats=["%Y-%m-%d"],
+                widget=forms.DateInput(attrs={"type": "date"}),
+                error_messages={"invalid": "must be a date written YYYY-MM-DD"},
+            )
+        self.order_fields(["q", "from", "to", "type", "service", "endpoint", "status"])
+
+    def _cursor(self, name: str) -> Cursor | None:
+        text = self.cleaned_data.get(name) or ""
+        if not text:
+            return None
+        try:
+            return Cursor.parse(text)
+        except ValueError as exc:
+            raise ValidationError({name: "is not a page of this list"}) from exc
+
+    def clean(self) -> dict:
+        cleaned = super().clean() or {}
+        cleaned["before_cursor"] = self._cursor("before")
+        cleaned["after_cursor"] = self._cursor("after")
+        return cleaned
+
+
+class ChargeFlagForm(VisibleTextFormMixin, forms.Form):
+    message = forms.CharField(
+        label="What looks wrong with this charge?",
+        widget=forms.Textarea(attrs={"rows": 3, "maxlength": 1000}),
+        max_length=1000,
+    )

@@ -15,5 +15,14 @@ urlpatterns = [
     path("api-keys/", views.ApiKeysView.as_view(), name="api_keys"),
     path("api-keys/<int:key_id>/revoke/", views.ApiKeyRevokeView.as_view(), name="api_key_revoke"),
     path("history.csv", views.HistoryCsvView.as_view(), name="history_csv"),
+    path("transactions/", views.TransactionListView.as_view(), name="transactions"),
+    path(
+        "transactions/<int:entry_id>/",
+        views.TransactionDetailView.as_view(),
+        name="transaction",
+    ),
+    path("statements/", views.StatementListView.as_view(), name="statements"),
+    path("statements/<str:month>/", views.StatementDetailView.as_view(), name="statement"),
+    path("statements/<str:month>.pdf", views.StatementPdfView.as_view(), name="statement_pdf"),
     path("settings/", views.AlertSettingsView.as_view(), name="alert_settings"),
 ]

@@ -6,12 +6,12 @@ through the selectors of billing, usage and this app; writes go to their service
 
 import json
 import logging
-from datetime import datetime
+from datetime import UTC, date, datetime, time, timedelta
 
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import StreamingHttpResponse
+from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -27,6 +27,7 @@ from api.client import portal_api_check
 from api.selectors import api_keys_for_license
 from api.services import api_key_create, api_key_revoke
 from billing.alerts import license_alert_settings_update
+from billing.flags import flag_raise, flags_for_records
 from billing.history import (
     HistoryFilter,
     history_csv_lines,
@@ -35,9 +36,24 @@ from billing.history import (
     ledger_history_exists,
 )
 from billing.prices import prices_current
+from billing.reconciliation import month_parse
 from billing.selectors import balance_get
-from dashboard.forms import ApiKeyForm, HistoryFilterForm, LicenseAlertSettingsForm
+from billing.statements import statement_get, statement_months
+from billing.transactions import (
+    TransactionFilter,
+    transaction_detail_get,
+    transactions_page,
+    transactions_search,
+)
+from dashboard.forms import (
+    ApiKeyForm,
+    ChargeFlagForm,
+    HistoryFilterForm,
+    LicenseAlertSettingsForm,
+    TransactionFilterForm,
+)
 from dashboard.selectors import AUTO_REFRESH_SECONDS, bulk_costs, dashboard_get
+from dashboard.statement_pdf import statement_pdf
 from portal.exceptions import ApplicationError
 from portal.ratelimit import LicenseRateLimitMixin, wait_message
 from usage.selectors import refresh_wait_seconds, sync_state_get
@@ -416,3 +432,155 @@ class AlertSettingsView(LicenseMixin, FormView):
             return self.form_invalid(form)
         messages.success(self.request, "Alert settings saved.")
         return redirect("dashboard:alert_settings", license_id=self.license.public_id)
+
+
+# --- transactions, flags and statements ------------------------------------------------
+
+
+def _local_range(license, date_from, date_to) -> tuple[datetime | None, datetime | None]:
+    tz = license.tzinfo
+    start = datetime.combine(date_from, time.min, tzinfo=tz) if date_from else None
+    end = datetime.combine(date_to + timedelta(days=1), time.min, tzinfo=tz) if date_to else None
+    return start, end
+
+
+class TransactionListView(LicenseMixin, TemplateView):
+    """All transactions: the whole history newest first, one line per API call, keyset-paged
+    (billing.transactions), with filters and a search by request, record or entry id."""
+
+    template_name = "dashboard/transactions.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(nav_current="transactions", **kwargs)
+        form = TransactionFilterForm(self.request.GET or None)
+        page = None
+        results = None
+        if self.request.GET and not form.is_valid():
+            context.update(form=form, page=None, flags={})
+            return context
+        data = form.cleaned_data if form.is_bound else {}
+        if data.get("q"):
+            results = transactions_search(self.license, data["q"])
+            items = results
+        else:
+            start, end = _local_range(self.license, data.get("from"), data.get("to"))
+            flt = TransactionFilter(
+                start=start,
+                end=end,
+                kind=data.get("type") or "",
+                service=data.get("service") or "",
+                endpoint=data.get("endpoint") or "",
+                status=data.get("status") or "",
+            )
+            page = transactions_page(
+                self.license,
+                flt,
+                before=data.get("before_cursor"),
+                after=data.get("after_cursor"),
+                oldest=bool(data.get("oldest")),
+            )
+            items = page.transactions
+        query = self.request.GET.copy()
+        for name in ("before", "after", "oldest"):
+            query.pop(name, None)
+        context.update(
+            form=form,
+            page=page,
+            results=results,
+            items=items,
+            flags=flags_for_records(self.license, [t.record_id for t in items if t.is_call]),
+            filter_query=query.urlencode(),
+        )
+        return context
+
+
+class TransactionDetailView(LicenseMixin, TemplateView):
+    """A transaction's page: a call's arithmetic, a refund's charge and reason, a purchase's
+    payment; the flag on a charge and its answer."""
+
+    template_name = "dashboard/transaction.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(nav_current="transactions", **kwargs)
+        detail = transaction_detail_get(self.license, kwargs["entry_id"])
+        if detail is None:
+            raise Http404("No such transaction.")
+        tx = detail.transaction
+        flag = (
+            flags_for_records(self.license, [tx.record_id]).get(tx.record_id)
+            if tx.is_call
+            else None
+        )
+        context.update(
+            detail=detail,
+            tx=tx,
+            flag=flag,
+            flag_form=kwargs.get("flag_form") or ChargeFlagForm(),
+            utc_label=f"{tx.occurred_at.astimezone(UTC):%Y-%m-%d %H:%M:%S}",
+        )
+        return context
+
+    def post(self, request, *args, **kwargs):
+        """Flag this charge."""
+        form = ChargeFlagForm(request.POST)
+        if form.is_valid():
+            try:
+                flag_raise(
+                    acting_user=request.user,
+                    license=self.license,
+                    entry_id=kwargs["entry_id"],
+                    message=form.cleaned_data["message"],
+                )
+            except ApplicationError as exc:
+                form.add_error("message" if exc.field == "message" else None, str(exc))
+            else:
+                messages.success(
+                    request,
+                    "Thank you — the billing team will look at this charge and answer here and by email.",
+                )
+                return redirect(request.path)
+        return self.render_to_response(self.get_context_data(flag_form=form, **kwargs))
+
+
+class StatementListView(LicenseMixin, TemplateView):
+    template_name = "dashboard/statements.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(nav_current="statements", **kwargs)
+        context["months"] = statement_months(self.license)
+        return context
+
+
+def _statement_month(license, text: str) -> date:
+    try:
+        month = month_parse(text)
+    except ValueError as exc:
+        raise Http404(str(exc)) from exc
+    if month not in statement_months(license):
+        raise Http404("No statement for that month.")
+    return month
+
+
+class StatementDetailView(LicenseMixin, TemplateView):
+    template_name = "dashboard/statement.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(nav_current="statements", **kwargs)
+        month = _statement_month(self.license, kwargs["month"])
+        context["statement"] = statement_get(license=self.license, month=month)
+        return context
+
+
+class StatementPdfView(LicenseMixin, View):
+    def get(self, request, *args, **kwargs):
+        month = _statement_month(self.license, kwargs["month"])
+        statement = statement_get(license=self.license, month=month)
+        generated = f"{timezone.localtime(timezone.now(), self.license.tzinfo):%Y-%m-%d %H:%M}"
+        response = HttpResponse(
+            statement_pdf(statement, generated=generated), content_type="application/pdf"
+        )
+        response["Content-Disposition"] = (
+            f'attachment; filename="statement_{self.license.key}_{month:%Y-%m}.pdf"'
+        )
+        response["Cache-Control"] = "no-store"
+        return response

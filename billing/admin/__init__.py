@@ -2,6 +2,6 @@
 pages (refund, goodwill, purchase), the reconciliation, prices (add-only), and the derived
 balances, rollups and alerts (read-only). Importing them registers them."""
 
-from billing.admin import balances, ledger, prices
+from billing.admin import balances, flags, ledger, prices
 
-__all__ = ["balances", "ledger", "prices"]
+__all__ = ["balances", "flags", "ledger", "prices"]

@@ -19,6 +19,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import License, User
+from billing.flags import flag_resolve_with_refund
 from billing.forms import (
     GoodwillForm,
     PurchaseForm,
@@ -26,7 +27,7 @@ from billing.forms import (
     apply_application_error,
     new_idempotency_key,
 )
-from billing.models import LedgerEntry
+from billing.models import ChargeFlag, LedgerEntry
 from billing.money import format_money
 from billing.services import (
     PurchaseResult,
@@ -101,7 +102,18 @@ def _refund_notes(target: Target) -> list[str]:
 
 
 def _record_refund(user: User, target: Target, data: dict[str, Any]) -> RefundResult:
-    """A refund of the target's charge, or a goodwill credit when the target is a license."""
+    """A refund of the target's charge, or a goodwill credit when the target is a license;
+    from the flag queue (a `flag` in the form), the refund that resolves that flag."""
+    if target.entry is not None and data.get("flag"):
+        flag = get_object_or_404(ChargeFlag, pk=data["flag"], license=target.license)
+        return flag_resolve_with_refund(
+            acting_user=user,
+            flag=flag,
+            charge=target.entry,
+            amount=data["amount"],
+            reason=data["reason"],
+            idempotency_key=data["idempotency_key"],
+        )
     return refund_issue(
         acting_user=user,
         license=target.license,
@@ -183,7 +195,10 @@ def money_page_view(model_admin: admin.ModelAdmin, page: MoneyPage) -> Callable[
                 else:
                     return _recorded(request, result.entry, result.created)
         else:
-            form = page.form_class(initial=page.initial(target))
+            initial = page.initial(target)
+            if "flag" in page.form_class.base_fields and request.GET.get("flag", "").isdigit():
+                initial["flag"] = int(request.GET["flag"])
+            form = page.form_class(initial=initial)
         context = {
             **model_admin.admin_site.each_context(request),
             "opts": model_admin.opts,

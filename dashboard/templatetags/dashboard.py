@@ -52,3 +52,32 @@ def recent_mix(forecast) -> list[str]:
         (forecast.images, "images"),
     ]
     return [f"{format_count_compact(n)} {label}" for n, label in parts if n > 0]
+
+
+@register.filter
+def abs_money(value: Decimal) -> str:
+    """The amount without its sign (the colour and the hidden word say the direction)."""
+    return format_money(abs(value))
+
+
+@register.filter
+def get_item(mapping: dict, key: str):
+    return mapping.get(key) if mapping and key else None
+
+
+@register.filter
+def in_tz(moment, license) -> str:
+    """A moment as "2025-06-30 14:30:15" in the license's timezone (Django's |date would
+    show it in the request's timezone)."""
+    return f"{moment.astimezone(license.tzinfo):%Y-%m-%d %H:%M:%S}" if moment is not None else ""
+
+
+@register.filter
+def exact(value: Decimal) -> str:
+    """Every digit of an exact product, with no exponent: 0.000123456789000000."""
+    return f"{value:f}"
+
+
+@register.filter
+def signed_exact(value: Decimal) -> str:
+    return f"{value:+f}"

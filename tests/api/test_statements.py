@@ -5,8 +5,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from billing.month_figures import statement_month
 from billing.reconciliation import reconciliation_month
-from billing.statements import statement_month
 from tests.ledger import buy, spend
 
 pytestmark = pytest.mark.django_db

@@ -75,8 +75,8 @@ def test_a_late_record_dated_in_a_closed_month_posts_in_the_open_month(ny, billi
     assert "late: dated 2025-06-30 23:50 in closed June 2025" in entry.description
     # The closed month's figures are what they were at the close.
     after = june_row(ny)
-    assert (after.opening, after.purchases, after.usage, after.refunds, after.goodwill) == (
-        before.opening, before.purchases, before.usage, before.refunds, before.goodwill,
+    assert (after.opening, after.purchases, after.usage, after.refunds, after.credits) == (
+        before.opening, before.purchases, before.usage, before.refunds, before.credits,
     )  # fmt: skip
     assert after.closing == before.closing and after.ok
     assert closed_figures_changed(closed, reconciliation_month(month=JUNE)) == []
@@ -150,7 +150,7 @@ def test_reopening_needs_a_superuser_and_a_reason_and_is_audited(ny, billing_use
     month_close(acting_user=billing_user, month=JUNE)
 
 
-def test_goodwill_is_reported_apart_from_refunds(ny, billing_user):
+def test_goodwill_is_reported_as_credit_apart_from_refunds(ny, billing_user):
     now = timezone.localdate()
     this_month = now.replace(day=1)
     charge = usage_entry(ny, "u1")
@@ -160,5 +160,5 @@ def test_goodwill_is_reported_apart_from_refunds(ny, billing_user):
     )  # fmt: skip
     (row,) = [r for r in reconciliation_month(month=this_month).rows if r.license_id == ny.pk]
     assert row.refunds == Decimal("0.250000")
-    assert row.goodwill == Decimal("1.000000")
-    assert row.closing == row.opening + row.purchases - row.usage + row.refunds + row.goodwill
+    assert row.credits == Decimal("1.000000")
+    assert row.closing == row.opening + row.purchases - row.usage + row.refunds + row.credits

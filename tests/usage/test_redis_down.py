@@ -15,7 +15,7 @@ from django.core import mail
 from django.urls import reverse
 from django.utils import timezone
 
-from billing.models import BalanceAlert
+from billing.models import BalanceAlert, LicenseBalance
 from billing.tasks import send_owed_balance_alerts
 from portal.celery import app as celery_app
 from tests.accounts.factories import UserFactory
@@ -92,6 +92,9 @@ def test_an_alert_owed_while_redis_is_down_is_sent_once_it_is_back(
 ):
     # No purchase: the first usage takes the balance below the threshold and owes an alert,
     # handed to a worker after the page commits: with Redis down that hand-over fails.
+    # The alert settings were set before that usage happened (usage older than them is a
+    # backfill, which announces nothing: billing.alerts).
+    LicenseBalance.objects.create(license=license_a, alerts_since=NOW - timedelta(days=3))
     start_simulator(profiles=[profile_for(license_a, days=1)])
     with (
         redis_at(DEAD_REDIS_URL, settings),

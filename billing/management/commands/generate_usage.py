@@ -98,7 +98,7 @@ class Command(BaseCommand):
                 amount = quantize_money(Decimal(rng.randint(1, 100)) / 100)
                 yield self.row(
                     license,
-                    "refund",
+                    "credit",
                     "",
                     amount,
                     0,

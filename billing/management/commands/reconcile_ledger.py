@@ -1,7 +1,7 @@
 """`manage.py reconcile_ledger --month 2025-06 [--license KEY] [--csv PATH]`
 
-Prints, per license, the month's opening balance, purchases, usage, refunds and closing
-balance, and every stored figure that differs from the ledger. Exit status: 0 when
+Prints, per license, the month's opening balance, purchases, credits, usage, refunds and
+closing balance, and every stored figure that differs from the ledger. Exit status: 0 when
 everything reconciles, 1 when anything differs, 2 for a bad argument — so a scheduler or
 CI can alert on it.
 """
@@ -38,12 +38,12 @@ class Command(BaseCommand):
         report = reconciliation_month(month=first_day, license=license)
 
         self.stdout.write(
-            f"{'license':<24} {'opening':>16} {'purchases':>16} {'usage':>16} "
+            f"{'license':<24} {'opening':>16} {'purchases':>16} {'credits':>16} {'usage':>16} "
             f"{'refunds':>16} {'closing':>16}  status"
         )
         for row in report.rows:
             self.stdout.write(
-                f"{row.key:<24} {row.opening:>16} {row.purchases:>16} {row.usage:>16} "
+                f"{row.key:<24} {row.opening:>16} {row.purchases:>16} {row.credits:>16} {row.usage:>16} "
                 f"{row.refunds:>16} {row.closing:>16}  {'ok' if row.ok else 'DIFFERS'}"
             )
             for difference in row.differences:
