@@ -171,7 +171,7 @@ class ApiTestView(LicenseMixin, LicenseRateLimitMixin, TemplateView):
 
     template_name = "dashboard/test_api.html"
     rate_scope = "test_api"
-    rate_limited_methods = ("post",)
+    rate_limited_handlers = ("post",)
     rate_limited_noun = "Test requests"
     rate_limited_action = "send another"
     rate_limited_redirect = "dashboard:test_api"
@@ -212,7 +212,7 @@ class HistoryCsvView(LicenseMixin, LicenseRateLimitMixin, View):
     """
 
     rate_scope = "history_csv"
-    rate_limited_methods = ("get",)
+    rate_limited_handlers = ("get",)
     rate_limited_noun = "History downloads"
     rate_limited_action = "download it"
 
