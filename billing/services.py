@@ -22,7 +22,7 @@ from billing.models import LedgerEntry, LicenseBalance, Service
 from billing.money import charge_for, quantize_money
 from billing.prices import PriceBook, price_book_get
 from billing.selectors import refunded_total_for_entry
-from billing.tasks import balance_alert_enqueue
+from billing.tasks import balance_alert_handoff
 from portal.exceptions import ApplicationError
 from portal.logfmt import logfmt
 
@@ -332,4 +332,4 @@ def _after_balance_change(license: License, balance: LicenseBalance) -> None:
     """What follows a balance change, still inside its transaction with the row locked."""
     alert = balance_alert_check(license=license, balance=balance)
     if alert is not None:
-        transaction.on_commit(lambda: balance_alert_enqueue(alert_id=alert.pk))
+        transaction.on_commit(lambda: balance_alert_handoff(alert_id=alert.pk))

@@ -27,6 +27,7 @@ from accounts.models import License, User
 from billing.models import Service
 from billing.prices import PriceBook, price_book_get
 from billing.services import UsageRecord, usage_record_batch
+from billing.tasks import balance_alert_handoffs_deferred
 from portal.exceptions import ApplicationError
 from portal.locks import advisory_lock
 from portal.logfmt import logfmt
@@ -288,7 +289,12 @@ def usage_sync_license(
     """
     deadline = None if time_budget_seconds is None else time.monotonic() + time_budget_seconds
     SyncState.objects.get_or_create(license=license)
-    with advisory_lock(f"usage_sync:{license.pk}") as acquired:
+    # Alerts owed by the pages are handed to the broker (a network call) only once the
+    # lock is released, so a hanging broker never keeps the license's sync "running".
+    with (
+        balance_alert_handoffs_deferred(),
+        advisory_lock(f"usage_sync:{license.pk}") as acquired,
+    ):
         if not acquired:
             logger.info("sync license=%s trigger=%s: another sync is running", license.key, trigger)
             return SyncResult(ran=False)
