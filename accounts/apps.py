@@ -1,7 +1,9 @@
 from django.apps import AppConfig, apps
+from django.contrib.admin import apps as admin_apps
 
 
 class AccountsConfig(AppConfig):
+    default = True
     name = "accounts"
     verbose_name = "Accounts and licenses"
 
@@ -15,3 +17,10 @@ class AccountsConfig(AppConfig):
         # signal sees them all, so roles_sync listens to that one and runs once per migrate.
         last = [config for config in apps.get_app_configs() if config.models_module][-1]
         post_migrate.connect(roles_sync, sender=last, dispatch_uid="accounts.roles_sync")
+
+
+class StaffAdminConfig(admin_apps.AdminConfig):
+    """django.contrib.admin with the staff site of accounts/admin_site.py (TOTP required)."""
+
+    default = False
+    default_site = "accounts.admin_site.StaffAdminSite"

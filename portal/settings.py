@@ -36,7 +36,8 @@ if PRODUCTION:
         raise ImproperlyConfigured("ALLOWED_HOSTS must list the portal's hostnames in production")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # The admin with a second factor for every staff login (accounts/admin_site.py).
+    "accounts.apps.StaffAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -45,6 +46,9 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "csp",
     "portal",
     "accounts",
@@ -74,6 +78,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -209,10 +214,16 @@ AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_COOLOFF_MINUTES", default=30))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
-AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
+AXES_LOCKOUT_CALLABLE = "accounts.views.login_locked_out"  # says for how long
 AXES_CLIENT_IP_CALLABLE = "portal.http.client_ip"
 AXES_USERNAME_CALLABLE = "accounts.forms.login_username"
 AXES_VERBOSE = False
+# Beyond the (account, address) pairs above: failures per account whatever the address, and
+# per address whatever the account, with progressive delays (accounts/login_throttle.py).
+LOGIN_ACCOUNT_FAILURE_LIMIT = env.int("LOGIN_ACCOUNT_FAILURE_LIMIT", default=10)
+LOGIN_ADDRESS_FAILURE_LIMIT = env.int("LOGIN_ADDRESS_FAILURE_LIMIT", default=20)
+# Staff TOTP (django-otp): the issuer shown in authenticator apps.
+OTP_TOTP_ISSUER = "Token & Credit Portal"
 
 # A strict Content-Security-Policy: everything a page needs is served by the portal, no
 # inline script or style (charts are server-rendered SVG with presentation attributes, the

@@ -12,6 +12,7 @@ from accounts.models import AlertRecipient, Membership
 from billing.alerts import balance_alert_send
 from billing.models import BalanceAlert
 from tests.accounts.factories import LicenseFactory, MembershipFactory, UserFactory
+from tests.conftest import staff_force_login
 from tests.ledger import buy, spend
 
 
@@ -186,7 +187,7 @@ def test_staff_see_alerts_in_the_admin_and_cannot_edit_them(client, license_a, o
     alert = BalanceAlert.objects.get()
     support = UserFactory(email="sup@portal.example", is_staff=True)
     support.groups.add(Group.objects.get(name=SUPPORT))
-    client.force_login(support)
+    staff_force_login(client, support)
     listing = client.get("/admin/billing/balancealert/")
     assert listing.status_code == 200
     assert "Alpha Corp" in listing.content.decode()
