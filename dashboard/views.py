@@ -37,7 +37,7 @@ from portal.ratelimit import LicenseRateLimitMixin, wait_message
 from usage.selectors import refresh_wait_seconds, sync_state_get
 from usage.services import SyncOutcome, usage_refresh_claim
 from usage.tasks import usage_sync_in_request
-from usage.upstream import upstream_ping
+from usage.upstream import upstream_ping, upstream_web_slot
 
 logger = logging.getLogger(__name__)
 
@@ -103,6 +103,9 @@ def _as_of(moment: datetime | None, license) -> str:
     return date_format(local, "H:i" if local.date() == today else "M j, H:i")
 
 
+BUSY_MESSAGE = "An update is already running — fresh numbers are on their way."
+
+
 def _new_calls(n: int) -> str:
     return f"{n} new API call{'' if n == 1 else 's'}"
 
@@ -126,14 +129,17 @@ class UsageRefreshView(LicenseMixin, View):
                 ),
             )
             return dashboard
-        result = usage_sync_in_request(
-            license=license,
-            trigger="refresh",
-            time_budget_seconds=settings.USAGE_REFRESH_BUDGET_SECONDS,
-        )
+        budget = settings.USAGE_REFRESH_BUDGET_SECONDS
+        with upstream_web_slot(license.pk, seconds=budget + 30) as slot:
+            if not slot:  # a Test API ping of this license is waiting on the upstream
+                messages.info(request, BUSY_MESSAGE)
+                return dashboard
+            result = usage_sync_in_request(
+                license=license, trigger="refresh", time_budget_seconds=budget
+            )
         outcome = result.outcome
         if outcome is SyncOutcome.BUSY:
-            messages.info(request, "An update is already running — fresh numbers are on their way.")
+            messages.info(request, BUSY_MESSAGE)
         elif outcome is SyncOutcome.FAILED:
             as_of = _as_of(sync_state_get(license).last_success_at, license)
             messages.warning(
@@ -191,7 +197,16 @@ class ApiTestView(LicenseMixin, LicenseRateLimitMixin, TemplateView):
         return context
 
     def post(self, request, *args, **kwargs):
-        ping = upstream_ping(license_key=self.license.key)
+        seconds = settings.UPSTREAM_WEB_TIMEOUT_SECONDS + 30
+        with upstream_web_slot(self.license.pk, seconds=seconds) as slot:
+            if not slot:
+                messages.info(
+                    request,
+                    "A request of this license to the upstream is already running — "
+                    "send another once it has answered.",
+                )
+                return redirect("dashboard:test_api", license_id=self.license.public_id)
+            ping = upstream_ping(license_key=self.license.key)
         body = json.dumps(ping.body, indent=2, sort_keys=True) if ping.body is not None else ""
         # The page shows the key masked; so does the upstream's answer.
         body = body.replace(self.license.key, self.license.masked_key)

@@ -307,6 +307,11 @@ UPSTREAM_READ_TIMEOUT = env.float("UPSTREAM_READ_TIMEOUT", default=15.0)
 UPSTREAM_MAX_ATTEMPTS = env.int("UPSTREAM_MAX_ATTEMPTS", default=4)
 UPSTREAM_BACKOFF_SECONDS = env.float("UPSTREAM_BACKOFF_SECONDS", default=0.5)
 UPSTREAM_PAGE_SIZE = env.int("UPSTREAM_PAGE_SIZE", default=500)
+# From the web (Test API): the one attempt's deadline. After UPSTREAM_BREAKER_FAILURES
+# failures in a row the web answers "not answering" at once for UPSTREAM_BREAKER_OPEN_SECONDS.
+UPSTREAM_WEB_TIMEOUT_SECONDS = env.float("UPSTREAM_WEB_TIMEOUT_SECONDS", default=3.0)
+UPSTREAM_BREAKER_FAILURES = env.int("UPSTREAM_BREAKER_FAILURES", default=3)
+UPSTREAM_BREAKER_OPEN_SECONDS = env.float("UPSTREAM_BREAKER_OPEN_SECONDS", default=30.0)
 # Refresh Data runs the sync in the request for at most this long, then hands the rest
 # to a worker; a customer may refresh a license once per USAGE_REFRESH_INTERVAL_SECONDS.
 USAGE_REFRESH_BUDGET_SECONDS = env.float("USAGE_REFRESH_BUDGET_SECONDS", default=10.0)

@@ -32,7 +32,7 @@ from portal.exceptions import ApplicationError
 from portal.locks import advisory_lock
 from portal.logfmt import logfmt
 from usage.models import QuarantinedRecord, SyncState
-from usage.upstream import UpstreamClient, UpstreamError, UpstreamOutOfTime
+from usage.upstream import UpstreamClient, UpstreamError, UpstreamKnownDown, UpstreamOutOfTime
 
 logger = logging.getLogger(__name__)
 
@@ -279,6 +279,7 @@ def usage_sync_license(
     time_budget_seconds: float | None = None,
     max_pages: int | None = None,
     on_page: Callable[[SyncResult], None] | None = None,
+    fail_fast: bool = False,
 ) -> SyncResult:
     """Bring a license's usage up to date with the upstream, from its stored cursor.
 
@@ -304,6 +305,7 @@ def usage_sync_license(
             deadline=deadline,
             max_pages=max_pages,
             on_page=on_page,
+            fail_fast=fail_fast,
         )
 
 
@@ -314,6 +316,7 @@ def _sync_locked(
     deadline: float | None,
     max_pages: int | None,
     on_page: Callable[[SyncResult], None] | None,
+    fail_fast: bool = False,
 ) -> SyncResult:
     started = time.monotonic()
     SyncState.objects.for_license(license).update(last_attempt_at=timezone.now())
@@ -321,7 +324,7 @@ def _sync_locked(
     prices = price_book_get()
     result = SyncResult()
     try:
-        with UpstreamClient() as client:
+        with UpstreamClient(fail_fast=fail_fast) as client:
             while True:
                 if max_pages is not None and result.pages >= max_pages:
                     break
@@ -363,6 +366,11 @@ def _sync_locked(
                 if not page.has_more:
                     result.complete = True
                     break
+    except UpstreamKnownDown as exc:
+        # Not asked at all (the circuit breaker is open): nothing about this license failed.
+        result.error = exc.message
+        _sync_logged(license=license, trigger=trigger, result=result, started=started)
+        return result
     except UpstreamOutOfTime as exc:
         if result.pages == 0:
             return _sync_failed(
