@@ -34,8 +34,8 @@ def parse_amount(text: str, *, places: int, max_value: Decimal | None = None) ->
         if "," in cleaned:
             raise ValueError(_how_to_write(text.strip()))
         try:  # "1e400": an amount, but not one anybody may type
-            huge = Decimal(cleaned).is_finite() and max_value is not None
-            if huge and abs(Decimal(cleaned)) > max_value:
+            number = Decimal(cleaned)
+            if max_value is not None and number.is_finite() and abs(number) > max_value:
                 raise ValueError(f"amounts are at most {max_value:,}")
         except InvalidOperation:
             pass

@@ -150,9 +150,10 @@ def head_response(response: HttpResponseBase) -> HttpResponseBase:
         return response
     # Close the unstarted generator (no page of the export is ever read). Not
     # response.close(): that also announces the end of the request (request_finished).
-    for close in response._resource_closers:
+    closers = response._resource_closers  # type: ignore[attr-defined]
+    for close in closers:
         close()
-    response._resource_closers.clear()
+    closers.clear()
     empty = HttpResponse(status=response.status_code)
     for name, value in response.items():
         empty[name] = value

@@ -8,6 +8,7 @@ a temporary directory, and removes everything it started, even when it fails.
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time

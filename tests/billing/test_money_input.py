@@ -13,7 +13,7 @@ from billing.forms import GoodwillForm, PriceForm, PurchaseForm
 from billing.models import LedgerEntry
 from portal.amounts import parse_amount
 from tests.accounts.factories import MembershipFactory
-from tests.billing.helpers import buy
+from tests.ledger import buy
 
 AMBIGUOUS = ["0,50", "1,5", "1.000,50", "1,00", "12,3456", "1,000,5", ",50", "1,000.000,5"]
 

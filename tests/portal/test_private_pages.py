@@ -3,7 +3,7 @@
 import pytest
 from django.urls import reverse
 
-from tests.billing.helpers import buy
+from tests.ledger import buy
 
 pytestmark = pytest.mark.django_db
 

@@ -23,9 +23,9 @@ from billing.models import BalanceAlert
 from billing.tasks import send_owed_balance_alerts
 from portal.celery import app as celery_app
 from portal.tasks import ping, task_enqueue
-from tests.billing.helpers import buy, record_usage
+from tests.ledger import buy, record_usage
+from tests.processes import profile_for
 from tests.services import HangingServer, redis_at
-from tests.usage.conftest import profile_for
 
 pytestmark = pytest.mark.django_db
 

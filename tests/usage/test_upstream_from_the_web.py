@@ -13,8 +13,8 @@ from django.utils import timezone
 
 from portal.leases import lease_acquire, lease_release
 from tests.accounts.factories import MembershipFactory
+from tests.processes import profile_for
 from tests.services import HangingServer
-from tests.usage.conftest import profile_for
 
 pytestmark = pytest.mark.django_db
 
