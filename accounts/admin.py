@@ -1,3 +1,5 @@
+from decimal import Decimal
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
@@ -15,6 +17,7 @@ from accounts.services import (
     membership_save,
 )
 from portal.admin import ReadOnlyAdminMixin
+from portal.amounts import DECIMAL_FIELD_MESSAGES, AmountField
 from portal.text import VisibleTextFormMixin
 
 
@@ -63,7 +66,21 @@ class AuditedInlinesMixin:
         formset.save_m2m()
 
 
+_THRESHOLD = License._meta.get_field("low_balance_threshold")
+
+
 class LicenseForm(VisibleTextFormMixin, forms.ModelForm):
+    # The one parser of typed amounts (portal.amounts): "0,50" is refused, never read as 50.
+    low_balance_threshold = AmountField(
+        places=_THRESHOLD.decimal_places,
+        max_value=Decimal(10) ** (_THRESHOLD.max_digits - _THRESHOLD.decimal_places) - 1,
+        min_value=Decimal("0"),
+        allow_zero=True,
+        messages=DECIMAL_FIELD_MESSAGES,
+        initial=_THRESHOLD.default,
+        help_text=_THRESHOLD.help_text,
+    )
+
     class Meta:
         model = License
         fields = [

@@ -2,6 +2,7 @@ from django.apps import AppConfig, apps
 
 
 class AccountsConfig(AppConfig):
+    default = True
     name = "accounts"
     verbose_name = "Accounts and licenses"
 

@@ -1,15 +1,18 @@
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.forms import AuthenticationForm
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect
+from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
 from django.views.generic import TemplateView
 
 from accounts.forms import EmailAuthenticationForm
 from accounts.models import User
 from accounts.selectors import licenses_for_user
+from portal.ratelimit import duration_text
 
 
 class HomeView(LoginRequiredMixin, TemplateView):
@@ -40,6 +43,20 @@ class LoginView(auth_views.LoginView):
     template_name = "accounts/login.html"
     authentication_form = EmailAuthenticationForm
     redirect_authenticated_user = True
+
+    def form_invalid(self, form: AuthenticationForm) -> HttpResponse:
+        response = super().form_invalid(form)
+        if getattr(form, "throttled", False):  # too many failures: the page says for how long
+            response.status_code = 429
+        return response
+
+
+def login_locked_out(
+    request: HttpRequest, original_response: HttpResponse | None = None, credentials: Any = None
+) -> HttpResponse:
+    """django-axes' lockout (one account from one address): the page says for how long."""
+    cooloff = int(settings.AXES_COOLOFF_TIME.total_seconds())
+    return render(request, "accounts/locked_out.html", {"wait": duration_text(cooloff)}, status=429)
 
 
 class PasswordChangeView(auth_views.PasswordChangeView):

@@ -15,6 +15,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import transaction
+from django.db.models import F
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -24,6 +25,7 @@ from billing.forecast import forecast_get
 from billing.ledger import lock_balance
 from billing.models import BalanceAlert, LicenseBalance
 from billing.money import format_money, quantize_money
+from portal.leases import lease_acquire, lease_release
 
 logger = logging.getLogger(__name__)
 
@@ -137,15 +139,28 @@ def balance_alert_message(alert: BalanceAlert) -> EmailMultiAlternatives:
     return message
 
 
-def balance_alert_send(*, alert_id: int) -> bool:
-    """Send an owed alert once. Returns False if it was already sent.
+def _alert_send_lease_seconds() -> float:
+    # Long enough for the SMTP exchange with every recipient (each bounded by EMAIL_TIMEOUT).
+    return float(settings.EMAIL_TIMEOUT or 10) * 3 + 30
 
-    The alert row stays locked while sending so two deliveries of the task cannot both
-    send. A failure is recorded (committed) and then raised so the task retries.
+
+def balance_alert_send(*, alert_id: int) -> bool:
+    """Send an owed alert once. Returns False if it was already sent (or another delivery
+    of the task is sending it right now).
+
+    No lock or transaction is held while talking to the mail server: a lease on the alert
+    (portal/leases.py) keeps two deliveries from both sending, the attempt is counted before
+    sending and the outcome recorded after, each in its own short statement. A failure is
+    recorded and then raised so the task retries. A worker killed mid-send leaves the lease
+    to expire, and a later delivery sends the alert (at least once, never silently lost).
     """
-    failure: Exception | None = None
-    with transaction.atomic():
-        alert = BalanceAlert.objects.select_for_update().select_related("license").get(pk=alert_id)
+    key = f"balance_alert:{alert_id}"
+    holder = lease_acquire(key=key, seconds=_alert_send_lease_seconds())
+    if holder is None:
+        logger.info("balance alert %s: another delivery is sending it", alert_id)
+        return False
+    try:
+        alert = BalanceAlert.objects.select_related("license").get(pk=alert_id)
         if alert.sent_at is not None:
             return False
         template = balance_alert_message(alert)
@@ -159,21 +174,17 @@ def balance_alert_send(*, alert_id: int) -> bool:
             )
             for address in alert.recipients
         ]
-        alert.attempts += 1
+        BalanceAlert.objects.filter(pk=alert_id).update(attempts=F("attempts") + 1)
         try:
             get_connection(fail_silently=False).send_messages(messages)
         except Exception as exc:  # any transport error: record it, retry later
-            failure = exc
-            alert.last_error = f"{type(exc).__name__}: {exc}"[:2000]
-        else:
-            alert.sent_at = timezone.now()
-            alert.last_error = ""
-        alert.save(update_fields=["sent_at", "attempts", "last_error"])
-    if failure is not None:
-        logger.warning(
-            "balance alert %s not sent (attempt %s): %s", alert.pk, alert.attempts, failure
-        )
-        raise failure
+            last_error = f"{type(exc).__name__}: {exc}"[:2000]
+            BalanceAlert.objects.filter(pk=alert_id).update(last_error=last_error)
+            logger.warning("balance alert %s not sent: %s", alert_id, last_error)
+            raise
+        BalanceAlert.objects.filter(pk=alert_id).update(sent_at=timezone.now(), last_error="")
+    finally:
+        lease_release(key=key, holder=holder)
     logger.info(
         "balance alert sent license=%s kind=%s recipients=%s",
         alert.license.key, alert.kind, len(alert.recipients),

@@ -2,6 +2,7 @@
 
 import re
 import uuid
+from decimal import Decimal
 from typing import Any
 
 from django import forms
@@ -10,11 +11,13 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from billing.models import Price
-from billing.money import parse_money
+from billing.money import MONEY_MAX, MONEY_PLACES, PRICE_MAX_DIGITS, PRICE_PLACES
 from billing.prices import price_validate
+from portal.amounts import AmountField
 from portal.exceptions import ApplicationError
 from portal.text import VisibleTextFormMixin
 
+PRICE_MAX = Decimal(10) ** (PRICE_MAX_DIGITS - PRICE_PLACES) - Decimal(1).scaleb(-PRICE_PLACES)
 IDEMPOTENCY_KEY_RE = re.compile(r"^[A-Za-z0-9_-]{8,100}$")
 
 
@@ -22,28 +25,15 @@ def new_idempotency_key() -> str:
     return uuid.uuid4().hex
 
 
-class MoneyField(forms.CharField):
-    """An amount in dollars, exact: at most 6 decimal places, more than zero, never rounded."""
+class MoneyField(AmountField):
+    """An amount in dollars, exact: at most 6 decimal places, more than zero, never rounded
+    (portal.amounts.parse_amount: a comma only between thousands)."""
 
     def __init__(self, **kwargs):
-        kwargs.setdefault("max_length", 40)
-        kwargs.setdefault("help_text", "Dollars, at most 6 decimal places (e.g. 12.50).")
-        super().__init__(**kwargs)
-
-    def prepare_value(self, value):
-        return value if isinstance(value, str) or value is None else f"{value}"
-
-    def clean(self, value):
-        text = super().clean(value)
-        if text in self.empty_values:
-            return None
-        try:
-            amount = parse_money(text)
-        except ValueError as exc:
-            raise ValidationError(f"{str(exc)[0].upper()}{str(exc)[1:]}.") from exc
-        if amount <= 0:
-            raise ValidationError("Enter an amount greater than zero.")
-        return amount
+        kwargs.setdefault(
+            "help_text", "Dollars, at most 6 decimal places (e.g. 12.50 or 1,000.50)."
+        )
+        super().__init__(places=MONEY_PLACES, max_value=MONEY_MAX, **kwargs)
 
 
 class _IdempotentForm(VisibleTextFormMixin, forms.Form):
@@ -94,10 +84,10 @@ def apply_application_error(form: forms.BaseForm, exc: ApplicationError) -> None
 
 
 class PriceForm(forms.ModelForm):
-    unit_price = forms.DecimalField(
-        max_digits=24,
-        decimal_places=12,
-        min_value=0,
+    unit_price = AmountField(
+        places=PRICE_PLACES,
+        max_value=PRICE_MAX,
+        allow_zero=True,
         help_text="Dollars per token or per image, e.g. 0.000000075 for $0.075 per 1M "
         "tokens, 0.0001 per image.",
     )

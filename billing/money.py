@@ -7,6 +7,8 @@ only the charge computed from them is, once, when it is recorded.
 
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal, InvalidOperation
 
+from portal.amounts import parse_amount
+
 MONEY_PLACES = 6
 MONEY_QUANT = Decimal(1).scaleb(-MONEY_PLACES)  # 0.000001
 MONEY_MAX_DIGITS = 18
@@ -49,14 +51,10 @@ def money_exact(value: Decimal | int | str) -> Decimal:
 
 
 def parse_money(text: str) -> Decimal:
-    """Parse what a person typed ("12.5", "$1,000.00") into an exact amount, or raise ValueError."""
-    cleaned = (text or "").strip().replace(",", "").removeprefix("$").strip()
-    try:
-        return money_exact(cleaned)
-    except ValueError as exc:
-        if "not an amount" in str(exc):
-            raise ValueError(f"'{text}' is not an amount") from exc
-        raise
+    """Parse what a person typed ("12.5", "$1,000.00") into an exact amount, or raise
+    ValueError. A comma only between thousands (portal.amounts, the one parser of typed
+    amounts): "0,50" is refused with a message showing how to write it, never read as 50."""
+    return money_exact(parse_amount(text, places=MONEY_PLACES, max_value=MONEY_MAX))
 
 
 def charge_for(quantity: int, unit_price: Decimal) -> Decimal:

@@ -29,7 +29,7 @@ from billing.signals import (
     REFUND_ISSUED,
     billing_event,
 )
-from billing.tasks import balance_alert_enqueue
+from billing.tasks import balance_alert_handoff
 from portal.exceptions import ApplicationError
 from portal.logfmt import logfmt
 
@@ -364,7 +364,7 @@ def _after_balance_change(
         license=license, balance=balance, latest_at=latest_at, lowered=lowered
     )
     if alert is not None:
-        transaction.on_commit(lambda: balance_alert_enqueue(alert_id=alert.pk))
+        transaction.on_commit(lambda: balance_alert_handoff(alert_id=alert.pk))
         # Once per line crossed, like the email: the webhook event is recorded with the alert.
         billing_event.send(
             sender=BalanceAlert,

@@ -1,5 +1,8 @@
 """Celery tasks of billing, and the hand-over of owed alerts to them."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from smtplib import SMTPException
 
 from celery import shared_task
@@ -60,3 +63,35 @@ def flag_resolved_email_enqueue(*, flag_id: int) -> bool:
     """Hand the answer's email to a worker; False (logged) when the broker is down: the
     flag keeps notified_at empty, and the customer still sees the answer on the page."""
     return task_enqueue(send_flag_answer, args=[flag_id], what=f"flag {flag_id} answer email")
+
+
+# Alert ids owed while a caller holds a lock it must not hold across a network call.
+_deferred_handoffs: ContextVar[list[int] | None] = ContextVar("deferred_handoffs", default=None)
+
+
+def balance_alert_handoff(*, alert_id: int) -> None:
+    """After the commit that owed it: hand the alert to a worker now, or, inside
+    `balance_alert_handoffs_deferred`, once that block ends."""
+    deferred = _deferred_handoffs.get()
+    if deferred is not None:
+        deferred.append(alert_id)
+    else:
+        balance_alert_enqueue(alert_id=alert_id)
+
+
+@contextmanager
+def balance_alert_handoffs_deferred() -> Iterator[None]:
+    """Hold back the hand-over of alerts owed inside the block until it ends.
+
+    The sync wraps its per-license lock in this, so the broker (a network call) is never
+    waited on while the lock is held. An alert whose hand-over is lost even so (the process
+    dies, the broker is down) stays owed, and `send_owed_balance_alerts` picks it up.
+    """
+    token = _deferred_handoffs.set([])
+    try:
+        yield
+    finally:
+        owed = _deferred_handoffs.get() or []
+        _deferred_handoffs.reset(token)
+        for alert_id in owed:
+            balance_alert_enqueue(alert_id=alert_id)

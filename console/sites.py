@@ -4,12 +4,12 @@ and a plain 404 for customer logins (the admin does not exist for them)."""
 from collections.abc import Callable
 from typing import Any
 
-from django.contrib import admin
 from django.http import Http404, HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.admin_site import StaffAdminSite
 from console.selectors import overview_counts, today_start
 from usage.selectors import sync_lagging_before
 
@@ -17,7 +17,7 @@ from usage.selectors import sync_lagging_before
 SUPERUSER_APPS = ("auth", "axes")
 
 
-class ConsoleAdminSite(admin.AdminSite):
+class ConsoleAdminSite(StaffAdminSite):
     site_header = "Token & Credit Portal — staff"
     site_title = "Token & Credit Portal staff"
     index_title = "Operations overview"

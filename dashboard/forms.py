@@ -10,7 +10,9 @@ from django.core.validators import validate_email
 
 from accounts.models import License, Membership
 from billing.models import LedgerEntry, Service
+from billing.money import MONEY_MAX, MONEY_PLACES
 from billing.transactions import Cursor
+from portal.amounts import DECIMAL_FIELD_MESSAGES, AmountField
 from portal.text import VisibleTextFormMixin
 
 HISTORY_MIN_DATE = date(1970, 1, 1)
@@ -70,11 +72,13 @@ MAX_EXTRA_RECIPIENTS = 10
 
 
 class LicenseAlertSettingsForm(VisibleTextFormMixin, forms.Form):
-    low_balance_threshold = forms.DecimalField(
+    low_balance_threshold = AmountField(
         label="Low-balance threshold ($)",
+        places=MONEY_PLACES,
+        max_value=MONEY_MAX,
         min_value=Decimal("0"),
-        max_digits=18,
-        decimal_places=6,
+        allow_zero=True,
+        messages=DECIMAL_FIELD_MESSAGES,
         help_text="The balance shows red and alerts go out below this amount. Default $1.00.",
     )
     alert_members = forms.MultipleChoiceField(

@@ -59,7 +59,13 @@ from portal.ratelimit import LicenseRateLimitMixin, wait_message
 from usage.selectors import refresh_wait_seconds, sync_state_get
 from usage.services import SyncOutcome, usage_refresh_claim
 from usage.tasks import usage_sync_in_request
-from usage.upstream import PingResult, UpstreamCheck, upstream_checks, upstream_ping
+from usage.upstream import (
+    PingResult,
+    UpstreamCheck,
+    upstream_checks,
+    upstream_ping,
+    upstream_web_slot,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -125,6 +131,9 @@ def _as_of(moment: datetime | None, license) -> str:
     return date_format(local, "H:i" if local.date() == today else "M j, H:i")
 
 
+BUSY_MESSAGE = "An update is already running — fresh numbers are on their way."
+
+
 def _new_calls(n: int) -> str:
     return f"{n} new API call{'' if n == 1 else 's'}"
 
@@ -148,14 +157,17 @@ class UsageRefreshView(LicenseMixin, View):
                 ),
             )
             return dashboard
-        result = usage_sync_in_request(
-            license=license,
-            trigger="refresh",
-            time_budget_seconds=settings.USAGE_REFRESH_BUDGET_SECONDS,
-        )
+        budget = settings.USAGE_REFRESH_BUDGET_SECONDS
+        with upstream_web_slot(license.pk, seconds=budget + 30) as slot:
+            if not slot:  # a Test API ping of this license is waiting on the upstream
+                messages.info(request, BUSY_MESSAGE)
+                return dashboard
+            result = usage_sync_in_request(
+                license=license, trigger="refresh", time_budget_seconds=budget
+            )
         outcome = result.outcome
         if outcome is SyncOutcome.BUSY:
-            messages.info(request, "An update is already running — fresh numbers are on their way.")
+            messages.info(request, BUSY_MESSAGE)
         elif outcome is SyncOutcome.FAILED:
             as_of = _as_of(sync_state_get(license).last_success_at, license)
             messages.warning(
@@ -197,7 +209,7 @@ class ApiTestView(LicenseMixin, LicenseRateLimitMixin, TemplateView):
 
     template_name = "dashboard/test_api.html"
     rate_scope = "test_api"
-    rate_limited_methods = ("post",)
+    rate_limited_handlers = ("post",)
     rate_limited_noun = "Test requests"
     rate_limited_action = "send another"
     rate_limited_redirect = "dashboard:test_api"
@@ -261,17 +273,27 @@ class ApiTestView(LicenseMixin, LicenseRateLimitMixin, TemplateView):
                 license_public_id=str(self.license.public_id),
             )
             return self.render_to_response(self.get_context_data(api_check=check))
-        ping = upstream_ping(license_key=self.license.key)
+        # At most one upstream call of this license in flight from the web (issue 18).
+        seconds = settings.UPSTREAM_WEB_TIMEOUT_SECONDS + 30
+        with upstream_web_slot(self.license.pk, seconds=seconds) as slot:
+            if not slot:
+                messages.info(
+                    request,
+                    "A request of this license to the upstream is already running — "
+                    "send another once it has answered.",
+                )
+                return redirect("dashboard:test_api", license_id=self.license.public_id)
+            ping = upstream_ping(license_key=self.license.key)
+            checks = []
+            if ping.status_code is not None:  # an upstream that answers: ask its other reads
+                checks = [
+                    UpstreamCheck(c.name, c.ok, c.status_code, c.latency_ms, self._mask(c.summary))
+                    for c in upstream_checks(license_key=self.license.key)[1:]
+                ]
         ping = PingResult(
             ping.ok, ping.status_code, ping.latency_ms, ping.body, self._mask(ping.error)
         )
         body = json.dumps(ping.body, indent=2, sort_keys=True) if ping.body is not None else ""
-        checks = []
-        if ping.status_code is not None:  # an upstream that answers: ask its other reads
-            checks = [
-                UpstreamCheck(c.name, c.ok, c.status_code, c.latency_ms, self._mask(c.summary))
-                for c in upstream_checks(license_key=self.license.key)[1:]
-            ]
         return self.render_to_response(
             self.get_context_data(ping=ping, ping_body=self._mask(body), checks=checks)
         )
@@ -345,7 +367,7 @@ class HistoryCsvView(LicenseMixin, LicenseRateLimitMixin, View):
     """
 
     rate_scope = "history_csv"
-    rate_limited_methods = ("get",)
+    rate_limited_handlers = ("get",)
     rate_limited_noun = "History downloads"
     rate_limited_action = "download it"
 

@@ -1,16 +1,23 @@
 """The demo licenses and logins (`manage.py seed_demo`). Idempotent."""
 
+import base64
 from dataclasses import dataclass
 from datetime import date
 
 from django.contrib.auth.models import Group
 from django.db import transaction
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import Domain, License, Membership, User
+from accounts.otp import staff_otp_enrol
 from accounts.roles import BILLING, SUPPORT
 from accounts.services import domain_save, license_save, membership_save
 
 DEMO_PASSWORD = "demo-pass-2026"  # noqa: S105 - documented demo password
+# The demo staff logins' TOTP secret (base32, for an authenticator app), in the README and
+# `make run`'s banner, so a newcomer can still log in to the admin. Never reuse it.
+DEMO_TOTP_SECRET = base64.b32encode(b"portal-demo-totp-key").decode()
+DEMO_RECOVERY_CODES = ["demo-recovery-1", "demo-recovery-2", "demo-recovery-3"]
 
 
 @dataclass(frozen=True)
@@ -96,6 +103,13 @@ def seed_demo_accounts() -> dict[str, License]:
             )
         if group:
             user.groups.add(Group.objects.get(name=group))
+        if user.is_staff and not TOTPDevice.objects.filter(user=user).exists():
+            staff_otp_enrol(
+                acting_user=None,
+                user=user,
+                secret=base64.b32decode(DEMO_TOTP_SECRET),
+                recovery_codes=DEMO_RECOVERY_CODES,
+            )
         for key, role in memberships.items():
             license = licenses[key]
             if not Membership.objects.for_license(license).filter(user=user).exists():

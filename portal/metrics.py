@@ -128,7 +128,12 @@ class MetricsView(View):
         token = settings.METRICS_TOKEN
         header = request.headers.get("Authorization", "")
         by_token = bool(token) and secrets.compare_digest(header, f"Bearer {token}")
-        by_staff = request.user.is_authenticated and request.user.is_staff
+        # A staff session counts only once its second factor is verified (django-otp).
+        by_staff = (
+            request.user.is_authenticated
+            and request.user.is_staff
+            and getattr(request.user, "is_verified", lambda: False)()
+        )
         if not (by_token or by_staff):
             return HttpResponse(
                 "metrics need a bearer token\n", status=401, content_type="text/plain"

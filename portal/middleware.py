@@ -21,3 +21,18 @@ class SessionActivityMiddleware:
         ):
             session.modified = True
         return response
+
+
+class PrivatePagesNoStoreMiddleware:
+    """Pages answered to a logged-in person (and downloads) are never stored by the browser
+    or a shared cache: balances must not stay readable in a cache after logout."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated and not response.has_header("Cache-Control"):
+            response["Cache-Control"] = "no-store"
+        return response

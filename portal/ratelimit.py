@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from django.contrib import messages
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
-from django.http import HttpRequest, HttpResponseBase
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
 from django.shortcuts import redirect
 from django.utils import timezone
 
@@ -72,10 +72,16 @@ else:
 
 
 class LicenseRateLimitMixin(_ViewBase):
-    """Limits a license-scoped view to `rate_limit` requests per `rate_window` seconds per
-    license (for the methods in `rate_limited_methods`). Over the limit, the customer goes
-    back to `rate_limited_redirect` (the license's home page by default) with a plain message saying
-    what the limit is and when to try again.
+    """Limits the expensive handlers of a license-scoped view to `rate_limit` requests per
+    `rate_window` seconds, per login and license (so one member cannot use up another's).
+    Over the limit, the customer goes back to `rate_limited_redirect` (the license's home page
+    by default) with a plain message saying what the limit is and when to try again.
+
+    The limit is decided by the handler a request reaches, not by its method's name:
+    `rate_limited_handlers` names the expensive ones, and any method routed to one of them
+    (HEAD is routed to `get` by Django's View) is counted. A HEAD answered by an expensive
+    `get` is given the GET's status and headers but never its body: a streamed body is closed
+    unread, so HEAD never does the GET's work (a download's export is never built).
 
     `rate_limit` and `rate_window` may be properties reading settings, so the limits come
     from the environment and tests can change them.
@@ -85,7 +91,7 @@ class LicenseRateLimitMixin(_ViewBase):
 
     rate_scope: str
     license: Any  # set by accounts.mixins.LicenseMixin, listed before this mixin
-    rate_limited_methods: tuple[str, ...] = ("get", "post")
+    rate_limited_handlers: tuple[str, ...] = ("get", "post")
     rate_limited_noun = "Requests"  # "Test requests are limited to 10 a minute"
     rate_limited_action = "do this"  # "you can do this again in 42 seconds"
     rate_limited_redirect: str | None = None  # a URL name taking license_id
@@ -98,12 +104,23 @@ class LicenseRateLimitMixin(_ViewBase):
     def rate_window(self) -> int:
         raise NotImplementedError
 
+    def _handler_is_limited(self, request: HttpRequest) -> bool:
+        method = (request.method or "").lower()
+        if method not in self.http_method_names:
+            return False
+        handler = getattr(self, method, None)
+        if handler is None:
+            return False
+        limited = [getattr(self, name, None) for name in self.rate_limited_handlers]
+        return any(handler == other for other in limited if other is not None)
+
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         if not hasattr(self, "license"):
             raise ImproperlyConfigured("list LicenseRateLimitMixin after LicenseMixin")
-        if (request.method or "").lower() in self.rate_limited_methods:
+        if self._handler_is_limited(request):
+            user_id = request.user.pk if request.user.is_authenticated else "anonymous"
             decision = rate_limit_hit(
-                key=f"{self.rate_scope}:{self.license.pk}",
+                key=f"{self.rate_scope}:{self.license.pk}:{user_id}",
                 limit=self.rate_limit,
                 window_seconds=self.rate_window,
             )
@@ -120,4 +137,24 @@ class LicenseRateLimitMixin(_ViewBase):
                 if self.rate_limited_redirect:
                     return redirect(self.rate_limited_redirect, license_id=self.license.public_id)
                 return redirect(self.license.get_absolute_url())
-        return super().dispatch(request, *args, **kwargs)
+        response = super().dispatch(request, *args, **kwargs)
+        if request.method == "HEAD":
+            response = head_response(response)
+        return response
+
+
+def head_response(response: HttpResponseBase) -> HttpResponseBase:
+    """The answer to a HEAD: the GET's status and headers, no body. A streamed body is
+    closed before a single chunk is produced, so the work behind it never starts."""
+    if not isinstance(response, StreamingHttpResponse):
+        return response
+    # Close the unstarted generator (no page of the export is ever read). Not
+    # response.close(): that also announces the end of the request (request_finished).
+    closers = response._resource_closers  # type: ignore[attr-defined]
+    for close in closers:
+        close()
+    closers.clear()
+    empty = HttpResponse(status=response.status_code)
+    for name, value in response.items():
+        empty[name] = value
+    return empty

@@ -36,8 +36,9 @@ if PRODUCTION:
         raise ImproperlyConfigured("ALLOWED_HOSTS must list the portal's hostnames in production")
 
 INSTALLED_APPS = [
-    # The admin with the console's site (console.sites): the portal's name, the operations
-    # overview as its index, a plain 404 for customers.
+    # The admin with the console's site (console.sites): a second factor for every staff
+    # login (accounts.admin_site), the portal's name, the operations overview as its
+    # index, a plain 404 for customers.
     "console.apps.ConsoleAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -47,6 +48,9 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "csp",
     "portal",
     "accounts",
@@ -78,6 +82,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "portal.middleware.PrivatePagesNoStoreMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -161,6 +167,8 @@ WHITENOISE_USE_FINDERS = not PRODUCTION
 # Email: console locally, SMTP (or anything) from EMAIL_URL in production.
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
+# Seconds an SMTP connection may block (EMAIL_URL's ?timeout= wins); Django's default waits forever.
+EMAIL_TIMEOUT = EMAIL_CONFIG.get("EMAIL_TIMEOUT") or env.int("EMAIL_TIMEOUT", default=10)
 DEFAULT_FROM_EMAIL = env.str(
     "DEFAULT_FROM_EMAIL", default="Token & Credit Portal <noreply@portal.example>"
 )
@@ -211,10 +219,16 @@ AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_COOLOFF_MINUTES", default=30))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
-AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
+AXES_LOCKOUT_CALLABLE = "accounts.views.login_locked_out"  # says for how long
 AXES_CLIENT_IP_CALLABLE = "portal.http.client_ip"
 AXES_USERNAME_CALLABLE = "accounts.forms.login_username"
 AXES_VERBOSE = False
+# Beyond the (account, address) pairs above: failures per account whatever the address, and
+# per address whatever the account, with progressive delays (accounts/login_throttle.py).
+LOGIN_ACCOUNT_FAILURE_LIMIT = env.int("LOGIN_ACCOUNT_FAILURE_LIMIT", default=10)
+LOGIN_ADDRESS_FAILURE_LIMIT = env.int("LOGIN_ADDRESS_FAILURE_LIMIT", default=20)
+# Staff TOTP (django-otp): the issuer shown in authenticator apps.
+OTP_TOTP_ISSUER = "Token & Credit Portal"
 
 # A strict Content-Security-Policy: everything a page needs is served by the portal, no
 # inline script or style (charts are server-rendered SVG with presentation attributes, the
@@ -252,7 +266,19 @@ CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=300)
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=240)
 CELERY_RESULT_EXPIRES = timedelta(hours=1)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 60 * 60}
+# Every network call has a timeout (docs/security.md): a broker that accepts connections
+# but never answers costs a web request at most about BROKER_TIMEOUT_SECONDS per attempt
+# (portal.tasks.task_enqueue tries twice), never forever.
+BROKER_TIMEOUT_SECONDS = env.float("BROKER_TIMEOUT_SECONDS", default=2.0)
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": 60 * 60,
+    "socket_timeout": BROKER_TIMEOUT_SECONDS,
+    "socket_connect_timeout": BROKER_TIMEOUT_SECONDS,
+    "max_retries": 1,
+}
+CELERY_BROKER_CONNECTION_TIMEOUT = BROKER_TIMEOUT_SECONDS
+CELERY_REDIS_SOCKET_TIMEOUT = BROKER_TIMEOUT_SECONDS
+CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = BROKER_TIMEOUT_SECONDS
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TIMEZONE = "UTC"
@@ -286,6 +312,11 @@ UPSTREAM_READ_TIMEOUT = env.float("UPSTREAM_READ_TIMEOUT", default=15.0)
 UPSTREAM_MAX_ATTEMPTS = env.int("UPSTREAM_MAX_ATTEMPTS", default=4)
 UPSTREAM_BACKOFF_SECONDS = env.float("UPSTREAM_BACKOFF_SECONDS", default=0.5)
 UPSTREAM_PAGE_SIZE = env.int("UPSTREAM_PAGE_SIZE", default=500)
+# From the web (Test API): the one attempt's deadline. After UPSTREAM_BREAKER_FAILURES
+# failures in a row the web answers "not answering" at once for UPSTREAM_BREAKER_OPEN_SECONDS.
+UPSTREAM_WEB_TIMEOUT_SECONDS = env.float("UPSTREAM_WEB_TIMEOUT_SECONDS", default=3.0)
+UPSTREAM_BREAKER_FAILURES = env.int("UPSTREAM_BREAKER_FAILURES", default=3)
+UPSTREAM_BREAKER_OPEN_SECONDS = env.float("UPSTREAM_BREAKER_OPEN_SECONDS", default=30.0)
 # Refresh Data runs the sync in the request for at most this long, then hands the rest
 # to a worker; a customer may refresh a license once per USAGE_REFRESH_INTERVAL_SECONDS.
 USAGE_REFRESH_BUDGET_SECONDS = env.float("USAGE_REFRESH_BUDGET_SECONDS", default=10.0)

@@ -141,3 +141,39 @@ def new_page(browser, live_server):
     yield open_page
     for context in contexts:
         context.close()
+
+
+# --- staff logins: the admin needs a second factor (accounts/admin_site.py) --------------
+
+
+def staff_force_login(client, user):
+    """Log a staff member in as the admin's login would: password and a TOTP code (an
+    authenticator enrolled for them), so the session counts as verified by django-otp."""
+    from django_otp import DEVICE_ID_SESSION_KEY
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from accounts.otp import staff_otp_enrol
+
+    device = TOTPDevice.objects.filter(user=user).first()
+    if device is None:
+        staff_otp_enrol(acting_user=None, user=user)
+        device = TOTPDevice.objects.get(user=user)
+    client.force_login(user)
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    session.save()
+    return user
+
+
+def totp_code(user_or_secret) -> str:
+    """The code an authenticator app shows now, for a login's device or a base32 secret."""
+    import base64
+
+    from django_otp.oath import TOTP
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    if isinstance(user_or_secret, str):
+        key = base64.b32decode(user_or_secret)
+    else:
+        key = TOTPDevice.objects.get(user=user_or_secret).bin_key
+    return f"{TOTP(key).token():06d}"

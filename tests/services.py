@@ -8,6 +8,7 @@ a temporary directory, and removes everything it started, even when it fails.
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -203,3 +204,48 @@ def private_child(cluster: PrivatePostgres, *args: str, check: bool = True):
         return result
     assert result.returncode == 0, result.stdout + result.stderr
     return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+class HangingServer:
+    """A dependency that accepts connections on loopback and never answers: the fault a
+    refused connection does not show (a stuck Redis, SMTP or upstream). Counts the
+    connections it accepted; closes them all when stopped."""
+
+    def __init__(self):
+        import threading
+
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.accepted = 0
+        self._held: list[socket.socket] = []
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    def _serve(self) -> None:
+        self.sock.settimeout(0.1)
+        while not self._stopped.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self.accepted += 1
+            self._held.append(conn)  # held open, never read from or written to
+
+    def url(self, scheme: str, path: str = "") -> str:
+        return f"{scheme}://127.0.0.1:{self.port}{path}"
+
+    def __enter__(self) -> "HangingServer":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stopped.set()
+        self._thread.join(timeout=2)
+        for conn in self._held:
+            conn.close()
+        self.sock.close()

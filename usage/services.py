@@ -27,11 +27,12 @@ from accounts.models import License, User
 from billing.models import Service
 from billing.prices import PriceBook, price_book_get
 from billing.services import UsageRecord, usage_record_batch
+from billing.tasks import balance_alert_handoffs_deferred
 from portal.exceptions import ApplicationError
 from portal.locks import advisory_lock
 from portal.logfmt import logfmt
 from usage.models import QuarantinedRecord, SyncState
-from usage.upstream import UpstreamClient, UpstreamError, UpstreamOutOfTime
+from usage.upstream import UpstreamClient, UpstreamError, UpstreamKnownDown, UpstreamOutOfTime
 
 logger = logging.getLogger(__name__)
 
@@ -278,6 +279,7 @@ def usage_sync_license(
     time_budget_seconds: float | None = None,
     max_pages: int | None = None,
     on_page: Callable[[SyncResult], None] | None = None,
+    fail_fast: bool = False,
 ) -> SyncResult:
     """Bring a license's usage up to date with the upstream, from its stored cursor.
 
@@ -288,7 +290,12 @@ def usage_sync_license(
     """
     deadline = None if time_budget_seconds is None else time.monotonic() + time_budget_seconds
     SyncState.objects.get_or_create(license=license)
-    with advisory_lock(f"usage_sync:{license.pk}") as acquired:
+    # Alerts owed by the pages are handed to the broker (a network call) only once the
+    # lock is released, so a hanging broker never keeps the license's sync "running".
+    with (
+        balance_alert_handoffs_deferred(),
+        advisory_lock(f"usage_sync:{license.pk}") as acquired,
+    ):
         if not acquired:
             logger.info("sync license=%s trigger=%s: another sync is running", license.key, trigger)
             return SyncResult(ran=False)
@@ -298,6 +305,7 @@ def usage_sync_license(
             deadline=deadline,
             max_pages=max_pages,
             on_page=on_page,
+            fail_fast=fail_fast,
         )
 
 
@@ -308,6 +316,7 @@ def _sync_locked(
     deadline: float | None,
     max_pages: int | None,
     on_page: Callable[[SyncResult], None] | None,
+    fail_fast: bool = False,
 ) -> SyncResult:
     started = time.monotonic()
     SyncState.objects.for_license(license).update(last_attempt_at=timezone.now())
@@ -315,7 +324,7 @@ def _sync_locked(
     prices = price_book_get()
     result = SyncResult()
     try:
-        with UpstreamClient() as client:
+        with UpstreamClient(fail_fast=fail_fast) as client:
             while True:
                 if max_pages is not None and result.pages >= max_pages:
                     break
@@ -357,6 +366,11 @@ def _sync_locked(
                 if not page.has_more:
                     result.complete = True
                     break
+    except UpstreamKnownDown as exc:
+        # Not asked at all (the circuit breaker is open): nothing about this license failed.
+        result.error = exc.message
+        _sync_logged(license=license, trigger=trigger, result=result, started=started)
+        return result
     except UpstreamOutOfTime as exc:
         if result.pages == 0:
             return _sync_failed(

@@ -103,8 +103,12 @@ def usage_sync_in_request(
             acting_user=acting_user, license=license, time_budget_seconds=time_budget_seconds
         )
     else:
+        # A customer's click: answered at once while the upstream is known down.
         result = usage_sync_license(
-            license=license, trigger=trigger, time_budget_seconds=time_budget_seconds
+            license=license,
+            trigger=trigger,
+            time_budget_seconds=time_budget_seconds,
+            fail_fast=True,
         )
     if result.outcome is SyncOutcome.PARTIAL:
         result.continued = sync_enqueue(license_id=license.pk, trigger=trigger)

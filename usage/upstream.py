@@ -11,18 +11,23 @@ import json
 import logging
 import random
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 from django.conf import settings
 
+from portal.breaker import breaker_failure, breaker_success, breaker_wait
+from portal.leases import lease
+from portal.ratelimit import duration_text
+
 logger = logging.getLogger(__name__)
 
 MAX_CURSOR_LENGTH = 200  # SyncState.cursor
 BACKOFF_CAP_SECONDS = 8.0
-# The Test API page waits at most this long: a person is looking at a spinner.
-PING_TIMEOUT_SECONDS = 5.0
+BREAKER = "upstream"
 
 
 class UpstreamError(Exception):
@@ -36,6 +41,42 @@ class UpstreamError(Exception):
 
 class UpstreamOutOfTime(UpstreamError):
     """The caller's deadline came before a usable answer (the upstream may just be slow)."""
+
+
+class UpstreamKnownDown(UpstreamError):
+    """The circuit breaker is open: the web does not wait on an upstream known to be down."""
+
+
+def upstream_down_message(seconds: int) -> str:
+    return (
+        "Upstream is not answering (several requests in a row failed) — the portal will "
+        f"try it again in {duration_text(seconds)}."
+    )
+
+
+def _breaker_failure(error: str) -> None:
+    breaker_failure(
+        BREAKER,
+        threshold=settings.UPSTREAM_BREAKER_FAILURES,
+        open_seconds=settings.UPSTREAM_BREAKER_OPEN_SECONDS,
+        error=error,
+    )
+
+
+def _breaker_check(fail_fast: bool) -> None:
+    if fail_fast:
+        wait = breaker_wait(BREAKER)
+        if wait:
+            raise UpstreamKnownDown(upstream_down_message(wait))
+
+
+@contextmanager
+def upstream_web_slot(license_id: int, *, seconds: float) -> Iterator[bool]:
+    """At most one upstream call in flight per license from the web (Test API, Refresh
+    Data): yields False while another request of this license holds the slot. A lease, so
+    a request that dies holding it frees it after `seconds`."""
+    with lease(f"upstream_web:{license_id}", seconds=seconds) as held:
+        yield held
 
 
 @dataclass(frozen=True)
@@ -81,7 +122,11 @@ def _error_text(response: httpx.Response) -> str:
 class UpstreamClient:
     """One HTTP connection pool to the upstream; use it as a context manager."""
 
-    def __init__(self, *, base_url: str | None = None, token: str | None = None):
+    def __init__(
+        self, *, base_url: str | None = None, token: str | None = None, fail_fast: bool = False
+    ):
+        # fail_fast: a web request; answered at once while the circuit breaker is open.
+        self.fail_fast = fail_fast
         self.base_url = (base_url or settings.UPSTREAM_URL).rstrip("/")
         self.http = httpx.Client(
             base_url=self.base_url,
@@ -108,6 +153,17 @@ class UpstreamClient:
 
     def get_json(self, path: str, params: dict, *, deadline: float | None = None) -> dict:
         """GET with bounded retries; returns the JSON object or raises UpstreamError."""
+        _breaker_check(self.fail_fast)
+        try:
+            body = self._get_json(path, params, deadline=deadline)
+        except UpstreamError as exc:
+            if exc.status_code is None or exc.status_code >= 500 or exc.status_code == 429:
+                _breaker_failure(exc.message)
+            raise
+        breaker_success(BREAKER)
+        return body
+
+    def _get_json(self, path: str, params: dict, *, deadline: float | None = None) -> dict:
         attempts = max(1, settings.UPSTREAM_MAX_ATTEMPTS)
         last = ""
         for attempt in range(1, attempts + 1):
@@ -186,20 +242,28 @@ class UpstreamClient:
         return self.get_json("/v1/usage/summary", {"license": license_key})
 
     def ping(self, *, license_key: str) -> PingResult:
-        """One attempt, no retries: the Test API page shows what really happened."""
+        """One attempt, no retries, a short deadline (UPSTREAM_WEB_TIMEOUT_SECONDS): the Test
+        API page shows what really happened, and at once while the upstream is known down."""
+        wait = breaker_wait(BREAKER) if self.fail_fast else 0
+        if wait:
+            return PingResult(False, None, 0.0, None, upstream_down_message(wait))
         started = time.monotonic()
         try:
             response = self.http.get(
                 "/v1/ping",
                 params={"license": license_key},
-                timeout=self._timeout(PING_TIMEOUT_SECONDS),
+                timeout=self._timeout(settings.UPSTREAM_WEB_TIMEOUT_SECONDS),
             )
         except httpx.TransportError as exc:
             latency = (time.monotonic() - started) * 1000
-            return PingResult(
-                False, None, latency, None, f"Upstream {_describe_transport_error(exc)}."
-            )
+            error = f"Upstream {_describe_transport_error(exc)}."
+            _breaker_failure(error)
+            return PingResult(False, None, latency, None, error)
         latency = (time.monotonic() - started) * 1000
+        if response.status_code >= 500:
+            _breaker_failure(f"Upstream {_error_text(response)}.")
+        else:
+            breaker_success(BREAKER)
         try:
             body = _json(response)
         except ValueError:
@@ -214,7 +278,7 @@ class UpstreamClient:
 
 def upstream_ping(*, license_key: str) -> PingResult:
     """Ask the upstream whether it answers for this license (the Test API page)."""
-    with UpstreamClient() as client:
+    with UpstreamClient(fail_fast=True) as client:
         return client.ping(license_key=license_key)
 
 
@@ -252,7 +316,9 @@ def upstream_checks(*, license_key: str) -> list[UpstreamCheck]:
             started = time.monotonic()
             try:
                 response = client.http.get(
-                    path, params=params, timeout=client._timeout(PING_TIMEOUT_SECONDS)
+                    path,
+                    params=params,
+                    timeout=client._timeout(settings.UPSTREAM_WEB_TIMEOUT_SECONDS),
                 )
             except httpx.TransportError as exc:
                 latency = (time.monotonic() - started) * 1000

@@ -8,6 +8,7 @@ from accounts.models import AuditEvent, Domain, License, Membership, User
 from accounts.roles import BILLING, SUPPORT
 from demo.accounts import DEMO_LOGINS
 from tests.accounts.factories import DomainFactory, LicenseFactory, UserFactory
+from tests.conftest import staff_force_login
 
 pytestmark = pytest.mark.django_db
 
@@ -18,7 +19,7 @@ def staff(client, *, group=None, superuser=False):
     )
     if group:
         user.groups.add(Group.objects.get(name=group))
-    client.force_login(user)
+    staff_force_login(client, user)
     return user
 
 

@@ -3,13 +3,14 @@ from django.contrib.auth.models import Group
 
 from accounts.roles import BILLING, SUPPORT
 from tests.accounts.factories import UserFactory
+from tests.conftest import staff_force_login
 
 
 def _staff_login(client, *, email, group=None, superuser=False):
     user = UserFactory(email=email, is_staff=True, is_superuser=superuser)
     if group:
         user.groups.add(Group.objects.get(name=group))
-    client.force_login(user)
+    staff_force_login(client, user)
     return user
 
 

@@ -12,6 +12,7 @@ from accounts.models import AlertRecipient, Membership
 from billing.alerts import balance_alert_send
 from billing.models import BalanceAlert
 from tests.accounts.factories import LicenseFactory, MembershipFactory, UserFactory
+from tests.conftest import staff_force_login
 from tests.ledger import buy, spend
 
 
@@ -186,9 +187,22 @@ def test_staff_see_alerts_in_the_admin_and_cannot_edit_them(client, license_a, o
     alert = BalanceAlert.objects.get()
     support = UserFactory(email="sup@portal.example", is_staff=True)
     support.groups.add(Group.objects.get(name=SUPPORT))
-    client.force_login(support)
+    staff_force_login(client, support)
     listing = client.get("/admin/billing/balancealert/")
     assert listing.status_code == 200
     assert "Alpha Corp" in listing.content.decode()
     assert client.get(f"/admin/billing/balancealert/{alert.pk}/change/").status_code == 200
     assert client.post(f"/admin/billing/balancealert/{alert.pk}/delete/").status_code == 403
+
+
+@pytest.mark.django_db
+def test_plain_text_emails_are_not_html_escaped(license_a, owner, run_on_commit):
+    license_a.name = "Smith & Sons <Ltd>"
+    license_a.save(update_fields=["name"])
+    run_on_commit(buy, license_a, "1.50")
+    run_on_commit(spend, license_a, "1.00")
+    [message] = mail.outbox
+    assert "Smith & Sons <Ltd>" in message.body and "&amp;" not in message.body
+    assert "Smith & Sons" in message.subject and "&amp;" not in message.subject
+    html, _ = message.alternatives[0]
+    assert "Smith &amp; Sons &lt;Ltd&gt;" in html  # the HTML part stays escaped

@@ -54,3 +54,66 @@ def test_the_default_limits_come_from_settings(settings):
     assert settings.HISTORY_CSV_RATE_WINDOW_SECONDS == 600
     assert settings.TEST_API_RATE_LIMIT == 10
     assert settings.TEST_API_RATE_WINDOW_SECONDS == 60
+
+
+# --- abuse (issue 18): HEAD and other methods, per login -------------------------------
+
+
+def test_head_is_counted_by_the_download_limit_and_never_builds_the_export(
+    client_a, license_a, settings
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    settings.HISTORY_CSV_RATE_LIMIT = 3
+    buy(license_a, "10.00", "pay_a")
+    with time_machine.travel(START, tick=False):
+        for _ in range(3):
+            with CaptureQueriesContext(connection) as queries:
+                head = client_a.head(csv_url(license_a))
+            assert head.status_code == 200
+            assert head["Content-Disposition"].startswith("attachment;")
+            assert head["Cache-Control"] == "no-store"
+            assert head.content == b""
+            # The page query of the export (PostgreSQL writing the CSV lines) never ran.
+            assert not [q for q in queries.captured_queries if "SET LOCAL" in q["sql"]]
+            assert not [q for q in queries.captured_queries if "string_agg" in q["sql"].lower()]
+        # Three HEADs used the allowance: the GET that would build the export is refused.
+        refused = client_a.get(csv_url(license_a))
+        assert refused.status_code == 302
+        assert "History downloads are limited to 3" in str(
+            next(iter(get_messages(refused.wsgi_request)))
+        )
+        assert client_a.head(csv_url(license_a)).status_code == 302
+
+
+def test_a_flood_of_heads_is_cut_off_at_the_limit(client_a, license_a, settings):
+    import time
+
+    settings.HISTORY_CSV_RATE_LIMIT = 10
+    buy(license_a, "10.00", "pay_a")
+    started = time.monotonic()
+    statuses = [client_a.head(csv_url(license_a)).status_code for _ in range(40)]
+    assert statuses.count(200) == 10 and statuses.count(302) == 30
+    assert time.monotonic() - started < 20  # bounded: 40 requests on loopback
+
+
+def test_other_methods_never_reach_the_export(client_a, license_a, settings):
+    settings.HISTORY_CSV_RATE_LIMIT = 1
+    buy(license_a, "10.00", "pay_a")
+    for method in ("post", "put", "delete", "patch"):
+        assert getattr(client_a, method)(csv_url(license_a)).status_code == 405
+    # Refused methods did not eat the allowance either.
+    assert client_a.get(csv_url(license_a)).status_code == 200
+
+
+def test_one_member_cannot_use_up_another_members_downloads(client, license_a, member_a, settings):
+    settings.HISTORY_CSV_RATE_LIMIT = 2
+    buy(license_a, "10.00", "pay_a")
+    other = MembershipFactory(license=license_a).user
+    client.force_login(member_a)
+    for _ in range(2):
+        assert client.get(csv_url(license_a)).status_code == 200
+    assert client.get(csv_url(license_a)).status_code == 302
+    client.force_login(other)
+    assert client.get(csv_url(license_a)).status_code == 200

@@ -11,11 +11,13 @@ from django.contrib.auth.models import Group
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.models import AuditEvent, Membership
+from accounts.models import AuditEvent, Membership, User
+from accounts.otp import staff_otp_enrol
 from accounts.roles import BILLING, SUPPORT
 from billing.models import ClosedMonth, LedgerEntry, LicenseBalance
 from billing.services import UsageRecord, usage_record_batch
 from tests.accounts.factories import DomainFactory, LicenseFactory, MembershipFactory, UserFactory
+from tests.conftest import staff_force_login, totp_code
 from tests.ledger import buy, record_usage
 
 pytestmark = pytest.mark.django_db
@@ -25,7 +27,7 @@ def staff_client(client, *, email, group=None, superuser=False):
     user = UserFactory(email=email, is_staff=True, is_superuser=superuser)
     if group:
         user.groups.add(Group.objects.get(name=group))
-    client.force_login(user)
+    staff_force_login(client, user)
     client.user = user
     return client
 
@@ -189,6 +191,19 @@ def test_staff_login_lands_on_the_operations_overview(client, acme):
     response = client.post(
         reverse("accounts:login"),
         {"username": "staff@portal.example", "password": "pw-123456789"},
+        follow=True,
+    )
+    # The password alone leads to the admin, which asks for the second factor first.
+    assert response.redirect_chain[-1][0] == reverse("admin:login") + "?next=/admin/"
+    staff = User.objects.get(email="staff@portal.example")
+    staff_otp_enrol(acting_user=None, user=staff)
+    response = client.post(
+        reverse("admin:login") + "?next=/admin/",
+        {
+            "username": "staff@portal.example",
+            "password": "pw-123456789",
+            "otp_token": totp_code(staff),
+        },
         follow=True,
     )
     assert response.redirect_chain[-1][0] == reverse("admin:index")

@@ -9,11 +9,14 @@ from decimal import Decimal
 import pytest
 from django.contrib.auth.models import Group
 from django.utils import timezone
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from accounts.models import Membership
+from accounts.models import Membership, User
+from accounts.otp import staff_otp_enrol
 from accounts.roles import BILLING, SUPPORT
 from billing.models import ClosedMonth, LicenseBalance
 from tests.accounts.factories import PASSWORD, LicenseFactory, MembershipFactory, UserFactory
+from tests.conftest import totp_code
 from tests.ledger import buy, record_usage
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -26,10 +29,22 @@ def shot(page, name):
 
 
 def sign_in(page, email):
-    page.goto("/accounts/login/")
+    """Staff through the admin's login with a TOTP code (an authenticator enrolled for
+    them), as they must; customers through the portal's login."""
+    user = User.objects.get(email=email)
+    if not user.is_staff:
+        page.goto("/accounts/login/")
+        page.fill("input[name=username]", email)
+        page.fill("input[name=password]", PASSWORD)
+        page.click("button[type=submit], input[type=submit]")
+        return
+    if not TOTPDevice.objects.filter(user=user).exists():
+        staff_otp_enrol(acting_user=None, user=user)
+    page.goto("/admin/login/")
     page.fill("input[name=username]", email)
     page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit], input[type=submit]")
+    page.fill("input[name=otp_token]", totp_code(user))
+    page.click("input[type=submit], button[type=submit]")
 
 
 @pytest.fixture

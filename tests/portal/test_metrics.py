@@ -70,3 +70,15 @@ def test_pages_keep_working_when_redis_is_down(client, settings, monkeypatch):
     assert client.get("/accounts/login/").status_code == 200
     assert request_counter._paused_until > 0  # counting paused instead of retrying per request
     assert client.get("/accounts/login/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_a_staff_session_reads_metrics_only_with_its_second_factor(client):
+    from tests.accounts.factories import UserFactory
+    from tests.conftest import staff_force_login
+
+    user = UserFactory(email="ops@portal.example", is_staff=True)
+    client.force_login(user)  # password only
+    assert client.get("/metrics").status_code == 401
+    staff_force_login(client, user)
+    assert client.get("/metrics").status_code == 200

@@ -97,6 +97,11 @@ def test_run_portal_serves_and_ctrl_c_stops_every_process():
         output = stop(runner, port)
     assert "stopped." in output
     assert f"Upstream:              http://127.0.0.1:{sim_port} (the simulator)" in output
+
+    # A newcomer can log in to the admin: the staff logins' TOTP secret is in the banner.
+    from demo.accounts import DEMO_TOTP_SECRET
+
+    assert f"add the secret {DEMO_TOTP_SECRET}" in output
     time.sleep(0.5)
     assert [pid for pid in children if alive(pid)] == []
 

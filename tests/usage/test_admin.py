@@ -7,6 +7,7 @@ from django.urls import reverse
 from accounts.models import AuditEvent
 from accounts.roles import SUPPORT
 from tests.accounts.factories import UserFactory
+from tests.conftest import staff_force_login
 from tests.ledger import assert_ledger_matches_upstream
 from tests.processes import profile_for
 from usage.models import QuarantinedRecord, SyncState
@@ -20,7 +21,7 @@ CHANGELIST = "admin:usage_syncstate_changelist"
 @pytest.fixture
 def superuser_client(client, db):
     user = UserFactory(email="root@portal.example", is_staff=True, is_superuser=True)
-    client.force_login(user)
+    staff_force_login(client, user)
     client.user = user
     return client
 
@@ -29,7 +30,7 @@ def superuser_client(client, db):
 def support_client(client, db):
     user = UserFactory(email="sue@portal.example", is_staff=True)
     user.groups.add(Group.objects.get(name=SUPPORT))
-    client.force_login(user)
+    staff_force_login(client, user)
     return client
 
 

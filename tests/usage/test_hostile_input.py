@@ -20,6 +20,7 @@ from django.utils.html import escape
 from accounts.models import AlertRecipient, AuditEvent, Domain, User
 from billing.models import LedgerEntry
 from tests.accounts.factories import LicenseFactory, UserFactory
+from tests.conftest import staff_force_login
 from tests.ledger import buy, record_usage, usage_entry
 from tests.processes import profile_for
 from usage.models import QuarantinedRecord
@@ -68,7 +69,9 @@ def has_errors(response) -> bool:
 def root(db):
     """A superuser's own client (customers use `client`)."""
     staff = Client()
-    staff.force_login(UserFactory(email="root@portal.example", is_staff=True, is_superuser=True))
+    staff_force_login(
+        staff, UserFactory(email="root@portal.example", is_staff=True, is_superuser=True)
+    )
     return staff
 
 

@@ -19,6 +19,7 @@ from billing.models import BalanceAlert, LicenseBalance
 from billing.tasks import send_owed_balance_alerts
 from portal.celery import app as celery_app
 from tests.accounts.factories import UserFactory
+from tests.conftest import staff_force_login
 from tests.ledger import assert_ledger_matches_upstream, buy
 from tests.processes import NOW, profile_for
 from tests.services import DEAD_REDIS_URL, redis_at
@@ -49,8 +50,8 @@ def test_dashboard_csv_reports_and_admin_answer_with_redis_down(
         for name in ("dashboard:reports", "dashboard:help", "dashboard:test_api"):
             assert page(client_a, name, license_a).status_code == 200
 
-        client_a.force_login(
-            UserFactory(email="root@portal.example", is_staff=True, is_superuser=True)
+        staff_force_login(
+            client_a, UserFactory(email="root@portal.example", is_staff=True, is_superuser=True)
         )
         for path in (
             "/admin/",

@@ -17,7 +17,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from demo.accounts import DEMO_LOGINS, DEMO_PASSWORD
+from demo.accounts import DEMO_LOGINS, DEMO_PASSWORD, DEMO_TOTP_SECRET
 
 logger = logging.getLogger(__name__)
 
@@ -173,6 +173,8 @@ class Command(BaseCommand):
             + ("" if settings.UPSTREAM_URL_GIVEN else " (the simulator)"),
             f"  Demo logins (password {DEMO_PASSWORD}):",
             *[f"    {email}" for email in DEMO_LOGINS],
+            f"  Staff logins also need a TOTP code for the admin: add the secret {DEMO_TOTP_SECRET}",
+            "  to an authenticator app (or use a recovery code: demo-recovery-1, -2, -3; each once).",
             "  Ctrl-C stops everything.",
             "",
         ]
