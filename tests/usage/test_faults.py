@@ -211,7 +211,7 @@ def test_redis_stopped_pages_keep_working_and_syncs_catch_up_when_it_is_back(
     start_simulator, license_a, client_a, settings, start_worker, private_redis
 ):
     settings.UPSTREAM_PAGE_SIZE = 20
-    settings.USAGE_REFRESH_BUDGET_SECONDS = 0.3
+    settings.USAGE_REFRESH_BUDGET_SECONDS = 0.6  # ~20 pages of 100 ms: still out of time
     settings.USAGE_REFRESH_INTERVAL_SECONDS = 0
     start_simulator(profiles=[profile_for(license_a, days=2)], faults=Faults(latency_ms=60))
     env = child_env(

@@ -124,7 +124,7 @@ def test_refresh_out_of_time_hands_the_rest_to_a_worker(
     start_simulator, license_a, client_a, settings, monkeypatch
 ):
     settings.UPSTREAM_PAGE_SIZE = 20
-    settings.USAGE_REFRESH_BUDGET_SECONDS = 0.3
+    settings.USAGE_REFRESH_BUDGET_SECONDS = 0.6  # ~20 pages of 100 ms: still out of time
     start_simulator(profiles=[profile_for(license_a, days=1)], faults=Faults(latency_ms=100))
     handed_over = []
 
