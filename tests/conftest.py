@@ -177,3 +177,10 @@ def totp_code(user_or_secret) -> str:
     else:
         key = TOTPDevice.objects.get(user=user_or_secret).bin_key
     return f"{TOTP(key).token():06d}"
+
+
+@pytest.fixture
+def admin_client(client, admin_user):
+    """pytest-django's superuser client, logged in with the second factor the admin asks."""
+    staff_force_login(client, admin_user)
+    return client

@@ -28,11 +28,20 @@ from billing.models import Service
 from billing.prices import PriceBook, price_book_get
 from billing.services import UsageRecord, usage_record_batch
 from billing.tasks import balance_alert_handoffs_deferred
+from portal.breaker import breaker_wait
 from portal.exceptions import ApplicationError
 from portal.locks import advisory_lock
 from portal.logfmt import logfmt
 from usage.models import QuarantinedRecord, SyncState
-from usage.upstream import UpstreamClient, UpstreamError, UpstreamKnownDown, UpstreamOutOfTime
+from usage.upstream import (
+    BREAKER as UPSTREAM_BREAKER,
+)
+from usage.upstream import (
+    UpstreamClient,
+    UpstreamError,
+    UpstreamOutOfTime,
+    upstream_down_message,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -288,6 +297,13 @@ def usage_sync_license(
     pages already recorded stay); the next run resumes from the last committed cursor.
     `time_budget_seconds` and `max_pages` stop the run early with `complete=False`.
     """
+    if fail_fast:
+        # A customer's click while the upstream is known down: answered at once, before the
+        # time budget starts, without asking the upstream (usage/upstream.py, breaker).
+        wait = breaker_wait(UPSTREAM_BREAKER)
+        if wait:
+            logger.info("sync license=%s trigger=%s: upstream known down", license.key, trigger)
+            return SyncResult(error=upstream_down_message(wait))
     deadline = None if time_budget_seconds is None else time.monotonic() + time_budget_seconds
     SyncState.objects.get_or_create(license=license)
     # Alerts owed by the pages are handed to the broker (a network call) only once the
@@ -305,7 +321,6 @@ def usage_sync_license(
             deadline=deadline,
             max_pages=max_pages,
             on_page=on_page,
-            fail_fast=fail_fast,
         )
 
 
@@ -316,7 +331,6 @@ def _sync_locked(
     deadline: float | None,
     max_pages: int | None,
     on_page: Callable[[SyncResult], None] | None,
-    fail_fast: bool = False,
 ) -> SyncResult:
     started = time.monotonic()
     SyncState.objects.for_license(license).update(last_attempt_at=timezone.now())
@@ -324,7 +338,7 @@ def _sync_locked(
     prices = price_book_get()
     result = SyncResult()
     try:
-        with UpstreamClient(fail_fast=fail_fast) as client:
+        with UpstreamClient() as client:
             while True:
                 if max_pages is not None and result.pages >= max_pages:
                     break
@@ -366,11 +380,6 @@ def _sync_locked(
                 if not page.has_more:
                     result.complete = True
                     break
-    except UpstreamKnownDown as exc:
-        # Not asked at all (the circuit breaker is open): nothing about this license failed.
-        result.error = exc.message
-        _sync_logged(license=license, trigger=trigger, result=result, started=started)
-        return result
     except UpstreamOutOfTime as exc:
         if result.pages == 0:
             return _sync_failed(
