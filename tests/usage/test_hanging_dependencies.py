@@ -19,12 +19,12 @@ from django.urls import reverse
 from django.utils import timezone
 
 from billing.alerts import balance_alert_send
-from billing.models import BalanceAlert
+from billing.models import BalanceAlert, LicenseBalance
 from billing.tasks import send_owed_balance_alerts
 from portal.celery import app as celery_app
 from portal.tasks import ping, task_enqueue
 from tests.ledger import buy, record_usage
-from tests.processes import profile_for
+from tests.processes import NOW, profile_for
 from tests.services import HangingServer, redis_at
 
 pytestmark = pytest.mark.django_db
@@ -61,6 +61,9 @@ def test_refresh_with_a_hanging_broker_answers_and_hands_alerts_over_outside_the
 ):
     # The first usage takes the balance below the threshold: an alert is owed by a page
     # recorded under the sync's lock, and handed to the (hanging) broker after the commit.
+    # The alert settings predate that usage (older usage is a backfill, which announces
+    # nothing: billing.alerts).
+    LicenseBalance.objects.create(license=license_a, alerts_since=NOW - timedelta(days=3))
     start_simulator(profiles=[profile_for(license_a, days=1)])
     lock_free_when_publishing: list[bool] = []
 
@@ -101,7 +104,8 @@ def test_refresh_with_a_hanging_broker_answers_and_hands_alerts_over_outside_the
 
 def test_a_hanging_mail_server_times_out_and_the_alert_stays_owed_unlocked(license_a, settings):
     buy(license_a, "1.50", "pay_1")
-    record_usage(license_a, "r1", images=11_000)  # $1.10: below the $1.00 threshold
+    # $1.10 of usage now: below the $1.00 threshold, a live crossing (not a backfill).
+    record_usage(license_a, "r1", at=timezone.now(), images=11_000)
     alert = BalanceAlert.objects.for_license(license_a).get()
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     settings.EMAIL_TIMEOUT = 1
