@@ -60,7 +60,7 @@ def _process(row: StripeEvent) -> tuple[str, bool, int | None]:
         payment, problem = _snapshot_problem(obj)
         license_id = payment.license_id if payment is not None else None
         if problem:
-            logger.warning(logfmt("payment event refused", event=row.event_id, reason=problem))
+            logger.warning(logfmt("payment event refused", id=row.event_id, reason=problem))
             return f"refused: {problem}", True, license_id
         fresh = stripe_client.payment_intent_get(str(obj["id"]))
         outcome = payment_settle(intent=fresh, via="webhook")
@@ -105,7 +105,7 @@ def stripe_event_process(*, event_pk: int) -> str:
         needs_attention=attention,
         license_id=license_id,
     )
-    logger.info(logfmt("stripe event", event=row.event_id, type=row.type, outcome=outcome))
+    logger.info(logfmt("stripe event", id=row.event_id, type=row.type, outcome=outcome))
     return outcome
 
 

@@ -330,6 +330,8 @@ LOGGING = {
         "celery": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
         # One INFO line per upstream request is noise; the sync logs one line per run.
         "httpx": {"level": "WARNING"},
+        # The stripe library logs every request at INFO; payments logs what matters.
+        "stripe": {"level": "WARNING"},
     },
 }
 
