@@ -163,7 +163,13 @@ MONEY_PAGES: tuple[MoneyPage, ...] = (
         allowed=can_issue_refunds,
         form_class=RefundForm,
         load=_charge,
-        title=lambda t: f"Refund charge #{t.entry.pk}" if t.entry else "",
+        title=lambda t: (
+            ""
+            if t.entry is None
+            else f"Refund purchase #{t.entry.pk} to the card"
+            if t.entry.kind == LedgerEntry.Kind.PURCHASE
+            else f"Refund charge #{t.entry.pk}"
+        ),
         submit="Issue refund",
         record=_record_refund,
         initial=lambda t: {

@@ -158,3 +158,7 @@ def reconciles(month: str) -> str:
 
 def money(text: str) -> Decimal:
     return Decimal(text)
+
+
+# The billing team's logins (tests/billing/conftest.py), for the admin refund form.
+from tests.billing.conftest import billing_client, billing_user  # noqa: E402, F401
