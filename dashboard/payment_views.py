@@ -256,12 +256,15 @@ class AutoTopupView(StripePageMixin, FormView):
 
     def get_initial(self) -> dict[str, Any]:
         account = account_get(self.license)
+        cents = Decimal("0.01")
         return {
             "enabled": account.auto_topup_enabled,
-            "threshold": account.auto_topup_threshold or self.license.low_balance_threshold,
-            "amount": account.auto_topup_amount or Decimal("25"),
+            "threshold": (
+                account.auto_topup_threshold or self.license.low_balance_threshold
+            ).quantize(cents),
+            "amount": (account.auto_topup_amount or Decimal("25")).quantize(cents),
             "monthly_count": account.auto_topup_monthly_count,
-            "monthly_amount": account.auto_topup_monthly_amount,
+            "monthly_amount": account.auto_topup_monthly_amount.quantize(cents),
         }
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:

@@ -18,7 +18,7 @@ class CreditPurchaseForm(forms.Form):
     """A preset amount or a custom one (whole cents, within the configured range: the
     service decides the range, `payments.services.purchase_amount_check`)."""
 
-    preset = forms.ChoiceField(required=True)
+    preset = forms.ChoiceField(required=True, widget=forms.RadioSelect)
     custom_amount = forms.CharField(required=False, max_length=20)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
