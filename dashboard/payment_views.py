@@ -53,13 +53,21 @@ def stripe_csp() -> dict[str, list[str]]:
     return {"script-src": [js], "connect-src": sorted({api, js}), "frame-src": frames}
 
 
-class StripePageMixin(LicenseMixin):
-    """A page that needs card payments configured; without them, the dashboard's
-    "contact billing" page. Loads Stripe.js under the CSP above."""
+class _PaymentsOnGate:
+    """After LicenseMixin has resolved the license (a stranger gets its 404 first):
+    without card payments configured, back to the "contact billing" page."""
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if not payments_enabled():
             return redirect("dashboard:purchase", license_id=kwargs["license_id"])
+        return super().dispatch(request, *args, **kwargs)  # type: ignore[misc]
+
+
+class StripePageMixin(LicenseMixin, _PaymentsOnGate):
+    """A page that needs card payments configured; without them, the dashboard's
+    "contact billing" page. Loads Stripe.js under the CSP above."""
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         response = super().dispatch(request, *args, **kwargs)
         response._csp_update = stripe_csp()  # type: ignore[attr-defined]
         return response
