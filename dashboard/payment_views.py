@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.views import View
@@ -57,7 +57,7 @@ class _PaymentsOnGate:
     """After LicenseMixin has resolved the license (a stranger gets its 404 first):
     without card payments configured, back to the "contact billing" page."""
 
-    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         if not payments_enabled():
             return redirect("dashboard:purchase", license_id=kwargs["license_id"])
         return super().dispatch(request, *args, **kwargs)  # type: ignore[misc]
@@ -67,7 +67,7 @@ class StripePageMixin(LicenseMixin, _PaymentsOnGate):
     """A page that needs card payments configured; without them, the dashboard's
     "contact billing" page. Loads Stripe.js under the CSP above."""
 
-    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         response = super().dispatch(request, *args, **kwargs)
         response._csp_update = stripe_csp()  # type: ignore[attr-defined]
         return response
@@ -120,7 +120,7 @@ class CardPurchaseView(StripePageMixin, FormView):
         try:
             payment = payment_start(
                 license=self.license,
-                acting_user=self.request.user,
+                acting_user=self.user,
                 amount=form.cleaned_data["amount"],
             )
         except ApplicationError as exc:
@@ -134,7 +134,7 @@ class CardSetupView(StripePageMixin, View):
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         try:
-            setup = card_setup_start(license=self.license, acting_user=request.user)
+            setup = card_setup_start(license=self.license, acting_user=self.user)
         except PaymentProviderError as exc:
             return JsonResponse({"error": exc.message}, status=502)
         return JsonResponse({"client_secret": setup["client_secret"]})
@@ -147,7 +147,7 @@ class CardSaveView(StripePageMixin, View):
         setup_intent_id = request.POST.get("setup_intent", "")
         try:
             card = card_save(
-                license=self.license, acting_user=request.user, setup_intent_id=setup_intent_id
+                license=self.license, acting_user=self.user, setup_intent_id=setup_intent_id
             )
         except (ApplicationError, PaymentProviderError) as exc:
             return JsonResponse({"error": getattr(exc, "message", str(exc))}, status=400)
@@ -245,10 +245,10 @@ class SavedCardListView(StripePageMixin, TemplateView):
         )
         try:
             if request.POST.get("action") == "remove":
-                card_remove(license=self.license, acting_user=request.user, card=card)
+                card_remove(license=self.license, acting_user=self.user, card=card)
                 messages.success(request, f"{card.label} was removed.")
             else:
-                card_default_set(license=self.license, acting_user=request.user, card=card)
+                card_default_set(license=self.license, acting_user=self.user, card=card)
                 messages.success(request, f"{card.label} is now the default card.")
         except ApplicationError as exc:
             messages.error(request, exc.message)
@@ -291,7 +291,7 @@ class AutoTopupView(StripePageMixin, FormView):
         try:
             auto_topup_settings_update(
                 license=self.license,
-                acting_user=self.request.user,
+                acting_user=self.user,
                 enabled=data["enabled"],
                 threshold=data["threshold"],
                 amount=data["amount"],

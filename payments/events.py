@@ -8,6 +8,7 @@ replayed event cannot move a payment backwards or credit it twice.
 """
 
 import logging
+from datetime import timedelta
 from typing import Any
 
 from django.db import transaction
@@ -110,7 +111,7 @@ def stripe_event_process(*, event_pk: int) -> str:
 
 
 def stripe_events_pending(*, older_than_seconds: int = 60) -> list[int]:
-    cutoff = timezone.now() - timezone.timedelta(seconds=older_than_seconds)
+    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
     return list(
         StripeEvent.objects.filter(processed_at__isnull=True, received_at__lt=cutoff)
         .order_by("received_at")

@@ -24,12 +24,14 @@ class CreditPurchaseForm(forms.Form):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         choices = [(f"{a:.2f}", f"${a:,.2f}") for a in preset_amounts()]
-        self.fields["preset"].choices = [*choices, ("custom", "Other amount")]
-        self.fields["preset"].error_messages["required"] = "Choose an amount."
-        self.fields["preset"].error_messages["invalid_choice"] = "Choose one of the amounts."
+        preset = self.fields["preset"]
+        assert isinstance(preset, forms.ChoiceField)
+        preset.choices = [*choices, ("custom", "Other amount")]
+        preset.error_messages["required"] = "Choose an amount."
+        preset.error_messages["invalid_choice"] = "Choose one of the amounts."
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        cleaned = super().clean() or {}
         preset = cleaned.get("preset")
         if preset is None:
             return cleaned
