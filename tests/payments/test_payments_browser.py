@@ -21,7 +21,7 @@ from billing.services import UsageRecord, usage_record_batch
 from demo.accounts import ACME, DEMO_PASSWORD, GLOBEX, seed_demo_accounts
 from payments.models import Payment
 from tests.billing.helpers import buy
-from tests.payments.conftest import CARD_DECLINED_ON_ATTACH, CARD_OK
+from tests.payments.conftest import CARD_3DS, CARD_DECLINED_ON_ATTACH, CARD_OK
 from tests.payments.helpers import save_card
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -157,4 +157,24 @@ def test_bob_sets_auto_top_up_and_his_next_usage_tops_up_once(new_page, shop, lo
     assert [m.subject for m in mail.outbox if "Auto top-up" in m.subject] == [
         "Auto top-up: $10.00 added to Globex Labs"
     ]
+    assert page.csp_violations == []
+
+
+def test_3d_secure_is_finished_in_the_browser_and_credits_once(new_page, shop):
+    acme, _globex = shop
+    before = balance_get(acme).balance
+    page = new_page()
+    log_in(page, "alice@acme.example")
+    page.goto(purchase_path(acme))
+    page.get_by_label("$10.00").check()
+    type_card(page, CARD_3DS)
+    page.get_by_role("button", name="Pay $10.00").click()
+    # Saving the card asks for authentication (localstripe's stand-in for the bank's page)...
+    page.get_by_role("button", name="Complete authentication").click(timeout=15_000)
+    # ...and so does the payment, on the payment's page (confirmCardPayment).
+    expect(page.get_by_text("Your bank asks you to confirm")).to_be_visible(timeout=15_000)
+    page.get_by_role("button", name="Complete authentication").click(timeout=15_000)
+    expect(page.get_by_text("Payment received")).to_be_visible(timeout=15_000)
+    assert balance_get(acme).balance - before == Decimal("10.000000")
+    assert LedgerEntry.objects.for_license(acme).filter(external_id__startswith="pi:").count() == 1
     assert page.csp_violations == []
