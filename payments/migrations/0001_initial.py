@@ -12,7 +12,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ("accounts", "0003_membership_receives_alerts_alertrecipient"),
-        ("billing", "0006_purchase_refunds"),
+        ("billing", "0009_purchase_refunds"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

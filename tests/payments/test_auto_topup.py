@@ -12,7 +12,7 @@ from billing.selectors import balance_get
 from payments.autotopup import auto_topup_settings_update
 from payments.models import Payment, PaymentAccount
 from portal.exceptions import ApplicationError
-from tests.billing.helpers import assert_ledger_consistent, buy, record_usage
+from tests.ledger import assert_ledger_consistent, buy, record_usage
 from tests.payments.conftest import CARD_DECLINED_ON_CHARGE, reconciles
 from tests.payments.helpers import save_card
 

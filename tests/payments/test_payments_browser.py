@@ -20,7 +20,7 @@ from billing.selectors import balance_get
 from billing.services import UsageRecord, usage_record_batch
 from demo.accounts import ACME, DEMO_PASSWORD, GLOBEX, seed_demo_accounts
 from payments.models import Payment
-from tests.billing.helpers import buy
+from tests.ledger import buy
 from tests.payments.conftest import CARD_3DS, CARD_DECLINED_ON_ATTACH, CARD_OK
 from tests.payments.helpers import save_card
 

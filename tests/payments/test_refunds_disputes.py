@@ -14,7 +14,7 @@ from billing.models import LedgerEntry
 from billing.selectors import balance_get
 from payments.models import Dispute, PaymentRefund, StripeEvent
 from payments.services import payment_start
-from tests.billing.helpers import assert_ledger_consistent
+from tests.ledger import assert_ledger_consistent
 from tests.payments.conftest import event, post_event, reconciles
 from tests.payments.helpers import save_card
 
