@@ -54,6 +54,9 @@ class Price(models.Model):
 class LedgerEntry(models.Model):
     """One immutable money movement on a license. Credit is +, debit is −.
 
+    A purchase is +, usage is −, a refund of a usage charge (or goodwill) is +, and a
+    refund of a purchase (money back to the customer's card) is −.
+
     Written only by billing.services; the database refuses UPDATE and DELETE.
     """
 
@@ -129,6 +132,10 @@ class LedgerEntry(models.Model):
                     Q(kind="purchase", amount__gt=0)
                     | Q(kind="refund", amount__gt=0)
                     | Q(kind="credit", amount__gt=0)
+                    # A refund of a card purchase returns money to the card: it takes
+                    # credit away (negative), and only ever against a purchase (the
+                    # refund guard trigger checks what refund_of is).
+                    | Q(kind="refund", amount__lt=0, refund_of__isnull=False, service="")
                     | Q(kind="usage", amount__lte=0)
                 ),
                 name="ledger_sign_per_kind",

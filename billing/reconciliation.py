@@ -171,16 +171,21 @@ WHERE coalesce(rol.amount, 0) <> coalesce(ent.amount, 0)
 ORDER BY license_id, day, kind, service
 """
 
-# Refunds that break invariant 4 (more than the charge, or not a usage charge of the same
-# license). The database refuses both on insert; the report still looks, whatever the date.
+# Refunds that break invariant 4 (more than the charge or purchase they refund, or of
+# something else than a usage charge or a purchase of the same license). The database
+# refuses both on insert; the report still looks, whatever the date. A refund of a usage
+# charge is +, of a purchase − (money back to the card): the ceiling compares sizes.
 _RECONCILE_REFUNDS_SQL = """
-SELECT r.license_id, r.refund_of_id, c.kind, c.license_id, -c.amount, sum(r.amount)
+SELECT r.license_id, r.refund_of_id, c.kind, c.license_id, abs(c.amount), abs(sum(r.amount))
 FROM billing_ledgerentry AS r
 JOIN billing_ledgerentry AS c ON c.id = r.refund_of_id
 WHERE r.refund_of_id IS NOT NULL
   AND (%(license_id)s::bigint IS NULL OR r.license_id = %(license_id)s::bigint)
 GROUP BY r.license_id, r.refund_of_id, c.kind, c.license_id, c.amount
-HAVING sum(r.amount) > -c.amount OR c.kind <> 'usage' OR c.license_id <> r.license_id
+HAVING abs(sum(r.amount)) > abs(c.amount) OR c.kind NOT IN ('usage', 'purchase')
+    OR c.license_id <> r.license_id
+    OR (c.kind = 'usage' AND bool_or(r.amount <= 0))
+    OR (c.kind = 'purchase' AND bool_or(r.amount >= 0))
 """
 
 _ROLLUP_MEASURES = ("amount", "tokens", "images", "api_calls", "entries")
@@ -256,8 +261,9 @@ def reconciliation_month(*, month: date, license: License | None = None) -> Reco
             charged,
             refunded,
         ) in cursor.fetchall():
-            if charge_kind != LedgerEntry.Kind.USAGE or charge_license != license_id:
-                what = f"refund of entry #{charge_id}: not a usage charge of this license"
+            refundable = (LedgerEntry.Kind.USAGE, LedgerEntry.Kind.PURCHASE)
+            if charge_kind not in refundable or charge_license != license_id:
+                what = f"refund of entry #{charge_id}: not a charge or purchase of this license"
             else:
                 what = f"refunds of entry #{charge_id} exceed the charge"
             rows[license_id].differences.append(Difference(what, refunded, charged))

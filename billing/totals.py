@@ -18,7 +18,10 @@ Kind = LedgerEntry.Kind
 @dataclass(frozen=True)
 class Total:
     """`name` (a LicenseBalance column) = sign × sum of `measure` over the entries of
-    `kind` (any kind when empty) and `service` (any service when empty)."""
+    `kind` (any kind when empty) and `service` (any service when empty), or of `also_kind`
+    with the amount's sign `also_sign` (a second group of entries, for one total only: the
+    refunds of card purchases, which are negative and count against what was purchased).
+    `amount_sign` keeps only the entries of `kind` whose amount has that sign (0: any)."""
 
     name: str
     label: str
@@ -26,33 +29,55 @@ class Total:
     kind: str = ""
     service: str = ""
     sign: int = 1
+    amount_sign: int = 0
+    also_kind: str = ""
+    also_sign: int = 0
 
     @property
     def is_money(self) -> bool:
         return self.measure == "amount"
+
+    def _conditions(self, column: str, kind: str, service: str, amount_sign: int) -> list[str]:
+        conditions = []
+        if kind:
+            conditions.append(f"{column}kind = '{kind}'")
+        if service:
+            conditions.append(f"{column}service = '{service}'")
+        if amount_sign:
+            conditions.append(f"{column}amount {'>' if amount_sign > 0 else '<'} 0")
+        return conditions
 
     def sql(self, alias: str = "") -> str:
         """The SQL aggregate over billing_ledgerentry rows (optionally `alias.`-qualified)."""
         column = f"{alias}." if alias else ""
         if not self.measure:
             return "count(*)"
-        conditions = []
-        if self.kind:
-            conditions.append(f"{column}kind = '{self.kind}'")
-        if self.service:
-            conditions.append(f"{column}service = '{self.service}'")
+        conditions = self._conditions(column, self.kind, self.service, self.amount_sign)
+        if self.also_kind:
+            also = self._conditions(column, self.also_kind, "", self.also_sign)
+            conditions = [f"(({' AND '.join(conditions)}) OR ({' AND '.join(also)}))"]
         where = f" FILTER (WHERE {' AND '.join(conditions)})" if conditions else ""
         minus = "-" if self.sign < 0 else ""
         return f"coalesce({minus}sum({column}{self.measure}){where}, 0)"
+
+    def _matches(self, entry: "EntryLike") -> bool:
+        def signed(sign: int) -> bool:
+            return not sign or (entry.amount > 0 if sign > 0 else entry.amount < 0)
+
+        main = (
+            (not self.kind or entry.kind == self.kind)
+            and (not self.service or entry.service == self.service)
+            and signed(self.amount_sign)
+        )
+        also = bool(self.also_kind) and entry.kind == self.also_kind and signed(self.also_sign)
+        return main or also
 
     def of(self, entries: Iterable["EntryLike"]) -> Decimal | int:
         """The same sum in Python, over entries already loaded (tests, small reports)."""
         zero: Decimal | int = Decimal("0") if self.is_money else 0
         total = zero
         for entry in entries:
-            if self.kind and entry.kind != self.kind:
-                continue
-            if self.service and entry.service != self.service:
+            if not self._matches(entry):
                 continue
             total += getattr(entry, self.measure) if self.measure else 1
         return self.sign * total
@@ -69,9 +94,18 @@ class EntryLike(Protocol):
 
 BALANCE_TOTALS: tuple[Total, ...] = (
     Total("balance", "balance", "amount"),
-    Total("total_purchased", "purchased", "amount", kind=Kind.PURCHASE),
+    # Net of card refunds (refunds of a purchase are negative), so that balance is always
+    # purchased - spent + refunded, and "refunded" stays the credits returned on charges.
+    Total(
+        "total_purchased",
+        "purchased",
+        "amount",
+        kind=Kind.PURCHASE,
+        also_kind=Kind.REFUND,
+        also_sign=-1,
+    ),
     Total("total_spent", "spent", "amount", kind=Kind.USAGE, sign=-1),
-    Total("total_refunded", "refunded", "amount", kind=Kind.REFUND),
+    Total("total_refunded", "refunded", "amount", kind=Kind.REFUND, amount_sign=1),
     Total("total_credited", "credited", "amount", kind=Kind.CREDIT),
     Total("api_calls", "API calls", "api_calls"),
     Total("input_tokens", "input tokens", "tokens", kind=Kind.USAGE, service=Service.AI_DATA),

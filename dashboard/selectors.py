@@ -32,6 +32,7 @@ from billing.money import (
 from billing.prices import prices_current
 from billing.selectors import balance_get
 from dashboard.formatting import format_age, format_count, format_money_short, format_price
+from payments.selectors import is_card_purchase
 from usage.selectors import sync_state_get
 
 RECENT_TRANSACTIONS = 100
@@ -164,6 +165,7 @@ class TransactionRow:
     images_label: str
     description: str
     description_short: str  # cut to 50 characters ("…" included) when longer
+    has_receipt: bool = False  # a card purchase: its receipt is at dashboard:receipt/<id>
 
     @property
     def direction(self) -> str:
@@ -364,13 +366,31 @@ def transactions_recent(license: License, limit: int = RECENT_TRANSACTIONS) -> l
         LedgerEntry.objects.for_license(license)
         .order_by("-occurred_at", "-id")
         .values_list(
-            "id", "kind", "service", "amount", "tokens", "images", "description", "occurred_at"
+            "id",
+            "kind",
+            "service",
+            "amount",
+            "tokens",
+            "images",
+            "description",
+            "occurred_at",
+            "external_id",
         )[:limit]
     )
     tz = license.tzinfo
     kinds = dict(LedgerEntry.Kind.choices)
     rows = []
-    for entry_id, kind, service, amount, tokens, images, description, occurred_at in entries:
+    for (
+        entry_id,
+        kind,
+        service,
+        amount,
+        tokens,
+        images,
+        description,
+        occurred_at,
+        external_id,
+    ) in entries:
         local = occurred_at.astimezone(tz)
         rows.append(
             TransactionRow(
@@ -386,6 +406,7 @@ def transactions_recent(license: License, limit: int = RECENT_TRANSACTIONS) -> l
                 images_label=format_count(images) if images else "",
                 description=description,
                 description_short=_cut(description),
+                has_receipt=kind == LedgerEntry.Kind.PURCHASE and is_card_purchase(external_id),
             )
         )
     return rows

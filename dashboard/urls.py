@@ -1,6 +1,6 @@
 from django.urls import path
 
-from dashboard import views
+from dashboard import payment_views, views
 
 app_name = "dashboard"
 
@@ -25,4 +25,23 @@ urlpatterns = [
     path("statements/<str:month>/", views.StatementDetailView.as_view(), name="statement"),
     path("statements/<str:month>.pdf", views.StatementPdfView.as_view(), name="statement_pdf"),
     path("settings/", views.AlertSettingsView.as_view(), name="alert_settings"),
+    # Card payments (dashboard/payment_views.py); "purchase/" above is the card page when
+    # Stripe is configured.
+    path("payments/card/setup/", payment_views.CardSetupView.as_view(), name="card_setup"),
+    path("payments/card/save/", payment_views.CardSaveView.as_view(), name="card_save"),
+    path("payments/cards/", payment_views.SavedCardListView.as_view(), name="cards"),
+    path("payments/auto-top-up/", payment_views.AutoTopupView.as_view(), name="auto_topup"),
+    path("payments/history/", payment_views.BillingHistoryView.as_view(), name="billing_history"),
+    path("payments/<int:pk>/", payment_views.PaymentDetailView.as_view(), name="payment"),
+    path(
+        "payments/<int:pk>/status/",
+        payment_views.PaymentStatusView.as_view(),
+        name="payment_status",
+    ),
+    path("receipts/<int:entry_id>/", payment_views.ReceiptView.as_view(), name="receipt"),
+    path(
+        "receipts/<int:entry_id>.pdf",
+        payment_views.ReceiptPdfView.as_view(),
+        name="receipt_pdf",
+    ),
 ]

@@ -52,8 +52,10 @@ from dashboard.forms import (
     LicenseAlertSettingsForm,
     TransactionFilterForm,
 )
+from dashboard.payment_views import CardPurchaseView
 from dashboard.selectors import AUTO_REFRESH_SECONDS, bulk_costs, dashboard_get
 from dashboard.statement_pdf import statement_pdf
+from payments.stripe_client import payments_enabled
 from portal.exceptions import ApplicationError
 from portal.ratelimit import LicenseRateLimitMixin, wait_message
 from usage.selectors import refresh_wait_seconds, sync_state_get
@@ -109,6 +111,12 @@ class CreditPurchaseView(LicenseMixin, TemplateView):
     """ "Purchase Credits": the payment page when PURCHASE_URL is set, otherwise how to buy."""
 
     template_name = "dashboard/purchase.html"
+
+    def dispatch(self, request, *args, **kwargs):
+        # With Stripe configured (and no outside payment page), customers pay by card here.
+        if not settings.PURCHASE_URL and payments_enabled():
+            return CardPurchaseView.as_view()(request, *args, **kwargs)
+        return super().dispatch(request, *args, **kwargs)
 
     def get(self, request, *args, **kwargs):
         if settings.PURCHASE_URL:

@@ -21,6 +21,12 @@ app.conf.beat_schedule = {
         "options": {"expires": 4 * 60},
     },
     # Low-balance alerts owed while the broker was down (billing/alerts.py).
+    # Stripe events whose hand-over to a worker was lost (payments/events.py).
+    "payments-pending-events-every-two-minutes": {
+        "task": "payments.process_pending_events",
+        "schedule": 2 * 60.0,
+        "options": {"expires": 110},
+    },
     "billing-owed-alerts-every-ten-minutes": {
         "task": "billing.send_owed_balance_alerts",
         "schedule": 10 * 60.0,

@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "usage",
     "console.apps.ConsoleConfig",
     "api",
+    "payments",
     "dashboard",
     "demo",
 ]
@@ -248,6 +249,36 @@ CONTENT_SECURITY_POLICY = {
     },
 }
 
+# Card payments through Stripe (payments/, docs/payments.md). No secret key: no card
+# payments, "Purchase Credits" shows how to buy from the billing team.
+STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
+STRIPE_PUBLISHABLE_KEY = env.str("STRIPE_PUBLISHABLE_KEY", default="")
+STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
+# A non-default Stripe server (localstripe in development and tests) and its Stripe.js.
+STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="https://api.stripe.com")
+STRIPE_JS_URL = env.str("STRIPE_JS_URL", default="https://js.stripe.com/v3/")
+# Frames Stripe.js opens (card fields, 3-D Secure); allowed by the CSP of the pages that
+# load Stripe.js, with the origins of STRIPE_JS_URL and STRIPE_API_BASE.
+STRIPE_FRAME_ORIGINS = env.list(
+    "STRIPE_FRAME_ORIGINS", default=["https://js.stripe.com", "https://hooks.stripe.com"]
+)
+STRIPE_CURRENCY = "usd"
+STRIPE_TIMEOUT_SECONDS = env.float("STRIPE_TIMEOUT_SECONDS", default=20.0)
+STRIPE_MAX_NETWORK_RETRIES = env.int("STRIPE_MAX_NETWORK_RETRIES", default=2)
+# Purchase Credits: the preset amounts and the custom amount's range, in whole dollars.
+PAYMENT_PRESET_AMOUNTS = env.list("PAYMENT_PRESET_AMOUNTS", default=["10", "25", "50", "100"])
+PAYMENT_MIN_AMOUNT = env.str("PAYMENT_MIN_AMOUNT", default="5")
+PAYMENT_MAX_AMOUNT = env.str("PAYMENT_MAX_AMOUNT", default="5000")
+# Auto top-up guardrails: defaults of an owner's monthly caps.
+AUTO_TOPUP_MONTHLY_COUNT = env.int("AUTO_TOPUP_MONTHLY_COUNT", default=5)
+AUTO_TOPUP_MONTHLY_AMOUNT = env.str("AUTO_TOPUP_MONTHLY_AMOUNT", default="500")
+# The seller on receipts.
+SELLER_NAME = env.str("SELLER_NAME", default="Token & Credit Services Ltd.")
+SELLER_ADDRESS = env.str("SELLER_ADDRESS", default="1 Example Street, Springfield")
+SELLER_TAX_ID = env.str("SELLER_TAX_ID", default="VAT EX-000000000")
+# Where the billing team is told of disputes (empty: SUPPORT_EMAIL).
+BILLING_TEAM_EMAIL = env.str("BILLING_TEAM_EMAIL", default="")
+
 # "Purchase Credits": the payment page's address; empty shows an in-portal page on how to buy.
 PURCHASE_URL = env.str("PURCHASE_URL", default="")
 # Where customers write for billing and technical help (help and purchase pages).
@@ -299,6 +330,8 @@ LOGGING = {
         "celery": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
         # One INFO line per upstream request is noise; the sync logs one line per run.
         "httpx": {"level": "WARNING"},
+        # The stripe library logs every request at INFO; payments logs what matters.
+        "stripe": {"level": "WARNING"},
     },
 }
 

@@ -13,6 +13,8 @@ urlpatterns = [
     path("healthz", HealthView.as_view(), name="healthz"),
     path("metrics", MetricsView.as_view(), name="metrics"),
     path(settings.ADMIN_URL, admin.site.urls),
+    # Stripe's webhook: outside the license URLs (Stripe is not a login), signed instead.
+    path("payments/", include("payments.webhook_urls")),
     path("l/<uuid:license_id>/", include(license_patterns)),
     # The customer API for programs (bearer API keys, no session): api/v1.py.
     path("api/v1/", include("api.urls")),

@@ -204,14 +204,15 @@ def rollups_stored(license: License) -> dict:
 
 
 def over_refunded_charges(license: License) -> list:
-    """Usage charges whose refunds add up to more than the charge (must be empty)."""
+    """Usage charges (or purchases) whose refunds add up to more than them (must be empty).
+    A refund of a purchase is negative: sizes are compared."""
     rows = (
         LedgerEntry.objects.for_license(license)
         .filter(kind="refund", refund_of__isnull=False)
         .values("refund_of_id", "refund_of__amount")
         .annotate(refunded=Sum("amount"), n=Count("id"))
     )
-    return [r for r in rows if r["refunded"] > -r["refund_of__amount"]]
+    return [r for r in rows if abs(r["refunded"]) > abs(r["refund_of__amount"])]
 
 
 def assert_ledger_consistent(license: License) -> None:
@@ -230,8 +231,14 @@ class LedgerFigures:
         self.entries = list(LedgerEntry.objects.for_license(license))
         usage = [e for e in self.entries if e.kind == "usage"]
         self.balance = sum((e.amount for e in self.entries), Decimal(0))
-        self.total_purchased = sum((e.amount for e in self.entries if e.kind == "purchase"), 0)
-        self.total_refunded = sum((e.amount for e in self.entries if e.kind == "refund"), 0)
+        # A refund of a card purchase is negative and counts against what was purchased.
+        card_refunds = [e for e in self.entries if e.kind == "refund" and e.amount < 0]
+        self.total_purchased = sum(
+            (e.amount for e in self.entries if e.kind == "purchase" or e in card_refunds), 0
+        )
+        self.total_refunded = sum(
+            (e.amount for e in self.entries if e.kind == "refund" and e.amount > 0), 0
+        )
         self.total_spent = -sum((e.amount for e in usage), Decimal(0))
         self.api_calls = sum(e.api_calls for e in self.entries)
         self.tokens = sum(e.tokens for e in usage)

@@ -16,12 +16,15 @@ from django.utils.html import format_html
 from django.utils.text import Truncator
 
 from accounts.models import License
-from billing.admin.money import MONEY_PAGES, can_issue_refunds, money_page_view
+from billing.admin.money import MONEY_PAGES, can_issue_refunds, money_page_view, refundable_here
 from billing.admin.reconciliation import month_close_view, reconciliation_view
 from billing.models import LedgerEntry
 from billing.money import format_money
 from billing.services import refundable_amount
 from portal.admin import ReadOnlyAdminMixin
+
+# A usage charge is refunded as credit, a purchase back to the card (billing.admin.money).
+_REFUNDABLE_KINDS = (LedgerEntry.Kind.USAGE, LedgerEntry.Kind.PURCHASE)
 
 
 class CappedCountPaginator(Paginator):
@@ -211,14 +214,14 @@ class LedgerEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="")
     def refund_link(self, obj):
-        if obj.kind != LedgerEntry.Kind.USAGE or obj.amount == 0:
+        if not refundable_here(obj) or obj.amount == 0:
             return ""
         url = reverse("admin:billing_ledgerentry_refund", args=[obj.pk])
         return format_html('<a href="{}">Refund…</a>', url)
 
     @admin.display(description="refunds of this charge")
     def refunds_issued(self, obj):
-        if obj.kind != LedgerEntry.Kind.USAGE:
+        if obj.kind not in _REFUNDABLE_KINDS:
             return "—"
         refunds = list(
             LedgerEntry.objects.for_license(obj.license_id)
@@ -239,7 +242,7 @@ class LedgerEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="still refundable")
     def still_refundable(self, obj):
-        if obj.kind != LedgerEntry.Kind.USAGE:
+        if obj.kind not in _REFUNDABLE_KINDS:
             return "—"
         return format_money(refundable_amount(obj))
 
@@ -270,11 +273,7 @@ class LedgerEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def change_view(self, request, object_id, form_url="", extra_context=None):
         extra_context = dict(extra_context or {})
         entry = self.get_object(request, object_id)
-        if (
-            entry is not None
-            and entry.kind == LedgerEntry.Kind.USAGE
-            and can_issue_refunds(request.user)
-        ):
+        if entry is not None and refundable_here(entry) and can_issue_refunds(request.user):
             extra_context["refund_url"] = reverse(
                 "admin:billing_ledgerentry_refund", args=[entry.pk]
             )

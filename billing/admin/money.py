@@ -27,12 +27,14 @@ from billing.forms import (
     apply_application_error,
     new_idempotency_key,
 )
+from billing.hooks import purchase_refunder_for
 from billing.models import ChargeFlag, LedgerEntry
 from billing.money import format_money
 from billing.services import (
     PurchaseResult,
     RefundResult,
     purchase_record,
+    purchase_refund_issue,
     refund_issue,
     refundable_amount,
 )
@@ -45,6 +47,17 @@ def can_issue_refunds(user: Any) -> bool:
 
 def can_record_purchases(user: Any) -> bool:
     return user.is_active and user.is_staff and user.has_perm("billing.record_purchase")
+
+
+def refundable_here(entry: LedgerEntry) -> bool:
+    """A usage charge (refunded as credit), or a purchase paid through a provider whose app
+    registered a refunder (refunded to the card, billing.hooks)."""
+    if entry.kind == LedgerEntry.Kind.USAGE:
+        return True
+    return (
+        entry.kind == LedgerEntry.Kind.PURCHASE
+        and purchase_refunder_for(entry.external_id) is not None
+    )
 
 
 @dataclass(frozen=True)
@@ -83,7 +96,8 @@ def _charge(pk: int) -> Target:
 
 def _refund_refusal(target: Target, posting: bool) -> tuple[int, str] | None:
     assert target.entry is not None
-    if target.entry.kind != LedgerEntry.Kind.USAGE:
+    if not refundable_here(target.entry):
+        # A purchase recorded by hand (not paid through the portal) is refunded outside it.
         return messages.ERROR, "Only a usage charge can be refunded."
     # On a POST the service decides (and says how much is left) under the balance lock.
     if not posting and refundable_amount(target.entry) <= 0:
@@ -94,6 +108,13 @@ def _refund_refusal(target: Target, posting: bool) -> tuple[int, str] | None:
 def _refund_notes(target: Target) -> list[str]:
     entry = target.entry
     assert entry is not None
+    if entry.kind == LedgerEntry.Kind.PURCHASE:
+        return [
+            f"Purchase: {format_money(entry.amount)} on "
+            f"{timezone.localtime(entry.occurred_at):%Y-%m-%d %H:%M} ({entry.description}); "
+            "the refund goes back to the customer's card and takes the credit away.",
+            f"Still refundable: {format_money(refundable_amount(entry))}",
+        ]
     return [
         f"Charge: {format_money(-entry.amount)} for {entry.service} on "
         f"{timezone.localtime(entry.occurred_at):%Y-%m-%d %H:%M} ({entry.description})",
@@ -103,7 +124,18 @@ def _refund_notes(target: Target) -> list[str]:
 
 def _record_refund(user: User, target: Target, data: dict[str, Any]) -> RefundResult:
     """A refund of the target's charge, or a goodwill credit when the target is a license;
-    from the flag queue (a `flag` in the form), the refund that resolves that flag."""
+    from the flag queue (a `flag` in the form), the refund that resolves that flag. A card
+    purchase goes back to the card it came from (through the payment provider first, then
+    the ledger)."""
+    if target.entry is not None and target.entry.kind == LedgerEntry.Kind.PURCHASE:
+        return purchase_refund_issue(
+            acting_user=user,
+            license=target.license,
+            purchase=target.entry,
+            amount=data["amount"],
+            reason=data["reason"],
+            idempotency_key=data["idempotency_key"],
+        )
     if target.entry is not None and data.get("flag"):
         flag = get_object_or_404(ChargeFlag, pk=data["flag"], license=target.license)
         return flag_resolve_with_refund(
@@ -131,7 +163,13 @@ MONEY_PAGES: tuple[MoneyPage, ...] = (
         allowed=can_issue_refunds,
         form_class=RefundForm,
         load=_charge,
-        title=lambda t: f"Refund charge #{t.entry.pk}" if t.entry else "",
+        title=lambda t: (
+            ""
+            if t.entry is None
+            else f"Refund purchase #{t.entry.pk} to the card"
+            if t.entry.kind == LedgerEntry.Kind.PURCHASE
+            else f"Refund charge #{t.entry.pk}"
+        ),
         submit="Issue refund",
         record=_record_refund,
         initial=lambda t: {

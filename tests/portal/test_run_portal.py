@@ -82,12 +82,23 @@ def test_run_portal_serves_and_ctrl_c_stops_every_process():
     port, sim_port = free_port(), free_port()
     # The runner uses the configured database; child_env points it at the test database so
     # a shared development database is not touched. No UPSTREAM_URL: the simulator starts.
-    env = child_env(UPSTREAM_SIMULATOR_PORT=str(sim_port), UPSTREAM_URL="")
+    env = child_env(
+        UPSTREAM_SIMULATOR_PORT=str(sim_port),
+        UPSTREAM_URL="",
+        # and localstripe starts beside it (no Stripe key), on a port of its own.
+        LOCALSTRIPE_PORT=str(free_port()),
+        STRIPE_SECRET_KEY="",
+    )
     runner, status = run_portal(port, env)
     try:
         assert status == 200
         login = httpx.get(f"http://127.0.0.1:{port}/accounts/login/", timeout=5)
         assert login.status_code == 200 and "Log in" in login.text
+        # localstripe runs beside it, for card payments.
+        stripe_js = httpx.get(
+            f"http://127.0.0.1:{env['LOCALSTRIPE_PORT']}/js.stripe.com/v3/", timeout=5
+        )
+        assert stripe_js.status_code == 200
         children = descendants(runner.pid)
         assert len(children) >= 4  # web, worker, beat and the simulator at least
         assert httpx.get(f"http://127.0.0.1:{sim_port}/healthz", timeout=5).status_code == 200

@@ -1,10 +1,12 @@
 """Starts the whole portal in the foreground: the upstream simulator (unless UPSTREAM_URL
-names an upstream), then (with --seed-demo) the demo data synced from it, then web
+names an upstream) and localstripe (unless STRIPE_SECRET_KEY is set), then (with --seed-demo) the demo data synced from it, then web
 (gunicorn), one Celery worker and Celery beat. Ctrl-C (or any of them dying) stops them all.
 The ports come from settings (PORT, and what settings derive from it), and what the
 processes keep on disk stays in the checkout (var/run-PORT/), so a second copy on the
 same machine needs only another PORT (plus its own database and Redis db)."""
 
+import importlib.util
+import json
 import logging
 import os
 import signal
@@ -44,6 +46,10 @@ class Command(BaseCommand):
         python = str(bin_dir / "python")
         manage = str(Path(settings.BASE_DIR) / "manage.py")
         simulator = self.simulator_command(python, manage)
+        stripe_fake = self.localstripe_command(python)
+        if stripe_fake:
+            # Everything started from here pays through this fake Stripe (docs/payments.md).
+            env.update(self.localstripe_env())
         commands = self.commands(bin_dir, state_dir, host, port, workers)
         children: list[tuple[str, subprocess.Popen]] = []
 
@@ -76,6 +82,15 @@ class Command(BaseCommand):
                     self.stderr.write(f"{problem}; stopping.")
                     stop_all()
                     sys.exit(1)
+            if stripe_fake:
+                children.append(
+                    ("localstripe", subprocess.Popen(stripe_fake, env=env, start_new_session=True))  # noqa: S603
+                )
+                problem = self.localstripe_ready(children[-1][1], port)
+                if problem:
+                    self.stderr.write(f"{problem}; stopping.")
+                    stop_all()
+                    sys.exit(1)
             if seed_demo:
                 self.stdout.write(
                     "loading the demo data (the first sync of a long history takes a moment)…"
@@ -89,7 +104,7 @@ class Command(BaseCommand):
                 children.append(
                     (name, subprocess.Popen(argv, env=env, start_new_session=True))  # noqa: S603
                 )
-            self.banner(host, port)
+            self.banner(host, port, stripe=bool(stripe_fake))
             while True:
                 for name, proc in children:
                     if proc.poll() is not None:
@@ -99,7 +114,7 @@ class Command(BaseCommand):
                         sys.exit(return_code)
                 time.sleep(0.5)
         except KeyboardInterrupt:
-            self.stdout.write("\nstopping web, worker, beat and simulator…")
+            self.stdout.write("\nstopping web, worker, beat, simulator and localstripe…")
             stop_all()
             self.stdout.write("stopped.")
 
@@ -163,7 +178,62 @@ class Command(BaseCommand):
             time.sleep(0.3)
         return f"the upstream simulator did not answer on {url} within {timeout:.0f} s"
 
-    def banner(self, host: str, port: int):
+    # --- localstripe: a stateful fake Stripe server (PyPI), for card payments in the demo ---
+
+    LOCALSTRIPE_KEYS = {
+        "STRIPE_SECRET_KEY": "sk_test_localstripe",
+        "STRIPE_PUBLISHABLE_KEY": "pk_test_localstripe",
+        "STRIPE_WEBHOOK_SECRET": "whsec_localstripe_demo",
+    }
+
+    def localstripe_url(self) -> str:
+        return f"http://127.0.0.1:{os.environ.get('LOCALSTRIPE_PORT', '8420')}"
+
+    def localstripe_command(self, python: str) -> list[str] | None:
+        """localstripe, unless a Stripe key is configured (then the portal uses that)."""
+        if os.environ.get("STRIPE_SECRET_KEY") or importlib.util.find_spec("localstripe") is None:
+            return None
+        port = os.environ.get("LOCALSTRIPE_PORT", "8420")
+        # --from-scratch: its store file (/tmp/localstripe.pickle) is shared by every
+        # localstripe on the machine, tests included.
+        return [python, "-m", "localstripe", "--port", port, "--from-scratch"]
+
+    def localstripe_env(self) -> dict[str, str]:
+        url = self.localstripe_url()
+        return {
+            **self.LOCALSTRIPE_KEYS,
+            "STRIPE_API_BASE": url,
+            "STRIPE_JS_URL": f"{url}/js.stripe.com/v3/",
+        }
+
+    def localstripe_ready(
+        self, proc: subprocess.Popen, portal_port: int, timeout: float = 30
+    ) -> str:
+        """Wait for localstripe, then register the portal's webhook with it; "" when done."""
+        url = self.localstripe_url()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                return f"localstripe exited with status {proc.returncode}"
+            try:
+                with urllib.request.urlopen(f"{url}/js.stripe.com/v3/", timeout=2):  # noqa: S310 - our own http URL
+                    break
+            except OSError:
+                time.sleep(0.3)
+        else:
+            return f"localstripe did not answer on {url} within {timeout:.0f} s"
+        hook = f"http://127.0.0.1:{portal_port}/payments/stripe/webhook/"
+        body = json.dumps(
+            {"url": hook, "secret": self.LOCALSTRIPE_KEYS["STRIPE_WEBHOOK_SECRET"]}
+        ).encode()
+        request = urllib.request.Request(  # noqa: S310 - our own http URL
+            f"{url}/_config/webhooks/portal", data=body, method="POST"
+        )
+        with urllib.request.urlopen(request, timeout=5):  # noqa: S310
+            pass
+        return ""
+
+    def banner(self, host: str, port: int, stripe: bool = False):
         shown = "127.0.0.1" if host in {"0.0.0.0", "::"} else host  # noqa: S104
         lines = [
             "",
@@ -171,6 +241,16 @@ class Command(BaseCommand):
             f"  Staff admin:           http://{shown}:{port}/{settings.ADMIN_URL}",
             f"  Upstream:              {settings.UPSTREAM_URL}"
             + ("" if settings.UPSTREAM_URL_GIVEN else " (the simulator)"),
+            *(
+                [
+                    f"  Stripe (localstripe):  {self.localstripe_url()}",
+                    "    test cards: 4242 4242 4242 4242 succeeds, 4000 0000 0000 0002 is declined,",
+                    "    4000 0000 0000 0341 is declined when charged (auto top-up failures),",
+                    "    4000 0025 0000 3155 asks for 3-D Secure; any future expiry and CVC",
+                ]
+                if stripe
+                else []
+            ),
             f"  Demo logins (password {DEMO_PASSWORD}):",
             *[f"    {email}" for email in DEMO_LOGINS],
             f"  Staff logins also need a TOTP code for the admin: add the secret {DEMO_TOTP_SECRET}",

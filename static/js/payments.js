@@ -1,0 +1,147 @@
+/* Purchase Credits and the payment page, with Stripe.js (loaded before this file).
+ * Purchase: a card typed in is saved first (SetupIntent + confirmCardSetup), then the form
+ * is submitted and the server creates and confirms the PaymentIntent with the saved card.
+ * Payment page: 3-D Secure is finished with confirmCardPayment; while the payment is open
+ * the page asks the server for its status and reloads when it changes. */
+(function () {
+  "use strict";
+
+  function csrfToken(form) {
+    var input = (form || document).querySelector("input[name=csrfmiddlewaretoken]");
+    return input ? input.value : "";
+  }
+
+  function post(url, token, fields) {
+    var body = new URLSearchParams(fields || {});
+    return fetch(url, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "X-CSRFToken": token, "Content-Type": "application/x-www-form-urlencoded" },
+      body: body.toString(),
+    }).then(function (response) {
+      return response.json().catch(function () { return {}; }).then(function (data) {
+        if (!response.ok) { throw new Error(data.error || "The card could not be saved."); }
+        return data;
+      });
+    });
+  }
+
+  // Micro-dollars as BigInt: no float touches money, even in the preview.
+  function micros(text) {
+    var match = /^(-?)(\d+)(?:\.(\d{0,6}))?$/.exec(String(text).trim());
+    if (!match) { return null; }
+    var value = BigInt(match[2]) * 1000000n + BigInt((match[3] || "").padEnd(6, "0") || "0");
+    return match[1] ? -value : value;
+  }
+
+  function formatMicros(value) {
+    var negative = value < 0n;
+    if (negative) { value = -value; }
+    var whole = (value / 1000000n).toString().replace(/\B(?=(\d{3})+(?!\d))/g, ",");
+    var fraction = (value % 1000000n).toString().padStart(6, "0");
+    return (negative ? "-$" : "$") + whole + "." + fraction;
+  }
+
+  function purchasePage(form) {
+    var errorBox = form.querySelector("[data-payment-error]");
+    var payButton = form.querySelector("[data-pay-button]");
+    var after = form.querySelector("[data-balance-after]");
+    var custom = form.querySelector("#id_custom_amount");
+    var balance = micros(form.dataset.balance);
+    var cardMount = form.querySelector("[data-card-element]");
+    var stripe = null;
+    var card = null;
+    if (cardMount && window.Stripe) {
+      stripe = window.Stripe(form.dataset.stripeKey);
+      card = stripe.elements().create("card");
+      card.mount(cardMount);
+    }
+
+    function chosenAmount() {
+      var checked = form.querySelector("input[name=preset]:checked");
+      if (!checked) { return null; }
+      var text = checked.value === "custom" ? custom.value.replace(/[$,\s]/g, "") : checked.value;
+      if (!/^\d+(\.\d{1,2})?$/.test(text)) { return null; }
+      return micros(text);
+    }
+
+    function update() {
+      var amount = chosenAmount();
+      if (amount === null || balance === null) {
+        after.textContent = "—";
+        payButton.textContent = "Pay";
+        return;
+      }
+      after.textContent = formatMicros(balance + amount);
+      payButton.textContent = "Pay " + formatMicros(amount).replace(/(\.\d{2})\d{4}$/, "$1");
+    }
+
+    form.addEventListener("change", update);
+    if (custom) {
+      custom.addEventListener("input", function () {
+        var other = form.querySelector("input[name=preset][value=custom]");
+        if (other && custom.value) { other.checked = true; }
+        update();
+      });
+    }
+    update();
+
+    form.addEventListener("submit", function (event) {
+      if (!card || form.dataset.cardSaved === "yes") { return; }
+      event.preventDefault();
+      errorBox.textContent = "";
+      payButton.disabled = true;
+      var token = csrfToken(form);
+      post(form.dataset.setupUrl, token)
+        .then(function (setup) {
+          return stripe.confirmCardSetup(setup.client_secret, { payment_method: { card: card } });
+        })
+        .then(function (result) {
+          if (result.error) {
+            throw new Error((result.error && result.error.message) || "Your card was declined.");
+          }
+          return post(form.dataset.saveUrl, token, { setup_intent: result.setupIntent.id });
+        })
+        .then(function () {
+          form.dataset.cardSaved = "yes";
+          form.submit();
+        })
+        .catch(function (error) {
+          errorBox.textContent = (error && error.message ? error.message : String(error)) +
+            " Nothing was charged.";
+          payButton.disabled = false;
+        });
+    });
+  }
+
+  function paymentPage(box) {
+    var status = box.dataset.paymentStatus;
+    var url = box.dataset.statusUrl;
+    var token = csrfToken(document);
+    var errorBox = box.querySelector("[data-payment-error]");
+    if (status === "requires_action" && window.Stripe && box.dataset.clientSecret) {
+      var stripe = window.Stripe(box.dataset.stripeKey);
+      stripe.confirmCardPayment(box.dataset.clientSecret).then(function (result) {
+        if (result.error && errorBox) { errorBox.textContent = result.error.message || ""; }
+        return fetch(url, { method: "POST", credentials: "same-origin", headers: { "X-CSRFToken": token } });
+      }).then(function () { window.location.reload(); });
+      return;
+    }
+    if (status !== "created" && status !== "processing") { return; }
+    var tries = 0;
+    var timer = window.setInterval(function () {
+      tries += 1;
+      fetch(url, { credentials: "same-origin" }).then(function (r) { return r.json(); }).then(function (data) {
+        if (data.status !== status || tries > 60) {
+          window.clearInterval(timer);
+          window.location.reload();
+        }
+      });
+    }, 2000);
+  }
+
+  var form = document.querySelector("[data-purchase-form]");
+  if (form) { purchasePage(form); }
+  var box = document.querySelector("[data-payment-status]");
+  if (box) { paymentPage(box); }
+})();
