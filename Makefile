@@ -5,13 +5,15 @@ BIN := $(VENV)/bin
 
 .PHONY: run test install preflight migrate seed lint format test-fast bench chromium
 
-$(BIN)/python:
+# The venv counts as made only once pip is in it: a venv left half-made (python but no
+# pip, after an interrupted or failed `python -m venv`) is made again, not taken as done.
+$(BIN)/pip:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
 		{ echo "Python 3.11+ is required ($(PYTHON) is $$($(PYTHON) --version 2>&1)); run: make PYTHON=python3.11 ..."; exit 1; }
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
+	$(PYTHON) -m venv --clear $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt | $(BIN)/python
+$(VENV)/.installed: requirements.txt requirements-dev.txt | $(BIN)/pip
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $@
 

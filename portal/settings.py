@@ -176,10 +176,12 @@ DEFAULT_FROM_EMAIL = env.str(
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 # `make run`'s web port, and what follows from it unless set (empty counts as unset). This
 # is the one place they are derived, so a second copy on one machine needs only another
-# PORT: links in emails point at PORT, the upstream simulator listens on PORT + 100, and
-# UPSTREAM_URL (below) defaults to the simulator.
+# PORT: links in emails point at PORT, the upstream simulator listens on PORT + 100,
+# `make run`'s localstripe on PORT + 420 (8420 by default), and UPSTREAM_URL (below)
+# defaults to the simulator.
 PORT = env.int("PORT", default=8000)
 UPSTREAM_SIMULATOR_PORT = int(env.str("UPSTREAM_SIMULATOR_PORT", default="") or PORT + 100)
+LOCALSTRIPE_PORT = int(env.str("LOCALSTRIPE_PORT", default="") or PORT + 420)
 PORTAL_BASE_URL = env.str("PORTAL_BASE_URL", default="") or f"http://127.0.0.1:{PORT}"
 
 # The portal keeps nothing essential in a cache, so a Redis outage never breaks pages.

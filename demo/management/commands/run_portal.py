@@ -187,13 +187,13 @@ class Command(BaseCommand):
     }
 
     def localstripe_url(self) -> str:
-        return f"http://127.0.0.1:{os.environ.get('LOCALSTRIPE_PORT', '8420')}"
+        return f"http://127.0.0.1:{settings.LOCALSTRIPE_PORT}"
 
     def localstripe_command(self, python: str) -> list[str] | None:
         """localstripe, unless a Stripe key is configured (then the portal uses that)."""
         if os.environ.get("STRIPE_SECRET_KEY") or importlib.util.find_spec("localstripe") is None:
             return None
-        port = os.environ.get("LOCALSTRIPE_PORT", "8420")
+        port = str(settings.LOCALSTRIPE_PORT)
         # --from-scratch: its store file (/tmp/localstripe.pickle) is shared by every
         # localstripe on the machine, tests included.
         return [python, "-m", "localstripe", "--port", port, "--from-scratch"]
