@@ -3,23 +3,18 @@
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from smtplib import SMTPException
 
 from celery import shared_task
 
 from billing.alerts import balance_alert_send, balance_alerts_owed
 from billing.flag_notice import flag_resolved_notify
-from portal.tasks import task_enqueue
+from portal.tasks import EMAIL_RETRY, task_enqueue
 
 
 @shared_task(
     name="billing.send_balance_alert",
-    autoretry_for=(SMTPException, OSError),
-    retry_backoff=30,
-    retry_backoff_max=60 * 30,
-    retry_jitter=True,
-    max_retries=10,
     acks_late=True,
+    **EMAIL_RETRY,
 )
 def send_balance_alert(alert_id: int) -> bool:
     """Idempotent: an alert already sent is not sent again."""
@@ -47,12 +42,8 @@ def balance_alert_enqueue(*, alert_id: int) -> bool:
 
 @shared_task(
     name="billing.send_flag_answer",
-    autoretry_for=(SMTPException, OSError),
-    retry_backoff=30,
-    retry_backoff_max=60 * 30,
-    retry_jitter=True,
-    max_retries=10,
     acks_late=True,
+    **EMAIL_RETRY,
 )
 def send_flag_answer(flag_id: int) -> bool:
     """Idempotent: an answer already emailed is not emailed again."""

@@ -1,14 +1,12 @@
 """Celery tasks of payments, and the hand-over of work to them (portal.tasks.task_enqueue)."""
 
-from smtplib import SMTPException
-
 from celery import shared_task
 
 from payments import emails
 from payments.autotopup import auto_topup_charge
 from payments.events import stripe_event_process, stripe_events_pending
 from payments.stripe_client import ProviderUnavailable
-from portal.tasks import task_enqueue
+from portal.tasks import EMAIL_RETRY, task_enqueue
 
 
 @shared_task(
@@ -44,10 +42,8 @@ def auto_topup_charge_task(payment_id: int) -> str:
 
 @shared_task(
     name="payments.auto_topup_notice",
-    autoretry_for=(SMTPException, OSError),
-    retry_backoff=30,
-    max_retries=10,
     ignore_result=True,
+    **EMAIL_RETRY,
 )
 def auto_topup_notice(kind: str, license_id: int, message: str, switched_off: bool) -> None:
     """The email of a top-up that was not started (capped, or no card to charge)."""

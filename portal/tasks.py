@@ -1,12 +1,23 @@
 """Celery plumbing every app shares: the one way web code hands work to a worker."""
 
 import logging
+from smtplib import SMTPException
 from typing import Any
 
 from celery import Task, shared_task
 from kombu.exceptions import OperationalError as BrokerError
 
 logger = logging.getLogger(__name__)
+
+# The one retry policy of a task that sends an email: a mail server that is down or slow is
+# tried again with growing pauses (30 s up to 30 min, jittered) for about four hours.
+EMAIL_RETRY: dict[str, Any] = {
+    "autoretry_for": (SMTPException, OSError),
+    "retry_backoff": 30,
+    "retry_backoff_max": 60 * 30,
+    "retry_jitter": True,
+    "max_retries": 10,
+}
 
 
 def task_enqueue(
