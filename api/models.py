@@ -59,6 +59,9 @@ class ApiKey(TimeStampedModel):
         return "active"
 
 
+OWNER_SWITCHED_OFF = "Switched off by an owner."
+
+
 class WebhookEndpoint(TimeStampedModel):
     class Event(models.TextChoices):
         BALANCE_LOW = "balance.low", "balance.low — the balance fell below the alert threshold"
@@ -86,7 +89,16 @@ class WebhookEndpoint(TimeStampedModel):
 
     @property
     def secret_display(self) -> str:
+        """The secret's start (the "whsec_" prefix and four characters), never the rest."""
         return f"{self.secret[:10]}…"
+
+    @property
+    def state(self) -> str:
+        """What the endpoint list says: active, failing (still sent to), switched off by an
+        owner, or disabled after failures (api.webhooks)."""
+        if self.is_active:
+            return "failing" if self.failing_since is not None else "active"
+        return "switched off" if self.disabled_reason == OWNER_SWITCHED_OFF else "disabled"
 
 
 class WebhookEvent(models.Model):
