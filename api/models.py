@@ -68,6 +68,8 @@ class WebhookEndpoint(TimeStampedModel):
         BALANCE_DEPLETED = "balance.depleted", "balance.depleted — the balance reached zero"
         PURCHASE_SUCCEEDED = "purchase.succeeded", "purchase.succeeded — credits were added"
         REFUND_ISSUED = "refund.issued", "refund.issued — a refund or goodwill credit"
+        AUTO_TOPUP_FAILED = "auto_topup.failed", "auto_topup.failed — an automatic top-up failed"
+        DISPUTE_UPDATED = "dispute.updated", "dispute.updated — a card dispute opened or changed"
 
     license = models.ForeignKey(License, on_delete=models.PROTECT, related_name="webhooks")
     url = models.URLField(max_length=500)
