@@ -23,21 +23,32 @@ def _curl_parts(command: str) -> tuple[str, str]:
     return url, token
 
 
-def test_an_owner_copies_a_working_example(new_page, live_server, settings):
-    settings.PORTAL_API_BASE_URL = f"{live_server.url}/api/v1"
+def _license_with_owner():
     license = LicenseFactory(name="Acme Corp", key="ACME-PRO-0001")
     owner = UserFactory(email="alice@acme.example")
     owner.set_password("pw-alice-123")
     owner.save()
     MembershipFactory(license=license, user=owner, role="owner")
-    buy(license, "12.345678")
+    return license
 
+
+def _owner_logged_in(new_page):
+    """A page logged in as the owner, allowed to read what Copy buttons copy."""
     page = new_page(permissions=["clipboard-read", "clipboard-write"])
     page.goto(reverse("accounts:login"))
     page.get_by_label("Email").fill("alice@acme.example")
     page.get_by_label("Password").fill("pw-alice-123")
     page.get_by_role("button", name="Log in").click()
     page.wait_for_load_state()
+    return page
+
+
+def test_an_owner_copies_a_working_example(new_page, live_server, settings):
+    settings.PORTAL_API_BASE_URL = f"{live_server.url}/api/v1"
+    license = _license_with_owner()
+    buy(license, "12.345678")
+
+    page = _owner_logged_in(new_page)
 
     page.goto(reverse("dashboard:api_keys", kwargs={"license_id": license.public_id}))
     page.get_by_label("Name").fill("billing sync")
@@ -72,19 +83,10 @@ def test_an_owner_copies_a_working_example(new_page, live_server, settings):
 def test_an_owner_registers_a_webhook_copies_its_secret_and_reads_the_log(
     new_page, live_server, receiver, celery_eager
 ):
-    license = LicenseFactory(name="Acme Corp", key="ACME-PRO-0001")
-    owner = UserFactory(email="alice@acme.example")
-    owner.set_password("pw-alice-123")
-    owner.save()
-    MembershipFactory(license=license, user=owner, role="owner")
+    license = _license_with_owner()
     hook = receiver(500)  # the first delivery fails; the resend succeeds
 
-    page = new_page(permissions=["clipboard-read", "clipboard-write"])
-    page.goto(reverse("accounts:login"))
-    page.get_by_label("Email").fill("alice@acme.example")
-    page.get_by_label("Password").fill("pw-alice-123")
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_load_state()
+    page = _owner_logged_in(new_page)
     page.goto(reverse("dashboard:api_keys", kwargs={"license_id": license.public_id}))
     page.get_by_role("link", name="webhook endpoint").click()
 
