@@ -162,7 +162,8 @@ def _endpoint_failed(endpoint: WebhookEndpoint, *, now: datetime, error: str) ->
             subject=f"Webhook endpoint disabled for {endpoint.license.name}",
             message=(
                 f"We stopped sending webhooks to {endpoint.url}.\n\n{reason}\n\n"
-                f"Fix the receiver, then switch the endpoint on again in the portal: {link}\n"
+                f"Fix the receiver, then switch the endpoint on again (Webhooks, in the "
+                f"portal): {link}\n"
             ),
             from_email=settings.DEFAULT_FROM_EMAIL,
             recipient_list=recipients,

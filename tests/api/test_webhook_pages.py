@@ -13,6 +13,7 @@ from api.services import webhook_endpoint_create
 from api.webhooks import signature_verify
 from tests.accounts.factories import MembershipFactory, UserFactory
 from tests.ledger import buy
+from tests.usage.test_hostile_input import HOSTILE, assert_inert
 
 pytestmark = pytest.mark.django_db
 
@@ -219,3 +220,21 @@ def test_another_licenses_endpoint_and_delivery_are_404(
     theirs.refresh_from_db()
     assert theirs.is_active and WebhookEndpoint.objects.count() == 2
     assert theirs.url not in client.get(_url(alice_license)).content.decode()
+
+
+@pytest.mark.parametrize("kind", list(HOSTILE))
+def test_hostile_urls_are_refused_and_shown_inert(client, alice_license, alice, kind):
+    text = HOSTILE[kind]
+    client.force_login(alice)
+    for url in (
+        text,
+        f"https://{text}/hooks",
+        f"https://10.0.0.1/{text}",
+        f"http://127.0.0.1/{text}",
+    ):
+        page = client.post(_url(alice_license), {"url": url, "events": ["balance.low"]})
+        assert page.status_code in (200, 400), url
+        assert_inert(page.content.decode(), text)
+    # Only a loopback URL whose path merely contains the text could be kept (development).
+    for endpoint in WebhookEndpoint.objects.all():
+        assert endpoint.url.startswith("http://127.0.0.1/")
