@@ -252,3 +252,30 @@ def test_openapi_document_is_3_1_and_the_reference_page_lists_every_endpoint(cli
     page = client.get("/api/v1/reference/").content.decode()
     for path in document["paths"]:
         assert path in page
+
+
+def test_a_transactions_page_costs_the_same_queries_whatever_the_history(
+    client, alice_license, make_key
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    raw = make_key(alice_license)
+    buy(alice_license, "50.00")
+    at = timezone.now() - timedelta(days=2)
+
+    def queries(params):
+        with CaptureQueriesContext(connection) as captured:
+            answer = client.get(_url(alice_license, "/transactions"), params, **bearer(raw))
+        assert answer.status_code == 200
+        return len(captured), answer.json()
+
+    queries({})  # the key's first use of the minute notes it (one UPDATE), not measured
+    for i in range(12):
+        spend(alice_license, "0.10", at=at + timedelta(minutes=i))
+    few, first = queries({"limit": 5})
+    for i in range(12, 150):
+        spend(alice_license, "0.10", at=at + timedelta(minutes=i))
+    many, _ = queries({"limit": 5})
+    later, _ = queries({"limit": 5, "cursor": first["next_cursor"]})
+    assert few == many == later
