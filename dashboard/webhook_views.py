@@ -101,9 +101,7 @@ class WebhookDetailView(_EndpointMixin, TemplateView):
         context = super().get_context_data(**kwargs)
         endpoint = kwargs.get("endpoint") or self.get_endpoint()
         context.update(
-            endpoint=endpoint,
-            deliveries=webhook_deliveries_recent(self.license, endpoint),
-            event_labels=dict(WebhookEndpoint.Event.choices),
+            endpoint=endpoint, deliveries=webhook_deliveries_recent(self.license, endpoint)
         )
         return context
 
@@ -122,12 +120,10 @@ class WebhookSetActiveView(_EndpointMixin, View):
         return self.back()
 
 
-class WebhookSecretRotateView(_EndpointMixin, TemplateView):
+class WebhookSecretRotateView(WebhookDetailView):
     """A new signing secret, shown on the endpoint's page this once."""
 
     owner_only = True
-    template_name = "dashboard/webhook.html"
-    extra_context = {"nav_current": "webhooks"}
 
     def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         return self.back()
@@ -136,12 +132,7 @@ class WebhookSecretRotateView(_EndpointMixin, TemplateView):
         endpoint, secret = webhook_endpoint_secret_rotate(
             acting_user=self.user, endpoint=self.get_endpoint()
         )
-        context = self.get_context_data(
-            endpoint=endpoint,
-            deliveries=webhook_deliveries_recent(self.license, endpoint),
-            event_labels=dict(WebhookEndpoint.Event.choices),
-            secret=secret,
-        )
+        context = self.get_context_data(endpoint=endpoint, secret=secret)
         return _no_store(self.render_to_response(context))
 
 
