@@ -31,6 +31,7 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.audit import audit_record
 from accounts.models import Membership
 from api.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
 from api.outbound import post_json
@@ -149,6 +150,13 @@ def _endpoint_failed(endpoint: WebhookEndpoint, *, now: datetime, error: str) ->
     reason = f"Every delivery failed since {endpoint.failing_since:%Y-%m-%d %H:%M} UTC ({error})."
     WebhookEndpoint.objects.filter(pk=endpoint.pk).update(
         is_active=False, disabled_at=now, disabled_reason=reason[:300]
+    )
+    audit_record(
+        actor=None,
+        license=endpoint.license,
+        action="webhook.disable",
+        target=f"webhook {endpoint.url}"[:200],
+        reason=reason,
     )
     owners = list(
         Membership.objects.for_license(endpoint.license)

@@ -9,6 +9,7 @@ import time_machine
 from django.core import mail
 from django.utils import timezone
 
+from accounts.models import AuditEvent
 from api.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
 from api.outbound import UnsafeUrl, url_target
 from api.services import webhook_endpoint_create
@@ -108,6 +109,8 @@ def test_an_endpoint_failing_for_days_is_disabled_and_the_owner_told(
     endpoint.refresh_from_db()
     assert not endpoint.is_active and "failed since" in endpoint.disabled_reason
     assert [m.to for m in mail.outbox if "disabled" in m.subject] == [["alice@acme.example"]]
+    [audit] = AuditEvent.objects.filter(action="webhook.disable")
+    assert audit.actor is None and "failed since" in audit.reason
 
 
 @pytest.mark.parametrize(
