@@ -59,12 +59,17 @@ class ApiKey(TimeStampedModel):
         return "active"
 
 
+OWNER_SWITCHED_OFF = "Switched off by an owner."
+
+
 class WebhookEndpoint(TimeStampedModel):
     class Event(models.TextChoices):
         BALANCE_LOW = "balance.low", "balance.low — the balance fell below the alert threshold"
         BALANCE_DEPLETED = "balance.depleted", "balance.depleted — the balance reached zero"
         PURCHASE_SUCCEEDED = "purchase.succeeded", "purchase.succeeded — credits were added"
         REFUND_ISSUED = "refund.issued", "refund.issued — a refund or goodwill credit"
+        AUTO_TOPUP_FAILED = "auto_topup.failed", "auto_topup.failed — an automatic top-up failed"
+        DISPUTE_UPDATED = "dispute.updated", "dispute.updated — a card dispute opened or changed"
 
     license = models.ForeignKey(License, on_delete=models.PROTECT, related_name="webhooks")
     url = models.URLField(max_length=500)
@@ -86,7 +91,16 @@ class WebhookEndpoint(TimeStampedModel):
 
     @property
     def secret_display(self) -> str:
+        """The secret's start (the "whsec_" prefix and four characters), never the rest."""
         return f"{self.secret[:10]}…"
+
+    @property
+    def state(self) -> str:
+        """What the endpoint list says: active, failing (still sent to), switched off by an
+        owner, or disabled after failures (api.webhooks)."""
+        if self.is_active:
+            return "failing" if self.failing_since is not None else "active"
+        return "switched off" if self.disabled_reason == OWNER_SWITCHED_OFF else "disabled"
 
 
 class WebhookEvent(models.Model):

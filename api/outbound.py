@@ -24,6 +24,12 @@ class UnsafeUrl(ApplicationError):
     pass
 
 
+HTTPS_ONLY = (
+    "Use an https:// address, e.g. https://example.com/hooks (plain http:// only to this "
+    "machine, 127.0.0.1 or localhost, in development)."
+)
+
+
 @dataclass(frozen=True)
 class Target:
     url: str  # the URL with the checked address in place of the hostname
@@ -37,18 +43,31 @@ def _allowed(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     return address.is_global and not address.is_multicast
 
 
+def _names_loopback(host: str) -> bool:
+    """localhost, or a loopback address written out (http is refused for anything else
+    before its name is even looked up)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def url_target(url: str) -> Target:
     """The checked target of a URL, or UnsafeUrl saying why it may not be called."""
     parts = urlsplit(url)
     host = (parts.hostname or "").lower()
     if parts.scheme not in ("https", "http") or not host:
-        raise UnsafeUrl("Use an https:// URL.", field="url")
+        raise UnsafeUrl(HTTPS_ONLY, field="url")
     if parts.username or parts.password:
         raise UnsafeUrl("The URL may not carry a user name or password.", field="url")
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError as exc:
         raise UnsafeUrl("The URL's port is not a number.", field="url") from exc
+    if parts.scheme == "http" and not _names_loopback(host):
+        raise UnsafeUrl(HTTPS_ONLY, field="url")
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
@@ -62,7 +81,7 @@ def url_target(url: str) -> Target:
             field="url",
         )
     if parts.scheme == "http" and not all(a.is_loopback for a in addresses):
-        raise UnsafeUrl("Use an https:// URL.", field="url")
+        raise UnsafeUrl(HTTPS_ONLY, field="url")
     address = addresses[0]
     netloc = f"[{address}]" if address.version == 6 else str(address)
     pinned = urlunsplit((parts.scheme, f"{netloc}:{port}", parts.path or "/", parts.query, ""))

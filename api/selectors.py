@@ -41,3 +41,23 @@ def webhook_deliveries_recent(
         .select_related("event")
         .order_by("-created_at", "-id")[:limit]
     )
+
+
+def webhook_endpoint_get(license: License, endpoint_id: int) -> WebhookEndpoint | None:
+    """One of the license's endpoints; None for another license's (the caller's 404)."""
+    if not 0 < endpoint_id < 2**63:
+        return None
+    return webhook_endpoints_for_license(license).filter(pk=endpoint_id).first()
+
+
+def webhook_delivery_get(
+    license: License, endpoint: WebhookEndpoint, delivery_id: int
+) -> WebhookDelivery | None:
+    if not 0 < delivery_id < 2**63:
+        return None
+    return (
+        WebhookDelivery.objects.for_license(license)
+        .filter(endpoint=endpoint, pk=delivery_id)
+        .select_related("event", "endpoint")
+        .first()
+    )

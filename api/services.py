@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from accounts.audit import audit_record
 from accounts.models import License, User
-from api.models import ApiKey, WebhookDelivery, WebhookEndpoint
+from api.models import OWNER_SWITCHED_OFF, ApiKey, WebhookDelivery, WebhookEndpoint
 from api.outbound import url_target
 from api.tasks import webhook_deliveries_enqueue
 from billing.signals import EVENT_TYPES
@@ -100,19 +100,28 @@ def api_key_touch(*, key: ApiKey) -> None:
         key.last_used_at = now
 
 
+def _new_secret() -> str:
+    return f"whsec_{secrets.token_urlsafe(32)}"
+
+
 @transaction.atomic
 def webhook_endpoint_create(
     *, acting_user: User, license: License, url: str, events: list[str]
 ) -> tuple[WebhookEndpoint, str]:
     """Register an endpoint; returns it and its signing secret (shown to the owner once)."""
     url = (url or "").strip()
+    if not url:
+        raise ApplicationError("Give the URL that receives the events.", field="url")
     if len(url) > 500:
         raise ApplicationError("URLs are at most 500 characters.", field="url")
     url_target(url)  # refuses what may not be called (api/outbound.py)
+    unknown = sorted(set(events) - set(EVENT_TYPES))
+    if unknown:
+        raise ApplicationError(f"Unknown event: {', '.join(unknown)}.", field="events")
     events = [e for e in EVENT_TYPES if e in set(events)]
     if not events:
         raise ApplicationError("Choose at least one event.", field="events")
-    secret = f"whsec_{secrets.token_urlsafe(32)}"
+    secret = _new_secret()
     endpoint = WebhookEndpoint.objects.create(
         license=license, url=url, events=events, secret=secret, created_by=acting_user
     )
@@ -134,7 +143,7 @@ def webhook_endpoint_set_active(
     if endpoint.is_active != active:
         endpoint.is_active = active
         endpoint.disabled_at = None if active else timezone.now()
-        endpoint.disabled_reason = "" if active else "Switched off by an owner."
+        endpoint.disabled_reason = "" if active else OWNER_SWITCHED_OFF
         endpoint.failing_since = None
         endpoint.save()
         audit_record(
@@ -147,9 +156,48 @@ def webhook_endpoint_set_active(
 
 
 @transaction.atomic
+def webhook_endpoint_secret_rotate(
+    *, acting_user: User, endpoint: WebhookEndpoint
+) -> tuple[WebhookEndpoint, str]:
+    """A new signing secret, in force at once (deliveries from now on are signed with it);
+    returns it, to be shown to the owner once."""
+    endpoint = WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk)
+    secret = _new_secret()
+    endpoint.secret = secret
+    endpoint.save(update_fields=["secret", "updated_at"])
+    audit_record(
+        actor=acting_user,
+        license=endpoint.license,
+        action="webhook.rotate_secret",
+        target=f"webhook {endpoint.url}"[:200],
+    )
+    return endpoint, secret
+
+
+@transaction.atomic
+def webhook_endpoint_delete(*, acting_user: User, endpoint: WebhookEndpoint) -> None:
+    """Remove an endpoint and its delivery log; nothing more is sent to it. The events stay
+    (other endpoints may have them); the audit trail keeps what was removed."""
+    endpoint = WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk)
+    deliveries, _ = WebhookDelivery.objects.filter(endpoint=endpoint).delete()
+    audit_record(
+        actor=acting_user,
+        license=endpoint.license,
+        action="webhook.delete",
+        target=f"webhook {endpoint.url}"[:200],
+        changes={"url": endpoint.url, "events": endpoint.events, "deliveries": deliveries},
+    )
+    endpoint.delete()
+
+
+@transaction.atomic
 def webhook_delivery_resend(*, acting_user: User, delivery: WebhookDelivery) -> WebhookDelivery:
     """Send a delivery again now (whatever its status), once the click commits."""
-    delivery = WebhookDelivery.objects.select_for_update().get(pk=delivery.pk)
+    delivery = (
+        WebhookDelivery.objects.select_for_update(of=("self",))
+        .select_related("endpoint", "event")
+        .get(pk=delivery.pk)
+    )
     if not delivery.endpoint.is_active:
         raise ApplicationError("Switch the endpoint on before resending to it.")
     delivery.status = WebhookDelivery.Status.PENDING
@@ -160,6 +208,7 @@ def webhook_delivery_resend(*, acting_user: User, delivery: WebhookDelivery) -> 
         license=delivery.license,
         action="webhook.resend",
         target=f"webhook delivery #{delivery.pk}",
+        changes={"event": delivery.event.public_id, "url": delivery.endpoint.url},
     )
     ids = [delivery.pk]
     transaction.on_commit(lambda: webhook_deliveries_enqueue(delivery_ids=ids))

@@ -8,12 +8,17 @@ OpenAPI 3.1 document (/api/v1/openapi.json) from these functions and schemas.
   settings.API_RATE_LIMIT requests per API_RATE_WINDOW_SECONDS: 429 with Retry-After.
 - Money is a decimal string with 6 places ("12.345678"); times are RFC 3339 in UTC; days
   and months are the license's local ones.
-- Cost: every endpoint reads LicenseBalance, a bounded range of DailyRollup rows, or an
-  index range of the ledger (keyset pages); none grows with the length of the history.
+- One computation each: transactions are the All transactions page's
+  (billing.transactions: one line per API call, the same filters and search), statements
+  the statement page's (billing.statements: the reconciliation's figures).
+- Cost: balance, usage and transactions read LicenseBalance, a bounded range of
+  DailyRollup rows, or an index range of the ledger (keyset pages), whatever the length of
+  the history; a statement is the reconciliation of one license and month, one pass over
+  that license's entries (as the statement page and PDF).
 """
 
 import uuid
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -29,21 +34,29 @@ from accounts.models import License
 from api.models import ApiKey
 from api.selectors import api_key_for_secret
 from api.services import api_key_touch
-from billing.entry_cursor import MAX_PAGE, transaction_get, transactions_page
 from billing.history import (
     HistoryFilter,
     history_csv_lines,
     history_filename,
     ledger_history_csv_pages,
 )
-from billing.models import LedgerEntry
+from billing.models import LedgerEntry, Service
 from billing.money import quantize_money
-from billing.month_figures import statement_month
 from billing.selectors import balance_get, usage_by_period
+from billing.statements import statement_get
+from billing.transactions import (
+    Cursor,
+    Transaction,
+    TransactionFilter,
+    transaction_get,
+    transactions_page,
+    transactions_search,
+)
 from portal.ratelimit import rate_limit_hit
 
 MONEY_PATTERN = r"^-?[0-9]+\.[0-9]{6}$"
 MAX_DAYS = {"day": 366, "month": 3 * 366}
+MAX_PAGE = 200
 
 
 def money(value: Decimal) -> str:
@@ -123,17 +136,34 @@ class UsageOut(Schema):
     data: list[UsageBucketOut]
 
 
-class TransactionOut(Schema):
+class TransactionLineOut(Schema):
+    """One ledger entry of a transaction (a call has one per service it used)."""
+
     id: int
-    occurred_at: datetime
-    kind: Literal["purchase", "usage", "refund"]
     service: str
     amount: str = Money
     tokens: int
     images: int
-    api_calls: int
+
+
+class TransactionOut(Schema):
+    """One line of All transactions: an API call (its service charges together), or a
+    purchase, refund or credit."""
+
+    id: int = Field(description="the transaction's first entry; GET …/transactions/{id}")
+    occurred_at: datetime
+    kind: LedgerEntry.Kind
+    services: list[str]
+    amount: str = Money
+    tokens: int
+    images: int
     description: str
+    request_id: str = Field(description="a call's upstream request id")
+    record_id: str = Field(description="a call's upstream record id")
+    endpoint: str = Field(description="the upstream endpoint a call used")
+    status: str = Field(description="a call's status: success, error…")
     refund_of: int | None
+    entries: list[TransactionLineOut]
 
 
 class TransactionPageOut(Schema):
@@ -143,15 +173,20 @@ class TransactionPageOut(Schema):
 
 
 class StatementOut(Schema):
+    """The dashboard's statement of the month, the billing team's reconciliation figures:
+    opening + purchases + credits + refunds − usage = closing."""
+
     license_id: uuid.UUID
     month: str = Field(pattern=r"^[0-9]{4}-[0-9]{2}$", examples=["2025-06"])
     timezone: str
     opening_balance: str = Money
     purchases: str = Money
+    credits: str = Money
     usage: str = Money
     refunds: str = Money
     closing_balance: str = Money
     transactions: int
+    to_date: bool = Field(description="the month is still running")
 
 
 # --- auth, errors -------------------------------------------------------------------------
@@ -243,15 +278,6 @@ def _license(request: HttpRequest, license_id: uuid.UUID) -> License:
     if key.license.public_id != license_id or ApiKey.Scope.READ not in key.scopes:
         raise ApiError(404, "not_found", "No such license.")
     return key.license
-
-
-def _local_range(
-    license: License, date_from: date | None, date_to: date | None
-) -> tuple[datetime | None, datetime | None]:
-    tz = license.tzinfo
-    start = datetime.combine(date_from, time.min, tzinfo=tz) if date_from else None
-    end = datetime.combine(date_to + timedelta(days=1), time.min, tzinfo=tz) if date_to else None
-    return start, end
 
 
 def _check_dates(date_from: date | None, date_to: date | None) -> None:
@@ -362,25 +388,38 @@ def usage(
     }
 
 
-def _transaction_out(entry: LedgerEntry) -> dict[str, Any]:
+def _transaction_out(tx: Transaction) -> dict[str, Any]:
     return {
-        "id": entry.pk,
-        "occurred_at": entry.occurred_at,
-        "kind": entry.kind,
-        "service": entry.service,
-        "amount": money(entry.amount),
-        "tokens": entry.tokens,
-        "images": entry.images,
-        "api_calls": entry.api_calls,
-        "description": entry.description,
-        "refund_of": entry.refund_of_id,
+        "id": tx.id,
+        "occurred_at": tx.occurred_at,
+        "kind": tx.kind,
+        "services": tx.services,
+        "amount": money(tx.amount),
+        "tokens": tx.tokens,
+        "images": tx.images,
+        "description": tx.description,
+        "request_id": tx.request_id,
+        "record_id": tx.record_id,
+        "endpoint": tx.endpoint,
+        "status": tx.status,
+        "refund_of": tx.refund_of_id,
+        "entries": [
+            {
+                "id": line.id,
+                "service": line.service,
+                "amount": money(line.amount),
+                "tokens": line.tokens,
+                "images": line.images,
+            }
+            for line in tx.lines
+        ],
     }
 
 
 @api.get(
     "/licenses/{license_id}/transactions",
     response={200: TransactionPageOut, **ERRORS},
-    summary="Transactions, newest first, one page at a time",
+    summary="Transactions, newest first, one page at a time (filtered as All transactions)",
 )
 def transactions(
     request: HttpRequest,
@@ -389,38 +428,61 @@ def transactions(
     cursor: str | None = Query(None, max_length=200, description="next_cursor of the page before"),
     date_from: date | None = Query(None, alias="from", description="first local day"),
     date_to: date | None = Query(None, alias="to", description="last local day"),
+    type: LedgerEntry.Kind | None = Query(None, description="purchase, usage, refund or credit"),
+    service: Service | None = None,
+    endpoint: str = Query("", max_length=200, description="a call's upstream endpoint, exactly"),
+    status: str = Query("", max_length=32, description="a call's status, exactly"),
+    q: str = Query(
+        "",
+        max_length=200,
+        description="an entry id, upstream record id or request id, exactly; "
+        "the other filters and the cursor do not apply to a search",
+    ),
 ) -> dict[str, Any]:
+    """The All transactions page's list (billing.transactions): one line per API call."""
     license = _license(request, license_id)
+    if q.strip():
+        found = transactions_search(license, q)
+        return {
+            "data": [_transaction_out(t) for t in found],
+            "has_more": False,
+            "next_cursor": None,
+        }
     _check_dates(date_from, date_to)
-    start, end = _local_range(license, date_from, date_to)
+    flt = TransactionFilter.for_local_dates(
+        license,
+        date_from=date_from,
+        date_to=date_to,
+        kind=type or "",
+        service=service or "",
+        endpoint=endpoint,
+        status=status,
+    )
     try:
-        page = transactions_page(license=license, limit=limit, cursor=cursor, start=start, end=end)
+        before = Cursor.parse(cursor) if cursor else None
     except ValueError as exc:
-        raise ApiError(400, "invalid_cursor", str(exc)) from exc
+        raise ApiError(400, "invalid_cursor", "The cursor is not one this API gave out.") from exc
+    page = transactions_page(license, flt, before=before, size=limit)
     return {
-        "data": [_transaction_out(e) for e in page.entries],
-        "has_more": page.next_cursor is not None,
-        "next_cursor": page.next_cursor,
+        "data": [_transaction_out(t) for t in page.transactions],
+        "has_more": page.older is not None,
+        "next_cursor": str(page.older) if page.older is not None else None,
     }
 
 
 @api.get(
     "/licenses/{license_id}/transactions/{transaction_id}",
     response={200: TransactionOut, **ERRORS},
-    summary="One transaction",
+    summary="One transaction (any of its entries' ids finds it)",
 )
 def transaction_detail(
     request: HttpRequest, license_id: uuid.UUID, transaction_id: int
 ) -> dict[str, Any]:
     license = _license(request, license_id)
-    entry = (
-        transaction_get(license=license, entry_id=transaction_id)
-        if 0 < transaction_id < 2**63
-        else None
-    )
-    if entry is None:
+    tx = transaction_get(license, transaction_id) if 0 < transaction_id < 2**63 else None
+    if tx is None:
         raise ApiError(404, "not_found", "No such transaction.")
-    return _transaction_out(entry)
+    return _transaction_out(tx)
 
 
 @api.get(
@@ -437,17 +499,20 @@ def statement(request: HttpRequest, license_id: uuid.UUID, month: str) -> dict[s
     this_month = timezone.now().astimezone(license.tzinfo).date().replace(day=1)
     if first > this_month or first.year < 1970:
         raise ApiError(400, "invalid_request", "That month has not begun.")
-    s = statement_month(license=license, month=first)
+    statement = statement_get(license=license, month=first)
+    f = statement.figures
     return {
         "license_id": license.public_id,
         "month": f"{first:%Y-%m}",
         "timezone": license.timezone,
-        "opening_balance": money(s.opening),
-        "purchases": money(s.purchases),
-        "usage": money(s.usage),
-        "refunds": money(s.refunds),
-        "closing_balance": money(s.closing),
-        "transactions": s.entries,
+        "opening_balance": money(f.opening),
+        "purchases": money(f.purchases),
+        "credits": money(f.credits),
+        "usage": money(f.usage),
+        "refunds": money(f.refunds),
+        "closing_balance": money(f.closing),
+        "transactions": f.month_entries,
+        "to_date": statement.to_date,
     }
 
 

@@ -31,6 +31,7 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.audit import audit_record
 from accounts.models import Membership
 from api.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
 from api.outbound import post_json
@@ -150,6 +151,13 @@ def _endpoint_failed(endpoint: WebhookEndpoint, *, now: datetime, error: str) ->
     WebhookEndpoint.objects.filter(pk=endpoint.pk).update(
         is_active=False, disabled_at=now, disabled_reason=reason[:300]
     )
+    audit_record(
+        actor=None,
+        license=endpoint.license,
+        action="webhook.disable",
+        target=f"webhook {endpoint.url}"[:200],
+        reason=reason,
+    )
     owners = list(
         Membership.objects.for_license(endpoint.license)
         .filter(role=Membership.Role.OWNER, user__is_active=True)
@@ -162,7 +170,8 @@ def _endpoint_failed(endpoint: WebhookEndpoint, *, now: datetime, error: str) ->
             subject=f"Webhook endpoint disabled for {endpoint.license.name}",
             message=(
                 f"We stopped sending webhooks to {endpoint.url}.\n\n{reason}\n\n"
-                f"Fix the receiver, then switch the endpoint on again in the portal: {link}\n"
+                f"Fix the receiver, then switch the endpoint on again (Webhooks, in the "
+                f"portal): {link}\n"
             ),
             from_email=settings.DEFAULT_FROM_EMAIL,
             recipient_list=recipients,

@@ -13,6 +13,17 @@ BALANCE_LOW = "balance.low"
 BALANCE_DEPLETED = "balance.depleted"
 PURCHASE_SUCCEEDED = "purchase.succeeded"
 REFUND_ISSUED = "refund.issued"
-EVENT_TYPES = (BALANCE_LOW, BALANCE_DEPLETED, PURCHASE_SUCCEEDED, REFUND_ISSUED)
+# Sent by payments (it sits on billing): an automatic top-up that could not be made, and a
+# card dispute opened or changing status.
+AUTO_TOPUP_FAILED = "auto_topup.failed"
+DISPUTE_UPDATED = "dispute.updated"
+EVENT_TYPES = (
+    BALANCE_LOW,
+    BALANCE_DEPLETED,
+    PURCHASE_SUCCEEDED,
+    REFUND_ISSUED,
+    AUTO_TOPUP_FAILED,
+    DISPUTE_UPDATED,
+)
 
 billing_event = Signal()

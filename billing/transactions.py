@@ -10,7 +10,7 @@ OFFSET, so the first, the middle and the last page cost the same at 10 million e
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 from django.db.models import QuerySet
@@ -126,6 +126,27 @@ class TransactionFilter:
     endpoint: str = ""
     status: str = ""
 
+    @classmethod
+    def for_local_dates(
+        cls,
+        license: License,
+        *,
+        date_from: date | None = None,
+        date_to: date | None = None,
+        kind: str = "",
+        service: str = "",
+        endpoint: str = "",
+        status: str = "",
+    ) -> "TransactionFilter":
+        """The filter as people and programs give it: days in the license's timezone, both
+        ends inclusive (the All transactions page and the API's transactions)."""
+        tz = license.tzinfo
+        start = datetime.combine(date_from, time.min, tzinfo=tz) if date_from else None
+        end = (
+            datetime.combine(date_to + timedelta(days=1), time.min, tzinfo=tz) if date_to else None
+        )
+        return cls(start, end, kind, service, endpoint, status)
+
     def apply(self, qs: QuerySet[LedgerEntry]) -> QuerySet[LedgerEntry]:
         if self.start is not None:
             qs = qs.filter(occurred_at__gte=self.start)
@@ -157,7 +178,13 @@ class Cursor:
     def parse(cls, text: str) -> "Cursor":
         """The inverse of str(); ValueError for anything else."""
         micros, _, entry_id = (text or "").partition(".")
-        return cls(_EPOCH + timedelta(microseconds=int(micros)), int(entry_id))
+        try:
+            cursor = cls(_EPOCH + timedelta(microseconds=int(micros)), int(entry_id))
+        except OverflowError as exc:
+            raise ValueError("not a position in the list") from exc
+        if not 0 < cursor.id < 2**63:
+            raise ValueError("not a position in the list")
+        return cursor
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
 from accounts.models import License, Membership
+from api.models import WebhookEndpoint
 from billing.models import LedgerEntry, Service
 from billing.money import MONEY_MAX, MONEY_PLACES
 from billing.transactions import Cursor
@@ -131,6 +132,23 @@ class ApiKeyForm(VisibleTextFormMixin, forms.Form):
         if day is None:
             return None
         return datetime.combine(day + timedelta(days=1), time.min, tzinfo=license.tzinfo)
+
+
+class WebhookEndpointForm(VisibleTextFormMixin, forms.Form):
+    """A webhook endpoint: its URL (checked by api.services) and the events it wants."""
+
+    url = forms.CharField(
+        max_length=500,
+        label="Endpoint URL",
+        help_text="Where the portal POSTs events, e.g. https://example.com/hooks/portal.",
+        widget=forms.URLInput(attrs={"placeholder": "https://", "autocomplete": "url"}),
+    )
+    events = forms.MultipleChoiceField(
+        choices=WebhookEndpoint.Event.choices,
+        widget=forms.CheckboxSelectMultiple,
+        label="Events",
+        error_messages={"required": "Choose at least one event."},
+    )
 
 
 class TransactionFilterForm(forms.Form):

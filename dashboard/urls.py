@@ -1,6 +1,6 @@
 from django.urls import path
 
-from dashboard import payment_views, views
+from dashboard import payment_views, views, webhook_views
 
 app_name = "dashboard"
 
@@ -14,6 +14,28 @@ urlpatterns = [
     path("test-api/", views.ApiTestView.as_view(), name="test_api"),
     path("api-keys/", views.ApiKeysView.as_view(), name="api_keys"),
     path("api-keys/<int:key_id>/revoke/", views.ApiKeyRevokeView.as_view(), name="api_key_revoke"),
+    path("webhooks/", webhook_views.WebhookListView.as_view(), name="webhooks"),
+    path("webhooks/<int:endpoint_id>/", webhook_views.WebhookDetailView.as_view(), name="webhook"),
+    path(
+        "webhooks/<int:endpoint_id>/active/",
+        webhook_views.WebhookSetActiveView.as_view(),
+        name="webhook_set_active",
+    ),
+    path(
+        "webhooks/<int:endpoint_id>/rotate-secret/",
+        webhook_views.WebhookSecretRotateView.as_view(),
+        name="webhook_rotate_secret",
+    ),
+    path(
+        "webhooks/<int:endpoint_id>/delete/",
+        webhook_views.WebhookDeleteView.as_view(),
+        name="webhook_delete",
+    ),
+    path(
+        "webhooks/<int:endpoint_id>/deliveries/<int:delivery_id>/resend/",
+        webhook_views.WebhookDeliveryResendView.as_view(),
+        name="webhook_resend",
+    ),
     path("history.csv", views.HistoryCsvView.as_view(), name="history_csv"),
     path("transactions/", views.TransactionListView.as_view(), name="transactions"),
     path(

@@ -6,7 +6,7 @@ through the selectors of billing, usage and this app; writes go to their service
 
 import json
 import logging
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime
 
 from django.conf import settings
 from django.contrib import messages
@@ -467,13 +467,6 @@ class AlertSettingsView(LicenseMixin, FormView):
 # --- transactions, flags and statements ------------------------------------------------
 
 
-def _local_range(license, date_from, date_to) -> tuple[datetime | None, datetime | None]:
-    tz = license.tzinfo
-    start = datetime.combine(date_from, time.min, tzinfo=tz) if date_from else None
-    end = datetime.combine(date_to + timedelta(days=1), time.min, tzinfo=tz) if date_to else None
-    return start, end
-
-
 class TransactionListView(LicenseMixin, TemplateView):
     """All transactions: the whole history newest first, one line per API call, keyset-paged
     (billing.transactions), with filters and a search by request, record or entry id."""
@@ -493,10 +486,10 @@ class TransactionListView(LicenseMixin, TemplateView):
             results = transactions_search(self.license, data["q"])
             items = results
         else:
-            start, end = _local_range(self.license, data.get("from"), data.get("to"))
-            flt = TransactionFilter(
-                start=start,
-                end=end,
+            flt = TransactionFilter.for_local_dates(
+                self.license,
+                date_from=data.get("from"),
+                date_to=data.get("to"),
                 kind=data.get("type") or "",
                 service=data.get("service") or "",
                 endpoint=data.get("endpoint") or "",

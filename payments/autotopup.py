@@ -27,6 +27,7 @@ from accounts.audit import audit_record
 from accounts.models import License, User
 from billing.models import LicenseBalance
 from billing.money import quantize_money
+from billing.signals import AUTO_TOPUP_FAILED, billing_event
 from payments import emails
 from payments.models import Payment, PaymentAccount
 from payments.services import (
@@ -59,6 +60,23 @@ def auto_topup_month_used(license: License) -> tuple[int, Decimal]:
     )
     total = rows.aggregate(total=Sum("amount"))["total"] or Decimal("0")
     return rows.count(), quantize_money(total)
+
+
+def _announce_failed(
+    license: License, *, message: str, switched_off: bool, payment: Payment | None = None
+) -> None:
+    """auto_topup.failed for the apps above (webhooks), inside the deciding transaction."""
+    billing_event.send(
+        sender=Payment,
+        event_type=AUTO_TOPUP_FAILED,
+        license=license,
+        data={
+            "payment_id": payment.pk if payment is not None else None,
+            "amount": f"{payment.amount:f}" if payment is not None else None,
+            "message": message,
+            "auto_topup_switched_off": switched_off,
+        },
+    )
 
 
 def _switch_off(account: PaymentAccount, reason: str) -> None:
@@ -124,6 +142,7 @@ def auto_topup_decide(*, license: License, balance: LicenseBalance) -> Decision:
     card = default_card(license)
     if card is None:
         _switch_off(account, "there is no saved card to charge")
+        _announce_failed(license, message="There is no saved card to charge.", switched_off=True)
         return Decision(notice=Notice("failed", "There is no saved card to charge.", True))
     payment = _payment_create(
         license=license,
@@ -171,6 +190,7 @@ def auto_topup_charge(*, payment_id: int) -> Payment:
                     f"(last: {payment.failure_message})",
                 )
             message = payment.failure_message
+            _announce_failed(license, message=message, switched_off=switched_off, payment=payment)
             transaction.on_commit(
                 lambda: emails.auto_topup_failed_send(
                     license_id=license.pk, message=message, switched_off=switched_off

@@ -30,6 +30,7 @@ from billing.services import (
     purchase_refund_record,
     refundable_amount,
 )
+from billing.signals import DISPUTE_UPDATED, billing_event
 from payments import stripe_client
 from payments.models import Dispute, Payment, PaymentAccount, PaymentRefund, SavedCard
 from payments.stripe_client import CardDeclined, PaymentProviderError, cents_for
@@ -599,6 +600,20 @@ def dispute_record(*, dispute: dict[str, Any], event_type: str) -> tuple[Dispute
                 target=f"payment #{payment.pk}",
                 changes={"dispute": row.dispute_id, "status": [before, row.status]},
                 reason=row.reason,
+            )
+            billing_event.send(
+                sender=Dispute,
+                event_type=DISPUTE_UPDATED,
+                license=payment.license,
+                data={
+                    "dispute_id": row.dispute_id,
+                    "payment_id": payment.pk,
+                    "transaction_id": payment.ledger_entry.pk,
+                    "amount": f"{stripe_client.money_from_cents(row.amount_cents):f}",
+                    "reason": row.reason,
+                    "status": row.status,
+                    "previous_status": before or None,
+                },
             )
         lost = min(
             stripe_client.money_from_cents(row.amount_cents),

@@ -14,7 +14,7 @@ from api.services import api_key_create, api_key_revoke
 from billing.services import UsageRecord, usage_record_batch
 from dashboard.selectors import dashboard_get
 from tests.api.conftest import bearer
-from tests.ledger import buy, spend, spend_images
+from tests.ledger import buy, charge, record, spend, spend_images
 
 pytestmark = pytest.mark.django_db
 
@@ -144,8 +144,66 @@ def test_transactions_page_through_the_history_with_a_cursor(client, alice_licen
 
     one = client.get(_url(alice_license, f"/transactions/{seen[0]['id']}"), **bearer(raw))
     assert one.json() == seen[0]
-    bad = client.get(_url(alice_license, "/transactions"), {"cursor": "garbage"}, **bearer(raw))
-    assert bad.status_code == 400 and bad.json()["error"]["code"] == "invalid_cursor"
+    for garbage in ("garbage", "9" * 40 + ".1", "1." + "9" * 30, "-5.-5"):
+        bad = client.get(_url(alice_license, "/transactions"), {"cursor": garbage}, **bearer(raw))
+        assert bad.status_code == 400 and bad.json()["error"]["code"] == "invalid_cursor"
+
+
+def _page_ids(client, license, query):
+    """The entry ids All transactions lists for `query` (its first page)."""
+    page = client.get(f"/l/{license.public_id}/transactions/", query)
+    assert page.status_code == 200
+    return [t.id for t in page.context["items"]]
+
+
+def test_transactions_filter_and_search_as_all_transactions(client, alice_license, alice, make_key):
+    """Each filter of the All transactions page gives the API the same lines: one per call
+    (its service charges together), the same search by request, record or entry id."""
+    now = timezone.now()
+    buy(alice_license, "20.00", at=now - timedelta(days=5))
+    charge(
+        alice_license,
+        record(now - timedelta(days=4), input_tokens=1000, completion_tokens=500,
+               endpoint="/v1/chat/completions", record_id="rec-chat", request_id="req-chat"),
+        record(now - timedelta(days=2), images=20, endpoint="/v1/images",
+               record_id="rec-img", request_id="req-img"),
+        record(now - timedelta(days=1), input_tokens=10, endpoint="/v1/chat/completions",
+               status="error", record_id="rec-err", request_id="req-err"),
+    )  # fmt: skip
+    raw = make_key(alice_license)
+    client.force_login(alice)
+    local_day = timezone.localtime(now - timedelta(days=2), alice_license.tzinfo).date()
+    cases = [
+        {},
+        {"type": "usage"},
+        {"type": "purchase"},
+        {"service": "ai_images"},
+        {"service": "ai_data_completion"},
+        {"endpoint": "/v1/chat/completions"},
+        {"status": "error"},
+        {"from": f"{local_day}", "to": f"{local_day}"},
+        {"q": "req-chat"},
+        {"q": "rec-img"},
+    ]
+    for query in cases:
+        api = client.get(_url(alice_license, "/transactions"), query, **bearer(raw))
+        assert api.status_code == 200, query
+        assert [t["id"] for t in api.json()["data"]] == _page_ids(client, alice_license, query), (
+            query
+        )
+
+    chat = client.get(_url(alice_license, "/transactions"), {"q": "req-chat"}, **bearer(raw))
+    (call,) = chat.json()["data"]
+    assert call["services"] == ["ai_data", "ai_data_completion"] and len(call["entries"]) == 2
+    assert call["request_id"] == "req-chat" and call["record_id"] == "rec-chat"
+    assert call["amount"] == f"{sum(Decimal(e['amount']) for e in call['entries']):f}"
+    by_entry = client.get(
+        _url(alice_license, "/transactions"), {"q": str(call["id"])}, **bearer(raw)
+    )
+    assert by_entry.json()["data"] == [call]
+
+    wrong = client.get(_url(alice_license, "/transactions"), {"type": "gift"}, **bearer(raw))
+    assert wrong.status_code == 400 and "type" in wrong.json()["error"]["message"]
 
 
 def test_another_licenses_transaction_is_404(client, alice_license, bob_license, make_key):
@@ -194,3 +252,30 @@ def test_openapi_document_is_3_1_and_the_reference_page_lists_every_endpoint(cli
     page = client.get("/api/v1/reference/").content.decode()
     for path in document["paths"]:
         assert path in page
+
+
+def test_a_transactions_page_costs_the_same_queries_whatever_the_history(
+    client, alice_license, make_key
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    raw = make_key(alice_license)
+    buy(alice_license, "50.00")
+    at = timezone.now() - timedelta(days=2)
+
+    def queries(params):
+        with CaptureQueriesContext(connection) as captured:
+            answer = client.get(_url(alice_license, "/transactions"), params, **bearer(raw))
+        assert answer.status_code == 200
+        return len(captured), answer.json()
+
+    queries({})  # the key's first use of the minute notes it (one UPDATE), not measured
+    for i in range(12):
+        spend(alice_license, "0.10", at=at + timedelta(minutes=i))
+    few, first = queries({"limit": 5})
+    for i in range(12, 150):
+        spend(alice_license, "0.10", at=at + timedelta(minutes=i))
+    many, _ = queries({"limit": 5})
+    later, _ = queries({"limit": 5, "cursor": first["next_cursor"]})
+    assert few == many == later

@@ -10,7 +10,9 @@ from tests.ledger import buy, spend
 
 pytestmark = pytest.mark.django_db
 
-PAGES = ["overview", "reports", "help", "purchase", "test_api", "api_keys", "alert_settings"]
+PAGES = [
+    "overview", "reports", "help", "purchase", "test_api", "api_keys", "webhooks", "alert_settings",
+]  # fmt: skip
 
 
 def test_pages_answers_and_emails_never_carry_a_full_key(

@@ -2,15 +2,14 @@
 receiver can verify, retried after a failure, never sent to internal addresses."""
 
 import json
-import threading
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import time_machine
 from django.core import mail
 from django.utils import timezone
 
+from accounts.models import AuditEvent
 from api.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
 from api.outbound import UnsafeUrl, url_target
 from api.services import webhook_endpoint_create
@@ -19,58 +18,6 @@ from api.webhooks import signature_verify
 from tests.ledger import buy, spend
 
 pytestmark = pytest.mark.django_db
-
-
-class Receiver:
-    """An HTTP server on 127.0.0.1 that answers the statuses it is told, in turn."""
-
-    def __init__(self, statuses):
-        self.statuses = list(statuses)
-        self.requests = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                receiver.requests.append((dict(self.headers), body))
-                status = receiver.statuses.pop(0) if receiver.statuses else 200
-                self.send_response(status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-def receiver():
-    servers = []
-
-    def start(*statuses):
-        servers.append(Receiver(statuses))
-        return servers[-1]
-
-    yield start
-    for server in servers:
-        server.close()
-
-
-@pytest.fixture
-def committed(django_capture_on_commit_callbacks, celery_eager):
-    def run(action, *args, **kwargs):
-        with django_capture_on_commit_callbacks(execute=True):
-            return action(*args, **kwargs)
-
-    return run
 
 
 def test_balance_low_reaches_the_receiver_once_per_crossing_signed_and_retried(
@@ -162,6 +109,8 @@ def test_an_endpoint_failing_for_days_is_disabled_and_the_owner_told(
     endpoint.refresh_from_db()
     assert not endpoint.is_active and "failed since" in endpoint.disabled_reason
     assert [m.to for m in mail.outbox if "disabled" in m.subject] == [["alice@acme.example"]]
+    [audit] = AuditEvent.objects.filter(action="webhook.disable")
+    assert audit.actor is None and "failed since" in audit.reason
 
 
 @pytest.mark.parametrize(
@@ -188,3 +137,69 @@ def test_loopback_is_refused_when_not_allowed(alice_license, alice, settings, re
             acting_user=alice, license=alice_license, url=receiver().url, events=["balance.low"]
         )
     assert not WebhookEndpoint.objects.exists()
+
+
+def test_every_event_type_billing_announces_can_be_chosen():
+    from api.models import WebhookEndpoint as Endpoint
+    from billing.signals import EVENT_TYPES
+
+    assert list(Endpoint.Event.values) == list(EVENT_TYPES)
+
+
+def test_an_auto_top_up_that_cannot_be_made_is_announced(
+    alice_license, alice, receiver, committed, settings
+):
+    from payments.models import PaymentAccount
+
+    settings.STRIPE_SECRET_KEY = "sk_test_no_call_is_made"  # no saved card: Stripe is not asked
+    hook = receiver()
+    webhook_endpoint_create(
+        acting_user=alice, license=alice_license, url=hook.url, events=["auto_topup.failed"]
+    )
+    PaymentAccount.objects.create(
+        license=alice_license,
+        auto_topup_enabled=True,
+        auto_topup_threshold="5.00",
+        auto_topup_amount="20.00",
+        auto_topup_monthly_amount="100.00",
+    )
+    committed(buy, alice_license, "10.00")
+    committed(spend, alice_license, "6.00")  # $4.00: below the top-up line, and no card
+    [(_headers, body)] = hook.requests
+    event = json.loads(body)
+    assert event["type"] == "auto_topup.failed"
+    assert event["data"]["message"] == "There is no saved card to charge."
+    assert event["data"]["auto_topup_switched_off"] is True
+
+
+def test_a_dispute_opened_and_lost_is_announced_once_per_change(
+    alice_license, alice, receiver, committed
+):
+    from payments.models import Payment
+    from payments.services import dispute_record
+
+    hook = receiver()
+    webhook_endpoint_create(
+        acting_user=alice, license=alice_license, url=hook.url, events=["dispute.updated"]
+    )
+    entry = buy(alice_license, "25.00", ref="pi:pi_test_1").entry
+    payment = Payment.objects.create(
+        license=alice_license, intent_id="pi_test_1", amount="25.00", amount_cents=2500,
+        status=Payment.Status.SUCCEEDED, ledger_entry=entry,
+    )  # fmt: skip
+    dispute = {
+        "id": "dp_test_1", "amount": 2500, "payment_intent": "pi_test_1",
+        "reason": "fraudulent", "status": "needs_response",
+    }  # fmt: skip
+    committed(dispute_record, dispute=dispute, event_type="charge.dispute.created")
+    committed(dispute_record, dispute=dispute, event_type="charge.dispute.created")  # repeat
+    committed(
+        dispute_record, dispute={**dispute, "status": "lost"}, event_type="charge.dispute.closed"
+    )
+    events = [json.loads(body) for _, body in hook.requests]
+    assert [(e["type"], e["data"]["status"], e["data"]["previous_status"]) for e in events] == [
+        ("dispute.updated", "needs_response", None),
+        ("dispute.updated", "lost", "needs_response"),
+    ]
+    assert events[0]["data"]["amount"] == "25.000000"
+    assert events[0]["data"]["payment_id"] == payment.pk

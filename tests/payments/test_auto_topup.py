@@ -120,3 +120,29 @@ def test_two_failures_in_a_row_switch_it_off_and_say_why(localstripe, license_a,
 def test_it_cannot_be_switched_on_without_a_card(localstripe, license_a, member_a):
     with pytest.raises(ApplicationError, match="Save a card"):
         rule(license_a, member_a)
+
+
+def test_a_declined_top_up_is_a_webhook_event(localstripe, license_a, member_a, spend):
+    import json
+
+    from api.services import webhook_endpoint_create
+    from tests.api.conftest import Receiver
+
+    hook = Receiver([])
+    try:
+        webhook_endpoint_create(
+            acting_user=member_a, license=license_a, url=hook.url, events=["auto_topup.failed"]
+        )
+        save_card(localstripe, license_a, member_a, CARD_DECLINED_ON_CHARGE)
+        buy(license_a, "6", "opening")
+        rule(license_a, member_a, threshold=Decimal("5"))
+        spend(license_a, "2")  # below the line: the top-up is tried and declined
+        [payment] = topups(license_a)
+        events = [json.loads(body) for _, body in hook.requests]
+        assert [e["type"] for e in events] == ["auto_topup.failed"]
+        data = events[0]["data"]
+        assert data["payment_id"] == payment.pk and data["amount"] == "10.000000"
+        assert data["message"] == payment.failure_message != ""
+        assert data["auto_topup_switched_off"] is False  # the first failure only
+    finally:
+        hook.close()
