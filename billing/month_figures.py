@@ -15,10 +15,12 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from django.db import connection
+from django.db import connections
 
 from accounts.models import License
+from billing.models import DailyRollup
 from billing.money import quantize_money
+from portal.db_router import read_alias
 
 
 @dataclass(frozen=True)
@@ -60,7 +62,7 @@ CROSS JOIN (
 
 def statement_month(*, license: License, month: date) -> Statement:
     month = month.replace(day=1)
-    with connection.cursor() as cursor:
+    with connections[read_alias(DailyRollup)].cursor() as cursor:
         cursor.execute(
             _STATEMENT_SQL,
             {"license_id": license.pk, "start": month, "end": _next_month(month)},

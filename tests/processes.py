@@ -115,6 +115,45 @@ class Worker:
         self.log.close()
 
 
+class WebServer:
+    """The portal under gunicorn (one sync worker, so one process's state), as `make run`
+    serves it, with `env`; its output goes to a log file (`output()`)."""
+
+    def __init__(self, env: dict):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = tempfile.NamedTemporaryFile(prefix="gunicorn-", suffix=".log")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            [str(BIN / "gunicorn"), "portal.wsgi:application", "--bind", f"127.0.0.1:{self.port}",
+             "--workers", "1", "--timeout", "60", "--log-level", "warning"],
+            cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        import httpx
+
+        def answers() -> bool:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"gunicorn exited:\n{self.output()}")
+            try:
+                return httpx.get(f"{self.url}/healthz", timeout=5).status_code in (200, 503)
+            except httpx.TransportError:
+                return False
+
+        wait_for(answers, timeout=60, message="gunicorn to answer /healthz")
+
+    def output(self) -> str:
+        return Path(self.log.name).read_text(errors="replace")[-5000:]
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        self.log.close()
+
+
 # --- the upstream simulator --------------------------------------------------------------
 
 # The tests' clock: the simulator serves what had arrived by then.
