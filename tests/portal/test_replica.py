@@ -255,3 +255,38 @@ def test_a_hanging_replica_costs_one_connect_timeout_per_retry_interval_not_one_
             assert health["replica"]["state"] == "down"
         finally:
             server.stop()
+
+
+def test_a_replica_behind_its_lag_limit_is_left_for_the_primary_and_metrics_say_how_far(
+    streaming_pair,
+):
+    primary, standby = streaming_pair
+    made = customer(streaming_pair, "LAG-000004")
+    home = f"/l/{made['public_id']}/"
+    server = WebServer(
+        portal_env(primary, standby.url, REPLICA_MAX_LAG_BYTES="0", METRICS_TOKEN="scrape-me")
+    )
+    try:
+        member = Person(server.url, "member@lag-000004.example", made["password"])
+        wait_for(standby.caught_up, message="the standby to replay the login")
+        assert portal_health(server)["replica"]["state"] == "up"
+        standby.replay_pause()
+        try:
+            # Money arrives on the primary (the billing team, a sync) while replay is paused:
+            # the replica is now behind by more than the limit (0 bytes here).
+            private_child(primary, "charge_create", "LAG-000004")
+            assert balance_shown(member.page(home)) == "$9.400000"  # from the primary
+            replica = portal_health(server)["replica"]
+            assert replica["state"] == "lagging" and replica["lag_bytes"] > 0
+            metrics = httpx.get(
+                f"{server.url}/metrics", headers={"Authorization": "Bearer scrape-me"}, timeout=30
+            ).text
+            assert "portal_replica_up 0.0" in metrics
+            lag = re.search(r"^portal_replica_lag_bytes (\S+)$", metrics, re.MULTILINE)
+            assert lag is not None and float(lag.group(1)) > 0
+        finally:
+            standby.replay_resume()
+        # Caught up again (with a 0-byte limit, any new WAL counts as behind for a moment).
+        wait_for(lambda: portal_health(server)["replica"]["state"] == "up", message="caught up")
+    finally:
+        server.stop()
