@@ -84,6 +84,17 @@ def manage(*args: str, env: dict, timeout: float = 120) -> subprocess.CompletedP
     )  # fmt: skip
 
 
+def process_stop(proc: subprocess.Popen) -> None:
+    """SIGTERM, and SIGKILL if it has not ended within 20 s."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
 class Worker:
     """A real `celery worker` process (solo pool) on a queue of its own; its output goes
     to a log file (`output()`), never to a pipe nobody reads."""
@@ -105,13 +116,7 @@ class Worker:
         self.proc.wait(timeout=20)
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
+        process_stop(self.proc)
         self.log.close()
 
 
@@ -144,13 +149,7 @@ class WebServer:
         return Path(self.log.name).read_text(errors="replace")[-5000:]
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
+        process_stop(self.proc)
         self.log.close()
 
 

@@ -77,6 +77,23 @@ def portal(streaming_pair, localstripe_server):  # noqa: F811
     server.stop()
 
 
+@pytest.fixture
+def start_portal(streaming_pair):
+    """start_portal(replica_url=None, **settings) -> WebServer: the portal with settings of
+    the test's own (default replica: the standby), stopped after the test."""
+    primary, standby = streaming_pair
+    started: list[WebServer] = []
+
+    def start(replica_url: str | None = None, **settings: str) -> WebServer:
+        server = WebServer(portal_env(primary, replica_url or standby.url, **settings))
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
 class Person:
     """One person's browser session against the running portal, over HTTP."""
 
@@ -192,101 +209,87 @@ def portal_health(server: WebServer) -> dict:
 
 
 def test_a_replica_stopped_under_the_pages_leaves_them_on_the_primary_and_healthz_says_so(
-    streaming_pair,
+    streaming_pair, start_portal
 ):
-    primary, standby = streaming_pair
+    _, standby = streaming_pair
     made = customer(streaming_pair, "DOWN-000002")
     home = f"/l/{made['public_id']}/"
     # The process reads the replica's state once an hour: it still believes the replica is
     # up when it stops, so the page's own read on the replica is what fails.
-    server = WebServer(portal_env(primary, standby.url, REPLICA_CHECK_SECONDS="3600"))
+    server = start_portal(REPLICA_CHECK_SECONDS="3600")
+    member = Person(server.url, "member@down-000002.example", made["password"])
+    wait_for(standby.caught_up, message="the standby to replay the login")
+    assert portal_health(server)["replica"]["state"] == "up"
+    # The login's write is replayed: this page reads the replica, and the process keeps
+    # its connection to it open (persistent connections).
+    member.page(home)
+    standby.stop()
     try:
-        member = Person(server.url, "member@down-000002.example", made["password"])
-        wait_for(standby.caught_up, message="the standby to replay the login")
-        assert portal_health(server)["replica"]["state"] == "up"
-        member.page(home)  # the process's replica connection is open (persistent)
-        member.page(home)  # and the login's write is replayed: this one read the replica
-        standby.stop()
-        try:
-            # The open connection is dead and the server refuses new ones: the pages come
-            # from the primary, in full.
-            assert balance_shown(member.page(home)) == "$0.000000"
-            member.page(f"{home}transactions/")
-            member.page(f"{home}statements/")
-            health = portal_health(server)  # 200: the portal serves without its replica
-            assert health["status"] == "ok" and health["down"] == []
-            assert health["replica"]["state"] == "down" and health["replica"]["detail"]
-            assert "replica: " in server.output()  # the fallback is logged
-        finally:
-            standby.start()
-        wait_for(lambda: portal_health(server)["replica"]["state"] == "up", message="replica")
+        # The open connection is dead and the server refuses new ones: the pages come
+        # from the primary, in full.
         assert balance_shown(member.page(home)) == "$0.000000"
+        member.page(f"{home}transactions/")
+        member.page(f"{home}statements/")
+        health = portal_health(server)  # 200: the portal serves without its replica
+        assert health["status"] == "ok" and health["down"] == []
+        assert health["replica"]["state"] == "down" and health["replica"]["detail"]
+        assert "replica: " in server.output()  # the fallback is logged
     finally:
-        server.stop()
+        standby.start()
+    wait_for(lambda: portal_health(server)["replica"]["state"] == "up", message="replica")
+    assert balance_shown(member.page(home)) == "$0.000000"
 
 
 def test_a_hanging_replica_costs_one_connect_timeout_per_retry_interval_not_one_per_page(
-    streaming_pair,
+    streaming_pair, start_portal
 ):
-    primary, _ = streaming_pair
     made = customer(streaming_pair, "HANG-000003")
     home = f"/l/{made['public_id']}/"
     with HangingServer() as hanging:
-        server = WebServer(
-            portal_env(
-                primary,
-                hanging.url("postgres", "/portal_replica"),
-                REPLICA_RETRY_SECONDS="3600",
-                REPLICA_CONNECT_TIMEOUT="2",
-            )
+        server = start_portal(
+            hanging.url("postgres", "/portal_replica"),
+            REPLICA_RETRY_SECONDS="3600",
+            REPLICA_CONNECT_TIMEOUT="2",
         )
-        try:
-            member = Person(server.url, "member@hang-000003.example", made["password"])
-            # The server's first look at the replica (its /healthz at start) waited out the
-            # connect timeout (libpq may try twice: with and without TLS)...
+        member = Person(server.url, "member@hang-000003.example", made["password"])
+        # The server's first look at the replica (its /healthz at start) waited out the
+        # connect timeout (libpq may try twice: with and without TLS)...
+        assert balance_shown(member.page(home)) == "$0.000000"
+        attempts = hanging.accepted
+        assert attempts >= 1
+        # ...then the process leaves it alone: these pages wait on nothing.
+        for _ in range(5):
             assert balance_shown(member.page(home)) == "$0.000000"
-            attempts = hanging.accepted
-            assert attempts >= 1
-            # ...then the process leaves it alone: these pages wait on nothing.
-            for _ in range(5):
-                assert balance_shown(member.page(home)) == "$0.000000"
-            assert hanging.accepted == attempts
-            health = portal_health(server)
-            assert health["replica"]["state"] == "down"
-        finally:
-            server.stop()
+        assert hanging.accepted == attempts
+        health = portal_health(server)
+        assert health["replica"]["state"] == "down"
 
 
 def test_a_replica_behind_its_lag_limit_is_left_for_the_primary_and_metrics_say_how_far(
-    streaming_pair,
+    streaming_pair, start_portal
 ):
     primary, standby = streaming_pair
     made = customer(streaming_pair, "LAG-000004")
     home = f"/l/{made['public_id']}/"
-    server = WebServer(
-        portal_env(primary, standby.url, REPLICA_MAX_LAG_BYTES="0", METRICS_TOKEN="scrape-me")
-    )
+    server = start_portal(REPLICA_MAX_LAG_BYTES="0", METRICS_TOKEN="scrape-me")
+    member = Person(server.url, "member@lag-000004.example", made["password"])
+    wait_for(standby.caught_up, message="the standby to replay the login")
+    assert portal_health(server)["replica"]["state"] == "up"
+    standby.replay_pause()
     try:
-        member = Person(server.url, "member@lag-000004.example", made["password"])
-        wait_for(standby.caught_up, message="the standby to replay the login")
-        assert portal_health(server)["replica"]["state"] == "up"
-        standby.replay_pause()
-        try:
-            # Money arrives on the primary (the billing team, a sync) while replay is paused:
-            # the replica is now behind by more than the limit (0 bytes here).
-            private_child(primary, "charge_create", "LAG-000004")
-            assert balance_shown(member.page(home)) == "$9.400000"  # from the primary
-            replica = portal_health(server)["replica"]
-            assert replica["state"] == "lagging" and replica["lag_bytes"] > 0
-            metrics = httpx.get(
-                f"{server.url}/metrics", headers={"Authorization": "Bearer scrape-me"}, timeout=30
-            ).text
-            assert "portal_replica_up 0.0" in metrics
-            lag = re.search(r"^portal_replica_lag_bytes (\S+)$", metrics, re.MULTILINE)
-            assert lag is not None and float(lag.group(1)) > 0
-        finally:
-            standby.replay_resume()
-        # Caught up again (with a 0-byte limit, any new WAL counts as behind for a moment).
-        wait_for(lambda: portal_health(server)["replica"]["state"] == "up", message="caught up")
+        # Money arrives on the primary (the billing team, a sync) while replay is paused:
+        # the replica is now behind by more than the limit (0 bytes here).
+        private_child(primary, "charge_create", "LAG-000004")
+        assert balance_shown(member.page(home)) == "$9.400000"  # from the primary
+        replica = portal_health(server)["replica"]
+        assert replica["state"] == "lagging" and replica["lag_bytes"] > 0
+        metrics = httpx.get(
+            f"{server.url}/metrics", headers={"Authorization": "Bearer scrape-me"}, timeout=30
+        ).text
+        assert "portal_replica_up 0.0" in metrics
+        lag = re.search(r"^portal_replica_lag_bytes (\S+)$", metrics, re.MULTILINE)
+        assert lag is not None and float(lag.group(1)) > 0
     finally:
-        server.stop()
+        standby.replay_resume()
+    # Caught up again (with a 0-byte limit, any new WAL counts as behind for a moment).
+    wait_for(lambda: portal_health(server)["replica"]["state"] == "up", message="caught up")
