@@ -196,8 +196,14 @@ def test_own_purchase_shows_at_once_while_replay_is_paused_and_others_see_the_re
     owner.page(home)  # the caught-up replica releases the session from the primary
     standby.replay_pause()
     try:
-        owner_sees = balance_shown(owner.page(home))
-        assert owner_sees == "$25.000000"
+        assert balance_shown(owner.page(home)) == "$25.000000"
+        # Who may see what is never read from the replica: a key revoked while replay is
+        # paused (the replica still holds it as valid) is refused at once.
+        with primary.connect() as conn:
+            (key_id,) = conn.execute("SELECT id FROM api_apikey WHERE name = 'books'").fetchone()
+        revoked = owner.post(f"{home}api-keys/{key_id}/revoke/", {})
+        assert revoked.status_code == 302
+        assert api.get("/balance").status_code == 401
     finally:
         standby.replay_resume()
 
