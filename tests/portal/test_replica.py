@@ -9,6 +9,7 @@ which catches up; and a replica that stops or hangs never stops the dashboard.
 
 import json
 import re
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -177,6 +178,8 @@ def test_own_purchase_shows_at_once_while_replay_is_paused_and_others_see_the_re
         # ...yet the buyer sees it everywhere at once: their session reads the primary.
         assert balance_shown(owner.page(home)) == "$25.000000"
         assert "25.000000" in owner.page(f"{home}transactions/")
+        month = f"{datetime.now(UTC):%Y-%m}"  # the license is in UTC
+        assert "$25.000000" in owner.page(f"{home}statements/{month}/")
         history = owner.http.get(f"{home}history.csv")
         assert history.status_code == 200 and ",purchase,," in history.text
         assert ",25.000000," in history.text
@@ -190,6 +193,11 @@ def test_own_purchase_shows_at_once_while_replay_is_paused_and_others_see_the_re
     # Replay resumes: the member's pages and the API catch up by themselves.
     wait_for(lambda: balance_shown(member.page(home)) == "$25.000000", message="the member")
     assert api_balance() == "25.000000"
+    # Statements are read by raw SQL (the reconciliation's query; the API's from rollups):
+    # from the replica too, and the same money.
+    assert "$25.000000" in member.page(f"{home}statements/{month}/")
+    statement = api.get(f"/statements/{month}")
+    assert statement.status_code == 200 and statement.json()["purchases"] == "25.000000"
     # And once the replica has replayed the owner's write, the owner reads the replica
     # again: pausing replay now freezes what the owner sees too, until the next write.
     wait_for(standby.caught_up, message="the standby to catch up")
