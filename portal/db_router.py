@@ -143,7 +143,8 @@ def replica_reads(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpRe
                 raise  # the primary's error: nothing to fall back to
             # The replica failed under this request (stopped, or cancelled the read for a
             # conflict with replay): a GET only reads, so run it again on the primary, and
-            # leave a replica that no longer answers alone for a while.
+            # leave a replica that no longer answers alone for a while. (A count the GET keeps
+            # on the primary, the CSV download's rate limit, is then counted twice.)
             if replica.connection is None or not replica.is_usable():
                 replica.close()
                 replica_mark_down(error_line(exc))
