@@ -52,6 +52,7 @@ from billing.transactions import (
     transactions_page,
     transactions_search,
 )
+from portal.db_router import replica_reads
 from portal.ratelimit import rate_limit_hit
 
 MONEY_PATTERN = r"^-?[0-9]+\.[0-9]{6}$"
@@ -233,6 +234,10 @@ api = NinjaAPI(
     docs_url=None,
     openapi_url="/openapi.json",
 )
+# Every operation only reads: from the replica when there is one (portal.db_router). The
+# key is checked on the primary (api's tables are not replica data), so a revoked key fails
+# at once.
+api.add_decorator(replica_reads, mode="view")
 
 
 def _error(request: HttpRequest, status: int, code: str, message: str) -> HttpResponse:

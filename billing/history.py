@@ -8,11 +8,12 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from django.db import connection, transaction
+from django.db import connections, transaction
 from django.db.models import QuerySet
 
 from accounts.models import License
 from billing.models import LedgerEntry
+from portal.db_router import read_alias
 
 HISTORY_HEADER = (
     "date_time",
@@ -164,7 +165,11 @@ def ledger_history_csv_pages(
         if last is not None:
             qs = qs.filter(occurred_at__lte=last[0]).exclude(occurred_at=last[0], id__gte=last[1])
         page_sql, params = qs.values_list(*HISTORY_FIELDS)[:page_size].query.sql_with_params()
-        with transaction.atomic(), connection.cursor() as cursor:
+        # The replica when the view allows it (portal.db_router); a replica that stops
+        # mid-download fails that download, and the next one reads from the primary.
+        alias = read_alias(LedgerEntry)
+        connection = connections[alias]
+        with transaction.atomic(using=alias), connection.cursor() as cursor:
             # The license's timezone for this transaction only (SET LOCAL), and put back
             # at once, for when the page runs inside a longer transaction (tests).
             cursor.execute("SELECT set_config('TimeZone', %s, true)", [license.timezone])

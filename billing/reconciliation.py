@@ -9,7 +9,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Protocol
 
-from django.db import connection
+from django.db import connections
 from django.utils import timezone
 
 from accounts.models import License
@@ -17,6 +17,7 @@ from billing.csvsafe import money_cell, safe_cell
 from billing.models import LedgerEntry
 from billing.money import ZERO, quantize_money
 from billing.totals import TOTAL_NAMES, sums_select_sql
+from portal.db_router import read_alias
 
 
 @dataclass(frozen=True)
@@ -205,7 +206,8 @@ def reconciliation_month(*, month: date, license: License | None = None) -> Reco
         "license_id": license.pk if license is not None else None,
     }
     rows: dict[int, ReconciliationRow] = {}
-    with connection.cursor() as cursor:
+    # A customer's statement reads from the replica when its view allows (portal.db_router).
+    with connections[read_alias(LedgerEntry)].cursor() as cursor:
         cursor.execute(_RECONCILE_TOTALS_SQL, params)
         for rec in cursor.fetchall():
             license_id, key, name, tz = rec[:4]

@@ -15,6 +15,7 @@ from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.decorators import method_decorator
 from django.utils.formats import date_format
 from django.views import View
 from django.views.generic import FormView, TemplateView
@@ -56,6 +57,7 @@ from dashboard.payment_views import CardPurchaseView
 from dashboard.selectors import AUTO_REFRESH_SECONDS, bulk_costs, dashboard_get
 from dashboard.statement_pdf import statement_pdf
 from payments.stripe_client import payments_enabled
+from portal.db_router import replica_reads
 from portal.exceptions import ApplicationError
 from portal.ratelimit import LicenseRateLimitMixin, wait_message
 from usage.selectors import refresh_wait_seconds, sync_state_get
@@ -72,6 +74,7 @@ from usage.upstream import (
 logger = logging.getLogger(__name__)
 
 
+@method_decorator(replica_reads, name="dispatch")
 class DashboardView(LicenseMixin, TemplateView):
     """The customer dashboard: every section of docs/product.md, from totals and rollups."""
 
@@ -365,6 +368,7 @@ NO_HISTORY_MESSAGE = "No transaction history to download yet."
 NO_MATCH_MESSAGE = "No transactions match the chosen dates and type."
 
 
+@method_decorator(replica_reads, name="dispatch")
 class HistoryCsvView(LicenseMixin, LicenseRateLimitMixin, View):
     """Download History: the license's whole ledger, newest first, streamed as CSV.
 
@@ -467,6 +471,7 @@ class AlertSettingsView(LicenseMixin, FormView):
 # --- transactions, flags and statements ------------------------------------------------
 
 
+@method_decorator(replica_reads, name="dispatch")
 class TransactionListView(LicenseMixin, TemplateView):
     """All transactions: the whole history newest first, one line per API call, keyset-paged
     (billing.transactions), with filters and a search by request, record or entry id."""
@@ -517,6 +522,7 @@ class TransactionListView(LicenseMixin, TemplateView):
         return context
 
 
+@method_decorator(replica_reads, name="dispatch")
 class TransactionDetailView(LicenseMixin, TemplateView):
     """A transaction's page: a call's arithmetic, a refund's charge and reason, a purchase's
     payment; the flag on a charge and its answer."""
@@ -565,6 +571,7 @@ class TransactionDetailView(LicenseMixin, TemplateView):
         return self.render_to_response(self.get_context_data(flag_form=form, **kwargs))
 
 
+@method_decorator(replica_reads, name="dispatch")
 class StatementListView(LicenseMixin, TemplateView):
     template_name = "dashboard/statements.html"
 
@@ -584,6 +591,7 @@ def _statement_month(license, text: str) -> date:
     return month
 
 
+@method_decorator(replica_reads, name="dispatch")
 class StatementDetailView(LicenseMixin, TemplateView):
     template_name = "dashboard/statement.html"
 
@@ -594,6 +602,7 @@ class StatementDetailView(LicenseMixin, TemplateView):
         return context
 
 
+@method_decorator(replica_reads, name="dispatch")
 class StatementPdfView(LicenseMixin, View):
     def get(self, request, *args, **kwargs):
         month = _statement_month(self.license, kwargs["month"])

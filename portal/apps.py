@@ -4,3 +4,9 @@ from django.apps import AppConfig
 class PortalConfig(AppConfig):
     name = "portal"
     verbose_name = "Portal"
+
+    def ready(self):
+        from portal.metrics import collector_register
+        from portal.replica import replica_metric_lines
+
+        collector_register(replica_metric_lines)

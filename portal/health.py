@@ -5,7 +5,9 @@ from dataclasses import dataclass
 
 import redis
 from django.conf import settings
-from django.db import connection
+from django.db import DatabaseError, connection
+
+from portal.replica import error_line, replica_status
 
 logger = logging.getLogger(__name__)
 
@@ -37,3 +39,19 @@ def probe_redis() -> Probe:
         return Probe("redis", False, str(exc))
     finally:
         client.close()
+
+
+def probe_replica() -> dict[str, object]:
+    """The read replica as /healthz shows it: state (up, lagging, down or off) and its lag.
+    Read fresh; a replica outage is reported but is not the portal's (pages read from the
+    primary meanwhile)."""
+    try:
+        status = replica_status(fresh=True)
+    except DatabaseError as exc:  # the primary, asked for its WAL position, did not answer
+        return {"state": "unknown", "detail": error_line(exc)}
+    report: dict[str, object] = {"state": status.state}
+    if status.lag_seconds is not None:
+        report.update(lag_seconds=status.lag_seconds, lag_bytes=status.lag_bytes)
+    if status.detail:
+        report["detail"] = status.detail
+    return report

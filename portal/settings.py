@@ -84,6 +84,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
+    # After the session and the login: notes a person's own writes (read-your-writes).
+    "portal.db_router.ReadYourWritesMiddleware",
     "portal.middleware.PrivatePagesNoStoreMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -119,6 +121,36 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env.int(
     "DB_CONNECT_TIMEOUT", default=5
 )
+# An optional streaming read replica of DATABASE_URL for customer reads (portal.db_router:
+# which pages, read-your-writes; portal.replica: when it counts as up). Its connect timeout
+# is short, and a replica that does not answer is left alone for REPLICA_RETRY_SECONDS, so
+# a replica outage costs a request at most one short wait, and pages come from the primary.
+DATABASE_REPLICA_URL = env.str("DATABASE_REPLICA_URL", default="")
+if DATABASE_REPLICA_URL:
+    DATABASES["replica"] = env.db_url_config(DATABASE_REPLICA_URL)
+    DATABASES["replica"].update(
+        ENGINE="django.db.backends.postgresql",
+        CONN_MAX_AGE=DATABASES["default"]["CONN_MAX_AGE"],
+        CONN_HEALTH_CHECKS=True,
+        # The test runner makes no database for it: in tests it is the test database.
+        TEST={"MIRROR": "default"},
+    )
+    DATABASES["replica"].setdefault("OPTIONS", {})["connect_timeout"] = env.int(
+        "REPLICA_CONNECT_TIMEOUT",
+        default=2,  # libpq's least
+    )
+DATABASE_ROUTERS = ["portal.db_router.PrimaryReplicaRouter"]
+# Reads go to the primary while the replica is further behind than either limit.
+REPLICA_MAX_LAG_SECONDS = env.float("REPLICA_MAX_LAG_SECONDS", default=10.0)
+REPLICA_MAX_LAG_BYTES = env.int("REPLICA_MAX_LAG_BYTES", default=16 * 1024 * 1024)
+# After a person's own write, their session reads from the primary until the replica has
+# replayed it, for at most this long (longer than REPLICA_MAX_LAG_SECONDS: a replica that
+# has not replayed the write by then counts as lagging anyway).
+REPLICA_READ_YOUR_WRITES_SECONDS = env.float("REPLICA_READ_YOUR_WRITES_SECONDS", default=30.0)
+# How often each process reads the replica's position; how long it leaves a replica that
+# did not answer before trying it again.
+REPLICA_CHECK_SECONDS = env.float("REPLICA_CHECK_SECONDS", default=1.0)
+REPLICA_RETRY_SECONDS = env.float("REPLICA_RETRY_SECONDS", default=5.0)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")

@@ -81,7 +81,25 @@ def ledger_check(key: str, summary_json: str) -> dict:
     return {"ok": True}
 
 
+def customer_create(key: str, owner_email: str, member_email: str) -> dict:
+    """A license with an owner and a member, both with the factories' password."""
+    from accounts.models import Membership
+    from tests.accounts.factories import PASSWORD
+
+    license = License.objects.create(key=key, name=key, contact_email=owner_email, timezone="UTC")
+    for email, role in (
+        (owner_email, Membership.Role.OWNER),
+        (member_email, Membership.Role.MEMBER),
+    ):
+        user = User(email=email)
+        user.set_password(PASSWORD)
+        user.save()
+        Membership.objects.create(license=license, user=user, role=role)
+    return {"public_id": str(license.public_id), "password": PASSWORD}
+
+
 ACTIONS = {
+    "customer_create": customer_create,
     "license_create": license_create,
     "charge_create": charge_create,
     "refund": refund,

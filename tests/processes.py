@@ -84,6 +84,17 @@ def manage(*args: str, env: dict, timeout: float = 120) -> subprocess.CompletedP
     )  # fmt: skip
 
 
+def process_stop(proc: subprocess.Popen) -> None:
+    """SIGTERM, and SIGKILL if it has not ended within 20 s."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
 class Worker:
     """A real `celery worker` process (solo pool) on a queue of its own; its output goes
     to a log file (`output()`), never to a pipe nobody reads."""
@@ -105,13 +116,40 @@ class Worker:
         self.proc.wait(timeout=20)
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
+        process_stop(self.proc)
+        self.log.close()
+
+
+class WebServer:
+    """The portal under gunicorn (one sync worker, so one process's state), as `make run`
+    serves it, with `env`; its output goes to a log file (`output()`)."""
+
+    def __init__(self, env: dict):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = tempfile.NamedTemporaryFile(prefix="gunicorn-", suffix=".log")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            [str(BIN / "gunicorn"), "portal.wsgi:application", "--bind", f"127.0.0.1:{self.port}",
+             "--workers", "1", "--timeout", "60", "--log-level", "warning"],
+            cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        import httpx
+
+        def answers() -> bool:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"gunicorn exited:\n{self.output()}")
             try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
+                return httpx.get(f"{self.url}/healthz", timeout=5).status_code in (200, 503)
+            except httpx.TransportError:
+                return False
+
+        wait_for(answers, timeout=60, message="gunicorn to answer /healthz")
+
+    def output(self) -> str:
+        return Path(self.log.name).read_text(errors="replace")[-5000:]
+
+    def stop(self) -> None:
+        process_stop(self.proc)
         self.log.close()
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import psycopg
 import redis
 
-from tests.processes import PYTHON, ROOT, child_env, free_port, manage
+from tests.processes import PYTHON, ROOT, child_env, free_port, manage, wait_for
 
 PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
 
@@ -85,6 +85,53 @@ class PrivatePostgres:
     def close(self) -> None:
         self.stop("immediate")
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class PrivateStandby(PrivatePostgres):
+    """A streaming replica of a private primary: `pg_basebackup -R` (which writes the
+    standby's primary_conninfo and standby.signal) into a temp dir, then its own postmaster
+    on another free port. The primary needs nothing more than initdb gives it: wal_level
+    replica and max_wal_senders are PostgreSQL's defaults, and initdb's pg_hba.conf has the
+    line `host replication all 127.0.0.1/32 trust`."""
+
+    def __init__(self, primary: PrivatePostgres):
+        super().__init__()
+        self.primary = primary
+        self.database = primary.database
+
+    def start(self) -> "PrivateStandby":
+        if not self.data.exists():
+            subprocess.run(
+                _as_postgres([str(PG_BIN / "pg_basebackup"), "-D", str(self.data),
+                              "-h", "127.0.0.1", "-p", str(self.primary.port), "-U", "postgres",
+                              "-R", "-X", "stream", "--no-sync", "--checkpoint=fast"]),
+                capture_output=True, text=True, timeout=120, check=True,
+            )  # fmt: skip
+        super().start()  # a data directory exists, so no initdb: it starts as a standby
+        return self
+
+    def execute(self, sql: str):
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            return conn.execute(sql).fetchone()
+
+    def caught_up(self) -> bool:
+        """Whether the standby has replayed everything the primary has written so far."""
+        with self.primary.connect(autocommit=True) as conn:
+            (primary_lsn,) = conn.execute("SELECT pg_current_wal_lsn()").fetchone()
+        (behind,) = self.execute(
+            f"SELECT pg_wal_lsn_diff('{primary_lsn}', pg_last_wal_replay_lsn()) <= 0"
+        )
+        return bool(behind)
+
+    def replay_pause(self) -> None:
+        self.execute("SELECT pg_wal_replay_pause()")
+        wait_for(
+            lambda: self.execute("SELECT pg_get_wal_replay_pause_state()")[0] == "paused",
+            message="the standby's replay to pause",
+        )
+
+    def replay_resume(self) -> None:
+        self.execute("SELECT pg_wal_replay_resume()")
 
 
 class PrivateRedis:
