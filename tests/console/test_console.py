@@ -22,6 +22,7 @@ from api.webhooks import webhook_delivery_attempt
 from billing.flags import flag_raise
 from billing.models import ClosedMonth, LedgerEntry, LicenseBalance
 from billing.services import UsageRecord, usage_record_batch
+from billing.statements import statement_get
 from payments.models import Payment, PaymentAccount
 from tests.accounts.factories import DomainFactory, LicenseFactory, MembershipFactory, UserFactory
 from tests.conftest import staff_force_login, totp_code
@@ -245,6 +246,14 @@ def last_month() -> date:
     return (first - timedelta(days=1)).replace(day=1)
 
 
+def month_statement(license, month):
+    """What the customer's statement of the month says (not the balance of today)."""
+    s = statement_get(license=license, month=month)
+    f = s.figures
+    figures = (f.opening, f.purchases, f.credits, f.usage, f.refunds, f.closing, f.month_entries)
+    return figures, s.usage_by_service
+
+
 RECON = "admin:billing_ledgerentry_reconciliation"
 CLOSE = "admin:billing_ledgerentry_month_close"
 
@@ -260,6 +269,7 @@ def test_billing_closes_last_month_and_a_late_record_leaves_it_unchanged(billing
     html = page.content.decode()
     assert f"Close {month:%B %Y}" in html and "Total (1 license)" in html
     before = page.context["rows"][0]
+    statement = month_statement(lic, month)
     response = billing.post(reverse(CLOSE), {"month": text}, follow=True)
     assert f"{month:%B %Y} is closed" in response.content.decode()
     assert ClosedMonth.objects.filter(month=month).exists()
@@ -275,6 +285,7 @@ def test_billing_closes_last_month_and_a_late_record_leaves_it_unchanged(billing
         before.opening, before.purchases, before.usage, before.refunds, before.closing,
     )  # fmt: skip
     assert "Its figures are those of the close." in after_page.content.decode()
+    assert month_statement(lic, month) == statement  # the customer's statement too
 
 
 def test_support_cannot_close_and_billing_cannot_reopen(client, acme):
