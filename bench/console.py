@@ -9,6 +9,7 @@ transactions on its first, middle and last page. The pages are requested round-r
 drift in the machine's load hits each alike.
 """
 
+import os
 import re
 import time
 from urllib.parse import urlencode
@@ -117,6 +118,7 @@ def run(env: dict, key: str, requests: int = REQUESTS) -> dict:
     timings: dict[str, list[float]] = {label: [] for label in urls}
     sql: dict[str, list[float]] = {label: [] for label in urls}
     timer = SqlTimer()
+    load_before = os.getloadavg()[0]
     with connection.execute_wrapper(timer):
         for _ in range(requests):
             for label, (who, url) in urls.items():
@@ -127,6 +129,8 @@ def run(env: dict, key: str, requests: int = REQUESTS) -> dict:
                 sql[label].append(timer.seconds)
                 assert response.status_code == 200
     return {
+        # The machine's 1-minute load average as the rounds began and ended (2 cores).
+        "load": [load_before, os.getloadavg()[0]],
         "key": key,
         "reference": DASHBOARD,
         "entries": entries,

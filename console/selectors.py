@@ -132,9 +132,9 @@ def license_console_get(license: License) -> LicenseConsole:
         ),
         ledger=ledger_page(license=license, size=LICENSE_PAGE_ENTRIES),
         payments=list(
-            Payment.objects.for_license(license)
-            .select_related("ledger_entry")
-            .order_by("-created_at", "-id")[:LICENSE_PAGE_PAYMENTS]
+            Payment.objects.for_license(license).order_by("-created_at", "-id")[
+                :LICENSE_PAGE_PAYMENTS
+            ]
         ),
         auto_topup=_auto_topup(license),
         open_disputes=open_disputes(license).count(),
