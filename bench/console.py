@@ -3,8 +3,8 @@ time class (part 1's p95 goal).
 
 In-process through Django's test client, as part 1: the whole request, no network. A
 Support login (staff, second factor verified) reads the admin's ledger of the license with
-its running balance on the first, middle and last keyset page, and searches the licenses by
-key, part of a key and member email; the license's owner reads the dashboard's All
+its running balance on the first, middle and last keyset page and billing's list of ledger
+entries filtered to it, and searches the licenses by key, part of a key and member email; the license's owner reads the dashboard's All
 transactions on its first, middle and last page. The pages are requested round-robin so
 drift in the machine's load hits each alike.
 """
@@ -80,6 +80,10 @@ def urls_for(license: License, entries: int, member_email: str) -> dict[str, tup
         "admin ledger, first page": ("staff", ledger),
         "admin ledger, middle page": ("staff", ledger_before(middle)),
         "admin ledger, last page": ("staff", ledger_before(last)),
+        "billing's ledger list, filtered to the license": (
+            "staff",
+            reverse("admin:billing_ledgerentry_changelist") + f"?license__id__exact={license.pk}",
+        ),
         "staff search, key": ("staff", search + "?" + urlencode({"q": license.key})),
         "staff search, part of a key": (
             "staff",

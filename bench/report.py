@@ -322,7 +322,8 @@ def console_section(c: dict) -> list[str]:
         "",
         f"In-process like part 1, on the license of {c['entries']:,} entries: a Support "
         "login (second factor verified) reads the admin's ledger with its running balance "
-        "on the first, middle and last keyset page and searches the licenses; the owner "
+        "on the first, middle and last keyset page and billing's list of ledger entries "
+        "filtered to the license, and searches the licenses; the owner "
         "reads the dashboard's All transactions on its first, middle and last page. "
         f"{n} warm requests per page, the pages taken round-robin; medians and p95 on a "
         f"shared machine (1-minute load average {c['load'][0]:.1f} as the rounds began, "
