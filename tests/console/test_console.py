@@ -32,6 +32,8 @@ pytestmark = pytest.mark.django_db
 # The license page's queries, whatever the license holds (ledger size, payments, flags,
 # webhook endpoints): session and permissions, the form, and one query per panel.
 LICENSE_PAGE_MAX_QUERIES = 30
+# The overview's: session and permissions, the app list, one count per line.
+OVERVIEW_MAX_QUERIES = 18
 
 
 def staff_client(client, *, email, group=None, superuser=False):
@@ -425,3 +427,15 @@ def test_the_license_page_offers_no_view_on_site_into_the_customer_dashboard(sup
     assert support.get(acme.get_absolute_url()).status_code == 404
     html = support.get(reverse("admin:accounts_license_change", args=[acme.pk])).content.decode()
     assert "View on site" not in html and acme.get_absolute_url() not in html
+
+
+def test_the_overview_is_a_fixed_number_of_queries(
+    support, acme, alice, django_assert_max_num_queries
+):
+    support.get(reverse("admin:index"))
+    with django_assert_max_num_queries(OVERVIEW_MAX_QUERIES):
+        support.get(reverse("admin:index"))
+    troubles(acme, alice, 3)
+    add_usage(acme, 50, start=timezone.now() - timedelta(hours=2))
+    with django_assert_max_num_queries(OVERVIEW_MAX_QUERIES):
+        support.get(reverse("admin:index"))
