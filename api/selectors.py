@@ -1,14 +1,17 @@
 """Reads of the API app: a license's keys and webhooks, and resolving a presented key."""
 
 import hmac
+from datetime import timedelta
 
-from django.db.models import QuerySet
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
+from django.utils import timezone
 
 from accounts.models import License
 from api.models import ApiKey, WebhookDelivery, WebhookEndpoint
 from api.services import KEY_PREFIX, PREFIX_LENGTH, api_key_hash
 
 RECENT_DELIVERIES = 50
+GAVE_UP_WINDOW = timedelta(days=30)
 
 
 def api_keys_for_license(license: License) -> QuerySet[ApiKey]:
@@ -60,4 +63,36 @@ def webhook_delivery_get(
         .filter(endpoint=endpoint, pk=delivery_id)
         .select_related("event", "endpoint")
         .first()
+    )
+
+
+def webhook_endpoints_failing() -> QuerySet[WebhookEndpoint]:
+    """Endpoints in a run of failed deliveries: still trying (every delivery since
+    `failing_since` failed), or switched off by it. A success, or an owner switching the
+    endpoint off or on, ends the run (api.webhooks, api.services)."""
+    return WebhookEndpoint.objects.filter(failing_since__isnull=False)
+
+
+def webhook_endpoints_health(license: License) -> list[WebhookEndpoint]:
+    """The license's endpoints for the staff's license page, one query: each with
+    `gave_up` (deliveries given up on in the last 30 days, by the endpoint's recent-deliveries
+    index) and `last_error` (its newest delivery's error, if any)."""
+    since = timezone.now() - GAVE_UP_WINDOW
+    newest_error = (
+        WebhookDelivery.objects.filter(endpoint=OuterRef("pk"))
+        .exclude(last_error="")
+        .order_by("-created_at", "-id")
+        .values("last_error")[:1]
+    )
+    return list(
+        webhook_endpoints_for_license(license).annotate(
+            gave_up=Count(
+                "deliveries",
+                filter=Q(
+                    deliveries__status=WebhookDelivery.Status.FAILED,
+                    deliveries__created_at__gte=since,
+                ),
+            ),
+            last_error=Subquery(newest_error),
+        )
     )

@@ -1,8 +1,8 @@
-"""python -m bench: the four benchmarks in one run, written to docs/benchmarks.md.
+"""python -m bench: the five benchmarks in one run, written to docs/benchmarks.md.
 
     python -m bench                  # everything, 10 M entries included (the committed file)
     python -m bench --quick          # no 10 M license, fewer rounds; writes bench/data/
-    python -m bench --parts export   # some parts only (dashboard, export, ingest, web)
+    python -m bench --parts export   # some parts only (dashboard, export, ingest, web, console)
     BENCH_SIZES=10K,1M python -m bench --parts dashboard
 
 The bench licenses live in their own database (BENCH_DATABASE_URL, default portal_bench)
@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 
 from bench.setup import ROOT, SIZES, configure_django
 
-PARTS = ("dashboard", "export", "ingest", "web")
+PARTS = ("dashboard", "export", "ingest", "web", "console")
 DEFAULT_OUTPUT = ROOT / "docs" / "benchmarks.md"
 QUICK_OUTPUT = ROOT / "bench" / "data" / "benchmarks-quick.md"
 EXPORT_KEYS = ["BENCH-100K", "BENCH-1M"]
@@ -47,7 +47,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="skip 10 M, fewer rounds")
     parser.add_argument("--parts", default=os.environ.get("BENCH_PARTS", ",".join(PARTS)))
     parser.add_argument("--sizes", default=os.environ.get("BENCH_SIZES", ""))
-    parser.add_argument("--requests", type=int, default=None, help="dashboard requests per size")
+    parser.add_argument(
+        "--requests",
+        type=int,
+        default=None,
+        help="requests per size (dashboard) and per page (console)",
+    )
     parser.add_argument("--output", default=None)
     args = parser.parse_args(argv)
     parts = [p.strip() for p in args.parts.split(",") if p.strip()]
@@ -63,7 +68,7 @@ def main(argv: list[str] | None = None) -> None:
     output = args.output or (DEFAULT_OUTPUT if full else QUICK_OUTPUT)
 
     configure_django()
-    from bench import dashboard, export, ingest, report, web
+    from bench import console, dashboard, export, ingest, report, web
     from bench.setup import load_times, machine_description, prepare_database
 
     needed = set(keys) | (set(EXPORT_KEYS) if "export" in parts else set())
@@ -100,6 +105,13 @@ def main(argv: list[str] | None = None) -> None:
             largest,
             windows=2 if args.quick else web.WINDOWS,
             duration=5 if args.quick else web.DURATION,
+        )
+    if "console" in parts:
+        print(
+            f"5. console: admin ledger, staff search, All transactions of {largest} …", flush=True
+        )
+        results["console"] = console.run(
+            env, largest, requests=args.requests or (40 if args.quick else console.REQUESTS)
         )
     results["seconds"] = time.perf_counter() - started
     data = ROOT / "bench" / "data"

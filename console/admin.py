@@ -54,6 +54,10 @@ class ConsoleLicenseAdmin(LicenseAdmin):
     ]  # fmt: skip
     list_select_related = ["balance"]
     list_filter = [BelowThresholdFilter, "license_type", "status"]
+    # License.get_absolute_url() is the customer's dashboard, which is a 404 for staff (they
+    # are members of no license): this page is the staff's view of the license, so the
+    # admin's "View on site" button is not shown.
+    view_on_site = False
 
     @admin.display(description="balance", ordering="balance__balance")
     def balance_shown(self, obj: License) -> str:

@@ -3,26 +3,30 @@ license page. Each is a fixed number of queries, whatever the size of the ledger
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import AuditEvent, Domain, License, Membership
 from billing.ledger_pages import LedgerPage, ledger_page
-from billing.models import BalanceAlert, LedgerEntry, LicenseBalance
+from billing.models import BalanceAlert, ChargeFlag, LedgerEntry, LicenseBalance
 from billing.selectors import balance_get
+from console.hooks import (
+    LoadedPanel,
+    OverviewCount,
+    license_panels_load,
+    overview_counts_registered,
+)
+from payments.autotopup import auto_topup_month_used
+from payments.models import Payment, PaymentAccount
+from payments.selectors import account_for, open_disputes
 from usage.models import QuarantinedRecord, SyncState
 from usage.selectors import sync_lagging_before, sync_state_get
 
 LICENSE_PAGE_ENTRIES = 20
-
-
-@dataclass(frozen=True)
-class OverviewCount:
-    label: str
-    count: int
-    url: str
-    bad: bool  # a non-zero count needs someone's attention
+LICENSE_PAGE_PAYMENTS = 5
+LICENSE_PAGE_FLAGS = 10
 
 
 def today_start(now: datetime | None = None) -> datetime:
@@ -47,6 +51,7 @@ def overview_counts(*, urls: dict[str, str]) -> list[OverviewCount]:
     refunds = today.filter(kind=LedgerEntry.Kind.REFUND).count()
     purchases = today.filter(kind=LedgerEntry.Kind.PURCHASE).count()
     unsent = BalanceAlert.objects.filter(sent_at__isnull=True).count()
+    flags = ChargeFlag.objects.filter(status=ChargeFlag.Status.OPEN).count()  # flag_queue index
     return [
         OverviewCount("Licenses below their threshold", below, urls["below"], below > 0),
         OverviewCount("Failing syncs", failing, urls["failing"], failing > 0),
@@ -57,7 +62,18 @@ def overview_counts(*, urls: dict[str, str]) -> list[OverviewCount]:
         OverviewCount("Refunds today", refunds, urls["refunds"], False),
         OverviewCount("Purchases today", purchases, urls["purchases"], False),
         OverviewCount("Low-balance emails not yet sent", unsent, urls["alerts"], unsent > 0),
+        OverviewCount("Open charge flags", flags, urls["flags"], flags > 0),
+        *overview_counts_registered(),  # the apps above the console (api: webhook failures)
     ]
+
+
+@dataclass(frozen=True)
+class AutoTopup:
+    """The auto top-up rule and where it stands this month (payments.autotopup)."""
+
+    account: PaymentAccount
+    used_count: int
+    used_amount: Decimal
 
 
 @dataclass(frozen=True)
@@ -75,12 +91,27 @@ class LicenseConsole:
     domains: list[Domain]
     audit: list[AuditEvent]
     ledger: LedgerPage
+    payments: list[Payment]
+    auto_topup: AutoTopup | None  # None: the license never set up card payments
+    open_disputes: int
+    flags: list[ChargeFlag]  # open, oldest first (at most LICENSE_PAGE_FLAGS)
+    flags_open: int
+    panels: list[LoadedPanel]  # registered by the apps above the console
+
+
+def _auto_topup(license: License) -> AutoTopup | None:
+    account = account_for(license)
+    if account is None:
+        return None
+    count, amount = auto_topup_month_used(license)
+    return AutoTopup(account, count, amount)
 
 
 def license_console_get(license: License) -> LicenseConsole:
     now = timezone.now()
     sync = sync_state_get(license)
     lag = now - sync.last_success_at if sync.last_success_at else None
+    open_flags = ChargeFlag.objects.for_license(license).filter(status=ChargeFlag.Status.OPEN)
     return LicenseConsole(
         license=license,
         balance=balance_get(license),
@@ -100,4 +131,14 @@ def license_console_get(license: License) -> LicenseConsole:
             .order_by("-created_at", "-pk")[:10]
         ),
         ledger=ledger_page(license=license, size=LICENSE_PAGE_ENTRIES),
+        payments=list(
+            Payment.objects.for_license(license).order_by("-created_at", "-id")[
+                :LICENSE_PAGE_PAYMENTS
+            ]
+        ),
+        auto_topup=_auto_topup(license),
+        open_disputes=open_disputes(license).count(),
+        flags=list(open_flags.order_by("created_at", "id")[:LICENSE_PAGE_FLAGS]),
+        flags_open=open_flags.count(),
+        panels=license_panels_load(license),
     )

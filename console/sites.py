@@ -56,6 +56,7 @@ class ConsoleAdminSite(StaffAdminSite):
             "refunds": f"{ledger}?kind__exact=refund&occurred_at" + day.format(f="occurred_at"),
             "purchases": f"{ledger}?kind__exact=purchase&occurred_at" + day.format(f="occurred_at"),
             "alerts": reverse("admin:billing_balancealert_changelist") + "?sent_at__isempty=1",
+            "flags": reverse("admin:billing_chargeflag_changelist") + "?status__exact=open",
         }
         context = {
             "overview": overview_counts(urls=urls),

@@ -148,7 +148,10 @@ class LedgerEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     ordering = ["-occurred_at", "-id"]
     show_full_result_count = False
     paginator = CappedCountPaginator
-    list_per_page = 100
+    # The admin renders a list cell by cell (about 0.1 ms each here): 100 rows of 10
+    # columns cost 4 × the dashboard at the bench's 10 M license, 50 about 1.5 ×
+    # (docs/benchmarks.md, part 5). The license's own ledger page is the staff's reading.
+    list_per_page = 50
     fields = (
         "id",
         "license",

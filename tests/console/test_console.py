@@ -3,6 +3,7 @@ license that answers "why is my balance X?", the operations overview, and the mo
 as the billing team works it."""
 
 import re
+import socket
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
@@ -14,13 +15,25 @@ from django.utils import timezone
 from accounts.models import AuditEvent, Membership, User
 from accounts.otp import staff_otp_enrol
 from accounts.roles import BILLING, SUPPORT
+from api.events import webhook_event_record
+from api.models import WebhookDelivery
+from api.services import webhook_endpoint_create
+from api.webhooks import webhook_delivery_attempt
+from billing.flags import flag_raise
 from billing.models import ClosedMonth, LedgerEntry, LicenseBalance
 from billing.services import UsageRecord, usage_record_batch
+from billing.statements import statement_get
+from payments.models import Payment, PaymentAccount
 from tests.accounts.factories import DomainFactory, LicenseFactory, MembershipFactory, UserFactory
 from tests.conftest import staff_force_login, totp_code
 from tests.ledger import buy, record_usage
 
 pytestmark = pytest.mark.django_db
+# The license page's queries, whatever the license holds (ledger size, payments, flags,
+# webhook endpoints): session and permissions, the form, and one query per panel.
+LICENSE_PAGE_MAX_QUERIES = 30
+# The overview's: session and permissions, the app list, one count per line.
+OVERVIEW_MAX_QUERIES = 18
 
 
 def staff_client(client, *, email, group=None, superuser=False):
@@ -235,6 +248,14 @@ def last_month() -> date:
     return (first - timedelta(days=1)).replace(day=1)
 
 
+def month_statement(license, month):
+    """What the customer's statement of the month says (not the balance of today)."""
+    s = statement_get(license=license, month=month)
+    f = s.figures
+    figures = (f.opening, f.purchases, f.credits, f.usage, f.refunds, f.closing, f.month_entries)
+    return figures, s.usage_by_service
+
+
 RECON = "admin:billing_ledgerentry_reconciliation"
 CLOSE = "admin:billing_ledgerentry_month_close"
 
@@ -250,6 +271,7 @@ def test_billing_closes_last_month_and_a_late_record_leaves_it_unchanged(billing
     html = page.content.decode()
     assert f"Close {month:%B %Y}" in html and "Total (1 license)" in html
     before = page.context["rows"][0]
+    statement = month_statement(lic, month)
     response = billing.post(reverse(CLOSE), {"month": text}, follow=True)
     assert f"{month:%B %Y} is closed" in response.content.decode()
     assert ClosedMonth.objects.filter(month=month).exists()
@@ -265,6 +287,7 @@ def test_billing_closes_last_month_and_a_late_record_leaves_it_unchanged(billing
         before.opening, before.purchases, before.usage, before.refunds, before.closing,
     )  # fmt: skip
     assert "Its figures are those of the close." in after_page.content.decode()
+    assert month_statement(lic, month) == statement  # the customer's statement too
 
 
 def test_support_cannot_close_and_billing_cannot_reopen(client, acme):
@@ -291,3 +314,128 @@ def test_a_future_month_is_refused_with_a_message(billing):
     response = billing.post(reverse(CLOSE), {"month": f"{future:%Y-%m}"}, follow=True)
     assert "is in the future" in response.content.decode()
     assert not ClosedMonth.objects.exists()
+
+
+# --- payments, auto top-up, flags and webhooks on the license page and the overview -----
+
+
+def dead_url() -> str:
+    """A loopback address nothing listens on: every delivery to it fails."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}/hook"
+
+
+def failing_endpoint(license, owner, url=None):
+    endpoint, _ = webhook_endpoint_create(
+        acting_user=owner, license=license, url=url or dead_url(), events=["purchase.succeeded"]
+    )
+    webhook_event_record(event_type="purchase.succeeded", license=license, data={})
+    for delivery in WebhookDelivery.objects.filter(endpoint=endpoint):
+        assert webhook_delivery_attempt(delivery_id=delivery.pk) == "pending"  # retried later
+    endpoint.refresh_from_db()
+    assert endpoint.failing_since is not None
+    return endpoint
+
+
+def troubles(license, member, n):
+    """n of each: open flags on charges, failed card payments, failing webhook endpoints;
+    and an auto top-up rule that failed once."""
+    for i in range(n):
+        entry = record_usage(license, f"flagged-{n}-{i}", at=timezone.now(), input_tokens=10**5)
+        charge = LedgerEntry.objects.for_license(license).get(
+            external_id=f"flagged-{n}-{i}:ai_data"
+        )
+        assert entry is not None
+        flag_raise(acting_user=member, license=license, entry_id=charge.pk, message=f"Twice? ({i})")
+        Payment.objects.create(
+            license=license, amount=Decimal("20"), amount_cents=2000,
+            status=Payment.Status.FAILED, failure_message=f"Your card was declined ({i}).",
+        )  # fmt: skip
+        failing_endpoint(license, member)
+    PaymentAccount.objects.update_or_create(
+        license=license,
+        defaults={
+            "auto_topup_enabled": True, "auto_topup_threshold": Decimal("5"),
+            "auto_topup_amount": Decimal("50"), "auto_topup_monthly_amount": Decimal("200"),
+            "auto_topup_failures": 1,
+        },
+    )  # fmt: skip
+
+
+@pytest.fixture
+def alice(acme):
+    return User.objects.get(email="alice@acme.example")
+
+
+def test_the_license_page_shows_payments_auto_topup_open_flags_and_failing_webhooks(
+    support, acme, alice
+):
+    troubles(acme, alice, 1)
+    html = support.get(reverse("admin:accounts_license_change", args=[acme.pk])).content.decode()
+    assert "Card payments" in html and "Your card was declined (0)." in html
+    assert 'data-auto-topup="on"' in html and "add 50.000000 below 5.000000" in html
+    assert "1 failure in a row" in html
+    assert "1 open</a>" in html and "Twice? (0)" in html
+    assert 'data-webhook="failing"' in html and "failing since" in html
+    assert "last error: could not connect" in html
+
+
+def test_the_license_page_says_when_there_is_nothing(support, acme):
+    html = support.get(reverse("admin:accounts_license_change", args=[acme.pk])).content.decode()
+    assert "no card payments" in html and 'data-auto-topup="off"' in html
+    assert "0 open</a>" in html
+
+
+def test_the_license_page_is_a_fixed_number_of_queries_whatever_it_holds(
+    support, acme, alice, django_assert_max_num_queries
+):
+    url = reverse("admin:accounts_license_change", args=[acme.pk])
+    troubles(acme, alice, 1)
+    support.get(url)
+    with django_assert_max_num_queries(LICENSE_PAGE_MAX_QUERIES):
+        support.get(url)
+    troubles(acme, alice, 4)
+    add_usage(acme, 200, start=datetime(2025, 7, 1, tzinfo=UTC))
+    with django_assert_max_num_queries(LICENSE_PAGE_MAX_QUERIES):
+        html = support.get(url).content.decode()
+    assert "5 open</a>" in html and html.count('data-webhook="failing"') == 5
+
+
+def test_the_overview_counts_open_flags_and_failing_webhooks_and_lists_them(support, acme, alice):
+    other = LicenseFactory(name="Globex Labs")
+    troubles(acme, alice, 2)
+    healthy, _ = webhook_endpoint_create(
+        acting_user=alice, license=other, url="http://127.0.0.1:9/ok", events=["refund.issued"]
+    )
+    items = {i.label: i for i in support.get(reverse("admin:index")).context["overview"]}
+    flags, hooks = items["Open charge flags"], items["Webhook endpoints failing"]
+    assert (flags.count, flags.bad, hooks.count, hooks.bad) == (2, True, 2, True)
+    listed = support.get(flags.url).context["cl"].result_list
+    assert {f.status for f in listed} == {"open"} and len(listed) == 2
+    listed = support.get(hooks.url).context["cl"].result_list
+    assert len(listed) == 2 and healthy not in listed
+    assert all(e.license == acme for e in listed)
+    # The webhook list never shows an endpoint's signing secret.
+    page = support.get(reverse("admin:api_webhookendpoint_change", args=[listed[0].pk]))
+    assert page.status_code == 200 and listed[0].secret not in page.content.decode()
+
+
+def test_the_license_page_offers_no_view_on_site_into_the_customer_dashboard(support, acme):
+    # The dashboard is a 404 for staff (no membership); the license page is their view.
+    assert support.get(acme.get_absolute_url()).status_code == 404
+    html = support.get(reverse("admin:accounts_license_change", args=[acme.pk])).content.decode()
+    assert "View on site" not in html and acme.get_absolute_url() not in html
+
+
+def test_the_overview_is_a_fixed_number_of_queries(
+    support, acme, alice, django_assert_max_num_queries
+):
+    support.get(reverse("admin:index"))
+    with django_assert_max_num_queries(OVERVIEW_MAX_QUERIES):
+        support.get(reverse("admin:index"))
+    troubles(acme, alice, 3)
+    add_usage(acme, 50, start=timezone.now() - timedelta(hours=2))
+    with django_assert_max_num_queries(OVERVIEW_MAX_QUERIES):
+        support.get(reverse("admin:index"))

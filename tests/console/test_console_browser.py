@@ -1,6 +1,8 @@
 """The console in Chromium, as the issue's "Done when" walks it: staff search carol's email
 and find both licenses, open Acme and see balance, sync state and the running-balance
-ledger on one page; billing closes last month, and a future month is refused."""
+ledger on one page, Sync now as Support (audited); billing closes last month, a late record
+dated in it posts in the open month and leaves its statement unchanged, and a future month
+is refused."""
 
 import os
 from datetime import datetime, timedelta
@@ -11,13 +13,15 @@ from django.contrib.auth.models import Group
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from accounts.models import Membership, User
+from accounts.models import AuditEvent, Membership, User
 from accounts.otp import staff_otp_enrol
 from accounts.roles import BILLING, SUPPORT
-from billing.models import ClosedMonth, LicenseBalance
+from billing.models import ClosedMonth, LedgerEntry, LicenseBalance
 from tests.accounts.factories import PASSWORD, LicenseFactory, MembershipFactory, UserFactory
 from tests.conftest import totp_code
+from tests.console.test_console import month_statement
 from tests.ledger import buy, record_usage
+from tests.processes import profile_for, simulator_start
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 SHOTS = os.environ.get("CONSOLE_SCREENSHOTS")  # a folder: save screenshots there to look at
@@ -68,7 +72,17 @@ def demo_like(db):
     return acme, globex, last_month
 
 
-def test_support_finds_carol_and_reads_acme_on_one_page(new_page, demo_like):
+@pytest.fixture
+def upstream(settings, demo_like):
+    """The upstream simulator serving a day of Acme's calls, for Sync now."""
+    acme = demo_like[0]
+    server = simulator_start(profiles=[profile_for(acme, days=1)], token=settings.UPSTREAM_TOKEN)
+    settings.UPSTREAM_URL = server.url
+    yield server
+    server.stop()
+
+
+def test_support_finds_carol_and_reads_acme_on_one_page(new_page, demo_like, upstream):
     acme, _, _ = demo_like
     page = new_page(width=1366, height=900)
     sign_in(page, "staff@portal.example")
@@ -87,7 +101,16 @@ def test_support_finds_carol_and_reads_acme_on_one_page(new_page, demo_like):
     balance = LicenseBalance.objects.get(license=acme).balance
     assert Decimal(page.inner_text("[data-balance]")) == balance
     assert Decimal(page.locator("[data-running]").first.inner_text()) == balance
-    assert page.locator("input[value='Sync now']").count() == 1
+    # Sync now, as Support: runs against the upstream, says what it did, and is audited;
+    # the newest running balance still equals the balance afterwards.
+    page.click("input[value='Sync now']")
+    page.wait_for_selector("ul.messagelist li")
+    assert page.inner_text("ul.messagelist li").startswith("Acme Analytics: ")
+    audit = AuditEvent.objects.for_license(acme).get(action="usage.sync_now")
+    assert audit.actor.email == "staff@portal.example"
+    balance = LicenseBalance.objects.get(license=acme).balance
+    assert Decimal(page.inner_text("[data-balance]")) == balance
+    assert Decimal(page.locator("[data-running]").first.inner_text()) == balance
     # Descriptions wrap instead of running off-screen at 1366 px.
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 1366
@@ -100,8 +123,12 @@ def test_support_finds_carol_and_reads_acme_on_one_page(new_page, demo_like):
     assert page.csp_violations == []
 
 
+def first_of_this_month():
+    return timezone.localdate().replace(day=1)
+
+
 def test_billing_closes_last_month_and_a_future_month_is_refused(new_page, demo_like):
-    _, _, last_month = demo_like
+    acme, _, last_month = demo_like
     page = new_page(width=1366, height=900)
     sign_in(page, "billing@portal.example")
     page.goto(f"/admin/billing/ledgerentry/reconciliation/?month={last_month:%Y-%m}")
@@ -109,6 +136,17 @@ def test_billing_closes_last_month_and_a_future_month_is_refused(new_page, demo_
     page.wait_for_selector(f"text={last_month:%B %Y} is closed")
     shot(page, "closed")
     assert ClosedMonth.objects.filter(month=last_month).exists()
+    # A late upstream record dated inside the closed month posts in the open month; the
+    # closed month's statement and reconciliation keep the figures of the close.
+    statement = month_statement(acme, last_month)
+    late_at = datetime(last_month.year, last_month.month, 27, 9, tzinfo=acme.tzinfo)
+    record_usage(acme, "late-1", at=late_at, completion_tokens=10**6)
+    late = LedgerEntry.objects.for_license(acme).get(external_id="late-1:ai_data_completion")
+    assert late.original_occurred_at == late_at
+    assert timezone.localtime(late.occurred_at, acme.tzinfo).date() >= first_of_this_month()
+    assert month_statement(acme, last_month) == statement
+    page.goto(f"/admin/billing/ledgerentry/reconciliation/?month={last_month:%Y-%m}")
+    assert page.locator("text=Its figures are those of the close.").count() == 1
     future = (timezone.localdate().replace(day=1) + timedelta(days=40)).replace(day=1)
     page.goto(f"/admin/billing/ledgerentry/reconciliation/?month={future:%Y-%m}")
     assert page.locator(f"text={future:%B %Y} is in the future").count() == 1
