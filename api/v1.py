@@ -308,7 +308,7 @@ def balance(request: HttpRequest, license_id: uuid.UUID) -> dict[str, Any]:
         "completion_tokens": totals.completion_tokens,
         "tokens": totals.tokens,
         "images": totals.images,
-        "transactions": totals.entries,
+        "transactions": totals.total_transactions,
         "updated_at": totals.updated_at,
     }
 

@@ -213,6 +213,9 @@ class LicenseBalance(models.Model):
     # text spending is total_spent - images_spent (every usage entry has one of the services).
     images_spent = money_field(default=ZERO)
     entries = models.BigIntegerField(default=0)
+    # Purchases, credits and refunds (entries of any kind but usage); Total Transactions is
+    # api_calls + money_entries.
+    money_entries = models.BigIntegerField(default=0, db_default=0)
     updated_at = models.DateTimeField(default=timezone.now)
     # Which low-balance email has gone out since the balance was last at or above the
     # threshold (see billing.alerts): a line crossed is announced once.
@@ -230,6 +233,12 @@ class LicenseBalance(models.Model):
     @property
     def tokens(self) -> int:
         return self.input_tokens + self.cached_tokens + self.completion_tokens
+
+    @property
+    def total_transactions(self) -> int:
+        """The guide's Total Transactions: one per API call (however many service entries it
+        became), purchase, credit and refund."""
+        return self.api_calls + self.money_entries
 
 
 class DailyRollup(models.Model):

@@ -237,7 +237,8 @@ class Dashboard:
 
     @property
     def average_per_transaction(self) -> Decimal:
-        """docs/product.md's definition: Total Spent ÷ Total Transactions (all entries)."""
+        """docs/product.md's definition: Total Spent ÷ Total Transactions (calls, purchases,
+        credits and refunds), the typical spend per call."""
         if not self.total_transactions:
             return ZERO
         return quantize_money(self.total_spent / self.total_transactions)
@@ -344,7 +345,7 @@ def dashboard_get(*, license: License, now: datetime | None = None) -> Dashboard
         cached_tokens=totals.cached_tokens,
         completion_tokens=totals.completion_tokens,
         images=totals.images,
-        total_transactions=totals.entries,
+        total_transactions=totals.total_transactions,
         image_spent=totals.images_spent,
         text_spent=totals.total_spent - totals.images_spent,
         last_updated=sync_state.last_success_at,

@@ -218,3 +218,17 @@ def test_manage_py_exits_non_zero_when_the_ledger_differs(license_a):
     broken = run()
     assert broken.returncode == 1
     assert "differ from the ledger" in broken.stderr
+
+
+def test_a_wrong_count_of_purchases_credits_and_refunds_is_reported(ny):
+    """Total Transactions reads LicenseBalance.money_entries (purchases, credits, refunds):
+    the posting statement keeps it exact and reconciliation holds it against the entries."""
+    row = row_for(reconciliation_month(month=JUNE), ny)
+    assert row.ok
+    corrupt(
+        "UPDATE billing_licensebalance SET money_entries = money_entries - 1 WHERE license_id = %s",
+        [ny.pk],
+    )
+    (diff,) = row_for(reconciliation_month(month=JUNE), ny).differences
+    assert diff.what == "money_entries"
+    assert (diff.stored, diff.ledger) == (2, 3)  # two purchases and the refund

@@ -33,17 +33,19 @@ def assert_matches_ledger(license, now: datetime) -> None:
     assert dash.total_spent == expected.total_spent
     assert dash.credits_used == expected.total_spent
     assert dash.total_refunded == expected.total_refunded
-    assert dash.balance == dash.total_purchased - dash.total_spent + dash.total_refunded
+    assert dash.balance == (
+        dash.total_purchased - dash.total_spent + dash.total_refunded + expected.total_credited
+    )
     assert dash.api_calls == expected.api_calls
     assert dash.tokens == expected.tokens
     assert dash.images == expected.images
-    assert dash.total_transactions == len(expected.entries)
+    assert dash.total_transactions == expected.transactions
     assert dash.image_spent == expected.image_spent
     assert dash.text_spent == expected.text_spent
     assert dash.image_spent + dash.text_spent == dash.total_spent
     if expected.entries:
         assert dash.average_per_transaction == quantize_money(
-            expected.total_spent / len(expected.entries)
+            expected.total_spent / expected.transactions
         )
 
     # Daily: 30 columns, the last one today (local), each day's usage spending.
@@ -324,3 +326,41 @@ def test_recent_transactions_are_the_newest_100_by_time_then_id():
     expected = LedgerEntry.objects.for_license(license).order_by("-occurred_at", "-id")[:100]
     assert [e.id for e in dash.recent] == [e.id for e in expected]
     assert len(dash.recent) == 100
+
+
+@pytest.mark.django_db
+def test_total_transactions_counts_calls_not_service_charges(staff):
+    """The guide: Total Transactions counts account activity, and Average per Transaction is
+    the typical spending per API call. A call using three services is three ledger entries
+    but one transaction; each purchase, credit and refund is one."""
+    from billing.services import refund_issue
+
+    license = LicenseFactory()
+    buy(license, "10")
+    charge(
+        license,
+        record(
+            utc(2026, 1, 5, 12),
+            input_tokens=1_000_000,
+            cached_tokens=1_000_000,
+            completion_tokens=1_000_000,
+        ),  # $0.60 + $0.075 + $1.00
+        record(utc(2026, 1, 5, 13), images=10),  # $0.001
+    )
+    charged = LedgerEntry.objects.for_license(license).filter(kind="usage")
+    assert charged.count() == 4
+    refund(license, charged.get(service="ai_data_completion"), "0.5", by=staff)
+    refund_issue(
+        acting_user=staff,
+        license=license,
+        amount=Decimal("2"),
+        reason="welcome credit",
+        idempotency_key="credit-1",
+    )
+    with time_machine.travel(utc(2026, 1, 6), tick=False):
+        dash = dashboard_get(license=license)
+        assert_matches_ledger(license, utc(2026, 1, 6))
+    # 2 calls + 1 purchase + 1 refund + 1 credit.
+    assert dash.total_transactions == 5
+    assert dash.total_spent == Decimal("1.676000")
+    assert dash.average_per_transaction == Decimal("0.335200")
