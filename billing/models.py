@@ -1,3 +1,5 @@
+from decimal import Decimal
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -233,6 +235,16 @@ class LicenseBalance(models.Model):
     @property
     def tokens(self) -> int:
         return self.input_tokens + self.cached_tokens + self.completion_tokens
+
+    @property
+    def has_activity(self) -> bool:
+        return self.total_transactions > 0
+
+    def warns_low_balance(self, threshold: Decimal) -> bool:
+        """Below the threshold after some activity: the dashboard's flashing warning and the
+        license list's "Low balance". A new license, which never had money, is not warned
+        about it (it is welcomed with "Purchase Credits")."""
+        return self.has_activity and self.balance < threshold
 
     @property
     def total_transactions(self) -> int:

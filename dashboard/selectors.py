@@ -192,6 +192,9 @@ class Dashboard:
     completion_tokens: int
     images: int
     total_transactions: int
+    # The flashing warning (LicenseBalance.warns_low_balance): low after some activity; a
+    # new license is welcomed with "Purchase Credits" instead.
+    warns_low_balance: bool
     image_spent: Decimal
     text_spent: Decimal
     last_updated: datetime | None
@@ -346,6 +349,7 @@ def dashboard_get(*, license: License, now: datetime | None = None) -> Dashboard
         completion_tokens=totals.completion_tokens,
         images=totals.images,
         total_transactions=totals.total_transactions,
+        warns_low_balance=totals.warns_low_balance(license.low_balance_threshold),
         image_spent=totals.images_spent,
         text_spent=totals.total_spent - totals.images_spent,
         last_updated=sync_state.last_success_at,
@@ -431,6 +435,16 @@ def bulk_costs(prices: dict[str, Decimal]) -> list[BulkCost]:
         )
         for service, label, quantity_label, per in _BULK
     ]
+
+
+def cached_saving_percent(prices: dict[str, Decimal]) -> Decimal | None:
+    """How much less a cached token costs than an input token, in percent, at these prices:
+    87.5 at the guide's $0.075 and $0.60 per 1M. None if either price is missing or zero."""
+    cached, regular = prices.get(Service.AI_DATA_CACHED), prices.get(Service.AI_DATA)
+    if cached is None or not regular:
+        return None
+    saving = (1 - cached / regular) * 100
+    return saving.quantize(Decimal("0.1"), rounding=ROUND_HALF_UP).normalize()
 
 
 def _estimates(balance: Decimal, prices: dict[str, Decimal]) -> list[Estimate]:

@@ -224,15 +224,23 @@ def test_statements_match_the_reconciliation_and_chain_month_to_month(
     assert client_a.get(f"/l/{license_a.public_id}/statements/1999-01/").status_code == 404
 
 
-def test_a_backfill_of_history_sends_no_alert_but_new_usage_does(license_a, member_a):
-    """The first sync replays months of usage before the purchases: no email for that."""
-    calls(license_a, 20, start=T0)  # long ago: the balance goes negative
-    buy(license_a, "0.01", at=T0 - timedelta(days=1))
+def test_a_backfill_of_history_sends_no_alert_but_new_usage_does(
+    license_a, member_a, django_capture_on_commit_callbacks, celery_eager
+):
+    """The first sync replays months of usage before the purchases: no alert and no email
+    for that (billing.alerts: nothing older than LicenseBalance.alerts_since, and the balance
+    judged after the whole batch), even with the after-commit hand-over run as a worker
+    would; new usage that crosses the line afterwards is announced."""
+    with django_capture_on_commit_callbacks(execute=True):
+        calls(license_a, 20, start=T0)  # long ago: the balance goes negative
+        buy(license_a, "0.01", at=T0 - timedelta(days=1))
     assert BalanceAlert.objects.count() == 0
-    usage_record_batch(
-        license=license_a,
-        records=[UsageRecord(id="now", occurred_at=datetime.now(UTC), images=5)],
-    )
+    assert mail.outbox == []
+    with django_capture_on_commit_callbacks(execute=True):
+        usage_record_batch(
+            license=license_a,
+            records=[UsageRecord(id="now", occurred_at=datetime.now(UTC), images=5)],
+        )
     assert list(BalanceAlert.objects.values_list("kind", flat=True)) == ["zero"]
 
 
