@@ -180,6 +180,14 @@ class LedgerEntry(models.Model):
                 condition=Q(api_calls=1) & ~Q(request_id=""),
                 name="ledger_call_request_id",
             ),
+            # A month's refunds without a service (refunds of a card purchase, and goodwill
+            # recorded before the credit kind): the rollups sum both in one row, so the
+            # statement (billing.month_figures) reads these few entries to tell them apart.
+            models.Index(
+                fields=["license", "occurred_at"],
+                condition=Q(kind="refund", service=""),
+                name="ledger_bare_refunds",
+            ),
             models.Index(
                 fields=["created_by"],
                 condition=Q(created_by__isnull=False),
