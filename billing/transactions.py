@@ -257,8 +257,8 @@ def transactions_page(
 # the description of exactly those calls; the expression is a constant in the SQL, the same
 # text as the index's, so the planner uses the index whatever the parameter binding.
 LEGACY_REQUEST_ID_SQL = r"substring(description FROM ' \(([^()]*)\)(?: \[[^\[\]]*\])?$')"
-_LEGACY_REQUEST_ID_SEARCH_SQL = (
-    "SELECT id FROM billing_ledgerentry WHERE license_id = %s AND kind = 'usage' "
+_LEGACY_REQUEST_ID_SEARCH_SQL = (  # constants only: the query's values are parameters
+    "SELECT id FROM billing_ledgerentry WHERE license_id = %s AND kind = 'usage' "  # noqa: S608
     "AND api_calls = 1 AND request_id = '' AND "
     + LEGACY_REQUEST_ID_SQL
     + " = %s ORDER BY id DESC LIMIT 50"

@@ -145,7 +145,7 @@ def test_a_call_recorded_before_the_call_columns_is_found_by_its_request_id(clie
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL enable_seqscan = off")
         cursor.execute(
-            "EXPLAIN SELECT id FROM billing_ledgerentry WHERE license_id = %s AND kind = 'usage'"
+            "EXPLAIN SELECT id FROM billing_ledgerentry WHERE license_id = %s AND kind = 'usage'"  # noqa: S608
             f" AND api_calls = 1 AND request_id = '' AND {LEGACY_REQUEST_ID_SQL} = 'req_old7'",
             [license_a.pk],
         )
