@@ -446,3 +446,28 @@ def test_daily_amounts_read_horizontally_in_cents_beside_15px_bars(new_page):
             assert all(14 <= w <= 16 for w in geometry["widths"]), geometry["widths"]
         else:
             assert all(0 < w < geometry["column"] for w in geometry["widths"])
+
+
+def test_carol_sees_each_licenses_balance_and_switches_between_them(new_page, demo):
+    """carol belongs to Acme (healthy) and Globex (below its threshold): the license list
+    says so beside each name, and the dashboard's switcher takes her from one to the other
+    without going back to the list."""
+    page = new_page(width=1366)
+    log_in(page, "carol@multi.example")
+    acme_row = page.get_by_test_id(f"license-{demo.acme.key}")
+    globex_row = page.get_by_test_id(f"license-{demo.globex.key}")
+    expect(acme_row.get_by_test_id("license-state")).to_have_text("Healthy")
+    expect(globex_row.get_by_test_id("license-state")).to_have_text("Low balance")
+    for row, license in ((acme_row, demo.acme), (globex_row, demo.globex)):
+        balance = LedgerFigures(license, timezone.now()).balance
+        expect(row.get_by_test_id("license-balance")).to_have_text(format_money(balance))
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=ARTIFACTS / "license-list-carol.png", full_page=True)
+
+    acme_row.get_by_role("link", name=demo.acme.name).click()
+    switcher = page.get_by_test_id("license-switcher")
+    switcher.locator("summary").click()
+    page.screenshot(path=ARTIFACTS / "license-switcher-open.png")
+    switcher.get_by_role("link", name=demo.globex.name).click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text(demo.globex.name)
+    expect(page.locator(".low-balance")).to_be_visible()  # Globex is low: the warning shows
