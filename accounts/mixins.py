@@ -5,7 +5,7 @@ from django.http import HttpRequest, HttpResponseBase
 from django.shortcuts import render
 
 from accounts.models import License, User
-from accounts.selectors import license_get_for_user, membership_role
+from accounts.selectors import license_get_for_user, licenses_for_user, membership_role
 
 if TYPE_CHECKING:
     from django.views.generic import TemplateView as _ViewBase
@@ -44,4 +44,7 @@ class LicenseMixin(LoginRequiredMixin, _ViewBase):
         context = super().get_context_data(**kwargs)
         context["license"] = self.license
         context["role"] = self.role
+        # The license switcher (dashboard nav) for logins with several licenses: a lazy
+        # queryset, read only by a page that shows the switcher.
+        context["other_licenses"] = licenses_for_user(self.user).exclude(pk=self.license.pk)
         return context

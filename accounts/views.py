@@ -12,6 +12,7 @@ from django.views.generic import TemplateView
 from accounts.forms import EmailAuthenticationForm
 from accounts.models import User
 from accounts.selectors import licenses_for_user
+from accounts.signals import license_summaries
 from portal.ratelimit import duration_text
 
 
@@ -28,7 +29,7 @@ class HomeView(LoginRequiredMixin, TemplateView):
             return redirect("admin:index")
         if len(licenses) == 1:
             return redirect(licenses[0].get_absolute_url())
-        return self.render_to_response(self.get_context_data(licenses=licenses))
+        return self.render_to_response(self.get_context_data(rows=_license_rows(licenses)))
 
 
 class LicenseListView(LoginRequiredMixin, TemplateView):
@@ -36,7 +37,14 @@ class LicenseListView(LoginRequiredMixin, TemplateView):
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         assert isinstance(self.request.user, User)
-        return super().get_context_data(licenses=licenses_for_user(self.request.user), **kwargs)
+        rows = _license_rows(list(licenses_for_user(self.request.user)))
+        return super().get_context_data(rows=rows, **kwargs)
+
+
+def _license_rows(licenses: list) -> list[tuple]:
+    """(license, its summary or None): balance and low-balance state from the apps above."""
+    summaries = license_summaries(licenses)
+    return [(license, summaries.get(license.pk)) for license in licenses]
 
 
 class LoginView(auth_views.LoginView):

@@ -10,11 +10,12 @@ OpenAPI 3.1 document (/api/v1/openapi.json) from these functions and schemas.
   and months are the license's local ones.
 - One computation each: transactions are the All transactions page's
   (billing.transactions: one line per API call, the same filters and search), statements
-  the statement page's (billing.statements: the reconciliation's figures).
+  the statement page's (billing.statements → billing.month_figures, which the
+  reconciliation holds against the ledger).
 - Cost: balance, usage and transactions read LicenseBalance, a bounded range of
   DailyRollup rows, or an index range of the ledger (keyset pages), whatever the length of
-  the history; a statement is the reconciliation of one license and month, one pass over
-  that license's entries (as the statement page and PDF).
+  the history; a statement reads the month's rollups, the balance and the month's few
+  refunds without a service (as the statement page and PDF).
 """
 
 import uuid
@@ -339,7 +340,7 @@ def balance(request: HttpRequest, license_id: uuid.UUID) -> dict[str, Any]:
         "completion_tokens": totals.completion_tokens,
         "tokens": totals.tokens,
         "images": totals.images,
-        "transactions": totals.entries,
+        "transactions": totals.total_transactions,
         "updated_at": totals.updated_at,
     }
 
@@ -502,8 +503,10 @@ def statement(request: HttpRequest, license_id: uuid.UUID, month: str) -> dict[s
     except ValueError as exc:
         raise ApiError(400, "invalid_request", "Write the month as YYYY-MM, e.g. 2025-06.") from exc
     this_month = timezone.now().astimezone(license.tzinfo).date().replace(day=1)
-    if first > this_month or first.year < 1970:
+    if first > this_month:
         raise ApiError(400, "invalid_request", "That month has not begun.")
+    if first.year < 1970:
+        raise ApiError(400, "invalid_request", "Choose a month from 1970 on.")
     statement = statement_get(license=license, month=first)
     f = statement.figures
     return {
@@ -516,7 +519,7 @@ def statement(request: HttpRequest, license_id: uuid.UUID, month: str) -> dict[s
         "usage": money(f.usage),
         "refunds": money(f.refunds),
         "closing_balance": money(f.closing),
-        "transactions": f.month_entries,
+        "transactions": f.entries,
         "to_date": statement.to_date,
     }
 

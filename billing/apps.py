@@ -8,10 +8,12 @@ class BillingConfig(AppConfig):
     def ready(self):
         from django.db.models.signals import post_migrate
 
-        from accounts.signals import license_timezone_changed
+        from accounts.signals import license_summaries_register, license_timezone_changed
+        from billing.selectors import license_summaries
 
         post_migrate.connect(_restore_default_prices, sender=self, dispatch_uid="billing.prices")
         license_timezone_changed.connect(_rebuild_rollups, dispatch_uid="billing.rollups")
+        license_summaries_register(license_summaries)
 
 
 def _rebuild_rollups(*, license, **kwargs):

@@ -1,3 +1,5 @@
+from decimal import Decimal
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -178,6 +180,14 @@ class LedgerEntry(models.Model):
                 condition=Q(api_calls=1) & ~Q(request_id=""),
                 name="ledger_call_request_id",
             ),
+            # A month's refunds without a service (refunds of a card purchase, and goodwill
+            # recorded before the credit kind): the rollups sum both in one row, so the
+            # statement (billing.month_figures) reads these few entries to tell them apart.
+            models.Index(
+                fields=["license", "occurred_at"],
+                condition=Q(kind="refund", service=""),
+                name="ledger_bare_refunds",
+            ),
             models.Index(
                 fields=["created_by"],
                 condition=Q(created_by__isnull=False),
@@ -213,6 +223,9 @@ class LicenseBalance(models.Model):
     # text spending is total_spent - images_spent (every usage entry has one of the services).
     images_spent = money_field(default=ZERO)
     entries = models.BigIntegerField(default=0)
+    # Purchases, credits and refunds (entries of any kind but usage); Total Transactions is
+    # api_calls + money_entries.
+    money_entries = models.BigIntegerField(default=0, db_default=0)
     updated_at = models.DateTimeField(default=timezone.now)
     # Which low-balance email has gone out since the balance was last at or above the
     # threshold (see billing.alerts): a line crossed is announced once.
@@ -230,6 +243,22 @@ class LicenseBalance(models.Model):
     @property
     def tokens(self) -> int:
         return self.input_tokens + self.cached_tokens + self.completion_tokens
+
+    @property
+    def has_activity(self) -> bool:
+        return self.total_transactions > 0
+
+    def warns_low_balance(self, threshold: Decimal) -> bool:
+        """Below the threshold after some activity: the dashboard's flashing warning and the
+        license list's "Low balance". A new license, which never had money, is not warned
+        about it (it is welcomed with "Purchase Credits")."""
+        return self.has_activity and self.balance < threshold
+
+    @property
+    def total_transactions(self) -> int:
+        """The guide's Total Transactions: one per API call (however many service entries it
+        became), purchase, credit and refund."""
+        return self.api_calls + self.money_entries
 
 
 class DailyRollup(models.Model):

@@ -16,6 +16,7 @@ from accounts.models import License
 from billing.csvsafe import money_cell, safe_cell
 from billing.models import LedgerEntry
 from billing.money import ZERO, quantize_money
+from billing.month_figures import FIGURE_NAMES, month_figures_of
 from billing.totals import TOTAL_NAMES, sums_select_sql
 from portal.db_router import read_alias
 
@@ -271,12 +272,20 @@ def reconciliation_month(*, month: date, license: License | None = None) -> Reco
             rows[license_id].differences.append(Difference(what, refunded, charged))
 
     kept = [row for row in rows.values() if row.entries_to_month_end or row.differences]
+    # The customer's statement (billing.month_figures, from rollups and the balance) must
+    # state exactly these figures: any that differs is a difference like a stored total.
+    for row in kept:
+        stated = month_figures_of(license_id=row.license_id, timezone=row.timezone, month=month)
+        for name in FIGURE_NAMES:
+            ours = row.month_entries if name == "entries" else getattr(row, name)
+            if getattr(stated, name) != ours:
+                row.differences.append(Difference(f"statement {name}", getattr(stated, name), ours))
     return ReconciliationReport(month=month, rows=kept, generated_at=timezone.now())
 
 
 def license_month_get(*, license: License, month: date) -> ReconciliationRow:
-    """One license's month as the reconciliation reports it: the customer's statement reads
-    its figures here, so a statement and the billing team's report cannot disagree."""
+    """One license's month as the reconciliation reports it (from the ledger), with its
+    differences; the statement's own figures are billing.month_figures, checked here."""
     report = reconciliation_month(month=month, license=license)
     for row in report.rows:
         if row.license_id == license.pk:

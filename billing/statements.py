@@ -1,6 +1,7 @@
 """A license's monthly statements: opening + purchases + credits + refunds − usage = closing,
-in its timezone. The figures are the reconciliation's for that license and month
-(`license_month_get`), so a statement and the billing team's report cannot disagree."""
+in its timezone. The figures are billing.month_figures' (the one statement selector, from
+rollups and the balance: constant in the history's length), which the billing team's
+reconciliation recomputes from the ledger and reports as a difference if they disagree."""
 
 from dataclasses import dataclass
 from datetime import date
@@ -11,7 +12,7 @@ from django.utils import timezone
 
 from accounts.models import License
 from billing.models import DailyRollup, LedgerEntry
-from billing.reconciliation import ReconciliationRow, license_month_get
+from billing.month_figures import MonthFigures, statement_month
 
 MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
           "September", "October", "November", "December")  # fmt: skip
@@ -34,7 +35,7 @@ class ServiceUsage:
 class Statement:
     license: License
     month: date
-    figures: ReconciliationRow
+    figures: MonthFigures
     usage_by_service: list[ServiceUsage]
     to_date: bool  # the month is still running
 
@@ -44,8 +45,7 @@ class Statement:
 
     @property
     def balances(self) -> bool:
-        f = self.figures
-        return f.opening + f.purchases + f.credits + f.refunds - f.usage == f.closing
+        return self.figures.balances
 
 
 def statement_months(license: License) -> list[date]:
@@ -71,7 +71,7 @@ def statement_months(license: License) -> list[date]:
 
 def statement_get(*, license: License, month: date) -> Statement:
     month = month.replace(day=1)
-    figures = license_month_get(license=license, month=month)
+    figures = statement_month(license=license, month=month)
     rows = (
         DailyRollup.objects.for_license(license)
         .filter(kind=LedgerEntry.Kind.USAGE, day__gte=month, day__lt=_next_month(month))

@@ -21,7 +21,8 @@ class Total:
     `kind` (any kind when empty) and `service` (any service when empty), or of `also_kind`
     with the amount's sign `also_sign` (a second group of entries, for one total only: the
     refunds of card purchases, which are negative and count against what was purchased).
-    `amount_sign` keeps only the entries of `kind` whose amount has that sign (0: any)."""
+    `amount_sign` keeps only the entries of `kind` whose amount has that sign (0: any);
+    `not_kind` leaves out the entries of that kind."""
 
     name: str
     label: str
@@ -32,13 +33,18 @@ class Total:
     amount_sign: int = 0
     also_kind: str = ""
     also_sign: int = 0
+    not_kind: str = ""
 
     @property
     def is_money(self) -> bool:
         return self.measure == "amount"
 
-    def _conditions(self, column: str, kind: str, service: str, amount_sign: int) -> list[str]:
+    def _conditions(
+        self, column: str, kind: str, service: str, amount_sign: int, not_kind: str = ""
+    ) -> list[str]:
         conditions = []
+        if not_kind:
+            conditions.append(f"{column}kind <> '{not_kind}'")
         if kind:
             conditions.append(f"{column}kind = '{kind}'")
         if service:
@@ -50,9 +56,12 @@ class Total:
     def sql(self, alias: str = "") -> str:
         """The SQL aggregate over billing_ledgerentry rows (optionally `alias.`-qualified)."""
         column = f"{alias}." if alias else ""
+        conditions = self._conditions(
+            column, self.kind, self.service, self.amount_sign, self.not_kind
+        )
         if not self.measure:
-            return "count(*)"
-        conditions = self._conditions(column, self.kind, self.service, self.amount_sign)
+            where = f" FILTER (WHERE {' AND '.join(conditions)})" if conditions else ""
+            return f"count(*){where}"
         if self.also_kind:
             also = self._conditions(column, self.also_kind, "", self.also_sign)
             conditions = [f"(({' AND '.join(conditions)}) OR ({' AND '.join(also)}))"]
@@ -65,7 +74,8 @@ class Total:
             return not sign or (entry.amount > 0 if sign > 0 else entry.amount < 0)
 
         main = (
-            (not self.kind or entry.kind == self.kind)
+            (not self.not_kind or entry.kind != self.not_kind)
+            and (not self.kind or entry.kind == self.kind)
             and (not self.service or entry.service == self.service)
             and signed(self.amount_sign)
         )
@@ -131,6 +141,9 @@ BALANCE_TOTALS: tuple[Total, ...] = (
         sign=-1,
     ),
     Total("entries", "entries", ""),
+    # Purchases, credits and refunds: with api_calls, the guide's Total Transactions (one
+    # per API call, however many service entries it became, plus each money movement).
+    Total("money_entries", "purchases, credits and refunds", "", not_kind=Kind.USAGE),
 )
 
 TOTAL_NAMES: tuple[str, ...] = tuple(t.name for t in BALANCE_TOTALS)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
+from django.db import connection
 from django.db.models import QuerySet
 
 from accounts.models import License
@@ -277,12 +278,26 @@ def transactions_page(
     return TransactionPage(transactions, newer, older)
 
 
+# Usage recorded before the call columns (billing.0007) has its request id only in the
+# description (the ledger is append-only: it cannot be filled in). The expression index
+# ledger_legacy_call_request_id (migration billing.0012) holds the request id read out of
+# the description of exactly those calls; the expression is a constant in the SQL, the same
+# text as the index's, so the planner uses the index whatever the parameter binding.
+LEGACY_REQUEST_ID_SQL = r"substring(description FROM ' \(([^()]*)\)(?: \[[^\[\]]*\])?$')"
+_LEGACY_REQUEST_ID_SEARCH_SQL = (  # constants only: the query's values are parameters
+    "SELECT id FROM billing_ledgerentry WHERE license_id = %s AND kind = 'usage' "  # noqa: S608
+    "AND api_calls = 1 AND request_id = '' AND "
+    + LEGACY_REQUEST_ID_SQL
+    + " = %s ORDER BY id DESC LIMIT 50"
+)
+
+
 def transactions_search(license: License, query: str) -> list[Transaction]:
     """Transactions whose entry id, upstream record id or request id is `query`, exactly.
 
     Each look-up is an index probe: the entry's primary key, the (license, external_id)
-    unique index, the (license, request_id) index of calls. Request ids of usage recorded
-    before those columns existed are only in the description, and are not searched.
+    unique index, the (license, request_id) index of calls, and for calls recorded before
+    that column existed, the expression index of the request id in their description.
     """
     query = (query or "").strip()
     if not query:
@@ -300,6 +315,9 @@ def transactions_search(license: License, query: str) -> list[Transaction]:
         .exclude(request_id="")
         .values_list("pk", flat=True)[:50]
     )
+    with connection.cursor() as cursor:
+        cursor.execute(_LEGACY_REQUEST_ID_SEARCH_SQL, [license.pk, query])
+        ids.update(pk for (pk,) in cursor.fetchall())
     found = [transaction_get(license, entry_id) for entry_id in sorted(ids, reverse=True)]
     unique: dict[int, Transaction] = {}
     for tx in found:

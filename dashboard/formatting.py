@@ -2,7 +2,8 @@
 
 The stored amount (6 places) is what tables show; charts, whose labels must fit under a
 15-pixel bar, show the same amount rounded half-up to the cent (docs/product.md: "Jun 30: $1.23"),
-except below a cent, where cents would read "$0.00" under a blue bar.
+and "<$0.01" below a cent, where cents would read "$0.00" under a blue bar
+(`format_chart_money`, used by templates through the |chart_money filter only).
 """
 
 from decimal import ROUND_HALF_UP, Decimal
@@ -17,8 +18,17 @@ def format_count(value: int) -> str:
     return f"{int(value):,}"
 
 
+def format_chart_money(value: Decimal) -> str:
+    """The one precision rule for chart labels: cents, half-up ("$1.23", "$1,234.50");
+    "<$0.01" for spending above zero but below a cent; "$0.00" for none."""
+    if 0 < value < CENT:
+        return "<$0.01"
+    return format_money(value, places=2)
+
+
 def format_money_short(value: Decimal) -> str:
-    """Chart labels: "$1.23"; below a cent the significant digits: "$0.0042"."""
+    """Amounts in prose (thresholds, payments): "$1.23"; below a cent the significant
+    digits: "$0.0042". Charts use format_chart_money."""
     if value == 0 or abs(value) >= CENT:
         return format_money(value, places=2)
     text = format_money(value)  # 6 places, e.g. "$0.004200"

@@ -31,7 +31,7 @@ from billing.money import (
 )
 from billing.prices import prices_current
 from billing.selectors import balance_get
-from dashboard.formatting import format_age, format_count, format_money_short, format_price
+from dashboard.formatting import CENT, format_age, format_count, format_price
 from payments.selectors import is_card_purchase
 from usage.selectors import sync_state_get
 
@@ -58,8 +58,9 @@ class Bar:
     label: str  # "30" (day of month) or "Jun 2025"
     amount: Decimal  # usage spending, exact (6 places)
     height: Decimal  # 0–100, percent of the chart's scale
-    tooltip: str  # "Jun 30: $1.23" / "Jun 2025: $12.34"
-    amount_label: str  # "$1.23"
+    # What the tooltip names: "Jun 30" / "Jun 2025". The amount beside it is written by the
+    # template's |chart_money, the one precision rule for chart labels.
+    name: str
     weekday: str = ""  # "Mon" (daily bars)
     is_today: bool = False
 
@@ -101,8 +102,7 @@ class Bar:
 
 @dataclass(frozen=True)
 class Tick:
-    value: Decimal
-    label: str
+    value: Decimal  # a whole number of cents (nice_axis), written with |chart_money
     position: Decimal  # percent of the plot's height, from the bottom
 
     @property
@@ -192,6 +192,9 @@ class Dashboard:
     completion_tokens: int
     images: int
     total_transactions: int
+    # The flashing warning (LicenseBalance.warns_low_balance): low after some activity; a
+    # new license is welcomed with "Purchase Credits" instead.
+    warns_low_balance: bool
     image_spent: Decimal
     text_spent: Decimal
     last_updated: datetime | None
@@ -237,7 +240,8 @@ class Dashboard:
 
     @property
     def average_per_transaction(self) -> Decimal:
-        """docs/product.md's definition: Total Spent ÷ Total Transactions (all entries)."""
+        """docs/product.md's definition: Total Spent ÷ Total Transactions (calls, purchases,
+        credits and refunds), the typical spend per call."""
         if not self.total_transactions:
             return ZERO
         return quantize_money(self.total_spent / self.total_transactions)
@@ -344,7 +348,8 @@ def dashboard_get(*, license: License, now: datetime | None = None) -> Dashboard
         cached_tokens=totals.cached_tokens,
         completion_tokens=totals.completion_tokens,
         images=totals.images,
-        total_transactions=totals.entries,
+        total_transactions=totals.total_transactions,
+        warns_low_balance=totals.warns_low_balance(license.low_balance_threshold),
         image_spent=totals.images_spent,
         text_spent=totals.total_spent - totals.images_spent,
         last_updated=sync_state.last_success_at,
@@ -432,6 +437,16 @@ def bulk_costs(prices: dict[str, Decimal]) -> list[BulkCost]:
     ]
 
 
+def cached_saving_percent(prices: dict[str, Decimal]) -> Decimal | None:
+    """How much less a cached token costs than an input token, in percent, at these prices:
+    87.5 at the guide's $0.075 and $0.60 per 1M. None if either price is missing or zero."""
+    cached, regular = prices.get(Service.AI_DATA_CACHED), prices.get(Service.AI_DATA)
+    if cached is None or not regular:
+        return None
+    saving = (1 - cached / regular) * 100
+    return saving.quantize(Decimal("0.1"), rounding=ROUND_HALF_UP).normalize()
+
+
 def _estimates(balance: Decimal, prices: dict[str, Decimal]) -> list[Estimate]:
     estimates = []
     for service, label, unit_name, per in _ESTIMATES:
@@ -465,13 +480,16 @@ def _height(amount: Decimal, scale: Decimal) -> Decimal:
 
 def nice_axis(peak: Decimal, max_steps: int = 5) -> tuple[Decimal, int]:
     """A dollar axis people can read: (step, number of steps), the step the smallest of
-    1, 2, 2.5 or 5 × 10ⁿ that covers the peak in at most `max_steps` steps."""
+    1, 2, 2.5 or 5 × 10ⁿ that covers the peak in at most `max_steps` steps, and a whole
+    number of cents (chart labels are cents: a $0.025 step would read "$0.03")."""
     if peak <= 0:
         return Decimal(1), 1
-    exponent = (peak / max_steps).adjusted()
+    exponent = max((peak / max_steps).adjusted(), -2)
     for power in (exponent, exponent + 1):
         for base in (Decimal(1), Decimal(2), Decimal("2.5"), Decimal(5)):
             step = base.scaleb(power)
+            if step % CENT:
+                continue
             steps = int((peak / step).to_integral_value(rounding=ROUND_CEILING))
             if steps <= max_steps:
                 return step, max(steps, 1)
@@ -497,14 +515,12 @@ def _monthly_chart(months: list[date], per_day: dict[date, Decimal]) -> Chart:
                 label=label,
                 amount=amount,
                 height=_height(amount, scale),
-                tooltip=f"{label}: {format_money_short(amount)}",
-                amount_label=format_money_short(amount),
+                name=label,
             )
         )
     ticks = [
         Tick(
             value=step * i,
-            label=format_money_short(step * i),
             position=(Decimal(100) * i / steps).quantize(Decimal("0.01")),
         )
         for i in range(steps + 1)
@@ -524,8 +540,7 @@ def _daily_chart(today: date, per_day: dict[date, Decimal]) -> Chart:
             label=str(day.day),
             amount=amounts[day],
             height=_height(amounts[day], scale),
-            tooltip=f"{MONTH_ABBR[day.month - 1]} {day.day}: {format_money_short(amounts[day])}",
-            amount_label=format_money_short(amounts[day]),
+            name=f"{MONTH_ABBR[day.month - 1]} {day.day}",
             weekday=DAY_ABBR[day.weekday()],
             is_today=day == today,
         )

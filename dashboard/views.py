@@ -54,7 +54,12 @@ from dashboard.forms import (
     TransactionFilterForm,
 )
 from dashboard.payment_views import CardPurchaseView
-from dashboard.selectors import AUTO_REFRESH_SECONDS, bulk_costs, dashboard_get
+from dashboard.selectors import (
+    AUTO_REFRESH_SECONDS,
+    bulk_costs,
+    cached_saving_percent,
+    dashboard_get,
+)
 from dashboard.statement_pdf import statement_pdf
 from payments.stripe_client import payments_enabled
 from portal.db_router import replica_reads
@@ -105,7 +110,9 @@ class HelpView(LicenseMixin, TemplateView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(nav_current="help", **kwargs)
-        context["prices"] = bulk_costs(prices_current())
+        prices = prices_current()
+        context["prices"] = bulk_costs(prices)
+        context["cached_saving"] = cached_saving_percent(prices)
         context["support_email"] = settings.SUPPORT_EMAIL
         return context
 

@@ -240,7 +240,12 @@ class LedgerFigures:
             (e.amount for e in self.entries if e.kind == "refund" and e.amount > 0), 0
         )
         self.total_spent = -sum((e.amount for e in usage), Decimal(0))
+        self.total_credited = sum((e.amount for e in self.entries if e.kind == "credit"), 0)
         self.api_calls = sum(e.api_calls for e in self.entries)
+        # The guide's Total Transactions: each call once (its service entries share the
+        # record id, the external id before its last ':'), each purchase, credit, refund.
+        calls = {e.external_id.rsplit(":", 1)[0] for e in usage}
+        self.transactions = len(calls) + sum(1 for e in self.entries if e.kind != "usage")
         self.tokens = sum(e.tokens for e in usage)
         self.images = sum(e.images for e in usage)
         self.image_spent = -sum((e.amount for e in usage if e.service == "ai_images"), Decimal(0))

@@ -6,6 +6,7 @@ from django import template
 
 from billing.money import format_money
 from dashboard.formatting import (
+    format_chart_money,
     format_count,
     format_count_compact,
     format_money_short,
@@ -24,6 +25,13 @@ def money(value: Decimal) -> str:
 @register.filter
 def money_short(value: Decimal) -> str:
     return format_money_short(value)
+
+
+@register.filter
+def chart_money(value: Decimal) -> str:
+    """Every amount a chart shows (bar labels, tooltips, axis, the chart's summary):
+    cents, "<$0.01" below a cent (dashboard.formatting.format_chart_money)."""
+    return format_chart_money(value)
 
 
 @register.filter

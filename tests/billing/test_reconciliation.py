@@ -89,7 +89,13 @@ def test_a_stored_total_that_differs_is_reported(ny):
     )
     row = row_for(reconciliation_month(month=JUNE), ny)
     assert not row.ok
-    assert {d.what for d in row.differences} == {"balance", "api_calls"}
+    # The statement's opening and closing start from the stored balance: they are off too.
+    assert {d.what for d in row.differences} == {
+        "balance",
+        "api_calls",
+        "statement opening",
+        "statement closing",
+    }
     (balance,) = [d for d in row.differences if d.what == "balance"]
     assert (balance.stored, balance.ledger) == (Decimal("26.899001"), Decimal("26.899000"))
 
@@ -218,3 +224,78 @@ def test_manage_py_exits_non_zero_when_the_ledger_differs(license_a):
     broken = run()
     assert broken.returncode == 1
     assert "differ from the ledger" in broken.stderr
+
+
+def test_a_wrong_count_of_purchases_credits_and_refunds_is_reported(ny):
+    """Total Transactions reads LicenseBalance.money_entries (purchases, credits, refunds):
+    the posting statement keeps it exact and reconciliation holds it against the entries."""
+    row = row_for(reconciliation_month(month=JUNE), ny)
+    assert row.ok
+    corrupt(
+        "UPDATE billing_licensebalance SET money_entries = money_entries - 1 WHERE license_id = %s",
+        [ny.pk],
+    )
+    (diff,) = row_for(reconciliation_month(month=JUNE), ny).differences
+    assert diff.what == "money_entries"
+    assert (diff.stored, diff.ledger) == (2, 3)  # two purchases and the refund
+
+
+def test_the_statement_states_the_reconciliations_figures_without_reading_the_history(
+    ny, billing_user, django_assert_max_num_queries
+):
+    """billing.month_figures (the statement page, its PDF and the API) reads rollups, the
+    balance and the month's refunds without a service; reconciliation recomputes each figure
+    from the ledger. With credits, a refund of a charge and a card refund in the month, the
+    two agree to the micro-dollar, each month's closing is the next one's opening, and the
+    statement's only ledger read is the small partial index's range."""
+    from django.test.utils import CaptureQueriesContext
+
+    from billing.models import LedgerEntry
+    from billing.month_figures import statement_month
+    from billing.services import purchase_refund_record
+
+    june_purchase = LedgerEntry.objects.get(license=ny, external_id="june")
+    purchase_refund_record(
+        license=ny, purchase=june_purchase, amount=Decimal("4"), external_id="re:1", reason="x"
+    )
+    refund_issue(
+        acting_user=billing_user,
+        license=ny,
+        amount=Decimal("1.25"),
+        reason="welcome",
+        idempotency_key="credit-1",
+    )
+    # Both are dated now: this month's statement has them, June's and July's do not.
+    months = [JUNE, datetime(2025, 7, 1).date(), timezone_now_month(ny)]
+    previous = None
+    for month in months:
+        row = row_for(reconciliation_month(month=month), ny)
+        assert row.ok, row.differences
+        with CaptureQueriesContext(connection) as ctx, django_assert_max_num_queries(1):
+            stated = statement_month(license=ny, month=month)
+        (sql,) = [q["sql"] for q in ctx.captured_queries]
+        assert sql.count("billing_ledgerentry") == 1 and "e.service = ''" in sql
+        assert (stated.opening, stated.purchases, stated.credits, stated.usage) == (
+            row.opening,
+            row.purchases,
+            row.credits,
+            row.usage,
+        )
+        assert (stated.refunds, stated.closing, stated.entries) == (
+            row.refunds,
+            row.closing,
+            row.month_entries,
+        )
+        assert stated.balances
+        if previous is not None and previous.month.month % 12 + 1 == month.month:
+            assert stated.opening == previous.closing
+        previous = stated
+    this_month = statement_month(license=ny, month=months[-1])
+    assert this_month.credits == Decimal("1.250000")
+    assert this_month.refunds == Decimal("0.500000") - Decimal("4")  # charge +, card −
+
+
+def timezone_now_month(license):
+    from django.utils import timezone
+
+    return timezone.localtime(timezone.now(), license.tzinfo).date().replace(day=1)

@@ -5,15 +5,17 @@ LedgerEntry with Python's zoneinfo, so a wrong rollup, a UTC day where a local d
 meant, or a month cut at the wrong instant shows up as a mismatch.
 """
 
+import re
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
 
 import pytest
 import time_machine
+from django.template.loader import render_to_string
 
 from billing.models import LedgerEntry, Price
 from billing.money import quantize_money
-from dashboard.formatting import format_money_short, format_price
+from dashboard.formatting import format_chart_money, format_money_short, format_price
 from dashboard.selectors import dashboard_get, nice_axis
 from tests.accounts.factories import LicenseFactory, UserFactory
 from tests.ledger import LedgerFigures, buy, charge, realistic_usage, record, refund
@@ -33,17 +35,19 @@ def assert_matches_ledger(license, now: datetime) -> None:
     assert dash.total_spent == expected.total_spent
     assert dash.credits_used == expected.total_spent
     assert dash.total_refunded == expected.total_refunded
-    assert dash.balance == dash.total_purchased - dash.total_spent + dash.total_refunded
+    assert dash.balance == (
+        dash.total_purchased - dash.total_spent + dash.total_refunded + expected.total_credited
+    )
     assert dash.api_calls == expected.api_calls
     assert dash.tokens == expected.tokens
     assert dash.images == expected.images
-    assert dash.total_transactions == len(expected.entries)
+    assert dash.total_transactions == expected.transactions
     assert dash.image_spent == expected.image_spent
     assert dash.text_spent == expected.text_spent
     assert dash.image_spent + dash.text_spent == dash.total_spent
     if expected.entries:
         assert dash.average_per_transaction == quantize_money(
-            expected.total_spent / len(expected.entries)
+            expected.total_spent / expected.transactions
         )
 
     # Daily: 30 columns, the last one today (local), each day's usage spending.
@@ -272,23 +276,25 @@ def test_bar_heights_are_proportional_and_tooltips_read_like_the_guide():
         )
         dash = dashboard_get(license=license)
     today, yesterday, before = dash.daily.bars[-1], dash.daily.bars[-2], dash.daily.bars[-3]
-    assert today.tooltip == "Jun 30: $1.23" and today.is_today
+    assert today.name == "Jun 30" and today.is_today
     assert today.height == 100  # the largest day fills the chart
     assert yesterday.height == Decimal("33.33")  # 0.41 / 1.23
-    assert before.height == 1 and before.amount_label == "$0.0007"
+    assert before.height == 1 and before.amount == Decimal("0.0007")
     assert dash.daily.bars[-4].height == 0 and not dash.daily.bars[-4].has_usage
-    may, june = dash.monthly.bars[-2], dash.monthly.bars[-1]
-    assert june.tooltip == "Jun 2025: $1.64" and may.tooltip == "May 2025: $5.00"
+    may = dash.monthly.bars[-2]
     assert dash.monthly.scale >= may.amount
     assert may.height == (may.amount * 100 / dash.monthly.scale).quantize(Decimal("0.01"))
-    assert [t.label for t in dash.monthly.ticks] == [
-        "$0.00",
-        "$1.00",
-        "$2.00",
-        "$3.00",
-        "$4.00",
-        "$5.00",
-    ]
+    # As rendered: tooltips, labels under the bars and the axis, all in cents.
+    daily = render_to_string("dashboard/partials/daily_chart.html", {"dashboard": dash})
+    monthly = render_to_string("dashboard/partials/monthly_chart.html", {"dashboard": dash})
+    assert '<span class="bar__tip">Jun 30: $1.23</span>' in daily
+    assert '<span class="bar__amount"><span>$0.41</span></span>' in daily
+    assert '<span class="bar__tip">Jun 28: &lt;$0.01</span>' in daily
+    assert '<span class="bar__amount"><span>&lt;$0.01</span></span>' in daily
+    assert '<span class="bar__tip">Jun 2025: $1.64</span>' in monthly
+    assert '<span class="bar__tip">May 2025: $5.00</span>' in monthly
+    axis = re.findall(r'dominant-baseline="middle">([^<]*)</text>', monthly)
+    assert axis == ["$0.00", "$1.00", "$2.00", "$3.00", "$4.00", "$5.00"]
     assert dash.monthly.bars[0].height == 0  # months without usage are empty, not missing
 
 
@@ -305,7 +311,25 @@ def test_the_monthly_axis_covers_the_peak_in_a_few_round_steps(peak):
     assert step.normalize().as_tuple().digits in {(1,), (2,), (2, 5), (5,)}
 
 
-def test_chart_labels_round_to_the_cent_but_never_hide_small_spending():
+def test_chart_labels_are_cents_and_less_than_a_cent_says_so():
+    assert format_chart_money(Decimal("1.234999")) == "$1.23"
+    assert format_chart_money(Decimal("1.235")) == "$1.24"
+    assert format_chart_money(Decimal("0.02")) == "$0.02"
+    assert format_chart_money(Decimal("0.00646")) == "<$0.01"
+    assert format_chart_money(Decimal("0.003849")) == "<$0.01"
+    assert format_chart_money(Decimal("0.000001")) == "<$0.01"
+    assert format_chart_money(Decimal("0")) == "$0.00"
+    assert format_chart_money(Decimal("1234.5")) == "$1,234.50"
+
+
+@pytest.mark.parametrize("peak", ["0.000001", "0.0042", "0.019", "0.03", "0.07", "0.12"])
+def test_an_axis_for_small_spending_steps_in_whole_cents(peak):
+    step, steps = nice_axis(Decimal(peak))
+    assert step >= Decimal("0.01") and step % Decimal("0.01") == 0
+    assert step * steps >= Decimal(peak) and 1 <= steps <= 5
+
+
+def test_prose_amounts_keep_their_significant_digits_below_a_cent():
     assert format_money_short(Decimal("1.234999")) == "$1.23"
     assert format_money_short(Decimal("1.235")) == "$1.24"
     assert format_money_short(Decimal("1234.5")) == "$1,234.50"
@@ -324,3 +348,41 @@ def test_recent_transactions_are_the_newest_100_by_time_then_id():
     expected = LedgerEntry.objects.for_license(license).order_by("-occurred_at", "-id")[:100]
     assert [e.id for e in dash.recent] == [e.id for e in expected]
     assert len(dash.recent) == 100
+
+
+@pytest.mark.django_db
+def test_total_transactions_counts_calls_not_service_charges(staff):
+    """The guide: Total Transactions counts account activity, and Average per Transaction is
+    the typical spending per API call. A call using three services is three ledger entries
+    but one transaction; each purchase, credit and refund is one."""
+    from billing.services import refund_issue
+
+    license = LicenseFactory()
+    buy(license, "10")
+    charge(
+        license,
+        record(
+            utc(2026, 1, 5, 12),
+            input_tokens=1_000_000,
+            cached_tokens=1_000_000,
+            completion_tokens=1_000_000,
+        ),  # $0.60 + $0.075 + $1.00
+        record(utc(2026, 1, 5, 13), images=10),  # $0.001
+    )
+    charged = LedgerEntry.objects.for_license(license).filter(kind="usage")
+    assert charged.count() == 4
+    refund(license, charged.get(service="ai_data_completion"), "0.5", by=staff)
+    refund_issue(
+        acting_user=staff,
+        license=license,
+        amount=Decimal("2"),
+        reason="welcome credit",
+        idempotency_key="credit-1",
+    )
+    with time_machine.travel(utc(2026, 1, 6), tick=False):
+        dash = dashboard_get(license=license)
+        assert_matches_ledger(license, utc(2026, 1, 6))
+    # 2 calls + 1 purchase + 1 refund + 1 credit.
+    assert dash.total_transactions == 5
+    assert dash.total_spent == Decimal("1.676000")
+    assert dash.average_per_transaction == Decimal("0.335200")

@@ -95,6 +95,64 @@ def test_a_call_is_found_by_request_id_and_its_page_reproduces_the_amount(client
     assert stranger.get(page_url(license_a, f"{entry_id}/")).status_code == 404
 
 
+def _post_legacy_calls(license, n, *, at=T0):
+    """Calls as they were recorded before the call columns (billing.0007): the request id,
+    endpoint and status only in the description, the columns empty. The ledger is
+    append-only, so such rows stay like this forever."""
+    from django.db import transaction
+
+    from billing.ledger import EntryDraft, lock_balance, post_entries
+
+    with transaction.atomic():
+        balance = lock_balance(license)
+        drafts = []
+        for i in range(n):
+            drafts.append(
+                EntryDraft(
+                    kind="usage",
+                    service="ai_data",
+                    amount=Decimal("-0.000600"),
+                    tokens=1000,
+                    api_calls=1,
+                    description=f"/v1/chat/completions (req_old{i}){' [error]' if i % 2 else ''}",
+                    occurred_at=at + timedelta(minutes=i),
+                    external_id=f"old{i}:ai_data",
+                )
+            )
+        post_entries(license=license, balance=balance, drafts=drafts)
+
+
+def test_a_call_recorded_before_the_call_columns_is_found_by_its_request_id(client_a, license_a):
+    """The request-id search missed old rows: their request id is only in the description
+    (the column is empty, and the (license, request_id) index leaves them out). An
+    expression index over the description finds them, as it finds new calls."""
+    from django.db import connection
+
+    from billing.transactions import LEGACY_REQUEST_ID_SQL
+
+    _post_legacy_calls(license_a, 40, at=T0 - timedelta(days=400))
+    calls(license_a, 300)  # newer history on top: the old calls are far down the pages
+    for request_id in ("req_old7", "req_old8", "req_r250"):
+        found = client_a.get(page_url(license_a, f"?q={request_id}")).content.decode()
+        assert found.count('data-entry="') == 1, request_id
+        entry_id = int(re.search(r'data-entry="(\d+)"', found).group(1))
+        detail = client_a.get(page_url(license_a, f"{entry_id}/")).content.decode()
+        assert request_id in detail
+    assert (
+        client_a.get(page_url(license_a, "?q=req_old")).content.decode().count('data-entry="') == 0
+    )  # exact, not a prefix
+    # The look-up is an index probe, not a scan of the license's history.
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute(
+            "EXPLAIN SELECT id FROM billing_ledgerentry WHERE license_id = %s AND kind = 'usage'"  # noqa: S608
+            f" AND api_calls = 1 AND request_id = '' AND {LEGACY_REQUEST_ID_SQL} = 'req_old7'",
+            [license_a.pk],
+        )
+        plan = " ".join(row[0] for row in cursor.fetchall())
+    assert "ledger_legacy_call_request_id" in plan, plan
+
+
 def test_a_refund_and_its_charge_link_both_ways_with_the_reason(client_a, license_a, billing_user):
     calls(license_a, 2)
     charge = LedgerEntry.objects.get(external_id="r1:ai_data")
@@ -224,15 +282,23 @@ def test_statements_match_the_reconciliation_and_chain_month_to_month(
     assert client_a.get(f"/l/{license_a.public_id}/statements/1999-01/").status_code == 404
 
 
-def test_a_backfill_of_history_sends_no_alert_but_new_usage_does(license_a, member_a):
-    """The first sync replays months of usage before the purchases: no email for that."""
-    calls(license_a, 20, start=T0)  # long ago: the balance goes negative
-    buy(license_a, "0.01", at=T0 - timedelta(days=1))
+def test_a_backfill_of_history_sends_no_alert_but_new_usage_does(
+    license_a, member_a, django_capture_on_commit_callbacks, celery_eager
+):
+    """The first sync replays months of usage before the purchases: no alert and no email
+    for that (billing.alerts: nothing older than LicenseBalance.alerts_since, and the balance
+    judged after the whole batch), even with the after-commit hand-over run as a worker
+    would; new usage that crosses the line afterwards is announced."""
+    with django_capture_on_commit_callbacks(execute=True):
+        calls(license_a, 20, start=T0)  # long ago: the balance goes negative
+        buy(license_a, "0.01", at=T0 - timedelta(days=1))
     assert BalanceAlert.objects.count() == 0
-    usage_record_batch(
-        license=license_a,
-        records=[UsageRecord(id="now", occurred_at=datetime.now(UTC), images=5)],
-    )
+    assert mail.outbox == []
+    with django_capture_on_commit_callbacks(execute=True):
+        usage_record_batch(
+            license=license_a,
+            records=[UsageRecord(id="now", occurred_at=datetime.now(UTC), images=5)],
+        )
     assert list(BalanceAlert.objects.values_list("kind", flat=True)) == ["zero"]
 
 

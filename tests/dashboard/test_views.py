@@ -191,9 +191,9 @@ def test_the_dashboard_costs_the_same_few_queries_for_10_or_10000_entries(
             client_a.get(url("dashboard:overview", license))  # warm the session
             # session, user, license, role, domains, balance (with the lifetime image
             # spending), prices, sync state, the rollups of the chart window, recent entries,
-            # and the idle-timeout session save (3 inside a test's transaction: savepoint,
-            # update, release).
-            with django_assert_max_num_queries(13), CaptureQueriesContext(connection) as ctx:
+            # the login's other licenses (the switcher), and the idle-timeout session save
+            # (3 inside a test's transaction: savepoint, update, release).
+            with django_assert_max_num_queries(14), CaptureQueriesContext(connection) as ctx:
                 response = client_a.get(url("dashboard:overview", license))
             assert response.status_code == 200
             counts[license.pk] = len(ctx.captured_queries)
@@ -290,3 +290,74 @@ def test_reports_lists_the_dashboard_and_help(client_a, license_a):
     assert f'href="{url("dashboard:overview", license_a)}"' in html
     assert f'href="{url("dashboard:help", license_a)}"' in html
     assert "Transaction history (CSV)" in html
+
+
+# --- first screens -------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_new_license_is_welcomed_with_purchase_credits_not_a_low_balance_alarm(
+    client_a, license_a
+):
+    """No usage and no credit yet: $0 is below the $1.00 threshold, but nothing ran out."""
+    html = client_a.get(url("dashboard:overview", license_a)).content.decode()
+    assert "Welcome! Your dashboard is ready." in html
+    assert 'data-testid="welcome-purchase">Purchase Credits</a>' in html
+    assert 'class="low-balance"' not in html and "Click here to purchase credits" not in html
+    assert "No credits yet" in html
+
+    # Once the license has had money and uses it up, the warning is there.
+    buy(license_a, "0.5")
+    html = client_a.get(url("dashboard:overview", license_a)).content.decode()
+    assert "Welcome! Your dashboard is ready." not in html
+    assert 'class="low-balance"' in html and "Click here to purchase credits" in html
+
+
+@pytest.mark.django_db
+def test_a_login_with_several_licenses_sees_each_balance_and_low_state_and_a_switcher(
+    client, license_a, license_b
+):
+    from tests.accounts.factories import MembershipFactory, UserFactory
+
+    carol = UserFactory(email="carol@multi.example")
+    MembershipFactory(license=license_a, user=carol)
+    MembershipFactory(license=license_b, user=carol)
+    third = LicenseFactory(name="Charlie New", key="CHARLIE-0003")
+    MembershipFactory(license=third, user=carol)
+    buy(license_a, "25")
+    buy(license_b, "1")
+    charge(license_b, record(datetime.now(UTC), images=5_000))  # $0.50 left, below $1.00
+    client.force_login(carol)
+
+    page = text_of(client.get(reverse("accounts:home")).content.decode())
+    assert re.search(r"Alpha Corp .*Balance \$25\.000000 Healthy", page)
+    assert re.search(r"Bravo Secret Inc .*Balance \$0\.500000 Low balance", page)
+    assert re.search(r"Charlie New .*Balance \$0\.000000 No credits yet", page)
+    assert text_of(client.get(reverse("accounts:license_list")).content.decode()) == page
+
+    html = client.get(url("dashboard:overview", license_a)).content.decode()
+    switcher = html[html.index('data-testid="license-switcher"') : html.index("</details>")]
+    assert license_b.get_absolute_url() in switcher and third.get_absolute_url() in switcher
+    assert license_a.get_absolute_url() not in switcher  # the one shown is not offered
+
+
+@pytest.mark.django_db
+def test_a_login_with_one_license_has_no_switcher(client_a, license_a, license_b):
+    html = client_a.get(url("dashboard:overview", license_a)).content.decode()
+    assert 'data-testid="license-switcher"' not in html
+    assert license_b.get_absolute_url() not in html
+
+
+@pytest.mark.django_db
+def test_help_says_what_the_guide_says_about_cached_tokens_and_alerts(client, license_a):
+    from tests.accounts.factories import MembershipFactory, UserFactory
+
+    owner = UserFactory(email="owner@alpha.example")
+    MembershipFactory(license=license_a, user=owner, role="owner")
+    client.force_login(owner)
+    html = client.get(url("dashboard:help", license_a)).content.decode()
+    assert '<span data-testid="cached-saving">87.5%</span> cheaper than regular input' in html
+    assert "(87.5% savings)" in html
+    alerts = url("dashboard:alert_settings", license_a)
+    assert f'<a href="{alerts}">Set up low balance alerts</a>' in html
+    assert "Average per Transaction</dt><dd>Your typical spending per API call" in html

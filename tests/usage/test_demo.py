@@ -68,3 +68,24 @@ def test_seed_demo_without_an_upstream_says_how_to_start_one(start_simulator):
         call_command("seed_demo", stdout=open("/dev/null", "w"))  # noqa: SIM115
     # The licenses and logins are there all the same.
     assert License.objects.filter(key__in=[ACME.key, GLOBEX.key]).count() == 2
+
+
+@pytest.mark.django_db
+def test_seeding_an_empty_database_sends_no_alert_email(
+    start_simulator, django_capture_on_commit_callbacks, celery_eager, mailoutbox
+):
+    """`make run` seeds from an empty database: the demo's history (Globex ends below its
+    $1.00 threshold) is a backfill, and announces nothing: no alert decided, no email, even
+    with every after-commit hand-over run as a worker would."""
+    from billing.models import BalanceAlert
+
+    start_simulator(profiles=demo_profiles(), now=SEEDED_AT)
+    with (
+        time_machine.travel(SEEDED_AT + timedelta(minutes=1)),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        call_command("seed_demo", stdout=open("/dev/null", "w"))  # noqa: SIM115
+    globex = License.objects.get(key=GLOBEX.key)
+    assert balance_get(globex).balance < globex.low_balance_threshold  # a crossing, replayed
+    assert BalanceAlert.objects.count() == 0
+    assert [m.subject for m in mailoutbox] == []
