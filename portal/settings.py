@@ -278,6 +278,9 @@ SELLER_ADDRESS = env.str("SELLER_ADDRESS", default="1 Example Street, Springfiel
 SELLER_TAX_ID = env.str("SELLER_TAX_ID", default="VAT EX-000000000")
 # Where the billing team is told of disputes (empty: SUPPORT_EMAIL).
 BILLING_TEAM_EMAIL = env.str("BILLING_TEAM_EMAIL", default="")
+# Four eyes: a goodwill credit or a purchase recorded by hand above this many dollars waits
+# for a second, different Billing member's approval (billing.approvals).
+CREDIT_APPROVAL_LIMIT = env.str("CREDIT_APPROVAL_LIMIT", default="500")
 
 # "Purchase Credits": the payment page's address; empty shows an in-portal page on how to buy.
 PURCHASE_URL = env.str("PURCHASE_URL", default="")
