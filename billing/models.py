@@ -5,7 +5,14 @@ from django.db.models.functions import Now
 from django.utils import timezone
 
 from accounts.models import License
-from billing.money import MONEY_MAX_DIGITS, MONEY_PLACES, PRICE_MAX_DIGITS, PRICE_PLACES, ZERO
+from billing.money import (
+    MONEY_MAX_DIGITS,
+    MONEY_PLACES,
+    PRICE_MAX_DIGITS,
+    PRICE_PLACES,
+    ZERO,
+    format_money,
+)
 from portal.models import TenantQuerySet
 
 
@@ -463,4 +470,7 @@ class CreditApproval(models.Model):
         indexes = [models.Index(fields=["status", "requested_at"], name="credit_approval_queue")]
 
     def __str__(self) -> str:
-        return f"{self.get_kind_display()} of {self.amount} for {self.license_id} ({self.status})"
+        return (
+            f"{self.get_kind_display()} #{self.pk} of {format_money(self.amount)} "
+            f"({self.get_status_display().lower()})"
+        )

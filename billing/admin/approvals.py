@@ -7,6 +7,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.db.models import Case, When
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import path, reverse
@@ -23,6 +24,7 @@ from portal.text import VisibleTextFormMixin
 
 class RejectionForm(VisibleTextFormMixin, forms.Form):
     reason = forms.CharField(
+        label="Why reject",
         widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
         max_length=2000,
         help_text="Why the credit is not given; the requester reads it here.",
@@ -61,8 +63,17 @@ class CreditApprovalAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_filter = ("status", "kind")
     list_select_related = ("license", "requested_by", "decided_by", "entry")
     search_fields = ("license__key", "license__name", "external_id")
-    ordering = ("-status", "-requested_at")  # "pending" sorts after the decided: first
-    readonly_fields = [f.name for f in CreditApproval._meta.fields]
+    # Waiting first, then the newest.
+    ordering = (
+        Case(When(status=CreditApproval.Status.PENDING, then=0), default=1).asc(),
+        "-requested_at",
+    )
+    # The key (what makes a double submit one request) is plumbing: not shown.
+    fields = (
+        "license", "kind", "amount_shown", "reason", "external_id", "description", "status",
+        "requested_by", "requested_at", "decided_by", "decided_at", "rejection_reason", "entry",
+    )  # fmt: skip
+    readonly_fields = fields
     change_form_template = "admin/billing/creditapproval/change_form.html"
 
     @admin.display(description="amount", ordering="amount")

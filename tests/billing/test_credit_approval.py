@@ -290,6 +290,17 @@ def test_support_reads_the_queue_but_decides_nothing(support_client, license_a, 
     assert approval.status == "pending" and not LedgerEntry.objects.exists()
 
 
+@pytest.mark.django_db
+def test_the_queue_shows_waiting_requests_first(billing_client, license_a, asker, approver):
+    decided = goodwill(license_a, asker, "800", key="goodwill-old-0001")
+    credit_approval_reject(acting_user=approver, approval_id=decided.pk, reason="no")
+    waiting = goodwill(license_a, asker, "900", key="goodwill-new-0001")
+    approved = goodwill(license_a, asker, "1000", key="goodwill-new-0002")
+    credit_approval_approve(acting_user=approver, approval_id=approved.pk)
+    listing = billing_client.get(f"{ADMIN}/creditapproval/")
+    assert [a.pk for a in listing.context["cl"].result_list][0] == waiting.pk
+
+
 # --- exactly once under concurrency ----------------------------------------------------
 
 
