@@ -298,7 +298,11 @@ def test_the_queue_shows_waiting_requests_first(billing_client, license_a, asker
     approved = goodwill(license_a, asker, "1000", key="goodwill-new-0002")
     credit_approval_approve(acting_user=approver, approval_id=approved.pk)
     listing = billing_client.get(f"{ADMIN}/creditapproval/")
-    assert [a.pk for a in listing.context["cl"].result_list][0] == waiting.pk
+    assert [a.pk for a in listing.context["cl"].result_list] == [
+        waiting.pk,
+        approved.pk,
+        decided.pk,
+    ]
 
 
 # --- exactly once under concurrency ----------------------------------------------------
