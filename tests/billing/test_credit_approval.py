@@ -340,3 +340,12 @@ def test_concurrent_approvals_post_the_credit_exactly_once():
     assert AuditEvent.objects.filter(action="credit.approve").count() == 1
     assert ledger_sums(license)["balance"] == Decimal("750")
     assert_ledger_consistent(license)
+
+
+@pytest.mark.django_db
+def test_a_superuser_can_be_the_second_person(root_client, license_a, asker):
+    approval = goodwill(license_a, asker, "900")
+    response = root_client.post(f"{ADMIN}/creditapproval/{approval.pk}/approve/")
+    assert response.status_code == 302
+    approval.refresh_from_db()
+    assert approval.status == "approved" and approval.decided_by == root_client.user
