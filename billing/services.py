@@ -62,11 +62,16 @@ def credit_needs_approval(amount: Decimal) -> bool:
 
 
 def _refuse_unapproved_credit(
-    *, license: License, kind: str, amount: Decimal, approval: CreditApproval | None
+    *,
+    acting_user: User,
+    license: License,
+    kind: str,
+    amount: Decimal,
+    approval: CreditApproval | None,
 ) -> None:
-    """A person's credit above the limit posts only from its approval (the request being
-    approved, locked by billing.approvals.credit_approval_approve), for exactly what was
-    asked."""
+    """A person's credit above the limit posts only from its approval (the pending request
+    being approved, locked by billing.approvals.credit_approval_approve), for exactly what
+    was asked, by someone other than the one who asked."""
     if approval is None:
         if credit_needs_approval(amount):
             raise ApplicationError(
@@ -77,6 +82,10 @@ def _refuse_unapproved_credit(
         return
     if (approval.license_id, approval.kind, approval.amount) != (license.pk, kind, amount):
         raise ApplicationError("This credit is not the one that was asked for approval.")
+    if approval.status != CreditApproval.Status.PENDING or approval.requested_by_id == (
+        acting_user.pk
+    ):
+        raise ApplicationError("A second Billing member approves a pending request (four eyes).")
 
 
 # --- purchases -------------------------------------------------------------------------
@@ -112,7 +121,11 @@ def purchase_record(
         raise ApplicationError("A purchase needs a payment reference.", field="external_id")
     if acting_user is not None:
         _refuse_unapproved_credit(
-            license=license, kind=CreditApproval.Kind.PURCHASE, amount=amount, approval=approval
+            acting_user=acting_user,
+            license=license,
+            kind=CreditApproval.Kind.PURCHASE,
+            amount=amount,
+            approval=approval,
         )
     balance = lock_balance(license)
     draft = EntryDraft(
@@ -337,7 +350,11 @@ def refund_issue(
         raise ApplicationError("A refund needs an idempotency key.")
     if refund_of is None:
         _refuse_unapproved_credit(
-            license=license, kind=CreditApproval.Kind.GOODWILL, amount=amount, approval=approval
+            acting_user=acting_user,
+            license=license,
+            kind=CreditApproval.Kind.GOODWILL,
+            amount=amount,
+            approval=approval,
         )
     balance = lock_balance(license)
     external_id = f"refund:{idempotency_key}"

@@ -145,6 +145,16 @@ def test_the_services_refuse_a_large_credit_without_its_approval(license_a, aske
             idempotency_key="shell-goodwill-2",
             approval=approval,
         )
+    # Its own approval does not let the requester post it either.
+    with pytest.raises(ApplicationError, match="four eyes"):
+        refund_issue(
+            acting_user=asker,
+            license=license_a,
+            amount=Decimal("600"),
+            reason="shell",
+            idempotency_key=approval.key,
+            approval=approval,
+        )
     assert ledger_sums(license_a)["balance"] == Decimal("5000")
 
 
