@@ -28,35 +28,17 @@ def rows_everywhere(license_a):
     """A row in the lists an action acts on: ledger, balances, lockouts."""
     buy(license_a, "10")
     record_usage(license_a, "r-1", input_tokens=1000)
-    old = timezone.now() - timedelta(days=2)
-    AccessAttempt.objects.create(
-        username="x@alpha.example",
-        ip_address="203.0.113.9",
-        user_agent="probe",
-        http_accept="*/*",
-        path_info="/login/",
-        attempt_time=old,
-        get_data="",
-        post_data="",
-        failures_since_start=3,
-    )
-    AccessLog.objects.create(
-        username="x@alpha.example",
-        ip_address="203.0.113.9",
-        user_agent="probe",
-        http_accept="*/*",
-        path_info="/login/",
-        attempt_time=old,
-    )
-    AccessFailureLog.objects.create(
-        username="x@alpha.example",
-        ip_address="203.0.113.9",
-        user_agent="probe",
-        http_accept="*/*",
-        path_info="/login/",
-        attempt_time=old,
-        locked_out=False,
-    )
+    seen = {
+        "username": "x@alpha.example",
+        "ip_address": "203.0.113.9",
+        "user_agent": "probe",
+        "http_accept": "*/*",
+        "path_info": "/login/",
+        "attempt_time": timezone.now() - timedelta(days=2),
+    }
+    AccessAttempt.objects.create(**seen, get_data="", post_data="", failures_since_start=3)
+    AccessLog.objects.create(**seen)
+    AccessFailureLog.objects.create(**seen, locked_out=False)
 
 
 def role_client(client, group):
