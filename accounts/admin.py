@@ -245,5 +245,6 @@ class AccessAttemptAdmin(axes_admin.AccessAttemptAdmin):
         self.message_user(request, f"Cleaned up {count} expired access attempts.")
 
 
-admin.site.unregister(AccessAttempt)
-admin.site.register(AccessAttempt, AccessAttemptAdmin)
+if admin.site.is_registered(AccessAttempt):  # AXES_ENABLE_ADMIN (the default)
+    admin.site.unregister(AccessAttempt)
+    admin.site.register(AccessAttempt, AccessAttemptAdmin)
