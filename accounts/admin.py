@@ -1,10 +1,13 @@
 from decimal import Decimal
 
+from axes import admin as axes_admin
+from axes.models import AccessAttempt
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 
 from accounts.domains import normalize_domain
 from accounts.models import AuditEvent, Domain, License, Membership, User
@@ -222,3 +225,26 @@ class AuditEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_filter = ["action"]
     search_fields = ["action", "target", "reason", "actor__email", "license__name", "license__key"]
     date_hierarchy = "created_at"
+
+
+# --- login lockouts (django-axes' admin, one action fixed and gated) ----------------------
+
+
+class AccessAttemptAdmin(axes_admin.AccessAttemptAdmin):
+    """django-axes' list of lockouts. Its "Clean up expired attempts" deletes rows, so it
+    needs the delete permission (superusers; Support only views), and it is given the
+    moment it measures expiry from: axes sets `axes_attempt_time` only on login requests,
+    so on the admin's request its own action failed with a 500."""
+
+    actions = ["cleanup_expired_attempts"]
+
+    @admin.action(description="Clean up expired attempts", permissions=["delete"])
+    def cleanup_expired_attempts(self, request, queryset):
+        request.axes_attempt_time = timezone.now()
+        count = self.handler.clean_expired_user_attempts(request=request)
+        self.message_user(request, f"Cleaned up {count} expired access attempts.")
+
+
+if admin.site.is_registered(AccessAttempt):  # AXES_ENABLE_ADMIN (the default)
+    admin.site.unregister(AccessAttempt)
+    admin.site.register(AccessAttempt, AccessAttemptAdmin)

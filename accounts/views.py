@@ -2,7 +2,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import views as auth_views
-from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -11,9 +11,13 @@ from django.views.generic import TemplateView
 
 from accounts.forms import EmailAuthenticationForm
 from accounts.models import User
+from accounts.password_reset import password_reset_wait_message
 from accounts.selectors import licenses_for_user
 from accounts.signals import license_summaries
+from accounts.tasks import password_reset_send_task
+from portal.http import client_ip
 from portal.ratelimit import duration_text
+from portal.tasks import task_enqueue
 
 
 class HomeView(LoginRequiredMixin, TemplateView):
@@ -77,10 +81,26 @@ class PasswordChangeDoneView(auth_views.PasswordChangeDoneView):
 
 
 class PasswordResetView(auth_views.PasswordResetView):
+    """Counts the request per address and per email, then hands the email to a worker
+    (accounts.password_reset): the same answer, and the same work, whether or not a login
+    has that email; never a link built from this request's Host."""
+
     template_name = "accounts/password_reset.html"
-    email_template_name = "accounts/email/password_reset.txt"
-    subject_template_name = "accounts/email/password_reset_subject.txt"
     success_url = reverse_lazy("accounts:password_reset_done")
+
+    def form_valid(self, form: PasswordResetForm) -> HttpResponse:
+        email = form.cleaned_data["email"]
+        wait = password_reset_wait_message(email=email, address=client_ip(self.request))
+        if wait:
+            form.add_error(None, wait)
+            response = self.form_invalid(form)
+            response.status_code = 429
+            return response
+        if not task_enqueue(password_reset_send_task, args=[email], what="password reset"):
+            # Logged by task_enqueue. The page stays the same (it must not say whether the
+            # login exists); it already tells the person to ask again if nothing arrives.
+            pass
+        return redirect(self.get_success_url())
 
 
 class PasswordResetDoneView(auth_views.PasswordResetDoneView):

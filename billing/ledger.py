@@ -23,8 +23,8 @@ from django.utils import timezone
 
 from accounts.models import License
 from billing.models import LicenseBalance
-from billing.money import money_exact, quantize_money
-from billing.totals import TOTAL_NAMES, sums_select_sql
+from billing.money import MONEY_MAX, format_money, money_exact, quantize_money
+from billing.totals import BALANCE_TOTALS, TOTAL_NAMES, sums_select_sql, totals_of
 from portal.exceptions import ApplicationError
 
 logger = logging.getLogger(__name__)
@@ -172,6 +172,7 @@ def post_entries(
     for d in drafts:
         if d.amount != quantize_money(d.amount):
             raise ValueError(f"amount {d.amount} is not quantized to 6 places")
+    totals_refuse_overflow(balance, drafts)
     # The drafts travel as one JSON array of arrays: json.dumps is C, while psycopg adapts
     # list parameters element by element in Python (~15 µs an entry, more than PostgreSQL
     # takes to insert it). Amounts go as exact decimal strings, moments as ISO 8601 with
@@ -200,6 +201,39 @@ def post_entries(
     after = balance_after if balance_after is not None else before
     balance.balance = after
     return PostResult(list(inserted), before, after)
+
+
+def totals_refuse_overflow(balance: LicenseBalance, drafts: Sequence[EntryDraft]) -> None:
+    """Refuse drafts that would take an entry, the balance or a money total past what its
+    column holds (MONEY_MAX), with a message naming it and the maximum: the database would
+    refuse them too, as a 500. `balance` is the row as locked by this transaction.
+
+    Cheap on the sync's path: only when the drafts' size could reach the limit are the
+    totals worked out exactly. Drafts already in the ledger (a replay) are counted too, so
+    a replay right at the limit is refused rather than skipped: only at $10^12."""
+    spread = sum((abs(d.amount) for d in drafts), Decimal(0))
+    money_totals = [t for t in BALANCE_TOTALS if t.is_money]
+    largest = max(abs(getattr(balance, t.name)) for t in money_totals)
+    if largest + spread <= MONEY_MAX:
+        return
+    maximum = format_money(MONEY_MAX)
+    for d in drafts:
+        if abs(d.amount) > MONEY_MAX:
+            raise ApplicationError(
+                f"Amount: {format_money(d.amount)} is more than one entry holds "
+                f"(at most {maximum}).",
+                field="amount",
+            )
+    changes = totals_of(drafts)
+    for t in money_totals:
+        after = getattr(balance, t.name) + changes[t.name]
+        if abs(after) > MONEY_MAX:
+            what = "the balance" if t.name == "balance" else f"the total {t.label}"
+            raise ApplicationError(
+                f"Amount: this would take {what} to {format_money(after)}, more than the "
+                f"most it can hold ({maximum}).",
+                field="amount",
+            )
 
 
 _REBUILD_ROLLUPS_SQL = """

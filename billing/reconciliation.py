@@ -73,12 +73,23 @@ class ReconciliationReport:
         return not self.differing
 
 
+# The earliest month there is anything to reconcile, a statement to show or a month to
+# close. Far older "months" (year 1) are not even moments in every timezone: they failed
+# with a 500 instead of a message. The future is refused where it matters
+# (billing.closing.month_refuse_future).
+MONTH_EARLIEST = date(2000, 1, 1)
+
+
 def month_parse(text: str) -> date:
     """'2025-06' → date(2025, 6, 1), or ValueError with a message for people."""
     try:
         parsed = datetime.strptime((text or "").strip(), "%Y-%m")  # noqa: DTZ007 - a month, no time
     except ValueError as exc:
         raise ValueError(f"'{text}' is not a month; write it as YYYY-MM, e.g. 2025-06.") from exc
+    if parsed.date() < MONTH_EARLIEST:
+        raise ValueError(
+            f"{text.strip()} is before {MONTH_EARLIEST:%B %Y}: the ledger holds nothing that old."
+        )
     return parsed.date()
 
 

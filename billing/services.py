@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -19,8 +20,8 @@ from accounts.models import License, User
 from billing.alerts import balance_alert_check
 from billing.hooks import balance_changed, purchase_refunder_for
 from billing.ledger import EntryDraft, exact_amount, lock_balance, post_entries
-from billing.models import BalanceAlert, LedgerEntry, LicenseBalance, Service
-from billing.money import charge_for, quantize_money
+from billing.models import BalanceAlert, CreditApproval, LedgerEntry, LicenseBalance, Service
+from billing.money import charge_for, format_money, quantize_money
 from billing.prices import PriceBook, price_book_get
 from billing.selectors import refunded_total_for_entry
 from billing.signals import (
@@ -46,6 +47,47 @@ def _log_money(event: str, **fields: object) -> None:
     transaction.on_commit(lambda: logger.info(line))
 
 
+# --- the four-eyes limit on credits a person gives ------------------------------------
+
+
+def credit_approval_limit() -> Decimal:
+    """The largest goodwill credit or hand-recorded purchase one Billing member posts alone
+    (settings.CREDIT_APPROVAL_LIMIT). Above it the credit is a request that a second,
+    different Billing member approves (billing.approvals)."""
+    return Decimal(str(settings.CREDIT_APPROVAL_LIMIT))
+
+
+def credit_needs_approval(amount: Decimal) -> bool:
+    return amount > credit_approval_limit()
+
+
+def _refuse_unapproved_credit(
+    *,
+    acting_user: User,
+    license: License,
+    kind: str,
+    amount: Decimal,
+    approval: CreditApproval | None,
+) -> None:
+    """A person's credit above the limit posts only from its approval (the pending request
+    being approved, locked by billing.approvals.credit_approval_approve), for exactly what
+    was asked, by someone other than the one who asked."""
+    if approval is None:
+        if credit_needs_approval(amount):
+            raise ApplicationError(
+                f"Amount: credits above {format_money(credit_approval_limit())} need a second "
+                "Billing member's approval; ask for it instead of posting.",
+                field="amount",
+            )
+        return
+    if (approval.license_id, approval.kind, approval.amount) != (license.pk, kind, amount):
+        raise ApplicationError("This credit is not the one that was asked for approval.")
+    if approval.status != CreditApproval.Status.PENDING or approval.requested_by_id == (
+        acting_user.pk
+    ):
+        raise ApplicationError("A second Billing member approves a pending request (four eyes).")
+
+
 # --- purchases -------------------------------------------------------------------------
 
 
@@ -64,14 +106,27 @@ def purchase_record(
     description: str = "",
     occurred_at: datetime | None = None,
     acting_user: User | None = None,
+    approval: CreditApproval | None = None,
 ) -> PurchaseResult:
-    """Record a purchase of credits. The same external id twice records once."""
+    """Record a purchase of credits. The same external id twice records once.
+
+    A purchase a person records (`acting_user`) above the approval limit needs its
+    `approval`; one a payment provider reports (no acting user) was paid, and is not limited.
+    """
     amount = exact_amount(amount)
     if amount <= 0:
         raise ApplicationError("A purchase must be a positive amount.", field="amount")
     external_id = (external_id or "").strip()
     if not external_id:
         raise ApplicationError("A purchase needs a payment reference.", field="external_id")
+    if acting_user is not None:
+        _refuse_unapproved_credit(
+            acting_user=acting_user,
+            license=license,
+            kind=CreditApproval.Kind.PURCHASE,
+            amount=amount,
+            approval=approval,
+        )
     balance = lock_balance(license)
     draft = EntryDraft(
         kind=Kind.PURCHASE,
@@ -275,9 +330,11 @@ def refund_issue(
     reason: str,
     idempotency_key: str,
     refund_of: LedgerEntry | None = None,
+    approval: CreditApproval | None = None,
 ) -> RefundResult:
     """Refund part or all of a usage charge, or (no `refund_of`) credit the license as
-    goodwill: an entry of kind "credit", its own type in the ledger.
+    goodwill: an entry of kind "credit", its own type in the ledger. Goodwill above the
+    approval limit needs its `approval` (a refund is bounded by its charge instead).
 
     The refunds of a charge never exceed it: the check runs with the license's balance
     row locked, so two refunds issued at the same instant are decided one after another.
@@ -291,6 +348,14 @@ def refund_issue(
         raise ApplicationError("A refund must be a positive amount.", field="amount")
     if not idempotency_key:
         raise ApplicationError("A refund needs an idempotency key.")
+    if refund_of is None:
+        _refuse_unapproved_credit(
+            acting_user=acting_user,
+            license=license,
+            kind=CreditApproval.Kind.GOODWILL,
+            amount=amount,
+            approval=approval,
+        )
     balance = lock_balance(license)
     external_id = f"refund:{idempotency_key}"
     existing = LedgerEntry.objects.for_license(license).filter(external_id=external_id).first()

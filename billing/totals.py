@@ -94,12 +94,20 @@ class Total:
 
 
 class EntryLike(Protocol):
-    kind: str
-    service: str
-    amount: Decimal
-    tokens: int
-    images: int
-    api_calls: int
+    """An entry or an entry to post (billing.ledger.EntryDraft): read only."""
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def service(self) -> str: ...
+    @property
+    def amount(self) -> Decimal: ...
+    @property
+    def tokens(self) -> int: ...
+    @property
+    def images(self) -> int: ...
+    @property
+    def api_calls(self) -> int: ...
 
 
 BALANCE_TOTALS: tuple[Total, ...] = (

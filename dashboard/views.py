@@ -610,16 +610,38 @@ class StatementDetailView(LicenseMixin, TemplateView):
 
 
 @method_decorator(replica_reads, name="dispatch")
-class StatementPdfView(LicenseMixin, View):
-    def get(self, request, *args, **kwargs):
-        month = _statement_month(self.license, kwargs["month"])
-        statement = statement_get(license=self.license, month=month)
-        generated = f"{timezone.localtime(timezone.now(), self.license.tzinfo):%Y-%m-%d %H:%M}"
-        response = HttpResponse(
-            statement_pdf(statement, generated=generated), content_type="application/pdf"
-        )
+class StatementPdfView(LicenseMixin, LicenseRateLimitMixin, View):
+    """A month's statement as a PDF. Building it is real work, so downloads are limited per
+    login and license (STATEMENT_PDF_RATE_LIMIT per STATEMENT_PDF_RATE_WINDOW_SECONDS),
+    HEAD included, and a HEAD gets the headers without the PDF being built (issue 18)."""
+
+    rate_scope = "statement_pdf"
+    rate_limited_handlers = ("get", "head")
+    rate_limited_noun = "Statement downloads"
+    rate_limited_action = "download it"
+    rate_limited_redirect = "dashboard:statements"
+
+    @property
+    def rate_limit(self) -> int:
+        return settings.STATEMENT_PDF_RATE_LIMIT
+
+    @property
+    def rate_window(self) -> int:
+        return settings.STATEMENT_PDF_RATE_WINDOW_SECONDS
+
+    def _response(self, month: date, content: bytes = b"") -> HttpResponse:
+        response = HttpResponse(content, content_type="application/pdf")
         response["Content-Disposition"] = (
             f'attachment; filename="statement_{self.license.key}_{month:%Y-%m}.pdf"'
         )
         response["Cache-Control"] = "no-store"
         return response
+
+    def head(self, request, *args, **kwargs):
+        return self._response(_statement_month(self.license, kwargs["month"]))
+
+    def get(self, request, *args, **kwargs):
+        month = _statement_month(self.license, kwargs["month"])
+        statement = statement_get(license=self.license, month=month)
+        generated = f"{timezone.localtime(timezone.now(), self.license.tzinfo):%Y-%m-%d %H:%M}"
+        return self._response(month, statement_pdf(statement, generated=generated))

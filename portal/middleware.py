@@ -24,8 +24,9 @@ class SessionActivityMiddleware:
 
 
 class PrivatePagesNoStoreMiddleware:
-    """Pages answered to a logged-in person (and downloads) are never stored by the browser
-    or a shared cache: balances must not stay readable in a cache after logout."""
+    """Pages answered to a logged-in person (and downloads), and the API's answers to a
+    program's key (an Authorization header), are never stored by the browser or a shared
+    cache: balances must not stay readable in a cache after logout."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -33,6 +34,9 @@ class PrivatePagesNoStoreMiddleware:
     def __call__(self, request):
         response = self.get_response(request)
         user = getattr(request, "user", None)
-        if user is not None and user.is_authenticated and not response.has_header("Cache-Control"):
+        private = (user is not None and user.is_authenticated) or bool(
+            request.META.get("HTTP_AUTHORIZATION")
+        )
+        if private and not response.has_header("Cache-Control"):
             response["Cache-Control"] = "no-store"
         return response

@@ -312,6 +312,13 @@ SELLER_ADDRESS = env.str("SELLER_ADDRESS", default="1 Example Street, Springfiel
 SELLER_TAX_ID = env.str("SELLER_TAX_ID", default="VAT EX-000000000")
 # Where the billing team is told of disputes (empty: SUPPORT_EMAIL).
 BILLING_TEAM_EMAIL = env.str("BILLING_TEAM_EMAIL", default="")
+# Password reset requests allowed per hour from one address and for one email (whether or
+# not a login has it), beyond which the page says how long to wait (accounts.password_reset).
+PASSWORD_RESET_LIMIT_PER_ADDRESS = env.int("PASSWORD_RESET_LIMIT_PER_ADDRESS", default=10)
+PASSWORD_RESET_LIMIT_PER_EMAIL = env.int("PASSWORD_RESET_LIMIT_PER_EMAIL", default=3)
+# Four eyes: a goodwill credit or a purchase recorded by hand above this many dollars waits
+# for a second, different Billing member's approval (billing.approvals).
+CREDIT_APPROVAL_LIMIT = env.str("CREDIT_APPROVAL_LIMIT", default="500")
 
 # "Purchase Credits": the payment page's address; empty shows an in-portal page on how to buy.
 PURCHASE_URL = env.str("PURCHASE_URL", default="")
@@ -394,6 +401,8 @@ TEST_API_RATE_LIMIT = env.int("TEST_API_RATE_LIMIT", default=10)
 TEST_API_RATE_WINDOW_SECONDS = env.int("TEST_API_RATE_WINDOW_SECONDS", default=60)
 HISTORY_CSV_RATE_LIMIT = env.int("HISTORY_CSV_RATE_LIMIT", default=10)
 HISTORY_CSV_RATE_WINDOW_SECONDS = env.int("HISTORY_CSV_RATE_WINDOW_SECONDS", default=600)
+STATEMENT_PDF_RATE_LIMIT = env.int("STATEMENT_PDF_RATE_LIMIT", default=20)
+STATEMENT_PDF_RATE_WINDOW_SECONDS = env.int("STATEMENT_PDF_RATE_WINDOW_SECONDS", default=600)
 # The dashboard says its data is stale once the last complete sync is older than this.
 USAGE_STALE_AFTER_SECONDS = env.int("USAGE_STALE_AFTER_SECONDS", default=15 * 60)
 

@@ -19,6 +19,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import License, User
+from billing.approvals import ApprovalResult, credit_approval_request
 from billing.flags import flag_resolve_with_refund
 from billing.forms import (
     GoodwillForm,
@@ -28,11 +29,13 @@ from billing.forms import (
     new_idempotency_key,
 )
 from billing.hooks import purchase_refunder_for
-from billing.models import ChargeFlag, LedgerEntry
+from billing.models import ChargeFlag, CreditApproval, LedgerEntry
 from billing.money import format_money
 from billing.services import (
     PurchaseResult,
     RefundResult,
+    credit_approval_limit,
+    credit_needs_approval,
     purchase_record,
     purchase_refund_issue,
     refund_issue,
@@ -77,7 +80,7 @@ class MoneyPage:
     load: Callable[[int], Target]
     title: Callable[[Target], str]
     submit: str
-    record: Callable[[User, Target, dict[str, Any]], PurchaseResult | RefundResult]
+    record: Callable[[User, Target, dict[str, Any]], PurchaseResult | RefundResult | ApprovalResult]
     initial: Callable[[Target], dict[str, Any]] = lambda target: {}
     notes: Callable[[Target], list[str]] = lambda target: []
     # Why the page cannot be used for this target now: (message level, text), shown on
@@ -156,6 +159,47 @@ def _record_refund(user: User, target: Target, data: dict[str, Any]) -> RefundRe
     )
 
 
+def _record_goodwill(user: User, target: Target, data: dict[str, Any]) -> Any:
+    """Goodwill up to the approval limit is credited now; above it, asked for approval."""
+    if not credit_needs_approval(data["amount"]):
+        return _record_refund(user, target, data)
+    return credit_approval_request(
+        acting_user=user,
+        license=target.license,
+        kind=CreditApproval.Kind.GOODWILL,
+        amount=data["amount"],
+        reason=data["reason"],
+        idempotency_key=data["idempotency_key"],
+    )
+
+
+def _record_purchase(user: User, target: Target, data: dict[str, Any]) -> Any:
+    """A purchase up to the approval limit is recorded now; above it, asked for approval."""
+    if not credit_needs_approval(data["amount"]):
+        return purchase_record(
+            acting_user=user,
+            license=target.license,
+            amount=data["amount"],
+            external_id=data["external_id"],
+            description=data["description"],
+        )
+    return credit_approval_request(
+        acting_user=user,
+        license=target.license,
+        kind=CreditApproval.Kind.PURCHASE,
+        amount=data["amount"],
+        external_id=data["external_id"],
+        description=data["description"],
+    )
+
+
+def _limit_notes(target: Target) -> list[str]:
+    return [
+        f"Up to {format_money(credit_approval_limit())} is credited at once; more waits for "
+        "a second Billing member's approval (Credit approvals)."
+    ]
+
+
 MONEY_PAGES: tuple[MoneyPage, ...] = (
     MoneyPage(
         route="<int:pk>/refund/",
@@ -187,8 +231,9 @@ MONEY_PAGES: tuple[MoneyPage, ...] = (
         load=_license,
         title=lambda t: f"Goodwill credit for {t.license.name}",
         submit="Credit the license",
-        record=_record_refund,
+        record=_record_goodwill,
         initial=lambda t: {"idempotency_key": new_idempotency_key()},
+        notes=_limit_notes,
     ),
     MoneyPage(
         route="license/<int:pk>/purchase/",
@@ -198,13 +243,8 @@ MONEY_PAGES: tuple[MoneyPage, ...] = (
         load=_license,
         title=lambda t: f"Record a purchase for {t.license.name}",
         submit="Record purchase",
-        record=lambda user, t, data: purchase_record(
-            acting_user=user,
-            license=t.license,
-            amount=data["amount"],
-            external_id=data["external_id"],
-            description=data["description"],
-        ),
+        record=_record_purchase,
+        notes=_limit_notes,
     ),
 )
 
@@ -231,6 +271,8 @@ def money_page_view(model_admin: admin.ModelAdmin, page: MoneyPage) -> Callable[
                 except ApplicationError as exc:
                     apply_application_error(form, exc)
                 else:
+                    if isinstance(result, ApprovalResult):
+                        return _requested(request, result)
                     return _recorded(request, result.entry, result.created)
         else:
             initial = page.initial(target)
@@ -251,6 +293,20 @@ def money_page_view(model_admin: admin.ModelAdmin, page: MoneyPage) -> Callable[
         return TemplateResponse(request, "admin/billing/money_form.html", context)
 
     return view
+
+
+def _requested(request: HttpRequest, result: ApprovalResult) -> HttpResponse:
+    approval = result.approval
+    if result.created:
+        messages.warning(
+            request,
+            f"Above the {format_money(credit_approval_limit())} limit: request #{approval.pk} "
+            f"for {format_money(approval.amount)} waits for a second Billing member's "
+            "approval. Nothing is credited until then.",
+        )
+    else:
+        messages.info(request, f"This was already asked for as request #{approval.pk}.")
+    return redirect(reverse("admin:billing_creditapproval_change", args=[approval.pk]))
 
 
 def _recorded(request: HttpRequest, entry: LedgerEntry, created: bool) -> HttpResponse:

@@ -9,6 +9,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import urlencode
 
 from accounts.models import License, User
 from billing.closing import (
@@ -116,7 +117,9 @@ def month_close_view(model_admin: admin.ModelAdmin, request: HttpRequest) -> Htt
     user = request.user
     assert isinstance(user, User)  # the admin lets only staff in
     month_text = request.POST.get("month", "")
-    back = reverse("admin:billing_ledgerentry_reconciliation") + f"?month={month_text}"
+    back = (
+        reverse("admin:billing_ledgerentry_reconciliation") + "?" + urlencode({"month": month_text})
+    )
     try:
         month = month_parse(month_text)
         if reopen:

@@ -52,7 +52,7 @@ def test_login_with_several_licenses_gets_the_switcher(client, db):
     assert "Not Carols Co" not in page
 
 
-def test_password_reset_link_works_once(client, member_a):
+def test_password_reset_link_works_once(client, member_a, celery_eager):
     client.post("/accounts/password/reset/", {"email": "ANN@alpha.example"})
     assert len(mail.outbox) == 1
     link = re.search(r"https?://[^/]+(/accounts/password/reset/\S+/)", mail.outbox[0].body)[1]

@@ -204,7 +204,8 @@ def test_billing_credits_goodwill_from_the_license_page(billing_client, license_
     assert_ledger_consistent(license_a)
 
 
-def test_billing_records_a_purchase_once_per_payment_reference(billing_client, license_a):
+def test_billing_records_a_purchase_once_per_payment_reference(billing_client, license_a, settings):
+    settings.CREDIT_APPROVAL_LIMIT = "5000"  # above it, tests/billing/test_credit_approval.py
     page = billing_client.get(f"/admin/accounts/license/{license_a.pk}/change/").content.decode()
     purchase = f"{ADMIN}/ledgerentry/license/{license_a.pk}/purchase/"
     assert purchase in page

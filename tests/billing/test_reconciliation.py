@@ -15,6 +15,7 @@ from django.conf import settings
 from django.core.management import CommandError, call_command
 from django.db import connection
 
+from billing.models import ClosedMonth
 from billing.reconciliation import reconciliation_month
 from billing.services import refund_issue
 from tests.accounts.factories import LicenseFactory
@@ -299,3 +300,37 @@ def timezone_now_month(license):
     from django.utils import timezone
 
     return timezone.localtime(timezone.now(), license.tzinfo).date().replace(day=1)
+
+
+# Months nobody can reconcile (issue 18: they answered 500, and the command exited 1,
+# "differs", instead of 2): before the ledger could hold anything, past what dates hold,
+# in the future, or not a month at all.
+ABSURD_MONTHS = ["0000-01", "0001-01", "99999-01", "9999-12", "2999-01", "2025-13", "-2025-01"]
+
+
+@pytest.mark.parametrize("month", ABSURD_MONTHS)
+def test_an_absurd_month_on_the_admin_report_is_a_message(support_client, ny, month):
+    for extra in ("", "&format=csv"):
+        page = support_client.get(
+            f"/admin/billing/ledgerentry/reconciliation/?month={month}{extra}"
+        )
+        assert page.status_code == 200
+        assert page["Content-Type"].startswith("text/html")
+        body = page.content.decode()
+        assert "errornote" in body and "NY-000001" not in body
+
+
+@pytest.mark.parametrize("month", ABSURD_MONTHS)
+def test_an_absurd_month_is_a_bad_argument_for_the_command(ny, month):
+    with pytest.raises(CommandError) as exc:
+        call_command("reconcile_ledger", f"--month={month}")
+    assert exc.value.returncode == 2
+
+
+def test_an_absurd_month_on_closing_is_a_message(billing_client, ny):
+    for month in ABSURD_MONTHS:
+        response = billing_client.post(
+            "/admin/billing/ledgerentry/reconciliation/close/", {"month": month}, follow=True
+        )
+        assert response.status_code == 200, month
+    assert not ClosedMonth.objects.exists()

@@ -9,7 +9,9 @@ CI can alert on it.
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import License
+from billing.closing import month_refuse_future
 from billing.reconciliation import month_parse, reconciliation_csv_write, reconciliation_month
+from portal.exceptions import ApplicationError
 
 EXIT_DIFFERS = 1
 EXIT_BAD_ARGUMENT = 2
@@ -26,8 +28,11 @@ class Command(BaseCommand):
     def handle(self, *args, month, license_key=None, csv_path=None, **options):
         try:
             first_day = month_parse(month)
+            month_refuse_future(first_day)
         except ValueError as exc:
             raise CommandError(str(exc), returncode=EXIT_BAD_ARGUMENT) from exc
+        except ApplicationError as exc:
+            raise CommandError(exc.message, returncode=EXIT_BAD_ARGUMENT) from exc
         license = None
         if license_key:
             license = License.objects.filter(key=license_key).first()
