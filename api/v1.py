@@ -39,11 +39,10 @@ from billing.history import (
 from billing.models import LedgerEntry
 from billing.money import quantize_money
 from billing.month_figures import statement_month
-from billing.selectors import balance_get, usage_by_period
+from billing.selectors import UsageNotReady, UsageRangeError, balance_get, usage_by_period
 from portal.ratelimit import rate_limit_hit
 
 MONEY_PATTERN = r"^-?[0-9]+\.[0-9]{6}$"
-MAX_DAYS = {"day": 366, "month": 3 * 366}
 
 
 def money(value: Decimal) -> str:
@@ -106,7 +105,10 @@ class BalanceOut(Schema):
 
 class UsageBucketOut(Schema):
     period: date
-    service: str
+    service: str | None = Field(None, description="with group_by=service")
+    endpoint: str | None = Field(
+        None, description="with group_by=endpoint; empty when the call recorded none"
+    )
     amount: str = Money
     tokens: int
     images: int
@@ -117,6 +119,7 @@ class UsageOut(Schema):
     license_id: uuid.UUID
     timezone: str
     granularity: Literal["day", "month"]
+    group_by: Literal["service", "endpoint"]
     date_from: date = Field(alias="from")
     date_to: date = Field(alias="to")
     total: str = Money
@@ -315,8 +318,8 @@ def balance(request: HttpRequest, license_id: uuid.UUID) -> dict[str, Any]:
 
 @api.get(
     "/licenses/{license_id}/usage",
-    response={200: UsageOut, **ERRORS},
-    summary="Usage by day or month and by service",
+    response={200: UsageOut, 409: ErrorOut, **ERRORS},
+    summary="Usage by day or month and by service or endpoint",
     by_alias=True,
 )
 def usage(
@@ -327,31 +330,35 @@ def usage(
     ),
     date_to: date | None = Query(None, alias="to", description="last local day (default: today)"),
     granularity: Literal["day", "month"] = "day",
+    group_by: Literal["service", "endpoint"] = Query(
+        "service", description="one bucket per service, or per endpoint (409 while not ready)"
+    ),
 ) -> dict[str, Any]:
     license = _license(request, license_id)
-    _check_dates(date_from, date_to)
     today = timezone.now().astimezone(license.tzinfo).date()
     end = date_to or max(today, date_from or today)
-    start = date_from or end - timedelta(days=29)
-    _check_dates(start, end)
-    if (end - start).days + 1 > MAX_DAYS[granularity]:
-        raise ApiError(
-            400,
-            "range_too_long",
-            f"A {granularity} range spans at most {MAX_DAYS[granularity]} days.",
+    # (A day before 29 AD has no 29 days before it: the check below refuses it anyway.)
+    start = date_from or (end - timedelta(days=29) if end.toordinal() > 29 else end)
+    try:
+        buckets = usage_by_period(
+            license=license, start=start, end=end, granularity=granularity, group_by=group_by
         )
-    buckets = usage_by_period(license=license, start=start, end=end, granularity=granularity)
+    except UsageRangeError as exc:
+        raise ApiError(400, exc.code, exc.message) from exc
+    except UsageNotReady as exc:
+        raise ApiError(409, "not_ready", exc.message) from exc
     return {
         "license_id": license.public_id,
         "timezone": license.timezone,
         "granularity": granularity,
+        "group_by": group_by,
         "from": start,
         "to": end,
         "total": money(sum((b.amount for b in buckets), Decimal(0))),
         "data": [
             {
                 "period": b.period,
-                "service": b.service,
+                group_by: b.group,
                 "amount": money(b.amount),
                 "tokens": b.tokens,
                 "images": b.images,

@@ -2,7 +2,7 @@
 
 The stored amount (6 places) is what tables show; charts, whose labels must fit under a
 15-pixel bar, show the same amount rounded half-up to the cent (docs/product.md: "Jun 30: $1.23"),
-except below a cent, where cents would read "$0.00" under a blue bar.
+and "<$0.01" below a cent, where cents would read "$0.00" under a blue bar.
 """
 
 from decimal import ROUND_HALF_UP, Decimal
@@ -18,11 +18,12 @@ def format_count(value: int) -> str:
 
 
 def format_money_short(value: Decimal) -> str:
-    """Chart labels: "$1.23"; below a cent the significant digits: "$0.0042"."""
-    if value == 0 or abs(value) >= CENT:
-        return format_money(value, places=2)
-    text = format_money(value)  # 6 places, e.g. "$0.004200"
-    return text.rstrip("0")
+    """Chart labels, one precision rule: cents, "$1.23"; "<$0.01" for any amount below a
+    cent but above zero (cents would read "$0.00" under a bar that shows spending). The
+    exact amount is in the tables beside the charts."""
+    if 0 < value < CENT:
+        return "<$0.01"
+    return format_money(value, places=2)
 
 
 def format_price(value: Decimal) -> str:

@@ -178,3 +178,36 @@ class ChargeFlagForm(VisibleTextFormMixin, forms.Form):
         widget=forms.Textarea(attrs={"rows": 3, "maxlength": 1000}),
         max_length=1000,
     )
+
+
+class UsageExplorerForm(forms.Form):
+    """The usage explorer: ?from&to (local days)&granularity=day|month&group_by=service|endpoint.
+
+    Only the shape of each value is checked here; which ranges can be read is the
+    selector's rule (billing.selectors.usage_range_check), the same for the API.
+    """
+
+    granularity = forms.ChoiceField(
+        required=False,
+        choices=[("day", "By day"), ("month", "By month")],
+        label="Group by time",
+        error_messages={"invalid_choice": "must be day or month"},
+    )
+    group_by = forms.ChoiceField(
+        required=False,
+        choices=[("service", "By service"), ("endpoint", "By endpoint")],
+        label="Group by",
+        error_messages={"invalid_choice": "must be service or endpoint"},
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in ("from", "to"):
+            self.fields[name] = forms.DateField(
+                required=False,
+                input_formats=["%Y-%m-%d"],
+                label=name.capitalize(),
+                widget=forms.DateInput(attrs={"type": "date"}),
+                error_messages={"invalid": "must be a date written YYYY-MM-DD"},
+            )
+        self.order_fields(["from", "to", "granularity", "group_by"])

@@ -37,7 +37,7 @@ from billing.history import (
 )
 from billing.prices import prices_current
 from billing.reconciliation import month_parse
-from billing.selectors import balance_get
+from billing.selectors import UsageNotReady, UsageRangeError, balance_get
 from billing.statements import statement_get, statement_months
 from billing.transactions import (
     TransactionFilter,
@@ -45,12 +45,14 @@ from billing.transactions import (
     transactions_page,
     transactions_search,
 )
+from dashboard.explorer import explorer_default_range, usage_explorer_get
 from dashboard.forms import (
     ApiKeyForm,
     ChargeFlagForm,
     HistoryFilterForm,
     LicenseAlertSettingsForm,
     TransactionFilterForm,
+    UsageExplorerForm,
 )
 from dashboard.payment_views import CardPurchaseView
 from dashboard.selectors import AUTO_REFRESH_SECONDS, bulk_costs, dashboard_get
@@ -93,6 +95,44 @@ class ReportListView(LicenseMixin, TemplateView):
 
     def get_context_data(self, **kwargs):
         return super().get_context_data(nav_current="reports", **kwargs)
+
+
+class UsageExplorerView(LicenseMixin, TemplateView):
+    """Reports → Usage explorer: usage over a range the customer chooses, by local day or
+    month and by service or endpoint (dashboard.explorer, from the rollups)."""
+
+    template_name = "dashboard/usage_explorer.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(nav_current="reports", **kwargs)
+        form = UsageExplorerForm(self.request.GET or None)
+        context.update(form=form, explorer=None, not_ready="")
+        if form.is_bound and not form.is_valid():
+            return context
+        data = form.cleaned_data if form.is_bound else {}
+        granularity = data.get("granularity") or "day"
+        group_by = data.get("group_by") or "service"
+        start, end = explorer_default_range(
+            self.license, granularity, end=data.get("to"), start=data.get("from")
+        )
+        try:
+            context["explorer"] = usage_explorer_get(
+                license=self.license,
+                start=start,
+                end=end,
+                granularity=granularity,
+                group_by=group_by,
+            )
+        except UsageRangeError as exc:
+            form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+        except UsageNotReady as exc:
+            context["not_ready"] = exc.message
+        return context
+
+    def render_to_response(self, context, **response_kwargs):
+        if context["form"].errors:
+            response_kwargs.setdefault("status", 400)
+        return super().render_to_response(context, **response_kwargs)
 
 
 class HelpView(LicenseMixin, TemplateView):

@@ -20,7 +20,7 @@ from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
 from accounts.models import License, User
-from billing.models import DailyRollup, LedgerEntry, LicenseBalance, Service
+from billing.models import DailyRollup, EndpointDailyRollup, LedgerEntry, LicenseBalance, Service
 from billing.services import UsageRecord, purchase_record, refund_issue, usage_record_batch
 from billing.totals import TOTAL_NAMES, totals_of
 from usage.models import SyncState
@@ -203,6 +203,28 @@ def rollups_stored(license: License) -> dict:
     }
 
 
+def endpoint_rollups_from_entries(license: License) -> dict:
+    """{(local day, endpoint, service): (amount, tokens, images, api_calls, entries)} of the
+    license's usage entries."""
+    tz = license.tzinfo
+    sums = defaultdict(lambda: [Decimal(0), 0, 0, 0, 0])
+    for e in LedgerEntry.objects.for_license(license).filter(kind=USAGE).iterator():
+        s = sums[(e.occurred_at.astimezone(tz).date(), e.endpoint, e.service)]
+        s[0] += e.amount
+        s[1] += e.tokens
+        s[2] += e.images
+        s[3] += e.api_calls
+        s[4] += 1
+    return {k: tuple(v) for k, v in sums.items()}
+
+
+def endpoint_rollups_stored(license: License) -> dict:
+    return {
+        (r.day, r.endpoint, r.service): (r.amount, r.tokens, r.images, r.api_calls, r.entries)
+        for r in EndpointDailyRollup.objects.for_license(license)
+    }
+
+
 def over_refunded_charges(license: License) -> list:
     """Usage charges (or purchases) whose refunds add up to more than them (must be empty).
     A refund of a purchase is negative: sizes are compared."""
@@ -216,10 +238,12 @@ def over_refunded_charges(license: License) -> list:
 
 
 def assert_ledger_consistent(license: License) -> None:
-    """Invariant 1 and 4 for one license: totals and rollups equal their entries' sums."""
+    """Invariant 1 and 4 for one license: totals and rollups (by service, and usage by
+    endpoint) equal their entries' sums."""
     license.refresh_from_db()
     assert stored_totals(license) == ledger_sums(license)
     assert rollups_stored(license) == rollups_from_entries(license)
+    assert endpoint_rollups_stored(license) == endpoint_rollups_from_entries(license)
     assert over_refunded_charges(license) == []
 
 

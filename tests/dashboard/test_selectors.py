@@ -275,7 +275,7 @@ def test_bar_heights_are_proportional_and_tooltips_read_like_the_guide():
     assert today.tooltip == "Jun 30: $1.23" and today.is_today
     assert today.height == 100  # the largest day fills the chart
     assert yesterday.height == Decimal("33.33")  # 0.41 / 1.23
-    assert before.height == 1 and before.amount_label == "$0.0007"
+    assert before.height == 1 and before.amount_label == "<$0.01"
     assert dash.daily.bars[-4].height == 0 and not dash.daily.bars[-4].has_usage
     may, june = dash.monthly.bars[-2], dash.monthly.bars[-1]
     assert june.tooltip == "Jun 2025: $1.64" and may.tooltip == "May 2025: $5.00"
@@ -310,8 +310,10 @@ def test_chart_labels_round_to_the_cent_but_never_hide_small_spending():
     assert format_money_short(Decimal("1.235")) == "$1.24"
     assert format_money_short(Decimal("1234.5")) == "$1,234.50"
     assert format_money_short(Decimal("0")) == "$0.00"
-    assert format_money_short(Decimal("0.0042")) == "$0.0042"
-    assert format_money_short(Decimal("0.000001")) == "$0.000001"
+    assert format_money_short(Decimal("0.0042")) == "<$0.01"
+    assert format_money_short(Decimal("0.000001")) == "<$0.01"
+    assert format_money_short(Decimal("0.009999")) == "<$0.01"
+    assert format_money_short(Decimal("0.01")) == "$0.01"
 
 
 @pytest.mark.django_db

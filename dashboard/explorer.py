@@ -1,0 +1,256 @@
+"""The usage explorer (Reports): a license's usage over a range of its choosing, by local day
+or month and by service or endpoint, as a stacked bar chart and tables.
+
+Read through billing.selectors.usage_by_period (the API's usage endpoint reads the same),
+which sums the rollups: the cost follows the range (at most 366 days, or three years of
+months), not the length of the history. Here the buckets become what the page draws.
+"""
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+
+from accounts.models import License
+from billing.money import ZERO
+from billing.selectors import usage_by_period
+from dashboard.formatting import format_money_short
+from dashboard.selectors import DAY_ABBR, MONTH_ABBR, Tick, local_today, month_starts, nice_axis
+
+# Colours the chart tells apart (static/css/explorer.css, .series--0 … .series--6); with more
+# groups than that, the smallest share the last colour as "Other".
+MAX_SERIES = 7
+OTHER = "Other"
+NO_ENDPOINT = "(no endpoint recorded)"
+AXIS_MIN_PEAK = Decimal("0.05")
+
+
+@dataclass(frozen=True)
+class Series:
+    """One service or endpoint over the whole range: the legend and the totals table."""
+
+    group: str
+    label: str
+    index: int  # its colour
+    amount: Decimal
+    tokens: int
+    images: int
+    api_calls: int
+    share: Decimal  # percent of the range's spending, to 0.1
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A series' part of one bar, in a 0–100 viewBox whose y axis points down."""
+
+    index: int
+    y: Decimal
+    height: Decimal
+
+
+@dataclass(frozen=True)
+class Column:
+    """One local day or month: its bar (stacked by series) and its labels."""
+
+    start: date
+    label: str  # under the bar: "7" (a day) or "Jun" (a month)
+    sublabel: str  # below that: "Jun" on a month's first day, the year under a month
+    amount: Decimal
+    amount_label: str  # "$1.23", "<$0.01", "$0.00"
+    tooltip: str  # "Tue, Jun 7, 2025: $1.23"
+    amounts: list[Decimal]  # per series, in the series' order (the table's columns)
+    segments: list[Segment]
+
+    @property
+    def has_usage(self) -> bool:
+        return self.amount > 0
+
+    @property
+    def key(self) -> str:
+        return self.start.isoformat()
+
+
+@dataclass(frozen=True)
+class Explorer:
+    start: date
+    end: date
+    granularity: str
+    group_by: str
+    timezone: str
+    series: list[Series]
+    columns: list[Column]
+    ticks: list[Tick]
+    total: Decimal
+    tokens: int
+    images: int
+    api_calls: int
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.series
+
+    @property
+    def legend(self) -> list[tuple[int, str]]:
+        """(colour, label) per colour the chart uses: the groups with a colour of their
+        own, then "Other" when the smallest share one."""
+        if len(self.series) <= MAX_SERIES:
+            return [(s.index, s.label) for s in self.series]
+        return [(s.index, s.label) for s in self.series[: MAX_SERIES - 1]] + [
+            (MAX_SERIES - 1, OTHER)
+        ]
+
+    @property
+    def peak(self) -> Column | None:
+        return max(self.columns, key=lambda c: c.amount) if self.columns else None
+
+
+def explorer_default_range(
+    license: License, granularity: str, *, start: date | None = None, end: date | None = None
+) -> tuple[date, date]:
+    """The range asked for, its missing ends filled in: `end` is today (local), `start` 30
+    days or 12 months (its month included) before `end`."""
+    end = end or local_today(license)
+    if start is None:
+        start = month_starts(end)[0] if granularity == "month" else end - timedelta(days=29)
+    return start, end
+
+
+def _periods(start: date, end: date, granularity: str) -> list[date]:
+    if granularity == "day":
+        return [start + timedelta(days=n) for n in range((end - start).days + 1)]
+    first = start.replace(day=1)
+    months = (end.year - first.year) * 12 + end.month - first.month + 1
+    return month_starts(end, months)
+
+
+def _label(group: str, group_by: str) -> str:
+    return group or NO_ENDPOINT if group_by == "endpoint" else group
+
+
+def usage_explorer_get(
+    *, license: License, start: date, end: date, granularity: str, group_by: str
+) -> Explorer:
+    """The explorer's chart and tables (UsageRangeError / UsageNotReady from the selector)."""
+    buckets = usage_by_period(
+        license=license, start=start, end=end, granularity=granularity, group_by=group_by
+    )
+    # Each group's totals over the range, largest spending first (the legend's order).
+    totals: dict[str, list] = defaultdict(lambda: [ZERO, 0, 0, 0])
+    for b in buckets:
+        t = totals[b.group]
+        t[0] += b.amount
+        t[1] += b.tokens
+        t[2] += b.images
+        t[3] += b.api_calls
+    ordered = sorted(totals, key=lambda g: (-totals[g][0], -totals[g][3], g))
+    index_of = {
+        group: min(i, MAX_SERIES - 1) if len(ordered) > MAX_SERIES else i
+        for i, group in enumerate(ordered)
+    }
+    grand = sum((t[0] for t in totals.values()), ZERO)
+    series: list[Series] = []
+    for group in ordered:
+        amount, tokens, images, calls = totals[group]
+        series.append(
+            Series(
+                group=group,
+                label=_label(group, group_by),
+                index=index_of[group],
+                amount=amount,
+                tokens=tokens,
+                images=images,
+                api_calls=calls,
+                share=_percent(amount, grand),
+            )
+        )
+
+    per_period: dict[date, dict[str, Decimal]] = defaultdict(dict)
+    for b in buckets:
+        per_period[b.period][b.group] = b.amount
+    periods = _periods(start, end, granularity)
+    peak = max((sum(per_period[p].values(), ZERO) for p in periods), default=ZERO)
+    # Cent steps at least: chart labels are cents, so a finer axis would read "<$0.01" twice.
+    step, steps = nice_axis(max(peak, AXIS_MIN_PEAK))
+    scale = step * steps
+    columns = [
+        _column(p, per_period[p], ordered, index_of, scale, granularity, first=i == 0)
+        for i, p in enumerate(periods)
+    ]
+    ticks = [
+        Tick(
+            value=step * i,
+            label=format_money_short(step * i),
+            position=(Decimal(100) * i / steps).quantize(Decimal("0.01")),
+        )
+        for i in range(steps + 1)
+    ]
+    return Explorer(
+        start=start,
+        end=end,
+        granularity=granularity,
+        group_by=group_by,
+        timezone=license.timezone,
+        series=series,
+        columns=columns,
+        ticks=ticks,
+        total=grand,
+        tokens=sum(s.tokens for s in series),
+        images=sum(s.images for s in series),
+        api_calls=sum(s.api_calls for s in series),
+    )
+
+
+def _percent(part: Decimal, whole: Decimal) -> Decimal:
+    if whole <= 0:
+        return Decimal(0)
+    return (part * 100 / whole).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
+
+
+def _column(
+    period: date,
+    amounts: dict[str, Decimal],
+    ordered: list[str],
+    index_of: dict[str, int],
+    scale: Decimal,
+    granularity: str,
+    *,
+    first: bool,
+) -> Column:
+    total = sum(amounts.values(), ZERO)
+    # Stack from the baseline up, in the legend's order; groups sharing "Other" merge.
+    stacked: dict[int, Decimal] = defaultdict(lambda: ZERO)
+    for group in ordered:
+        if amounts.get(group):
+            stacked[index_of[group]] += amounts[group]
+    segments = []
+    if total > 0 and scale > 0:
+        # A bar with any spending shows at least 1% of the plot, so it can be seen.
+        factor = max(Decimal(1), total * 100 / scale) / total
+        below = ZERO
+        for index in sorted(stacked):
+            height = stacked[index] * factor
+            segments.append(Segment(index=index, y=_pct(100 - below - height), height=_pct(height)))
+            below += height
+    if granularity == "day":
+        label = str(period.day)
+        sublabel = MONTH_ABBR[period.month - 1] if period.day == 1 or first else ""
+        when = f"{DAY_ABBR[period.weekday()]}, {MONTH_ABBR[period.month - 1]} {period.day}, {period.year}"
+    else:
+        label = MONTH_ABBR[period.month - 1]
+        sublabel = str(period.year) if period.month == 1 or first else ""
+        when = f"{MONTH_ABBR[period.month - 1]} {period.year}"
+    short = format_money_short(total)
+    return Column(
+        start=period,
+        label=label,
+        sublabel=sublabel,
+        amount=total,
+        amount_label=short,
+        tooltip=f"{when}: {short}",
+        amounts=[amounts.get(group, ZERO) for group in ordered],
+        segments=segments,
+    )
+
+
+def _pct(value: Decimal) -> Decimal:
+    return value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
