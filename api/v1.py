@@ -31,7 +31,7 @@ from api.selectors import api_key_for_secret
 from api.services import api_key_touch
 from billing.entry_cursor import MAX_PAGE, transaction_get, transactions_page
 from billing.history import (
-    HistoryFilter,
+    HISTORY_HEADER,
     history_csv_lines,
     history_filename,
     ledger_history_csv_pages,
@@ -40,6 +40,7 @@ from billing.models import LedgerEntry
 from billing.money import quantize_money
 from billing.month_figures import statement_month
 from billing.selectors import UsageNotReady, UsageRangeError, balance_get, usage_by_period
+from billing.transactions import TransactionFilter
 from portal.ratelimit import rate_limit_hit
 
 MONEY_PATTERN = r"^-?[0-9]+\.[0-9]{6}$"
@@ -465,7 +466,7 @@ def statement(request: HttpRequest, license_id: uuid.UUID, month: str) -> dict[s
     openapi_extra={
         "responses": {
             200: {
-                "description": "CSV: date_time,type,service,amount,tokens,images,description,entry_id",
+                "description": "CSV: " + ",".join(HISTORY_HEADER),
                 "content": {"text/csv": {"schema": {"type": "string"}}},
             }
         }
@@ -480,7 +481,9 @@ def history_csv(
 ) -> StreamingHttpResponse:
     license = _license(request, license_id)
     _check_dates(date_from, date_to)
-    flt = HistoryFilter.for_local_dates(license, date_from=date_from, date_to=date_to, kind=kind)
+    flt = TransactionFilter.for_local_dates(
+        license, date_from=date_from, date_to=date_to, kind=kind or ""
+    )
     response = StreamingHttpResponse(
         history_csv_lines(ledger_history_csv_pages(license, flt)),
         content_type="text/csv; charset=utf-8",

@@ -35,8 +35,10 @@ def balance_get(license: License) -> LicenseBalance:
 USAGE_GRANULARITIES = ("day", "month")
 USAGE_GROUPINGS = ("service", "endpoint")
 USAGE_MAX_DAYS = {"day": 366, "month": 3 * 366}
-USAGE_MIN_DATE = date(1970, 1, 1)
-USAGE_MAX_DATE = date(9998, 12, 31)
+# The local days a customer may ask for (every filter and range: later days would
+# overflow a datetime once a day is added to make the range's end).
+LOCAL_DATE_MIN = date(1970, 1, 1)
+LOCAL_DATE_MAX = date(9998, 12, 31)
 
 
 class UsageRangeError(ApplicationError):
@@ -65,9 +67,9 @@ def usage_range_check(*, start: date, end: date, granularity: str, group_by: str
     if group_by not in USAGE_GROUPINGS:
         raise UsageRangeError("'group_by' must be service or endpoint.", field="group_by")
     for name, value in (("to", end), ("from", start)):
-        if not USAGE_MIN_DATE <= value <= USAGE_MAX_DATE:
+        if not LOCAL_DATE_MIN <= value <= LOCAL_DATE_MAX:
             raise UsageRangeError(
-                f"'{name}' must lie between {USAGE_MIN_DATE} and {USAGE_MAX_DATE}.", field=name
+                f"'{name}' must lie between {LOCAL_DATE_MIN} and {LOCAL_DATE_MAX}.", field=name
             )
     if start > end:
         raise UsageRangeError("'to' must be on or after 'from'.", field="to")

@@ -10,7 +10,7 @@ OFFSET, so the first, the middle and the last page cost the same at 10 million e
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 from django.db.models import QuerySet
@@ -125,6 +125,22 @@ class TransactionFilter:
     service: str = ""
     endpoint: str = ""
     status: str = ""
+
+    @classmethod
+    def for_local_dates(
+        cls, license: License, *, date_from: date | None, date_to: date | None, **rest: str
+    ) -> "TransactionFilter":
+        """Dates are days in the license's timezone; both ends are inclusive."""
+        tz = license.tzinfo
+        start = datetime.combine(date_from, time.min, tzinfo=tz) if date_from else None
+        end = (
+            datetime.combine(date_to + timedelta(days=1), time.min, tzinfo=tz) if date_to else None
+        )
+        return cls(start=start, end=end, **rest)
+
+    @property
+    def is_empty(self) -> bool:
+        return self == TransactionFilter()
 
     def apply(self, qs: QuerySet[LedgerEntry]) -> QuerySet[LedgerEntry]:
         if self.start is not None:

@@ -6,7 +6,7 @@ through the selectors of billing, usage and this app; writes go to their service
 
 import json
 import logging
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime
 
 from django.conf import settings
 from django.contrib import messages
@@ -29,7 +29,6 @@ from api.services import api_key_create, api_key_revoke
 from billing.alerts import license_alert_settings_update
 from billing.flags import flag_raise, flags_for_records
 from billing.history import (
-    HistoryFilter,
     history_csv_lines,
     history_filename,
     ledger_history_csv_pages,
@@ -40,7 +39,6 @@ from billing.reconciliation import month_parse
 from billing.selectors import UsageNotReady, UsageRangeError, balance_get
 from billing.statements import statement_get, statement_months
 from billing.transactions import (
-    TransactionFilter,
     transaction_detail_get,
     transactions_page,
     transactions_search,
@@ -49,7 +47,6 @@ from dashboard.explorer import explorer_default_range, usage_explorer_get
 from dashboard.forms import (
     ApiKeyForm,
     ChargeFlagForm,
-    HistoryFilterForm,
     LicenseAlertSettingsForm,
     TransactionFilterForm,
     UsageExplorerForm,
@@ -402,7 +399,7 @@ class ApiKeyRevokeView(LicenseMixin, View):
 
 
 NO_HISTORY_MESSAGE = "No transaction history to download yet."
-NO_MATCH_MESSAGE = "No transactions match the chosen dates and type."
+NO_MATCH_MESSAGE = "No transactions match the chosen filters."
 
 
 class HistoryCsvView(LicenseMixin, LicenseRateLimitMixin, View):
@@ -429,11 +426,12 @@ class HistoryCsvView(LicenseMixin, LicenseRateLimitMixin, View):
 
     def get(self, request, *args, **kwargs):
         dashboard = self.license.get_absolute_url()
-        form = HistoryFilterForm(request.GET)
+        # The filters of All transactions (its search and page position play no part).
+        form = TransactionFilterForm(request.GET)
         if not form.is_valid():
-            messages.error(request, form.error_message())
+            messages.error(request, form.error_message("download the history"))
             return redirect(dashboard)
-        flt = HistoryFilter.for_local_dates(self.license, **form.filter_kwargs())
+        flt = form.transaction_filter(self.license)
         if not ledger_history_exists(self.license, flt):
             no_history = flt.is_empty or not ledger_history_exists(self.license)
             messages.info(request, NO_HISTORY_MESSAGE if no_history else NO_MATCH_MESSAGE)
@@ -441,15 +439,17 @@ class HistoryCsvView(LicenseMixin, LicenseRateLimitMixin, View):
         tz = self.license.tzinfo
         filename = history_filename(timezone.now(), tz)
         logger.info(
-            "history download license=%s user=%s from=%s to=%s type=%s",
+            "history download license=%s user=%s from=%s to=%s type=%s service=%s",
             self.license.key,
             request.user.pk,
             flt.start,
             flt.end,
             flt.kind,
+            flt.service,
         )
         response = StreamingHttpResponse(
-            history_csv_lines(ledger_history_csv_pages(self.license, flt)),
+            # With a BOM: the file is for spreadsheets (Excel reads UTF-8 by it).
+            history_csv_lines(ledger_history_csv_pages(self.license, flt), bom=True),
             content_type="text/csv; charset=utf-8",
         )
         response["Content-Disposition"] = f'attachment; filename="{filename}"'
@@ -507,13 +507,6 @@ class AlertSettingsView(LicenseMixin, FormView):
 # --- transactions, flags and statements ------------------------------------------------
 
 
-def _local_range(license, date_from, date_to) -> tuple[datetime | None, datetime | None]:
-    tz = license.tzinfo
-    start = datetime.combine(date_from, time.min, tzinfo=tz) if date_from else None
-    end = datetime.combine(date_to + timedelta(days=1), time.min, tzinfo=tz) if date_to else None
-    return start, end
-
-
 class TransactionListView(LicenseMixin, TemplateView):
     """All transactions: the whole history newest first, one line per API call, keyset-paged
     (billing.transactions), with filters and a search by request, record or entry id."""
@@ -533,18 +526,9 @@ class TransactionListView(LicenseMixin, TemplateView):
             results = transactions_search(self.license, data["q"])
             items = results
         else:
-            start, end = _local_range(self.license, data.get("from"), data.get("to"))
-            flt = TransactionFilter(
-                start=start,
-                end=end,
-                kind=data.get("type") or "",
-                service=data.get("service") or "",
-                endpoint=data.get("endpoint") or "",
-                status=data.get("status") or "",
-            )
             page = transactions_page(
                 self.license,
-                flt,
+                form.transaction_filter(self.license) if form.is_bound else None,
                 before=data.get("before_cursor"),
                 after=data.get("after_cursor"),
                 oldest=bool(data.get("oldest")),
@@ -553,7 +537,10 @@ class TransactionListView(LicenseMixin, TemplateView):
         query = self.request.GET.copy()
         for name in ("before", "after", "oldest"):
             query.pop(name, None)
+        download = query.copy()
+        download.pop("q", None)
         context.update(
+            download_query=download.urlencode(),
             form=form,
             page=page,
             results=results,
