@@ -180,13 +180,13 @@ class UsageExplorerForm(forms.Form):
         required=False,
         choices=[("day", "By day"), ("month", "By month")],
         label="Group by time",
-        error_messages={"invalid_choice": "must be day or month"},
+        error_messages={"invalid_choice": "'granularity' must be day or month."},
     )
     group_by = forms.ChoiceField(
         required=False,
         choices=[("service", "By service"), ("endpoint", "By endpoint")],
         label="Group by",
-        error_messages={"invalid_choice": "must be service or endpoint"},
+        error_messages={"invalid_choice": "'group_by' must be service or endpoint."},
     )
 
     def __init__(self, *args, **kwargs):
@@ -197,6 +197,7 @@ class UsageExplorerForm(forms.Form):
                 input_formats=["%Y-%m-%d"],
                 label=name.capitalize(),
                 widget=forms.DateInput(attrs={"type": "date"}),
-                error_messages={"invalid": "must be a date written YYYY-MM-DD"},
+                error_messages={"invalid": f"'{name}' must be a date written YYYY-MM-DD."},
             )
         self.order_fields(["from", "to", "granularity", "group_by"])
+        # Each message names the parameter, like the selector's (and the API's) own.

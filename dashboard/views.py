@@ -112,6 +112,8 @@ class UsageExplorerView(LicenseMixin, TemplateView):
         start, end = explorer_default_range(
             self.license, granularity, end=data.get("to"), start=data.get("from")
         )
+        if not form.is_bound:  # the fields show the range the page shows
+            form.initial = {"from": start, "to": end, "granularity": granularity}
         try:
             context["explorer"] = usage_explorer_get(
                 license=self.license,
