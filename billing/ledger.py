@@ -22,7 +22,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.models import License
-from billing.models import LicenseBalance
+from billing.models import ROLLUP_SUMS, LicenseBalance
 from billing.money import money_exact, quantize_money
 from billing.totals import TOTAL_NAMES, sums_select_sql
 from portal.exceptions import ApplicationError
@@ -56,6 +56,11 @@ class PostResult:
     inserted_external_ids: list[str]
     balance_before: Decimal
     balance_after: Decimal
+
+
+def _rollup_adds(table: str) -> str:
+    """An upsert's SET list: each of a rollup's sums (RollupSums) plus the new rows'."""
+    return ", ".join(f"{m} = {table}.{m} + EXCLUDED.{m}" for m in ROLLUP_SUMS)
 
 
 # `closed` is the end of the latest closed month in the license's timezone (NULL: none);
@@ -111,11 +116,9 @@ rolled AS (
     FROM inserted
     GROUP BY 2, 3, 4
     ON CONFLICT (license_id, day, kind, service) DO UPDATE SET
-        amount = billing_dailyrollup.amount + EXCLUDED.amount,
-        tokens = billing_dailyrollup.tokens + EXCLUDED.tokens,
-        images = billing_dailyrollup.images + EXCLUDED.images,
-        api_calls = billing_dailyrollup.api_calls + EXCLUDED.api_calls,
-        entries = billing_dailyrollup.entries + EXCLUDED.entries
+        """
+    + _rollup_adds("billing_dailyrollup")
+    + """
 ),
 rolled_by_endpoint AS (
     INSERT INTO billing_endpointdailyrollup (
@@ -127,11 +130,9 @@ rolled_by_endpoint AS (
     WHERE kind = 'usage'
     GROUP BY 2, 3, 4
     ON CONFLICT (license_id, day, endpoint, service) DO UPDATE SET
-        amount = billing_endpointdailyrollup.amount + EXCLUDED.amount,
-        tokens = billing_endpointdailyrollup.tokens + EXCLUDED.tokens,
-        images = billing_endpointdailyrollup.images + EXCLUDED.images,
-        api_calls = billing_endpointdailyrollup.api_calls + EXCLUDED.api_calls,
-        entries = billing_endpointdailyrollup.entries + EXCLUDED.entries
+        """
+    + _rollup_adds("billing_endpointdailyrollup")
+    + """
 ),
 sums AS (
     SELECT """

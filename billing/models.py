@@ -237,7 +237,25 @@ class LicenseBalance(models.Model):
         return self.input_tokens + self.cached_tokens + self.completion_tokens
 
 
-class DailyRollup(models.Model):
+class RollupSums(models.Model):
+    """What a rollup row adds up of the entries it covers (billing.ledger keeps them)."""
+
+    amount = money_field(default=ZERO)
+    tokens = models.BigIntegerField(default=0)
+    images = models.BigIntegerField(default=0)
+    api_calls = models.BigIntegerField(default=0)
+    entries = models.BigIntegerField(default=0)
+
+    class Meta:
+        abstract = True
+
+
+# The sums' column names, for the SQL that keeps and checks them (billing.ledger,
+# billing.reconciliation).
+ROLLUP_SUMS = tuple(f.name for f in RollupSums._meta.local_fields)
+
+
+class DailyRollup(RollupSums):
     """Per license, local day (the license's timezone), kind and service: sums of entries.
 
     Kept in the same transaction as the entries it sums, so it is exact. Purchases and
@@ -250,11 +268,6 @@ class DailyRollup(models.Model):
     day = models.DateField()
     kind = models.CharField(max_length=16, choices=LedgerEntry.Kind.choices)
     service = models.CharField(max_length=32, blank=True, default="")
-    amount = money_field(default=ZERO)
-    tokens = models.BigIntegerField(default=0)
-    images = models.BigIntegerField(default=0)
-    api_calls = models.BigIntegerField(default=0)
-    entries = models.BigIntegerField(default=0)
 
     objects = TenantQuerySet.as_manager()
 
@@ -269,7 +282,7 @@ class DailyRollup(models.Model):
         return f"{self.license_id} {self.day} {self.kind} {self.service}: {self.amount}"
 
 
-class EndpointDailyRollup(models.Model):
+class EndpointDailyRollup(RollupSums):
     """Usage per license, local day, endpoint and service: the usage explorer's "by endpoint".
 
     Usage entries only (refunds and credits are not calls). Kept by the same posting
@@ -285,11 +298,6 @@ class EndpointDailyRollup(models.Model):
     day = models.DateField()
     endpoint = models.CharField(max_length=200, blank=True, default="")
     service = models.CharField(max_length=32)
-    amount = money_field(default=ZERO)
-    tokens = models.BigIntegerField(default=0)
-    images = models.BigIntegerField(default=0)
-    api_calls = models.BigIntegerField(default=0)
-    entries = models.BigIntegerField(default=0)
 
     objects = TenantQuerySet.as_manager()
 

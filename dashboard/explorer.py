@@ -15,7 +15,15 @@ from accounts.models import License
 from billing.money import ZERO
 from billing.selectors import usage_by_period
 from dashboard.formatting import format_money_short
-from dashboard.selectors import DAY_ABBR, MONTH_ABBR, Tick, local_today, month_starts, nice_axis
+from dashboard.selectors import (
+    DAY_ABBR,
+    MONTH_ABBR,
+    Tick,
+    axis_ticks,
+    local_today,
+    month_starts,
+    nice_axis,
+)
 
 # Colours the chart tells apart (static/css/explorer.css, .series--0 … .series--6); with more
 # groups than that, the smallest share the last colour as "Other".
@@ -176,14 +184,7 @@ def usage_explorer_get(
         _column(p, per_period[p], ordered, index_of, scale, granularity, first=i == 0)
         for i, p in enumerate(periods)
     ]
-    ticks = [
-        Tick(
-            value=step * i,
-            label=format_money_short(step * i),
-            position=(Decimal(100) * i / steps).quantize(Decimal("0.01")),
-        )
-        for i in range(steps + 1)
-    ]
+    ticks = axis_ticks(step, steps)
     return Explorer(
         start=start,
         end=end,

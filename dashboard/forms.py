@@ -82,6 +82,18 @@ class ApiKeyForm(VisibleTextFormMixin, forms.Form):
         return datetime.combine(day + timedelta(days=1), time.min, tzinfo=license.tzinfo)
 
 
+def local_date_field(*, invalid: str, label: str | None = None) -> forms.DateField:
+    """An optional ?from / ?to: a local day written YYYY-MM-DD, picked with a date input.
+    ("from" is a Python keyword, so forms add these in __init__, not as attributes.)"""
+    return forms.DateField(
+        required=False,
+        input_formats=["%Y-%m-%d"],
+        label=label,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        error_messages={"invalid": invalid},
+    )
+
+
 class TransactionFilterForm(forms.Form):
     """All transactions: ?from&to (local days)&type&service&endpoint&status&q, and the page.
     The history download takes the same filters (the search and the page aside)."""
@@ -108,12 +120,7 @@ class TransactionFilterForm(forms.Form):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         for name in ("from", "to"):
-            self.fields[name] = forms.DateField(
-                required=False,
-                input_formats=["%Y-%m-%d"],
-                widget=forms.DateInput(attrs={"type": "date"}),
-                error_messages={"invalid": "must be a date written YYYY-MM-DD"},
-            )
+            self.fields[name] = local_date_field(invalid="must be a date written YYYY-MM-DD")
         self.order_fields(["q", "from", "to", "type", "service", "endpoint", "status"])
 
     def _cursor(self, name: str) -> Cursor | None:
@@ -192,12 +199,8 @@ class UsageExplorerForm(forms.Form):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         for name in ("from", "to"):
-            self.fields[name] = forms.DateField(
-                required=False,
-                input_formats=["%Y-%m-%d"],
-                label=name.capitalize(),
-                widget=forms.DateInput(attrs={"type": "date"}),
-                error_messages={"invalid": f"'{name}' must be a date written YYYY-MM-DD."},
+            self.fields[name] = local_date_field(
+                invalid=f"'{name}' must be a date written YYYY-MM-DD.", label=name.capitalize()
             )
         self.order_fields(["from", "to", "granularity", "group_by"])
         # Each message names the parameter, like the selector's (and the API's) own.

@@ -181,19 +181,24 @@ def stored_totals(license: License) -> dict:
     return {name: getattr(balance, name) for name in TOTAL_NAMES}
 
 
-def rollups_from_entries(license: License) -> dict:
-    """{(local day, kind, service): (amount, tokens, images, api_calls, entries)} from entries."""
+def _sums_by(license: License, entries, key) -> dict:
+    """{key(entry, local day): (amount, tokens, images, api_calls, entries)} of `entries`."""
     tz = license.tzinfo
     sums = defaultdict(lambda: [Decimal(0), 0, 0, 0, 0])
-    for e in LedgerEntry.objects.for_license(license).iterator():
-        key = (e.occurred_at.astimezone(tz).date(), e.kind, e.service)
-        s = sums[key]
+    for e in entries.iterator():
+        s = sums[key(e, e.occurred_at.astimezone(tz).date())]
         s[0] += e.amount
         s[1] += e.tokens
         s[2] += e.images
         s[3] += e.api_calls
         s[4] += 1
     return {k: tuple(v) for k, v in sums.items()}
+
+
+def rollups_from_entries(license: License) -> dict:
+    """{(local day, kind, service): (amount, tokens, images, api_calls, entries)} from entries."""
+    entries = LedgerEntry.objects.for_license(license)
+    return _sums_by(license, entries, lambda e, day: (day, e.kind, e.service))
 
 
 def rollups_stored(license: License) -> dict:
@@ -206,16 +211,8 @@ def rollups_stored(license: License) -> dict:
 def endpoint_rollups_from_entries(license: License) -> dict:
     """{(local day, endpoint, service): (amount, tokens, images, api_calls, entries)} of the
     license's usage entries."""
-    tz = license.tzinfo
-    sums = defaultdict(lambda: [Decimal(0), 0, 0, 0, 0])
-    for e in LedgerEntry.objects.for_license(license).filter(kind=USAGE).iterator():
-        s = sums[(e.occurred_at.astimezone(tz).date(), e.endpoint, e.service)]
-        s[0] += e.amount
-        s[1] += e.tokens
-        s[2] += e.images
-        s[3] += e.api_calls
-        s[4] += 1
-    return {k: tuple(v) for k, v in sums.items()}
+    entries = LedgerEntry.objects.for_license(license).filter(kind=USAGE)
+    return _sums_by(license, entries, lambda e, day: (day, e.endpoint, e.service))
 
 
 def endpoint_rollups_stored(license: License) -> dict:
