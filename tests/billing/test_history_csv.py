@@ -409,3 +409,21 @@ def usage_entry_of(license, service):
         .order_by("id")
         .first()
     )
+
+
+def test_all_transactions_download_carries_its_filters_but_not_its_search(client_a, license_a):
+    buy(license_a, "5", "pay_1", at=datetime(2025, 6, 1, tzinfo=UTC))
+    charge(license_a, record(datetime(2025, 6, 2, tzinfo=UTC), images=3, endpoint="/v1/x"))
+    page = client_a.get(
+        reverse("dashboard:transactions", kwargs={"license_id": license_a.public_id}),
+        {"type": "usage", "endpoint": "/v1/x", "from": "2025-06-01", "before": "1.1"},
+    )
+    link = re.search(r'href="([^"]*history\.csv[^"]*)"[^>]*>Download CSV', page.content.decode())
+    assert link is not None
+    href = link.group(1).replace("&amp;", "&")
+    assert "type=usage" in href and "endpoint=%2Fv1%2Fx" in href and "from=2025-06-01" in href
+    assert "before=" not in href and "q=" not in href
+    rows = rows_of(client_a.get(href))
+    assert [(r[TYPE], r[AMOUNT], r[BALANCE]) for r in rows[1:]] == [
+        ("Usage", "-0.000300", "4.999700")
+    ]
