@@ -11,8 +11,10 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
+from django.utils.safestring import SafeString, mark_safe
+
 from accounts.models import License
-from billing.money import ZERO
+from billing.money import ZERO, format_money
 from billing.selectors import usage_by_period
 from dashboard.formatting import format_money_short
 from dashboard.selectors import (
@@ -31,6 +33,10 @@ MAX_SERIES = 7
 OTHER = "Other"
 NO_ENDPOINT = "(no endpoint recorded)"
 AXIS_MIN_PEAK = Decimal("0.05")
+MONTH_NAMES = (
+    "January", "February", "March", "April", "May", "June", "July", "August", "September",
+    "October", "November", "December",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -68,6 +74,37 @@ class Column:
     tooltip: str  # "Tue, Jun 7, 2025: $1.23"
     amounts: list[Decimal]  # per series, in the series' order (the table's columns)
     segments: list[Segment]
+    css: str = "bar"  # the bar's classes: used or zero, near the start or the end
+    date_label: str = ""  # the per-period table's row: "Tue, Jun 7, 2025" / "June 2025"
+
+    # A year's 365 columns are the page's main cost: through Django's template engine and
+    # format_html (whose lazy-string checks run per argument) they took most of the page's
+    # time. So their markup is written here, in one f-string each. Nothing in it needs
+    # escaping: only numbers, ISO dates, month and weekday names and money written by
+    # format_money / format_money_short (a test holds that the page is well formed); the
+    # text a customer or the upstream controls (endpoints) is rendered by the template.
+    @property
+    def bar_html(self) -> str:
+        rects = "".join(
+            f'<rect class="series--{seg.index}" x="0" y="{seg.y}" width="10" height="{seg.height}"/>'
+            for seg in self.segments
+        )
+        return (
+            f'<div class="{self.css}" tabindex="0" role="img" aria-label="{self.tooltip}"'
+            f' data-period="{self.key}"><span class="bar__area"><svg viewBox="0 0 10 100"'
+            f' preserveAspectRatio="none" focusable="false">{rects}</svg></span>'
+            f'<span class="bar__label">{self.label}</span>'
+            f'<span class="bar__sublabel">{self.sublabel}</span>'
+            f'<span class="bar__tip">{self.tooltip}</span></div>'
+        )
+
+    @property
+    def row_html(self) -> str:
+        """The per-period table's row: the period, each series' amount, then the total."""
+        cells = "".join(
+            f'<td class="num money">{format_money(a)}</td>' for a in (*self.amounts, self.amount)
+        )
+        return f'<tr data-period="{self.key}"><th scope="row">{self.date_label}</th>{cells}</tr>'
 
     @property
     def has_usage(self) -> bool:
@@ -96,6 +133,16 @@ class Explorer:
     @property
     def is_empty(self) -> bool:
         return not self.series
+
+    @property
+    def bars_html(self) -> SafeString:
+        """Every column's bar (Column.bar_html says why this markup is built here)."""
+        return mark_safe("\n".join(c.bar_html for c in self.columns))  # noqa: S308
+
+    @property
+    def rows_html(self) -> SafeString:
+        """The per-period table's rows, latest first."""
+        return mark_safe("\n".join(c.row_html for c in reversed(self.columns)))  # noqa: S308
 
     @property
     def legend(self) -> list[tuple[int, str]]:
@@ -181,7 +228,7 @@ def usage_explorer_get(
     step, steps = nice_axis(max(peak, AXIS_MIN_PEAK))
     scale = step * steps
     columns = [
-        _column(p, per_period[p], ordered, index_of, scale, granularity, first=i == 0)
+        _column(p, per_period[p], ordered, index_of, scale, granularity, i, len(periods))
         for i, p in enumerate(periods)
     ]
     ticks = axis_ticks(step, steps)
@@ -214,9 +261,10 @@ def _column(
     index_of: dict[str, int],
     scale: Decimal,
     granularity: str,
-    *,
-    first: bool,
+    position: int,
+    count: int,
 ) -> Column:
+    first = position == 0
     total = sum(amounts.values(), ZERO)
     # Stack from the baseline up, in the legend's order; groups sharing "Other" merge.
     stacked: dict[int, Decimal] = defaultdict(lambda: ZERO)
@@ -236,11 +284,15 @@ def _column(
         label = str(period.day)
         sublabel = MONTH_ABBR[period.month - 1] if period.day == 1 or first else ""
         when = f"{DAY_ABBR[period.weekday()]}, {MONTH_ABBR[period.month - 1]} {period.day}, {period.year}"
+        date_label = when
     else:
         label = MONTH_ABBR[period.month - 1]
         sublabel = str(period.year) if period.month == 1 or first else ""
         when = f"{MONTH_ABBR[period.month - 1]} {period.year}"
+        date_label = f"{MONTH_NAMES[period.month - 1]} {period.year}"
     short = format_money_short(total)
+    edge = " bar--start" if position < 3 else " bar--end" if position >= count - 3 else ""
+    css = f"bar {'bar--used' if total > 0 else 'bar--zero'}{edge}"
     return Column(
         start=period,
         label=label,
@@ -250,6 +302,8 @@ def _column(
         tooltip=f"{when}: {short}",
         amounts=[amounts.get(group, ZERO) for group in ordered],
         segments=segments,
+        css=css,
+        date_label=date_label,
     )
 
 

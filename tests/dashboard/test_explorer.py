@@ -289,3 +289,50 @@ def test_a_login_of_several_licenses_sees_each_ones_own(client, license_a, licen
     a = client.get(explorer_url(license_a), params).context["explorer"]
     b = client.get(explorer_url(license_b), params).context["explorer"]
     assert (a.total, b.total) == (Decimal("0.001000"), Decimal("0.007000"))
+
+
+def test_the_page_is_well_formed_and_an_endpoints_markup_stays_text(client, member_a, license_a):
+    """The bars and per-period rows are written in Python (dashboard.explorer, for speed):
+    every element opens and closes, one bar and one row per day; text the upstream controls
+    (an endpoint) is escaped wherever it shows."""
+    from html.parser import HTMLParser
+
+    hostile = '/v1/<img src=x onerror="alert(1)">'
+    buy(license_a, "10")
+    charge(license_a, record(datetime(2025, 6, 10, 12, tzinfo=UTC), images=10, endpoint=hostile))
+    client.force_login(member_a)
+    page = client.get(
+        explorer_url(license_a), {"from": "2025-06-01", "to": "2025-06-30", "group_by": "endpoint"}
+    ).content.decode()
+    assert hostile not in page and escape(hostile) in page
+
+    class Check(HTMLParser):
+        VOID = {"meta", "link", "input", "br", "img", "rect", "line", "hr"}
+
+        def __init__(self):
+            super().__init__()
+            self.open: list[str] = []
+            self.bars = self.rows = 0
+
+        def handle_starttag(self, tag, attrs):
+            attrs = dict(attrs)
+            if tag == "div" and (attrs.get("class") or "").startswith("bar "):
+                self.bars += 1
+            if tag == "tr" and "data-period" in attrs:
+                self.rows += 1
+            if tag not in self.VOID:
+                self.open.append(tag)
+
+        def handle_startendtag(self, tag, attrs):
+            pass
+
+        def handle_endtag(self, tag):
+            if tag in self.VOID:
+                return
+            assert self.open and self.open[-1] == tag, (tag, self.open[-5:])
+            self.open.pop()
+
+    check = Check()
+    check.feed(page)
+    assert check.open == []
+    assert check.bars == 30 and check.rows == 30
