@@ -58,8 +58,8 @@ class Segment:
     """A series' part of one bar, in a 0–100 viewBox whose y axis points down."""
 
     index: int
-    y: Decimal
-    height: Decimal
+    y: float
+    height: float
 
 
 @dataclass(frozen=True)
@@ -273,12 +273,15 @@ def _column(
             stacked[index_of[group]] += amounts[group]
     segments = []
     if total > 0 and scale > 0:
-        # A bar with any spending shows at least 1% of the plot, so it can be seen.
-        factor = max(Decimal(1), total * 100 / scale) / total
-        below = ZERO
+        # Geometry, not money: floats (a year has 365 bars to place). A bar with any
+        # spending shows at least 1% of the plot, so it can be seen.
+        factor = max(1.0, float(total) * 100 / float(scale)) / float(total)
+        below = 0.0
         for index in sorted(stacked):
-            height = stacked[index] * factor
-            segments.append(Segment(index=index, y=_pct(100 - below - height), height=_pct(height)))
+            height = float(stacked[index]) * factor
+            segments.append(
+                Segment(index=index, y=round(100 - below - height, 2), height=round(height, 2))
+            )
             below += height
     if granularity == "day":
         label = str(period.day)
@@ -305,7 +308,3 @@ def _column(
         css=css,
         date_label=date_label,
     )
-
-
-def _pct(value: Decimal) -> Decimal:
-    return value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
