@@ -36,14 +36,21 @@ from api.models import ApiKey
 from api.selectors import api_key_for_secret
 from api.services import api_key_touch
 from billing.history import (
-    HistoryFilter,
+    HISTORY_HEADER,
     history_csv_lines,
     history_filename,
     ledger_history_csv_pages,
 )
 from billing.models import LedgerEntry, Service
 from billing.money import quantize_money
-from billing.selectors import balance_get, usage_by_period
+from billing.selectors import (
+    LOCAL_DATE_MAX,
+    LOCAL_DATE_MIN,
+    UsageNotReady,
+    UsageRangeError,
+    balance_get,
+    usage_by_period,
+)
 from billing.statements import statement_get
 from billing.transactions import (
     Cursor,
@@ -57,7 +64,6 @@ from portal.db_router import replica_reads
 from portal.ratelimit import rate_limit_hit
 
 MONEY_PATTERN = r"^-?[0-9]+\.[0-9]{6}$"
-MAX_DAYS = {"day": 366, "month": 3 * 366}
 MAX_PAGE = 200
 
 
@@ -121,7 +127,10 @@ class BalanceOut(Schema):
 
 class UsageBucketOut(Schema):
     period: date
-    service: str
+    service: str | None = Field(None, description="with group_by=service")
+    endpoint: str | None = Field(
+        None, description="with group_by=endpoint; empty when the call recorded none"
+    )
     amount: str = Money
     tokens: int
     images: int
@@ -132,6 +141,7 @@ class UsageOut(Schema):
     license_id: uuid.UUID
     timezone: str
     granularity: Literal["day", "month"]
+    group_by: Literal["service", "endpoint"]
     date_from: date = Field(alias="from")
     date_to: date = Field(alias="to")
     total: str = Money
@@ -288,8 +298,10 @@ def _license(request: HttpRequest, license_id: uuid.UUID) -> License:
 
 def _check_dates(date_from: date | None, date_to: date | None) -> None:
     for value in (date_from, date_to):
-        if value is not None and not date(1970, 1, 1) <= value <= date(9998, 12, 31):
-            raise ApiError(400, "invalid_request", "Dates lie between 1970-01-01 and 9998-12-31.")
+        if value is not None and not LOCAL_DATE_MIN <= value <= LOCAL_DATE_MAX:
+            raise ApiError(
+                400, "invalid_request", f"Dates lie between {LOCAL_DATE_MIN} and {LOCAL_DATE_MAX}."
+            )
     if date_from and date_to and date_from > date_to:
         raise ApiError(400, "invalid_request", "'from' is after 'to'.")
 
@@ -347,8 +359,8 @@ def balance(request: HttpRequest, license_id: uuid.UUID) -> dict[str, Any]:
 
 @api.get(
     "/licenses/{license_id}/usage",
-    response={200: UsageOut, **ERRORS},
-    summary="Usage by day or month and by service",
+    response={200: UsageOut, 409: ErrorOut, **ERRORS},
+    summary="Usage by day or month and by service or endpoint",
     by_alias=True,
 )
 def usage(
@@ -359,31 +371,35 @@ def usage(
     ),
     date_to: date | None = Query(None, alias="to", description="last local day (default: today)"),
     granularity: Literal["day", "month"] = "day",
+    group_by: Literal["service", "endpoint"] = Query(
+        "service", description="one bucket per service, or per endpoint (409 while not ready)"
+    ),
 ) -> dict[str, Any]:
     license = _license(request, license_id)
-    _check_dates(date_from, date_to)
     today = timezone.now().astimezone(license.tzinfo).date()
     end = date_to or max(today, date_from or today)
-    start = date_from or end - timedelta(days=29)
-    _check_dates(start, end)
-    if (end - start).days + 1 > MAX_DAYS[granularity]:
-        raise ApiError(
-            400,
-            "range_too_long",
-            f"A {granularity} range spans at most {MAX_DAYS[granularity]} days.",
+    # (A day before 29 AD has no 29 days before it: the check below refuses it anyway.)
+    start = date_from or (end - timedelta(days=29) if end.toordinal() > 29 else end)
+    try:
+        buckets = usage_by_period(
+            license=license, start=start, end=end, granularity=granularity, group_by=group_by
         )
-    buckets = usage_by_period(license=license, start=start, end=end, granularity=granularity)
+    except UsageRangeError as exc:
+        raise ApiError(400, exc.code, exc.message) from exc
+    except UsageNotReady as exc:
+        raise ApiError(409, "not_ready", exc.message) from exc
     return {
         "license_id": license.public_id,
         "timezone": license.timezone,
         "granularity": granularity,
+        "group_by": group_by,
         "from": start,
         "to": end,
         "total": money(sum((b.amount for b in buckets), Decimal(0))),
         "data": [
             {
                 "period": b.period,
-                "service": b.service,
+                group_by: b.group,
                 "amount": money(b.amount),
                 "tokens": b.tokens,
                 "images": b.images,
@@ -531,7 +547,7 @@ def statement(request: HttpRequest, license_id: uuid.UUID, month: str) -> dict[s
     openapi_extra={
         "responses": {
             200: {
-                "description": "CSV: date_time,type,service,amount,tokens,images,description,entry_id",
+                "description": "CSV: " + ",".join(HISTORY_HEADER),
                 "content": {"text/csv": {"schema": {"type": "string"}}},
             }
         }
@@ -542,11 +558,13 @@ def history_csv(
     license_id: uuid.UUID,
     date_from: date | None = Query(None, alias="from"),
     date_to: date | None = Query(None, alias="to"),
-    kind: Literal["purchase", "usage", "refund"] | None = None,
+    kind: Literal["purchase", "usage", "refund", "credit"] | None = None,
 ) -> StreamingHttpResponse:
     license = _license(request, license_id)
     _check_dates(date_from, date_to)
-    flt = HistoryFilter.for_local_dates(license, date_from=date_from, date_to=date_to, kind=kind)
+    flt = TransactionFilter.for_local_dates(
+        license, date_from=date_from, date_to=date_to, kind=kind or ""
+    )
     response = StreamingHttpResponse(
         history_csv_lines(ledger_history_csv_pages(license, flt)),
         content_type="text/csv; charset=utf-8",

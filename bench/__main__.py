@@ -87,6 +87,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"1. dashboard: {', '.join(keys)} …", flush=True)
         requests = args.requests or (200 if args.quick else dashboard.REQUESTS)
         results["dashboard"] = dashboard.run(env, keys, requests)
+        print(f"1b. usage explorer, a year by endpoint: {largest} …", flush=True)
+        results["explorer"] = dashboard.run_explorer(env, largest, requests)
     if "export" in parts:
         print(f"2. export: {', '.join(EXPORT_KEYS)} …", flush=True)
         results["export"] = export.run(

@@ -101,6 +101,8 @@ def render(r: dict) -> str:
     out.append("")
     if "dashboard" in r:
         out += dashboard_section(r["dashboard"])
+    if "explorer" in r:
+        out += explorer_section(r["explorer"], r.get("dashboard", {}))
     if "export" in r:
         out += export_section(r["export"])
     if "ingest" in r:
@@ -148,6 +150,33 @@ def dashboard_section(d: dict) -> list[str]:
     if worst > 50:
         out += [f"What limits it: {LIMITS['dashboard_p95']}", ""]
     return out
+
+
+def explorer_section(x: dict, dashboard: dict) -> list[str]:
+    """The usage explorer over a year beside the dashboard of the same license."""
+    overview = dashboard.get(x["license"])
+    out = [
+        "### Usage explorer over a year",
+        "",
+        f"Reports → Usage explorer on {size_label(x['license'])}: the last 365 local days by "
+        f"day and endpoint (365 stacked bars and the per-day table, from the rollups), "
+        f"{x['n']} warm requests.",
+        "",
+        "| page | p50 ms | p95 ms | SQL p50 ms | SQL queries | HTML bytes |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+        f"| usage explorer, a year | {ms(x['p50'])} | {ms(x['p95'])} | {ms(x['sql_p50'])} "
+        f"| {x['queries']} | {x['html_bytes']:,} |",
+    ]
+    if overview:
+        out.append(
+            f"| dashboard (overview) | {ms(overview['p50'])} | {ms(overview['p95'])} "
+            f"| {ms(overview['sql_p50'])} | {overview['queries']} | {overview['html_bytes']:,} |"
+        )
+    out += ["", "| goal | measured | |", "| --- | --- | --- |"]
+    out.append(
+        f"| p95 ≤ 50 ms (the dashboard's class) | {ms(x['p95'])} ms | {ok(x['p95'] <= 50)} |"
+    )
+    return [*out, ""]
 
 
 def export_section(e: dict) -> list[str]:

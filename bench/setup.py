@@ -75,6 +75,13 @@ def prepare_database(sizes: dict[str, int]) -> dict:
             loads[key] = {"entries": entries - have, "seconds": time.perf_counter() - started}
             LOADS_FILE.parent.mkdir(exist_ok=True)
             LOADS_FILE.write_text(json.dumps(loads, indent=1))
+        elif not LicenseBalance.objects.filter(
+            license=license, endpoint_rollups_ready=True
+        ).exists():
+            # A license loaded before the endpoint rollups existed (billing.0014): fill them
+            # once, as `rebuild_rollups` does after that migration.
+            print(f"rebuilding {key}'s rollups (endpoint rollups are new) …", flush=True)
+            call_command("rebuild_rollups", license_key=key)
         licenses[key] = license
     return {"user": user, "licenses": licenses}
 

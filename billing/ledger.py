@@ -22,7 +22,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.models import License
-from billing.models import LicenseBalance
+from billing.models import ROLLUP_SUMS, LicenseBalance
 from billing.money import MONEY_MAX, format_money, money_exact, quantize_money
 from billing.totals import BALANCE_TOTALS, TOTAL_NAMES, sums_select_sql, totals_of
 from portal.exceptions import ApplicationError
@@ -56,6 +56,11 @@ class PostResult:
     inserted_external_ids: list[str]
     balance_before: Decimal
     balance_after: Decimal
+
+
+def _rollup_adds(table: str) -> str:
+    """An upsert's SET list: each of a rollup's sums (RollupSums) plus the new rows'."""
+    return ", ".join(f"{m} = {table}.{m} + EXCLUDED.{m}" for m in ROLLUP_SUMS)
 
 
 # `closed` is the end of the latest closed month in the license's timezone (NULL: none);
@@ -99,7 +104,8 @@ inserted AS (
         FROM draft AS d CROSS JOIN closed AS c
     ) AS placed
     ON CONFLICT (license_id, external_id) DO NOTHING
-    RETURNING kind, service, amount, tokens, images, api_calls, occurred_at, external_id
+    RETURNING kind, service, amount, tokens, images, api_calls, occurred_at, external_id,
+              endpoint
 ),
 rolled AS (
     INSERT INTO billing_dailyrollup (
@@ -110,11 +116,23 @@ rolled AS (
     FROM inserted
     GROUP BY 2, 3, 4
     ON CONFLICT (license_id, day, kind, service) DO UPDATE SET
-        amount = billing_dailyrollup.amount + EXCLUDED.amount,
-        tokens = billing_dailyrollup.tokens + EXCLUDED.tokens,
-        images = billing_dailyrollup.images + EXCLUDED.images,
-        api_calls = billing_dailyrollup.api_calls + EXCLUDED.api_calls,
-        entries = billing_dailyrollup.entries + EXCLUDED.entries
+        """
+    + _rollup_adds("billing_dailyrollup")
+    + """
+),
+rolled_by_endpoint AS (
+    INSERT INTO billing_endpointdailyrollup (
+        license_id, day, endpoint, service, amount, tokens, images, api_calls, entries
+    )
+    SELECT %(license_id)s, (occurred_at AT TIME ZONE %(tz)s)::date, endpoint, service,
+           sum(amount), sum(tokens), sum(images), sum(api_calls), count(*)
+    FROM inserted
+    WHERE kind = 'usage'
+    GROUP BY 2, 3, 4
+    ON CONFLICT (license_id, day, endpoint, service) DO UPDATE SET
+        """
+    + _rollup_adds("billing_endpointdailyrollup")
+    + """
 ),
 sums AS (
     SELECT """
@@ -236,28 +254,52 @@ def totals_refuse_overflow(balance: LicenseBalance, drafts: Sequence[EntryDraft]
             )
 
 
+# Both rollups from one pass over the license's entries: grouped by day, kind, service
+# and endpoint once, then summed up into each table's key.
 _REBUILD_ROLLUPS_SQL = """
+WITH grouped AS MATERIALIZED (
+    SELECT (occurred_at AT TIME ZONE %(tz)s)::date AS day, kind, service, endpoint,
+           sum(amount) AS amount, sum(tokens) AS tokens, sum(images) AS images,
+           sum(api_calls) AS api_calls, count(*) AS entries
+    FROM billing_ledgerentry
+    WHERE license_id = %(license_id)s
+    GROUP BY 1, 2, 3, 4
+),
+by_endpoint AS (
+    INSERT INTO billing_endpointdailyrollup (
+        license_id, day, endpoint, service, amount, tokens, images, api_calls, entries
+    )
+    SELECT %(license_id)s, day, endpoint, service, amount, tokens, images, api_calls, entries
+    FROM grouped
+    WHERE kind = 'usage'
+)
 INSERT INTO billing_dailyrollup (license_id, day, kind, service, amount, tokens, images, api_calls, entries)
-SELECT license_id, (occurred_at AT TIME ZONE %(tz)s)::date, kind, service,
-       sum(amount), sum(tokens), sum(images), sum(api_calls), count(*)
-FROM billing_ledgerentry
-WHERE license_id = %(license_id)s
-GROUP BY 1, 2, 3, 4
+SELECT %(license_id)s, day, kind, service,
+       sum(amount), sum(tokens), sum(images), sum(api_calls), sum(entries)
+FROM grouped
+GROUP BY day, kind, service
 """
 
 
 @transaction.atomic
 def rollups_rebuild(*, license: License) -> int:
-    """Recompute a license's daily rollups from its entries, in its current timezone.
+    """Recompute a license's daily rollups (by service, and usage by endpoint) from its
+    entries, in its current timezone, and mark its endpoint rollups complete.
 
-    Returns the number of rollup rows written. One pass over the license's entries, with
-    its balance row locked, so no posting interleaves (6 s for 10 million entries here).
+    Returns the number of DailyRollup rows written. One pass over the license's entries,
+    with its balance row locked, so no posting interleaves (6 s for 10 million entries here).
     """
-    lock_balance(license)
+    balance = lock_balance(license)
     with connection.cursor() as cursor:
         cursor.execute("DELETE FROM billing_dailyrollup WHERE license_id = %s", [license.pk])
+        cursor.execute(
+            "DELETE FROM billing_endpointdailyrollup WHERE license_id = %s", [license.pk]
+        )
         cursor.execute(_REBUILD_ROLLUPS_SQL, {"tz": license.timezone, "license_id": license.pk})
         rows = cursor.rowcount
+    if not balance.endpoint_rollups_ready:
+        balance.endpoint_rollups_ready = True
+        balance.save(update_fields=["endpoint_rollups_ready"])
     logger.info(
         "rollups rebuilt license=%s timezone=%s rows=%d", license.key, license.timezone, rows
     )

@@ -48,11 +48,12 @@ FROM page
 ORDER BY occurred_at DESC, id DESC
 """
 
-_NOTHING_NEWER = "SELECT 0::numeric AS amount"
+NOTHING_NEWER_SQL = "SELECT 0::numeric AS amount"
 
 # Entries at or after the cursor (occurred_at, id): the rollups of the later local days and
-# the entries of the cursor's own local day from the cursor on.
-_NEWER_THAN_CURSOR = """
+# the entries of the cursor's own local day from the cursor on. Also the history CSV's
+# running balance (billing.history).
+NEWER_THAN_CURSOR_SQL = """
 SELECT coalesce((
            SELECT sum(r.amount) FROM billing_dailyrollup AS r
            WHERE r.license_id = %(lid)s
@@ -105,11 +106,11 @@ def ledger_page(
     running balance after each. One query (two with the refunds of the page's charges)."""
     params: dict[str, Any] = {"lid": license.pk, "tz": license.timezone, "limit": size + 1}
     if before is None:
-        sql = _PAGE_SQL.format(newer=_NOTHING_NEWER, columns=", ".join(_COLUMNS), before="")
+        sql = _PAGE_SQL.format(newer=NOTHING_NEWER_SQL, columns=", ".join(_COLUMNS), before="")
     else:
         params["at"], params["id"] = before
         sql = _PAGE_SQL.format(
-            newer=_NEWER_THAN_CURSOR, columns=", ".join(_COLUMNS), before=_BEFORE_CURSOR
+            newer=NEWER_THAN_CURSOR_SQL, columns=", ".join(_COLUMNS), before=_BEFORE_CURSOR
         )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)

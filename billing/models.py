@@ -241,6 +241,11 @@ class LicenseBalance(models.Model):
     # or when the license's first movement was posted. A backfill replaying history (the
     # first sync, the demo seed) is not news to announce.
     alerts_since = models.DateTimeField(default=timezone.now, db_default=Now())
+    # Whether EndpointDailyRollup covers this license's whole history. A license starts
+    # with none (so its rows cover everything from the first posting on); a license that
+    # had entries when the table was added gets False (migration 0014) until
+    # rollups_rebuild fills its rows under its balance lock.
+    endpoint_rollups_ready = models.BooleanField(default=True, db_default=True)
 
     objects = TenantQuerySet.as_manager()
 
@@ -268,7 +273,25 @@ class LicenseBalance(models.Model):
         return self.api_calls + self.money_entries
 
 
-class DailyRollup(models.Model):
+class RollupSums(models.Model):
+    """What a rollup row adds up of the entries it covers (billing.ledger keeps them)."""
+
+    amount = money_field(default=ZERO)
+    tokens = models.BigIntegerField(default=0)
+    images = models.BigIntegerField(default=0)
+    api_calls = models.BigIntegerField(default=0)
+    entries = models.BigIntegerField(default=0)
+
+    class Meta:
+        abstract = True
+
+
+# The sums' column names, for the SQL that keeps and checks them (billing.ledger,
+# billing.reconciliation).
+ROLLUP_SUMS = tuple(f.name for f in RollupSums._meta.local_fields)
+
+
+class DailyRollup(RollupSums):
     """Per license, local day (the license's timezone), kind and service: sums of entries.
 
     Kept in the same transaction as the entries it sums, so it is exact. Purchases and
@@ -281,11 +304,6 @@ class DailyRollup(models.Model):
     day = models.DateField()
     kind = models.CharField(max_length=16, choices=LedgerEntry.Kind.choices)
     service = models.CharField(max_length=32, blank=True, default="")
-    amount = money_field(default=ZERO)
-    tokens = models.BigIntegerField(default=0)
-    images = models.BigIntegerField(default=0)
-    api_calls = models.BigIntegerField(default=0)
-    entries = models.BigIntegerField(default=0)
 
     objects = TenantQuerySet.as_manager()
 
@@ -298,6 +316,37 @@ class DailyRollup(models.Model):
 
     def __str__(self):
         return f"{self.license_id} {self.day} {self.kind} {self.service}: {self.amount}"
+
+
+class EndpointDailyRollup(RollupSums):
+    """Usage per license, local day, endpoint and service: the usage explorer's "by endpoint".
+
+    Usage entries only (refunds and credits are not calls). Kept by the same posting
+    statement as DailyRollup (billing.ledger.post_entries), so it is exact too; the
+    endpoint is the entry's `endpoint` column ("" when none was recorded). Added after the
+    ledger had history: LicenseBalance.endpoint_rollups_ready says whether a license's
+    rows cover its whole history yet (migration 0014, `manage.py rebuild_rollups`).
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    # Served by endpoint_rollup_unique_key (license, day, endpoint, service).
+    license = models.ForeignKey(License, on_delete=models.PROTECT, related_name="+", db_index=False)
+    day = models.DateField()
+    endpoint = models.CharField(max_length=200, blank=True, default="")
+    service = models.CharField(max_length=32)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["license", "day", "endpoint", "service"],
+                name="endpoint_rollup_unique_key",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.license_id} {self.day} {self.endpoint} {self.service}: {self.amount}"
 
 
 class BalanceAlert(models.Model):

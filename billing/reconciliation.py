@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from accounts.models import License
 from billing.csvsafe import money_cell, safe_cell
-from billing.models import LedgerEntry
+from billing.models import ROLLUP_SUMS, LedgerEntry
 from billing.money import ZERO, quantize_money
 from billing.month_figures import FIGURE_NAMES, month_figures_of
 from billing.totals import TOTAL_NAMES, sums_select_sql
@@ -140,7 +140,8 @@ SELECT lic.id, lic.key, lic.name, lic.timezone,
        b.license_id IS NOT NULL AS has_balance_row,
        """
     + ", ".join(f"b.{name}" for name in TOTAL_NAMES)
-    + """
+    + """,
+       coalesce(b.endpoint_rollups_ready, true)
 FROM lic
 LEFT JOIN sums AS s ON s.license_id = lic.id
 LEFT JOIN billing_licensebalance AS b ON b.license_id = lic.id
@@ -148,41 +149,58 @@ ORDER BY lic.name, lic.id
 """
 )
 
-# The month's daily rollups against the entries of the same local days, both ways round:
-# a rollup that is off, a day with entries but no rollup, a rollup with no entries.
-_RECONCILE_ROLLUPS_SQL = """
+_ROLLUP_MEASURES = ROLLUP_SUMS
+
+
+def _rollup_check_sql(*, table: str, key: str, entries: str = "", licenses: str = "") -> str:
+    """A month's rollups of `table` against the entries of the same local days, grouped by
+    (day, `key`, service), both ways round: a rollup that is off, a day with entries but
+    no rollup, a rollup with no entries. `entries` and `licenses` narrow what is compared."""
+    measures = " OR ".join(
+        f"coalesce(rol.{m}, 0) <> coalesce(ent.{m}, 0)" for m in _ROLLUP_MEASURES
+    )
+    pairs = ", ".join(f"rol.{m}, ent.{m}" for m in _ROLLUP_MEASURES)
+    return f"""
 WITH lic AS (
     SELECT l.id, l.timezone,
            (%(start)s::timestamp AT TIME ZONE l.timezone) AS start_at,
            (%(end)s::timestamp AT TIME ZONE l.timezone) AS end_at
     FROM accounts_license AS l
-    WHERE %(license_id)s::bigint IS NULL OR l.id = %(license_id)s::bigint
+    LEFT JOIN billing_licensebalance AS b ON b.license_id = l.id
+    WHERE (%(license_id)s::bigint IS NULL OR l.id = %(license_id)s::bigint) {licenses}
 ),
 ent AS (
-    SELECT e.license_id, (e.occurred_at AT TIME ZONE lic.timezone)::date AS day, e.kind,
+    SELECT e.license_id, (e.occurred_at AT TIME ZONE lic.timezone)::date AS day, e.{key},
            e.service, sum(e.amount) AS amount, sum(e.tokens) AS tokens,
            sum(e.images) AS images, sum(e.api_calls) AS api_calls, count(*) AS entries
     FROM lic JOIN billing_ledgerentry AS e ON e.license_id = lic.id
-        AND e.occurred_at >= lic.start_at AND e.occurred_at < lic.end_at
+        AND e.occurred_at >= lic.start_at AND e.occurred_at < lic.end_at {entries}
     GROUP BY 1, 2, 3, 4
 ),
 rol AS (
-    SELECT r.license_id, r.day, r.kind, r.service, r.amount, r.tokens, r.images,
+    SELECT r.license_id, r.day, r.{key}, r.service, r.amount, r.tokens, r.images,
            r.api_calls, r.entries
-    FROM lic JOIN billing_dailyrollup AS r ON r.license_id = lic.id
+    FROM lic JOIN {table} AS r ON r.license_id = lic.id
     WHERE r.day >= %(start)s::date AND r.day < %(end)s::date
 )
-SELECT license_id, day, kind, service,
-       rol.amount, ent.amount, rol.tokens, ent.tokens, rol.images, ent.images,
-       rol.api_calls, ent.api_calls, rol.entries, ent.entries
-FROM ent FULL OUTER JOIN rol USING (license_id, day, kind, service)
-WHERE coalesce(rol.amount, 0) <> coalesce(ent.amount, 0)
-   OR coalesce(rol.tokens, 0) <> coalesce(ent.tokens, 0)
-   OR coalesce(rol.images, 0) <> coalesce(ent.images, 0)
-   OR coalesce(rol.api_calls, 0) <> coalesce(ent.api_calls, 0)
-   OR coalesce(rol.entries, 0) <> coalesce(ent.entries, 0)
-ORDER BY license_id, day, kind, service
+SELECT license_id, day, {key}, service, {pairs}
+FROM ent FULL OUTER JOIN rol USING (license_id, day, {key}, service)
+WHERE {measures}
+ORDER BY license_id, day, {key}, service
 """
+
+
+# The month's daily rollups (by kind and service), and its usage rollups by endpoint for
+# the licenses whose endpoint rollups cover their history (the others get one difference).
+_RECONCILE_ROLLUPS_SQL = _rollup_check_sql(table="billing_dailyrollup", key="kind")
+_RECONCILE_ENDPOINT_ROLLUPS_SQL = _rollup_check_sql(
+    table="billing_endpointdailyrollup",
+    key="endpoint",
+    entries="AND e.kind = 'usage'",
+    licenses="AND coalesce(b.endpoint_rollups_ready, true)",
+)
+
+ENDPOINT_ROLLUPS_NOT_READY = "usage rollups by endpoint not built yet (manage.py rebuild_rollups)"
 
 # Refunds that break invariant 4 (more than the charge or purchase they refund, or of
 # something else than a usage charge or a purchase of the same license). The database
@@ -201,13 +219,11 @@ HAVING abs(sum(r.amount)) > abs(c.amount) OR c.kind NOT IN ('usage', 'purchase')
     OR (c.kind = 'purchase' AND bool_or(r.amount >= 0))
 """
 
-_ROLLUP_MEASURES = ("amount", "tokens", "images", "api_calls", "entries")
-
 
 def reconciliation_month(*, month: date, license: License | None = None) -> ReconciliationReport:
     """Per license, for one month in its own timezone: opening balance, purchases, usage,
     refunds, closing balance, and every stored figure (LicenseBalance totals, the month's
-    DailyRollup rows) that differs from the sum of the ledger entries it stands for.
+    DailyRollup and EndpointDailyRollup rows) that differs from the sum of the ledger entries it stands for.
 
     A license appears when it has entries up to the month's end, or anything differs.
     """
@@ -230,6 +246,7 @@ def reconciliation_month(*, month: date, license: License | None = None) -> Reco
             ledger = dict(zip(TOTAL_NAMES, rec[12 : 12 + n], strict=True))
             has_row = rec[12 + n]
             stored = dict(zip(TOTAL_NAMES, rec[13 + n : 13 + 2 * n], strict=True))
+            endpoint_rollups_ready = rec[13 + 2 * n]
             row = ReconciliationRow(
                 license_id=license_id,
                 key=key,
@@ -252,19 +269,26 @@ def reconciliation_month(*, month: date, license: License | None = None) -> Reco
                 stored_value = stored[name_] if has_row else 0
                 if stored_value != ledger_value:
                     row.differences.append(Difference(name_, stored[name_], ledger_value))
+            if not endpoint_rollups_ready:
+                row.differences.append(Difference(ENDPOINT_ROLLUPS_NOT_READY, None, None))
             rows[license_id] = row
 
-        cursor.execute(_RECONCILE_ROLLUPS_SQL, params)
-        for rec in cursor.fetchall():
-            license_id, day, kind, service = rec[:4]
-            pairs = rec[4:]
-            label = f"rollup {day.isoformat()} {kind}{' ' + service if service else ''}"
-            for i, measure in enumerate(_ROLLUP_MEASURES):
-                stored_value, ledger_value = pairs[2 * i], pairs[2 * i + 1]
-                if (stored_value or 0) != (ledger_value or 0):
-                    rows[license_id].differences.append(
-                        Difference(f"{label} {measure}", stored_value, ledger_value)
-                    )
+        for sql, label in (
+            (_RECONCILE_ROLLUPS_SQL, _rollup_label),
+            (_RECONCILE_ENDPOINT_ROLLUPS_SQL, _endpoint_rollup_label),
+        ):
+            cursor.execute(sql, params)
+            for rec in cursor.fetchall():
+                license_id, day, key, service = rec[:4]
+                pairs = rec[4:]
+                for i, measure in enumerate(_ROLLUP_MEASURES):
+                    stored_value, ledger_value = pairs[2 * i], pairs[2 * i + 1]
+                    if (stored_value or 0) != (ledger_value or 0):
+                        rows[license_id].differences.append(
+                            Difference(
+                                f"{label(day, key, service)} {measure}", stored_value, ledger_value
+                            )
+                        )
 
         cursor.execute(_RECONCILE_REFUNDS_SQL, params)
         for (
@@ -292,6 +316,14 @@ def reconciliation_month(*, month: date, license: License | None = None) -> Reco
             if getattr(stated, name) != ours:
                 row.differences.append(Difference(f"statement {name}", getattr(stated, name), ours))
     return ReconciliationReport(month=month, rows=kept, generated_at=timezone.now())
+
+
+def _rollup_label(day: date, kind: str, service: str) -> str:
+    return f"rollup {day.isoformat()} {kind}{' ' + service if service else ''}"
+
+
+def _endpoint_rollup_label(day: date, endpoint: str, service: str) -> str:
+    return f"endpoint rollup {day.isoformat()} {endpoint or '(none)'} {service}"
 
 
 def license_month_get(*, license: License, month: date) -> ReconciliationRow:

@@ -148,6 +148,10 @@ class TransactionFilter:
         )
         return cls(start, end, kind, service, endpoint, status)
 
+    @property
+    def is_empty(self) -> bool:
+        return self == TransactionFilter()
+
     def apply(self, qs: QuerySet[LedgerEntry]) -> QuerySet[LedgerEntry]:
         if self.start is not None:
             qs = qs.filter(occurred_at__gte=self.start)

@@ -1,6 +1,7 @@
-"""Forms of the customer pages: the history download's filters and the alert settings."""
+"""Forms of the customer pages: transaction filters (All transactions and the history
+download), the usage explorer, the alert settings, API keys and flags."""
 
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -12,62 +13,10 @@ from accounts.models import License, Membership
 from api.models import WebhookEndpoint
 from billing.models import LedgerEntry, Service
 from billing.money import MONEY_MAX, MONEY_PLACES
-from billing.transactions import Cursor
+from billing.selectors import LOCAL_DATE_MAX, LOCAL_DATE_MIN
+from billing.transactions import Cursor, TransactionFilter
 from portal.amounts import DECIMAL_FIELD_MESSAGES, AmountField
 from portal.text import VisibleTextFormMixin
-
-HISTORY_MIN_DATE = date(1970, 1, 1)
-HISTORY_MAX_DATE = date(9998, 12, 31)
-
-
-class HistoryFilterForm(forms.Form):
-    """?from=YYYY-MM-DD&to=YYYY-MM-DD&type=usage, every one optional."""
-
-    type = forms.ChoiceField(
-        required=False, choices=[("", "all"), *LedgerEntry.Kind.choices], label="type"
-    )
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        # "from" is a Python keyword, so these fields are declared here, not as attributes.
-        for name in ("from", "to"):
-            self.fields[name] = forms.DateField(
-                required=False,
-                input_formats=["%Y-%m-%d"],
-                label=name,
-                error_messages={"invalid": "must be a date written YYYY-MM-DD"},
-            )
-        self.order_fields(["from", "to", "type"])
-        self.fields["type"].error_messages["invalid_choice"] = (
-            "must be one of purchase, usage or refund"
-        )
-
-    def clean(self) -> dict[str, Any]:
-        cleaned = super().clean() or {}
-        for name in ("from", "to"):
-            value = cleaned.get(name)
-            if value and not HISTORY_MIN_DATE <= value <= HISTORY_MAX_DATE:
-                self.add_error(
-                    name,
-                    f"must be between {HISTORY_MIN_DATE.isoformat()} and "
-                    f"{HISTORY_MAX_DATE.isoformat()}",
-                )
-        start, end = cleaned.get("from"), cleaned.get("to")
-        if start and end and start > end:
-            self.add_error("to", "must be on or after the 'from' date")
-        return cleaned
-
-    def error_message(self) -> str:
-        parts = [f"'{name}' {error}" for name, errors in self.errors.items() for error in errors]
-        return "Could not download the history: " + "; ".join(parts) + "."
-
-    def filter_kwargs(self) -> dict:
-        return {
-            "date_from": self.cleaned_data.get("from"),
-            "date_to": self.cleaned_data.get("to"),
-            "kind": self.cleaned_data.get("type") or None,
-        }
-
 
 MAX_EXTRA_RECIPIENTS = 10
 
@@ -151,11 +100,34 @@ class WebhookEndpointForm(VisibleTextFormMixin, forms.Form):
     )
 
 
-class TransactionFilterForm(forms.Form):
-    """All transactions: ?from&to (local days)&type&service&endpoint&status&q, and the page."""
+def local_date_field(*, invalid: str, label: str | None = None) -> forms.DateField:
+    """An optional ?from / ?to: a local day written YYYY-MM-DD, picked with a date input.
+    ("from" is a Python keyword, so forms add these in __init__, not as attributes.)"""
+    return forms.DateField(
+        required=False,
+        input_formats=["%Y-%m-%d"],
+        label=label,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        error_messages={"invalid": invalid},
+    )
 
-    type = forms.ChoiceField(required=False, choices=[("", "All types"), *LedgerEntry.Kind.choices])
-    service = forms.ChoiceField(required=False, choices=[("", "All services"), *Service.choices])
+
+class TransactionFilterForm(forms.Form):
+    """All transactions: ?from&to (local days)&type&service&endpoint&status&q, and the page.
+    The history download takes the same filters (the search and the page aside)."""
+
+    type = forms.ChoiceField(
+        required=False,
+        choices=[("", "All types"), *LedgerEntry.Kind.choices],
+        error_messages={
+            "invalid_choice": "must be one of " + ", ".join(LedgerEntry.Kind.values),
+        },
+    )
+    service = forms.ChoiceField(
+        required=False,
+        choices=[("", "All services"), *Service.choices],
+        error_messages={"invalid_choice": "must be one of " + ", ".join(Service.values)},
+    )
     endpoint = forms.CharField(required=False, max_length=200)
     status = forms.CharField(required=False, max_length=32)
     q = forms.CharField(required=False, max_length=200, label="Search")
@@ -166,12 +138,7 @@ class TransactionFilterForm(forms.Form):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         for name in ("from", "to"):
-            self.fields[name] = forms.DateField(
-                required=False,
-                input_formats=["%Y-%m-%d"],
-                widget=forms.DateInput(attrs={"type": "date"}),
-                error_messages={"invalid": "must be a date written YYYY-MM-DD"},
-            )
+            self.fields[name] = local_date_field(invalid="must be a date written YYYY-MM-DD")
         self.order_fields(["q", "from", "to", "type", "service", "endpoint", "status"])
 
     def _cursor(self, name: str) -> Cursor | None:
@@ -187,7 +154,36 @@ class TransactionFilterForm(forms.Form):
         cleaned = super().clean() or {}
         cleaned["before_cursor"] = self._cursor("before")
         cleaned["after_cursor"] = self._cursor("after")
+        for name in ("from", "to"):
+            value = cleaned.get(name)
+            if value and not LOCAL_DATE_MIN <= value <= LOCAL_DATE_MAX:
+                self.add_error(
+                    name,
+                    f"must be between {LOCAL_DATE_MIN.isoformat()} and "
+                    f"{LOCAL_DATE_MAX.isoformat()}",
+                )
+        start, end = cleaned.get("from"), cleaned.get("to")
+        if start and end and start > end:
+            self.add_error("to", "must be on or after the 'from' date")
         return cleaned
+
+    def transaction_filter(self, license: License) -> TransactionFilter:
+        """The filters as billing.transactions reads them (call once the form is valid)."""
+        data = self.cleaned_data
+        return TransactionFilter.for_local_dates(
+            license,
+            date_from=data.get("from"),
+            date_to=data.get("to"),
+            kind=data.get("type") or "",
+            service=data.get("service") or "",
+            endpoint=data.get("endpoint") or "",
+            status=data.get("status") or "",
+        )
+
+    def error_message(self, doing: str) -> str:
+        """ "Could not <doing>: 'from' must be a date written YYYY-MM-DD." """
+        parts = [f"'{name}' {error}" for name, errors in self.errors.items() for error in errors]
+        return f"Could not {doing}: " + "; ".join(parts) + "."
 
 
 class ChargeFlagForm(VisibleTextFormMixin, forms.Form):
@@ -196,3 +192,33 @@ class ChargeFlagForm(VisibleTextFormMixin, forms.Form):
         widget=forms.Textarea(attrs={"rows": 3, "maxlength": 1000}),
         max_length=1000,
     )
+
+
+class UsageExplorerForm(forms.Form):
+    """The usage explorer: ?from&to (local days)&granularity=day|month&group_by=service|endpoint.
+
+    Only the shape of each value is checked here; which ranges can be read is the
+    selector's rule (billing.selectors.usage_range_check), the same for the API.
+    """
+
+    granularity = forms.ChoiceField(
+        required=False,
+        choices=[("day", "By day"), ("month", "By month")],
+        label="Group by time",
+        error_messages={"invalid_choice": "'granularity' must be day or month."},
+    )
+    group_by = forms.ChoiceField(
+        required=False,
+        choices=[("service", "By service"), ("endpoint", "By endpoint")],
+        label="Group by",
+        error_messages={"invalid_choice": "'group_by' must be service or endpoint."},
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in ("from", "to"):
+            self.fields[name] = local_date_field(
+                invalid=f"'{name}' must be a date written YYYY-MM-DD.", label=name.capitalize()
+            )
+        self.order_fields(["from", "to", "granularity", "group_by"])
+        # Each message names the parameter, like the selector's (and the API's) own.

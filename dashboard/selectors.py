@@ -518,14 +518,19 @@ def _monthly_chart(months: list[date], per_day: dict[date, Decimal]) -> Chart:
                 name=label,
             )
         )
-    ticks = [
+    ticks = axis_ticks(step, steps)
+    return Chart(bars=bars, total=sum((b.amount for b in bars), ZERO), scale=scale, ticks=ticks)
+
+
+def axis_ticks(step: Decimal, steps: int) -> list[Tick]:
+    """The labelled lines of a dollar axis from nice_axis: $0 up to step × steps."""
+    return [
         Tick(
             value=step * i,
             position=(Decimal(100) * i / steps).quantize(Decimal("0.01")),
         )
         for i in range(steps + 1)
     ]
-    return Chart(bars=bars, total=sum((b.amount for b in bars), ZERO), scale=scale, ticks=ticks)
 
 
 def _daily_chart(today: date, per_day: dict[date, Decimal]) -> Chart:

@@ -8,6 +8,7 @@ app_name = "dashboard"
 urlpatterns = [
     path("", views.DashboardView.as_view(), name="overview"),
     path("reports/", views.ReportListView.as_view(), name="reports"),
+    path("reports/usage/", views.UsageExplorerView.as_view(), name="usage_explorer"),
     path("help/", views.HelpView.as_view(), name="help"),
     path("purchase/", views.CreditPurchaseView.as_view(), name="purchase"),
     path("refresh/", views.UsageRefreshView.as_view(), name="refresh"),

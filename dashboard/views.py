@@ -30,7 +30,6 @@ from api.services import api_key_create, api_key_revoke
 from billing.alerts import license_alert_settings_update
 from billing.flags import flag_raise, flags_for_records
 from billing.history import (
-    HistoryFilter,
     history_csv_lines,
     history_filename,
     ledger_history_csv_pages,
@@ -38,20 +37,20 @@ from billing.history import (
 )
 from billing.prices import prices_current
 from billing.reconciliation import month_parse
-from billing.selectors import balance_get
+from billing.selectors import UsageNotReady, UsageRangeError, balance_get
 from billing.statements import statement_get, statement_months
 from billing.transactions import (
-    TransactionFilter,
     transaction_detail_get,
     transactions_page,
     transactions_search,
 )
+from dashboard.explorer import explorer_default_range, usage_explorer_get
 from dashboard.forms import (
     ApiKeyForm,
     ChargeFlagForm,
-    HistoryFilterForm,
     LicenseAlertSettingsForm,
     TransactionFilterForm,
+    UsageExplorerForm,
 )
 from dashboard.payment_views import CardPurchaseView
 from dashboard.selectors import (
@@ -101,6 +100,47 @@ class ReportListView(LicenseMixin, TemplateView):
 
     def get_context_data(self, **kwargs):
         return super().get_context_data(nav_current="reports", **kwargs)
+
+
+@method_decorator(replica_reads, name="dispatch")
+class UsageExplorerView(LicenseMixin, TemplateView):
+    """Reports → Usage explorer: usage over a range the customer chooses, by local day or
+    month and by service or endpoint (dashboard.explorer, from the rollups)."""
+
+    template_name = "dashboard/usage_explorer.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(nav_current="reports", **kwargs)
+        form = UsageExplorerForm(self.request.GET or None)
+        context.update(form=form, explorer=None, not_ready="")
+        if form.is_bound and not form.is_valid():
+            return context
+        data = form.cleaned_data if form.is_bound else {}
+        granularity = data.get("granularity") or "day"
+        group_by = data.get("group_by") or "service"
+        start, end = explorer_default_range(
+            self.license, granularity, end=data.get("to"), start=data.get("from")
+        )
+        if not form.is_bound:  # the fields show the range the page shows
+            form.initial = {"from": start, "to": end, "granularity": granularity}
+        try:
+            context["explorer"] = usage_explorer_get(
+                license=self.license,
+                start=start,
+                end=end,
+                granularity=granularity,
+                group_by=group_by,
+            )
+        except UsageRangeError as exc:
+            form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+        except UsageNotReady as exc:
+            context["not_ready"] = exc.message
+        return context
+
+    def render_to_response(self, context, **response_kwargs):
+        if context["form"].errors:
+            response_kwargs.setdefault("status", 400)
+        return super().render_to_response(context, **response_kwargs)
 
 
 class HelpView(LicenseMixin, TemplateView):
@@ -372,7 +412,7 @@ class ApiKeyRevokeView(LicenseMixin, View):
 
 
 NO_HISTORY_MESSAGE = "No transaction history to download yet."
-NO_MATCH_MESSAGE = "No transactions match the chosen dates and type."
+NO_MATCH_MESSAGE = "No transactions match the chosen filters."
 
 
 @method_decorator(replica_reads, name="dispatch")
@@ -400,11 +440,12 @@ class HistoryCsvView(LicenseMixin, LicenseRateLimitMixin, View):
 
     def get(self, request, *args, **kwargs):
         dashboard = self.license.get_absolute_url()
-        form = HistoryFilterForm(request.GET)
+        # The filters of All transactions (its search and page position play no part).
+        form = TransactionFilterForm(request.GET)
         if not form.is_valid():
-            messages.error(request, form.error_message())
+            messages.error(request, form.error_message("download the history"))
             return redirect(dashboard)
-        flt = HistoryFilter.for_local_dates(self.license, **form.filter_kwargs())
+        flt = form.transaction_filter(self.license)
         if not ledger_history_exists(self.license, flt):
             no_history = flt.is_empty or not ledger_history_exists(self.license)
             messages.info(request, NO_HISTORY_MESSAGE if no_history else NO_MATCH_MESSAGE)
@@ -412,15 +453,17 @@ class HistoryCsvView(LicenseMixin, LicenseRateLimitMixin, View):
         tz = self.license.tzinfo
         filename = history_filename(timezone.now(), tz)
         logger.info(
-            "history download license=%s user=%s from=%s to=%s type=%s",
+            "history download license=%s user=%s from=%s to=%s type=%s service=%s",
             self.license.key,
             request.user.pk,
             flt.start,
             flt.end,
             flt.kind,
+            flt.service,
         )
         response = StreamingHttpResponse(
-            history_csv_lines(ledger_history_csv_pages(self.license, flt)),
+            # With a BOM: the file is for spreadsheets (Excel reads UTF-8 by it).
+            history_csv_lines(ledger_history_csv_pages(self.license, flt), bom=True),
             content_type="text/csv; charset=utf-8",
         )
         response["Content-Disposition"] = f'attachment; filename="{filename}"'
@@ -498,18 +541,9 @@ class TransactionListView(LicenseMixin, TemplateView):
             results = transactions_search(self.license, data["q"])
             items = results
         else:
-            flt = TransactionFilter.for_local_dates(
-                self.license,
-                date_from=data.get("from"),
-                date_to=data.get("to"),
-                kind=data.get("type") or "",
-                service=data.get("service") or "",
-                endpoint=data.get("endpoint") or "",
-                status=data.get("status") or "",
-            )
             page = transactions_page(
                 self.license,
-                flt,
+                form.transaction_filter(self.license) if form.is_bound else None,
                 before=data.get("before_cursor"),
                 after=data.get("after_cursor"),
                 oldest=bool(data.get("oldest")),
@@ -518,7 +552,10 @@ class TransactionListView(LicenseMixin, TemplateView):
         query = self.request.GET.copy()
         for name in ("before", "after", "oldest"):
             query.pop(name, None)
+        download = query.copy()
+        download.pop("q", None)
         context.update(
+            download_query=download.urlencode(),
             form=form,
             page=page,
             results=results,

@@ -20,7 +20,7 @@ from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
 from accounts.models import License, User
-from billing.models import DailyRollup, LedgerEntry, LicenseBalance, Service
+from billing.models import DailyRollup, EndpointDailyRollup, LedgerEntry, LicenseBalance, Service
 from billing.services import UsageRecord, purchase_record, refund_issue, usage_record_batch
 from billing.totals import TOTAL_NAMES, totals_of
 from usage.models import SyncState
@@ -181,13 +181,12 @@ def stored_totals(license: License) -> dict:
     return {name: getattr(balance, name) for name in TOTAL_NAMES}
 
 
-def rollups_from_entries(license: License) -> dict:
-    """{(local day, kind, service): (amount, tokens, images, api_calls, entries)} from entries."""
+def _sums_by(license: License, entries, key) -> dict:
+    """{key(entry, local day): (amount, tokens, images, api_calls, entries)} of `entries`."""
     tz = license.tzinfo
     sums = defaultdict(lambda: [Decimal(0), 0, 0, 0, 0])
-    for e in LedgerEntry.objects.for_license(license).iterator():
-        key = (e.occurred_at.astimezone(tz).date(), e.kind, e.service)
-        s = sums[key]
+    for e in entries.iterator():
+        s = sums[key(e, e.occurred_at.astimezone(tz).date())]
         s[0] += e.amount
         s[1] += e.tokens
         s[2] += e.images
@@ -196,10 +195,30 @@ def rollups_from_entries(license: License) -> dict:
     return {k: tuple(v) for k, v in sums.items()}
 
 
+def rollups_from_entries(license: License) -> dict:
+    """{(local day, kind, service): (amount, tokens, images, api_calls, entries)} from entries."""
+    entries = LedgerEntry.objects.for_license(license)
+    return _sums_by(license, entries, lambda e, day: (day, e.kind, e.service))
+
+
 def rollups_stored(license: License) -> dict:
     return {
         (r.day, r.kind, r.service): (r.amount, r.tokens, r.images, r.api_calls, r.entries)
         for r in DailyRollup.objects.for_license(license)
+    }
+
+
+def endpoint_rollups_from_entries(license: License) -> dict:
+    """{(local day, endpoint, service): (amount, tokens, images, api_calls, entries)} of the
+    license's usage entries."""
+    entries = LedgerEntry.objects.for_license(license).filter(kind=USAGE)
+    return _sums_by(license, entries, lambda e, day: (day, e.endpoint, e.service))
+
+
+def endpoint_rollups_stored(license: License) -> dict:
+    return {
+        (r.day, r.endpoint, r.service): (r.amount, r.tokens, r.images, r.api_calls, r.entries)
+        for r in EndpointDailyRollup.objects.for_license(license)
     }
 
 
@@ -216,10 +235,12 @@ def over_refunded_charges(license: License) -> list:
 
 
 def assert_ledger_consistent(license: License) -> None:
-    """Invariant 1 and 4 for one license: totals and rollups equal their entries' sums."""
+    """Invariant 1 and 4 for one license: totals and rollups (by service, and usage by
+    endpoint) equal their entries' sums."""
     license.refresh_from_db()
     assert stored_totals(license) == ledger_sums(license)
     assert rollups_stored(license) == rollups_from_entries(license)
+    assert endpoint_rollups_stored(license) == endpoint_rollups_from_entries(license)
     assert over_refunded_charges(license) == []
 
 

@@ -242,8 +242,8 @@ def test_history_csv_streams_the_ledger(client, alice_license, make_key):
     answer = client.get(_url(alice_license, "/history.csv"), **bearer(raw))
     assert answer.status_code == 200
     text = b"".join(answer.streaming_content).decode()
-    assert text.splitlines()[0].startswith("date_time,type,service,amount")
-    assert ",purchase,,10.000000," in text
+    assert text.splitlines()[0].startswith("date_time,local_time,type,service,amount,balance")
+    assert ",Purchase,,10.000000,10.000000," in text
 
 
 def test_openapi_document_is_3_1_and_the_reference_page_lists_every_endpoint(client):

@@ -15,12 +15,19 @@ from django.http import StreamingHttpResponse
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from billing.models import LedgerEntry
 from billing.services import UsageRecord, refund_issue, usage_record_batch
-from tests.ledger import buy, record_usage, usage_entry
+from dashboard.forms import TransactionFilterForm
+from tests.ledger import buy, charge, record, record_usage, refund, usage_entry
 
 pytestmark = pytest.mark.django_db
 
-HEADER = ["date_time", "type", "service", "amount", "tokens", "images", "description", "entry_id"]
+HEADER = [
+    "date_time", "local_time", "type", "service", "amount", "balance", "tokens", "images",
+    "description", "entry_id",
+]  # fmt: skip
+# Columns by name, for reading rows.
+DATE, LOCAL, TYPE, SERVICE, AMOUNT, BALANCE, TOKENS, IMAGES, DESCRIPTION, ENTRY = range(10)
 
 
 def url(license, **params):
@@ -34,8 +41,10 @@ def dashboard(license):
 
 
 def rows_of(response):
-    body = b"".join(response.streaming_content).decode("utf-8")
-    return list(csv.reader(io.StringIO(body)))
+    """The file as a spreadsheet program reads it: UTF-8 after its byte order mark."""
+    body = b"".join(response.streaming_content)
+    assert body.startswith(b"\xef\xbb\xbf")  # the BOM Excel needs to read UTF-8
+    return list(csv.reader(io.StringIO(body.decode("utf-8-sig"), newline="")))
 
 
 def messages_of(response):
@@ -75,21 +84,26 @@ def test_the_whole_history_streams_newest_first_in_the_license_timezone(
     assert response["Cache-Control"] == "no-store"
     rows = rows_of(response)
     assert rows[0] == HEADER
-    by_type = [(r[1], r[2], r[3]) for r in rows[1:]]
-    # The refund happened "now" (real time), after everything else: it comes first.
-    assert by_type[0] == ("refund", "ai_images", "0.000100")
+    by_type = [(r[TYPE], r[SERVICE], r[AMOUNT]) for r in rows[1:]]
+    # The refund happened "now" (real time), after everything else: it comes first. Types
+    # read as on screen.
+    assert by_type[0] == ("Refund", "ai_images", "0.000100")
     assert set(by_type[1:3]) == {
-        ("usage", "ai_data", "-0.000740"),
-        ("usage", "ai_images", "-0.000200"),
+        ("Usage", "ai_data", "-0.000740"),
+        ("Usage", "ai_images", "-0.000200"),
     }
-    assert by_type[3] == ("purchase", "", "20.000000")
+    assert by_type[3] == ("Purchase", "", "20.000000")
     purchase_row = rows[4]
-    assert purchase_row[0] == "2025-06-28T14:30:15-04:00"
-    assert purchase_row[6] == "Top-up"
-    assert rows[1][7] == str(refund.pk)
-    usage_rows = {r[2]: r for r in rows[2:4]}
-    assert usage_rows["ai_data"][4:6] == ["1234", "0"]
-    assert usage_rows["ai_images"][4:6] == ["0", "2"]
+    assert purchase_row[DATE] == "2025-06-28T14:30:15-04:00"
+    # Beside the ISO moment, the license's wall clock as spreadsheets read a date.
+    assert purchase_row[LOCAL] == "2025-06-28 14:30:15"
+    assert purchase_row[DESCRIPTION] == "Top-up"
+    assert purchase_row[BALANCE] == "20.000000"
+    assert rows[1][ENTRY] == str(refund.pk)
+    assert rows[1][BALANCE] == "19.999160"  # 20 - 0.00074 - 0.0002 + 0.0001: the balance now
+    usage_rows = {r[SERVICE]: r for r in rows[2:4]}
+    assert usage_rows["ai_data"][TOKENS : IMAGES + 1] == ["1234", "0"]
+    assert usage_rows["ai_images"][TOKENS : IMAGES + 1] == ["0", "2"]
 
 
 def test_cells_a_spreadsheet_would_run_are_neutralized_and_amounts_stay_numbers(
@@ -110,22 +124,26 @@ def test_cells_a_spreadsheet_would_run_are_neutralized_and_amounts_stay_numbers(
         ],
     )
     rows = rows_of(client_a.get(url(license_a)))
-    descriptions = [r[6] for r in rows[1:]]
+    descriptions = [r[DESCRIPTION] for r in rows[1:]]
     for text in nasty:
         assert "'" + text in descriptions
     assert "'=cmd|' /C calc'!A0" in descriptions
     for row in rows[1:]:
-        assert not row[6] or row[6][0] not in "=+-@\t\r"
-        Decimal(row[3])  # every amount parses as a number: nothing was prefixed
-    amounts = {r[3] for r in rows[1:]}
+        assert not row[DESCRIPTION] or row[DESCRIPTION][0] not in "=+-@\t\r"
+        # Every amount and balance parses as a number: nothing was prefixed.
+        Decimal(row[AMOUNT])
+        Decimal(row[BALANCE])
+    amounts = {r[AMOUNT] for r in rows[1:]}
     assert amounts == {"1.500000", "-0.000600"}
 
 
-def test_the_file_is_utf8(client_a, license_a):
-    buy(license_a, "1", "pay_1", description="Café crédits ☕ – 東京")
-    response = client_a.get(url(license_a))
-    body = b"".join(response.streaming_content)
-    assert "Café crédits ☕ – 東京".encode() in body
+def test_the_file_is_utf8_with_a_bom_and_accents_survive_a_real_parse(client_a, license_a):
+    buy(license_a, "1", "pay_1", description="Café crédits ☕ – 東京, «spécial»")
+    charge(license_a, record(datetime(2025, 1, 1, tzinfo=UTC), images=3, endpoint="/v1/résumé"))
+    rows = rows_of(client_a.get(url(license_a)))
+    assert rows[0] == HEADER  # the BOM is not part of the first column's name
+    assert rows[1][DESCRIPTION] == "Café crédits ☕ – 東京, «spécial»"
+    assert rows[2][DESCRIPTION].startswith("/v1/résumé")
 
 
 def ledger_reads(queries):
@@ -148,20 +166,22 @@ def test_the_first_bytes_leave_before_the_history_is_read(client_a, license_a, m
     chunks = iter(response.streaming_content)
     with CaptureQueriesContext(connection) as queries:
         first = next(chunks)
-        assert first.decode().startswith("date_time,type,")
+        assert first.decode().startswith("\ufeffdate_time,local_time,type,")
         assert len(queries) == 0
         second = next(chunks)
         assert len(ledger_reads(queries)) == 1  # only the first page so far
         rest = b"".join(chunks)
     page_queries = ledger_reads(queries)
     assert len(page_queries) == 4  # 6 entries in pages of 2: 2 + 2 + 2, then an empty page
-    lines = list(csv.reader(io.StringIO((first + second + rest).decode())))[1:]
-    ids = [int(r[7]) for r in lines]
+    lines = list(csv.reader(io.StringIO((first + second + rest).decode("utf-8-sig"))))[1:]
+    ids = [int(r[ENTRY]) for r in lines]
     assert len(ids) == len(set(ids)) == 6
-    stamps = [r[0] for r in lines]
+    stamps = [r[DATE] for r in lines]
     assert stamps == sorted(stamps, reverse=True)
-    ties = [int(r[7]) for r in lines if r[0] == at.isoformat()]
+    ties = [int(r[ENTRY]) for r in lines if r[DATE] == at.isoformat()]
     assert ties == sorted(ties, reverse=True)
+    # The running balance stays exact across the page boundaries, ties included.
+    assert [Decimal(r[BALANCE]) for r in lines] == running_balances(license_a, ids)
 
 
 def test_no_history_redirects_to_the_dashboard_with_a_message(client_a, license_a):
@@ -182,14 +202,18 @@ def test_filters_are_local_dates_inclusive_and_a_type(client_a, new_york):
     buy(new_york, "4", "after", at=at_local(2025, 7, 1))
 
     rows = rows_of(client_a.get(url(new_york, **{"from": "2025-06-01", "to": "2025-06-30"})))
-    assert [r[3] for r in rows[1:]] == ["3.000000", "-0.000100", "2.000000"]
-    assert rows[-1][0] == "2025-06-01T00:00:00-04:00"
+    assert [r[AMOUNT] for r in rows[1:]] == ["3.000000", "-0.000100", "2.000000"]
+    assert rows[-1][DATE] == "2025-06-01T00:00:00-04:00"
+    assert rows[-1][LOCAL] == "2025-06-01 00:00:00"
+    # The balance after each entry counts what lies outside the chosen dates too.
+    assert [r[BALANCE] for r in rows[1:]] == ["5.999900", "2.999900", "3.000000"]
 
     rows = rows_of(client_a.get(url(new_york, type="purchase", to="2025-06-01")))
-    assert [r[3] for r in rows[1:]] == ["2.000000", "1.000000"]
+    assert [r[AMOUNT] for r in rows[1:]] == ["2.000000", "1.000000"]
+    assert [r[BALANCE] for r in rows[1:]] == ["3.000000", "1.000000"]
 
     rows = rows_of(client_a.get(url(new_york, type="usage")))
-    assert [r[1] for r in rows[1:]] == ["usage"]
+    assert [(r[TYPE], r[BALANCE]) for r in rows[1:]] == [("Usage", "2.999900")]
 
 
 def test_filters_matching_nothing_say_so(client_a, license_a):
@@ -197,7 +221,7 @@ def test_filters_matching_nothing_say_so(client_a, license_a):
     response = client_a.get(url(license_a, type="refund"))
     assert response.status_code == 302
     assert response["Location"] == dashboard(license_a)
-    assert messages_of(response) == ["No transactions match the chosen dates and type."]
+    assert messages_of(response) == ["No transactions match the chosen filters."]
 
 
 @pytest.mark.parametrize(
@@ -205,7 +229,8 @@ def test_filters_matching_nothing_say_so(client_a, license_a):
     [
         ({"from": "2025-13-01"}, "'from' must be a date written YYYY-MM-DD"),
         ({"to": "yesterday"}, "'to' must be a date written YYYY-MM-DD"),
-        ({"type": "gift"}, "'type' must be one of purchase, usage or refund"),
+        ({"type": "gift"}, "'type' must be one of purchase, usage, refund, credit"),
+        ({"service": "ai_music"}, "'service' must be one of ai_images, ai_data,"),
         ({"from": "2025-06-02", "to": "2025-06-01"}, "'to' must be on or after the 'from' date"),
         ({"from": "0001-01-01"}, "'from' must be between"),
         ({"to": "9999-12-31"}, "'to' must be between"),
@@ -238,24 +263,41 @@ def test_the_filename_uses_the_license_timezone_date(client_a, license_a):
     assert filename == "token_usage_history_2026-01-01_05-00-05.csv"
 
 
-def python_csv(license) -> str:
+def running_balances(license, ids: list[int]) -> list[Decimal]:
+    """The balance right after each of these entries: the sum of every entry of the license
+    up to it in (occurred_at, id) order, summed here in Python."""
+    after: dict[int, Decimal] = {}
+    total = Decimal(0)
+    for e in LedgerEntry.objects.for_license(license).order_by("occurred_at", "id"):
+        total += e.amount
+        after[e.id] = total
+    return [after[i] for i in ids]
+
+
+def python_csv(license, entries=None) -> str:
     """The history as Python's csv module writes it with billing.csvsafe's cell rules: the
-    reference the SQL-written download must equal byte for byte."""
+    reference the SQL-written download must equal byte for byte (BOM included)."""
     from billing.csvsafe import money_cell, safe_cell
     from billing.history import HISTORY_HEADER
-    from billing.models import LedgerEntry
 
     buffer = io.StringIO()
+    buffer.write("\ufeff")
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(HISTORY_HEADER)
-    entries = LedgerEntry.objects.for_license(license).order_by("-occurred_at", "-id")
-    for e in entries:
+    if entries is None:
+        entries = LedgerEntry.objects.for_license(license).order_by("-occurred_at", "-id")
+    entries = list(entries)
+    balances = running_balances(license, [e.id for e in entries])
+    for e, balance in zip(entries, balances, strict=True):
+        local = e.occurred_at.astimezone(license.tzinfo)
         writer.writerow(
             (
-                e.occurred_at.astimezone(license.tzinfo).isoformat(timespec="seconds"),
-                e.kind,
+                local.isoformat(timespec="seconds"),
+                f"{local:%Y-%m-%d %H:%M:%S}",
+                e.get_kind_display(),
                 safe_cell(e.service),
                 money_cell(e.amount),
+                money_cell(balance),
                 e.tokens,
                 e.images,
                 safe_cell(e.description),
@@ -306,3 +348,82 @@ def test_the_download_is_byte_for_byte_what_the_csv_module_writes(
     record_usage(license_a, "zero", at=start, input_tokens=0)  # a zero charge
     body = b"".join(client_a.get(url(license_a)).streaming_content).decode()
     assert body == python_csv(license_a)
+
+
+@pytest.mark.parametrize("page_size", [1, 4, 5000])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {},
+        {"type": "usage"},
+        {"type": "credit"},
+        {"service": "ai_images"},
+        {"endpoint": "/v1/images"},
+        {"status": "error"},
+        {"from": "2025-03-09", "to": "2025-03-10"},
+        {"from": "2025-03-10", "type": "refund"},
+        {"to": "2025-03-09", "service": "ai_data"},
+    ],
+)
+def test_the_filters_of_all_transactions_pick_lines_and_the_balance_counts_every_entry(
+    client_a, license_a, billing_user, monkeypatch, page_size, params
+):
+    """The same filters as All transactions; each line's balance is still the license's
+    balance right after that entry, whatever the filter left out around it."""
+    monkeypatch.setattr("billing.history.HISTORY_PAGE_SIZE", page_size)
+    license_a.timezone = "America/New_York"
+    license_a.save()
+    start = datetime(2025, 3, 8, 20, tzinfo=UTC)  # around New York's spring clock change
+    buy(license_a, "10", "pay_0", at=start)
+    for i in range(12):
+        at = start + timedelta(hours=5 * i)
+        charge(
+            license_a,
+            record(at, input_tokens=1000 * (i + 1), cached_tokens=i, endpoint="/v1/chat"),
+            record(at, images=i + 1, endpoint="/v1/images"),
+            record(at + timedelta(minutes=1), endpoint="/v1/chat", status="error"),
+        )
+    first = usage_entry_of(license_a, "ai_images")
+    refund(license_a, first, "0.000100", billing_user, reason="bad image")
+    refund_issue(
+        acting_user=billing_user, license=license_a, amount=Decimal("0.5"), reason="sorry",
+        idempotency_key="gw-csv",
+    )  # fmt: skip
+    buy(license_a, "5", "pay_1", at=start + timedelta(days=2))
+
+    response = client_a.get(url(license_a, **params))
+    assert response.status_code == 200
+    body = b"".join(response.streaming_content).decode("utf-8")
+    form_filter = TransactionFilterForm(params)
+    assert form_filter.is_valid()
+    chosen = form_filter.transaction_filter(license_a).apply(
+        LedgerEntry.objects.for_license(license_a)
+    )
+    assert body == python_csv(license_a, chosen.order_by("-occurred_at", "-id"))
+
+
+def usage_entry_of(license, service):
+    return (
+        LedgerEntry.objects.for_license(license)
+        .filter(kind="usage", service=service)
+        .order_by("id")
+        .first()
+    )
+
+
+def test_all_transactions_download_carries_its_filters_but_not_its_search(client_a, license_a):
+    buy(license_a, "5", "pay_1", at=datetime(2025, 6, 1, tzinfo=UTC))
+    charge(license_a, record(datetime(2025, 6, 2, tzinfo=UTC), images=3, endpoint="/v1/x"))
+    page = client_a.get(
+        reverse("dashboard:transactions", kwargs={"license_id": license_a.public_id}),
+        {"type": "usage", "endpoint": "/v1/x", "from": "2025-06-01", "before": "1.1"},
+    )
+    link = re.search(r'href="([^"]*history\.csv[^"]*)"[^>]*>Download CSV', page.content.decode())
+    assert link is not None
+    href = link.group(1).replace("&amp;", "&")
+    assert "type=usage" in href and "endpoint=%2Fv1%2Fx" in href and "from=2025-06-01" in href
+    assert "before=" not in href and "q=" not in href
+    rows = rows_of(client_a.get(href))
+    assert [(r[TYPE], r[AMOUNT], r[BALANCE]) for r in rows[1:]] == [
+        ("Usage", "-0.000300", "4.999700")
+    ]

@@ -30,7 +30,7 @@ def test_downloads_over_the_limit_go_back_to_the_dashboard_saying_when(
         for _ in range(2):
             response = client_a.get(csv_url(license_a))
             assert response.status_code == 200
-            assert b"".join(response.streaming_content).startswith(b"date_time,")
+            assert b"".join(response.streaming_content).startswith(b"\xef\xbb\xbfdate_time,")
 
         clock.shift(60)
         refused = client_a.get(csv_url(license_a))

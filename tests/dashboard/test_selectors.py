@@ -336,6 +336,8 @@ def test_prose_amounts_keep_their_significant_digits_below_a_cent():
     assert format_money_short(Decimal("0")) == "$0.00"
     assert format_money_short(Decimal("0.0042")) == "$0.0042"
     assert format_money_short(Decimal("0.000001")) == "$0.000001"
+    assert format_chart_money(Decimal("0.009999")) == "<$0.01"
+    assert format_chart_money(Decimal("0.01")) == "$0.01"
 
 
 @pytest.mark.django_db

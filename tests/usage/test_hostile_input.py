@@ -250,11 +250,12 @@ def test_admin_money_forms_refuse_or_keep_inert_and_never_half_save(
             client_a.get(
                 reverse("dashboard:history_csv", kwargs={"license_id": license_a.public_id})
             ).streaming_content
-        ).decode()
+        ).decode("utf-8-sig")
+        # Columns: billing.history.HISTORY_HEADER (type as on screen, amount, description).
         [row] = [
-            r for r in csv.reader(io.StringIO(body)) if r[1] == "purchase" and r[3] == "1.000000"
+            r for r in csv.reader(io.StringIO(body)) if r[2] == "Purchase" and r[4] == "1.000000"
         ]
-        description = row[6]
+        description = row[8]
         assert not description.startswith(FORMULA_START)
         assert description.lstrip("'") == text
     elif kind in ("tab", "carriage_return"):

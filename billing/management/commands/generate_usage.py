@@ -21,6 +21,7 @@ from billing.prices import prices_current
 COLUMNS = (
     "license_id", "kind", "service", "amount", "tokens", "images", "api_calls",
     "description", "occurred_at", "recorded_at", "external_id", "reason",
+    "request_id", "endpoint", "status",
 )  # fmt: skip
 ENDPOINTS = ("/v1/chat/completions", "/v1/embeddings", "/v1/responses", "/v1/images/analyze")
 
@@ -65,6 +66,7 @@ class Command(BaseCommand):
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE billing_ledgerentry")
             cursor.execute("ANALYZE billing_dailyrollup")
+            cursor.execute("ANALYZE billing_endpointdailyrollup")
         self.stdout.write(
             f"{target.name}: {balance.entries:,} entries, balance ${balance.balance:,}, "
             f"spent ${balance.total_spent:,}, {balance.api_calls:,} API calls"
@@ -140,6 +142,7 @@ class Command(BaseCommand):
                     at,
                     now,
                     f"{request}:{service}",
+                    call=(request, endpoint, "success"),
                 )
                 written += 1
 
@@ -157,7 +160,9 @@ class Command(BaseCommand):
         now,
         external_id,
         reason="",
+        call=("", "", ""),
     ):
+        """One COPY row; `call` is a usage entry's (request id, endpoint, status)."""
         return (
             license.pk,
             kind,
@@ -171,4 +176,5 @@ class Command(BaseCommand):
             now,
             external_id,
             reason,
+            *call,
         )

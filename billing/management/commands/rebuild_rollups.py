@@ -1,9 +1,10 @@
 """`manage.py rebuild_rollups --license KEY` (or `--all`)
 
-Recomputes a license's daily rollups from its ledger entries, in its current timezone:
-what the admin does when a license's timezone is edited (accounts.services.license_save),
-for when rollups must be rebuilt by hand — a timezone changed outside the admin, or a
-difference reconcile_ledger reported. Each license in its own transaction, with its
+Recomputes a license's daily rollups (by service, and usage by endpoint) from its ledger
+entries, in its current timezone: what the admin does when a license's timezone is edited
+(accounts.services.license_save), for when rollups must be rebuilt by hand — a timezone
+changed outside the admin, a difference reconcile_ledger reported, or once after migration
+billing.0014 to fill the usage rollups by endpoint of the licenses that had history. Each license in its own transaction, with its
 balance row locked, so syncs and refunds wait for it and nothing is lost.
 """
 
