@@ -44,6 +44,8 @@ def license_summaries(licenses: list[License]) -> dict[int, LicenseSummary]:
             state = "ok"
         summaries[license.pk] = LicenseSummary(format_money(balance.balance), state)
     return summaries
+
+
 # Usage ranges: day buckets over at most a year, month buckets over at most three (a
 # bounded number of rollup rows whatever the history). The API and the usage explorer both
 # read through usage_by_period, so both refuse the same ranges with the same words.

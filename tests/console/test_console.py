@@ -252,7 +252,7 @@ def month_statement(license, month):
     """What the customer's statement of the month says (not the balance of today)."""
     s = statement_get(license=license, month=month)
     f = s.figures
-    figures = (f.opening, f.purchases, f.credits, f.usage, f.refunds, f.closing, f.month_entries)
+    figures = (f.opening, f.purchases, f.credits, f.usage, f.refunds, f.closing, f.entries)
     return figures, s.usage_by_service
 
 
