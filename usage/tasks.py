@@ -67,16 +67,18 @@ def usage_sync_all_licenses(self: Any) -> int:
     else:
         sweep = license_ids_sweep(after_id=sync_feed_get().sweep_after_id)
         license_ids = sorted(set(license_ids_owed_sync()) | set(sweep.license_ids))
-    for license_id in license_ids:
-        # Straight to the broker (not task_enqueue): if it refuses, this task fails, and
-        # the owed marks stay for the next beat.
-        usage_sync_license_task.apply_async(
-            args=[license_id],
-            kwargs={"trigger": "beat"},
-            expires=SYNC_TASK_EXPIRES_SECONDS,
-            queue=queue,
-            ignore_result=True,  # nobody waits for it (see portal.tasks.task_enqueue)
-        )
+    # Straight to the broker (not task_enqueue), on one connection: if it refuses, this
+    # task fails, and the owed marks stay for the next beat.
+    with usage_sync_license_task.app.producer_or_acquire() as producer:
+        for license_id in license_ids:
+            usage_sync_license_task.apply_async(
+                args=[license_id],
+                kwargs={"trigger": "beat"},
+                expires=SYNC_TASK_EXPIRES_SECONDS,
+                queue=queue,
+                ignore_result=True,  # nobody waits for it (see portal.tasks.task_enqueue)
+                producer=producer,
+            )
     if sweep is not None:
         usage_sweep_advance(after_id=sweep.next_after_id)
     logger.info(

@@ -220,6 +220,10 @@ def _ramp(profile: LicenseProfile, day: date) -> float:
 
 def generate_day(profile: LicenseProfile, day: date, *, seed: int, faults: Faults) -> DayUsage:
     """Every record of one UTC day for one license, whether or not it is available yet."""
+    if profile.weekday_calls <= 0:
+        # A license that makes no calls: nothing to draw (the tenants bench serves a
+        # hundred thousand of them).
+        return DayUsage()
     rng = random.Random(f"{seed}:{profile.key}:{day.isoformat()}")
     frng = random.Random(f"{seed}:{profile.key}:{day.isoformat()}:faults")
     tz = zoneinfo.ZoneInfo(profile.timezone)
