@@ -352,24 +352,30 @@ def tenants_section(t: dict, r: dict) -> list[str]:
         "and the rest none. One beat: `usage.sync_all_licenses` reads the upstream's feed of "
         "licenses with new usage and enqueues their syncs and the safety sweep's chunk "
         f"(a day's sweep: licenses ÷ 288 per beat); a real Celery worker with {t['workers']} "
-        "prefork processes syncs them. *Current*: a license's usage is complete as of the "
-        'cycle\'s start (its "Last Updated"). Connections: the most backends on the '
-        "database at once, the bench's own left out.",
+        "prefork processes syncs them; five minutes after it the bench runs the fan-out "
+        "again, as beat would, for the licenses still owed (a sync task expires after 4 "
+        "minutes in the queue). *Current*: a license's usage is complete as of the cycle's "
+        'start (its "Last Updated"). Connections: the most backends on the database at '
+        "once, the bench's own left out.",
         "",
         "| licenses | active | fan-out s | fan-out queries | syncs enqueued | records charged "
-        "| syncs/s per worker process | all current after s | last sync done after s "
-        "| DB connections held |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| syncs/s per worker process | all current after s | not current after one cycle "
+        "| last sync done after s | DB connections held |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for v in sizes.values():
         per_worker = v["syncs_per_second_per_worker"]
+        beats = v.get("beats", 1)
         out.append(
             f"| {v['licenses']:,} | {v['active']:,} | {v['fan_out_seconds']:.2f} "
             f"| {v['fan_out_queries']} | {v['enqueued']:,} | {v['records_charged']:,} "
             f"| {maybe(per_worker)} "
-            f"| {secs(v['until_current_seconds'])} | {secs(v['until_done_seconds'])} "
-            f"| {v['connections_max']} |"
+            f"| {secs(v['until_current_seconds'])}{f' ({beats} beats)' if beats > 1 else ''} "
+            f"| {v.get('lagging_after_one_cycle', 0):,} "
+            f"| {secs(v['until_done_seconds'])} | {v['connections_max']} |"
         )
+    if t.get("note"):
+        out += ["", t["note"]]
     polls = {k: v["full_poll"] for k, v in sizes.items() if "full_poll" in v}
     idle_ms = None
     if polls:
