@@ -39,9 +39,10 @@ LIMITS = {
     ),
     "tenants": (
         "A cycle's work is the licenses with new usage, not the licenses: the fan-out asks "
-        "the upstream's feed ({feed_pages} page(s) at {largest}) and reads the few licenses "
-        "owed a sync, so its time grows only with the scans of the license and sync-state "
-        "tables ({fan_out:.2f} s at {largest}); the workers then sync {enqueued:,} licenses "
+        "the upstream's feed (about {feed_pages} page(s) at {largest}), reads the licenses "
+        "owed a sync in a few queries, and spends most of its {fan_out:.1f} s on one broker "
+        "round trip per sync it enqueues (Redis, on the same loaded cores); the workers "
+        "then sync {enqueued:,} licenses "
         "(the active ones and the safety sweep's chunk) at {per_worker:.1f} syncs/s per "
         "process, each sync's cost being its pages (benchmark 3's ingest). Polling every "
         "license instead costs {idle_ms:.0f} ms of a worker process per idle license (an "
