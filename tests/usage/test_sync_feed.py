@@ -14,7 +14,7 @@ from usage.selectors import FEED, sync_feed_get, sync_state_get, sync_states_lag
 from usage.services import usage_feed_read, usage_sync_license
 from usage.simulator import Faults
 from usage.tasks import usage_sync_all_licenses
-from usage.upstream import UpstreamClient, upstream_summary
+from usage.upstream import UpstreamClient, UpstreamError, upstream_summary
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("celery_eager")]
 
@@ -135,3 +135,10 @@ def test_the_safety_sweep_syncs_every_license_in_chunks(upstream, license_a, lic
     beat(upstream)  # then B
     assert attempted_at(license_b) > b_attempt
     assert SyncFeed.objects.get(name=FEED).sweep_after_id == license_b.pk
+
+
+def test_a_bad_feed_cursor_or_limit_is_refused_with_a_reason(upstream):
+    with UpstreamClient() as client, pytest.raises(UpstreamError, match="bad cursor"):
+        client.usage_changes(after="c1.123.x", limit=10)  # a usage cursor, not the feed's
+    with UpstreamClient() as client, pytest.raises(UpstreamError, match="limit must be"):
+        client.usage_changes(after="", limit=0)
