@@ -2,11 +2,15 @@
 
     python -m bench                  # everything, 10 M entries included (the committed file)
     python -m bench --quick          # no 10 M license, fewer rounds; writes bench/data/
-    python -m bench --parts export   # some parts only (dashboard, export, ingest, web, console)
+    python -m bench --parts export   # some parts only (dashboard, export, ingest, web, console,
+                                     # tenants)
+    python -m bench --parts tenants --update   # rewrite only these parts' sections of
+                                               # docs/benchmarks.md, keeping the others'
     BENCH_SIZES=10K,1M python -m bench --parts dashboard
 
 The bench licenses live in their own database (BENCH_DATABASE_URL, default portal_bench)
-and are loaded once (generate_usage) and kept between runs.
+and are loaded once (generate_usage) and kept between runs; the tenants part has its own
+(BENCH_TENANTS_DATABASE_URL, default portal_bench_tenants).
 """
 
 import argparse
@@ -15,10 +19,11 @@ import os
 import subprocess
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 from bench.setup import ROOT, SIZES, configure_django
 
-PARTS = ("dashboard", "export", "ingest", "web", "console")
+PARTS = ("dashboard", "export", "ingest", "web", "console", "tenants")
 DEFAULT_OUTPUT = ROOT / "docs" / "benchmarks.md"
 QUICK_OUTPUT = ROOT / "bench" / "data" / "benchmarks-quick.md"
 EXPORT_KEYS = ["BENCH-100K", "BENCH-1M"]
@@ -54,6 +59,11 @@ def main(argv: list[str] | None = None) -> None:
         help="requests per size (dashboard) and per page (console)",
     )
     parser.add_argument("--output", default=None)
+    parser.add_argument(
+        "--update",
+        action="store_true",
+        help="replace only the sections of the parts run in docs/benchmarks.md",
+    )
     args = parser.parse_args(argv)
     parts = [p.strip() for p in args.parts.split(",") if p.strip()]
     if bad := [p for p in parts if p not in PARTS]:
@@ -68,11 +78,12 @@ def main(argv: list[str] | None = None) -> None:
     output = args.output or (DEFAULT_OUTPUT if full else QUICK_OUTPUT)
 
     configure_django()
-    from bench import console, dashboard, export, ingest, report, web
+    from bench import console, dashboard, export, ingest, report, tenants, web
     from bench.setup import load_times, machine_description, prepare_database
 
     needed = set(keys) | (set(EXPORT_KEYS) if "export" in parts else set())
-    env = prepare_database({k: SIZES[k] for k in SIZES if k in needed})
+    if set(parts) - {"tenants"}:
+        env = prepare_database({k: SIZES[k] for k in SIZES if k in needed})
     results: dict = {
         "started": datetime.now(UTC).isoformat(timespec="seconds"),
         "commit": git_commit(),
@@ -115,11 +126,17 @@ def main(argv: list[str] | None = None) -> None:
         results["console"] = console.run(
             env, largest, requests=args.requests or (40 if args.quick else console.REQUESTS)
         )
+    if "tenants" in parts:
+        print("6. tenants: one beat cycle at 1 K, 10 K, 100 K licenses …", flush=True)
+        results["tenants"] = tenants.run()
     results["seconds"] = time.perf_counter() - started
     data = ROOT / "bench" / "data"
     data.mkdir(exist_ok=True)
     (data / "results.json").write_text(json.dumps(results, indent=1, default=str))
     text = report.render(results)
+    if args.update:
+        output = args.output or DEFAULT_OUTPUT
+        text = report.sections_replace(Path(output).read_text(), text)
     with open(output, "w") as f:
         f.write(text)
     print(text)

@@ -46,6 +46,12 @@ def main() -> None:
     stream.extend_to(now)
     records = simulator.summary(key=args.license)["records"]
 
+    serve_until_terminated(server, records)
+
+
+def serve_until_terminated(server, records: int) -> None:
+    """Say "ready <url> <records>" to the bench, then serve until SIGTERM."""
+
     def stop(signum, frame):
         raise KeyboardInterrupt
 

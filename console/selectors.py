@@ -22,7 +22,7 @@ from payments.autotopup import auto_topup_month_used
 from payments.models import Payment, PaymentAccount
 from payments.selectors import account_for, open_disputes
 from usage.models import QuarantinedRecord, SyncState
-from usage.selectors import sync_lagging_before, sync_state_get
+from usage.selectors import sync_lagging_before, sync_state_get, sync_states_lagging
 
 LICENSE_PAGE_ENTRIES = 20
 LICENSE_PAGE_PAYMENTS = 5
@@ -42,9 +42,7 @@ def overview_counts(*, urls: dict[str, str]) -> list[OverviewCount]:
         license__status=active, balance__lt=F("license__low_balance_threshold")
     ).count()
     failing = SyncState.objects.failing().count()
-    lagging = (
-        SyncState.objects.lagging(sync_lagging_before()).filter(license__status=active).count()
-    )
+    lagging = sync_states_lagging().filter(license__status=active).count()
     quarantined = QuarantinedRecord.objects.filter(received_at__gte=start).count()
     # Today's entries by the (-occurred_at, -id) index: a range, then the kind.
     today = LedgerEntry.objects.filter(occurred_at__gte=start)
@@ -110,15 +108,15 @@ def _auto_topup(license: License) -> AutoTopup | None:
 def license_console_get(license: License) -> LicenseConsole:
     now = timezone.now()
     sync = sync_state_get(license)
-    lag = now - sync.last_success_at if sync.last_success_at else None
+    as_of = sync.known_current_at
+    lag = now - as_of if as_of else None
     open_flags = ChargeFlag.objects.for_license(license).filter(status=ChargeFlag.Status.OPEN)
     return LicenseConsole(
         license=license,
         balance=balance_get(license),
         sync=sync,
         sync_lag=lag,
-        sync_lagging=sync.last_success_at is None
-        or sync.last_success_at < sync_lagging_before(now),
+        sync_lagging=as_of is None or as_of < sync_lagging_before(now),
         quarantined=sync.records_quarantined,
         alerts=list(BalanceAlert.objects.for_license(license).order_by("-crossed_at")[:5]),
         members=list(

@@ -227,7 +227,7 @@ class UsageRefreshView(LicenseMixin, View):
         if outcome is SyncOutcome.BUSY:
             messages.info(request, BUSY_MESSAGE)
         elif outcome is SyncOutcome.FAILED:
-            as_of = _as_of(sync_state_get(license).last_success_at, license)
+            as_of = _as_of(sync_state_get(license).known_current_at, license)
             messages.warning(
                 request,
                 f"Upstream is not answering — showing data as of {as_of}."

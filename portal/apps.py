@@ -7,6 +7,6 @@ class PortalConfig(AppConfig):
 
     def ready(self):
         from portal.metrics import collector_register
-        from portal.replica import replica_metric_lines
+        from portal.replica import ReplicaCollector
 
-        collector_register(replica_metric_lines)
+        collector_register(ReplicaCollector())

@@ -1,4 +1,5 @@
-"""Prometheus metrics at /metrics (bearer token METRICS_TOKEN, or a staff session).
+"""Prometheus metrics at /metrics (bearer token METRICS_TOKEN, or a staff session), written
+by the official client library (prometheus_client) from collectors run at scrape time.
 
 Request latency is counted in Redis so every web process and host adds to one histogram;
 sync figures are read from the database when scraped. Metrics are never allowed to hurt a
@@ -8,12 +9,16 @@ page: when Redis fails, counting pauses for a while instead of slowing each requ
 import logging
 import secrets
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Iterator
 
 import redis
 from django.conf import settings
 from django.http import HttpResponse
 from django.views import View
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
+from prometheus_client.registry import Collector
 
 logger = logging.getLogger(__name__)
 
@@ -72,55 +77,55 @@ class RequestMetricsMiddleware:
         return response
 
 
-def metric_line(name: str, value: object, labels: Mapping[str, object] | None = None) -> str:
-    if labels:
-        inner = ",".join(f'{k}="{_escape(v)}"' for k, v in labels.items())
-        return f"{name}{{{inner}}} {value}"
-    return f"{name} {value}"
+class HttpCollector(Collector):
+    """The request histogram and response counts, as counted in Redis by every process."""
 
-
-def _escape(value) -> str:
-    return str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
-# Apps above portal add their families here (usage: the sync's), from their AppConfig.ready.
-_collectors: list[Callable[[], list[str]]] = []
-
-
-def collector_register(collect: Callable[[], list[str]]) -> None:
-    """Add a function returning exposition lines (# HELP, # TYPE, samples) to /metrics."""
-    if collect not in _collectors:
-        _collectors.append(collect)
-
-
-def render_metrics() -> str:
-    lines = [
-        "# HELP portal_http_request_duration_seconds Web request latency.",
-        "# TYPE portal_http_request_duration_seconds histogram",
-    ]
-    http = request_counter.read()
-    cumulative = 0
-    for bucket in (*LATENCY_BUCKETS, "+Inf"):
-        cumulative += int(http.get(f"bucket:{bucket}", 0))
-        lines.append(
-            metric_line("portal_http_request_duration_seconds_bucket", cumulative, {"le": bucket})
+    def collect(self) -> Iterator[Metric]:
+        http = request_counter.read()
+        cumulative = 0
+        buckets = []
+        for bucket in (*LATENCY_BUCKETS, "+Inf"):
+            cumulative += int(http.get(f"bucket:{bucket}", 0))
+            buckets.append((str(bucket), cumulative))
+        yield HistogramMetricFamily(
+            "portal_http_request_duration_seconds",
+            "Web request latency.",
+            buckets=buckets,
+            sum_value=float(http.get("sum", 0)),
         )
-    lines.append(metric_line("portal_http_request_duration_seconds_sum", float(http.get("sum", 0))))
-    lines.append(metric_line("portal_http_request_duration_seconds_count", cumulative))
-    lines += ["# HELP portal_http_responses_total Responses by status class.",
-              "# TYPE portal_http_responses_total counter"]  # fmt: skip
-    for status in ("2xx", "3xx", "4xx", "5xx"):
-        lines.append(
-            metric_line(
-                "portal_http_responses_total",
-                int(http.get(f"status:{status}", 0)),
-                {"status": status},
-            )
+        responses = CounterMetricFamily(
+            "portal_http_responses", "Responses by status class.", labels=["status"]
         )
+        for status in ("2xx", "3xx", "4xx", "5xx"):
+            responses.add_metric([status], int(http.get(f"status:{status}", 0)))
+        yield responses
 
-    for collect in _collectors:
-        lines += collect()
-    return "\n".join(lines) + "\n"
+
+# One registry of our own (not prometheus_client's global one, which would add this
+# process's own figures: each web process would then answer differently). Every family on
+# /metrics is an aggregate over all processes or all licenses, so the number of series
+# stays the same whatever the number of tenants; per-license detail is in the admin and
+# in the sync's log lines.
+registry = CollectorRegistry(auto_describe=False)
+registry.register(HttpCollector())
+
+
+def collector_register(collector: Collector) -> None:
+    """Add a collector's families to /metrics. The hook for whatever reports at scrape time:
+    usage registers the sync's aggregates (usage/metrics.py, from usage.apps); a read
+    replica's lag gauges are one more collector registered the same way. A collector's
+    `collect()` runs on every scrape, so it must cost the same at any number of licenses
+    (a few aggregate queries, never one per license)."""
+    if collector not in _registered:
+        _registered.append(collector)
+        registry.register(collector)
+
+
+_registered: list[Collector] = []
+
+
+def render_metrics() -> bytes:
+    return generate_latest(registry)
 
 
 class MetricsView(View):
@@ -138,6 +143,4 @@ class MetricsView(View):
             return HttpResponse(
                 "metrics need a bearer token\n", status=401, content_type="text/plain"
             )
-        return HttpResponse(
-            render_metrics(), content_type="text/plain; version=0.0.4; charset=utf-8"
-        )
+        return HttpResponse(render_metrics(), content_type=CONTENT_TYPE_PLAIN_0_0_4)

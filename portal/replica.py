@@ -16,12 +16,13 @@ old reading is a safe lower bound for read-your-writes.
 import logging
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
-
-from portal.metrics import metric_line
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 logger = logging.getLogger(__name__)
 
@@ -173,8 +174,6 @@ def primary_wal_lsn() -> int:
 
 
 # --- /metrics -----------------------------------------------------------------------------
-# Kept to one function returning plain values, so /metrics can render it however it renders
-# (today hand-written lines through portal.metrics.collector_register).
 
 
 def replica_metric_values() -> dict[str, float]:
@@ -195,11 +194,12 @@ _METRIC_HELP = {
 }
 
 
-def replica_metric_lines() -> list[str]:
-    if not replica_configured():
-        return []
-    lines: list[str] = []
-    for name, value in replica_metric_values().items():
-        lines += [f"# HELP {name} {_METRIC_HELP[name]}", f"# TYPE {name} gauge"]
-        lines.append(metric_line(name, value))
-    return lines
+class ReplicaCollector(Collector):
+    """The read replica's gauges on /metrics (none without DATABASE_REPLICA_URL): the same
+    cached state the router reads, so a scrape costs at most one check of the replica."""
+
+    def collect(self) -> Iterator[Metric]:
+        if not replica_configured():
+            return
+        for name, value in replica_metric_values().items():
+            yield GaugeMetricFamily(name, _METRIC_HELP[name], value=value)

@@ -405,6 +405,14 @@ STATEMENT_PDF_RATE_LIMIT = env.int("STATEMENT_PDF_RATE_LIMIT", default=20)
 STATEMENT_PDF_RATE_WINDOW_SECONDS = env.int("STATEMENT_PDF_RATE_WINDOW_SECONDS", default=600)
 # The dashboard says its data is stale once the last complete sync is older than this.
 USAGE_STALE_AFTER_SECONDS = env.int("USAGE_STALE_AFTER_SECONDS", default=15 * 60)
+# The beat's sync fan-out (usage.sync_all_licenses, every USAGE_BEAT_SECONDS) asks the
+# upstream's feed which licenses have new usage, USAGE_FEED_PAGE_SIZE licenses a page, at
+# most USAGE_FEED_MAX_PAGES pages a beat (the rest waits for the next beat), and syncs only
+# those; a safety sweep syncs every active license once per USAGE_SWEEP_SECONDS (0: off).
+USAGE_BEAT_SECONDS = 5 * 60
+USAGE_FEED_PAGE_SIZE = env.int("USAGE_FEED_PAGE_SIZE", default=1000)
+USAGE_FEED_MAX_PAGES = env.int("USAGE_FEED_MAX_PAGES", default=100)
+USAGE_SWEEP_SECONDS = env.int("USAGE_SWEEP_SECONDS", default=24 * 60 * 60)
 
 # The customer API (/api/v1/, api/): requests per key per window (429 with Retry-After
 # beyond), counted in PostgreSQL like the other limits.

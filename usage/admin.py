@@ -7,7 +7,7 @@ from django.utils.html import format_html
 from accounts.models import License, User
 from portal.admin import ReadOnlyAdminMixin
 from usage.models import QuarantinedRecord, SyncState
-from usage.selectors import sync_lagging_before
+from usage.selectors import sync_feed_get, sync_lagging_before
 from usage.services import SyncOutcome, SyncResult
 from usage.tasks import usage_sync_in_request
 
@@ -25,7 +25,7 @@ class ErrorFilter(admin.SimpleListFilter):
 
     def queryset(self, request, queryset):
         if self.value() == "lagging":
-            return queryset.lagging(sync_lagging_before())
+            return queryset.lagging(sync_lagging_before(), sync_feed_get().confirmed_at)
         if self.value() == "yes":
             return queryset.failing()
         if self.value() == "no":

@@ -7,6 +7,6 @@ class UsageConfig(AppConfig):
 
     def ready(self):
         from portal.metrics import collector_register
-        from usage.metrics import sync_metric_lines
+        from usage.metrics import SyncCollector
 
-        collector_register(sync_metric_lines)
+        collector_register(SyncCollector())

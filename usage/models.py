@@ -1,23 +1,47 @@
 from datetime import datetime
 
 from django.db import models
-from django.db.models import Q
+from django.db.models import Case, F, Q, Value, When
+from django.db.models.expressions import Combinable
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from accounts.models import License
 from portal.models import TenantQuerySet, TimeStampedModel
 
+# The one meaning of "failing" (SyncState.is_failing), as a condition for queries.
+FAILING = Q(consecutive_failures__gt=0)
+
+
+def current_as_of(feed_confirmed_at: datetime | None) -> Combinable:
+    """When a license's usage was last known to be complete, as SQL (SyncState.current_as_of
+    says the same in Python): its last complete run; or, when it is owed nothing, not
+    failing and synced once, the last time the upstream's feed said it had nothing new."""
+    if feed_confirmed_at is None:
+        return F("last_success_at")
+    return Case(
+        When(
+            Q(owed_since__isnull=True, last_success_at__isnull=False) & ~FAILING,
+            then=Greatest(F("last_success_at"), Value(feed_confirmed_at)),
+        ),
+        default=F("last_success_at"),
+    )
+
 
 class SyncStateQuerySet(TenantQuerySet):
     def failing(self) -> "SyncStateQuerySet":
-        return self.filter(consecutive_failures__gt=0)
+        return self.filter(FAILING)
 
     def healthy(self) -> "SyncStateQuerySet":
-        return self.filter(consecutive_failures=0)
+        return self.exclude(FAILING)
 
-    def lagging(self, before: datetime) -> "SyncStateQuerySet":
-        """Last complete run before `before`, or never."""
-        return self.filter(Q(last_success_at__lt=before) | Q(last_success_at__isnull=True))
+    def lagging(
+        self, before: datetime, feed_confirmed_at: datetime | None = None
+    ) -> "SyncStateQuerySet":
+        """Usage last known complete before `before` (see current_as_of), or never."""
+        return self.alias(as_of=current_as_of(feed_confirmed_at)).filter(
+            Q(as_of__lt=before) | Q(as_of__isnull=True)
+        )
 
 
 class SyncState(TimeStampedModel):
@@ -37,11 +61,25 @@ class SyncState(TimeStampedModel):
     records_charged = models.BigIntegerField(default=0)
     records_duplicate = models.BigIntegerField(default=0)
     records_quarantined = models.BigIntegerField(default=0)
+    # Set when the upstream's feed names the license (new usage), cleared by the first
+    # complete run that started after it: the beat syncs a license only while this is set
+    # (or it fails, or never synced), so an idle license costs no request and no write.
+    owed_since = models.DateTimeField(null=True, blank=True)
 
     objects = SyncStateQuerySet.as_manager()
+    # SyncFeed.confirmed_at, read in the same query by usage.selectors.sync_state_get.
+    feed_confirmed_at: datetime | None = None
 
     class Meta:
         permissions = [("sync_now", "Can start a usage sync from the admin")]
+        indexes = [
+            # The beat's "who is owed a sync" reads only these few rows.
+            models.Index(
+                fields=["owed_since"],
+                name="syncstate_owed",
+                condition=Q(owed_since__isnull=False),
+            ),
+        ]
 
     def __str__(self):
         return f"sync state of {self.license_id}"
@@ -51,6 +89,42 @@ class SyncState(TimeStampedModel):
         """The one meaning of "failing": the last run that ended did not reach the end of
         what the upstream had because of an error (a complete run resets the count)."""
         return self.consecutive_failures > 0
+
+    @property
+    def known_current_at(self) -> datetime | None:
+        """When this license's usage was last known complete ("Last Updated"; None: never),
+        with the feed's confirmation read along (usage.selectors.sync_state_get)."""
+        return self.current_as_of(self.feed_confirmed_at)
+
+    def current_as_of(self, feed_confirmed_at: datetime | None) -> datetime | None:
+        """Python's reading of models.current_as_of (the same rule, for one row)."""
+        if (
+            feed_confirmed_at is None
+            or self.owed_since is not None
+            or self.last_success_at is None
+            or self.is_failing
+        ):
+            return self.last_success_at
+        return max(self.last_success_at, feed_confirmed_at)
+
+
+class SyncFeed(TimeStampedModel):
+    """Where the beat stands in the upstream's feed of licenses with new usage (one row,
+    `name` "upstream"), and the safety sweep's place in the list of licenses."""
+
+    name = models.CharField(max_length=50, primary_key=True, default="upstream")
+    cursor = models.CharField(max_length=200, blank=True, default="")
+    # When a read of the feed last reached its end (taken before its last page was asked):
+    # every license it had not named had nothing new at that moment.
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True, default="")
+    last_error_at = models.DateTimeField(null=True, blank=True)
+    # The safety sweep syncs every active license once a USAGE_SWEEP_SECONDS, a chunk per
+    # beat in id order: the last license id it enqueued.
+    sweep_after_id = models.BigIntegerField(default=0)
+
+    def __str__(self):
+        return f"feed {self.name} at {self.cursor or '(start)'}"
 
 
 class QuarantinedRecord(models.Model):

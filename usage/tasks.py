@@ -5,6 +5,7 @@ be acked late and run again after a worker dies.
 """
 
 import logging
+import time
 from dataclasses import asdict
 from typing import Any
 
@@ -12,9 +13,23 @@ from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
 from accounts.models import License, User
+from portal.logfmt import logfmt
 from portal.tasks import task_enqueue
-from usage.selectors import license_for_sync, license_ids_to_sync
-from usage.services import SyncOutcome, SyncResult, usage_sync_license, usage_sync_now
+from usage.selectors import (
+    license_for_sync,
+    license_ids_owed_sync,
+    license_ids_sweep,
+    license_ids_to_sync,
+    sync_feed_get,
+)
+from usage.services import (
+    SyncOutcome,
+    SyncResult,
+    usage_feed_read,
+    usage_sweep_advance,
+    usage_sync_license,
+    usage_sync_now,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -34,18 +49,48 @@ def _queue_of(task: Any) -> str | None:
 
 @shared_task(name="usage.sync_all_licenses", bind=True, ignore_result=True)
 def usage_sync_all_licenses(self: Any) -> int:
-    """Enqueue one sync per active license (Celery beat runs this every five minutes)."""
+    """The beat's fan-out (every five minutes): ask the upstream's feed which licenses
+    have new usage, then enqueue a sync for every active license owed one (named by the
+    feed, failing past its backoff, or never synced) and for the safety sweep's chunk. An
+    idle license costs nothing. While the feed fails, every active license is polled, as
+    before the feed existed.
+
+    Nothing is lost if this dies half-way or the broker refuses: the feed's marks are in
+    the database (`SyncState.owed_since`) until a sync completes, so the next beat enqueues
+    them again; the sweep moves on only after its chunk is enqueued."""
+    started = time.monotonic()
     queue = _queue_of(self)
-    license_ids = license_ids_to_sync()
-    for license_id in license_ids:
-        usage_sync_license_task.apply_async(
-            args=[license_id],
-            kwargs={"trigger": "beat"},
-            expires=SYNC_TASK_EXPIRES_SECONDS,
-            queue=queue,
-            ignore_result=True,  # nobody waits for it (see portal.tasks.task_enqueue)
+    read = usage_feed_read()
+    sweep = None
+    if read.error:
+        license_ids = license_ids_to_sync()
+    else:
+        sweep = license_ids_sweep(after_id=sync_feed_get().sweep_after_id)
+        license_ids = sorted(set(license_ids_owed_sync()) | set(sweep.license_ids))
+    # Straight to the broker (not task_enqueue), on one connection: if it refuses, this
+    # task fails, and the owed marks stay for the next beat.
+    with usage_sync_license_task.app.producer_or_acquire() as producer:
+        for license_id in license_ids:
+            usage_sync_license_task.apply_async(
+                args=[license_id],
+                kwargs={"trigger": "beat"},
+                expires=SYNC_TASK_EXPIRES_SECONDS,
+                queue=queue,
+                ignore_result=True,  # nobody waits for it (see portal.tasks.task_enqueue)
+                producer=producer,
+            )
+    if sweep is not None:
+        usage_sweep_advance(after_id=sweep.next_after_id)
+    logger.info(
+        logfmt(
+            "sync fan-out",
+            mode="full poll, feed failing" if read.error else "feed",
+            feed_named=read.licenses_named,
+            sweep=len(sweep.license_ids) if sweep else 0,
+            enqueued=len(license_ids),
+            duration_s=time.monotonic() - started,
         )
-    logger.info("sync fan-out: %d licenses enqueued", len(license_ids))
+    )
     return len(license_ids)
 
 

@@ -24,6 +24,8 @@ from usage.simulator.generator import (
 
 DEFAULT_LIMIT = 500
 MAX_LIMIT = 1000
+FEED_DEFAULT_LIMIT = 1000
+FEED_MAX_LIMIT = 10000
 
 
 class BadCursor(ValueError):
@@ -42,6 +44,27 @@ def decode_cursor(cursor: str) -> tuple[int, str]:
     if len(parts) != 3 or parts[0] != "c1" or not parts[1].isdigit() or not parts[2]:
         raise BadCursor(cursor)
     return (int(parts[1]), parts[2])
+
+
+def encode_feed_cursor(position: tuple[int, str]) -> str:
+    available_us, key = position
+    return f"f1.{available_us}.{key}"
+
+
+def decode_feed_cursor(cursor: str) -> tuple[int, str]:
+    if not cursor:
+        return (-1, "")
+    parts = cursor.split(".", 2)
+    if len(parts) != 3 or parts[0] != "f1" or not parts[1].isdigit() or not parts[2]:
+        raise BadCursor(cursor)
+    return (int(parts[1]), parts[2])
+
+
+@dataclass
+class ChangesPage:
+    licenses: list[dict]  # {"license": key, "new_usage_at": the newest record's arrival}
+    next_cursor: str
+    has_more: bool
 
 
 @dataclass
@@ -122,6 +145,13 @@ class LicenseStream:
             repeated += 1
         return Page(bodies, next_cursor, has_more), repeated
 
+    def newest_available(self, *, now: datetime) -> int | None:
+        """When the newest record available by `now` arrived (microseconds), None: none yet."""
+        self.extend_to(now)
+        keys = self.snapshot[1]
+        end = bisect.bisect_right(keys, (to_us(now), "\uffff"))
+        return keys[end - 1][0] if end else None
+
     def summary(self, *, now: datetime) -> dict:
         self.extend_to(now)
         stream, keys = self.snapshot
@@ -188,6 +218,8 @@ class Simulator:
         self.stats = Stats()
         self._rng = random.Random(f"{seed}:requests")
         self._rng_lock = threading.Lock()
+        # The feed's order at the last clock reading asked about: (now, sorted positions).
+        self._feed: tuple[int, list[tuple[int, str]]] | None = None
 
     def clock(self) -> datetime:
         return self.now if self.now is not None else datetime.now(tz=UTC)
@@ -224,6 +256,31 @@ class Simulator:
         if self.faults.hostile_texts:
             page.records = [self._hostile(body) for body in page.records]
         return page
+
+    def changes(self, *, after: str, limit: int) -> ChangesPage:
+        """The licenses with records that arrived after the feed cursor `after`, oldest
+        change first. Each license sits in the feed at its newest record's arrival, so a
+        license with new usage moves past every cursor handed out before: whoever follows
+        the cursor sees it again, and sees every license with new usage at least once."""
+        position = decode_feed_cursor(after)
+        now = self.clock()
+        now_us = to_us(now)
+        feed = self._feed
+        if feed is None or feed[0] != now_us:
+            ordered = sorted(
+                (newest, key)
+                for key, stream in self.streams.items()
+                if (newest := stream.newest_available(now=now)) is not None
+            )
+            feed = self._feed = (now_us, ordered)
+        ordered = feed[1]
+        start = bisect.bisect_right(ordered, position)
+        chosen = ordered[start : start + limit]
+        return ChangesPage(
+            [{"license": key, "new_usage_at": rfc3339(from_us(us))} for us, key in chosen],
+            encode_feed_cursor(chosen[-1]) if chosen else after,
+            start + limit < len(ordered),
+        )
 
     def _hostile(self, body: dict) -> dict:
         texts = self.faults.hostile_texts

@@ -74,6 +74,7 @@ class Faults:
     repeat_share: float = 0.0  # pages that repeat records already served
     late_share: float = 0.0  # records that arrive 30 minutes to 6 hours late
     malformed_share: float = 0.0  # calls followed by a malformed record
+    feed_error_share: float = 0.0  # 5xx answers to /v1/usage/changes only (the feed)
     # Hostile text: served records carry these strings as endpoint and request_id (chosen
     # by record id, so a repeat serves the same text). Counts are untouched: the summary
     # stays the reference.
@@ -89,6 +90,7 @@ class Faults:
                 self.repeat_share,
                 self.late_share,
                 self.malformed_share,
+                self.feed_error_share,
                 self.hostile_texts,
             )
         )
@@ -218,6 +220,10 @@ def _ramp(profile: LicenseProfile, day: date) -> float:
 
 def generate_day(profile: LicenseProfile, day: date, *, seed: int, faults: Faults) -> DayUsage:
     """Every record of one UTC day for one license, whether or not it is available yet."""
+    if profile.weekday_calls <= 0:
+        # A license that makes no calls: nothing to draw (the tenants bench serves a
+        # hundred thousand of them).
+        return DayUsage()
     rng = random.Random(f"{seed}:{profile.key}:{day.isoformat()}")
     frng = random.Random(f"{seed}:{profile.key}:{day.isoformat()}:faults")
     tz = zoneinfo.ZoneInfo(profile.timezone)

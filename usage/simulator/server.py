@@ -13,7 +13,14 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-from usage.simulator.core import DEFAULT_LIMIT, MAX_LIMIT, BadCursor, Simulator
+from usage.simulator.core import (
+    DEFAULT_LIMIT,
+    FEED_DEFAULT_LIMIT,
+    FEED_MAX_LIMIT,
+    MAX_LIMIT,
+    BadCursor,
+    Simulator,
+)
 from usage.simulator.generator import rfc3339
 
 logger = logging.getLogger(__name__)
@@ -41,7 +48,7 @@ class SimulatorHandler(BaseHTTPRequestHandler):
             "/v1/usage": self.usage,
             "/v1/usage/summary": self.summary,
         }
-        if path not in routes:
+        if path not in routes and path != "/v1/usage/changes":
             return self.send_json(HTTPStatus.NOT_FOUND, {"error": f"no such endpoint: {path}"})
         sim.count_request(path)
         if not self.authorized():
@@ -66,6 +73,11 @@ class SimulatorHandler(BaseHTTPRequestHandler):
                     HTTPStatus.SERVICE_UNAVAILABLE,
                 )[int(sim.roll() * 3)]
                 return self.send_json(status, {"error": "injected fault"})
+        if path == "/v1/usage/changes":  # across licenses: no license parameter
+            if sim.faults.feed_error_share and sim.roll() < sim.faults.feed_error_share:
+                sim.count(errors_injected=1)
+                return self.send_json(HTTPStatus.SERVICE_UNAVAILABLE, {"error": "injected fault"})
+            return self.changes(sim, query)
         key = query.get("license", "")
         if not key:
             return self.send_json(HTTPStatus.BAD_REQUEST, {"error": "license is required"})
@@ -112,6 +124,24 @@ class SimulatorHandler(BaseHTTPRequestHandler):
                 "next_cursor": page.next_cursor,
                 "has_more": page.has_more,
             },
+        )
+
+    def changes(self, sim: Simulator, query: dict):
+        try:
+            limit = int(query.get("limit") or FEED_DEFAULT_LIMIT)
+        except ValueError:
+            limit = 0
+        if not 1 <= limit <= FEED_MAX_LIMIT:
+            return self.send_json(
+                HTTPStatus.BAD_REQUEST, {"error": f"limit must be 1 to {FEED_MAX_LIMIT}"}
+            )
+        try:
+            page = sim.changes(after=query.get("after", ""), limit=limit)
+        except BadCursor:
+            return self.send_json(HTTPStatus.BAD_REQUEST, {"error": "bad cursor"})
+        return self.send_json(
+            HTTPStatus.OK,
+            {"licenses": page.licenses, "next_cursor": page.next_cursor, "has_more": page.has_more},
         )
 
     def summary(self, sim: Simulator, key: str, query: dict):
