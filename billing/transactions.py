@@ -30,7 +30,7 @@ ENTRIES_PER_CALL = len(Service)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _FIELDS = (
     "id", "kind", "service", "amount", "tokens", "images", "api_calls", "description",
-    "occurred_at", "external_id", "request_id", "endpoint", "status", "refund_of_id",
+    "occurred_at", "external_id", "request_id", "endpoint", "status", "refund_of_id", "reason",
 )  # fmt: skip
 
 
@@ -97,6 +97,7 @@ class Transaction:
     endpoint: str = ""
     status: str = ""
     refund_of_id: int | None = None
+    reason: str = ""  # a refund's or credit's reason, as written for the customer
     lines: list[Line] = field(default_factory=list)
 
     @property
@@ -206,7 +207,7 @@ def _fold(
     folded: dict[str, list] = {}
     for row in rows:
         (entry_id, kind, service, amount, tokens, images, _calls, description,
-         occurred_at, external_id, request_id, endpoint, status, refund_of_id) = row  # fmt: skip
+         occurred_at, external_id, request_id, endpoint, status, refund_of_id, reason) = row  # fmt: skip
         key = f"u:{record_id_of(external_id)}" if kind == Kind.USAGE else f"e:{entry_id}"
         item = folded.get(key)
         if item is None:
@@ -216,6 +217,7 @@ def _fold(
                 occurred_at=occurred_at,
                 description=description,
                 refund_of_id=refund_of_id,
+                reason=reason,
             )
             if kind == Kind.USAGE:
                 call = call_details(

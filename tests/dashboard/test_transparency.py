@@ -169,6 +169,10 @@ def test_a_refund_and_its_charge_link_both_ways_with_the_reason(client_a, licens
     assert f"/transactions/{charge.pk}/" in page
     back = client_a.get(page_url(license_a, f"{charge.pk}/")).content.decode()
     assert f"/transactions/{refund.pk}/" in back and "Timed out on our side" in back
+    # All transactions' line of the refund says what it refunds (a link) and why.
+    listing = client_a.get(page_url(license_a)).content.decode()
+    line = listing[listing.index(f'data-entry="{refund.pk}"') :].split("</tr>", 1)[0]
+    assert f"/transactions/{charge.pk}/" in line and "Timed out on our side" in line
 
 
 def test_goodwill_is_a_credit_in_the_ledger_the_list_and_the_reconciliation(
