@@ -22,8 +22,11 @@ install: $(VENV)/.installed
 preflight: install
 	@$(BIN)/python manage.py preflight --create-database
 
+# rebuild_rollups --not-ready: fills the usage rollups by endpoint of licenses that had
+# history before billing.0014 (once; afterwards one query).
 migrate: preflight
 	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py rebuild_rollups --not-ready
 
 # The demo usage comes from the upstream: `seed` needs one answering on UPSTREAM_URL.
 seed: migrate
