@@ -146,8 +146,12 @@ def lock_balance(license: License) -> LicenseBalance:
     under this same lock) would otherwise be followed by entries rolled up into the old
     timezone's days.
     """
-    LicenseBalance.objects.get_or_create(license=license)
-    balance = LicenseBalance.objects.select_for_update().get(license=license)
+    try:
+        balance = LicenseBalance.objects.select_for_update().get(license=license)
+    except LicenseBalance.DoesNotExist:
+        # A license's first posting (the row is kept from then on).
+        LicenseBalance.objects.get_or_create(license=license)
+        balance = LicenseBalance.objects.select_for_update().get(license=license)
     license.refresh_from_db(fields=["timezone"])
     return balance
 
@@ -160,36 +164,60 @@ def exact_amount(amount: Decimal) -> Decimal:
         raise ApplicationError(f"Amount: {exc}.", field="amount") from exc
 
 
-def post_entries(
-    *, license: License, balance: LicenseBalance, drafts: Sequence[EntryDraft]
-) -> PostResult:
-    """Insert drafts not yet in the ledger and add them to rollups and totals.
+@dataclass(frozen=True)
+class PreparedDrafts:
+    """Drafts with the JSON payload the posting statement takes, made once by
+    `drafts_prepare` (a sync prepares the next page's while this one is posted)."""
 
-    Must run inside the transaction that holds `balance` locked.
+    drafts: Sequence[EntryDraft]
+    payload: str
+
+
+def drafts_prepare(drafts: Sequence[EntryDraft]) -> PreparedDrafts:
+    """Check each draft's amount is quantized and serialize the drafts for `post_entries`.
+
+    The drafts travel as one JSON array of arrays: json.dumps is C, while psycopg adapts
+    list parameters element by element in Python (~15 µs an entry, more than PostgreSQL
+    takes to insert it). Amounts go as exact decimal strings, moments as ISO 8601 with
+    their offset; PostgreSQL casts each field back to the column's type. No database.
     """
-    if not drafts:
-        return PostResult([], balance.balance, balance.balance)
     for d in drafts:
         if d.amount != quantize_money(d.amount):
             raise ValueError(f"amount {d.amount} is not quantized to 6 places")
-    totals_refuse_overflow(balance, drafts)
-    # The drafts travel as one JSON array of arrays: json.dumps is C, while psycopg adapts
-    # list parameters element by element in Python (~15 µs an entry, more than PostgreSQL
-    # takes to insert it). Amounts go as exact decimal strings, moments as ISO 8601 with
-    # their offset; PostgreSQL casts each field back to the column's type.
-    payload = json.dumps(
-        [
+    # The drafts of one usage record share its moment: written out once.
+    moment: datetime | None = None
+    moment_text = ""
+    rows = []
+    for d in drafts:
+        if d.occurred_at is not moment:
+            moment, moment_text = d.occurred_at, d.occurred_at.isoformat()
+        rows.append(
             [
                 d.kind, d.service, f"{d.amount:f}", d.tokens, d.images, d.api_calls,
-                d.description, d.occurred_at.isoformat(), d.external_id, d.refund_of_id,
-                d.reason, d.created_by_id, d.request_id, d.endpoint, d.status,
+                d.description, moment_text, d.external_id, d.refund_of_id, d.reason,
+                d.created_by_id, d.request_id, d.endpoint, d.status,
             ]
-            for d in drafts
-        ],
-        separators=(",", ":"),
-    )  # fmt: skip
+        )  # fmt: skip
+    return PreparedDrafts(drafts, json.dumps(rows, separators=(",", ":")))
+
+
+def post_entries(
+    *,
+    license: License,
+    balance: LicenseBalance,
+    drafts: Sequence[EntryDraft] | PreparedDrafts,
+) -> PostResult:
+    """Insert drafts not yet in the ledger and add them to rollups and totals.
+
+    Must run inside the transaction that holds `balance` locked. `drafts` may come
+    prepared (`drafts_prepare`): then they are not checked and serialized again here.
+    """
+    prepared = drafts if isinstance(drafts, PreparedDrafts) else drafts_prepare(drafts)
+    if not prepared.drafts:
+        return PostResult([], balance.balance, balance.balance)
+    totals_refuse_overflow(balance, prepared.drafts)
     params: dict[str, Any] = {
-        "drafts": payload,
+        "drafts": prepared.payload,
         "license_id": license.pk,
         "tz": license.timezone,
         "now": timezone.now(),
