@@ -21,8 +21,6 @@ from billing.alerts import balance_alert_check
 from billing.hooks import balance_changed, purchase_refunder_for
 from billing.ledger import (
     EntryDraft,
-    PreparedDrafts,
-    drafts_prepare,
     exact_amount,
     lock_balance,
     post_entries,
@@ -279,7 +277,7 @@ class UsageDrafts:
 
     records: Sequence[UsageRecord]
     prices: PriceBook
-    drafts: PreparedDrafts  # each distinct record's charges (a repeated id is charged once)
+    drafts: list[EntryDraft]  # each distinct record's charges (a repeated id is charged once)
 
 
 def usage_drafts(records: Sequence[UsageRecord], *, prices: PriceBook) -> UsageDrafts:
@@ -292,7 +290,7 @@ def usage_drafts(records: Sequence[UsageRecord], *, prices: PriceBook) -> UsageD
             continue
         seen.add(record.id)
         drafts.extend(_usage_drafts(record, prices))
-    return UsageDrafts(records, prices, drafts_prepare(drafts))
+    return UsageDrafts(records, prices, drafts)
 
 
 @transaction.atomic
@@ -316,8 +314,8 @@ def usage_record_batch(
         records = usage_drafts(
             records.records if isinstance(records, UsageDrafts) else records, prices=prices
         )
-    drafts = records.drafts.drafts
-    posted = post_entries(license=license, balance=balance, drafts=records.drafts)
+    drafts = records.drafts
+    posted = post_entries(license=license, balance=balance, drafts=drafts)
     charged_records = {eid.rsplit(":", 1)[0] for eid in posted.inserted_external_ids}
     result.records_charged = len(charged_records)
     result.records_duplicate = len(records.records) - len(charged_records)

@@ -123,7 +123,9 @@ def _shown(value: Any) -> str:
 
 def _is_plain(text: str, *, spaces: bool = True) -> bool:
     # PostgreSQL text cannot hold NUL, and control characters in an id are a sign of garbage.
-    return text.isprintable() and (spaces or not any(c.isspace() for c in text))
+    # The only white space a printable string can hold is " " (every other kind is a
+    # control character or a separator, which isprintable refuses).
+    return text.isprintable() and (spaces or " " not in text)
 
 
 def _storable(value: Any) -> Any:
