@@ -272,13 +272,17 @@ class UpstreamClient:
         """
         _breaker_check(self.fail_fast)
 
-        def fetch(cursor: str) -> tuple[UsagePage, T]:
+        def fetch(cursor: str) -> tuple[UsagePage, T] | UpstreamError:
             body = self._get_json(
                 "/v1/usage",
                 {"license": license_key, "after": cursor, "limit": limit},
                 deadline=deadline,
             )
-            page = _usage_page_of(body)
+            try:
+                page = _usage_page_of(body)
+            except UpstreamError as unusable:
+                # An answer, just not a page: a success for the breaker, as in usage_page.
+                return unusable
             return page, prepare(page)
 
         pages = 0
@@ -287,7 +291,10 @@ class UpstreamClient:
         try:
             ahead = executor.submit(fetch, after)
             while True:
-                page, prepared = self._breaker_noted(ahead.result)
+                fetched = self._breaker_noted(ahead.result)
+                if isinstance(fetched, UpstreamError):
+                    raise fetched
+                page, prepared = fetched
                 pages += 1
                 more = (
                     page.has_more

@@ -19,6 +19,7 @@ from billing.models import LedgerEntry
 from billing.money import charge_for
 from billing.prices import price_book_get
 from billing.selectors import balance_get
+from portal.models import CircuitBreaker
 from tests.ledger import assert_ledger_consistent
 from usage.models import QuarantinedRecord, SyncState
 from usage.services import usage_sync_license
@@ -153,3 +154,32 @@ def test_a_sync_limited_to_some_pages_asks_for_no_page_beyond_them(
     assert (rest.records_charged, rest.complete) == (3, True)
     assert upstream.asked == ["0", "1", "2", "3", "4"]
     assert LedgerEntry.objects.for_license(license_a).count() == 5
+
+
+class PageWithoutCursor(FixedPages):
+    def do_GET(self) -> None:
+        body = json.dumps({"records": self.records}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def test_an_answer_that_is_not_a_page_charges_nothing_and_is_no_outage(license_a, settings):
+    # The upstream answered, so the circuit breaker does not count it as down.
+    at = timezone.now() - timedelta(days=1)
+    handler = type(
+        "Broken", (PageWithoutCursor,), {"records": [upstream_record(license_a, "r", at)]}
+    )
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    settings.UPSTREAM_URL = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        result = usage_sync_license(license=license_a, trigger="test")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert "without records, next_cursor or has_more" in result.error
+    assert not LedgerEntry.objects.for_license(license_a).exists()
+    assert not CircuitBreaker.objects.filter(name="upstream", consecutive_failures__gt=0).exists()
