@@ -10,9 +10,12 @@ sync's work. Then the cursor is reset and the sync replayed: it must insert noth
 leave the ledger's size unchanged.
 """
 
+import os
+import resource
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from django.conf import settings
 from django.db import connection
@@ -50,6 +53,33 @@ def start_upstream(key: str, timezone: str, records: int) -> tuple[subprocess.Po
         proc.kill()
         raise RuntimeError(f"the bench upstream did not start: {line}")
     return proc, line[1], int(line[2])
+
+
+def backend_cpu() -> float | None:
+    """CPU seconds this connection's PostgreSQL backend has used (None unless PostgreSQL
+    runs on this machine): what the database spent, apart from what else the machine ran."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        (pid,) = cursor.fetchone()
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu() -> float:
+    """CPU seconds of this process, all its threads."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def cpu_spent(before: tuple[float | None, float]) -> dict:
+    database, python = backend_cpu(), own_cpu()
+    return {
+        "postgres": None if database is None or before[0] is None else database - before[0],
+        "python": python - before[1],
+    }
 
 
 def ledger_size(license) -> tuple[int, int]:
@@ -110,10 +140,10 @@ LEDGER_COLUMNS = (
 )  # fmt: skip
 
 
-def ledger_copy(source, target) -> float:
+def ledger_copy(source, target) -> tuple[float, dict]:
     """COPY the entries the sync made for `source` straight into the ledger for `target`:
     the same rows against the same indexes, without fetching, checks, rollups or totals.
-    Seconds taken. (The totals and rollups are rebuilt afterwards, untimed, so the bench
+    Seconds and CPU taken. (The totals and rollups are rebuilt afterwards, untimed, so the bench
     database still reconciles.)"""
     from billing.ledger import license_totals_rebuild
     from billing.models import LedgerEntry
@@ -124,6 +154,7 @@ def ledger_copy(source, target) -> float:
         .order_by("id")
         .values_list(*LEDGER_COLUMNS)
     ]
+    cpu_before = (backend_cpu(), own_cpu())
     started = time.perf_counter()
     with (
         connection.cursor() as cursor,
@@ -134,8 +165,9 @@ def ledger_copy(source, target) -> float:
         for row in rows:
             copy.write_row(row)
     seconds = time.perf_counter() - started
+    cpu = cpu_spent(cpu_before)
     license_totals_rebuild(license=target)
-    return seconds
+    return seconds, cpu
 
 
 def run(records: int = RECORDS) -> dict:
@@ -159,9 +191,12 @@ def run(records: int = RECORDS) -> dict:
     previous_url = settings.UPSTREAM_URL
     settings.UPSTREAM_URL = url
     try:
+        load_before = os.getloadavg()[0]
+        cpu_before = (backend_cpu(), own_cpu())
         started = time.perf_counter()
         result = usage_sync_license(license=license, trigger="bench")
         sync_seconds = time.perf_counter() - started
+        sync_cpu = cpu_spent(cpu_before)
         assert result.complete and not result.error, result
         assert result.records_charged == served == result.records_received, result
         entries, stored = ledger_size(license)
@@ -176,7 +211,7 @@ def run(records: int = RECORDS) -> dict:
             contact_email="bench@portal.example",
             timezone=license.timezone,
         )
-        ledger_copy_seconds = ledger_copy(license, twin)
+        ledger_copy_seconds, ledger_copy_cpu = ledger_copy(license, twin)
 
         # Replay: the same records from the start again.
         SyncState.objects.for_license(license).update(cursor="")
@@ -184,6 +219,7 @@ def run(records: int = RECORDS) -> dict:
         replay = usage_sync_license(license=license, trigger="bench-replay")
         replay_seconds = time.perf_counter() - started
         after = ledger_size(license)
+        load_after = os.getloadavg()[0]
     finally:
         settings.UPSTREAM_URL = previous_url
         proc.terminate()
@@ -202,6 +238,11 @@ def run(records: int = RECORDS) -> dict:
         "copy_rate": served / copy_seconds,
         "ledger_copy_seconds": ledger_copy_seconds,
         "ledger_copy_rate": served / ledger_copy_seconds,
+        # CPU seconds, PostgreSQL's backend and this process (the sync's two threads; the
+        # simulator runs in its own process): apart from what else the machine ran.
+        "sync_cpu": sync_cpu,
+        "ledger_copy_cpu": ledger_copy_cpu,
+        "load": (load_before, load_after),
         "replay_seconds": replay_seconds,
         "replay_rate": served / replay_seconds,
         "replay_charged": replay.records_charged,

@@ -29,6 +29,13 @@ class PriceBook:
             self._starts.setdefault(price.service, []).append(price.effective_from)
             self._prices.setdefault(price.service, []).append(price.unit_price)
 
+    def __eq__(self, other: object) -> bool:
+        """The same prices from the same moments (a sync checks the book it drafted with
+        is still the one in effect)."""
+        if not isinstance(other, PriceBook):
+            return NotImplemented
+        return (self._starts, self._prices) == (other._starts, other._prices)
+
     def unit_price(self, service: str, at: datetime) -> Decimal:
         starts = self._starts.get(service, [])
         i = bisect.bisect_right(starts, at)

@@ -19,7 +19,12 @@ from accounts.audit import audit_record
 from accounts.models import License, User
 from billing.alerts import balance_alert_check
 from billing.hooks import balance_changed, purchase_refunder_for
-from billing.ledger import EntryDraft, exact_amount, lock_balance, post_entries
+from billing.ledger import (
+    EntryDraft,
+    exact_amount,
+    lock_balance,
+    post_entries,
+)
 from billing.models import BalanceAlert, CreditApproval, LedgerEntry, LicenseBalance, Service
 from billing.money import charge_for, format_money, quantize_money
 from billing.prices import PriceBook, price_book_get
@@ -210,36 +215,40 @@ def usage_entry_external_id(record_id: str, service: str) -> str:
 
 
 def _usage_drafts(record: UsageRecord, prices: PriceBook) -> list[EntryDraft]:
-    label = " ".join(
-        p for p in (record.endpoint, f"({record.request_id})" if record.request_id else "") if p
-    )
-    if record.status != "success":
-        label = f"{label} [{record.status}]".strip()
-    request_id, endpoint, status = (
-        record.request_id[:100],
-        record.endpoint[:200],
-        record.status[:32],
-    )
+    # A sync drafts every record it charges: the drafts are built positionally (keyword
+    # construction of a named tuple costs twice as much), in EntryDraft's field order.
+    request_id, endpoint, status = record.request_id, record.endpoint, record.status
+    if request_id:
+        label = f"{endpoint} ({request_id})" if endpoint else f"({request_id})"
+    else:
+        label = endpoint
+    if status != "success":
+        label = f"{label} [{status}]".strip()
+    label = label[:500]
+    request_id, endpoint, status = request_id[:100], endpoint[:200], status[:32]
+    occurred_at, record_id = record.occurred_at, record.id
     drafts: list[EntryDraft] = []
     for service, attr, unit in _USAGE_PARTS:
         quantity = getattr(record, attr)
         if quantity <= 0:
             continue
-        unit_price = prices.unit_price(service, record.occurred_at)
         drafts.append(
             EntryDraft(
-                kind=Kind.USAGE,
-                service=service,
-                amount=-charge_for(quantity, unit_price),
-                tokens=quantity if unit == "tokens" else 0,
-                images=quantity if unit == "images" else 0,
-                api_calls=0 if drafts else 1,
-                description=label[:500],
-                occurred_at=record.occurred_at,
-                external_id=usage_entry_external_id(record.id, service),
-                request_id=request_id,
-                endpoint=endpoint,
-                status=status,
+                Kind.USAGE,
+                -charge_for(quantity, prices.unit_price(service, occurred_at)),
+                occurred_at,
+                usage_entry_external_id(record_id, service),
+                service,
+                quantity if unit == "tokens" else 0,  # tokens
+                quantity if unit == "images" else 0,  # images
+                0 if drafts else 1,  # api_calls: the first charge carries the call
+                label,
+                None,  # refund_of_id
+                "",  # reason
+                None,  # created_by_id
+                request_id,
+                endpoint,
+                status,
             )
         )
     if not drafts:
@@ -249,9 +258,9 @@ def _usage_drafts(record: UsageRecord, prices: PriceBook) -> list[EntryDraft]:
                 service=Service.AI_DATA,
                 amount=Decimal("0.000000"),
                 api_calls=1,
-                description=label[:500],
-                occurred_at=record.occurred_at,
-                external_id=usage_entry_external_id(record.id, Service.AI_DATA),
+                description=label,
+                occurred_at=occurred_at,
+                external_id=usage_entry_external_id(record_id, Service.AI_DATA),
                 request_id=request_id,
                 endpoint=endpoint,
                 status=status,
@@ -260,29 +269,56 @@ def _usage_drafts(record: UsageRecord, prices: PriceBook) -> list[EntryDraft]:
     return drafts
 
 
+@dataclass(frozen=True)
+class UsageDrafts:
+    """A batch of usage records turned into the charges they make, at one price book: the
+    half of usage_record_batch that needs no database, so a sync can do it for the next
+    page while this one is posted."""
+
+    records: Sequence[UsageRecord]
+    prices: PriceBook
+    drafts: list[EntryDraft]  # each distinct record's charges (a repeated id is charged once)
+
+
+def usage_drafts(records: Sequence[UsageRecord], *, prices: PriceBook) -> UsageDrafts:
+    """The charges of each distinct record (a record id repeated in the batch counts once).
+    Raises ApplicationError if a record has no price in effect."""
+    seen: set[str] = set()
+    drafts: list[EntryDraft] = []
+    for record in records:
+        if record.id in seen:
+            continue
+        seen.add(record.id)
+        drafts.extend(_usage_drafts(record, prices))
+    return UsageDrafts(records, prices, drafts)
+
+
 @transaction.atomic
-def usage_record_batch(*, license: License, records: Sequence[UsageRecord]) -> UsageBatchResult:
+def usage_record_batch(
+    *, license: License, records: Sequence[UsageRecord] | UsageDrafts
+) -> UsageBatchResult:
     """Charge a batch of upstream usage records, each at most once.
 
     Records already in the ledger (from this batch or an earlier one) are skipped and
     counted. Usage is recorded even when it takes the balance below zero: the upstream
     already served the call. Raises ApplicationError if a record has no price in effect.
+
+    `records` may come drafted already (`usage_drafts`); they are charged at the prices
+    read here, in the transaction, so drafts made at a price book that has changed since
+    are made again.
     """
     result = UsageBatchResult()
     balance = lock_balance(license)
     prices = price_book_get()
-    seen: set[str] = set()
-    drafts: list[EntryDraft] = []
-    for record in records:
-        if record.id in seen:
-            result.records_duplicate += 1
-            continue
-        seen.add(record.id)
-        drafts.extend(_usage_drafts(record, prices))
+    if not isinstance(records, UsageDrafts) or records.prices != prices:
+        records = usage_drafts(
+            records.records if isinstance(records, UsageDrafts) else records, prices=prices
+        )
+    drafts = records.drafts
     posted = post_entries(license=license, balance=balance, drafts=drafts)
     charged_records = {eid.rsplit(":", 1)[0] for eid in posted.inserted_external_ids}
     result.records_charged = len(charged_records)
-    result.records_duplicate += len(seen) - len(charged_records)
+    result.records_duplicate = len(records.records) - len(charged_records)
     result.entries_created = len(posted.inserted_external_ids)
     inserted = set(posted.inserted_external_ids)
     result.amount = sum((d.amount for d in drafts if d.external_id in inserted), Decimal("0"))

@@ -385,7 +385,7 @@ UPSTREAM_CONNECT_TIMEOUT = env.float("UPSTREAM_CONNECT_TIMEOUT", default=3.0)
 UPSTREAM_READ_TIMEOUT = env.float("UPSTREAM_READ_TIMEOUT", default=15.0)
 UPSTREAM_MAX_ATTEMPTS = env.int("UPSTREAM_MAX_ATTEMPTS", default=4)
 UPSTREAM_BACKOFF_SECONDS = env.float("UPSTREAM_BACKOFF_SECONDS", default=0.5)
-UPSTREAM_PAGE_SIZE = env.int("UPSTREAM_PAGE_SIZE", default=500)
+UPSTREAM_PAGE_SIZE = env.int("UPSTREAM_PAGE_SIZE", default=1000)
 # From the web (Test API): the one attempt's deadline. After UPSTREAM_BREAKER_FAILURES
 # failures in a row the web answers "not answering" at once for UPSTREAM_BREAKER_OPEN_SECONDS.
 UPSTREAM_WEB_TIMEOUT_SECONDS = env.float("UPSTREAM_WEB_TIMEOUT_SECONDS", default=3.0)

@@ -12,6 +12,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -26,7 +27,7 @@ from accounts.audit import audit_record
 from accounts.models import License, User
 from billing.models import Service
 from billing.prices import PriceBook, price_book_get
-from billing.services import UsageRecord, usage_record_batch
+from billing.services import UsageDrafts, UsageRecord, usage_drafts, usage_record_batch
 from billing.tasks import balance_alert_handoffs_deferred
 from portal.breaker import breaker_wait
 from portal.exceptions import ApplicationError
@@ -41,6 +42,7 @@ from usage.upstream import (
     UpstreamClient,
     UpstreamError,
     UpstreamOutOfTime,
+    UsagePage,
     upstream_down_message,
 )
 
@@ -122,7 +124,9 @@ def _shown(value: Any) -> str:
 
 def _is_plain(text: str, *, spaces: bool = True) -> bool:
     # PostgreSQL text cannot hold NUL, and control characters in an id are a sign of garbage.
-    return text.isprintable() and (spaces or not any(c.isspace() for c in text))
+    # The only white space a printable string can hold is " " (every other kind is a
+    # control character or a separator, which isprintable refuses).
+    return text.isprintable() and (spaces or " " not in text)
 
 
 def _storable(value: Any) -> Any:
@@ -217,6 +221,21 @@ def record_parse(raw: Any, *, license_key: str, prices: PriceBook, now: datetime
     )
 
 
+def records_parse(
+    raws: list, *, license_key: str, prices: PriceBook
+) -> tuple[list[UsageRecord], list[tuple[object, RecordRejected]]]:
+    """A page's raw records parsed: the good ones, and each bad one with why it was refused."""
+    now = timezone.now()
+    records: list[UsageRecord] = []
+    rejected: list[tuple[object, RecordRejected]] = []
+    for raw in raws:
+        try:
+            records.append(record_parse(raw, license_key=license_key, prices=prices, now=now))
+        except RecordRejected as problem:
+            rejected.append((raw, problem))
+    return records, rejected
+
+
 def _fingerprint(raw: Any) -> str:
     canonical = json.dumps(raw, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()
@@ -234,14 +253,14 @@ def _page_record(
     license: License,
     after: str,
     next_cursor: str,
-    records: list[UsageRecord],
+    drafted: UsageDrafts,
     rejected: list[tuple[object, RecordRejected]],
 ) -> _PageOutcome:
     """Charges, quarantine rows and the new cursor, all in one transaction."""
     with transaction.atomic():
         charged = duplicate = 0
-        if records:
-            batch = usage_record_batch(license=license, records=records)
+        if drafted.records:
+            batch = usage_record_batch(license=license, records=drafted)
             charged, duplicate = batch.records_charged, batch.records_duplicate
         drafts: dict[str, QuarantinedRecord] = {}
         known: set[str] = set()
@@ -341,49 +360,20 @@ def _sync_locked(
     cursor = SyncState.objects.for_license(license).values_list("cursor", flat=True).get()
     prices = price_book_get()
     result = SyncResult()
+
     try:
-        with UpstreamClient() as client:
-            while True:
-                if max_pages is not None and result.pages >= max_pages:
-                    break
-                if deadline is not None and time.monotonic() >= deadline:
-                    break
-                page = client.usage_page(
-                    license_key=license.key,
-                    after=cursor,
-                    limit=settings.UPSTREAM_PAGE_SIZE,
-                    deadline=deadline,
-                )
-                if page.has_more and not page.records and page.next_cursor == cursor:
-                    raise UpstreamError("Upstream said there is more but sent nothing new.")
-                now = timezone.now()
-                records, rejected = [], []
-                for raw in page.records:
-                    try:
-                        records.append(
-                            record_parse(raw, license_key=license.key, prices=prices, now=now)
-                        )
-                    except RecordRejected as problem:
-                        rejected.append((raw, problem))
-                if page.records or page.next_cursor != cursor:
-                    outcome = _page_record(
-                        license=license,
-                        after=cursor,
-                        next_cursor=page.next_cursor,
-                        records=records,
-                        rejected=rejected,
-                    )
-                    result.records_charged += outcome.charged
-                    result.records_duplicate += outcome.duplicate
-                    result.records_quarantined += outcome.quarantined
-                cursor = page.next_cursor
-                result.pages += 1
-                result.records_received += len(page.records)
-                if on_page is not None:
-                    on_page(result)
-                if not page.has_more:
-                    result.complete = True
-                    break
+        if (max_pages is None or max_pages > 0) and (
+            deadline is None or time.monotonic() < deadline
+        ):
+            _pages_record(
+                license=license,
+                cursor=cursor,
+                prices=prices,
+                deadline=deadline,
+                max_pages=max_pages,
+                on_page=on_page,
+                result=result,
+            )
     except UpstreamOutOfTime as exc:
         if result.pages == 0:
             return _sync_failed(
@@ -435,6 +425,63 @@ def _sync_locked(
         )
     _sync_logged(license=license, trigger=trigger, result=result, started=started)
     return result
+
+
+def _pages_record(
+    *,
+    license: License,
+    cursor: str,
+    prices: PriceBook,
+    deadline: float | None,
+    max_pages: int | None,
+    on_page: Callable[[SyncResult], None] | None,
+    result: SyncResult,
+) -> None:
+    """Fetch and record pages from `cursor` on until the upstream has no more or the run's
+    limits are reached, adding to `result` page by page (each page committed on its own)."""
+
+    def prepared(page: UsagePage) -> tuple[UsageDrafts, list[tuple[object, RecordRejected]]]:
+        # Runs in the client's fetching thread, while the page before is being recorded:
+        # the page's records checked and drafted into charges, without the database.
+        records, rejected = records_parse(page.records, license_key=license.key, prices=prices)
+        return usage_drafts(records, prices=prices), rejected
+
+    with UpstreamClient() as client:
+        pages = client.usage_pages(
+            license_key=license.key,
+            after=cursor,
+            limit=settings.UPSTREAM_PAGE_SIZE,
+            prepare=prepared,
+            deadline=deadline,
+            max_pages=max_pages,
+        )
+        with closing(pages):
+            for page, (drafted, rejected) in pages:
+                if page.has_more and not page.records and page.next_cursor == cursor:
+                    raise UpstreamError("Upstream said there is more but sent nothing new.")
+                if page.records or page.next_cursor != cursor:
+                    outcome = _page_record(
+                        license=license,
+                        after=cursor,
+                        next_cursor=page.next_cursor,
+                        drafted=drafted,
+                        rejected=rejected,
+                    )
+                    result.records_charged += outcome.charged
+                    result.records_duplicate += outcome.duplicate
+                    result.records_quarantined += outcome.quarantined
+                cursor = page.next_cursor
+                result.pages += 1
+                result.records_received += len(page.records)
+                if on_page is not None:
+                    on_page(result)
+                if not page.has_more:
+                    result.complete = True
+                    return
+                if max_pages is not None and result.pages >= max_pages:
+                    return
+                if deadline is not None and time.monotonic() >= deadline:
+                    return
 
 
 def _sync_failed(

@@ -13,10 +13,11 @@ import logging
 import random
 import ssl
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Generator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from django.conf import settings
@@ -30,6 +31,8 @@ logger = logging.getLogger(__name__)
 MAX_CURSOR_LENGTH = 200  # SyncState.cursor
 BACKOFF_CAP_SECONDS = 8.0
 BREAKER = "upstream"
+
+T = TypeVar("T")
 
 
 class UpstreamError(Exception):
@@ -110,6 +113,24 @@ def _json(response: httpx.Response) -> Any:
     return json.loads(response.content, parse_constant=str)
 
 
+def _usage_page_of(body: dict) -> UsagePage:
+    """A /v1/usage answer as a page, or UpstreamError if it is not shaped like one."""
+    records, next_cursor, has_more = (
+        body.get("records"),
+        body.get("next_cursor"),
+        body.get("has_more"),
+    )
+    if (
+        not isinstance(records, list)
+        or not isinstance(next_cursor, str)
+        or not isinstance(has_more, bool)
+    ):
+        raise UpstreamError("Upstream sent a page without records, next_cursor or has_more.")
+    if len(next_cursor) > MAX_CURSOR_LENGTH:
+        raise UpstreamError(f"Upstream sent a cursor longer than {MAX_CURSOR_LENGTH} characters.")
+    return UsagePage(records, next_cursor, has_more)
+
+
 def _describe_transport_error(exc: httpx.TransportError) -> str:
     if isinstance(exc, httpx.ConnectTimeout):
         return "timed out connecting"
@@ -172,14 +193,20 @@ class UpstreamClient:
     def get_json(self, path: str, params: dict, *, deadline: float | None = None) -> dict:
         """GET with bounded retries; returns the JSON object or raises UpstreamError."""
         _breaker_check(self.fail_fast)
+        return self._breaker_noted(lambda: self._get_json(path, params, deadline=deadline))
+
+    @staticmethod
+    def _breaker_noted(call: Callable[[], T]) -> T:
+        """`call`'s answer, its outcome noted on the circuit breaker (in the caller's thread:
+        the breaker lives in the database, and only the caller's thread has its connection)."""
         try:
-            body = self._get_json(path, params, deadline=deadline)
+            answer = call()
         except UpstreamError as exc:
             if exc.status_code is None or exc.status_code >= 500 or exc.status_code == 429:
                 _breaker_failure(exc.message)
             raise
         breaker_success(BREAKER)
-        return body
+        return answer
 
     def _get_json(self, path: str, params: dict, *, deadline: float | None = None) -> dict:
         attempts = max(1, settings.UPSTREAM_MAX_ATTEMPTS)
@@ -239,22 +266,69 @@ class UpstreamClient:
         body = self.get_json(
             "/v1/usage", {"license": license_key, "after": after, "limit": limit}, deadline=deadline
         )
-        records, next_cursor, has_more = (
-            body.get("records"),
-            body.get("next_cursor"),
-            body.get("has_more"),
-        )
-        if (
-            not isinstance(records, list)
-            or not isinstance(next_cursor, str)
-            or not isinstance(has_more, bool)
-        ):
-            raise UpstreamError("Upstream sent a page without records, next_cursor or has_more.")
-        if len(next_cursor) > MAX_CURSOR_LENGTH:
-            raise UpstreamError(
-                f"Upstream sent a cursor longer than {MAX_CURSOR_LENGTH} characters."
+        return _usage_page_of(body)
+
+    def usage_pages(
+        self,
+        *,
+        license_key: str,
+        after: str,
+        limit: int,
+        prepare: Callable[[UsagePage], T],
+        deadline: float | None = None,
+        max_pages: int | None = None,
+    ) -> Generator[tuple[UsagePage, T], None, None]:
+        """The pages from `after` on, each with `prepare(page)`, until the last one (or
+        `max_pages`, or the deadline: then UpstreamOutOfTime, as from `usage_page`).
+
+        One page ahead: while the caller records a page, the next one is asked for, decoded
+        and prepared in a thread (`prepare` must not touch the database: that thread has no
+        connection of its own). The sync's HTTP wait and its per-record Python then overlap
+        with PostgreSQL's work on the page before, instead of adding to it. A page is asked
+        for only with its predecessor's cursor, so nothing is skipped or fetched twice; the
+        caller's stored cursor is still what decides where the next run starts.
+        """
+        _breaker_check(self.fail_fast)
+
+        def fetch(cursor: str) -> tuple[UsagePage, T] | UpstreamError:
+            body = self._get_json(
+                "/v1/usage",
+                {"license": license_key, "after": cursor, "limit": limit},
+                deadline=deadline,
             )
-        return UsagePage(records, next_cursor, has_more)
+            try:
+                page = _usage_page_of(body)
+            except UpstreamError as unusable:
+                # An answer, just not a page: a success for the breaker, as in usage_page.
+                return unusable
+            return page, prepare(page)
+
+        pages = 0
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="upstream-page")
+        finished = False
+        try:
+            ahead = executor.submit(fetch, after)
+            while True:
+                fetched = self._breaker_noted(ahead.result)
+                if isinstance(fetched, UpstreamError):
+                    raise fetched
+                page, prepared = fetched
+                pages += 1
+                more = (
+                    page.has_more
+                    and (max_pages is None or pages < max_pages)
+                    and (deadline is None or time.monotonic() < deadline)
+                )
+                if more:
+                    ahead = executor.submit(fetch, page.next_cursor)
+                yield page, prepared
+                if not more:
+                    finished = True
+                    return
+        finally:
+            # Stopped early (the caller broke off or failed): the page in flight is dropped
+            # unread, without waiting for its answer.
+            executor.shutdown(wait=finished, cancel_futures=True)
 
     def usage_changes(self, *, after: str, limit: int) -> ChangesPage:
         """One page of the feed of licenses with new usage since the feed cursor `after`."""

@@ -11,8 +11,14 @@ from django.utils import timezone
 from accounts.models import AuditEvent, License
 from accounts.services import license_save
 from billing.models import LedgerEntry, Price
-from billing.prices import price_add
-from billing.services import UsageRecord, refund_issue, refundable_amount, usage_record_batch
+from billing.prices import price_add, price_book_get
+from billing.services import (
+    UsageRecord,
+    refund_issue,
+    refundable_amount,
+    usage_drafts,
+    usage_record_batch,
+)
 from portal.exceptions import ApplicationError
 from tests.ledger import (
     T0,
@@ -375,3 +381,23 @@ def test_the_same_price_twice_at_one_moment_is_refused(billing_user):
         )
     assert exc.value.field == "effective_from"
     assert Price.objects.filter(effective_from=start).count() == 1
+
+
+def test_usage_drafted_before_a_price_change_is_charged_at_the_price_in_effect(
+    license_a, billing_user
+):
+    # A sync drafts a page's charges while the page before is posted; a price added in
+    # between (from a moment before the record) must be the one the record is charged at.
+    at = timezone.now() + timedelta(minutes=30)  # within the upstream's allowed clock skew
+    records = [rec("r1", at=at, input_tokens=1_000_000), rec("r1", at=at, input_tokens=1_000_000)]
+    drafted = usage_drafts(records, prices=price_book_get())
+    price_add(
+        acting_user=billing_user,
+        service="ai_data",
+        unit_price=Decimal("0.000009"),
+        effective_from=timezone.now() + timedelta(minutes=1),
+    )
+    result = usage_record_batch(license=license_a, records=drafted)
+    assert (result.records_charged, result.records_duplicate) == (1, 1)
+    assert usage_entry(license_a, "r1").amount == Decimal("-9.000000")
+    assert_ledger_consistent(license_a)

@@ -95,8 +95,9 @@ def test_faults_change_nothing_late_records_are_charged_when_they_arrive(
 
 @pytest.mark.django_db
 def test_malformed_records_are_quarantined_and_counted_while_the_good_ones_are_charged(
-    start_simulator, license_a
+    start_simulator, license_a, settings
 ):
+    settings.UPSTREAM_PAGE_SIZE = 200  # several pages, so a quarantined record's cursor shows
     start_simulator(
         profiles=[profile_for(license_a, days=2)],
         faults=Faults(malformed_share=0.15, repeat_share=0.5),
