@@ -217,7 +217,19 @@ LOCALSTRIPE_PORT = int(env.str("LOCALSTRIPE_PORT", default="") or PORT + 420)
 PORTAL_BASE_URL = env.str("PORTAL_BASE_URL", default="") or f"http://127.0.0.1:{PORT}"
 
 # The portal keeps nothing essential in a cache, so a Redis outage never breaks pages.
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    # The dashboard's rendered sections (dashboard/render_cache.py): one entry per license,
+    # about 100 KB (its hundred recent entries and the charts), replaced by each new
+    # version and dropped after an hour unread; at most 300 licenses, ~30 MB per process.
+    # In each process's memory: nothing to share, nothing to go down.
+    "dashboard": {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": "dashboard-sections",
+        "TIMEOUT": 60 * 60,
+        "OPTIONS": {"MAX_ENTRIES": 300},
+    },
+}
 
 SESSION_COOKIE_AGE = env.int("SESSION_IDLE_SECONDS", default=60 * 60 * 2)
 # An idle timeout: portal.middleware.SessionActivityMiddleware re-saves the session on each
