@@ -232,8 +232,10 @@ CACHES = {
 }
 
 SESSION_COOKIE_AGE = env.int("SESSION_IDLE_SECONDS", default=60 * 60 * 2)
-# An idle timeout: portal.middleware.SessionActivityMiddleware re-saves the session on each
-# request a person makes (not on the dashboard's background refresh).
+# A person's requests renew the idle timeout at most this often (portal.middleware).
+SESSION_RENEW_SECONDS = 60
+# An idle timeout: portal.middleware.SessionActivityMiddleware re-saves the session on a
+# request a person makes (not on the dashboard's background refresh), at most once a minute.
 SESSION_SAVE_EVERY_REQUEST = False
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
