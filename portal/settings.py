@@ -222,9 +222,12 @@ CACHES = {
     # The dashboard's rendered sections (dashboard/render_cache.py): one entry per license,
     # about 100 KB (its hundred recent entries and the charts), replaced by each new
     # version and dropped after an hour unread; at most 300 licenses, ~30 MB per process.
-    # In each process's memory: nothing to share, nothing to go down.
+    # In each process's memory: nothing to share, nothing to go down. DASHBOARD_RENDER_CACHE=
+    # false draws every dashboard in full (the bench compares both; so can an operator).
     "dashboard": {
-        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache"
+        if env.bool("DASHBOARD_RENDER_CACHE", default=True)
+        else "django.core.cache.backends.dummy.DummyCache",
         "LOCATION": "dashboard-sections",
         "TIMEOUT": 60 * 60,
         "OPTIONS": {"MAX_ENTRIES": 300},
