@@ -9,12 +9,15 @@ LIMITS = {
         "Drawn, about half the time is template rendering (a hundred transaction rows, 42 "
         "chart bars and their tables), the rest the view's queries, their ORM overhead and "
         "the Python formatting of the sections; that is what the render cache skips. Kept, "
-        "what is left is the fixed cost of any logged-in Django page: the session and the "
-        "login (2 queries), the license and the viewer's role (2), the account's domains, "
-        "the totals, prices and last sync that name the version (4), the license switcher "
-        "(1), a Redis round trip for the request metrics, the middleware stack, and the "
-        "page around the sections. On this shared 2-core machine the p95 also carries "
-        "whatever else runs at that moment (the load average above)."
+        "what is left is the fixed cost of any logged-in Django page, and a profile puts "
+        "half of its CPU in the ORM and the driver for its 9 queries (about 0.5 ms of Python "
+        "each beyond its SQL): the session and the login (2), the license and the viewer's "
+        "role (2), the account's domains (1), the totals, prices and last sync that name "
+        "the version (3), the license switcher (1); then the template around the sections, "
+        "the middleware stack and a Redis round trip for the request metrics. Fewer queries "
+        "are the next step (the license with the role in one, the totals with the last sync "
+        "in one). On this shared 2-core machine the p95 also carries whatever else runs at "
+        "that moment (the load average above)."
     ),
     "dashboard_flat": (
         "Sizes differ by more than the noise: look at SQL time per request — if it grows with "
@@ -165,8 +168,14 @@ def dashboard_section(d: dict) -> list[str]:
         "| goal | measured | |",
         "| --- | --- | --- |",
         f"| p95 at {size_label(large)} ≤ {DASHBOARD_KEPT_P95_MS} ms (kept) | {ms(kept[large]['p95'])} ms | {ok(kept[large]['p95'] <= DASHBOARD_KEPT_P95_MS)} |",
-        f"| p95 at {size_label(large)} ≤ 1.2 × p95 at {size_label(small)} (kept) | {ratio:.2f} × | {ok(ratio <= 1.2)} |",
-        f"| the same query count at every size | kept {', '.join(str(v['queries']) for v in kept.values())}; drawn {', '.join(str(v['queries']) for v in drawn.values())} | {ok(same)} |",
+        *(
+            [
+                f"| p95 at {size_label(large)} ≤ 1.2 × p95 at {size_label(small)} (kept) | {ratio:.2f} × | {ok(ratio <= 1.2)} |",
+                f"| the same query count at every size | kept {', '.join(str(v['queries']) for v in kept.values())}; drawn {', '.join(str(v['queries']) for v in drawn.values())} | {ok(same)} |",
+            ]
+            if len(keys) > 1
+            else []
+        ),
         f"| p95 ≤ 50 ms (drawn) | worst {ms(worst_drawn)} ms | {ok(worst_drawn <= 50)} |",
         "",
     ]
