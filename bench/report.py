@@ -6,11 +6,18 @@ import os
 # and EXPLAIN ANALYZE), kept here so the file says it beside the figures of every run.
 LIMITS = {
     "dashboard_p95": (
-        "The page's cost does not depend on the history (same queries, same time at every "
-        "size); its absolute time is Django's: about a third template rendering (a hundred "
-        "transaction rows, 42 chart bars and their tables), a third the view's queries and "
-        "their ORM overhead, a third middleware, session and login. On this shared 2-core "
-        "machine the p95 also carries whatever else runs at that moment."
+        "Drawn, about half the time is template rendering (a hundred transaction rows, 42 "
+        "chart bars and their tables), the rest the view's queries, their ORM overhead and "
+        "the Python formatting of the sections; that is what the render cache skips. Kept, "
+        "what is left is the fixed cost of any logged-in Django page, and a profile puts "
+        "half of its CPU in the ORM and the driver for its 9 queries (about 0.5 ms of Python "
+        "each beyond its SQL): the session and the login (2), the license and the viewer's "
+        "role (2), the account's domains (1), the totals, prices and last sync that name "
+        "the version (3), the license switcher (1); then the template around the sections, "
+        "the middleware stack and a Redis round trip for the request metrics. Fewer queries "
+        "are the next step (the license with the role in one, the totals with the last sync "
+        "in one). On this shared 2-core machine the p95 also carries whatever else runs at "
+        "that moment (the load average above)."
     ),
     "dashboard_flat": (
         "Sizes differ by more than the noise: look at SQL time per request — if it grows with "
@@ -168,40 +175,69 @@ def sections_replace(old: str, new: str) -> str:
     return "\n".join([head.rstrip() + "\n", *(text.rstrip() + "\n" for _, text in ordered)])
 
 
+# Issue 17's goal for the dashboard as customers get it (sections kept, nothing changed).
+DASHBOARD_KEPT_P95_MS = 10
+
+
 def dashboard_section(d: dict) -> list[str]:
-    keys = list(d)
+    sizes = d["sizes"]
+    keys = list(sizes)
     small, large = keys[0], keys[-1]
-    n = d[small]["n"]
+    n = sizes[small]["kept"]["n"]
     out = [
         "## 1. Dashboard server time by history size",
         "",
         f"The whole request in-process (Django test client: middleware, session, login, "
-        f"tenancy, the view, the template; no network), {n} warm requests per size, the "
-        "sizes taken round-robin.",
+        f"tenancy, the view, the template; no network), {n} warm requests per size and way, "
+        "the sizes and the two ways taken round-robin: **kept**, the page as a customer gets "
+        "it while nothing it shows has changed (the ledger's sections from the render cache, "
+        "dashboard/render_cache.py), and **drawn**, with that license's sections dropped "
+        "before each request (every section drawn from the rollups and the recent entries: "
+        "the first request after a posting, and what every request cost before the render "
+        "cache). CPU is the bench process's own CPU time per request (Python: what the "
+        "page costs whatever else runs; the wall time also waits for a core and for "
+        f"PostgreSQL). 1-minute load average {d['load'][0]:.1f} as the rounds began, "
+        f"{d['load'][1]:.1f} as they ended, on {os.cpu_count()} cores.",
         "",
-        "| entries | p50 ms | p95 ms | SQL p50 ms | SQL queries | HTML bytes |",
-        "| --- | ---: | ---: | ---: | ---: | ---: |",
+        "| entries | sections | p50 ms | p95 ms | CPU p50 ms | CPU p95 ms | SQL p50 ms | SQL queries | HTML bytes |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
-    for key, v in d.items():
-        out.append(
-            f"| {size_label(key)} | {ms(v['p50'])} | {ms(v['p95'])} | {ms(v['sql_p50'])} "
-            f"| {v['queries']} | {v['html_bytes']:,} |"
-        )
-    ratio = d[large]["p95"] / d[small]["p95"]
-    same = len({v["queries"] for v in d.values()}) == 1
-    worst = max(v["p95"] for v in d.values())
+    for key, modes in sizes.items():
+        for mode, v in modes.items():
+            out.append(
+                f"| {size_label(key)} | {mode} | {ms(v['p50'])} | {ms(v['p95'])} "
+                f"| {ms(v['cpu_p50'])} | {ms(v['cpu_p95'])} "
+                f"| {ms(v['sql_p50'])} | {v['queries']} | {v['html_bytes']:,} |"
+            )
+    kept = {k: v["kept"] for k, v in sizes.items()}
+    drawn = {k: v["drawn"] for k, v in sizes.items()}
+    ratio = kept[large]["p95"] / kept[small]["p95"]
+    same = all(len({v[m]["queries"] for v in sizes.values()}) == 1 for m in ("kept", "drawn"))
+    worst_drawn = max(v["p95"] for v in drawn.values())
+    speedup = drawn[large]["p50"] / kept[large]["p50"]
     out += [
+        "",
+        f"At {size_label(large)}, kept takes {1 / speedup:.2f} × the time of drawn "
+        f"(p50 {ms(kept[large]['p50'])} ms against {ms(drawn[large]['p50'])} ms: "
+        f"{speedup:.1f} × faster).",
         "",
         "| goal | measured | |",
         "| --- | --- | --- |",
-        f"| p95 at {size_label(large)} ≤ 1.2 × p95 at {size_label(small)} | {ratio:.2f} × | {ok(ratio <= 1.2)} |",
-        f"| the same query count at every size | {', '.join(str(v['queries']) for v in d.values())} | {ok(same)} |",
-        f"| p95 ≤ 50 ms | worst {ms(worst)} ms | {ok(worst <= 50)} |",
+        f"| p95 at {size_label(large)} ≤ {DASHBOARD_KEPT_P95_MS} ms (kept) | {ms(kept[large]['p95'])} ms | {ok(kept[large]['p95'] <= DASHBOARD_KEPT_P95_MS)} |",
+        *(
+            [
+                f"| p95 at {size_label(large)} ≤ 1.2 × p95 at {size_label(small)} (kept) | {ratio:.2f} × | {ok(ratio <= 1.2)} |",
+                f"| the same query count at every size | kept {', '.join(str(v['queries']) for v in kept.values())}; drawn {', '.join(str(v['queries']) for v in drawn.values())} | {ok(same)} |",
+            ]
+            if len(keys) > 1
+            else []
+        ),
+        f"| p95 ≤ 50 ms (drawn) | worst {ms(worst_drawn)} ms | {ok(worst_drawn <= 50)} |",
         "",
     ]
     if ratio > 1.2:
         out += [f"What limits it: {LIMITS['dashboard_flat']}", ""]
-    if worst > 50:
+    if kept[large]["p95"] > DASHBOARD_KEPT_P95_MS or worst_drawn > 50:
         out += [f"What limits it: {LIMITS['dashboard_p95']}", ""]
     return out
 
@@ -388,6 +424,10 @@ def web_section(w: dict) -> list[str]:
             f"| {ratio:.2f} × (window by window: {level['p95_ratio_pairs']:.2f} ×) | {ok(ratio <= 1.5)} |"
         )
     missed = any("not met" in g for g in goals)
+    compare = w.get("compare")
+    if compare:
+        goals += compare_goals(compare)
+        out += ["", *compare_table(w, compare)]
     out += [
         "",
         f"Throughput ceiling for comparison: with {sat['connections']} clients (more than the "
@@ -519,6 +559,46 @@ def tenants_section(t: dict, r: dict) -> list[str]:
         "",
     ]
     return out
+
+
+# Requests/s of the dashboard under gunicorn + wrk before the render cache (docs/benchmarks.md
+# of commit baa8d88, part 4: the ceiling at 16 clients, idle). Issue 17 asks for 3 × that;
+# the goal row compares within one run (the machine's load moves the absolute figures 3 ×).
+WEB_RPS_BEFORE = 74.6
+
+
+def compare_table(w: dict, compare: dict) -> list[str]:
+    out = [
+        f"Render cache on and off, idle: the same page from two gunicorns side by side, one "
+        f"with DASHBOARD_RENDER_CACHE=false (every section drawn on every request); "
+        f"{compare['windows']} windows of {w['duration']} s on each, alternating; medians "
+        f"(1-minute load average {compare['load'][0]:.1f} before, {compare['load'][1]:.1f} "
+        f"after, on {os.cpu_count()} cores).",
+        "",
+        "| clients | sections | requests/s | p50 ms | p95 ms | requests | errors | kept ÷ drawn requests/s |",
+        "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for connections, sides in compare["levels"].items():
+        kept, drawn = sides["kept"], sides["drawn"]
+        for name, v in (("kept", kept), ("drawn", drawn)):
+            gain = f"{kept['rps'] / drawn['rps']:.2f} ×" if name == "kept" else ""
+            out.append(
+                f"| {connections} | {name} | {v['rps']:.1f} | {ms(v['p50_ms'])} | {ms(v['p95_ms'])} "
+                f"| {v['requests']:,} | {v['errors']} | {gain} |"
+            )
+    return out
+
+
+def compare_goals(compare: dict) -> list[str]:
+    top = max(compare["levels"], key=int)
+    kept, drawn = compare["levels"][top]["kept"], compare["levels"][top]["drawn"]
+    gain = kept["rps"] / drawn["rps"]
+    return [
+        f"| requests/s at {top} clients with the render cache ≥ 3 × the page drawn in full "
+        f"(what every request cost before it), same run | {kept['rps']:.1f} against "
+        f"{drawn['rps']:.1f} requests/s: {gain:.2f} × (commit baa8d88's run, on a quieter "
+        f"machine: {WEB_RPS_BEFORE} requests/s before) | {ok(gain >= 3)} |"
+    ]
 
 
 # Part 1's goal for the dashboard: the time class the console's pages are held to.

@@ -6,6 +6,10 @@ the bench database; wrk drives the dashboard over loopback with a fixed number o
 connections, each request carrying one of several logged-in sessions (a real session
 cookie, so the whole request path runs: session, login, tenancy, the page). The same run
 is made twice: idle, then while curl downloads a license's complete history back to back.
+
+Beside it, throughput with and without the render cache (dashboard/render_cache.py): a
+second gunicorn with DASHBOARD_RENDER_CACHE=false draws every dashboard in full, and windows
+on the two alternate at 1, 2 and 16 clients.
 """
 
 import json
@@ -32,6 +36,9 @@ WINDOWS = 6  # idle / export pairs
 LEVELS = (1, 2)
 SATURATING_CONNECTIONS = 16
 SESSIONS = 32
+# Render cache on / off: windows per side and the numbers of clients compared.
+COMPARE_WINDOWS = 3
+COMPARE_LEVELS = (1, 2, SATURATING_CONNECTIONS)
 
 WRK_SCRIPT = """
 local cookies = {%(cookies)s}
@@ -77,9 +84,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_gunicorn(port: int) -> subprocess.Popen:
+def start_gunicorn(port: int, **extra_env: str) -> subprocess.Popen:
     env = {
         **os.environ,
+        **extra_env,
         "DATABASE_URL": BENCH_DATABASE_URL,
         "DJANGO_SETTINGS_MODULE": "portal.settings",
         "LOG_LEVEL": "WARNING",
@@ -219,9 +227,14 @@ def run(
     export_url = base + reverse("dashboard:history_csv", kwargs={"license_id": exported.public_id})
     cookies = session_cookies(env["user"], SESSIONS)
     gunicorn = start_gunicorn(port)
+    port_off = free_port()
+    drawn_url = dashboard_url.replace(base, f"http://127.0.0.1:{port_off}")
+    gunicorn_off = start_gunicorn(port_off, DASHBOARD_RENDER_CACHE="false")
     results: dict[int, dict] = {}
+    compare: dict[int, dict] = {}
     try:
         check_page(dashboard_url, cookies[0], dashboard.name)
+        check_page(drawn_url, cookies[0], dashboard.name)
         with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
             f.write(WRK_SCRIPT % {"cookies": ", ".join(json.dumps(c) for c in cookies)})
             script = f.name
@@ -249,10 +262,21 @@ def run(
         ceiling.append(run_wrk(wrk, dashboard_url, script, duration, SATURATING_CONNECTIONS))
         # Neighbours on a shared machine only ever lower a ceiling: the better window counts.
         saturated = max(ceiling, key=lambda r: r["rps"])
+        run_wrk(wrk, drawn_url, script, duration, SATURATING_CONNECTIONS)  # warm it too
+        load_before = os.getloadavg()[0]
+        for connections in COMPARE_LEVELS:
+            kept: list[dict] = []
+            drawn: list[dict] = []
+            for _ in range(COMPARE_WINDOWS):
+                kept.append(run_wrk(wrk, dashboard_url, script, duration, connections))
+                drawn.append(run_wrk(wrk, drawn_url, script, duration, connections))
+            compare[connections] = {"kept": summary(kept), "drawn": summary(drawn)}
+        compare_load = [load_before, os.getloadavg()[0]]
         os.unlink(script)
     finally:
-        os.killpg(gunicorn.pid, signal.SIGTERM)
-        gunicorn.wait(timeout=30)
+        for proc in (gunicorn, gunicorn_off):
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=30)
     return {
         "windows": windows,
         "duration": duration,
@@ -260,4 +284,5 @@ def run(
         "export": export_key,
         "levels": results,
         "saturated": {"connections": SATURATING_CONNECTIONS, **summary([saturated])},
+        "compare": {"windows": COMPARE_WINDOWS, "levels": compare, "load": compare_load},
     }

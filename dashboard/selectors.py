@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from accounts.models import License
 from billing.forecast import Forecast, forecast_from, forecast_window
-from billing.models import DailyRollup, LedgerEntry, Service
+from billing.models import DailyRollup, LedgerEntry, LicenseBalance, Service
 from billing.money import (
     PER_MILLION,
     PER_TEN_THOUSAND,
@@ -178,6 +178,35 @@ class TransactionRow:
 
 
 @dataclass(frozen=True)
+class Freshness:
+    """How old the usage data is: the last sync that reached the end of what the upstream
+    had, seen from `as_of` (when the page was built)."""
+
+    last_updated: datetime | None
+    as_of: datetime | None
+    stale_after: timedelta = timedelta(minutes=15)
+
+    @property
+    def data_age(self) -> timedelta | None:
+        if self.last_updated is None or self.as_of is None:
+            return None
+        return max(self.as_of - self.last_updated, timedelta(0))
+
+    @property
+    def data_age_label(self) -> str:
+        """ "40 minutes ago" ("" before the first sync)."""
+        age = self.data_age
+        return "" if age is None else format_age(age.total_seconds())
+
+    @property
+    def is_stale(self) -> bool:
+        """The usage service has not been reached for a while: the page shows the last data
+        it has, with a notice (the numbers catch up by themselves when it answers again)."""
+        age = self.data_age
+        return age is not None and age > self.stale_after
+
+
+@dataclass(frozen=True)
 class Dashboard:
     today: date
     timezone: str
@@ -209,24 +238,20 @@ class Dashboard:
     stale_after: timedelta = timedelta(minutes=15)
 
     @property
+    def freshness(self) -> Freshness:
+        return Freshness(self.last_updated, self.as_of, self.stale_after)
+
+    @property
     def data_age(self) -> timedelta | None:
-        """Time since the last sync that reached the end of what the upstream had."""
-        if self.last_updated is None or self.as_of is None:
-            return None
-        return max(self.as_of - self.last_updated, timedelta(0))
+        return self.freshness.data_age
 
     @property
     def data_age_label(self) -> str:
-        """ "40 minutes ago" ("" before the first sync)."""
-        age = self.data_age
-        return "" if age is None else format_age(age.total_seconds())
+        return self.freshness.data_age_label
 
     @property
     def is_stale(self) -> bool:
-        """The usage service has not been reached for a while: the page shows the last data
-        it has, with a notice (the numbers catch up by themselves when it answers again)."""
-        age = self.data_age
-        return age is not None and age > self.stale_after
+        return self.freshness.is_stale
 
     @property
     def tokens(self) -> int:
@@ -297,13 +322,87 @@ def month_starts(today: date, months: int = MONTHLY_MONTHS) -> list[date]:
     return [date(i // 12, i % 12 + 1, 1) for i in range(index - months + 1, index + 1)]
 
 
-def dashboard_get(*, license: License, now: datetime | None = None) -> Dashboard:
-    """Everything the dashboard shows, in a fixed number of queries (see the module note)."""
+@dataclass(frozen=True)
+class DashboardBasis:
+    """What the whole dashboard is computed from, in three small queries whatever the
+    history: the license's totals, the prices in effect and its last sync.
+
+    Everything else the page shows is derived from the ledger those totals sum (the daily
+    rollups and the recent entries, kept in the same transaction as the totals), from the
+    local day and from the license's own settings, so `sections_version` names exactly what
+    the ledger's sections show (the render cache's key, dashboard/render_cache.py).
+    """
+
+    license: License
+    now: datetime
+    today: date  # in the license's timezone
+    totals: LicenseBalance
+    prices: dict[str, Decimal]
+    freshness: Freshness
+
+    @property
+    def timezone(self) -> str:
+        return self.license.timezone
+
+    @property
+    def has_activity(self) -> bool:
+        return self.totals.has_activity
+
+    @property
+    def ledger_version(self) -> tuple[int, datetime | None, Decimal]:
+        """Changes with every posting: the ledger is append-only, and the statement that
+        inserts entries adds their count to `entries` and sets `updated_at` in the same
+        transaction (billing.ledger.post_entries; the totals' rebuild sets both too). A
+        license with no entries yet has no row: (0, None, 0)."""
+        totals = self.totals
+        return (totals.entries, totals.updated_at if totals.entries else None, totals.balance)
+
+    def sections_version(self) -> tuple:
+        """Everything the ledger's sections (balance, estimates and forecast, recent
+        transactions, analytics, the charts, the low-balance warning) depend on: the
+        license, its ledger, its local day and timezone (which days the rollups and the
+        charts' bars are), its alert threshold and the prices in effect. Not the viewer,
+        not the time of day, not the last sync: those parts of the page are drawn on each
+        request. A new input of dashboard_from belongs here too."""
+        return (
+            self.license.pk,
+            self.ledger_version,
+            self.today,
+            self.license.timezone,
+            self.license.low_balance_threshold,
+            tuple(sorted(self.prices.items())),
+        )
+
+
+def dashboard_basis(*, license: License, now: datetime | None = None) -> DashboardBasis:
+    """The totals first: what is read after them (rollups, recent entries) is at least as
+    new, so content rendered under a version never shows money older than that version."""
     now = now or timezone.now()
-    today = local_today(license, now)
     totals = balance_get(license)
     prices = prices_current(now)
     sync_state = sync_state_get(license)
+    return DashboardBasis(
+        license=license,
+        now=now,
+        today=local_today(license, now),
+        totals=totals,
+        prices=prices,
+        freshness=Freshness(
+            last_updated=sync_state.known_current_at,
+            as_of=now,
+            stale_after=timedelta(seconds=settings.USAGE_STALE_AFTER_SECONDS),
+        ),
+    )
+
+
+def dashboard_get(*, license: License, now: datetime | None = None) -> Dashboard:
+    """Everything the dashboard shows, in a fixed number of queries (see the module note)."""
+    return dashboard_from(dashboard_basis(license=license, now=now))
+
+
+def dashboard_from(basis: DashboardBasis) -> Dashboard:
+    """The dashboard of a basis already read: two more queries (rollups, recent entries)."""
+    license, today, totals, prices = basis.license, basis.today, basis.totals, basis.prices
 
     # Usage spending from the daily rollups over the chart window, summed by PostgreSQL
     # into buckets: one per local day of the last 30 days (the daily bars and the forecast)
@@ -352,15 +451,15 @@ def dashboard_get(*, license: License, now: datetime | None = None) -> Dashboard
         warns_low_balance=totals.warns_low_balance(license.low_balance_threshold),
         image_spent=totals.images_spent,
         text_spent=totals.total_spent - totals.images_spent,
-        last_updated=sync_state.known_current_at,
+        last_updated=basis.freshness.last_updated,
         estimates=_estimates(totals.balance, prices),
         bulk_costs=bulk_costs(prices),
         monthly=_monthly_chart(months, per_day),
         daily=_daily_chart(today, per_day),
         recent=transactions_recent(license),
         forecast=forecast,
-        as_of=now,
-        stale_after=timedelta(seconds=settings.USAGE_STALE_AFTER_SECONDS),
+        as_of=basis.now,
+        stale_after=basis.freshness.stale_after,
     )
 
 

@@ -1,10 +1,22 @@
+import time
+
+from django.conf import settings
+
+# The session key holding when a person's request last pushed the expiry out (epoch seconds).
+RENEWED_AT = "_renewed_at"
+
+
 class SessionActivityMiddleware:
     """Makes SESSION_COOKIE_AGE an idle timeout that only a person's requests extend.
 
-    Each request a person makes re-saves the session (pushing its expiry out); the
-    dashboard's background auto-refresh, marked with X-Auto-Refresh, does not, so a tab left
-    open still logs out after the idle time. Listed after SessionMiddleware, so it marks the
-    session before SessionMiddleware decides whether to save it.
+    A person's request re-saves the session (pushing its expiry out) when the last renewal
+    is SESSION_RENEW_SECONDS old or more, so a session is written at most once a minute
+    rather than on every page (each save is a write transaction and a commit: on a busy
+    dashboard, the largest part of its database time); the idle timeout is that much
+    shorter at worst. The dashboard's background auto-refresh, marked with X-Auto-Refresh,
+    never renews, so a tab left open still logs out after the idle time. Listed after
+    SessionMiddleware, so it marks the session before SessionMiddleware decides whether to
+    save it.
     """
 
     def __init__(self, get_response):
@@ -19,7 +31,9 @@ class SessionActivityMiddleware:
             and request.headers.get("X-Auto-Refresh") != "1"
             and response.status_code != 500
         ):
-            session.modified = True
+            now = int(time.time())
+            if now - session.get(RENEWED_AT, 0) >= settings.SESSION_RENEW_SECONDS:
+                session[RENEWED_AT] = now  # modified: saved, with a new expiry
         return response
 
 

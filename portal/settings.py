@@ -217,11 +217,28 @@ LOCALSTRIPE_PORT = int(env.str("LOCALSTRIPE_PORT", default="") or PORT + 420)
 PORTAL_BASE_URL = env.str("PORTAL_BASE_URL", default="") or f"http://127.0.0.1:{PORT}"
 
 # The portal keeps nothing essential in a cache, so a Redis outage never breaks pages.
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    # The dashboard's rendered sections (dashboard/render_cache.py): one entry per license,
+    # about 100 KB (its hundred recent entries and the charts), replaced by each new
+    # version and dropped after an hour unread; at most 300 licenses, ~30 MB per process.
+    # In each process's memory: nothing to share, nothing to go down. DASHBOARD_RENDER_CACHE=
+    # false draws every dashboard in full (the bench compares both; so can an operator).
+    "dashboard": {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache"
+        if env.bool("DASHBOARD_RENDER_CACHE", default=True)
+        else "django.core.cache.backends.dummy.DummyCache",
+        "LOCATION": "dashboard-sections",
+        "TIMEOUT": 60 * 60,
+        "OPTIONS": {"MAX_ENTRIES": 300},
+    },
+}
 
 SESSION_COOKIE_AGE = env.int("SESSION_IDLE_SECONDS", default=60 * 60 * 2)
-# An idle timeout: portal.middleware.SessionActivityMiddleware re-saves the session on each
-# request a person makes (not on the dashboard's background refresh).
+# A person's requests renew the idle timeout at most this often (portal.middleware).
+SESSION_RENEW_SECONDS = 60
+# An idle timeout: portal.middleware.SessionActivityMiddleware re-saves the session on a
+# request a person makes (not on the dashboard's background refresh), at most once a minute.
 SESSION_SAVE_EVERY_REQUEST = False
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"

@@ -1,4 +1,5 @@
 import pytest
+from django.core.cache import caches
 
 from tests.accounts.factories import LicenseFactory, MembershipFactory, UserFactory
 from tests.processes import Worker, child_env
@@ -7,6 +8,17 @@ from tests.processes import Worker, child_env
 @pytest.fixture(autouse=True)
 def _fast_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _empty_caches():
+    """Each test starts with empty caches (the dashboard's rendered sections among them):
+    a test's database is rolled back, so ids and frozen clocks repeat from test to test."""
+    for cache in caches.all():
+        cache.clear()
+    yield
+    for cache in caches.all():
+        cache.clear()
 
 
 @pytest.fixture

@@ -176,3 +176,34 @@ def test_idle_session_is_extended_by_a_person_not_by_the_auto_refresh(
         response = client.get(dashboard, HTTP_X_AUTO_REFRESH="1")
     assert response.status_code == 302
     assert response["Location"].startswith("/accounts/login/")
+
+
+@pytest.mark.django_db
+def test_a_person_clicking_around_renews_the_session_at_most_once_a_minute(
+    client, member_a, license_a, settings
+):
+    import datetime as dt
+
+    import time_machine
+    from django.contrib.sessions.models import Session
+
+    dashboard = f"/l/{license_a.public_id}/"
+    start = dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.UTC)
+    idle = dt.timedelta(seconds=settings.SESSION_COOKIE_AGE)
+    with time_machine.travel(start, tick=False):
+        assert login(client, member_a.email, PASSWORD).status_code == 302
+        key = client.session.session_key
+        assert client.get(dashboard).status_code == 200
+    renewed = Session.objects.get(session_key=key).expire_date
+    assert renewed == start + idle
+    # Within the minute: no write, the expiry stays.
+    with time_machine.travel(start + dt.timedelta(seconds=59), tick=False):
+        response = client.get(dashboard)
+    assert response.status_code == 200 and "sessionid" not in response.cookies
+    assert Session.objects.get(session_key=key).expire_date == renewed
+    # A minute on: renewed again, and the cookie with it.
+    later = start + dt.timedelta(seconds=60)
+    with time_machine.travel(later, tick=False):
+        response = client.get(dashboard)
+    assert int(response.cookies["sessionid"]["max-age"]) == settings.SESSION_COOKIE_AGE
+    assert Session.objects.get(session_key=key).expire_date == later + idle

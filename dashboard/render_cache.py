@@ -1,0 +1,116 @@
+"""The overview's render cache: the sections drawn from the ledger, rendered once for each
+version of what they show.
+
+Most of a dashboard's server time is turning a hundred recent entries, 42 chart bars and
+the totals into HTML (docs/benchmarks.md, part 1). Those sections change only when what
+they show changes, which `DashboardBasis.sections_version` names: the license, its ledger
+version (every posting changes it, in the posting's own transaction), its local day,
+timezone and alert threshold, and the prices in effect. So they are kept rendered, per
+license, beside that version and the version of the templates and code that drew them, and
+drawn again the first time any of it differs: a new entry, a refund, a changed threshold
+or timezone, midnight in the license's timezone, a new price in effect. Money is never
+shown older than the totals read for the request.
+
+Only fragments are kept, never a response: the parts of the page that belong to the
+request (the CSRF token, messages, the login's email and licenses, the viewer's role, how
+old the data is) are drawn on every request around them. The sections are rendered
+without the request, so none of it can slip into them; an owner and a member of one
+license see the same sections.
+
+The cache is a convenience (settings.CACHES "dashboard", memory in each process): empty,
+not configured or failing, the page renders in full, as before.
+"""
+
+import hashlib
+import logging
+from pathlib import Path
+
+from django.conf import settings
+from django.core.cache import InvalidCacheBackendError, caches
+from django.core.cache.backends.base import BaseCache
+from django.template.loader import render_to_string
+from django.utils.safestring import SafeString
+
+import billing.forecast
+import billing.money
+import dashboard.formatting
+import dashboard.selectors
+import dashboard.templatetags.dashboard
+from dashboard.selectors import DashboardBasis, dashboard_from
+
+logger = logging.getLogger(__name__)
+
+CACHE_ALIAS = "dashboard"
+
+# name -> template; the page places each with {{ sections.<name> }}.
+SECTIONS = {
+    "low_balance": "dashboard/partials/low_balance.html",
+    "balance": "dashboard/partials/balance.html",
+    "estimates": "dashboard/partials/estimates.html",
+    "transactions": "dashboard/partials/transactions.html",
+    "analytics": "dashboard/partials/analytics.html",
+    "monthly": "dashboard/partials/monthly_chart.html",
+    "daily": "dashboard/partials/daily_chart.html",
+}
+
+
+def _code_version() -> str:
+    """A digest of the templates and the code that draw the sections, so a deploy that
+    changes either never serves sections drawn by the old one, even from a shared cache."""
+    digest = hashlib.sha256()
+    partials = sorted((Path(settings.BASE_DIR) / "templates" / "dashboard" / "partials").glob("*"))
+    modules = (
+        dashboard.selectors,
+        dashboard.formatting,
+        dashboard.templatetags.dashboard,
+        billing.money,
+        billing.forecast,
+    )
+    for path in [*partials, *(Path(str(m.__file__)) for m in modules)]:
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+CODE_VERSION = _code_version()
+
+
+def _cache() -> BaseCache | None:
+    try:
+        return caches[CACHE_ALIAS]
+    except InvalidCacheBackendError:
+        return None
+
+
+def cache_key(license_id: int) -> str:
+    # One entry per license: a new version replaces the old one instead of sitting beside it.
+    return f"dashboard-sections:{license_id}"
+
+
+def dashboard_sections(basis: DashboardBasis) -> dict[str, SafeString]:
+    """The ledger's sections of this basis, from the cache when drawn for exactly this
+    version, otherwise drawn now (two more queries: rollups and recent entries) and kept."""
+    version = (CODE_VERSION, basis.sections_version())
+    cache = _cache()
+    key = cache_key(basis.license.pk)
+    if cache is not None:
+        try:
+            kept = cache.get(key)
+        except Exception:  # a cache that fails (a Redis outage) only costs the rendering
+            logger.warning(
+                "dashboard cache read failed license=%s", basis.license.pk, exc_info=True
+            )
+            kept = None
+        # The version starts with the license's id: sections of another license never match.
+        if kept is not None and kept[0] == version:
+            return kept[1]
+    context = {"dashboard": dashboard_from(basis), "license": basis.license}
+    sections = {name: render_to_string(template, context) for name, template in SECTIONS.items()}
+    if cache is not None:
+        try:
+            cache.set(key, (version, sections))
+        except Exception:
+            logger.warning(
+                "dashboard cache write failed license=%s", basis.license.pk, exc_info=True
+            )
+    return sections
