@@ -47,6 +47,17 @@ def client_a(client, member_a):
     return client
 
 
+def _celery_joins_allowed() -> None:
+    """Celery keeps "are we inside a task?" in one process-wide flag that each eager
+    apply_async sets and puts back. Eager tasks applied at once from several threads (the
+    concurrency tests) can put it back in the wrong order and leave it set, and then this
+    process's result.get() refuses ("Never call result.get() within a task!"). The test
+    process is never inside a task, so it is cleared."""
+    from celery._state import _set_task_join_will_block
+
+    _set_task_join_will_block(False)
+
+
 @pytest.fixture
 def celery_eager():
     """Run tasks in-process, as a worker would run them, for tests about their effects."""
@@ -56,6 +67,7 @@ def celery_eager():
     app.conf.task_always_eager = True
     yield
     app.conf.task_always_eager = previous
+    _celery_joins_allowed()
 
 
 @pytest.fixture
@@ -64,6 +76,7 @@ def start_worker():
     of its own (or `queue`), with `env` (default: child_env(), the test database); stopped
     after the test."""
     started: list[Worker] = []
+    _celery_joins_allowed()
 
     def start(env: dict | None = None, queue: str | None = None) -> Worker:
         worker = Worker(env if env is not None else child_env(), queue)
