@@ -21,7 +21,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.models import License
-from billing.models import ROLLUP_SUMS, LicenseBalance
+from billing.models import ROLLUP_SUMS, LedgerEntry, LicenseBalance
 from billing.money import MONEY_MAX, format_money, money_exact, quantize_money
 from billing.totals import BALANCE_TOTALS, TOTAL_NAMES, sums_select_sql, totals_of
 from portal.exceptions import ApplicationError
@@ -218,6 +218,16 @@ def post_entries(
     after = balance_after if balance_after is not None else before
     balance.balance = after
     return PostResult(list(inserted), before, after)
+
+
+def post_entry(
+    *, license: License, balance: LicenseBalance, draft: EntryDraft
+) -> tuple[PostResult, LedgerEntry]:
+    """Post one draft (a purchase, a refund, a credit) and return the entry as stored: the
+    one just inserted, or the one a retry under the same external id already posted."""
+    posted = post_entries(license=license, balance=balance, drafts=[draft])
+    entry = LedgerEntry.objects.for_license(license).get(external_id=draft.external_id)
+    return posted, entry
 
 
 def totals_refuse_overflow(balance: LicenseBalance, drafts: Sequence[EntryDraft]) -> None:

@@ -24,6 +24,7 @@ from billing.ledger import (
     exact_amount,
     lock_balance,
     post_entries,
+    post_entry,
 )
 from billing.models import BalanceAlert, CreditApproval, LedgerEntry, LicenseBalance, Service
 from billing.money import charge_for, format_money, quantize_money
@@ -141,8 +142,7 @@ def purchase_record(
         description=description or "Credit purchase",
         created_by_id=acting_user.pk if acting_user else None,
     )
-    result = post_entries(license=license, balance=balance, drafts=[draft])
-    entry = LedgerEntry.objects.for_license(license).get(external_id=external_id)
+    result, entry = post_entry(license=license, balance=balance, draft=draft)
     created = bool(result.inserted_external_ids)
     if created:
         if acting_user is not None:
@@ -431,8 +431,7 @@ def refund_issue(
         reason=reason,
         created_by_id=acting_user.pk,
     )
-    posted = post_entries(license=license, balance=balance, drafts=[draft])
-    entry = LedgerEntry.objects.for_license(license).get(external_id=external_id)
+    posted, entry = post_entry(license=license, balance=balance, draft=draft)
     audit_record(
         actor=acting_user,
         license=license,
@@ -544,8 +543,7 @@ def purchase_refund_record(
         reason=(reason or "").strip() or "Refunded to the card",
         created_by_id=acting_user.pk if acting_user else None,
     )
-    posted = post_entries(license=license, balance=balance, drafts=[draft])
-    entry = LedgerEntry.objects.for_license(license).get(external_id=external_id)
+    posted, entry = post_entry(license=license, balance=balance, draft=draft)
     # Audited whoever asked: a person (acting_user) or the provider (a refund made there).
     audit_record(
         actor=acting_user,
