@@ -7,6 +7,10 @@
     python -m bench --parts tenants --update   # rewrite only these parts' sections of
                                                # docs/benchmarks.md, keeping the others'
     BENCH_SIZES=10K,1M python -m bench --parts dashboard
+    python -m bench --render bench/data/results.json   # the report of a saved run
+
+After each part the results so far are saved in bench/data/results.json, so a run cut short
+(the full run takes most of an hour) still leaves what it measured, marked partial.
 
 The bench licenses live in their own database (BENCH_DATABASE_URL, default portal_bench)
 and are loaded once (generate_usage) and kept between runs; the tenants part has its own
@@ -64,7 +68,18 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="replace only the sections of the parts run in docs/benchmarks.md",
     )
+    parser.add_argument(
+        "--render",
+        metavar="RESULTS_JSON",
+        default=None,
+        help="write the report of a saved run (bench/data/results.json) instead of running",
+    )
     args = parser.parse_args(argv)
+    if args.render:
+        saved = json.loads(Path(args.render).read_text())
+        default = DEFAULT_OUTPUT if saved["full"] else QUICK_OUTPUT
+        write_report(saved, args.output or default, args.update)
+        return
     parts = [p.strip() for p in args.parts.split(",") if p.strip()]
     if bad := [p for p in parts if p not in PARTS]:
         raise SystemExit(f"unknown part(s) {bad}; choose among {', '.join(PARTS)}")
@@ -78,7 +93,7 @@ def main(argv: list[str] | None = None) -> None:
     output = args.output or (DEFAULT_OUTPUT if full else QUICK_OUTPUT)
 
     configure_django()
-    from bench import console, dashboard, export, ingest, report, tenants, web
+    from bench import console, dashboard, export, ingest, tenants, web
     from bench.setup import load_times, machine_description, prepare_database
 
     needed = set(keys) | (set(EXPORT_KEYS) if "export" in parts else set())
@@ -94,12 +109,23 @@ def main(argv: list[str] | None = None) -> None:
     }
     largest = keys[-1]
     started = time.perf_counter()
+    saved = ROOT / "bench" / "data" / "results.json"
+    saved.parent.mkdir(exist_ok=True)
+
+    def save(part: str) -> None:
+        # After each part, so a run cut short keeps what it measured (--render writes it).
+        results["seconds"] = time.perf_counter() - started
+        results["parts_done"] = [*results.get("parts_done", []), part]
+        results["full"] = full and set(results["parts_done"]) == set(parts)
+        saved.write_text(json.dumps(results, indent=1, default=str))
+
     if "dashboard" in parts:
         print(f"1. dashboard: {', '.join(keys)} …", flush=True)
         requests = args.requests or (200 if args.quick else dashboard.REQUESTS)
         results["dashboard"] = dashboard.run(env, keys, requests)
         print(f"1b. usage explorer, a year by endpoint: {largest} …", flush=True)
         results["explorer"] = dashboard.run_explorer(env, largest, requests)
+        save("dashboard")
     if "export" in parts:
         print(f"2. export: {', '.join(EXPORT_KEYS)} …", flush=True)
         results["export"] = export.run(
@@ -107,9 +133,11 @@ def main(argv: list[str] | None = None) -> None:
             repeats=2 if args.quick else export.REPEATS,
             extra="BENCH-10M" if "BENCH-10M" in keys else None,
         )
+        save("export")
     if "ingest" in parts:
         print("3. ingest …", flush=True)
         results["ingest"] = ingest.run(20_000 if args.quick else ingest.RECORDS)
+        save("ingest")
     if "web" in parts:
         print(f"4. web: dashboard of {largest} while {largest}'s history downloads …", flush=True)
         results["web"] = web.run(
@@ -119,6 +147,7 @@ def main(argv: list[str] | None = None) -> None:
             windows=2 if args.quick else web.WINDOWS,
             duration=5 if args.quick else web.DURATION,
         )
+        save("web")
     if "console" in parts:
         print(
             f"5. console: admin ledger, staff search, All transactions of {largest} …", flush=True
@@ -126,16 +155,20 @@ def main(argv: list[str] | None = None) -> None:
         results["console"] = console.run(
             env, largest, requests=args.requests or (40 if args.quick else console.REQUESTS)
         )
+        save("console")
     if "tenants" in parts:
         print("6. tenants: one beat cycle at 1 K, 10 K, 100 K licenses …", flush=True)
         results["tenants"] = tenants.run()
-    results["seconds"] = time.perf_counter() - started
-    data = ROOT / "bench" / "data"
-    data.mkdir(exist_ok=True)
-    (data / "results.json").write_text(json.dumps(results, indent=1, default=str))
+        save("tenants")
+    write_report(results, args.output or output, args.update)
+
+
+def write_report(results: dict, output: Path | str, update: bool) -> None:
+    from bench import report
+
     text = report.render(results)
-    if args.update:
-        output = args.output or DEFAULT_OUTPUT
+    if update:  # only the sections of the parts run, into the committed file by default
+        output = DEFAULT_OUTPUT if output == QUICK_OUTPUT else output
         text = report.sections_replace(Path(output).read_text(), text)
     with open(output, "w") as f:
         f.write(text)
