@@ -170,6 +170,7 @@ def write_report(results: dict, output: Path | str, update: bool) -> None:
     if update:  # only the sections of the parts run, into the committed file by default
         output = DEFAULT_OUTPUT if output == QUICK_OUTPUT else output
         text = report.sections_replace(Path(output).read_text(), text)
+    text = report.with_goals(text)
     with open(output, "w") as f:
         f.write(text)
     print(text)

@@ -153,6 +153,43 @@ def render(r: dict) -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
+GOALS_HEADING = "## Goals at a glance"
+
+
+def with_goals(text: str) -> str:
+    """`text` with its goal rows gathered under one heading after the run's lines, each
+    beside its section: what a reader wants first. Rebuilt from the sections themselves, so a
+    partial run's --update lists the kept sections' goals too."""
+    before, _, after = text.partition("\n" + GOALS_HEADING + "\n")
+    if after:  # drop the old summary: everything up to the next section
+        text = before + "\n" + after[after.index("\n## ") + 1 :] if "\n## " in after else before
+    head, *sections = text.split("\n## ")
+    rows = []
+    for section in sections:
+        title = section.split("\n", 1)[0]
+        lines = section.split("\n")
+        for i, line in enumerate(lines):
+            if line.startswith("| goal | measured |"):
+                for row in lines[i + 2 :]:
+                    if not row.startswith("|"):
+                        break
+                    rows.append(f"| {title.split('.', 1)[0]} {row}")
+    if not rows:
+        return text
+    summary = [
+        GOALS_HEADING,
+        "",
+        "Every goal row of the sections below, as each section measured it (a section made in "
+        "its own run says so under its heading).",
+        "",
+        "| section | goal | measured | |",
+        "| --- | --- | --- | --- |",
+        *rows,
+        "",
+    ]
+    return head.rstrip() + "\n\n" + "\n".join(summary) + "\n## " + "\n## ".join(sections)
+
+
 def _section_order(number: str) -> tuple[int, str]:
     """ "1" < "1b" < "2" … ; a heading without a number goes last."""
     digits = number[: len(number) - len(number.lstrip("0123456789"))]
