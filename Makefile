@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test install preflight migrate seed lint format test-fast bench chromium
+.PHONY: run test install preflight migrate seed lint format test-fast bench test-tools
 
 # The venv counts as made only once pip is in it: a venv left half-made (python but no
 # pip, after an interrupted or failed `python -m venv`) is made again, not taken as done.
@@ -47,21 +47,22 @@ format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-test: preflight lint chromium
+test: preflight lint test-tools
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-# The browser tests drive Debian's Chromium (Playwright cannot download a browser here).
-# As root it is installed (retried after an apt-get update); otherwise one line says how.
-CHROMIUM := /usr/bin/chromium
-APT_INSTALL_CHROMIUM := DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null
-chromium:
-	@if [ ! -x $(CHROMIUM) ]; then \
+# The browser tests drive Debian's Chromium (Playwright cannot download a browser here), and
+# the PDF tests look at receipts and statements as pictures with poppler's pdftoppm.
+# As root they are installed (retried after an apt-get update); otherwise one line says how.
+TEST_PACKAGES := chromium poppler-utils
+APT_INSTALL := DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(TEST_PACKAGES) >/dev/null
+test-tools:
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/pdftoppm ]; then \
 		if [ "$$(id -u)" != 0 ]; then \
-			echo "The browser tests need Debian's Chromium: run 'sudo apt-get install -y chromium', then make test"; exit 1; \
+			echo "The tests need Chromium and pdftoppm: run 'sudo apt-get install -y $(TEST_PACKAGES)', then make test"; exit 1; \
 		fi; \
-		echo "installing Debian's Chromium for the browser tests (apt-get install -y chromium)"; \
-		$(APT_INSTALL_CHROMIUM) || { apt-get update -q >/dev/null && $(APT_INSTALL_CHROMIUM); } || \
-			{ echo "Could not install Chromium: run 'apt-get update && apt-get install -y chromium', then make test"; exit 1; }; \
+		echo "installing what the browser and PDF tests use (apt-get install -y $(TEST_PACKAGES))"; \
+		$(APT_INSTALL) || { apt-get update -q >/dev/null && $(APT_INSTALL); } || \
+			{ echo "Could not install them: run 'apt-get update && apt-get install -y $(TEST_PACKAGES)', then make test"; exit 1; }; \
 	fi
 
 # Only the fast tests (no browser, no real worker, no fault injection).

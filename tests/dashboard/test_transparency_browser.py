@@ -196,12 +196,12 @@ def test_last_months_statement_pdf_renders_and_closes_at_the_reconciliations_fig
     pdf = tmp_path / "statement.pdf"
     download.value.save_as(pdf)
     assert pdf.read_bytes().startswith(b"%PDF")
-    if shutil.which("pdftoppm"):  # poppler-utils (README): render it as a viewer would
-        subprocess.run(["pdftoppm", "-png", "-r", "60", str(pdf), str(tmp_path / "p")], check=True)
-        pages = sorted(tmp_path.glob("p*.png"))
-        assert pages and pages[0].stat().st_size > 1000
-        ARTIFACTS.mkdir(exist_ok=True)
-        shutil.copy(pages[0], ARTIFACTS / "statement-last-month.png")
+    # Render it as a viewer would (poppler-utils, installed by make test-tools).
+    subprocess.run(["pdftoppm", "-png", "-r", "60", str(pdf), str(tmp_path / "p")], check=True)
+    pages = sorted(tmp_path.glob("p*.png"))
+    assert pages and pages[0].stat().st_size > 1000
+    ARTIFACTS.mkdir(exist_ok=True)
+    shutil.copy(pages[0], ARTIFACTS / "statement-last-month.png")
 
     out = io.StringIO()
     call_command("reconcile_ledger", "--month", f"{last:%Y-%m}", "--license", acme.key, stdout=out)
@@ -209,11 +209,10 @@ def test_last_months_statement_pdf_renders_and_closes_at_the_reconciliations_fig
     fields = line.split()
     assert fields[-1] == "ok"
     assert closing == f"${Decimal(fields[6]):,.6f}"
-    if shutil.which("pdftotext"):
-        text = subprocess.run(
-            ["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True
-        ).stdout
-        assert closing in text
+    text = subprocess.run(
+        ["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True
+    ).stdout
+    assert closing in text
 
     # Each month's closing is the next one's opening, month after month, on the pages.
     month_links = page.locator("main a", has_text=re.compile(r"^[A-Z][a-z]+ \d{4}$"))
