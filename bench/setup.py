@@ -38,8 +38,9 @@ def configure_django() -> None:
     django.setup()
 
 
-def prepare_database(sizes: dict[str, int]) -> dict:
-    """Migrate, then make sure each bench license holds exactly its number of entries."""
+def prepare_database(sizes: dict[str, int], loads_file: Path = LOADS_FILE) -> dict:
+    """Migrate, then make sure each bench license holds exactly its number of entries
+    (the load times go to `loads_file`)."""
     from django.core.management import call_command
 
     from accounts.models import License, Membership, User
@@ -71,10 +72,10 @@ def prepare_database(sizes: dict[str, int]) -> dict:
             call_command(
                 "generate_usage", license=key, entries=entries - have, days=730, seed=len(key)
             )
-            loads = load_times()
+            loads = load_times(loads_file)
             loads[key] = {"entries": entries - have, "seconds": time.perf_counter() - started}
-            LOADS_FILE.parent.mkdir(exist_ok=True)
-            LOADS_FILE.write_text(json.dumps(loads, indent=1))
+            loads_file.parent.mkdir(parents=True, exist_ok=True)
+            loads_file.write_text(json.dumps(loads, indent=1))
         elif not LicenseBalance.objects.filter(
             license=license, endpoint_rollups_ready=True
         ).exists():
@@ -86,9 +87,9 @@ def prepare_database(sizes: dict[str, int]) -> dict:
     return {"user": user, "licenses": licenses}
 
 
-def load_times() -> dict:
+def load_times(loads_file: Path = LOADS_FILE) -> dict:
     """How long generate_usage took for each bench license, when this database was filled."""
-    return json.loads(LOADS_FILE.read_text()) if LOADS_FILE.exists() else {}
+    return json.loads(loads_file.read_text()) if loads_file.exists() else {}
 
 
 def machine_description() -> str:

@@ -1,11 +1,21 @@
-"""4. Dashboard throughput under gunicorn, with concurrent clients, idle and while a CSV
-export streams.
+"""4. Dashboard throughput under gunicorn, with concurrent clients: idle, while a CSV export
+streams from the primary, and while it streams from a read replica.
 
-gunicorn runs as `make run` runs it (2 gthread workers of 4 threads, DEBUG off) against
-the bench database; wrk drives the dashboard over loopback with a fixed number of
-connections, each request carrying one of several logged-in sessions (a real session
-cookie, so the whole request path runs: session, login, tenancy, the page). The same run
-is made twice: idle, then while curl downloads a license's complete history back to back.
+Everything here runs on a primary cluster of the bench's own (tests/services.py's
+PrivatePostgres, kept in bench/data/web-primary/ between runs and loaded once, like the bench
+database) and a streaming standby made fresh by `pg_basebackup -R` for each run and removed
+after: the machine's cluster does not accept replication connections.
+
+gunicorn runs as `make run` runs it (2 gthread workers of 4 threads, DEBUG off); wrk drives
+the dashboard over loopback with a fixed number of connections, each request carrying one of
+several logged-in sessions (a real session cookie, so the whole request path runs: session,
+login, tenancy, the page). The dashboards' gunicorn has no replica: every window's dashboards
+read the primary. The export is served by a gunicorn of its own, one without the replica and
+one with DATABASE_REPLICA_URL (the CSV history is a replica read), so between the two export
+windows only the postmaster that reads and sends the rows differs: the same Python formats the
+CSV in a process apart from the dashboards' either way. A light writer (a sync's page of usage
+records every half second, on another license) runs through every window so the replica has
+something to replay; its lag is sampled throughout.
 
 Beside it, throughput with and without the render cache (dashboard/render_cache.py): a
 second gunicorn with DASHBOARD_RENDER_CACHE=false draws every dashboard in full, and windows
@@ -26,14 +36,23 @@ import time
 import urllib.request
 from pathlib import Path
 
-from bench.setup import BENCH_DATABASE_URL, ROOT
+from bench.setup import ROOT
+from tests.services import PrivatePostgres, PrivateStandby
 
 DURATION = 10  # seconds per wrk run
-WINDOWS = 6  # idle / export pairs
+WINDOWS = 6  # rounds of (idle, export from the primary, export from the replica)
 # Clients at once: 1 keeps about one core busy with dashboards, 2 keep both busy at idle
-# (the workers' ceiling on this machine is reached at about 2), so an export has to take
-# its share from them.
-LEVELS = (1, 2)
+# (the workers' ceiling on this machine is reached at about 2), 4 queue a little, so an
+# export has to take its share from them.
+LEVELS = (1, 2, 4)
+# What a window runs beside the dashboards, in the order of the first round (each round
+# starts one further along, so every kind of window comes first, second and third alike).
+IDLE, FROM_PRIMARY, FROM_REPLICA = "idle", "primary", "replica"
+KINDS = (IDLE, FROM_PRIMARY, FROM_REPLICA)
+LAG_SAMPLE_SECONDS = 0.25
+# Kept between runs, like the bench database (gitignored, under bench/data/).
+PRIMARY_DIR = Path(os.environ.get("BENCH_WEB_PRIMARY_DIR", ROOT / "bench" / "data" / "web-primary"))
+PRIMARY_DATABASE = "portal_bench_web"
 SATURATING_CONNECTIONS = 16
 SESSIONS = 32
 # Render cache on / off: windows per side and the numbers of clients compared.
@@ -84,11 +103,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_gunicorn(port: int, **extra_env: str) -> subprocess.Popen:
+def start_gunicorn(port: int, database_url: str, **extra_env: str) -> subprocess.Popen:
     env = {
         **os.environ,
         **extra_env,
-        "DATABASE_URL": BENCH_DATABASE_URL,
+        "DATABASE_URL": database_url,
         "DJANGO_SETTINGS_MODULE": "portal.settings",
         "LOG_LEVEL": "WARNING",
         "DEBUG": "false",
@@ -202,64 +221,236 @@ def summary(runs: list[dict]) -> dict:
     }
 
 
+class LagSampler:
+    """How far the standby is behind, every LAG_SAMPLE_SECONDS, in a thread: bytes as the
+    primary's pg_current_wal_lsn() minus the standby's pg_last_wal_replay_lsn() (what the
+    portal's lag limit compares), seconds as PostgreSQL's own replay_lag
+    (pg_stat_replication: from the primary flushing WAL to the standby having replayed it).
+    Each sample also notes whether a client backend of the standby was running a query,
+    which says where the export ran (nothing else reads the standby). `window()` brackets
+    one wrk window."""
+
+    def __init__(self, primary: PrivatePostgres, standby: PrivateStandby):
+        import psycopg
+
+        self.primary = psycopg.connect(primary.url, autocommit=True)
+        self.standby = psycopg.connect(standby.url, autocommit=True)
+        self.samples: list[tuple[int, float, bool]] | None = None
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.loop, daemon=True)
+        self.thread.start()
+
+    @staticmethod
+    def row(connection, sql: str, params: list | None = None) -> tuple:
+        row = connection.execute(sql, params).fetchone()
+        assert row is not None, sql  # one-row queries
+        return row
+
+    def sample(self) -> tuple[int, float, bool]:
+        (primary_lsn, replay_lag) = self.row(
+            self.primary,
+            "SELECT pg_current_wal_lsn()::text,"
+            " (SELECT extract(epoch FROM replay_lag)::float8 FROM pg_stat_replication LIMIT 1)",
+        )
+        (behind, reading) = self.row(
+            self.standby,
+            "SELECT pg_wal_lsn_diff(%s::pg_lsn, pg_last_wal_replay_lsn())::bigint,"
+            " EXISTS (SELECT FROM pg_stat_activity WHERE backend_type = 'client backend'"
+            "         AND state = 'active' AND pid <> pg_backend_pid())",
+            [primary_lsn],
+        )
+        return max(0, int(behind)), replay_lag or 0.0, bool(reading)
+
+    def loop(self) -> None:
+        while not self.stop.wait(LAG_SAMPLE_SECONDS):
+            samples = self.samples
+            if samples is not None:
+                samples.append(self.sample())
+
+    def window(self) -> "LagWindow":
+        return LagWindow(self)
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(timeout=10)
+        self.primary.close()
+        self.standby.close()
+
+
+class LagWindow:
+    def __init__(self, sampler: LagSampler):
+        self.sampler = sampler
+        self.result: dict = {}
+
+    def __enter__(self):
+        self.sampler.samples = []
+        return self
+
+    def __exit__(self, *exc):
+        samples, self.sampler.samples = self.sampler.samples or [], None
+        lag_bytes = [b for b, _, _ in samples] or [0]
+        lag_seconds = [s for _, s, _ in samples] or [0.0]
+        self.result = {
+            "samples": len(samples),
+            "bytes_p50": statistics.median(lag_bytes),
+            "bytes_max": max(lag_bytes),
+            "seconds_p50": statistics.median(lag_seconds),
+            "seconds_max": max(lag_seconds),
+            "replica_reading": sum(r for _, _, r in samples) / len(samples) if samples else 0.0,
+        }
+
+
+def lag_summary(windows: list[dict]) -> dict:
+    """Over a level's windows of one kind: the median window's typical lag, the worst sample
+    of any window, and the share of samples with the standby running a query (median)."""
+    return {
+        "bytes_p50": statistics.median(w["bytes_p50"] for w in windows),
+        "bytes_max": max(w["bytes_max"] for w in windows),
+        "seconds_p50": statistics.median(w["seconds_p50"] for w in windows),
+        "seconds_max": max(w["seconds_max"] for w in windows),
+        "replica_reading": statistics.median(w["replica_reading"] for w in windows),
+        "samples": sum(w["samples"] for w in windows),
+    }
+
+
+def primary_start() -> PrivatePostgres:
+    """The bench's primary, from its kept directory (initdb'd the first time)."""
+    primary = PrivatePostgres(PRIMARY_DIR)
+    primary.database = PRIMARY_DATABASE
+    primary.stop()  # a server a killed run left behind
+    primary.start()
+    return primary
+
+
+def primary_setup(primary: PrivatePostgres, key: str) -> dict:
+    """Migrate, load `key` once (generate_usage, kept with the cluster), the writer's
+    license, and SESSIONS logged-in session cookies: bench.web_primary in a child process
+    pointed at the primary."""
+    env = {**os.environ, "BENCH_DATABASE_URL": primary.url, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.web_primary", "setup", key, str(SESSIONS)],
+        capture_output=True, text=True, env=env, cwd=ROOT, check=False,
+    )  # fmt: skip
+    if out.returncode != 0:
+        raise RuntimeError(f"bench.web_primary setup failed:\n{out.stderr[-3000:]}")
+    sys.stdout.write(out.stderr[-2000:])  # what it loaded, if anything
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def writer_start(primary: PrivatePostgres) -> subprocess.Popen:
+    env = {**os.environ, "BENCH_DATABASE_URL": primary.url, "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen(
+        [sys.executable, "-m", "bench.web_primary", "write"],
+        stdout=subprocess.PIPE, text=True, env=env, cwd=ROOT,
+    )  # fmt: skip
+
+
+def writer_stop(proc: subprocess.Popen) -> int:
+    """Stop the writer; the records it posted."""
+    proc.terminate()
+    out, _ = proc.communicate(timeout=60)
+    lines = [ln for ln in (out or "").splitlines() if ln.startswith("{")]
+    return json.loads(lines[-1])["records"] if lines else 0
+
+
 def run(
-    env: dict,
-    dashboard_key: str,
-    export_key: str,
+    key: str,
     *,
     windows: int = WINDOWS,
     duration: int = DURATION,
     levels: tuple[int, ...] = LEVELS,
 ) -> dict:
-    """For each number of clients: alternating windows, idle then with the export
-    streaming, `windows` times each (the machine is shared; alternating lets its drift hit
-    both sides alike). Then the throughput ceiling, idle, with more clients than threads."""
+    """For each number of clients: `windows` rounds of three windows (idle, the export from
+    the primary, the export from the replica), each round starting one kind further along
+    (the machine is shared; rotating lets its drift hit every kind alike). Then the
+    throughput ceiling, idle, with more clients than threads, and the render cache on/off."""
     from django.urls import reverse
 
     wrk = ensure_wrk()
     if wrk is None:
         return {"skipped": "wrk is not installed and apt-get could not install it"}
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    dashboard = env["licenses"][dashboard_key]
-    exported = env["licenses"][export_key]
-    dashboard_url = base + reverse("dashboard:overview", kwargs={"license_id": dashboard.public_id})
-    export_url = base + reverse("dashboard:history_csv", kwargs={"license_id": exported.public_id})
-    cookies = session_cookies(env["user"], SESSIONS)
-    gunicorn = start_gunicorn(port)
-    port_off = free_port()
-    drawn_url = dashboard_url.replace(base, f"http://127.0.0.1:{port_off}")
-    gunicorn_off = start_gunicorn(port_off, DASHBOARD_RENDER_CACHE="false")
+    started_at = time.time()
+    primary = primary_start()
+    standby: PrivateStandby | None = None
+    sampler: LagSampler | None = None
+    writer: subprocess.Popen | None = None
+    servers: list[subprocess.Popen] = []
     results: dict[int, dict] = {}
     compare: dict[int, dict] = {}
     try:
-        check_page(dashboard_url, cookies[0], dashboard.name)
-        check_page(drawn_url, cookies[0], dashboard.name)
+        made = primary_setup(primary, key)
+        cookies = made["cookies"]
+        started = time.perf_counter()
+        standby = PrivateStandby(primary).start()
+        basebackup_seconds = time.perf_counter() - started
+        deadline = time.monotonic() + 300
+        while not standby.caught_up():
+            if time.monotonic() > deadline:
+                raise RuntimeError("the standby did not catch up within 5 minutes")
+            time.sleep(0.2)
+
+        def serve(**extra_env: str) -> str:
+            port = free_port()
+            servers.append(start_gunicorn(port, primary.url, **extra_env))
+            return f"http://127.0.0.1:{port}"
+
+        path = reverse("dashboard:overview", kwargs={"license_id": made["public_id"]})
+        history = reverse("dashboard:history_csv", kwargs={"license_id": made["public_id"]})
+        dashboard_url = serve() + path  # the dashboards: no replica, as `make run` starts it
+        drawn_url = serve(DASHBOARD_RENDER_CACHE="false") + path
+        export_urls = {
+            FROM_PRIMARY: serve() + history,
+            FROM_REPLICA: serve(DATABASE_REPLICA_URL=standby.url) + history,
+        }
+        check_page(dashboard_url, cookies[0], made["name"])
+        check_page(drawn_url, cookies[0], made["name"])
         with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
             f.write(WRK_SCRIPT % {"cookies": ", ".join(json.dumps(c) for c in cookies)})
             script = f.name
+        sampler = LagSampler(primary, standby)
+        writer = writer_start(primary)
+        writer_started = time.perf_counter()
         # Warm every worker and thread; this first window at the ceiling also counts as one.
         ceiling = [run_wrk(wrk, dashboard_url, script, duration, SATURATING_CONNECTIONS)]
         for connections in levels:
-            idle: list[dict] = []
-            busy: list[dict] = []
-            export_rates: list[float] = []
-            for _ in range(windows):
-                idle.append(run_wrk(wrk, dashboard_url, script, duration, connections))
-                with Exporter(export_url, cookies[-1]) as exporter:
-                    time.sleep(1)  # the export is streaming before the clients start
-                    busy.append(run_wrk(wrk, dashboard_url, script, duration, connections))
-                export_rates.append(exporter.mb_per_s)
+            runs: dict[str, list[dict]] = {kind: [] for kind in KINDS}
+            lags: dict[str, list[dict]] = {kind: [] for kind in KINDS}
+            rates: dict[str, list[float]] = {FROM_PRIMARY: [], FROM_REPLICA: []}
+            loads = [os.getloadavg()[0]]
+            for round_ in range(windows):
+                for kind in KINDS[round_ % 3 :] + KINDS[: round_ % 3]:
+                    with sampler.window() as lag:
+                        if kind == IDLE:
+                            runs[kind].append(
+                                run_wrk(wrk, dashboard_url, script, duration, connections)
+                            )
+                        else:
+                            with Exporter(export_urls[kind], cookies[-1]) as exporter:
+                                time.sleep(1)  # the export is streaming before the clients start
+                                runs[kind].append(
+                                    run_wrk(wrk, dashboard_url, script, duration, connections)
+                                )
+                            rates[kind].append(exporter.mb_per_s)
+                    lags[kind].append(lag.result)
+                loads.append(os.getloadavg()[0])
             results[connections] = {
-                "idle": summary(idle),
-                "busy": summary(busy),
-                # Each busy window against the idle window just before it, then the median.
-                "p95_ratio_pairs": statistics.median(
-                    b["p95_ms"] / i["p95_ms"] for i, b in zip(idle, busy, strict=True)
-                ),
-                "export_mb_per_s": statistics.median(export_rates),
+                **{kind: summary(runs[kind]) for kind in KINDS},
+                # Each export window against the idle window of the same round, then the median.
+                "p95_ratio_pairs": {
+                    kind: statistics.median(
+                        b["p95_ms"] / i["p95_ms"]
+                        for i, b in zip(runs[IDLE], runs[kind], strict=True)
+                    )
+                    for kind in (FROM_PRIMARY, FROM_REPLICA)
+                },
+                "export_mb_per_s": {kind: statistics.median(r) for kind, r in rates.items()},
+                "lag": {kind: lag_summary(lags[kind]) for kind in KINDS},
+                "load": [min(loads), max(loads)],
             }
         ceiling.append(run_wrk(wrk, dashboard_url, script, duration, SATURATING_CONNECTIONS))
+        records_written = writer_stop(writer)
+        writer = None
+        writer_seconds = time.perf_counter() - writer_started
         # Neighbours on a shared machine only ever lower a ceiling: the better window counts.
         saturated = max(ceiling, key=lambda r: r["rps"])
         run_wrk(wrk, drawn_url, script, duration, SATURATING_CONNECTIONS)  # warm it too
@@ -274,14 +465,29 @@ def run(
         compare_load = [load_before, os.getloadavg()[0]]
         os.unlink(script)
     finally:
-        for proc in (gunicorn, gunicorn_off):
+        if writer is not None:
+            writer_stop(writer)
+        for proc in servers:
             os.killpg(proc.pid, signal.SIGTERM)
             proc.wait(timeout=30)
+        if sampler is not None:
+            sampler.close()
+        if standby is not None:
+            standby.close()  # made fresh each run
+        primary.stop()  # kept, with its data, for the next run
     return {
+        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started_at)),
+        "minutes": (time.time() - started_at) / 60,
         "windows": windows,
         "duration": duration,
-        "dashboard": dashboard_key,
-        "export": export_key,
+        "dashboard": key,
+        "export": key,
+        "primary_load": made["loads"].get(key),
+        "basebackup_seconds": basebackup_seconds,
+        "writer": {
+            "records": records_written,
+            "records_per_s": records_written / writer_seconds,
+        },
         "levels": results,
         "saturated": {"connections": SATURATING_CONNECTIONS, **summary([saturated])},
         "compare": {"windows": COMPARE_WINDOWS, "levels": compare, "load": compare_load},

@@ -3,6 +3,10 @@
 The shared PostgreSQL on 5432 and Redis on 6379 serve other engineers and CI, so a test
 that stops or restarts a service never touches them: it starts its own on a free port in
 a temporary directory, and removes everything it started, even when it fails.
+
+Benchmark 4 (bench/web.py) runs its primary and streaming standby with these classes too
+(that cluster does not accept replication connections): its primary in a directory kept
+between runs, its standby in a temporary one.
 """
 
 import os
@@ -30,12 +34,15 @@ def _as_postgres(argv: list[str]) -> list[str]:
 
 
 class PrivatePostgres:
-    """A PostgreSQL cluster of its own: initdb'd in a temp dir, trust auth, fsync off."""
+    """A PostgreSQL cluster of its own: initdb'd in a temp dir (or in `directory`, kept for
+    the next start), trust auth, fsync off."""
 
     database = "portal_faults"
 
-    def __init__(self):
-        self.dir = Path(tempfile.mkdtemp(prefix="portal-pg-"))
+    def __init__(self, directory: Path | None = None):
+        if directory is not None:
+            directory.mkdir(parents=True, exist_ok=True)
+        self.dir = directory or Path(tempfile.mkdtemp(prefix="portal-pg-"))
         self.data = self.dir / "data"
         self.port = free_port()
         if os.geteuid() == 0:
@@ -105,7 +112,8 @@ class PrivateStandby(PrivatePostgres):
                 _as_postgres([str(PG_BIN / "pg_basebackup"), "-D", str(self.data),
                               "-h", "127.0.0.1", "-p", str(self.primary.port), "-U", "postgres",
                               "-R", "-X", "stream", "--no-sync", "--checkpoint=fast"]),
-                capture_output=True, text=True, timeout=120, check=True,
+                # The bench copies a primary of several GB (bench/web.py); the tests' is small.
+                capture_output=True, text=True, timeout=1200, check=True,
             )  # fmt: skip
         super().start()  # a data directory exists, so no initdb: it starts as a standby
         return self
