@@ -25,6 +25,10 @@ logger = logging.getLogger(__name__)
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 _KEY = "portal:metrics:http"
 _BREAKER_SECONDS = 30
+# What a Redis call may raise: its own errors, and (seen under gunicorn's threads when a
+# 0.2 s timeout closed a socket another call was using) ValueError "I/O operation on closed
+# file" and OSError "Bad file descriptor" straight from the socket.
+_REDIS_FAILURES = (redis.RedisError, OSError, ValueError)
 
 
 class _RedisCounter:
@@ -49,15 +53,16 @@ class _RedisCounter:
             pipe.hincrby(_KEY, f"status:{status // 100}xx", 1)
             pipe.hincrbyfloat(_KEY, "sum", seconds)
             pipe.execute()
-        except redis.RedisError as exc:
+        except _REDIS_FAILURES as exc:
             self._paused_until = time.monotonic() + _BREAKER_SECONDS
-            logger.warning("metrics: Redis unavailable, pausing request metrics: %s", exc)
+            self._client = None  # its connections may be broken: a new pool after the pause
+            logger.warning("metrics: Redis unavailable, pausing request metrics: %r", exc)
 
     def read(self) -> dict[str, str]:
         try:
             raw = self.client().hgetall(_KEY)
-        except redis.RedisError as exc:
-            logger.warning("metrics: cannot read request metrics: %s", exc)
+        except _REDIS_FAILURES as exc:
+            logger.warning("metrics: cannot read request metrics: %r", exc)
             return {}
         return {k.decode(): v.decode() for k, v in raw.items()}
 

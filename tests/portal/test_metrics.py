@@ -138,6 +138,30 @@ def test_pages_keep_working_when_redis_is_down(client, settings, monkeypatch):
     assert client.get("/accounts/login/").status_code == 200
 
 
+@pytest.mark.parametrize(
+    "failure",
+    [ValueError("I/O operation on closed file"), OSError(9, "Bad file descriptor")],
+)
+def test_a_broken_redis_socket_does_not_fail_the_page(client, monkeypatch, failure):
+    # Under gunicorn's threads redis-py has raised these, not RedisError, after a timeout.
+    class BrokenPipeline:
+        def __getattr__(self, name):
+            def call(*args, **kwargs):
+                raise failure
+
+            return call
+
+    class BrokenClient:
+        def pipeline(self, **kwargs):
+            return BrokenPipeline()
+
+    monkeypatch.setattr(request_counter, "_client", BrokenClient())
+    monkeypatch.setattr(request_counter, "_paused_until", 0.0)
+    assert client.get("/accounts/login/").status_code == 200
+    assert request_counter._paused_until > 0
+    assert request_counter._client is None  # a fresh pool once the pause is over
+
+
 @pytest.mark.django_db
 def test_a_staff_session_reads_metrics_only_with_its_second_factor(client):
     from tests.accounts.factories import UserFactory
