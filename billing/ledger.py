@@ -82,8 +82,8 @@ _DRAFT_COPY_SQL = f"COPY posting_draft ({', '.join(EntryDraft._fields)}) FROM ST
 # a draft dated before it is posted now, in the open month, keeping its own time as
 # original_occurred_at and saying so in its description (invariant 11). Keep the INSERT
 # within the first 1 KB of the text: pg_stat_activity shows no more, and the fault tests
-# find a posting waiting on a lock by it. `{on_conflict}` is where the two forms of the
-# statement differ (post_entries).
+# find a posting waiting on a lock by it. `{on_conflict}` and `{inserted_ids}` are where the
+# two forms of the statement differ (post_entries).
 _POST_SQL_FORM = (
     """
 WITH draft AS (DELETE FROM posting_draft RETURNING *),
@@ -159,8 +159,7 @@ totals AS (
     WHERE b.license_id = %(license_id)s
     RETURNING b.balance
 )
-SELECT (SELECT balance FROM totals),
-       coalesce((SELECT array_agg(external_id) FROM inserted), '{{}}')
+SELECT (SELECT balance FROM totals), {inserted_ids}
 """
 )
 # The two forms. Every draft new (a page of usage seen for the first time, a purchase's
@@ -169,8 +168,12 @@ SELECT (SELECT balance FROM totals),
 # form is tried first, under a savepoint: probing the unique index before each insert
 # (ON CONFLICT) cost PostgreSQL about a fifth of the sync's posting time (benchmark 3),
 # and a conflict costs only the failed statement, undone with its savepoint.
-_POST_NEW_SQL = _POST_SQL_FORM.format(on_conflict="")
-_POST_SQL = _POST_SQL_FORM.format(on_conflict="ON CONFLICT (license_id, external_id) DO NOTHING")
+# The plain form inserts every draft or fails, so it need not say which it inserted.
+_POST_NEW_SQL = _POST_SQL_FORM.format(on_conflict="", inserted_ids="NULL")
+_POST_SQL = _POST_SQL_FORM.format(
+    on_conflict="ON CONFLICT (license_id, external_id) DO NOTHING",
+    inserted_ids="coalesce((SELECT array_agg(external_id) FROM inserted), '{}')",
+)
 
 
 def lock_balance(license: License) -> LicenseBalance:
@@ -232,6 +235,8 @@ def post_entries(
             # skipping the external ids already in the ledger.
             cursor.execute(_POST_SQL, params)
         balance_after, inserted = cursor.fetchone()
+    if inserted is None:  # the plain form: every draft
+        inserted = [d.external_id for d in drafts]
     before = balance.balance
     after = balance_after if balance_after is not None else before
     balance.balance = after
