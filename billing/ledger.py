@@ -76,7 +76,14 @@ CREATE TEMP TABLE IF NOT EXISTS posting_draft (
     reason text, created_by_id bigint, request_id text, endpoint text, status text
 ) ON COMMIT DELETE ROWS
 """
-_DRAFT_COPY_SQL = f"COPY posting_draft ({', '.join(EntryDraft._fields)}) FROM STDIN"
+# In binary: psycopg then writes a draft's row with a third less of the sync's Python time
+# than in text (benchmark 3, per page of 1000), and PostgreSQL parses no numbers or dates.
+_DRAFT_COPY_SQL = f"COPY posting_draft ({', '.join(EntryDraft._fields)}) FROM STDIN (FORMAT BINARY)"
+# The table's column types, in its order (binary COPY sends no type names).
+_DRAFT_TYPES = (
+    "text", "numeric", "timestamptz", "text", "text", "int8", "int8", "int2", "text",
+    "int8", "text", "int8", "text", "text", "text",
+)  # fmt: skip
 
 # `closed` is the end of the latest closed month in the license's timezone (NULL: none);
 # a draft dated before it is posted now, in the open month, keeping its own time as
@@ -223,6 +230,7 @@ def post_entries(
     with connection.cursor() as cursor:
         cursor.execute(_DRAFT_TABLE_SQL)
         with cursor.connection.cursor().copy(_DRAFT_COPY_SQL) as copy:
+            copy.set_types(_DRAFT_TYPES)
             for d in drafts:
                 copy.write_row(d)
         try:
