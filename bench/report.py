@@ -48,17 +48,31 @@ LIMITS = {
         "the per-record Python can overlap with the database; what is left is CPU. Per 1,000 "
         "records the sync costs PostgreSQL {sync_pg:.0f} ms and Python {sync_py:.0f} ms "
         "(both threads), against the COPY's {copy_pg:.0f} ms and {copy_py:.0f} ms, and it "
-        "takes {sync_wall:.0f} ms: about the two added up, because with the load average at "
-        "{load:.1f} the sync's thread, its main thread and PostgreSQL do not get two cores "
-        "between them. PostgreSQL's extra is what charging each record once with exact "
-        "totals takes: the drafts COPYed into a temporary table and read back, ON CONFLICT "
-        "probing the unique index before each insert, INSERT … SELECT inserting row by row "
-        "where COPY batches, the inserted rows read again for the rollups and the balance, "
-        "and some ten small statements and a commit per page. Python's, measured apart, is "
-        "per record about 8 µs checking every field and its price, 8.5 µs drafting its "
-        "entries (one Decimal charge each), 7.5 µs writing their COPY rows and 2.5 µs "
-        "decoding its JSON, plus HTTP and the per-page statements. Past this, more licenses "
-        "mean more workers (docs/scaling.md), not a faster page."
+        "takes {sync_wall:.0f} ms: more than the two added up, because with the load average "
+        "at {load:.1f} the sync's two threads and PostgreSQL share two cores with the rest of "
+        "the machine. On CPU the sync does {cpu_ratio:.1f} × the COPY's work, so on these cores "
+        "its rate follows that, not the overlap. PostgreSQL's extra (about "
+        "{pg_extra:.0f} ms) is what charging each record once with exact totals takes: "
+        "INSERT … SELECT from the drafts' temporary table inserts row by row where COPY "
+        "batches its heap writes, the same statement adds the new rows up into the daily "
+        "rollups, the endpoint rollups and the balance's thirteen totals, and each page has "
+        "some ten small statements (the balance row's lock, the prices, the auto top-up "
+        "check, the cursor) and a commit. (Issue 17 took out what else it did: the insert "
+        "probing the unique index before each row — now a plain INSERT under a savepoint, "
+        "ON CONFLICT only when it fails on an id already posted — the array of inserted ids "
+        "sent back, and the drafts' text parsing: they are COPYed in binary.) Python's, "
+        "measured in one sync by thread (load 5, so inflated alike): the fetching thread "
+        "about 7–11 µs per record drafting its entries (a Decimal charge and a named tuple "
+        "each), 6 µs checking every field, 4.5 µs on HTTP and JSON; the main thread, which "
+        "PostgreSQL waits on, about 9 µs writing the entries' binary COPY rows and checking "
+        "their amounts, and 9–14 ms a page on the page's small statements through the ORM. "
+        "What would close most of the gap is drafting in PostgreSQL: COPY one row per record "
+        "(a third of the fields the entries take) and price, round and expand it into entries "
+        "in the posting statement, taking the drafting and most of the COPY writing out of "
+        "Python for a few µs of PostgreSQL per record; not done yet (its rounding must be "
+        "shown equal to billing/money.py's on half-way values, and the quarantine's price "
+        "check kept). Past this, more licenses mean more workers (docs/scaling.md), not a "
+        "faster page."
     ),
     "tenants": (
         "A cycle's work is the licenses with new usage, not the licenses: the fan-out asks "
@@ -409,6 +423,9 @@ def ingest_section(i: dict) -> list[str]:
             copy_py=copy_cpu["python"] * per_thousand,
             sync_wall=i["sync_seconds"] * per_thousand,
             load=load,
+            cpu_ratio=(sync_cpu["postgres"] + sync_cpu["python"])
+            / (copy_cpu["postgres"] + copy_cpu["python"]),
+            pg_extra=(sync_cpu["postgres"] - copy_cpu["postgres"]) * per_thousand,
         )
     return [
         "## 3. Sync ingest from the upstream simulator",

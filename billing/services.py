@@ -278,6 +278,7 @@ class UsageDrafts:
     records: Sequence[UsageRecord]
     prices: PriceBook
     drafts: list[EntryDraft]  # each distinct record's charges (a repeated id is charged once)
+    distinct: int  # how many distinct records those are
 
 
 def usage_drafts(records: Sequence[UsageRecord], *, prices: PriceBook) -> UsageDrafts:
@@ -290,7 +291,7 @@ def usage_drafts(records: Sequence[UsageRecord], *, prices: PriceBook) -> UsageD
             continue
         seen.add(record.id)
         drafts.extend(_usage_drafts(record, prices))
-    return UsageDrafts(records, prices, drafts)
+    return UsageDrafts(records, prices, drafts, len(seen))
 
 
 @transaction.atomic
@@ -316,14 +317,22 @@ def usage_record_batch(
         )
     drafts = records.drafts
     posted = post_entries(license=license, balance=balance, drafts=drafts)
-    charged_records = {eid.rsplit(":", 1)[0] for eid in posted.inserted_external_ids}
-    result.records_charged = len(charged_records)
-    result.records_duplicate = len(records.records) - len(charged_records)
     result.entries_created = len(posted.inserted_external_ids)
-    inserted = set(posted.inserted_external_ids)
-    result.amount = sum((d.amount for d in drafts if d.external_id in inserted), Decimal("0"))
+    if result.entries_created == len(drafts):
+        # Every draft was new (a page seen for the first time): spare a sync's page the
+        # per-entry work of finding out which were.
+        result.records_charged = records.distinct
+        latest_at = max((d.occurred_at for d in drafts), default=None)
+    else:
+        inserted = set(posted.inserted_external_ids)
+        result.records_charged = len({eid.rsplit(":", 1)[0] for eid in inserted})
+        latest_at = max((d.occurred_at for d in drafts if d.external_id in inserted), default=None)
+    result.records_duplicate = len(records.records) - result.records_charged
+    # Usage entries are all the batch posted: what they came to is what the balance moved.
+    result.amount = posted.balance_after - posted.balance_before
     result.balance_before, result.balance_after = posted.balance_before, posted.balance_after
-    if inserted:
+    if result.entries_created:
+        assert latest_at is not None
         _log_money(
             "money usage",
             license=license.key,
@@ -336,7 +345,7 @@ def usage_record_batch(
         _after_balance_change(
             license,
             balance,
-            latest_at=max(d.occurred_at for d in drafts if d.external_id in inserted),
+            latest_at=latest_at,
             lowered=True,
         )
     return result

@@ -97,6 +97,40 @@ def test_a_usage_record_is_charged_once_across_batches_and_within_one(license_a)
     assert_ledger_consistent(license_a)
 
 
+def test_a_batch_of_new_and_already_charged_records_charges_only_the_new_ones(license_a):
+    # The posting tries a plain INSERT first; an external id already in the ledger makes
+    # it fail, and the batch is posted again skipping those (billing.ledger.post_entries).
+    usage_record_batch(license=license_a, records=[rec("r1", input_tokens=1000)])
+    mixed = usage_record_batch(
+        license=license_a,
+        records=[rec("r0", images=1), rec("r1", input_tokens=1000), rec("r2", images=3)],
+    )
+    assert (mixed.records_charged, mixed.records_duplicate, mixed.entries_created) == (2, 1, 2)
+    assert mixed.amount == Decimal("-0.000400")  # 4 images at $0.0001
+    assert LedgerEntry.objects.for_license(license_a).count() == 3
+    license_a.balance.refresh_from_db()
+    assert license_a.balance.balance == Decimal("-0.001000")
+    assert license_a.balance.api_calls == 3
+    assert_ledger_consistent(license_a)
+
+
+def test_a_usage_records_text_is_stored_as_sent(license_a):
+    # The drafts travel to the posting statement as binary COPY rows: no escaping of
+    # their own, so backslashes, quotes and non-ASCII arrive as they were.
+    endpoint, request_id = '/v1/caf\u00e9\\n\\t "x" \U0001f600', "req\\0'1"
+    usage_record_batch(
+        license=license_a,
+        records=[rec("r\\1", input_tokens=10, endpoint=endpoint, request_id=request_id)],
+    )
+    entry = LedgerEntry.objects.for_license(license_a).get()
+    assert (entry.external_id, entry.endpoint, entry.request_id) == (
+        "r\\1:ai_data",
+        endpoint,
+        request_id,
+    )
+    assert entry.description == f"{endpoint} ({request_id})"
+
+
 def test_usage_is_recorded_past_zero(license_a):
     buy(license_a, "0.000100", "pay_small")
     result = record_usage(license_a, "big", completion_tokens=1_000_000)
