@@ -5,7 +5,7 @@ from django.http import HttpRequest, HttpResponseBase
 from django.shortcuts import render
 
 from accounts.models import License, User
-from accounts.selectors import license_get_for_user, licenses_for_user, membership_role
+from accounts.selectors import license_access_get
 
 if TYPE_CHECKING:
     from django.views.generic import TemplateView as _ViewBase
@@ -22,14 +22,16 @@ class LicenseMixin(LoginRequiredMixin, _ViewBase):
 
     license: License
     user: User  # the login, once dispatch has resolved the license
+    role: str
+    other_licenses: list[License]
     owner_only = False
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         if not isinstance(request.user, User):
             return self.handle_no_permission()
         self.user = request.user
-        self.license = license_get_for_user(user=request.user, public_id=kwargs["license_id"])
-        self.role = membership_role(user=request.user, license=self.license)
+        access = license_access_get(user=request.user, public_id=kwargs["license_id"])
+        self.license, self.role, self.other_licenses = access.license, access.role, access.others
         if self.license.is_closed:
             return render(
                 request, "accounts/license_closed.html", {"license": self.license}, status=403
@@ -44,7 +46,7 @@ class LicenseMixin(LoginRequiredMixin, _ViewBase):
         context = super().get_context_data(**kwargs)
         context["license"] = self.license
         context["role"] = self.role
-        # The license switcher (dashboard nav) for logins with several licenses: a lazy
-        # queryset, read only by a page that shows the switcher.
-        context["other_licenses"] = licenses_for_user(self.user).exclude(pk=self.license.pk)
+        # The license switcher (dashboard nav) for logins with several licenses, read with
+        # the license and the role (one query for all three).
+        context["other_licenses"] = self.other_licenses
         return context

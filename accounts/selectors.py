@@ -1,3 +1,4 @@
+from dataclasses import dataclass
 from uuid import UUID
 
 from django.db.models import Q, QuerySet
@@ -11,24 +12,37 @@ def licenses_for_user(user: User) -> QuerySet[License]:
     return License.objects.filter(memberships__user=user).order_by("name", "pk")
 
 
-def license_get_for_user(*, user: User, public_id: UUID | str) -> License:
-    """The license with this public id if the login is a member of it; otherwise 404.
+@dataclass(frozen=True)
+class LicenseAccess:
+    """A login's way into one of its licenses: the license, the login's role in it, and its
+    other licenses (the dashboard's license switcher), by name."""
+
+    license: License
+    role: str
+    others: list[License]
+
+
+def license_access_get(*, user: User, public_id: UUID | str) -> LicenseAccess:
+    """The license with this public id, the login's role and its other licenses, from the
+    login's memberships in one query (every customer page reads this first, on the primary:
+    a removed membership is refused at once).
 
     404 whether the license does not exist or belongs to someone else: no hint either way.
     """
-    license = licenses_for_user(user).filter(public_id=public_id).first()
-    if license is None:
-        raise Http404("No such license")
-    return license
-
-
-def membership_role(*, user: User, license: License) -> str | None:
-    return (
-        Membership.objects.for_license(license)
-        .filter(user=user)
-        .values_list("role", flat=True)
-        .first()
+    try:
+        wanted = public_id if isinstance(public_id, UUID) else UUID(str(public_id))
+    except ValueError:
+        raise Http404("No such license") from None
+    memberships = list(
+        Membership.objects.filter(user=user)
+        .select_related("license")
+        .order_by("license__name", "license__pk")
     )
+    mine = next((m for m in memberships if m.license.public_id == wanted), None)
+    if mine is None:
+        raise Http404("No such license")
+    others = [m.license for m in memberships if m is not mine]
+    return LicenseAccess(license=mine.license, role=mine.role, others=others)
 
 
 def domains_for_license(license: License) -> list[Domain]:

@@ -8,6 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from accounts.audit import audit_record
@@ -48,17 +49,27 @@ def price_book_get() -> PriceBook:
     return PriceBook(Price.objects.all())
 
 
+def prices_in_effect(at: datetime) -> QuerySet[Price]:
+    """The price of each service in effect at `at`: its latest start at or before `at` (the
+    row PriceBook.unit_price picks; starts are unique per service), as a queryset ordered by
+    service, so a reader can fold it into a query of its own (the dashboard's basis)."""
+    return (
+        Price.objects.filter(service__in=Service.values, effective_from__lte=at)
+        .order_by("service", "-effective_from")
+        .distinct("service")
+    )
+
+
+def prices_by_service(pairs: Iterable[tuple[str, Decimal]]) -> dict[str, Decimal]:
+    """(service, unit price) pairs as prices_current gives them: in the order of Service."""
+    found = dict(pairs)
+    return {service.value: found[service.value] for service in Service if service.value in found}
+
+
 def prices_current(at: datetime | None = None) -> dict[str, Decimal]:
     """The unit price of each service in effect now (services without one are left out)."""
     at = at or timezone.now()
-    book = price_book_get()
-    current = {}
-    for service in Service:
-        try:
-            current[service.value] = book.unit_price(service, at)
-        except ApplicationError:
-            continue
-    return current
+    return prices_by_service(prices_in_effect(at).values_list("service", "unit_price"))
 
 
 def price_validate(

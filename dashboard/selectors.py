@@ -8,13 +8,16 @@ the ledger: only the recent-transactions table reads LedgerEntry, by its index
 ten million (docs/invariants.md, 9: cost independent of history).
 """
 
+import functools
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
+from typing import Any
 
 from django.conf import settings
-from django.db.models import Case, DateField, F, Sum, When
+from django.contrib.postgres.expressions import ArraySubquery
+from django.db.models import Case, DateField, F, OuterRef, Sum, When
 from django.db.models.functions import Cast, TruncMonth
 from django.utils import timezone
 
@@ -29,11 +32,10 @@ from billing.money import (
     quantize_money,
     units_affordable,
 )
-from billing.prices import prices_current
-from billing.selectors import balance_get
+from billing.prices import prices_by_service, prices_current, prices_in_effect
 from dashboard.formatting import CENT, format_age, format_count, format_price
 from payments.selectors import is_card_purchase
-from usage.selectors import sync_state_get
+from usage.selectors import known_current_at_subquery, sync_state_get
 
 RECENT_TRANSACTIONS = 100
 DESCRIPTION_CHARS = 50  # docs/product.md: descriptions are cut to 50 characters in the table
@@ -324,8 +326,8 @@ def month_starts(today: date, months: int = MONTHLY_MONTHS) -> list[date]:
 
 @dataclass(frozen=True)
 class DashboardBasis:
-    """What the whole dashboard is computed from, in three small queries whatever the
-    history: the license's totals, the prices in effect and its last sync.
+    """What the whole dashboard is computed from, in one small query whatever the history:
+    the license's totals, the prices in effect and its last sync.
 
     Everything else the page shows is derived from the ledger those totals sum (the daily
     rollups and the recent entries, kept in the same transaction as the totals), from the
@@ -374,21 +376,60 @@ class DashboardBasis:
         )
 
 
+# The basis query's SQL is built by the ORM once per process, for a license and a moment
+# that stand for any: building and compiling its three subqueries took more Python than
+# anything else on a page whose sections were kept (docs/benchmarks.md, part 1), and only
+# its parameters, the license and the moment, differ between requests.
+_ANY_LICENSE = License(pk=-1)
+_ANY_MOMENT = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@functools.cache
+def _basis_sql() -> tuple[str, tuple]:
+    prices = prices_in_effect(_ANY_MOMENT)
+    query = (
+        LicenseBalance.objects.for_license(_ANY_LICENSE)
+        .annotate(
+            basis_price_services=ArraySubquery(prices.values("service")),
+            basis_price_units=ArraySubquery(prices.values("unit_price")),
+            basis_known_current_at=known_current_at_subquery(OuterRef("license")),
+        )
+        .order_by()
+    )
+    sql, params = query.query.sql_with_params()
+    # Each stand-in must be a parameter of its own, never confused with another one.
+    assert params.count(_ANY_LICENSE.pk) == 1 and params.count(_ANY_MOMENT) == 2, params
+    return sql, params
+
+
 def dashboard_basis(*, license: License, now: datetime | None = None) -> DashboardBasis:
-    """The totals first: what is read after them (rollups, recent entries) is at least as
-    new, so content rendered under a version never shows money older than that version."""
+    """The totals, the prices in effect and the last sync in one query (one snapshot: what
+    is read after it, the rollups and the recent entries, is at least as new, so content
+    rendered under a version never shows money older than that version)."""
     now = now or timezone.now()
-    totals = balance_get(license)
-    prices = prices_current(now)
-    sync_state = sync_state_get(license)
+    sql, params = _basis_sql()
+    bound = [license.pk if p == _ANY_LICENSE.pk else now if p == _ANY_MOMENT else p for p in params]
+    # A raw queryset is routed like any read of LicenseBalance (the replica on the pages
+    # that allow it, portal/db_router.py).
+    row: Any = next(iter(LicenseBalance.objects.raw(sql, bound)), None)  # with the basis_*
+    if row is not None:
+        totals = row
+        current = prices_by_service(
+            zip(row.basis_price_services, row.basis_price_units, strict=True)
+        )
+        known_current_at = row.basis_known_current_at
+    else:  # no entries yet, so no totals row to read the rest with
+        totals = LicenseBalance(license=license)
+        current = prices_current(now)
+        known_current_at = sync_state_get(license).known_current_at
     return DashboardBasis(
         license=license,
         now=now,
         today=local_today(license, now),
         totals=totals,
-        prices=prices,
+        prices=current,
         freshness=Freshness(
-            last_updated=sync_state.known_current_at,
+            last_updated=known_current_at,
             as_of=now,
             stale_after=timedelta(seconds=settings.USAGE_STALE_AFTER_SECONDS),
         ),

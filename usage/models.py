@@ -13,16 +13,21 @@ from portal.models import TenantQuerySet, TimeStampedModel
 FAILING = Q(consecutive_failures__gt=0)
 
 
-def current_as_of(feed_confirmed_at: datetime | None) -> Combinable:
+def current_as_of(feed_confirmed_at: datetime | Combinable | None) -> Combinable:
     """When a license's usage was last known to be complete, as SQL (SyncState.current_as_of
     says the same in Python): its last complete run; or, when it is owed nothing, not
-    failing and synced once, the last time the upstream's feed said it had nothing new."""
+    failing and synced once, the last time the upstream's feed said it had nothing new.
+    The feed's confirmation is a value, or an expression (a subquery reading it in the same
+    query; a NULL there is ignored by PostgreSQL's GREATEST, as None is here)."""
     if feed_confirmed_at is None:
         return F("last_success_at")
+    confirmed = (
+        feed_confirmed_at if isinstance(feed_confirmed_at, Combinable) else Value(feed_confirmed_at)
+    )
     return Case(
         When(
             Q(owed_since__isnull=True, last_success_at__isnull=False) & ~FAILING,
-            then=Greatest(F("last_success_at"), Value(feed_confirmed_at)),
+            then=Greatest(F("last_success_at"), confirmed),
         ),
         default=F("last_success_at"),
     )

@@ -17,6 +17,7 @@ from django.db.models import (
     Sum,
     Value,
 )
+from django.db.models.expressions import Combinable
 from django.utils import timezone
 
 from accounts.models import License
@@ -34,6 +35,18 @@ def sync_state_get(license: License) -> SyncState:
         .annotate(feed_confirmed_at=Subquery(confirmed))
         .first()
     ) or SyncState(license=license)
+
+
+def known_current_at_subquery(license_ref: Combinable) -> Subquery:
+    """SyncState.known_current_at of the license `license_ref` names (an OuterRef), as a
+    subquery, so a reader folds it into a query of its own (the dashboard's basis); NULL
+    when the license never synced or has no sync state yet."""
+    confirmed = SyncFeed.objects.filter(name=FEED).values("confirmed_at")[:1]
+    return Subquery(
+        SyncState.objects.filter(license=license_ref)
+        .annotate(as_of=current_as_of(Subquery(confirmed)))
+        .values("as_of")[:1]
+    )
 
 
 def sync_lagging_before(now: datetime | None = None) -> datetime:

@@ -1,9 +1,13 @@
 """Filters for the customer pages: the same digits the ledger and the CSV hold."""
 
+import functools
 from decimal import Decimal
+from uuid import UUID
 
 from django import template
+from django.urls import get_script_prefix, reverse
 
+from accounts.models import License
 from billing.money import format_money
 from dashboard.formatting import (
     format_chart_money,
@@ -89,3 +93,18 @@ def exact(value: Decimal) -> str:
 @register.filter
 def signed_exact(value: Decimal) -> str:
     return f"{value:+f}"
+
+
+@functools.lru_cache(maxsize=4096)
+def _license_url(script_prefix: str, name: str, public_id: UUID) -> str:
+    return reverse(name, kwargs={"license_id": public_id})
+
+
+@register.simple_tag
+def license_url(name: str, license: License) -> str:
+    """{% url name license_id=license.public_id %}, reversed once per process for each page
+    and license: a customer page links to twenty of its license's pages (the navigation),
+    and Django's reverse was a seventh of a kept dashboard's CPU (docs/benchmarks.md,
+    part 1). The URLs are fixed for the process but for the script prefix, which is kept
+    with them."""
+    return _license_url(get_script_prefix(), name, license.public_id)

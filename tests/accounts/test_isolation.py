@@ -9,7 +9,7 @@ import re
 import uuid
 
 import pytest
-from django.urls import URLPattern, URLResolver, get_resolver
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.urls.converters import IntConverter, UUIDConverter
 
 from accounts.mixins import LicenseMixin
@@ -96,3 +96,38 @@ def test_own_license_dashboard_opens(client_a, license_a):
     response = client_a.get(f"/l/{license_a.public_id}/")
     assert response.status_code == 200
     assert license_a.name in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_a_removed_member_or_a_deactivated_login_is_refused_at_the_next_page(
+    client_a, member_a, license_a
+):
+    # The license, the role and the switcher are read once per request, never kept for a
+    # session: the page right after the change refuses.
+    url = reverse("dashboard:overview", kwargs={"license_id": license_a.public_id})
+    assert client_a.get(url).status_code == 200
+    license_a.memberships.filter(user=member_a).delete()
+    assert client_a.get(url).status_code == 404
+
+    license_a.memberships.create(user=member_a, role="member")
+    assert client_a.get(url).status_code == 200
+    member_a.is_active = False
+    member_a.save(update_fields=["is_active"])
+    response = client_a.get(url)
+    assert response.status_code == 302 and "login" in response.url
+
+
+@pytest.mark.django_db
+def test_the_viewers_role_is_read_on_each_page(client_a, member_a, license_a):
+    """A member made owner sees the owner's pages at once, and loses them at once."""
+    url = reverse("dashboard:alert_settings", kwargs={"license_id": license_a.public_id})
+    membership = license_a.memberships.get(user=member_a)
+    membership.role = "member"
+    membership.save(update_fields=["role"])
+    assert client_a.get(url).status_code == 403
+    membership.role = "owner"
+    membership.save(update_fields=["role"])
+    assert client_a.get(url).status_code == 200
+    membership.role = "member"
+    membership.save(update_fields=["role"])
+    assert client_a.get(url).status_code == 403
