@@ -217,6 +217,7 @@ class redis_at:
         self.settings.REDIS_URL = self.url
         _reset_celery_connections(app)
         request_counter._client, request_counter._paused_until = None, 0.0
+        request_counter._flushed_at = 0.0
         return self
 
     def __exit__(self, *exc):
@@ -231,6 +232,7 @@ class redis_at:
         self.settings.REDIS_URL = self.saved_redis_url
         _reset_celery_connections(self.app)
         request_counter._client, request_counter._paused_until = None, 0.0
+        request_counter._flushed_at = 0.0
 
 
 def migrated_private_postgres():

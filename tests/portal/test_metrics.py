@@ -1,3 +1,4 @@
+import time
 from datetime import timedelta
 
 import pytest
@@ -6,7 +7,7 @@ from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
 from accounts.models import License
-from portal.metrics import request_counter
+from portal.metrics import _RedisCounter, request_counter
 from tests.accounts.factories import LicenseFactory
 from usage.metrics import SyncCollector
 from usage.models import SyncState
@@ -129,9 +130,22 @@ def test_requests_are_counted_in_the_latency_histogram(client, settings):
     assert after - before == 3
 
 
+def test_a_process_adds_its_counts_to_redis_at_most_once_a_second(client, monkeypatch):
+    other = _RedisCounter()  # another web process: what it reads is what Redis holds
+    before = int(other.read().get("status:2xx", 0))
+    monkeypatch.setattr(request_counter, "_flushed_at", time.monotonic())  # just added
+    for _ in range(3):
+        assert client.get("/accounts/login/").status_code == 200
+    assert int(other.read().get("status:2xx", 0)) == before  # no Redis round trip per page
+    monkeypatch.setattr(request_counter, "_flushed_at", time.monotonic() - 1.0)  # a second on
+    client.get("/accounts/login/")
+    assert int(other.read().get("status:2xx", 0)) == before + 4  # none lost
+
+
 def test_pages_keep_working_when_redis_is_down(client, settings, monkeypatch):
     monkeypatch.setattr(request_counter, "_client", None)
     monkeypatch.setattr(request_counter, "_paused_until", 0.0)
+    monkeypatch.setattr(request_counter, "_flushed_at", 0.0)  # the next request adds to Redis
     settings.REDIS_URL = "redis://127.0.0.1:1/0"
     assert client.get("/accounts/login/").status_code == 200
     assert request_counter._paused_until > 0  # counting paused instead of retrying per request
@@ -157,6 +171,7 @@ def test_a_broken_redis_socket_does_not_fail_the_page(client, monkeypatch, failu
 
     monkeypatch.setattr(request_counter, "_client", BrokenClient())
     monkeypatch.setattr(request_counter, "_paused_until", 0.0)
+    monkeypatch.setattr(request_counter, "_flushed_at", 0.0)  # the next request adds to Redis
     assert client.get("/accounts/login/").status_code == 200
     assert request_counter._paused_until > 0
     assert request_counter._client is None  # a fresh pool once the pause is over
