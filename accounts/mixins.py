@@ -23,6 +23,7 @@ class LicenseMixin(LoginRequiredMixin, _ViewBase):
     license: License
     user: User  # the login, once dispatch has resolved the license
     role: str
+    domains: list[str]  # the license's hostnames, primary first
     other_licenses: list[License]
     owner_only = False
 
@@ -32,6 +33,7 @@ class LicenseMixin(LoginRequiredMixin, _ViewBase):
         self.user = request.user
         access = license_access_get(user=request.user, public_id=kwargs["license_id"])
         self.license, self.role, self.other_licenses = access.license, access.role, access.others
+        self.domains = access.domains
         if self.license.is_closed:
             return render(
                 request, "accounts/license_closed.html", {"license": self.license}, status=403

@@ -1,7 +1,8 @@
 from dataclasses import dataclass
 from uuid import UUID
 
-from django.db.models import Q, QuerySet
+from django.contrib.postgres.expressions import ArraySubquery
+from django.db.models import Case, OuterRef, Q, QuerySet, When
 from django.http import Http404
 
 from accounts.models import AuditEvent, Domain, License, Membership, User
@@ -14,18 +15,21 @@ def licenses_for_user(user: User) -> QuerySet[License]:
 
 @dataclass(frozen=True)
 class LicenseAccess:
-    """A login's way into one of its licenses: the license, the login's role in it, and its
-    other licenses (the dashboard's license switcher), by name."""
+    """A login's way into one of its licenses: the license, the login's role in it, its
+    domains' hostnames (primary first) and its other licenses (the dashboard's license
+    switcher), by name."""
 
     license: License
     role: str
+    domains: list[str]
     others: list[License]
 
 
 def license_access_get(*, user: User, public_id: UUID | str) -> LicenseAccess:
-    """The license with this public id, the login's role and its other licenses, from the
-    login's memberships in one query (every customer page reads this first, on the primary:
-    a removed membership is refused at once).
+    """The license with this public id, the login's role, the license's domains and the
+    login's other licenses, from the login's memberships in one query (every customer page
+    reads this first, on the primary: a removed membership is refused at once). The domains
+    are a subquery evaluated for the wanted license's row only (inside the CASE).
 
     404 whether the license does not exist or belongs to someone else: no hint either way.
     """
@@ -33,20 +37,26 @@ def license_access_get(*, user: User, public_id: UUID | str) -> LicenseAccess:
         wanted = public_id if isinstance(public_id, UUID) else UUID(str(public_id))
     except ValueError:
         raise Http404("No such license") from None
+    hostnames = (
+        Domain.objects.for_license(OuterRef("license"))
+        .order_by("-is_primary", "hostname")
+        .values("hostname")
+    )
     memberships = list(
         Membership.objects.filter(user=user)
         .select_related("license")
+        .annotate(
+            domain_hostnames=Case(When(license__public_id=wanted, then=ArraySubquery(hostnames)))
+        )
         .order_by("license__name", "license__pk")
     )
     mine = next((m for m in memberships if m.license.public_id == wanted), None)
     if mine is None:
         raise Http404("No such license")
     others = [m.license for m in memberships if m is not mine]
-    return LicenseAccess(license=mine.license, role=mine.role, others=others)
-
-
-def domains_for_license(license: License) -> list[Domain]:
-    return list(Domain.objects.for_license(license).order_by("-is_primary", "hostname"))
+    return LicenseAccess(
+        license=mine.license, role=mine.role, domains=mine.domain_hostnames, others=others
+    )
 
 
 def audit_events_for_license(license: License, limit: int = 50) -> QuerySet[AuditEvent]:

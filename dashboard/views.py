@@ -22,7 +22,6 @@ from django.views.generic import FormView, TemplateView
 
 from accounts.mixins import LicenseMixin
 from accounts.models import AlertRecipient, Membership
-from accounts.selectors import domains_for_license
 from accounts.services import license_key_reveal
 from api.client import portal_api_check
 from api.selectors import api_keys_for_license
@@ -90,7 +89,7 @@ class DashboardView(LicenseMixin, TemplateView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        context["domains"] = domains_for_license(self.license)
+        context["domains"] = self.domains  # read with the license (LicenseMixin)
         basis = dashboard_basis(license=self.license)
         context["basis"] = basis
         context["sections"] = dashboard_sections(basis)

@@ -13,7 +13,7 @@ from django.urls import reverse
 
 from accounts.models import License
 from billing.models import LedgerEntry, Price
-from tests.accounts.factories import DomainFactory, LicenseFactory
+from tests.accounts.factories import DomainFactory, LicenseFactory, MembershipFactory
 from tests.ledger import buy, charge, record
 from usage.models import SyncState
 
@@ -50,6 +50,22 @@ def test_another_license_is_not_found_and_leaks_nothing(client_a, license_b, pag
     assert response.status_code == 404
     assert b"Bravo" not in response.content
     assert b"123.45" not in response.content
+
+
+@pytest.mark.django_db
+def test_the_overview_lists_this_licenses_domains_only_primary_first(
+    client_a, member_a, license_a, license_b
+):
+    # Ann is a member of both: the domains come with her memberships, one license's only.
+    MembershipFactory(license=license_b, user=member_a)
+    DomainFactory(license=license_a, hostname="alpha.example")
+    DomainFactory(license=license_a, hostname="www.alpha.example", is_primary=True)
+    DomainFactory(license=license_b, hostname="bravo.example", is_primary=True)
+    text = text_of(client_a.get(url("dashboard:overview", license_a)).content.decode())
+    assert "www.alpha.example, alpha.example" in text
+    assert "bravo.example" not in text
+    text = text_of(client_a.get(url("dashboard:overview", license_b)).content.decode())
+    assert "bravo.example" in text and "www.alpha.example" not in text
 
 
 @pytest.mark.django_db
