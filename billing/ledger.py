@@ -6,7 +6,8 @@ set-based statement (`post_entries`) that inserts them, skipping external ids al
 present, and adds exactly what it inserted to the daily rollups and the balance totals
 (billing.totals). The same statement keeps closed months closed (billing.closing): an entry
 dated before the end of the latest closed month is dated when it is posted instead, with
-its own time kept in `original_occurred_at` and a note in its description. The money flows (billing.services) decide what to post; this module
+its own time kept in `original_occurred_at` and a note in its description. Usage comes as one row per record and the statement drafts its entries
+itself (post_usage). The money flows (billing.services) decide what to post; this module
 decides how.
 """
 
@@ -91,8 +92,10 @@ _DRAFT_TYPES = (
 # a draft dated before it is posted now, in the open month, keeping its own time as
 # original_occurred_at and saying so in its description (invariant 11). Keep the INSERT
 # within the first 1 KB of the text: pg_stat_activity shows no more, and the fault tests
-# find a posting waiting on a lock by it. `{on_conflict}` and `{inserted_ids}` are where the
-# two forms of the statement differ (post_entries).
+# find a posting waiting on a lock by it (usage's form, whose drafting comes first, shows
+# as "WITH record AS (DELETE FROM posting_usage" instead). `{draft}` is where the drafts
+# come from (posting_draft, or usage records expanded: post_usage); `{on_conflict}` and
+# `{inserted_ids}` are where the two forms of the statement differ (post_entries).
 _POST_SQL_FORM = (
     """
 WITH {draft},
