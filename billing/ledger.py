@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from accounts.models import License
 from billing.models import ROLLUP_SUMS, LedgerEntry, LicenseBalance
-from billing.money import MONEY_MAX, format_money, money_exact, quantize_money
+from billing.money import MONEY_MAX, MONEY_QUANT, format_money, money_exact, quantize_money
 from billing.prices import PriceBook
 from billing.totals import BALANCE_TOTALS, TOTAL_NAMES, sums_select_sql, totals_of
 from portal.exceptions import ApplicationError
@@ -383,7 +383,10 @@ def post_usage(
             copy.set_types(_USAGE_TYPES)
             for u in usage:
                 copy.write_row(u)
-        if not totals_can_take(balance, quantity * prices.largest()):
+        # Each charge is at most its quantity at the largest price, rounded up by less
+        # than a micro-dollar; a record makes at most four.
+        bound = quantity * prices.largest() + MONEY_QUANT * 4 * len(usage)
+        if not totals_can_take(balance, bound):
             # Near the limit (only at $10^12): the exact charges, worked out by the
             # statement's own drafting, checked as any posting's.
             cursor.execute(_USAGE_PREVIEW_SQL, params)
