@@ -6,7 +6,8 @@ set-based statement (`post_entries`) that inserts them, skipping external ids al
 present, and adds exactly what it inserted to the daily rollups and the balance totals
 (billing.totals). The same statement keeps closed months closed (billing.closing): an entry
 dated before the end of the latest closed month is dated when it is posted instead, with
-its own time kept in `original_occurred_at` and a note in its description. The money flows (billing.services) decide what to post; this module
+its own time kept in `original_occurred_at` and a note in its description. Usage comes as one row per record and the statement drafts its entries
+itself (post_usage). The money flows (billing.services) decide what to post; this module
 decides how.
 """
 
@@ -23,7 +24,8 @@ from django.utils import timezone
 
 from accounts.models import License
 from billing.models import ROLLUP_SUMS, LedgerEntry, LicenseBalance
-from billing.money import MONEY_MAX, format_money, money_exact, quantize_money
+from billing.money import MONEY_MAX, MONEY_QUANT, format_money, money_exact, quantize_money
+from billing.prices import PriceBook
 from billing.totals import BALANCE_TOTALS, TOTAL_NAMES, sums_select_sql, totals_of
 from portal.exceptions import ApplicationError
 
@@ -90,11 +92,13 @@ _DRAFT_TYPES = (
 # a draft dated before it is posted now, in the open month, keeping its own time as
 # original_occurred_at and saying so in its description (invariant 11). Keep the INSERT
 # within the first 1 KB of the text: pg_stat_activity shows no more, and the fault tests
-# find a posting waiting on a lock by it. `{on_conflict}` and `{inserted_ids}` are where the
-# two forms of the statement differ (post_entries).
+# find a posting waiting on a lock by it (usage's form, whose drafting comes first, shows
+# as "WITH record AS (DELETE FROM posting_usage" instead). `{draft}` is where the drafts
+# come from (posting_draft, or usage records expanded: post_usage); `{on_conflict}` and
+# `{inserted_ids}` are where the two forms of the statement differ (post_entries).
 _POST_SQL_FORM = (
     """
-WITH draft AS (DELETE FROM posting_draft RETURNING *),
+WITH {draft},
 closed AS (
     SELECT ((max(month) + interval '1 month')::timestamp AT TIME ZONE %(tz)s) AS until
     FROM billing_closedmonth WHERE reopened_at IS NULL
@@ -167,7 +171,7 @@ totals AS (
     WHERE b.license_id = %(license_id)s
     RETURNING b.balance
 )
-SELECT (SELECT balance FROM totals), {inserted_ids}
+SELECT (SELECT balance FROM totals), (SELECT count(*) FROM inserted), {inserted_ids}
 """
 )
 # The two forms. Every draft new (a page of usage seen for the first time, a purchase's
@@ -177,10 +181,12 @@ SELECT (SELECT balance FROM totals), {inserted_ids}
 # (ON CONFLICT) cost PostgreSQL about a fifth of the sync's posting time (benchmark 3),
 # and a conflict costs only the failed statement, undone with its savepoint.
 # The plain form inserts every draft or fails, so it need not say which it inserted.
-_POST_NEW_SQL = _POST_SQL_FORM.format(on_conflict="", inserted_ids="NULL")
+_ON_CONFLICT = "ON CONFLICT (license_id, external_id) DO NOTHING"
+_INSERTED_IDS = "coalesce((SELECT array_agg(external_id) FROM inserted), '{}')"
+_DRAFTS = "draft AS (DELETE FROM posting_draft RETURNING *)"
+_POST_NEW_SQL = _POST_SQL_FORM.format(draft=_DRAFTS, on_conflict="", inserted_ids="NULL")
 _POST_SQL = _POST_SQL_FORM.format(
-    on_conflict="ON CONFLICT (license_id, external_id) DO NOTHING",
-    inserted_ids="coalesce((SELECT array_agg(external_id) FROM inserted), '{}')",
+    draft=_DRAFTS, on_conflict=_ON_CONFLICT, inserted_ids=_INSERTED_IDS
 )
 
 
@@ -243,13 +249,160 @@ def post_entries(
             # Undone with its savepoint, the drafts' table included: post them again,
             # skipping the external ids already in the ledger.
             cursor.execute(_POST_SQL, params)
-        balance_after, inserted = cursor.fetchone()
+        balance_after, _, inserted = cursor.fetchone()
     if inserted is None:  # the plain form: every draft
         inserted = [d.external_id for d in drafts]
     before = balance.balance
     after = balance_after if balance_after is not None else before
     balance.balance = after
     return PostResult(list(inserted), before, after)
+
+
+class UsageDraft(NamedTuple):
+    """A usage record to charge, as the posting statement takes it: it prices, rounds and
+    expands it into its entries (one per service used) itself. One row a record, not one an
+    entry: drafting the entries in Python (a Decimal charge and a named tuple each) and
+    writing their COPY rows was most of a sync's Python (benchmark 3). Its texts come as
+    the entries store them: `description` is the label every entry of the record carries."""
+
+    record_id: str
+    occurred_at: datetime
+    input_tokens: int
+    cached_tokens: int
+    completion_tokens: int
+    images: int
+    description: str
+    request_id: str
+    endpoint: str
+    status: str
+
+
+@dataclass(frozen=True)
+class UsagePostResult:
+    entries_inserted: int
+    # The external ids inserted; None when every entry was new (the plain INSERT: the
+    # sync's usual page, spared sending them back).
+    inserted_external_ids: list[str] | None
+    balance_before: Decimal
+    balance_after: Decimal
+
+
+_USAGE_TABLE_SQL = """
+CREATE TEMP TABLE IF NOT EXISTS posting_usage (
+    record_id text, occurred_at timestamptz, input_tokens bigint, cached_tokens bigint,
+    completion_tokens bigint, images bigint, description text, request_id text,
+    endpoint text, status text
+) ON COMMIT DELETE ROWS
+"""
+_USAGE_COPY_SQL = f"COPY posting_usage ({', '.join(UsageDraft._fields)}) FROM STDIN (FORMAT BINARY)"
+_USAGE_TYPES = (
+    "text", "timestamptz", "int8", "int8", "int8", "int8", "text", "text", "text", "text",
+)  # fmt: skip
+
+# A record's entries: one per service it used, in this order, the first carrying the API
+# call; a call that used nothing (a failed call) is one zero charge on ai_data, priced at
+# nothing. Each charge is the quantity at the unit price in effect at the record's time
+# (the price book's periods, sent as arrays: [starts, until)), rounded once to 6 places:
+# round(numeric, 6) rounds half away from zero, which for the product (a count ≥ 0 times
+# a price ≥ 0) is half-up, as billing.money.charge_for; the charge is then negated. A
+# quantity with no price in effect gives a NULL amount, which the ledger refuses (NOT
+# NULL): usage_record_batch checks the prices first, so that would be a bug, never a
+# silent zero. `{source}` is where the records come from.
+_USAGE_ENTRIES_SQL = """
+    SELECT 'usage'::text AS kind,
+           CASE WHEN part.quantity = 0 THEN 0
+                ELSE -round(part.quantity * price.unit_price, 6) END AS amount,
+           r.occurred_at, r.record_id || ':' || part.service AS external_id, part.service,
+           CASE WHEN part.n < 4 THEN part.quantity ELSE 0 END AS tokens,
+           CASE WHEN part.n = 4 THEN part.quantity ELSE 0 END AS images,
+           (part.n = CASE WHEN r.input_tokens > 0 THEN 1 WHEN r.cached_tokens > 0 THEN 2
+                          WHEN r.completion_tokens > 0 THEN 3 WHEN r.images > 0 THEN 4
+                          ELSE 1 END)::int::smallint AS api_calls,
+           r.description, NULL::bigint AS refund_of_id, ''::text AS reason,
+           NULL::bigint AS created_by_id, r.request_id, r.endpoint, r.status
+    FROM {source} AS r
+    CROSS JOIN LATERAL (VALUES
+        (1, 'ai_data', r.input_tokens), (2, 'ai_data_cached', r.cached_tokens),
+        (3, 'ai_data_completion', r.completion_tokens), (4, 'ai_images', r.images)
+    ) AS part (n, service, quantity)
+    LEFT JOIN unnest(%(price_service)s::text[], %(price_starts)s::timestamptz[],
+                     %(price_until)s::timestamptz[], %(price_unit)s::numeric[])
+        AS price (service, starts, until, unit_price)
+        ON part.quantity > 0 AND price.service = part.service
+        AND price.starts <= r.occurred_at AND (price.until IS NULL OR r.occurred_at < price.until)
+    WHERE part.quantity > 0
+       OR (part.n = 1 AND r.cached_tokens = 0 AND r.completion_tokens = 0 AND r.images = 0)
+"""
+_USAGE_DRAFTS = (
+    "record AS (DELETE FROM posting_usage RETURNING *), draft AS ("
+    + _USAGE_ENTRIES_SQL.format(source="record")
+    + ")"
+)
+_POST_USAGE_NEW_SQL = _POST_SQL_FORM.format(
+    draft=_USAGE_DRAFTS, on_conflict="", inserted_ids="NULL"
+)
+_POST_USAGE_SQL = _POST_SQL_FORM.format(
+    draft=_USAGE_DRAFTS, on_conflict=_ON_CONFLICT, inserted_ids=_INSERTED_IDS
+)
+# The same entries, read without posting them: for the overflow check, when the page
+# could come near what the totals hold.
+_USAGE_PREVIEW_SQL = (
+    "SELECT kind, amount, occurred_at, external_id, service, tokens, images, api_calls FROM ("
+    + _USAGE_ENTRIES_SQL.format(source="posting_usage")
+    + ") AS e"
+)
+
+
+def post_usage(
+    *,
+    license: License,
+    balance: LicenseBalance,
+    usage: Sequence[UsageDraft],
+    prices: PriceBook,
+    quantity: int,
+) -> UsagePostResult:
+    """Charge usage records (each record id once in `usage`) at `prices`, skipping the
+    entries already in the ledger, and add them to rollups and totals: post_entries for
+    usage, its entries drafted by the statement. `quantity` is the records' quantities
+    added up (a bound on the charges, for the overflow check).
+
+    Must run inside the transaction that holds `balance` locked; every record's quantities
+    must have a price in effect in `prices`.
+    """
+    if not usage:
+        return UsagePostResult(0, [], balance.balance, balance.balance)
+    params: dict[str, Any] = {
+        "license_id": license.pk,
+        "tz": license.timezone,
+        "now": timezone.now(),
+        **prices.periods(),
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_USAGE_TABLE_SQL)
+        with cursor.connection.cursor().copy(_USAGE_COPY_SQL) as copy:
+            copy.set_types(_USAGE_TYPES)
+            for u in usage:
+                copy.write_row(u)
+        # Each charge is at most its quantity at the largest price, rounded up by less
+        # than a micro-dollar; a record makes at most four.
+        bound = quantity * prices.largest() + MONEY_QUANT * 4 * len(usage)
+        if not totals_can_take(balance, bound):
+            # Near the limit (only at $10^12): the exact charges, worked out by the
+            # statement's own drafting, checked as any posting's.
+            cursor.execute(_USAGE_PREVIEW_SQL, params)
+            totals_refuse_overflow(balance, [EntryDraft(*row) for row in cursor.fetchall()])
+        try:
+            with transaction.atomic():
+                cursor.execute(_POST_USAGE_NEW_SQL, params)
+        except IntegrityError as exc:
+            if not _external_id_taken(exc):
+                raise
+            cursor.execute(_POST_USAGE_SQL, params)
+        balance_after, count, inserted = cursor.fetchone()
+    before = balance.balance
+    after = balance_after if balance_after is not None else before
+    balance.balance = after
+    return UsagePostResult(count, None if inserted is None else list(inserted), before, after)
 
 
 def _external_id_taken(exc: IntegrityError) -> bool:
@@ -271,6 +424,13 @@ def post_entry(
     return posted, entry
 
 
+def totals_can_take(balance: LicenseBalance, spread: Decimal) -> bool:
+    """Whether entries adding up to at most `spread` in size leave every money total (and
+    each entry) within what its column holds."""
+    largest = max(abs(getattr(balance, t.name)) for t in BALANCE_TOTALS if t.is_money)
+    return largest + spread <= MONEY_MAX
+
+
 def totals_refuse_overflow(balance: LicenseBalance, drafts: Sequence[EntryDraft]) -> None:
     """Refuse drafts that would take an entry, the balance or a money total past what its
     column holds (MONEY_MAX), with a message naming it and the maximum: the database would
@@ -280,10 +440,9 @@ def totals_refuse_overflow(balance: LicenseBalance, drafts: Sequence[EntryDraft]
     totals worked out exactly. Drafts already in the ledger (a replay) are counted too, so
     a replay right at the limit is refused rather than skipped: only at $10^12."""
     spread = sum((abs(d.amount) for d in drafts), Decimal(0))
-    money_totals = [t for t in BALANCE_TOTALS if t.is_money]
-    largest = max(abs(getattr(balance, t.name)) for t in money_totals)
-    if largest + spread <= MONEY_MAX:
+    if totals_can_take(balance, spread):
         return
+    money_totals = [t for t in BALANCE_TOTALS if t.is_money]
     maximum = format_money(MONEY_MAX)
     for d in drafts:
         if abs(d.amount) > MONEY_MAX:

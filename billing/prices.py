@@ -37,6 +37,26 @@ class PriceBook:
             return NotImplemented
         return (self._starts, self._prices) == (other._starts, other._prices)
 
+    def periods(self) -> dict[str, list]:
+        """Each price with the moment it starts and the one the next price of its service
+        starts (None: still in effect), as the posting statement takes them (arrays by
+        column, billing.ledger.post_usage): the price in effect at a moment is the one
+        whose [starts, until) holds it, as unit_price finds it."""
+        periods: dict[str, list] = {
+            "price_service": [], "price_starts": [], "price_until": [], "price_unit": []
+        }  # fmt: skip
+        for service, starts in self._starts.items():
+            for i, start in enumerate(starts):
+                periods["price_service"].append(service)
+                periods["price_starts"].append(start)
+                periods["price_until"].append(starts[i + 1] if i + 1 < len(starts) else None)
+                periods["price_unit"].append(self._prices[service][i])
+        return periods
+
+    def largest(self) -> Decimal:
+        """The largest unit price of any service at any moment (0 without prices)."""
+        return max((p for prices in self._prices.values() for p in prices), default=Decimal(0))
+
     def unit_price(self, service: str, at: datetime) -> Decimal:
         starts = self._starts.get(service, [])
         i = bisect.bisect_right(starts, at)

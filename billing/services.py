@@ -21,13 +21,14 @@ from billing.alerts import balance_alert_check
 from billing.hooks import balance_changed, purchase_refunder_for
 from billing.ledger import (
     EntryDraft,
+    UsageDraft,
     exact_amount,
     lock_balance,
-    post_entries,
     post_entry,
+    post_usage,
 )
 from billing.models import BalanceAlert, CreditApproval, LedgerEntry, LicenseBalance, Service
-from billing.money import charge_for, format_money, quantize_money
+from billing.money import format_money, quantize_money
 from billing.prices import PriceBook, price_book_get
 from billing.selectors import refunded_total_for_entry
 from billing.signals import (
@@ -200,13 +201,13 @@ class UsageBatchResult:
     balance_after: Decimal | None = None
 
 
-# A record becomes one charge per service it used, in this order; the first carries the
-# API call. A call that used nothing (a failed call) is one zero charge on ai_data.
+# Which price each of a record's counts is charged at; the posting statement turns them
+# into one charge per service used, in this order (billing.ledger.post_usage).
 _USAGE_PARTS = (
-    (Service.AI_DATA, "input_tokens", "tokens"),
-    (Service.AI_DATA_CACHED, "cached_tokens", "tokens"),
-    (Service.AI_DATA_COMPLETION, "completion_tokens", "tokens"),
-    (Service.AI_IMAGES, "images", "images"),
+    ("input_tokens", Service.AI_DATA),
+    ("cached_tokens", Service.AI_DATA_CACHED),
+    ("completion_tokens", Service.AI_DATA_COMPLETION),
+    ("images", Service.AI_IMAGES),
 )
 
 
@@ -214,9 +215,9 @@ def usage_entry_external_id(record_id: str, service: str) -> str:
     return f"{record_id}:{service}"
 
 
-def _usage_drafts(record: UsageRecord, prices: PriceBook) -> list[EntryDraft]:
-    # A sync drafts every record it charges: the drafts are built positionally (keyword
-    # construction of a named tuple costs twice as much), in EntryDraft's field order.
+def _usage_draft(record: UsageRecord) -> UsageDraft:
+    # A sync drafts every record it charges: the label its entries carry, and its texts cut
+    # to what the entries hold.
     request_id, endpoint, status = record.request_id, record.endpoint, record.status
     if request_id:
         label = f"{endpoint} ({request_id})" if endpoint else f"({request_id})"
@@ -224,74 +225,61 @@ def _usage_drafts(record: UsageRecord, prices: PriceBook) -> list[EntryDraft]:
         label = endpoint
     if status != "success":
         label = f"{label} [{status}]".strip()
-    label = label[:500]
-    request_id, endpoint, status = request_id[:100], endpoint[:200], status[:32]
-    occurred_at, record_id = record.occurred_at, record.id
-    drafts: list[EntryDraft] = []
-    for service, attr, unit in _USAGE_PARTS:
-        quantity = getattr(record, attr)
-        if quantity <= 0:
-            continue
-        drafts.append(
-            EntryDraft(
-                Kind.USAGE,
-                -charge_for(quantity, prices.unit_price(service, occurred_at)),
-                occurred_at,
-                usage_entry_external_id(record_id, service),
-                service,
-                quantity if unit == "tokens" else 0,  # tokens
-                quantity if unit == "images" else 0,  # images
-                0 if drafts else 1,  # api_calls: the first charge carries the call
-                label,
-                None,  # refund_of_id
-                "",  # reason
-                None,  # created_by_id
-                request_id,
-                endpoint,
-                status,
-            )
-        )
-    if not drafts:
-        drafts.append(
-            EntryDraft(
-                kind=Kind.USAGE,
-                service=Service.AI_DATA,
-                amount=Decimal("0.000000"),
-                api_calls=1,
-                description=label,
-                occurred_at=occurred_at,
-                external_id=usage_entry_external_id(record_id, Service.AI_DATA),
-                request_id=request_id,
-                endpoint=endpoint,
-                status=status,
-            )
-        )
-    return drafts
+    return UsageDraft(
+        record.id,
+        record.occurred_at,
+        record.input_tokens,
+        record.cached_tokens,
+        record.completion_tokens,
+        record.images,
+        label[:500],
+        request_id[:100],
+        endpoint[:200],
+        status[:32],
+    )
+
+
+def usage_prices_check(records: Sequence[UsageRecord], prices: PriceBook) -> None:
+    """Raise ApplicationError unless each count of each record has a price in effect at its
+    time (a sync's records were checked so by usage.services.record_parse)."""
+    for record in records:
+        for attr, service in _USAGE_PARTS:
+            if getattr(record, attr) > 0:
+                prices.unit_price(service, record.occurred_at)
 
 
 @dataclass(frozen=True)
 class UsageDrafts:
-    """A batch of usage records turned into the charges they make, at one price book: the
-    half of usage_record_batch that needs no database, so a sync can do it for the next
-    page while this one is posted."""
+    """A batch of usage records as the posting statement takes them, checked against one
+    price book: the half of usage_record_batch that needs no database, so a sync can do it
+    for the next page while this one is posted."""
 
     records: Sequence[UsageRecord]
     prices: PriceBook
-    drafts: list[EntryDraft]  # each distinct record's charges (a repeated id is charged once)
-    distinct: int  # how many distinct records those are
+    drafts: list[UsageDraft]  # each distinct record once (a repeated id is charged once)
+    quantity: int  # the drafts' quantities added up: a bound on what they are charged
 
 
-def usage_drafts(records: Sequence[UsageRecord], *, prices: PriceBook) -> UsageDrafts:
-    """The charges of each distinct record (a record id repeated in the batch counts once).
-    Raises ApplicationError if a record has no price in effect."""
+def usage_drafts(
+    records: Sequence[UsageRecord], *, prices: PriceBook, prices_checked: bool = False
+) -> UsageDrafts:
+    """Each distinct record (a record id repeated in the batch counts once), drafted.
+    Raises ApplicationError if a record has no price in effect, unless the caller checked
+    each record against `prices` already (`prices_checked`: a sync's record_parse)."""
+    if not prices_checked:
+        usage_prices_check(records, prices)
     seen: set[str] = set()
-    drafts: list[EntryDraft] = []
+    drafts: list[UsageDraft] = []
+    quantity = 0
     for record in records:
         if record.id in seen:
             continue
         seen.add(record.id)
-        drafts.extend(_usage_drafts(record, prices))
-    return UsageDrafts(records, prices, drafts, len(seen))
+        drafts.append(_usage_draft(record))
+        quantity += (
+            record.input_tokens + record.cached_tokens + record.completion_tokens + record.images
+        )
+    return UsageDrafts(records, prices, drafts, quantity)
 
 
 @transaction.atomic
@@ -305,8 +293,8 @@ def usage_record_batch(
     already served the call. Raises ApplicationError if a record has no price in effect.
 
     `records` may come drafted already (`usage_drafts`); they are charged at the prices
-    read here, in the transaction, so drafts made at a price book that has changed since
-    are made again.
+    read here, in the transaction, so drafts checked against a price book that has changed
+    since are checked again.
     """
     result = UsageBatchResult()
     balance = lock_balance(license)
@@ -316,17 +304,19 @@ def usage_record_batch(
             records.records if isinstance(records, UsageDrafts) else records, prices=prices
         )
     drafts = records.drafts
-    posted = post_entries(license=license, balance=balance, drafts=drafts)
-    result.entries_created = len(posted.inserted_external_ids)
-    if result.entries_created == len(drafts):
-        # Every draft was new (a page seen for the first time): spare a sync's page the
+    posted = post_usage(
+        license=license, balance=balance, usage=drafts, prices=prices, quantity=records.quantity
+    )
+    result.entries_created = posted.entries_inserted
+    if posted.inserted_external_ids is None:
+        # Every entry was new (a page seen for the first time): spare a sync's page the
         # per-entry work of finding out which were.
-        result.records_charged = records.distinct
+        result.records_charged = len(drafts)
         latest_at = max((d.occurred_at for d in drafts), default=None)
     else:
-        inserted = set(posted.inserted_external_ids)
-        result.records_charged = len({eid.rsplit(":", 1)[0] for eid in inserted})
-        latest_at = max((d.occurred_at for d in drafts if d.external_id in inserted), default=None)
+        charged = {eid.rsplit(":", 1)[0] for eid in posted.inserted_external_ids}
+        result.records_charged = len(charged)
+        latest_at = max((d.occurred_at for d in drafts if d.record_id in charged), default=None)
     result.records_duplicate = len(records.records) - result.records_charged
     # Usage entries are all the batch posted: what they came to is what the balance moved.
     result.amount = posted.balance_after - posted.balance_before

@@ -444,7 +444,7 @@ def _pages_record(
         # Runs in the client's fetching thread, while the page before is being recorded:
         # the page's records checked and drafted into charges, without the database.
         records, rejected = records_parse(page.records, license_key=license.key, prices=prices)
-        return usage_drafts(records, prices=prices), rejected
+        return usage_drafts(records, prices=prices, prices_checked=True), rejected
 
     with UpstreamClient() as client:
         pages = client.usage_pages(
