@@ -621,7 +621,8 @@ def tenants_section(t: dict, r: dict) -> list[str]:
     out = [
         "## 6. Tenants: one beat cycle at 1 K, 10 K and 100 K licenses",
         "",
-        f"Its own run: {r['started']}, commit `{r['commit']}`. Every license was synced five "
+        ("" if r.get("full") else f"Its own run: {r['started']}, commit `{r['commit']}`. ")
+        + "Every license was synced five "
         f"minutes before; since then {t['active_share']:.0%} of them made about "
         f"{t['records_per_active']} calls each (the simulator in its own process, over HTTP) "
         "and the rest none. One beat: `usage.sync_all_licenses` reads the upstream's feed of "
