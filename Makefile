@@ -69,9 +69,9 @@ test-tools:
 test-fast: preflight
 	$(BIN)/pytest -m "not browser and not worker and not faults" $(PYTEST_ARGS)
 
-# The benchmarks, written to docs/benchmarks.md (about 22 minutes, part 4 with its replica
-# ~15 of them, plus ~25 for part 6, tenants, and some minutes to load the bench databases
-# and part 4's private primary the first time). BENCH_ARGS=--quick: no 10 M license, fewer
+# The benchmarks, written to docs/benchmarks.md (about 25 minutes on 2 cores, part 4 with
+# its replica ~10 of them, plus 5-15 minutes each to load the bench database and part 4's
+# private primary the first time). BENCH_ARGS=--quick: no 10 M license, fewer
 # rounds, written to bench/data/ instead. Installs wrk (apt) when it is missing.
 bench: preflight
 	$(BIN)/python -m bench $(BENCH_ARGS)
