@@ -235,27 +235,45 @@ def post_entries(
         "now": timezone.now(),
     }
     with connection.cursor() as cursor:
-        cursor.execute(_DRAFT_TABLE_SQL)
-        with cursor.connection.cursor().copy(_DRAFT_COPY_SQL) as copy:
-            copy.set_types(_DRAFT_TYPES)
-            for d in drafts:
-                copy.write_row(d)
-        try:
-            with transaction.atomic():
-                cursor.execute(_POST_NEW_SQL, params)
-        except IntegrityError as exc:
-            if not _external_id_taken(exc):
-                raise
-            # Undone with its savepoint, the drafts' table included: post them again,
-            # skipping the external ids already in the ledger.
-            cursor.execute(_POST_SQL, params)
-        balance_after, _, inserted = cursor.fetchone()
+        _copy_rows(cursor, _DRAFT_TABLE_SQL, _DRAFT_COPY_SQL, _DRAFT_TYPES, drafts)
+        balance_after, _, inserted = _post_once(cursor, _POST_NEW_SQL, _POST_SQL, params)
     if inserted is None:  # the plain form: every draft
         inserted = [d.external_id for d in drafts]
-    before = balance.balance
-    after = balance_after if balance_after is not None else before
-    balance.balance = after
+    before, after = _balance_moved(balance, balance_after)
     return PostResult(list(inserted), before, after)
+
+
+def _copy_rows(
+    cursor: Any, table_sql: str, copy_sql: str, types: Sequence[str], rows: Sequence[tuple]
+) -> None:
+    """The rows into the session's temporary table the posting statement reads, in binary."""
+    cursor.execute(table_sql)
+    with cursor.connection.cursor().copy(copy_sql) as copy:
+        copy.set_types(types)
+        for row in rows:
+            copy.write_row(row)
+
+
+def _post_once(cursor: Any, new_sql: str, sql: str, params: dict[str, Any]) -> tuple:
+    """Run the posting statement's plain form, under a savepoint; if an external id is
+    already in the ledger, the form that skips those (the savepoint undid the failed one,
+    the temporary table's rows included). Its row: balance after, entries inserted, their
+    external ids (None from the plain form: all of them)."""
+    try:
+        with transaction.atomic():
+            cursor.execute(new_sql, params)
+    except IntegrityError as exc:
+        if not _external_id_taken(exc):
+            raise
+        cursor.execute(sql, params)
+    return cursor.fetchone()
+
+
+def _balance_moved(balance: LicenseBalance, balance_after: Decimal | None) -> tuple:
+    """(before, after) of a posting, and `balance` brought up to date (None: nothing posted)."""
+    before = balance.balance
+    balance.balance = balance_after if balance_after is not None else before
+    return before, balance.balance
 
 
 class UsageDraft(NamedTuple):
@@ -378,11 +396,7 @@ def post_usage(
         **prices.periods(),
     }
     with connection.cursor() as cursor:
-        cursor.execute(_USAGE_TABLE_SQL)
-        with cursor.connection.cursor().copy(_USAGE_COPY_SQL) as copy:
-            copy.set_types(_USAGE_TYPES)
-            for u in usage:
-                copy.write_row(u)
+        _copy_rows(cursor, _USAGE_TABLE_SQL, _USAGE_COPY_SQL, _USAGE_TYPES, usage)
         # Each charge is at most its quantity at the largest price, rounded up by less
         # than a micro-dollar; a record makes at most four.
         bound = quantity * prices.largest() + MONEY_QUANT * 4 * len(usage)
@@ -391,17 +405,10 @@ def post_usage(
             # statement's own drafting, checked as any posting's.
             cursor.execute(_USAGE_PREVIEW_SQL, params)
             totals_refuse_overflow(balance, [EntryDraft(*row) for row in cursor.fetchall()])
-        try:
-            with transaction.atomic():
-                cursor.execute(_POST_USAGE_NEW_SQL, params)
-        except IntegrityError as exc:
-            if not _external_id_taken(exc):
-                raise
-            cursor.execute(_POST_USAGE_SQL, params)
-        balance_after, count, inserted = cursor.fetchone()
-    before = balance.balance
-    after = balance_after if balance_after is not None else before
-    balance.balance = after
+        balance_after, count, inserted = _post_once(
+            cursor, _POST_USAGE_NEW_SQL, _POST_USAGE_SQL, params
+        )
+    before, after = _balance_moved(balance, balance_after)
     return UsagePostResult(count, None if inserted is None else list(inserted), before, after)
 
 
