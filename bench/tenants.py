@@ -265,7 +265,7 @@ def _size_run(size: int, *, full_poll: bool) -> dict:
     from portal.tasks import ping
     from usage.models import SyncState
     from usage.selectors import license_ids_to_sync, sync_feed_get
-    from usage.tasks import usage_sync_all_licenses, usage_sync_license_task
+    from usage.tasks import usage_sync_all_licenses, usage_syncs_enqueue
 
     active = max(1, round(size * ACTIVE_SHARE))
     sim_now = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1)
@@ -350,15 +350,8 @@ def _size_run(size: int, *, full_poll: bool) -> dict:
             poll_start = timezone.now()
             started = time.perf_counter()
             ids = license_ids_to_sync()
-            with app.producer_or_acquire() as producer:
-                for license_id in ids:
-                    usage_sync_license_task.apply_async(
-                        args=[license_id],
-                        kwargs={"trigger": "beat"},
-                        queue=queue,
-                        ignore_result=True,
-                        producer=producer,
-                    )
+            # No expiry: the bench waits for every poll, however long the queue.
+            usage_syncs_enqueue(ids, queue=queue, expires=None)
             enqueue_seconds = time.perf_counter() - started
             polled = _wait(
                 lambda: ours.filter(last_success_at__gte=poll_start).count() >= len(ids),

@@ -229,11 +229,7 @@ def post_entries(
         if d.amount != quantize_money(d.amount):
             raise ValueError(f"amount {d.amount} is not quantized to 6 places")
     totals_refuse_overflow(balance, drafts)
-    params: dict[str, Any] = {
-        "license_id": license.pk,
-        "tz": license.timezone,
-        "now": timezone.now(),
-    }
+    params = _posting_params(license)
     with connection.cursor() as cursor:
         _copy_rows(cursor, _DRAFT_TABLE_SQL, _DRAFT_COPY_SQL, _DRAFT_TYPES, drafts)
         balance_after, _, inserted = _post_once(cursor, _POST_NEW_SQL, _POST_SQL, params)
@@ -241,6 +237,12 @@ def post_entries(
         inserted = [d.external_id for d in drafts]
     before, after = _balance_moved(balance, balance_after)
     return PostResult(list(inserted), before, after)
+
+
+def _posting_params(license: License) -> dict[str, Any]:
+    """What every form of the posting statement takes: the license, its timezone (for the
+    closed months) and the moment of posting."""
+    return {"license_id": license.pk, "tz": license.timezone, "now": timezone.now()}
 
 
 def _copy_rows(
@@ -389,12 +391,7 @@ def post_usage(
     """
     if not usage:
         return UsagePostResult(0, [], balance.balance, balance.balance)
-    params: dict[str, Any] = {
-        "license_id": license.pk,
-        "tz": license.timezone,
-        "now": timezone.now(),
-        **prices.periods(),
-    }
+    params = {**_posting_params(license), **prices.periods()}
     with connection.cursor() as cursor:
         _copy_rows(cursor, _USAGE_TABLE_SQL, _USAGE_COPY_SQL, _USAGE_TYPES, usage)
         # Each charge is at most its quantity at the largest price, rounded up by less

@@ -47,6 +47,23 @@ def _queue_of(task: Any) -> str | None:
     return (task.request.delivery_info or {}).get("routing_key") or None
 
 
+def usage_syncs_enqueue(
+    license_ids: list[int], *, queue: str | None, expires: int | None = SYNC_TASK_EXPIRES_SECONDS
+) -> None:
+    """One beat-triggered sync task per license, straight to the broker (not task_enqueue)
+    on one connection: the fan-out's cost is a broker round trip per license."""
+    with usage_sync_license_task.app.producer_or_acquire() as producer:
+        for license_id in license_ids:
+            usage_sync_license_task.apply_async(
+                args=[license_id],
+                kwargs={"trigger": "beat"},
+                expires=expires,
+                queue=queue,
+                ignore_result=True,  # nobody waits for it (see portal.tasks.task_enqueue)
+                producer=producer,
+            )
+
+
 @shared_task(name="usage.sync_all_licenses", bind=True, ignore_result=True)
 def usage_sync_all_licenses(self: Any) -> int:
     """The beat's fan-out (every five minutes): ask the upstream's feed which licenses
@@ -67,18 +84,8 @@ def usage_sync_all_licenses(self: Any) -> int:
     else:
         sweep = license_ids_sweep(after_id=sync_feed_get().sweep_after_id)
         license_ids = sorted(set(license_ids_owed_sync()) | set(sweep.license_ids))
-    # Straight to the broker (not task_enqueue), on one connection: if it refuses, this
-    # task fails, and the owed marks stay for the next beat.
-    with usage_sync_license_task.app.producer_or_acquire() as producer:
-        for license_id in license_ids:
-            usage_sync_license_task.apply_async(
-                args=[license_id],
-                kwargs={"trigger": "beat"},
-                expires=SYNC_TASK_EXPIRES_SECONDS,
-                queue=queue,
-                ignore_result=True,  # nobody waits for it (see portal.tasks.task_enqueue)
-                producer=producer,
-            )
+    # If the broker refuses, this task fails, and the owed marks stay for the next beat.
+    usage_syncs_enqueue(license_ids, queue=queue)
     if sweep is not None:
         usage_sweep_advance(after_id=sweep.next_after_id)
     logger.info(
