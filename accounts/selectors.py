@@ -1,8 +1,10 @@
+import functools
 from dataclasses import dataclass
+from typing import Any
 from uuid import UUID
 
 from django.contrib.postgres.expressions import ArraySubquery
-from django.db.models import Case, OuterRef, Q, QuerySet, When
+from django.db.models import Case, F, OuterRef, Q, QuerySet, When
 from django.http import Http404
 
 from accounts.models import AuditEvent, Domain, License, Membership, User
@@ -25,6 +27,35 @@ class LicenseAccess:
     others: list[License]
 
 
+_ANY_USER_ID = -7_734_019  # stand-ins, bound per request (never a real id)
+_ANY_PUBLIC_ID = UUID("00000000-0000-4000-8000-7734019a11c3")
+
+
+@functools.cache
+def _license_access_sql() -> tuple[str, tuple]:
+    """The login's licenses with its role in each and the wanted one's domains, compiled by
+    the ORM once per process: building and compiling the queryset cost more than running
+    it, on the page every customer request starts with."""
+    hostnames = (
+        Domain.objects.for_license(OuterRef("pk"))
+        .order_by("-is_primary", "hostname")
+        .values("hostname")
+    )
+    query = (
+        License.objects.filter(memberships__user_id=_ANY_USER_ID)
+        .annotate(
+            # The same join as the filter's: the role of this login's membership.
+            access_role=F("memberships__role"),
+            access_domains=Case(When(public_id=_ANY_PUBLIC_ID, then=ArraySubquery(hostnames))),
+        )
+        .order_by("name", "pk")
+    )
+    sql, params = query.query.sql_with_params()
+    # Each stand-in must be a parameter of its own, never confused with another one.
+    assert params.count(_ANY_USER_ID) == 1 and params.count(_ANY_PUBLIC_ID) == 1, params
+    return sql, params
+
+
 def license_access_get(*, user: User, public_id: UUID | str) -> LicenseAccess:
     """The license with this public id, the login's role, the license's domains and the
     login's other licenses, from the login's memberships in one query (every customer page
@@ -37,25 +68,15 @@ def license_access_get(*, user: User, public_id: UUID | str) -> LicenseAccess:
         wanted = public_id if isinstance(public_id, UUID) else UUID(str(public_id))
     except ValueError:
         raise Http404("No such license") from None
-    hostnames = (
-        Domain.objects.for_license(OuterRef("license"))
-        .order_by("-is_primary", "hostname")
-        .values("hostname")
-    )
-    memberships = list(
-        Membership.objects.filter(user=user)
-        .select_related("license")
-        .annotate(
-            domain_hostnames=Case(When(license__public_id=wanted, then=ArraySubquery(hostnames)))
-        )
-        .order_by("license__name", "license__pk")
-    )
-    mine = next((m for m in memberships if m.license.public_id == wanted), None)
+    sql, params = _license_access_sql()
+    bound = [user.pk if p == _ANY_USER_ID else wanted if p == _ANY_PUBLIC_ID else p for p in params]
+    licenses: list[Any] = list(License.objects.raw(sql, bound))
+    mine = next((lic for lic in licenses if lic.public_id == wanted), None)
     if mine is None:
         raise Http404("No such license")
-    others = [m.license for m in memberships if m is not mine]
+    others = [lic for lic in licenses if lic is not mine]
     return LicenseAccess(
-        license=mine.license, role=mine.role, domains=mine.domain_hostnames, others=others
+        license=mine, role=mine.access_role, domains=mine.access_domains, others=others
     )
 
 

@@ -131,3 +131,32 @@ def test_the_viewers_role_is_read_on_each_page(client_a, member_a, license_a):
     membership.role = "member"
     membership.save(update_fields=["role"])
     assert client_a.get(url).status_code == 403
+
+
+@pytest.mark.django_db
+def test_license_access_is_the_logins_own_membership_and_nothing_of_others():
+    from django.http import Http404
+
+    from accounts.models import Membership
+    from accounts.selectors import license_access_get
+    from tests.accounts.factories import DomainFactory, LicenseFactory, MembershipFactory
+
+    shared = LicenseFactory(name="B shared")
+    DomainFactory(license=shared, hostname="z.shared.example", is_primary=False)
+    DomainFactory(license=shared, hostname="a.shared.example", is_primary=True)
+    own = LicenseFactory(name="A own")
+    stranger = LicenseFactory(name="C stranger")
+    member = MembershipFactory(license=shared, role=Membership.Role.MEMBER).user
+    MembershipFactory(license=own, user=member, role=Membership.Role.OWNER)
+    # Another login owns the shared license: its role is not the member's.
+    MembershipFactory(license=shared, role=Membership.Role.OWNER)
+    MembershipFactory(license=stranger, role=Membership.Role.OWNER)
+
+    access = license_access_get(user=member, public_id=shared.public_id)
+    assert (access.license, access.role) == (shared, Membership.Role.MEMBER)
+    assert access.domains == ["a.shared.example", "z.shared.example"]  # primary first
+    assert access.others == [own]  # by name, never a license of another login
+    assert license_access_get(user=member, public_id=str(own.public_id)).role == "owner"
+    for public_id in (stranger.public_id, uuid.uuid4(), "not-a-uuid"):
+        with pytest.raises(Http404):
+            license_access_get(user=member, public_id=public_id)
