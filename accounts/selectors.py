@@ -8,6 +8,7 @@ from django.db.models import Case, F, OuterRef, Q, QuerySet, When
 from django.http import Http404
 
 from accounts.models import AuditEvent, Domain, License, Membership, User
+from portal.sql import PreparedQuery, query_prepare
 
 
 def licenses_for_user(user: User) -> QuerySet[License]:
@@ -32,7 +33,7 @@ _ANY_PUBLIC_ID = UUID("00000000-0000-4000-8000-7734019a11c3")
 
 
 @functools.cache
-def _license_access_sql() -> tuple[str, tuple]:
+def _license_access_query() -> PreparedQuery:
     """The login's licenses with its role in each and the wanted one's domains, compiled by
     the ORM once per process: building and compiling the queryset cost more than running
     it, on the page every customer request starts with."""
@@ -50,10 +51,7 @@ def _license_access_sql() -> tuple[str, tuple]:
         )
         .order_by("name", "pk")
     )
-    sql, params = query.query.sql_with_params()
-    # Each stand-in must be a parameter of its own, never confused with another one.
-    assert params.count(_ANY_USER_ID) == 1 and params.count(_ANY_PUBLIC_ID) == 1, params
-    return sql, params
+    return query_prepare(query, user_id=_ANY_USER_ID, public_id=_ANY_PUBLIC_ID)
 
 
 def license_access_get(*, user: User, public_id: UUID | str) -> LicenseAccess:
@@ -68,9 +66,10 @@ def license_access_get(*, user: User, public_id: UUID | str) -> LicenseAccess:
         wanted = public_id if isinstance(public_id, UUID) else UUID(str(public_id))
     except ValueError:
         raise Http404("No such license") from None
-    sql, params = _license_access_sql()
-    bound = [user.pk if p == _ANY_USER_ID else wanted if p == _ANY_PUBLIC_ID else p for p in params]
-    licenses: list[Any] = list(License.objects.raw(sql, bound))
+    query = _license_access_query()
+    licenses: list[Any] = list(
+        License.objects.raw(query.sql, query.bind(user_id=user.pk, public_id=wanted))
+    )
     mine = next((lic for lic in licenses if lic.public_id == wanted), None)
     if mine is None:
         raise Http404("No such license")

@@ -35,6 +35,7 @@ from billing.money import (
 from billing.prices import prices_by_service, prices_current, prices_in_effect
 from dashboard.formatting import CENT, format_age, format_count, format_price
 from payments.selectors import is_card_purchase
+from portal.sql import PreparedQuery, query_prepare
 from usage.selectors import known_current_at_subquery, sync_state_get
 
 RECENT_TRANSACTIONS = 100
@@ -385,7 +386,7 @@ _ANY_MOMENT = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @functools.cache
-def _basis_sql() -> tuple[str, tuple]:
+def _basis_query() -> PreparedQuery:
     prices = prices_in_effect(_ANY_MOMENT)
     query = (
         LicenseBalance.objects.for_license(_ANY_LICENSE)
@@ -396,10 +397,7 @@ def _basis_sql() -> tuple[str, tuple]:
         )
         .order_by()
     )
-    sql, params = query.query.sql_with_params()
-    # Each stand-in must be a parameter of its own, never confused with another one.
-    assert params.count(_ANY_LICENSE.pk) == 1 and params.count(_ANY_MOMENT) == 2, params
-    return sql, params
+    return query_prepare(query, license_id=_ANY_LICENSE.pk, moment=_ANY_MOMENT)
 
 
 def dashboard_basis(*, license: License, now: datetime | None = None) -> DashboardBasis:
@@ -407,11 +405,11 @@ def dashboard_basis(*, license: License, now: datetime | None = None) -> Dashboa
     is read after it, the rollups and the recent entries, is at least as new, so content
     rendered under a version never shows money older than that version)."""
     now = now or timezone.now()
-    sql, params = _basis_sql()
-    bound = [license.pk if p == _ANY_LICENSE.pk else now if p == _ANY_MOMENT else p for p in params]
+    query = _basis_query()
     # A raw queryset is routed like any read of LicenseBalance (the replica on the pages
     # that allow it, portal/db_router.py).
-    row: Any = next(iter(LicenseBalance.objects.raw(sql, bound)), None)  # with the basis_*
+    params = query.bind(license_id=license.pk, moment=now)
+    row: Any = next(iter(LicenseBalance.objects.raw(query.sql, params)), None)  # the basis_*
     if row is not None:
         totals = row
         current = prices_by_service(
