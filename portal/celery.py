@@ -38,4 +38,9 @@ app.conf.beat_schedule = {
         "schedule": 60.0,
         "options": {"expires": 55},
     },
+    "accounts-clear-expired-sessions-every-hour": {
+        "task": "accounts.clear_expired_sessions",
+        "schedule": 60 * 60.0,
+        "options": {"expires": 55 * 60},
+    },
 }

@@ -212,7 +212,7 @@ def test_the_dashboard_costs_the_same_few_queries_for_10_or_10000_entries(
         for license in (license_a, license_b):
             client_a.get(url("dashboard:overview", license))  # warm (and renew) the session
             caches["dashboard"].clear()  # the sections drawn, not kept (render_cache)
-            # session, user, license, role, domains, balance (with the lifetime image
+            # the session with its login, license, role, domains, balance (with the lifetime image
             # spending), prices, sync state, the rollups of the chart window, recent entries,
             # the login's other licenses (the switcher); the session was renewed within the
             # minute, so it is not written again (portal.middleware).

@@ -157,7 +157,7 @@ def test_idle_session_is_extended_by_a_person_not_by_the_auto_refresh(
     import datetime as dt
 
     import time_machine
-    from django.contrib.sessions.models import Session
+    from accounts.models import Session
 
     dashboard = f"/l/{license_a.public_id}/"
     start = dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.UTC)
@@ -185,7 +185,7 @@ def test_a_person_clicking_around_renews_the_session_at_most_once_a_minute(
     import datetime as dt
 
     import time_machine
-    from django.contrib.sessions.models import Session
+    from accounts.models import Session
 
     dashboard = f"/l/{license_a.public_id}/"
     start = dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.UTC)
