@@ -157,6 +157,7 @@ def test_idle_session_is_extended_by_a_person_not_by_the_auto_refresh(
     import datetime as dt
 
     import time_machine
+
     from accounts.models import Session
 
     dashboard = f"/l/{license_a.public_id}/"
@@ -185,6 +186,7 @@ def test_a_person_clicking_around_renews_the_session_at_most_once_a_minute(
     import datetime as dt
 
     import time_machine
+
     from accounts.models import Session
 
     dashboard = f"/l/{license_a.public_id}/"
