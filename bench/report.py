@@ -168,20 +168,29 @@ def render(r: dict) -> str:
         )
     out.append("")
     if "dashboard" in r:
-        out += dashboard_section(r["dashboard"], r)
+        out += own_run(dashboard_section(r["dashboard"], r), r)
     if "explorer" in r:
         out += explorer_section(r["explorer"], r.get("dashboard", {}))
     if "export" in r:
-        out += export_section(r["export"])
+        out += own_run(export_section(r["export"]), r)
     if "ingest" in r:
-        out += ingest_section(r["ingest"])
+        out += own_run(ingest_section(r["ingest"]), r)
     if "web" in r:
-        out += web_section(r["web"], r)
+        out += own_run(web_section(r["web"], r), r)
     if "console" in r:
-        out += console_section(r["console"])
+        out += own_run(console_section(r["console"]), r)
     if "tenants" in r:
-        out += tenants_section(r["tenants"], r)
+        out += own_run(tenants_section(r["tenants"], r), r)
     return "\n".join(out).rstrip() + "\n"
+
+
+def own_run(section: list[str], r: dict) -> list[str]:
+    """A section, saying under its heading which run made it when that was not a full run
+    (an --update of some parts keeps the other sections of an earlier run beside it)."""
+    if r.get("full"):
+        return section
+    heading, *rest = section
+    return [heading, "", f"Its own run: {r['started']}, commit `{r['commit']}`.", *rest]
 
 
 GOALS_HEADING = "## Goals at a glance"
@@ -255,8 +264,7 @@ def dashboard_section(d: dict, r: dict) -> list[str]:
     out = [
         "## 1. Dashboard server time by history size",
         "",
-        ("" if r.get("full") else f"Its own run: {r['started']}, commit `{r['commit']}`. ")
-        + f"The whole request in-process (Django test client: middleware, session, login, "
+        f"The whole request in-process (Django test client: middleware, session, login, "
         f"tenancy, the view, the template; no network), {n} warm requests per size and way, "
         "the sizes and the two ways taken round-robin: **kept**, the page as a customer gets "
         "it while nothing it shows has changed (the ledger's sections from the render cache, "
@@ -621,8 +629,7 @@ def tenants_section(t: dict, r: dict) -> list[str]:
     out = [
         "## 6. Tenants: one beat cycle at 1 K, 10 K and 100 K licenses",
         "",
-        ("" if r.get("full") else f"Its own run: {r['started']}, commit `{r['commit']}`. ")
-        + "Every license was synced five "
+        "Every license was synced five "
         f"minutes before; since then {t['active_share']:.0%} of them made about "
         f"{t['records_per_active']} calls each (the simulator in its own process, over HTTP) "
         "and the rest none. One beat: `usage.sync_all_licenses` reads the upstream's feed of "
