@@ -53,7 +53,11 @@ LIMITS = {
         "takes {sync_wall:.0f} ms: more than the two added up, because with the load average "
         "at {load:.1f} the sync's two threads and PostgreSQL share two cores with the rest of "
         "the machine. On CPU the sync does {cpu_ratio:.1f} × the COPY's work, so on these cores "
-        "its rate follows that, not the overlap. PostgreSQL's extra (about "
+        "its rate follows that, not the overlap. Were all of its Python to run while "
+        "PostgreSQL works, PostgreSQL's own time would still bound it at {pg_bound:.2f} × "
+        "the floor (the floor's seconds over the sync's PostgreSQL seconds): the rest of "
+        "the gap is the Python between the page's statements, while PostgreSQL waits. "
+        "PostgreSQL's extra (about "
         "{pg_extra:.0f} ms) is what charging each record once with exact totals takes: "
         "INSERT … SELECT from the drafts' temporary table inserts row by row where COPY "
         "batches its heap writes, the same statement adds the new rows up into the daily "
@@ -444,6 +448,7 @@ def ingest_section(i: dict) -> list[str]:
             cpu_ratio=(sync_cpu["postgres"] + sync_cpu["python"])
             / (copy_cpu["postgres"] + copy_cpu["python"]),
             pg_extra=(sync_cpu["postgres"] - copy_cpu["postgres"]) * per_thousand,
+            pg_bound=i["ledger_copy_seconds"] / sync_cpu["postgres"],
         )
     return [
         "## 3. Sync ingest from the upstream simulator",
