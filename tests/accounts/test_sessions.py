@@ -9,7 +9,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from accounts.models import Session
+from accounts.models import Session, User
 from accounts.tasks import sessions_clear_expired_task
 from tests.accounts.factories import PASSWORD, MembershipFactory
 
@@ -110,3 +110,17 @@ def test_the_beat_clears_expired_sessions_every_hour():
 
     entry = app.conf.beat_schedule["accounts-clear-expired-sessions-every-hour"]
     assert entry["task"] == sessions_clear_expired_task.name and entry["schedule"] == 3600
+
+
+def test_the_login_read_with_the_session_equals_the_one_django_reads(license_a, member_a):
+    """Its columns are taken as psycopg returns them: a User field that converts its value
+    from the database (from_db_value, a JSONField say) would differ here."""
+    from accounts.sessions import SessionStore
+
+    client = logged_in(member_a)
+    store = SessionStore(session_key=client.session.session_key)
+    store.load()
+    joined, fresh = store.user, User.objects.get(pk=member_a.pk)
+    assert joined is not None
+    for field in User._meta.concrete_fields:
+        assert getattr(joined, field.attname) == getattr(fresh, field.attname), field.name
