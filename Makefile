@@ -50,25 +50,11 @@ format: install
 test: preflight lint test-tools
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-# The browser tests drive Debian's Chromium (Playwright cannot download a browser here), and
-# the PDF tests look at receipts and statements as pictures with poppler's pdftoppm.
-# They count as there only if Chromium renders a page headless and pdftoppm runs (a binary
-# left by a half-done install does not). As root they are installed, waiting for an apt
-# lock a fresh machine's first-boot upgrades may hold, retried after an apt-get update,
-# and checked again; otherwise one line says what to run.
-TEST_PACKAGES := chromium poppler-utils
-TEST_TOOLS_WORK := /usr/bin/chromium --headless --no-sandbox --disable-gpu --dump-dom about:blank >/dev/null 2>&1 && /usr/bin/pdftoppm -v >/dev/null 2>&1
-APT_INSTALL := DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -q $(TEST_PACKAGES) >/dev/null
+# Chromium for the browser tests and pdftoppm for the PDF tests, installed with apt when
+# they are missing or do not run (as root, or through sudo), waiting out a fresh machine's
+# first-boot apt; otherwise one line says what to run (tests/install_test_tools.sh).
 test-tools:
-	@if ! { $(TEST_TOOLS_WORK); }; then \
-		if [ "$$(id -u)" != 0 ]; then \
-			echo "The tests need Chromium and pdftoppm: run 'sudo apt-get install -y $(TEST_PACKAGES)', then make test"; exit 1; \
-		fi; \
-		echo "installing what the browser and PDF tests use (apt-get install -y $(TEST_PACKAGES))"; \
-		$(APT_INSTALL) || { apt-get -o Acquire::Retries=3 update -q >/dev/null && $(APT_INSTALL); }; \
-		$(TEST_TOOLS_WORK) || \
-			{ echo "Chromium or pdftoppm is still missing or does not run: run 'apt-get update && apt-get install -y $(TEST_PACKAGES)', then make test"; exit 1; }; \
-	fi
+	@sh tests/install_test_tools.sh
 
 # Only the fast tests (no browser, no real worker, no fault injection).
 test-fast: preflight
