@@ -18,31 +18,30 @@ refused — stays Django's own code.
 
 import contextvars
 import functools
-from datetime import UTC, datetime
 from typing import Any
 
 from django.contrib.auth import SESSION_KEY
 from django.contrib.auth import backends as auth_backends
 from django.contrib.auth import middleware as auth_middleware
 from django.contrib.sessions.backends.db import SessionStore as DatabaseSessionStore
-from django.db import connections, router
+from django.db import connections
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.functional import SimpleLazyObject
 
 from accounts.models import Session, User
-from portal.sql import PreparedQuery, query_prepare
+from portal.db_router import read_alias
+from portal.sql import ANY_MOMENT, PreparedQuery, query_prepare
 
 _USER_FIELDS = tuple(field.attname for field in User._meta.concrete_fields)
-_ANY_KEY = "stand-in-for-any-session-7734019"  # stand-ins, bound per request
-_ANY_MOMENT = datetime(1970, 1, 1, tzinfo=UTC)
+_ANY_KEY = "stand-in-for-any-session-7734019"  # a stand-in, bound per request
 
 
 @functools.cache
 def _session_query() -> PreparedQuery:
-    query = Session.objects.filter(session_key=_ANY_KEY, expire_date__gt=_ANY_MOMENT)
+    query = Session.objects.filter(session_key=_ANY_KEY, expire_date__gt=ANY_MOMENT)
     columns = query.values_list("session_data", *(f"user__{name}" for name in _USER_FIELDS))
-    return query_prepare(columns, session_key=_ANY_KEY, now=_ANY_MOMENT)
+    return query_prepare(columns, session_key=_ANY_KEY, now=ANY_MOMENT)
 
 
 def _user_id(value: Any) -> int | None:
@@ -73,7 +72,7 @@ class SessionStore(DatabaseSessionStore):
         if self.session_key is None:  # no cookie, or not a key at all: nothing to read
             return {}
         query = _session_query()
-        alias = router.db_for_read(Session) or "default"
+        alias = read_alias(Session)  # the primary: who may see what is never read elsewhere
         with connections[alias].cursor() as cursor:
             cursor.execute(query.sql, query.bind(session_key=self.session_key, now=timezone.now()))
             row = cursor.fetchone()

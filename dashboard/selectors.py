@@ -11,7 +11,7 @@ ten million (docs/invariants.md, 9: cost independent of history).
 import functools
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -35,7 +35,7 @@ from billing.money import (
 from billing.prices import prices_by_service, prices_current, prices_in_effect
 from dashboard.formatting import CENT, format_age, format_count, format_price
 from payments.selectors import is_card_purchase
-from portal.sql import PreparedQuery, query_prepare
+from portal.sql import ANY_MOMENT, PreparedQuery, query_prepare
 from usage.selectors import known_current_at_subquery, sync_state_get
 
 RECENT_TRANSACTIONS = 100
@@ -382,12 +382,11 @@ class DashboardBasis:
 # anything else on a page whose sections were kept (docs/benchmarks.md, part 1), and only
 # its parameters, the license and the moment, differ between requests.
 _ANY_LICENSE = License(pk=-1)
-_ANY_MOMENT = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @functools.cache
 def _basis_query() -> PreparedQuery:
-    prices = prices_in_effect(_ANY_MOMENT)
+    prices = prices_in_effect(ANY_MOMENT)
     query = (
         LicenseBalance.objects.for_license(_ANY_LICENSE)
         .annotate(
@@ -397,7 +396,7 @@ def _basis_query() -> PreparedQuery:
         )
         .order_by()
     )
-    return query_prepare(query, license_id=_ANY_LICENSE.pk, moment=_ANY_MOMENT)
+    return query_prepare(query, license_id=_ANY_LICENSE.pk, moment=ANY_MOMENT)
 
 
 def dashboard_basis(*, license: License, now: datetime | None = None) -> DashboardBasis:

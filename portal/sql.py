@@ -7,10 +7,14 @@ values go, and each request binds its own values in their place.
 """
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
 
 from django.db.models import QuerySet
+
+# A stand-in for "the moment of the request", which no query holds as a constant.
+ANY_MOMENT = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)

@@ -109,7 +109,7 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     if not os.path.exists(CHROMIUM):
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium (make test does)")
+        pytest.fail(f"{CHROMIUM} is missing: make test-tools installs it (make test runs it)")
     # Playwright's sync API keeps an event loop running in this thread; without this
     # Django's ORM refuses to run in the test (SynchronousOnlyOperation).
     previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
