@@ -145,7 +145,7 @@ def ledger_copy(source, target) -> tuple[float, dict]:
     the same rows against the same indexes, without fetching, checks, rollups or totals.
     Seconds and CPU taken. (The totals and rollups are rebuilt afterwards, untimed, so the bench
     database still reconciles.)"""
-    from billing.ledger import license_totals_rebuild
+    from billing.ledger.rebuild import license_totals_rebuild
     from billing.models import LedgerEntry
 
     rows = [

@@ -9,9 +9,9 @@ from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import AuditEvent, Domain, License, Membership
-from billing.ledger_pages import LedgerPage, ledger_page
+from billing.ledger.pages import LedgerPage, ledger_page
+from billing.ledger.selectors import balance_get
 from billing.models import BalanceAlert, ChargeFlag, LedgerEntry, LicenseBalance
-from billing.selectors import balance_get
 from console.hooks import (
     LoadedPanel,
     OverviewCount,

@@ -1,7 +1,7 @@
 """The usage explorer (Reports): a license's usage over a range of its choosing, by local day
 or month and by service or endpoint, as a stacked bar chart and tables.
 
-Read through billing.selectors.usage_by_period (the API's usage endpoint reads the same),
+Read through billing.charges.selectors.usage_by_period (the API's usage endpoint reads the same),
 which sums the rollups: the cost follows the range (at most 366 days, or three years of
 months), not the length of the history. Here the buckets become what the page draws.
 """
@@ -14,8 +14,8 @@ from decimal import ROUND_HALF_UP, Decimal
 from django.utils.safestring import SafeString, mark_safe
 
 from accounts.models import License
+from billing.charges.selectors import usage_by_period
 from billing.money import ZERO, format_money
-from billing.selectors import usage_by_period
 from dashboard.formatting import format_chart_money
 from dashboard.selectors import (
     DAY_ABBR,

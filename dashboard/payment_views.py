@@ -16,8 +16,8 @@ from django.views import View
 from django.views.generic import FormView, TemplateView
 
 from accounts.mixins import LicenseMixin
+from billing.ledger.selectors import balance_get
 from billing.money import format_money, quantize_money
-from billing.selectors import balance_get
 from payments import selectors
 from payments.autotopup import auto_topup_month_used, auto_topup_settings_update
 from payments.forms import AutoTopupForm, CreditPurchaseForm, preset_amounts

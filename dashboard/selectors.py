@@ -32,7 +32,7 @@ from billing.money import (
     quantize_money,
     units_affordable,
 )
-from billing.prices import prices_by_service, prices_current, prices_in_effect
+from billing.prices.selectors import prices_by_service, prices_current, prices_in_effect
 from dashboard.formatting import CENT, format_age, format_count, format_price
 from payments.selectors import is_card_purchase
 from portal.sql import ANY_MOMENT, PreparedQuery, query_prepare
@@ -355,7 +355,7 @@ class DashboardBasis:
     def ledger_version(self) -> tuple[int, datetime | None, Decimal]:
         """Changes with every posting: the ledger is append-only, and the statement that
         inserts entries adds their count to `entries` and sets `updated_at` in the same
-        transaction (billing.ledger.post_entries; the totals' rebuild sets both too). A
+        transaction (billing.ledger.posting.post_entries; the totals' rebuild sets both too). A
         license with no entries yet has no row: (0, None, 0)."""
         totals = self.totals
         return (totals.entries, totals.updated_at if totals.entries else None, totals.balance)

@@ -26,23 +26,24 @@ from accounts.services import license_key_reveal
 from api.client import portal_api_check
 from api.selectors import api_keys_for_license
 from api.services import api_key_create, api_key_revoke
-from billing.alerts import license_alert_settings_update
-from billing.flags import flag_raise, flags_for_records
-from billing.history import (
+from billing.alerts.services import license_alert_settings_update
+from billing.charges.selectors import UsageNotReady, UsageRangeError
+from billing.flags.services import flag_raise, flags_for_records
+from billing.history.export import (
     history_csv_lines,
     history_filename,
     ledger_history_csv_pages,
     ledger_history_exists,
 )
-from billing.prices import prices_current
-from billing.reconciliation import month_parse
-from billing.selectors import UsageNotReady, UsageRangeError, balance_get
-from billing.statements import statement_get, statement_months
-from billing.transactions import (
+from billing.history.transactions import (
     transaction_detail_get,
     transactions_page,
     transactions_search,
 )
+from billing.ledger.selectors import balance_get
+from billing.prices.selectors import prices_current
+from billing.reconciliation.report import month_parse
+from billing.statements.selectors import statement_get, statement_months
 from dashboard.explorer import explorer_default_range, usage_explorer_get
 from dashboard.forms import (
     ApiKeyForm,
@@ -529,7 +530,7 @@ class AlertSettingsView(LicenseMixin, FormView):
 @method_decorator(replica_reads, name="dispatch")
 class TransactionListView(LicenseMixin, TemplateView):
     """All transactions: the whole history newest first, one line per API call, keyset-paged
-    (billing.transactions), with filters and a search by request, record or entry id."""
+    (billing.history.transactions), with filters and a search by request, record or entry id."""
 
     template_name = "dashboard/transactions.html"
 

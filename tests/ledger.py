@@ -20,9 +20,11 @@ from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
 from accounts.models import License, User
+from billing.charges.services import UsageRecord, usage_record_batch
+from billing.ledger.totals import TOTAL_NAMES, totals_of
 from billing.models import DailyRollup, EndpointDailyRollup, LedgerEntry, LicenseBalance, Service
-from billing.services import UsageRecord, purchase_record, refund_issue, usage_record_batch
-from billing.totals import TOTAL_NAMES, totals_of
+from billing.purchases.services import purchase_record
+from billing.refunds.services import refund_issue
 from usage.models import SyncState
 
 # A fixed moment for tests that do not care when (in June 2025, away from month edges).
@@ -169,7 +171,7 @@ def realistic_usage(
 
 
 def ledger_sums(license: License) -> dict:
-    """What LicenseBalance should hold: each total of billing.totals summed in Python over
+    """What LicenseBalance should hold: each total of billing.ledger.totals summed in Python over
     the license's entries (the posting statement sums them in SQL)."""
     return totals_of(LedgerEntry.objects.for_license(license).iterator())
 

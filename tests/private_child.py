@@ -20,8 +20,10 @@ django.setup()
 from django.db.models import Sum  # noqa: E402
 
 from accounts.models import AuditEvent, License, User  # noqa: E402
+from billing.charges.services import UsageRecord, usage_record_batch  # noqa: E402
 from billing.models import LedgerEntry, LicenseBalance  # noqa: E402
-from billing.services import UsageRecord, purchase_record, refund_issue, usage_record_batch  # noqa: E402
+from billing.purchases.services import purchase_record  # noqa: E402
+from billing.refunds.services import refund_issue  # noqa: E402
 from tests.ledger import assert_ledger_matches_upstream  # noqa: E402
 
 

@@ -1,7 +1,7 @@
 """Writes of the usage app: the upstream sync and the manual-refresh claim.
 
 The sync pulls a license's usage records from its stored cursor, page by page. Each page
-is recorded in ONE transaction: the ledger charges (billing.services.usage_record_batch,
+is recorded in ONE transaction: the ledger charges (billing.charges.services.usage_record_batch,
 which skips record ids already charged), the quarantined records and the advanced
 cursor. A crash between pages therefore loses nothing and charges nothing twice: the next
 run starts from the last committed cursor, and a page fetched again is charged once.
@@ -25,9 +25,9 @@ from django.utils import timezone
 
 from accounts.audit import audit_record
 from accounts.models import License, User
+from billing.charges.services import UsageDrafts, UsageRecord, usage_drafts, usage_record_batch
 from billing.models import Service
-from billing.prices import PriceBook, price_book_get
-from billing.services import UsageDrafts, UsageRecord, usage_drafts, usage_record_batch
+from billing.prices.selectors import PriceBook, price_book_get
 from billing.tasks import balance_alert_handoffs_deferred
 from portal.breaker import breaker_wait
 from portal.exceptions import ApplicationError

@@ -15,9 +15,9 @@ from django.utils.timesince import timesince
 
 from accounts.models import User
 from billing.admin.money import can_issue_refunds
-from billing.flags import flag_resolve
+from billing.flags.services import flag_resolve
+from billing.history.transactions import transaction_detail_get
 from billing.models import ChargeFlag
-from billing.transactions import transaction_detail_get
 from portal.exceptions import ApplicationError
 
 

@@ -12,7 +12,7 @@ from django.utils import timezone
 from django.utils.http import urlencode
 
 from accounts.models import License, User
-from billing.closing import (
+from billing.closing.services import (
     closed_figures_changed,
     closed_month_get,
     month_close,
@@ -22,7 +22,7 @@ from billing.closing import (
     month_reopen,
     report_totals,
 )
-from billing.reconciliation import (
+from billing.reconciliation.report import (
     ReconciliationReport,
     month_parse,
     reconciliation_csv_write,

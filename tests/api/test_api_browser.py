@@ -10,7 +10,7 @@ import pytest
 from django.urls import reverse
 
 from api.webhooks import signature_verify
-from billing.selectors import balance_get
+from billing.ledger.selectors import balance_get
 from tests.accounts.factories import LicenseFactory, MembershipFactory, UserFactory
 from tests.ledger import buy
 

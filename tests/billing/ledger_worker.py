@@ -39,7 +39,7 @@ def purchase_spec(n: int) -> tuple[str, Decimal]:
 
 
 def _usage_record(spec):
-    from billing.services import UsageRecord
+    from billing.charges.services import UsageRecord
 
     return UsageRecord(
         id=spec["id"],
@@ -52,8 +52,10 @@ def _usage_record(spec):
 
 
 def mixed(spec, licenses, actor, rng, out):
+    from billing.charges.services import usage_record_batch
     from billing.models import LedgerEntry
-    from billing.services import purchase_record, refund_issue, usage_record_batch
+    from billing.purchases.services import purchase_record
+    from billing.refunds.services import refund_issue
     from portal.exceptions import ApplicationError
 
     for i in range(spec["operations"]):
@@ -111,7 +113,7 @@ def mixed(spec, licenses, actor, rng, out):
 
 def race_refund(spec, licenses, actor, rng, out):
     from billing.models import LedgerEntry
-    from billing.services import refund_issue
+    from billing.refunds.services import refund_issue
     from portal.exceptions import ApplicationError
 
     charges = list(LedgerEntry.objects.filter(pk__in=spec["charge_ids"]).select_related("license"))

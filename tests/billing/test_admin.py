@@ -167,7 +167,7 @@ def test_only_usage_charges_offer_a_refund(billing_client, license_a):
 
 
 def test_a_fully_refunded_charge_has_nothing_left(billing_client, charge, billing_user):
-    from billing.services import refund_issue
+    from billing.refunds.services import refund_issue
 
     refund_issue(
         acting_user=billing_user,

@@ -9,7 +9,7 @@ from django.core import mail
 from django.db import connection
 
 from accounts.models import AlertRecipient, Membership
-from billing.alerts import balance_alert_send
+from billing.alerts.emails import balance_alert_send
 from billing.models import BalanceAlert
 from tests.accounts.factories import LicenseFactory, MembershipFactory, UserFactory
 from tests.conftest import staff_force_login
@@ -159,7 +159,7 @@ def test_two_syncs_crossing_the_line_at_the_same_moment_send_one_email(celery_ea
 
 @pytest.mark.django_db
 def test_raising_the_threshold_sends_nothing_until_the_next_usage(license_a, owner, run_on_commit):
-    from billing.alerts import license_alert_settings_update
+    from billing.alerts.services import license_alert_settings_update
 
     run_on_commit(buy, license_a, "5.00")
     run_on_commit(

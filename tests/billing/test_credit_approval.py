@@ -14,13 +14,14 @@ from django.db import connection
 
 from accounts.models import AuditEvent
 from accounts.roles import BILLING
-from billing.approvals import (
+from billing.credits.approvals import (
     credit_approval_approve,
     credit_approval_reject,
     credit_approval_request,
 )
 from billing.models import CreditApproval, LedgerEntry
-from billing.services import purchase_record, refund_issue
+from billing.purchases.services import purchase_record
+from billing.refunds.services import refund_issue
 from portal.exceptions import ApplicationError
 from tests.accounts.factories import LicenseFactory, UserFactory
 from tests.conftest import staff_force_login

@@ -15,8 +15,9 @@ from django.http import StreamingHttpResponse
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from billing.charges.services import UsageRecord, usage_record_batch
 from billing.models import LedgerEntry
-from billing.services import UsageRecord, refund_issue, usage_record_batch
+from billing.refunds.services import refund_issue
 from dashboard.forms import TransactionFilterForm
 from tests.ledger import buy, charge, record, record_usage, refund, usage_entry
 
@@ -153,7 +154,7 @@ def ledger_reads(queries):
 def test_the_first_bytes_leave_before_the_history_is_read(client_a, license_a, monkeypatch):
     """Keyset pages: the header goes out before any entry is read, then one query per
     page; entries sharing a moment across a page boundary are neither lost nor doubled."""
-    monkeypatch.setattr("billing.history.HISTORY_PAGE_SIZE", 2)
+    monkeypatch.setattr("billing.history.export.HISTORY_PAGE_SIZE", 2)
     at = datetime(2025, 3, 1, tzinfo=UTC)
     # One record = 4 entries at the very same moment, straddling the 2-row pages.
     record_usage(
@@ -278,7 +279,7 @@ def python_csv(license, entries=None) -> str:
     """The history as Python's csv module writes it with billing.csvsafe's cell rules: the
     reference the SQL-written download must equal byte for byte (BOM included)."""
     from billing.csvsafe import money_cell, safe_cell
-    from billing.history import HISTORY_HEADER
+    from billing.history.export import HISTORY_HEADER
 
     buffer = io.StringIO()
     buffer.write("\ufeff")
@@ -316,7 +317,7 @@ def test_the_download_is_byte_for_byte_what_the_csv_module_writes(
     """PostgreSQL writes the lines (for speed); every rule the Python writer follows —
     formula neutralizing, quoting, 6-place amounts, local time with its offset across
     clock changes and half-hour zones — must come out the same."""
-    monkeypatch.setattr("billing.history.HISTORY_PAGE_SIZE", 3)
+    monkeypatch.setattr("billing.history.export.HISTORY_PAGE_SIZE", 3)
     license_a.timezone = tz
     license_a.save()
     texts = [
@@ -370,7 +371,7 @@ def test_the_filters_of_all_transactions_pick_lines_and_the_balance_counts_every
 ):
     """The same filters as All transactions; each line's balance is still the license's
     balance right after that entry, whatever the filter left out around it."""
-    monkeypatch.setattr("billing.history.HISTORY_PAGE_SIZE", page_size)
+    monkeypatch.setattr("billing.history.export.HISTORY_PAGE_SIZE", page_size)
     license_a.timezone = "America/New_York"
     license_a.save()
     start = datetime(2025, 3, 8, 20, tzinfo=UTC)  # around New York's spring clock change

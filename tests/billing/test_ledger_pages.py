@@ -6,9 +6,10 @@ from decimal import Decimal
 
 import pytest
 
-from billing.ledger_pages import ledger_entry_find, ledger_page, ledger_page_at
+from billing.charges.services import UsageRecord, usage_record_batch
+from billing.ledger.pages import ledger_entry_find, ledger_page, ledger_page_at
 from billing.models import LedgerEntry, LicenseBalance
-from billing.services import UsageRecord, refund_issue, usage_record_batch
+from billing.refunds.services import refund_issue
 from tests.accounts.factories import LicenseFactory
 from tests.ledger import buy, usage_entry
 

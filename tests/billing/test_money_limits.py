@@ -9,7 +9,8 @@ import pytest
 
 from billing.models import LedgerEntry
 from billing.money import MONEY_MAX, format_money
-from billing.services import purchase_record, refund_issue
+from billing.purchases.services import purchase_record
+from billing.refunds.services import refund_issue
 from portal.exceptions import ApplicationError
 from tests.ledger import assert_ledger_consistent, buy, ledger_sums, record
 

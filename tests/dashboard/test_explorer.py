@@ -16,9 +16,9 @@ from django.urls import reverse
 from django.utils.html import escape
 
 from accounts.services import license_save
-from billing.ledger import rollups_rebuild
+from billing.charges.selectors import ENDPOINT_NOT_READY_MESSAGE
+from billing.ledger.rebuild import rollups_rebuild
 from billing.models import LedgerEntry, LicenseBalance
-from billing.selectors import ENDPOINT_NOT_READY_MESSAGE
 from tests.accounts.factories import LicenseFactory, MembershipFactory, UserFactory
 from tests.ledger import ENDPOINTS, assert_ledger_consistent, buy, charge, record, refund
 

@@ -22,9 +22,9 @@ from django.urls import reverse
 
 from accounts.models import License
 from accounts.services import license_save
-from billing.closing import month_close
+from billing.closing.services import month_close
 from billing.models import Service
-from billing.prices import price_add
+from billing.prices.services import price_add
 from dashboard import render_cache
 from dashboard.render_cache import cache_key, dashboard_sections
 from dashboard.selectors import dashboard_basis

@@ -357,7 +357,7 @@ def test_total_transactions_counts_calls_not_service_charges(staff):
     """The guide: Total Transactions counts account activity, and Average per Transaction is
     the typical spending per API call. A call using three services is three ledger entries
     but one transaction; each purchase, credit and refund is one."""
-    from billing.services import refund_issue
+    from billing.refunds.services import refund_issue
 
     license = LicenseFactory()
     buy(license, "10")

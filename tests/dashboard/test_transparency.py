@@ -12,11 +12,12 @@ from django.core.management import call_command
 from django.test import Client
 
 from accounts.models import AuditEvent
+from billing.charges.services import UsageRecord, usage_record_batch
+from billing.history.transactions import transactions_page
 from billing.models import BalanceAlert, ChargeFlag, LedgerEntry
-from billing.reconciliation import license_month_get, reconciliation_month
-from billing.services import UsageRecord, refund_issue, usage_record_batch
-from billing.statements import statement_get
-from billing.transactions import transactions_page
+from billing.reconciliation.report import license_month_get, reconciliation_month
+from billing.refunds.services import refund_issue
+from billing.statements.selectors import statement_get
 from tests.ledger import buy
 
 pytestmark = pytest.mark.django_db
@@ -100,7 +101,7 @@ def _post_legacy_calls(license, n, *, at=T0):
     append-only, so such rows stay like this forever."""
     from django.db import transaction
 
-    from billing.ledger import EntryDraft, lock_balance, post_entries
+    from billing.ledger.posting import EntryDraft, lock_balance, post_entries
 
     with transaction.atomic():
         balance = lock_balance(license)
@@ -127,7 +128,7 @@ def test_a_call_recorded_before_the_call_columns_is_found_by_its_request_id(clie
     expression index over the description finds them, as it finds new calls."""
     from django.db import connection
 
-    from billing.transactions import LEGACY_REQUEST_ID_SQL
+    from billing.history.transactions import LEGACY_REQUEST_ID_SQL
 
     _post_legacy_calls(license_a, 40, at=T0 - timedelta(days=400))
     calls(license_a, 300)  # newer history on top: the old calls are far down the pages

@@ -18,10 +18,10 @@ from django.urls import reverse
 from django.utils import timezone
 from playwright.sync_api import expect
 
+from billing.history.transactions import record_id_of
 from billing.models import ChargeFlag, LedgerEntry
-from billing.reconciliation import reconciliation_month
-from billing.services import refund_issue
-from billing.transactions import record_id_of
+from billing.reconciliation.report import reconciliation_month
+from billing.refunds.services import refund_issue
 from demo.accounts import DEMO_PASSWORD, DEMO_TOTP_SECRET
 from tests.conftest import totp_code
 from tests.dashboard.test_browser import ARTIFACTS, demo, log_in  # noqa: F401 - the fixture

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from django.core import mail
 
-from billing.selectors import balance_get
+from billing.ledger.selectors import balance_get
 from payments.autotopup import auto_topup_settings_update
 from payments.models import Payment, PaymentAccount
 from portal.exceptions import ApplicationError

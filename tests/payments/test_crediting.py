@@ -11,8 +11,8 @@ import pytest
 from django.db import connection
 
 from accounts.models import AuditEvent
+from billing.ledger.selectors import balance_get
 from billing.models import LedgerEntry
-from billing.selectors import balance_get
 from payments.events import stripe_event_process, stripe_event_store
 from payments.models import Payment, StripeEvent
 from payments.services import payment_refresh, payment_start

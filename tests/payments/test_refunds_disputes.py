@@ -10,8 +10,8 @@ from decimal import Decimal
 import pytest
 from django.core import mail
 
+from billing.ledger.selectors import balance_get
 from billing.models import LedgerEntry
-from billing.selectors import balance_get
 from payments.models import Dispute, PaymentRefund, StripeEvent
 from payments.services import payment_start
 from tests.ledger import assert_ledger_consistent

@@ -18,7 +18,7 @@ from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
-from billing.alerts import balance_alert_send
+from billing.alerts.emails import balance_alert_send
 from billing.models import BalanceAlert, LicenseBalance
 from billing.tasks import send_owed_balance_alerts
 from portal.celery import app as celery_app

@@ -7,7 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from billing.services import purchase_record, refund_issue
+from billing.purchases.services import purchase_record
+from billing.refunds.services import refund_issue
 from portal.exceptions import ApplicationError
 from portal.logfmt import logfmt
 from tests.accounts.factories import UserFactory

@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.db import OperationalError, transaction
 
-from billing.selectors import balance_get
+from billing.ledger.selectors import balance_get
 from demo.accounts import seed_demo_accounts
 from demo.upstream import demo_profiles
 from tests.ledger import assert_ledger_matches_upstream, ledger_charges, ledger_usage

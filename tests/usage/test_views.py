@@ -8,7 +8,7 @@ import time_machine
 from django.conf import settings as django_settings
 from django.urls import reverse
 
-from billing.selectors import balance_get
+from billing.ledger.selectors import balance_get
 from portal.celery import app as celery_app
 from tests.accounts.factories import LicenseFactory, MembershipFactory, UserFactory
 from tests.ledger import assert_ledger_matches_upstream

@@ -9,10 +9,10 @@ from django.utils import timezone
 
 from accounts.audit import audit_record
 from accounts.models import License, User
+from billing.history.transactions import transaction_detail_get
 from billing.models import ChargeFlag, LedgerEntry
-from billing.services import RefundResult, refund_issue
+from billing.refunds.services import RefundResult, refund_issue
 from billing.tasks import flag_resolved_email_enqueue
-from billing.transactions import transaction_detail_get
 from portal.exceptions import ApplicationError
 
 FLAG_MESSAGE_MAX = 1000

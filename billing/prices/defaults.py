@@ -2,6 +2,7 @@
 
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 DEFAULT_PRICES_FROM = datetime(2020, 1, 1, tzinfo=UTC)
 DEFAULT_UNIT_PRICES = {
@@ -12,7 +13,7 @@ DEFAULT_UNIT_PRICES = {
 }
 
 
-def seed_default_prices(price_model) -> None:
+def seed_default_prices(price_model: Any) -> None:
     for service, unit_price in DEFAULT_UNIT_PRICES.items():
         price_model.objects.get_or_create(
             service=service,

@@ -1,15 +1,14 @@
 """Month close: the billing team closes a month once it reconciles clean, and from then on
 no posting may be dated inside it (invariant 11).
 
-The rule itself lives in the posting engine (billing.ledger.post_entries reads
+The rule itself lives in the posting engine (billing.ledger.posting.post_entries reads
 `ClosedMonth` in the same statement that inserts), so every way money enters the ledger —
 sync, purchase, refund, payment, correction — obeys it and whatever is computed from the
 entries of a closed month (reconciliation, statements) cannot change. This module decides
 when a month may be closed or reopened.
 
 Closing month M closes every moment before the end of M (in each license's timezone):
-closing is a watermark, and only the latest closed month can be reopened.
-"""
+closing is a watermark, and only the latest closed month can be reopened."""
 
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -22,7 +21,7 @@ from accounts.audit import audit_record
 from accounts.models import User
 from billing.models import ClosedMonth
 from billing.money import ZERO
-from billing.reconciliation import ReconciliationReport, reconciliation_month
+from billing.reconciliation.report import ReconciliationReport, reconciliation_month
 from portal.exceptions import ApplicationError
 
 # The figures kept per license at the close, and summed into the totals row.

@@ -1,5 +1,5 @@
 """A license's monthly statements: opening + purchases + credits + refunds − usage = closing,
-in its timezone. The figures are billing.month_figures' (the one statement selector, from
+in its timezone. The figures are billing.statements.figures' (the one statement selector, from
 rollups and the balance: constant in the history's length), which the billing team's
 reconciliation recomputes from the ledger and reports as a difference if they disagree."""
 
@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from accounts.models import License
 from billing.models import DailyRollup, LedgerEntry
-from billing.month_figures import MonthFigures, statement_month
+from billing.statements.figures import MonthFigures, statement_month
 
 MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
           "September", "October", "November", "December")  # fmt: skip

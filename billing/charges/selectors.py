@@ -1,5 +1,5 @@
-"""Reads of a license's money: its balance and totals, and what was refunded of a charge.
-Every tenant query goes through `for_license`."""
+"""Usage by period: a license's usage charges per day or month, by service or endpoint,
+from the daily rollups (the usage explorer and the API's usage)."""
 
 from dataclasses import dataclass
 from datetime import date
@@ -9,52 +9,28 @@ from django.db.models import DateField, F, Sum
 from django.db.models.functions import TruncMonth
 
 from accounts.models import License
-from accounts.signals import LicenseSummary
-from billing.models import DailyRollup, EndpointDailyRollup, LedgerEntry, LicenseBalance
-from billing.money import format_money, quantize_money
+from billing.ledger.selectors import balance_get
+from billing.models import DailyRollup, EndpointDailyRollup, LedgerEntry
+from billing.money import quantize_money
 from portal.exceptions import ApplicationError
-
-
-def refunded_total_for_entry(entry: LedgerEntry) -> Decimal:
-    total = (
-        LedgerEntry.objects.for_license(entry.license_id)
-        .filter(refund_of=entry)
-        .aggregate(total=Sum("amount"))["total"]
-    )
-    return total or Decimal("0")
-
-
-def balance_get(license: License) -> LicenseBalance:
-    """The license's balance and totals (zeros for a license with no entries yet)."""
-    balance = LicenseBalance.objects.for_license(license).first()
-    return balance or LicenseBalance(license=license)
-
-
-def license_summaries(licenses: list[License]) -> dict[int, LicenseSummary]:
-    """The license list's balance and low-balance state per license, in one query."""
-    balances = {b.license_id: b for b in LicenseBalance.objects.filter(license__in=licenses)}
-    summaries = {}
-    for license in licenses:
-        balance = balances.get(license.pk) or LicenseBalance(license=license)
-        if not balance.has_activity:
-            state = "new"
-        elif balance.warns_low_balance(license.low_balance_threshold):
-            state = "low"
-        else:
-            state = "ok"
-        summaries[license.pk] = LicenseSummary(format_money(balance.balance), state)
-    return summaries
-
 
 # Usage ranges: day buckets over at most a year, month buckets over at most three (a
 # bounded number of rollup rows whatever the history). The API and the usage explorer both
 # read through usage_by_period, so both refuse the same ranges with the same words.
 USAGE_GRANULARITIES = ("day", "month")
+
+
 USAGE_GROUPINGS = ("service", "endpoint")
+
+
 USAGE_MAX_DAYS = {"day": 366, "month": 3 * 366}
+
+
 # The local days a customer may ask for (every filter and range: later days would
 # overflow a datetime once a day is added to make the range's end).
 LOCAL_DATE_MIN = date(1970, 1, 1)
+
+
 LOCAL_DATE_MAX = date(9998, 12, 31)
 
 

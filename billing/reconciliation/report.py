@@ -14,10 +14,10 @@ from django.utils import timezone
 
 from accounts.models import License
 from billing.csvsafe import money_cell, safe_cell
+from billing.ledger.totals import TOTAL_NAMES, sums_select_sql
 from billing.models import ROLLUP_SUMS, LedgerEntry
 from billing.money import ZERO, quantize_money
-from billing.month_figures import FIGURE_NAMES, month_figures_of
-from billing.totals import TOTAL_NAMES, sums_select_sql
+from billing.statements.figures import FIGURE_NAMES, month_figures_of
 from portal.db_router import read_alias
 
 
@@ -76,7 +76,7 @@ class ReconciliationReport:
 # The earliest month there is anything to reconcile, a statement to show or a month to
 # close. Far older "months" (year 1) are not even moments in every timezone: they failed
 # with a 500 instead of a message. The future is refused where it matters
-# (billing.closing.month_refuse_future).
+# (billing.closing.services.month_refuse_future).
 MONTH_EARLIEST = date(2000, 1, 1)
 
 
@@ -145,8 +145,7 @@ SELECT lic.id, lic.key, lic.name, lic.timezone,
 FROM lic
 LEFT JOIN sums AS s ON s.license_id = lic.id
 LEFT JOIN billing_licensebalance AS b ON b.license_id = lic.id
-ORDER BY lic.name, lic.id
-"""
+ORDER BY lic.name, lic.id"""
 )
 
 _ROLLUP_MEASURES = ROLLUP_SUMS
@@ -307,7 +306,7 @@ def reconciliation_month(*, month: date, license: License | None = None) -> Reco
             rows[license_id].differences.append(Difference(what, refunded, charged))
 
     kept = [row for row in rows.values() if row.entries_to_month_end or row.differences]
-    # The customer's statement (billing.month_figures, from rollups and the balance) must
+    # The customer's statement (billing.statements.figures, from rollups and the balance) must
     # state exactly these figures: any that differs is a difference like a stored total.
     for row in kept:
         stated = month_figures_of(license_id=row.license_id, timezone=row.timezone, month=month)
@@ -328,7 +327,7 @@ def _endpoint_rollup_label(day: date, endpoint: str, service: str) -> str:
 
 def license_month_get(*, license: License, month: date) -> ReconciliationRow:
     """One license's month as the reconciliation reports it (from the ledger), with its
-    differences; the statement's own figures are billing.month_figures, checked here."""
+    differences; the statement's own figures are billing.statements.figures, checked here."""
     report = reconciliation_month(month=month, license=license)
     for row in report.rows:
         if row.license_id == license.pk:

@@ -4,14 +4,12 @@ Every money movement runs in one transaction that first locks the license's bala
 (`lock_balance`), so movements on one license are serialized. Entries are posted by one
 set-based statement (`post_entries`) that inserts them, skipping external ids already
 present, and adds exactly what it inserted to the daily rollups and the balance totals
-(billing.totals). The same statement keeps closed months closed (billing.closing): an entry
+(billing.ledger.totals). The same statement keeps closed months closed (billing.closing): an entry
 dated before the end of the latest closed month is dated when it is posted instead, with
-its own time kept in `original_occurred_at` and a note in its description. Usage comes as one row per record and the statement drafts its entries
-itself (post_usage). The money flows (billing.services) decide what to post; this module
-decides how.
-"""
+its own time kept in `original_occurred_at` and a note in its description. Usage comes as
+one row per record and the statement drafts its entries itself (billing.ledger.usage). The
+money flows (purchases, charges, refunds) decide what to post; this module decides how."""
 
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,13 +21,10 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from accounts.models import License
+from billing.ledger.totals import BALANCE_TOTALS, TOTAL_NAMES, sums_select_sql, totals_of
 from billing.models import ROLLUP_SUMS, LedgerEntry, LicenseBalance
-from billing.money import MONEY_MAX, MONEY_QUANT, format_money, money_exact, quantize_money
-from billing.prices import PriceBook
-from billing.totals import BALANCE_TOTALS, TOTAL_NAMES, sums_select_sql, totals_of
+from billing.money import MONEY_MAX, format_money, money_exact, quantize_money
 from portal.exceptions import ApplicationError
-
-logger = logging.getLogger(__name__)
 
 
 class EntryDraft(NamedTuple):
@@ -78,15 +73,20 @@ CREATE TEMP TABLE IF NOT EXISTS posting_draft (
     reason text, created_by_id bigint, request_id text, endpoint text, status text
 ) ON COMMIT DELETE ROWS
 """
+
+
 # In binary: PostgreSQL parses no numbers or dates, and psycopg writes the rows with about a
 # quarter less Python (10.5 against 13-16 µs a usage record, posting alone, side by side):
 # time the sync's main thread spends while PostgreSQL waits for the rows.
 _DRAFT_COPY_SQL = f"COPY posting_draft ({', '.join(EntryDraft._fields)}) FROM STDIN (FORMAT BINARY)"
+
+
 # The table's column types, in its order (binary COPY sends no type names).
 _DRAFT_TYPES = (
     "text", "numeric", "timestamptz", "text", "text", "int8", "int8", "int2", "text",
     "int8", "text", "int8", "text", "text", "text",
 )  # fmt: skip
+
 
 # `closed` is the end of the latest closed month in the license's timezone (NULL: none);
 # a draft dated before it is posted now, in the open month, keeping its own time as
@@ -174,6 +174,8 @@ totals AS (
 SELECT (SELECT balance FROM totals), (SELECT count(*) FROM inserted), {inserted_ids}
 """
 )
+
+
 # The two forms. Every draft new (a page of usage seen for the first time, a purchase's
 # first posting): a plain INSERT, which fails on the first external id already in the
 # ledger. Otherwise (a replay, a retry): ON CONFLICT DO NOTHING skips those. The plain
@@ -182,9 +184,17 @@ SELECT (SELECT balance FROM totals), (SELECT count(*) FROM inserted), {inserted_
 # and a conflict costs only the failed statement, undone with its savepoint.
 # The plain form inserts every draft or fails, so it need not say which it inserted.
 _ON_CONFLICT = "ON CONFLICT (license_id, external_id) DO NOTHING"
+
+
 _INSERTED_IDS = "coalesce((SELECT array_agg(external_id) FROM inserted), '{}')"
+
+
 _DRAFTS = "draft AS (DELETE FROM posting_draft RETURNING *)"
+
+
 _POST_NEW_SQL = _POST_SQL_FORM.format(draft=_DRAFTS, on_conflict="", inserted_ids="NULL")
+
+
 _POST_SQL = _POST_SQL_FORM.format(
     draft=_DRAFTS, on_conflict=_ON_CONFLICT, inserted_ids=_INSERTED_IDS
 )
@@ -278,137 +288,6 @@ def _balance_moved(balance: LicenseBalance, balance_after: Decimal | None) -> tu
     return before, balance.balance
 
 
-class UsageDraft(NamedTuple):
-    """A usage record to charge, as the posting statement takes it: it prices, rounds and
-    expands it into its entries (one per service used) itself. One row a record, not one an
-    entry: drafting the entries in Python (a Decimal charge and a named tuple each) and
-    writing their COPY rows was most of a sync's Python (benchmark 3). Its texts come as
-    the entries store them: `description` is the label every entry of the record carries."""
-
-    record_id: str
-    occurred_at: datetime
-    input_tokens: int
-    cached_tokens: int
-    completion_tokens: int
-    images: int
-    description: str
-    request_id: str
-    endpoint: str
-    status: str
-
-
-@dataclass(frozen=True)
-class UsagePostResult:
-    entries_inserted: int
-    # The external ids inserted; None when every entry was new (the plain INSERT: the
-    # sync's usual page, spared sending them back).
-    inserted_external_ids: list[str] | None
-    balance_before: Decimal
-    balance_after: Decimal
-
-
-_USAGE_TABLE_SQL = """
-CREATE TEMP TABLE IF NOT EXISTS posting_usage (
-    record_id text, occurred_at timestamptz, input_tokens bigint, cached_tokens bigint,
-    completion_tokens bigint, images bigint, description text, request_id text,
-    endpoint text, status text
-) ON COMMIT DELETE ROWS
-"""
-_USAGE_COPY_SQL = f"COPY posting_usage ({', '.join(UsageDraft._fields)}) FROM STDIN (FORMAT BINARY)"
-_USAGE_TYPES = (
-    "text", "timestamptz", "int8", "int8", "int8", "int8", "text", "text", "text", "text",
-)  # fmt: skip
-
-# A record's entries: one per service it used, in this order, the first carrying the API
-# call; a call that used nothing (a failed call) is one zero charge on ai_data, priced at
-# nothing. Each charge is the quantity at the unit price in effect at the record's time
-# (the price book's periods, sent as arrays: [starts, until)), rounded once to 6 places:
-# round(numeric, 6) rounds half away from zero, which for the product (a count ≥ 0 times
-# a price ≥ 0) is half-up, as billing.money.charge_for; the charge is then negated. A
-# quantity with no price in effect gives a NULL amount, which the ledger refuses (NOT
-# NULL): usage_record_batch checks the prices first, so that would be a bug, never a
-# silent zero. `{source}` is where the records come from.
-_USAGE_ENTRIES_SQL = """
-    SELECT 'usage'::text AS kind,
-           CASE WHEN part.quantity = 0 THEN 0
-                ELSE -round(part.quantity * price.unit_price, 6) END AS amount,
-           r.occurred_at, r.record_id || ':' || part.service AS external_id, part.service,
-           CASE WHEN part.n < 4 THEN part.quantity ELSE 0 END AS tokens,
-           CASE WHEN part.n = 4 THEN part.quantity ELSE 0 END AS images,
-           (part.n = CASE WHEN r.input_tokens > 0 THEN 1 WHEN r.cached_tokens > 0 THEN 2
-                          WHEN r.completion_tokens > 0 THEN 3 WHEN r.images > 0 THEN 4
-                          ELSE 1 END)::int::smallint AS api_calls,
-           r.description, NULL::bigint AS refund_of_id, ''::text AS reason,
-           NULL::bigint AS created_by_id, r.request_id, r.endpoint, r.status
-    FROM {source} AS r
-    CROSS JOIN LATERAL (VALUES
-        (1, 'ai_data', r.input_tokens), (2, 'ai_data_cached', r.cached_tokens),
-        (3, 'ai_data_completion', r.completion_tokens), (4, 'ai_images', r.images)
-    ) AS part (n, service, quantity)
-    LEFT JOIN unnest(%(price_service)s::text[], %(price_starts)s::timestamptz[],
-                     %(price_until)s::timestamptz[], %(price_unit)s::numeric[])
-        AS price (service, starts, until, unit_price)
-        ON part.quantity > 0 AND price.service = part.service
-        AND price.starts <= r.occurred_at AND (price.until IS NULL OR r.occurred_at < price.until)
-    WHERE part.quantity > 0
-       OR (part.n = 1 AND r.cached_tokens = 0 AND r.completion_tokens = 0 AND r.images = 0)
-"""
-_USAGE_DRAFTS = (
-    "record AS (DELETE FROM posting_usage RETURNING *), draft AS ("
-    + _USAGE_ENTRIES_SQL.format(source="record")
-    + ")"
-)
-_POST_USAGE_NEW_SQL = _POST_SQL_FORM.format(
-    draft=_USAGE_DRAFTS, on_conflict="", inserted_ids="NULL"
-)
-_POST_USAGE_SQL = _POST_SQL_FORM.format(
-    draft=_USAGE_DRAFTS, on_conflict=_ON_CONFLICT, inserted_ids=_INSERTED_IDS
-)
-# The same entries, read without posting them: for the overflow check, when the page
-# could come near what the totals hold.
-_USAGE_PREVIEW_SQL = (
-    "SELECT kind, amount, occurred_at, external_id, service, tokens, images, api_calls FROM ("
-    + _USAGE_ENTRIES_SQL.format(source="posting_usage")
-    + ") AS e"
-)
-
-
-def post_usage(
-    *,
-    license: License,
-    balance: LicenseBalance,
-    usage: Sequence[UsageDraft],
-    prices: PriceBook,
-    quantity: int,
-) -> UsagePostResult:
-    """Charge usage records (each record id once in `usage`) at `prices`, skipping the
-    entries already in the ledger, and add them to rollups and totals: post_entries for
-    usage, its entries drafted by the statement. `quantity` is the records' quantities
-    added up (a bound on the charges, for the overflow check).
-
-    Must run inside the transaction that holds `balance` locked; every record's quantities
-    must have a price in effect in `prices`.
-    """
-    if not usage:
-        return UsagePostResult(0, [], balance.balance, balance.balance)
-    params = {**_posting_params(license), **prices.periods()}
-    with connection.cursor() as cursor:
-        _copy_rows(cursor, _USAGE_TABLE_SQL, _USAGE_COPY_SQL, _USAGE_TYPES, usage)
-        # Each charge is at most its quantity at the largest price, rounded up by less
-        # than a micro-dollar; a record makes at most four.
-        bound = quantity * prices.largest() + MONEY_QUANT * 4 * len(usage)
-        if not totals_can_take(balance, bound):
-            # Near the limit (only at $10^12): the exact charges, worked out by the
-            # statement's own drafting, checked as any posting's.
-            cursor.execute(_USAGE_PREVIEW_SQL, params)
-            totals_refuse_overflow(balance, [EntryDraft(*row) for row in cursor.fetchall()])
-        balance_after, count, inserted = _post_once(
-            cursor, _POST_USAGE_NEW_SQL, _POST_USAGE_SQL, params
-        )
-    before, after = _balance_moved(balance, balance_after)
-    return UsagePostResult(count, None if inserted is None else list(inserted), before, after)
-
-
 def _external_id_taken(exc: IntegrityError) -> bool:
     """Whether the plain INSERT failed only because an external id is already posted."""
     cause = exc.__cause__
@@ -465,87 +344,3 @@ def totals_refuse_overflow(balance: LicenseBalance, drafts: Sequence[EntryDraft]
                 f"most it can hold ({maximum}).",
                 field="amount",
             )
-
-
-# Both rollups from one pass over the license's entries: grouped by day, kind, service
-# and endpoint once, then summed up into each table's key.
-_REBUILD_ROLLUPS_SQL = """
-WITH grouped AS MATERIALIZED (
-    SELECT (occurred_at AT TIME ZONE %(tz)s)::date AS day, kind, service, endpoint,
-           sum(amount) AS amount, sum(tokens) AS tokens, sum(images) AS images,
-           sum(api_calls) AS api_calls, count(*) AS entries
-    FROM billing_ledgerentry
-    WHERE license_id = %(license_id)s
-    GROUP BY 1, 2, 3, 4
-),
-by_endpoint AS (
-    INSERT INTO billing_endpointdailyrollup (
-        license_id, day, endpoint, service, amount, tokens, images, api_calls, entries
-    )
-    SELECT %(license_id)s, day, endpoint, service, amount, tokens, images, api_calls, entries
-    FROM grouped
-    WHERE kind = 'usage'
-)
-INSERT INTO billing_dailyrollup (license_id, day, kind, service, amount, tokens, images, api_calls, entries)
-SELECT %(license_id)s, day, kind, service,
-       sum(amount), sum(tokens), sum(images), sum(api_calls), sum(entries)
-FROM grouped
-GROUP BY day, kind, service
-"""
-
-
-@transaction.atomic
-def rollups_rebuild(*, license: License) -> int:
-    """Recompute a license's daily rollups (by service, and usage by endpoint) from its
-    entries, in its current timezone, and mark its endpoint rollups complete.
-
-    Returns the number of DailyRollup rows written. One pass over the license's entries,
-    with its balance row locked, so no posting interleaves (6 s for 10 million entries here).
-    """
-    balance = lock_balance(license)
-    with connection.cursor() as cursor:
-        cursor.execute("DELETE FROM billing_dailyrollup WHERE license_id = %s", [license.pk])
-        cursor.execute(
-            "DELETE FROM billing_endpointdailyrollup WHERE license_id = %s", [license.pk]
-        )
-        cursor.execute(_REBUILD_ROLLUPS_SQL, {"tz": license.timezone, "license_id": license.pk})
-        rows = cursor.rowcount
-    if not balance.endpoint_rollups_ready:
-        balance.endpoint_rollups_ready = True
-        balance.save(update_fields=["endpoint_rollups_ready"])
-    logger.info(
-        "rollups rebuilt license=%s timezone=%s rows=%d", license.key, license.timezone, rows
-    )
-    return rows
-
-
-_REBUILD_TOTALS_SQL = (
-    """
-UPDATE billing_licensebalance AS b SET
-    """
-    + ", ".join(f"{name} = s.{name}" for name in TOTAL_NAMES)
-    + """,
-    updated_at = %(now)s
-FROM (
-    SELECT """
-    + sums_select_sql()
-    + """
-    FROM billing_ledgerentry WHERE license_id = %(license_id)s
-) AS s
-WHERE b.license_id = %(license_id)s
-"""
-)
-
-
-@transaction.atomic
-def license_totals_rebuild(*, license: License) -> LicenseBalance:
-    """Recompute a license's balance, totals and rollups from its entries.
-
-    For bulk loads that bypass `post_entries` (generate_usage); normal operation never
-    needs it, because every posting keeps them exact.
-    """
-    lock_balance(license)
-    with connection.cursor() as cursor:
-        cursor.execute(_REBUILD_TOTALS_SQL, {"license_id": license.pk, "now": timezone.now()})
-    rollups_rebuild(license=license)
-    return LicenseBalance.objects.for_license(license).get()

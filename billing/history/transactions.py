@@ -4,8 +4,7 @@ charges folded together), one per purchase, refund and credit.
 Reads only: the All transactions page, a transaction's page and (later) the customer API
 share these. Pages are keyset-paged on the index ledger_license_recent (license,
 -occurred_at, -id): a page is one index range scan from where the last one ended, no
-OFFSET, so the first, the middle and the last page cost the same at 10 million entries.
-"""
+OFFSET, so the first, the middle and the last page cost the same at 10 million entries."""
 
 import re
 from collections.abc import Iterable
@@ -19,7 +18,7 @@ from django.db.models import QuerySet
 from accounts.models import License
 from billing.models import LedgerEntry, Service
 from billing.money import ZERO, charge_for
-from billing.prices import price_book_get
+from billing.prices.selectors import price_book_get
 
 Kind = LedgerEntry.Kind
 

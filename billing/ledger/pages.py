@@ -7,8 +7,7 @@ it: the daily rollups of the local days after the page's first day (a few rows a
 plus that one day's entries at or above the page (an index range on
 `ledger_license_recent`); a window over the page does the rest. Balance, rollups and the
 page are read in one statement, so they are one snapshot and the figures agree exactly.
-Cost depends on the page size and one day's entries, not on the length of the history.
-"""
+Cost depends on the page size and one day's entries, not on the length of the history."""
 
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -52,7 +51,7 @@ NOTHING_NEWER_SQL = "SELECT 0::numeric AS amount"
 
 # Entries at or after the cursor (occurred_at, id): the rollups of the later local days and
 # the entries of the cursor's own local day from the cursor on. Also the history CSV's
-# running balance (billing.history).
+# running balance (billing.history.export).
 NEWER_THAN_CURSOR_SQL = """
 SELECT coalesce((
            SELECT sum(r.amount) FROM billing_dailyrollup AS r

@@ -2,8 +2,7 @@
 
 `LicenseBalance` stores one column per `Total`. This list is the only place the totals are
 defined: the posting statement's increments, the rebuild, the reconciliation's check, the
-admin's columns and the tests' own sums are all derived from it.
-"""
+admin's columns and the tests' own sums are all derived from it."""
 
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -94,7 +93,7 @@ class Total:
 
 
 class EntryLike(Protocol):
-    """An entry or an entry to post (billing.ledger.EntryDraft): read only."""
+    """An entry or an entry to post (billing.ledger.posting.EntryDraft): read only."""
 
     @property
     def kind(self) -> str: ...

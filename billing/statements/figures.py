@@ -1,6 +1,6 @@
 """A license's month as its statement states it: opening + purchases + credits + refunds −
 usage = closing, the month between local midnights in the license's timezone. The one
-statement selector: the customer's statement page and PDF (billing/statements.py) and the
+statement selector: the customer's statement page and PDF (billing/statements/selectors.py) and the
 API's statements read it, and the billing team's reconciliation (reconciliation_month)
 recomputes the same figures from the ledger and reports any statement figure that differs.
 
@@ -10,8 +10,7 @@ every rollup from the month's start on, and the only entries read are the month'
 without a service (refunds of a card purchase, and goodwill recorded before the "credit"
 kind), which the rollups sum together in one row, found by the small partial index
 `ledger_bare_refunds`. One statement, one snapshot; the cost grows with how long ago the
-month was (days × kinds), never with the number of entries.
-"""
+month was (days × kinds), never with the number of entries."""
 
 from dataclasses import dataclass
 from datetime import date

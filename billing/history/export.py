@@ -11,9 +11,9 @@ from zoneinfo import ZoneInfo
 from django.db import connections, transaction
 
 from accounts.models import License
-from billing.ledger_pages import NEWER_THAN_CURSOR_SQL, NOTHING_NEWER_SQL
+from billing.history.transactions import TransactionFilter
+from billing.ledger.pages import NEWER_THAN_CURSOR_SQL, NOTHING_NEWER_SQL
 from billing.models import LedgerEntry
-from billing.transactions import TransactionFilter
 from portal.db_router import read_alias
 
 HISTORY_HEADER = (
@@ -102,7 +102,7 @@ _HISTORY_CSV_LINE = (
 )
 # A page is the next `limit` entries of the date range, whatever their type, so the
 # running balance can be taken over them: the balance now, less everything newer than the
-# page (billing.ledger_pages: the rollups of later local days and the entries of the
+# page (billing.ledger.pages: the rollups of later local days and the entries of the
 # page's own day above it), less the entries above each row within the page. Then the
 # other filters pick the lines to write. All in one statement: one snapshot, exact.
 # It comes back as one row: the lines joined in order (one string, not thousands of Python

@@ -7,8 +7,7 @@ Exactly once: approving locks the request row, so two approvers at the same inst
 double click, or a retry) are decided one after another and the later one finds it
 approved; the credit itself is posted under the request's key (the goodwill form's
 idempotency key, the purchase's payment reference), so even a repeat that got past the
-request would change nothing in the ledger.
-"""
+request would change nothing in the ledger."""
 
 from dataclasses import dataclass
 from decimal import Decimal
@@ -18,15 +17,12 @@ from django.utils import timezone
 
 from accounts.audit import audit_record
 from accounts.models import License, User
-from billing.ledger import exact_amount, lock_balance
+from billing.credits.limits import credit_approval_limit, credit_needs_approval
+from billing.ledger.posting import exact_amount, lock_balance
 from billing.models import CreditApproval, LedgerEntry
 from billing.money import format_money
-from billing.services import (
-    credit_approval_limit,
-    credit_needs_approval,
-    purchase_record,
-    refund_issue,
-)
+from billing.purchases.services import purchase_record
+from billing.refunds.services import refund_issue
 from portal.exceptions import ApplicationError
 
 Kind = CreditApproval.Kind
