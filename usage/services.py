@@ -58,7 +58,7 @@ MAX_TEXT_LENGTH = 200
 MAX_QUANTITY = 10**12
 # Upstream clocks may run a little ahead of ours; a record further in the future is wrong.
 MAX_CLOCK_SKEW = timedelta(hours=1)
-# Which price each count is charged at (billing.services turns them into charges).
+# Which price each count is charged at (billing.charges.services turns them into charges).
 QUANTITY_SERVICES = {
     "input_tokens": Service.AI_DATA,
     "cached_tokens": Service.AI_DATA_CACHED,

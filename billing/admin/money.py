@@ -2,7 +2,7 @@
 
 One page, parametrised by `MoneyPage`: each names who may use it (the billing
 permissions, checked here; Support gets a 403), what it acts on, its form and the service
-that records it. Money only moves through billing.services; nothing here saves a ledger row."""
+that records it. Money only moves through billing's money flows (purchases, refunds, credits); nothing here saves a ledger row."""
 
 from collections.abc import Callable
 from dataclasses import dataclass

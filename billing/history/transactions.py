@@ -39,7 +39,7 @@ def record_id_of(external_id: str) -> str:
 
 
 def usage_external_ids(record_id: str) -> list[str]:
-    """Every external id a record's charges can have (billing.services names them)."""
+    """Every external id a record's charges can have (billing.ledger.usage names them)."""
     return [f"{record_id}:{service}" for service in Service.values]
 
 

@@ -36,7 +36,7 @@ class LedgerEntry(models.Model):
     A purchase is +, usage is −, a refund of a usage charge (or goodwill) is +, and a
     refund of a purchase (money back to the customer's card) is −.
 
-    Written only by billing.services; the database refuses UPDATE and DELETE.
+    Written only through the posting engine (billing.ledger.posting); the database refuses UPDATE and DELETE.
     """
 
     class Kind(models.TextChoices):

@@ -41,7 +41,7 @@ class Demo:
 
 @pytest.fixture
 def demo() -> Demo:
-    """The demo licenses and logins, with history made through billing.services:
+    """The demo licenses and logins, with history made through billing's services:
     Acme healthy with a year of usage, Globex below its $1.00 threshold."""
     licenses = seed_demo_accounts()
     acme, globex = licenses[ACME.key], licenses[GLOBEX.key]

@@ -1,6 +1,6 @@
 """Issue 14's "Done when", in Chromium: every call findable and explained, a flagged charge
 answered, every month provable. As the demo logins (alice: Acme, a year of history; bob:
-Globex), with the history made through billing.services like the dashboard's browser tests.
+Globex), with the history made through billing's services like the dashboard's browser tests.
 """
 
 import io

@@ -50,7 +50,7 @@ def test_each_sync_logs_one_line_with_its_figures(start_simulator, license_a, ca
     assert line["complete"] == "true"
     assert float(line["duration_s"]) >= 0
     # Each page was a money movement: one usage line per page that charged something.
-    usage_lines = lines(caplog, "billing.services", "money usage")
+    usage_lines = lines(caplog, "billing.aftermath", "money usage")
     assert sum(int(u["records"]) for u in usage_lines) == result.records_charged
     assert all(u["license"] == license_a.key and Decimal(u["amount"]) <= 0 for u in usage_lines)
 
@@ -74,7 +74,7 @@ def test_purchases_and_refunds_log_a_line_once_committed(license_a, caplog):
         license=license_a, amount=Decimal("12.50"), external_id="pay-1", acting_user=billing_user
     )
     purchase_record(license=license_a, amount=Decimal("12.50"), external_id="pay-1")  # a repeat
-    [bought] = lines(caplog, "billing.services", "money purchase")
+    [bought] = lines(caplog, "billing.aftermath", "money purchase")
     assert bought["license"] == license_a.key and bought["amount"] == "12.500000"
     assert bought["balance"] == "12.500000" and bought["external_id"] == "pay-1"
     assert bought["by"] == str(billing_user.pk)
@@ -91,7 +91,7 @@ def test_purchases_and_refunds_log_a_line_once_committed(license_a, caplog):
             acting_user=billing_user, license=license_a, amount=Decimal("5.00"),
             reason="test", idempotency_key="refund-key-0002", refund_of=charge,
         )  # fmt: skip
-    [refunded] = lines(caplog, "billing.services", "money refund")
+    [refunded] = lines(caplog, "billing.aftermath", "money refund")
     assert refunded["amount"] == "0.100000" and refunded["refund_of"] == str(charge.pk)
     assert refunded["entry"] and refunded["by"] == str(billing_user.pk)
 
