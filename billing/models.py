@@ -1,10 +1,11 @@
 """Billing's models, each defined in its room (ledger, prices, alerts, closing, flags,
-credits): this is the app's models module, where Django and every other module take them
+credits, events): this is the app's models module, where Django and every other module take them
 from (`from billing.models import LedgerEntry`)."""
 
 from billing.alerts.models import BalanceAlert
 from billing.closing.models import ClosedMonth
 from billing.credits.models import CreditApproval
+from billing.events.models import MoneyEvent, MoneyEventCursor
 from billing.flags.models import ChargeFlag
 from billing.ledger.models import (
     ROLLUP_SUMS,
@@ -28,6 +29,8 @@ __all__ = [
     "EndpointDailyRollup",
     "LedgerEntry",
     "LicenseBalance",
+    "MoneyEvent",
+    "MoneyEventCursor",
     "Price",
     "RollupSums",
     "Service",

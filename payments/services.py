@@ -2,7 +2,8 @@
 
 Crediting (`payment_settle`) is the one place a payment becomes money: it locks the
 payment row, checks the intent against what the portal stored when it created it (license,
-amount, currency), and records one purchase with external id "pi:<intent id>" through
+amount, currency), and records one purchase with external id "pi:<intent id>"
+(CARD_PURCHASE_PREFIX) through
 billing.purchases.services.purchase_record. Every path that learns an intent's state (the webhook,
 the browser's return, the server's own create call, the auto top-up task) goes through it,
 in any order and any number of times; the payment row lock and the ledger's unique
@@ -22,14 +23,23 @@ from django.utils import timezone
 
 from accounts.audit import audit_record
 from accounts.models import License, User
+from billing.events.services import money_event_record, money_text
+from billing.ledger.posting import exact_amount
 from billing.models import LedgerEntry
 from billing.money import format_money, money_exact
 from billing.purchases.refunds import purchase_refund_record
 from billing.purchases.services import purchase_record
 from billing.refunds.services import RefundResult, refundable_amount
-from billing.signals import DISPUTE_UPDATED, billing_event
 from payments import stripe_client
-from payments.models import Dispute, Payment, PaymentAccount, PaymentRefund, SavedCard
+from payments.event_types import DISPUTE_UPDATED
+from payments.models import (
+    CARD_PURCHASE_PREFIX,
+    Dispute,
+    Payment,
+    PaymentAccount,
+    PaymentRefund,
+    SavedCard,
+)
 from payments.stripe_client import CardDeclined, PaymentProviderError, cents_for
 from portal.exceptions import ApplicationError
 from portal.logfmt import logfmt
@@ -40,7 +50,7 @@ Status = Payment.Status
 
 
 def purchase_external_id(intent_id: str) -> str:
-    return f"pi:{intent_id}"
+    return f"{CARD_PURCHASE_PREFIX}{intent_id}"
 
 
 def _license_ref(license: License) -> str:
@@ -475,12 +485,22 @@ def payment_refund_issue(
     reason: str,
     idempotency_key: str,
 ) -> RefundResult:
-    """The billing team refunds (part of) a card purchase: through Stripe first, then one
-    ledger refund ("re:<refund id>", so Stripe's own charge.refunded event adds nothing).
+    """The billing team refunds (part of) a card purchase (its admin page, payments.admin):
+    through Stripe first, then one ledger refund ("re:<refund id>", so Stripe's own
+    charge.refunded event adds nothing), recorded by billing.purchases.refunds.
 
     The form's idempotency key is stored before Stripe is called, under the payment's row
     lock: a double submit refunds once, and two refunds of one payment run one at a time,
-    so together they never pass what is left of the purchase."""
+    so together they never pass what is left of the purchase. The balance row is locked
+    only after Stripe answered (by the ledger refund)."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ApplicationError("Say why the refund is issued.", field="reason")
+    amount = exact_amount(amount)
+    if amount <= 0:
+        raise ApplicationError("A refund must be a positive amount.", field="amount")
+    if purchase.kind != LedgerEntry.Kind.PURCHASE:
+        raise ApplicationError("Only a purchase can be refunded to the card.")
     payment = Payment.objects.filter(ledger_entry=purchase).select_related("license").first()
     if payment is None or payment.intent_id is None:
         raise ApplicationError("This purchase has no card payment to refund.")
@@ -598,15 +618,14 @@ def dispute_record(*, dispute: dict[str, Any], event_type: str) -> tuple[Dispute
                 changes={"dispute": row.dispute_id, "status": [before, row.status]},
                 reason=row.reason,
             )
-            billing_event.send(
-                sender=Dispute,
-                event_type=DISPUTE_UPDATED,
+            money_event_record(
                 license=payment.license,
+                event_type=DISPUTE_UPDATED,
                 data={
                     "dispute_id": row.dispute_id,
                     "payment_id": payment.pk,
                     "transaction_id": payment.ledger_entry.pk,
-                    "amount": f"{stripe_client.money_from_cents(row.amount_cents):f}",
+                    "amount": money_text(stripe_client.money_from_cents(row.amount_cents)),
                     "reason": row.reason,
                     "status": row.status,
                     "previous_status": before or None,
