@@ -123,14 +123,16 @@ def _after(position: Position, types: tuple[str, ...]) -> QuerySet[MoneyEvent]:
     return events.filter(type__in=types)
 
 
+def _cursor_ensure(name: str) -> None:
+    """A consumer's first run makes its cursor (at the start), before any claim: a row
+    inserted in a claim's transaction would make a second run wait on it, not skip it."""
+    if not MoneyEventCursor.objects.filter(name=name).exists():
+        MoneyEventCursor.objects.bulk_create([MoneyEventCursor(name=name)], ignore_conflicts=True)
+
+
 def _claim(name: str) -> MoneyEventCursor | None:
     """The consumer's cursor, locked for this transaction; None if another run holds it."""
-    claimed = MoneyEventCursor.objects.select_for_update(skip_locked=True).filter(name=name)
-    cursor = claimed.first()
-    if cursor is None and not MoneyEventCursor.objects.filter(name=name).exists():
-        MoneyEventCursor.objects.bulk_create([MoneyEventCursor(name=name)], ignore_conflicts=True)
-        cursor = claimed.first()
-    return cursor
+    return MoneyEventCursor.objects.select_for_update(skip_locked=True).filter(name=name).first()
 
 
 def _batch(consumer: Consumer, run: ConsumerRun) -> bool:
@@ -189,6 +191,7 @@ def _batch(consumer: Consumer, run: ConsumerRun) -> bool:
 def money_event_consumer_run(consumer: Consumer) -> ConsumerRun:
     """Handle every event of the consumer's types that can be read now, batch by batch."""
     run = ConsumerRun(consumer.name)
+    _cursor_ensure(consumer.name)
     while True:
         if _batch(consumer, run):
             continue
