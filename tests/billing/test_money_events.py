@@ -81,6 +81,12 @@ def test_a_usage_page_posting_takes_no_lock_on_a_payments_table(settings):
     assert written.data["balance_after"] == "4.000000"
 
 
+def test_beat_sweeps_the_money_events_between_nudges():
+    entry = celery_app.conf.beat_schedule["billing-money-events-every-thirty-seconds"]
+    assert entry["task"] == money_events_consume.name == "billing.money_events_consume"
+    assert entry["options"]["expires"] < entry["schedule"] <= 60
+
+
 # The one crossing rule, as the alerts use it: below the $5 threshold, then zero or below.
 ALERT_LINES = (Line(Decimal("5")), Line(Decimal("0"), at=True))
 
