@@ -49,7 +49,7 @@ def money_moved(
     )
     if alert is not None:
         balance_alert_handoff(alert_id=alert.pk)
-        # Once per line crossed, like the email.
+        # Once per line crossed, like the email; read with the posting's event (its nudge).
         money_event_record(
             license=license,
             event_type=BALANCE_DEPLETED if alert.kind == BalanceAlert.Kind.ZERO else BALANCE_LOW,
@@ -58,4 +58,5 @@ def money_moved(
                 "threshold": money_text(alert.threshold),
                 "crossed_at": time_text(alert.crossed_at),
             },
+            nudge=False,
         )

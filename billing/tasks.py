@@ -62,20 +62,22 @@ def flag_resolved_email_enqueue(*, flag_id: int) -> bool:
     return task_enqueue(send_flag_answer, args=[flag_id], what=f"flag {flag_id} answer email")
 
 
+# A hand-over gives work to the broker after a commit: False when the broker did not take
+# it (the work stays owed, and a sweep picks it up).
+Handoff = Callable[[], bool]
+
 # Hand-overs owed while a caller holds a lock it must not hold across a network call.
-_deferred_handoffs: ContextVar[list[Callable[[], object]] | None] = ContextVar(
-    "deferred_handoffs", default=None
-)
+_deferred_handoffs: ContextVar[list[Handoff] | None] = ContextVar("deferred_handoffs", default=None)
 
 
-def handoff_after_commit(handoff: Callable[[], object]) -> None:
-    """Once the current transaction commits, call `handoff` (it gives work to the broker):
-    at once, or, inside `handoffs_deferred`, when that block ends, where the same hand-over
-    owed by several commits is made once."""
+def handoff_after_commit(handoff: Handoff) -> None:
+    """Once the current transaction commits, call `handoff`: at once, or, inside
+    `handoffs_deferred`, when that block ends, where the same hand-over owed by several
+    commits is made once."""
     transaction.on_commit(lambda: _handoff(handoff))
 
 
-def _handoff(handoff: Callable[[], object]) -> None:
+def _handoff(handoff: Handoff) -> None:
     deferred = _deferred_handoffs.get()
     if deferred is None:
         handoff()
@@ -96,7 +98,8 @@ def handoffs_deferred() -> Iterator[None]:
     waited on while the lock is held, and its pages nudge the money events' consumers once.
     What is lost even so (the process dies, the broker is down) stays owed: the money events
     stay written for the sweep (`billing.money_events_consume`), an alert stays unsent for
-    `send_owed_balance_alerts`.
+    `send_owed_balance_alerts`. Once the broker has refused one, the rest are not tried: a
+    broker that hangs costs its timeout once, not once per hand-over.
     """
     token = _deferred_handoffs.set([])
     try:
@@ -105,7 +108,8 @@ def handoffs_deferred() -> Iterator[None]:
         owed = _deferred_handoffs.get() or []
         _deferred_handoffs.reset(token)
         for handoff in owed:
-            handoff()
+            if not handoff():
+                break
 
 
 # The name usage.services imports (it defers every hand-over, not only alerts').

@@ -34,10 +34,14 @@ def entry_data(entry: LedgerEntry) -> dict[str, Any]:
     }
 
 
-def money_event_record(*, license: License, event_type: str, data: dict[str, Any]) -> MoneyEvent:
+def money_event_record(
+    *, license: License, event_type: str, data: dict[str, Any], nudge: bool = True
+) -> MoneyEvent:
     """Write an event down in the caller's transaction; the consumers are nudged once it
     commits (later, outside a `handoffs_deferred` block). A rolled-back transaction leaves
-    no event, and nothing is nudged."""
+    no event, and nothing is nudged. `nudge=False`: this transaction owes a nudge already
+    (one reads all its events)."""
     event = MoneyEvent.objects.create(license=license, type=event_type, data=data)
-    handoff_after_commit(money_events_nudge)
+    if nudge:
+        handoff_after_commit(money_events_nudge)
     return event

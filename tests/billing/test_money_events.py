@@ -13,6 +13,7 @@ from collections import Counter
 from decimal import Decimal
 
 import pytest
+from celery.signals import before_task_publish
 from django.db import connection, transaction
 
 from accounts.models import AuditEvent
@@ -24,6 +25,7 @@ from billing.events.crossing import Crossing, Line, crossing_step
 from billing.events.models import MoneyEvent, MoneyEventCursor
 from billing.events.tasks import money_events_consume
 from billing.ledger.selectors import balance_get
+from billing.tasks import handoffs_deferred
 from payments.autotopup import auto_topup_settings_update
 from payments.models import Payment, PaymentAccount, SavedCard
 from payments.receivers import AUTO_TOPUP_CONSUMER
@@ -79,6 +81,29 @@ def test_a_usage_page_posting_takes_no_lock_on_a_payments_table(settings):
     assert payments == []
     assert written.data["balance_before"] == "6.000000"
     assert written.data["balance_after"] == "4.000000"
+
+
+@pytest.mark.django_db
+def test_the_hand_overs_a_sync_holds_back_are_made_once_and_stop_at_a_refusing_broker(
+    settings, django_capture_on_commit_callbacks
+):
+    license = LicenseFactory(key="HANDOFF-000001")
+    published: list[str] = []
+
+    def publishing(sender: str | None = None, **kwargs: object) -> None:
+        published.append(str(sender))
+
+    before_task_publish.connect(publishing)
+    try:
+        with redis_at(DEAD_REDIS_URL, settings), handoffs_deferred():
+            with django_capture_on_commit_callbacks(execute=True):
+                buy(license, "1.50")
+                spend(license, "1.00")  # $0.50: an alert owed too
+            assert published == []  # held back while the sync's lock is held
+        # The two postings' nudge is made once, refused; the alert then waits for its sweep.
+        assert published == ["billing.money_events_consume"]
+    finally:
+        before_task_publish.disconnect(publishing)
 
 
 def test_beat_sweeps_the_money_events_between_nudges():
