@@ -38,8 +38,11 @@ from portal.logfmt import logfmt
 
 logger = logging.getLogger(__name__)
 
-# Events read per transaction: a run goes on with the next batch until none is left.
+# Events read per transaction: a run goes on with the next batch until none is left, or
+# until it has read this many batches (then the task runs again at once: a consumer that
+# events keep arriving for does not keep the others, or a worker, waiting).
 BATCH_SIZE = 200
+BATCHES_PER_RUN = 50
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,7 @@ class ConsumerRun:
     busy: bool = False  # another run holds the cursor (its own last look covers this one)
     waiting: bool = False  # committed events wait on an older transaction still open
     failed: bool = False  # the consumer raised: the run stopped before that event
+    more: bool = False  # the run stopped after BATCHES_PER_RUN batches: more is readable
 
 
 # The horizon: the oldest transaction of this database still running in the current
@@ -115,12 +119,13 @@ def _horizon() -> Horizon:
 Position = tuple[int, int]  # (xact_id, id)
 
 
-def _after(position: Position, types: tuple[str, ...]) -> QuerySet[MoneyEvent]:
+def _after(position: Position, types: tuple[str, ...] | None = None) -> QuerySet[MoneyEvent]:
+    """The events after a cursor's position (of `types`, or any): an index range from it."""
     xact_id, event_id = position
     events = MoneyEvent.objects.filter(xact_id__gte=xact_id).filter(
         Q(xact_id__gt=xact_id) | Q(id__gt=event_id)
     )
-    return events.filter(type__in=types)
+    return events if types is None else events.filter(type__in=types)
 
 
 def _cursor_ensure(name: str) -> None:
@@ -175,7 +180,8 @@ def _batch(consumer: Consumer, run: ConsumerRun) -> bool:
             # Every event of its types up to the last settled one was read: pass over
             # the others too, so the next run does not read them again.
             last = (
-                MoneyEvent.objects.filter(horizon.settled())
+                _after(reached)
+                .filter(horizon.settled())
                 .order_by("-xact_id", "-id")
                 .values_list("xact_id", "id")
                 .first()
@@ -192,7 +198,7 @@ def money_event_consumer_run(consumer: Consumer) -> ConsumerRun:
     """Handle every event of the consumer's types that can be read now, batch by batch."""
     run = ConsumerRun(consumer.name)
     _cursor_ensure(consumer.name)
-    while True:
+    for _ in range(BATCHES_PER_RUN):
         if _batch(consumer, run):
             continue
         if run.busy or run.failed:
@@ -209,6 +215,8 @@ def money_event_consumer_run(consumer: Consumer) -> ConsumerRun:
             continue
         run.waiting = after.exclude(settled).exists()
         return run
+    run.more = True
+    return run
 
 
 def money_event_consumers_run() -> list[ConsumerRun]:

@@ -16,7 +16,9 @@ WAIT_RETRIES = 5
 def money_events_consume(waited: int = 0) -> int:
     """Run every consumer; idempotent (each reads from its cursor). Returns the events handled."""
     runs = money_event_consumers_run()
-    if waited < WAIT_RETRIES and any(run.waiting for run in runs):
+    if any(run.more for run in runs):
+        task_enqueue(money_events_consume, what="more money events (the sweep reads them)")
+    elif waited < WAIT_RETRIES and any(run.waiting for run in runs):
         task_enqueue(
             money_events_consume,
             kwargs={"waited": waited + 1},
