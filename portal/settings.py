@@ -371,6 +371,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 CELERY_BROKER_CONNECTION_TIMEOUT = BROKER_TIMEOUT_SECONDS
 CELERY_REDIS_SOCKET_TIMEOUT = BROKER_TIMEOUT_SECONDS
 CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = BROKER_TIMEOUT_SECONDS
+# Webhook deliveries have a queue and a worker of their own (api/tasks.py).
+CELERY_TASK_ROUTES = {"api.deliver_webhook": {"queue": "webhooks"}}
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TIMEZONE = "UTC"
@@ -445,11 +447,15 @@ CUSTOMER_API_BASE_URL = env.str("CUSTOMER_API_BASE_URL", default="https://api.ex
 PORTAL_API_BASE_URL = env.str(
     "PORTAL_API_BASE_URL", default=f"{PORTAL_BASE_URL.rstrip('/')}/api/v1"
 )
-# Outgoing webhooks (api/webhooks.py): each request's timeout; plain http to loopback
-# receivers only where allowed (development and tests, never production); the retry
-# schedule after each failed attempt (minutes, about 30 hours in all); an endpoint failing
-# for this long is disabled and its owners are told by email.
-WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=5.0)
+# Outgoing webhooks (api/webhooks.py): the wall-clock deadline of a whole attempt (lookup,
+# connect, TLS, send, answer) and how much of the answer is read (the rest never is); plain
+# http to loopback receivers only where allowed (development and tests, never production);
+# the retry schedule after each failed attempt (minutes, about 30 hours in all); an endpoint
+# failing for this long is disabled and its owners are told by email.
+WEBHOOK_DEADLINE_SECONDS = env.float("WEBHOOK_DEADLINE_SECONDS", default=5.0)
+WEBHOOK_MAX_ANSWER_BYTES = env.int("WEBHOOK_MAX_ANSWER_BYTES", default=4096)
+# The webhooks worker's threads (`make run`): deliveries in flight at once.
+WEBHOOK_WORKER_CONCURRENCY = env.int("WEBHOOK_WORKER_CONCURRENCY", default=8)
 WEBHOOK_ALLOW_LOOPBACK = False if PRODUCTION else env.bool("WEBHOOK_ALLOW_LOOPBACK", default=True)
 WEBHOOK_RETRY_MINUTES = [1, 5, 30, 120, 300, 600, 720]
 WEBHOOK_DISABLE_AFTER_SECONDS = env.int("WEBHOOK_DISABLE_AFTER_SECONDS", default=3 * 24 * 3600)
