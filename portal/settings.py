@@ -317,8 +317,13 @@ STRIPE_FRAME_ORIGINS = env.list(
     "STRIPE_FRAME_ORIGINS", default=["https://js.stripe.com", "https://hooks.stripe.com"]
 )
 STRIPE_CURRENCY = "usd"
-STRIPE_TIMEOUT_SECONDS = env.float("STRIPE_TIMEOUT_SECONDS", default=20.0)
-STRIPE_MAX_NETWORK_RETRIES = env.int("STRIPE_MAX_NETWORK_RETRIES", default=2)
+# Each Stripe request ends within STRIPE_DEADLINE_SECONDS (wall clock, the whole request)
+# and reads at most STRIPE_MAX_ANSWER_BYTES; the Stripe calls of one customer page within
+# STRIPE_PAGE_BUDGET_SECONDS, well under gunicorn's 60 s. Nothing is retried automatically
+# (payments/stripe_client.py): a create sent twice can charge twice.
+STRIPE_DEADLINE_SECONDS = env.float("STRIPE_DEADLINE_SECONDS", default=10.0)
+STRIPE_MAX_ANSWER_BYTES = env.int("STRIPE_MAX_ANSWER_BYTES", default=2**20)
+STRIPE_PAGE_BUDGET_SECONDS = env.float("STRIPE_PAGE_BUDGET_SECONDS", default=20.0)
 # Purchase Credits: the preset amounts and the custom amount's range, in whole dollars.
 PAYMENT_PRESET_AMOUNTS = env.list("PAYMENT_PRESET_AMOUNTS", default=["10", "25", "50", "100"])
 PAYMENT_MIN_AMOUNT = env.str("PAYMENT_MIN_AMOUNT", default="5")

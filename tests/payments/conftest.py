@@ -116,8 +116,7 @@ def localstripe(localstripe_server, settings):
     settings.STRIPE_WEBHOOK_SECRET = WEBHOOK_SECRET
     settings.STRIPE_API_BASE = localstripe_server.url
     settings.STRIPE_JS_URL = f"{localstripe_server.url}/js.stripe.com/v3/"
-    settings.STRIPE_MAX_NETWORK_RETRIES = 0
-    settings.STRIPE_TIMEOUT_SECONDS = 5
+    settings.STRIPE_DEADLINE_SECONDS = 5
     return localstripe_server
 
 

@@ -65,7 +65,6 @@ def portal_env(primary, replica_url: str, localstripe=None, **extra: str) -> dic
             STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET,
             STRIPE_API_BASE=localstripe.url,
             STRIPE_JS_URL=f"{localstripe.url}/js.stripe.com/v3/",
-            STRIPE_MAX_NETWORK_RETRIES="0",
         )
     return env
 
