@@ -410,6 +410,10 @@ UPSTREAM_URL = env.str("UPSTREAM_URL", default="") or f"http://127.0.0.1:{UPSTRE
 UPSTREAM_TOKEN = env.str("UPSTREAM_TOKEN", default="dev-upstream-token")
 UPSTREAM_CONNECT_TIMEOUT = env.float("UPSTREAM_CONNECT_TIMEOUT", default=3.0)
 UPSTREAM_READ_TIMEOUT = env.float("UPSTREAM_READ_TIMEOUT", default=15.0)
+# Each request ends by this wall-clock deadline whatever the upstream does (not a per-read
+# timeout), and reads at most this much of an answer (a page of 1,000 records is ~0.5 MB).
+UPSTREAM_REQUEST_DEADLINE_SECONDS = env.float("UPSTREAM_REQUEST_DEADLINE_SECONDS", default=30.0)
+UPSTREAM_MAX_ANSWER_BYTES = env.int("UPSTREAM_MAX_ANSWER_BYTES", default=32 * 2**20)
 UPSTREAM_MAX_ATTEMPTS = env.int("UPSTREAM_MAX_ATTEMPTS", default=4)
 UPSTREAM_BACKOFF_SECONDS = env.float("UPSTREAM_BACKOFF_SECONDS", default=0.5)
 UPSTREAM_PAGE_SIZE = env.int("UPSTREAM_PAGE_SIZE", default=1000)

@@ -1,6 +1,8 @@
 """The client of the upstream metering API (contract: docs/upstream-api.md).
 
-Every call has connect and read timeouts. Answers that may succeed when asked again (5xx,
+Every request ends by a wall-clock deadline (UPSTREAM_REQUEST_DEADLINE_SECONDS, the whole
+request: an upstream sending a byte at a time cannot stretch it) and reads at most
+UPSTREAM_MAX_ANSWER_BYTES (portal/bounded_http.py), besides its connect and read timeouts. Answers that may succeed when asked again (5xx,
 429, timeouts, refused connections) are retried a bounded number of times with
 exponential backoff and full jitter, so many workers retrying at once do not hit the
 upstream in lockstep. A deadline, when given, caps both the waits and each request's
@@ -15,13 +17,14 @@ import ssl
 import time
 from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import httpx
 from django.conf import settings
 
+from portal.bounded_http import AnswerTooLarge, DeadlineTransport, outbound_deadline
 from portal.breaker import breaker_failure, breaker_success, breaker_wait
 from portal.leases import lease
 from portal.ratelimit import duration_text
@@ -132,6 +135,8 @@ def _usage_page_of(body: dict) -> UsagePage:
 
 
 def _describe_transport_error(exc: httpx.TransportError) -> str:
+    if isinstance(exc, AnswerTooLarge):
+        return f"sent {exc}"
     if isinstance(exc, httpx.ConnectTimeout):
         return "timed out connecting"
     if isinstance(exc, httpx.TimeoutException):
@@ -174,7 +179,11 @@ class UpstreamClient:
                 "User-Agent": "token-credit-portal",
             },
             timeout=self._timeout(),
-            verify=_tls_context(),
+            transport=DeadlineTransport(
+                deadline_seconds=settings.UPSTREAM_REQUEST_DEADLINE_SECONDS,
+                max_bytes=settings.UPSTREAM_MAX_ANSWER_BYTES,
+                verify=_tls_context(),
+            ),
         )
 
     def __enter__(self) -> "UpstreamClient":
@@ -217,7 +226,11 @@ class UpstreamClient:
                 raise UpstreamOutOfTime(f"Upstream {last or 'was not asked'}; out of time.")
             status_code = None
             try:
-                response = self.http.get(path, params=params, timeout=self._timeout(remaining))
+                budget = nullcontext() if remaining is None else outbound_deadline(remaining)
+                with budget:
+                    response = self.http.get(path, params=params, timeout=self._timeout(remaining))
+            except AnswerTooLarge as exc:
+                raise UpstreamError(f"Upstream sent {exc}.") from None
             except httpx.TransportError as exc:
                 last = _describe_transport_error(exc)
                 capped = remaining is not None and remaining < settings.UPSTREAM_READ_TIMEOUT
@@ -370,11 +383,12 @@ class UpstreamClient:
             return PingResult(False, None, 0.0, None, upstream_down_message(wait))
         started = time.monotonic()
         try:
-            response = self.http.get(
-                "/v1/ping",
-                params={"license": license_key},
-                timeout=self._timeout(settings.UPSTREAM_WEB_TIMEOUT_SECONDS),
-            )
+            with outbound_deadline(settings.UPSTREAM_WEB_TIMEOUT_SECONDS):
+                response = self.http.get(
+                    "/v1/ping",
+                    params={"license": license_key},
+                    timeout=self._timeout(settings.UPSTREAM_WEB_TIMEOUT_SECONDS),
+                )
         except httpx.TransportError as exc:
             latency = (time.monotonic() - started) * 1000
             error = f"Upstream {_describe_transport_error(exc)}."
@@ -436,11 +450,12 @@ def upstream_checks(*, license_key: str) -> list[UpstreamCheck]:
         for name, path, params in asks:
             started = time.monotonic()
             try:
-                response = client.http.get(
-                    path,
-                    params=params,
-                    timeout=client._timeout(settings.UPSTREAM_WEB_TIMEOUT_SECONDS),
-                )
+                with outbound_deadline(settings.UPSTREAM_WEB_TIMEOUT_SECONDS):
+                    response = client.http.get(
+                        path,
+                        params=params,
+                        timeout=client._timeout(settings.UPSTREAM_WEB_TIMEOUT_SECONDS),
+                    )
             except httpx.TransportError as exc:
                 latency = (time.monotonic() - started) * 1000
                 checks.append(
