@@ -34,7 +34,7 @@ class LicenseMixin(LoginRequiredMixin, _ViewBase):
         access = license_access_get(user=request.user, public_id=kwargs["license_id"])
         self.license, self.role, self.other_licenses = access.license, access.role, access.others
         self.domains = access.domains
-        if self.license.is_closed:
+        if self.license.access_refusal() is not None:  # closed (the API refuses it too)
             return render(
                 request, "accounts/license_closed.html", {"license": self.license}, status=403
             )

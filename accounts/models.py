@@ -1,6 +1,7 @@
 import uuid
 import zoneinfo
 from decimal import Decimal
+from typing import NamedTuple
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
@@ -101,6 +102,13 @@ class Session(AbstractBaseSession):
         db_table = "accounts_session"
 
 
+class AccessRefusal(NamedTuple):
+    """Why a license's pages and API refuse everything: a code for programs, words for people."""
+
+    code: str
+    message: str
+
+
 class License(TimeStampedModel):
     """The tenant: one customer account."""
 
@@ -169,6 +177,19 @@ class License(TimeStampedModel):
     @property
     def is_suspended(self) -> bool:
         return self.status == self.Status.SUSPENDED
+
+    def access_refusal(self) -> "AccessRefusal | None":
+        """Why nothing of this license may be read or done any more, or None: the one rule
+        the customer pages (accounts.mixins.LicenseMixin) and the API (api/v1.py) apply.
+        A closed license is refused everywhere; a suspended one still shows its data (the
+        dashboard says it is suspended, the API's license says so in its status)."""
+        if self.is_closed:
+            return AccessRefusal(
+                "license_closed",
+                "This license is closed, so its dashboard, history, tools and API are no "
+                "longer available. If you think this is a mistake, contact billing support.",
+            )
+        return None
 
     @property
     def masked_key(self) -> str:

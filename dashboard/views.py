@@ -63,7 +63,7 @@ from dashboard.statement_pdf import statement_pdf
 from payments.stripe_client import payments_enabled
 from portal.db_router import replica_reads
 from portal.exceptions import ApplicationError
-from portal.ratelimit import LicenseRateLimitMixin, wait_message
+from portal.ratelimit import LicenseRateLimitMixin, history_export_hit, wait_message
 from usage.selectors import refresh_wait_seconds, sync_state_get
 from usage.services import SyncOutcome, usage_refresh_claim
 from usage.tasks import usage_sync_in_request
@@ -430,18 +430,12 @@ class HistoryCsvView(LicenseMixin, LicenseRateLimitMixin, View):
     (HISTORY_CSV_RATE_LIMIT per HISTORY_CSV_RATE_WINDOW_SECONDS).
     """
 
-    rate_scope = "history_csv"
     rate_limited_handlers = ("get",)
-    rate_limited_noun = "History downloads"
-    rate_limited_action = "download it"
+    rate_limited_page = True  # a 429 page, never a 200 page where a file was expected
 
-    @property
-    def rate_limit(self) -> int:
-        return settings.HISTORY_CSV_RATE_LIMIT
-
-    @property
-    def rate_window(self) -> int:
-        return settings.HISTORY_CSV_RATE_WINDOW_SECONDS
+    def rate_limit_refusal(self, request):
+        # One limit per license with the API's history.csv (portal.ratelimit).
+        return history_export_hit(license_id=self.license.pk, requester=str(request.user.pk))
 
     def get(self, request, *args, **kwargs):
         dashboard = self.license.get_absolute_url()
@@ -661,7 +655,7 @@ class StatementPdfView(LicenseMixin, LicenseRateLimitMixin, View):
     rate_limited_handlers = ("get", "head")
     rate_limited_noun = "Statement downloads"
     rate_limited_action = "download it"
-    rate_limited_redirect = "dashboard:statements"
+    rate_limited_page = True  # a 429 page, never a 200 page where a file was expected
 
     @property
     def rate_limit(self) -> int:

@@ -432,6 +432,9 @@ TEST_API_RATE_LIMIT = env.int("TEST_API_RATE_LIMIT", default=10)
 TEST_API_RATE_WINDOW_SECONDS = env.int("TEST_API_RATE_WINDOW_SECONDS", default=60)
 HISTORY_CSV_RATE_LIMIT = env.int("HISTORY_CSV_RATE_LIMIT", default=10)
 HISTORY_CSV_RATE_WINDOW_SECONDS = env.int("HISTORY_CSV_RATE_WINDOW_SECONDS", default=600)
+# History exports per license in the same window, whoever asks and through whichever door
+# (Download History and the API's history.csv): more keys or members buy no more of them.
+HISTORY_CSV_LICENSE_RATE_LIMIT = env.int("HISTORY_CSV_LICENSE_RATE_LIMIT", default=30)
 STATEMENT_PDF_RATE_LIMIT = env.int("STATEMENT_PDF_RATE_LIMIT", default=20)
 STATEMENT_PDF_RATE_WINDOW_SECONDS = env.int("STATEMENT_PDF_RATE_WINDOW_SECONDS", default=600)
 # The dashboard says its data is stale once the last complete sync is older than this.
