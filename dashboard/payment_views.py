@@ -97,10 +97,9 @@ class CardPurchaseView(StripePageMixin, FormView):
         balance = balance_get(self.license).balance
         form = context["form"]
         chosen = form.data.get("preset") if form.is_bound else form.initial.get("preset")
-        try:
-            after = quantize_money(balance + Decimal(chosen)) if chosen != "custom" else None
-        except (ArithmeticError, TypeError, ValueError):
-            after = None
+        # Only one of the offered amounts (Decimal() would read "١٠" as 10).
+        offered = {f"{a:.2f}" for a in preset_amounts()}
+        after = quantize_money(balance + Decimal(chosen)) if chosen in offered else None
         context.update(
             balance=balance,
             balance_after=after,
