@@ -203,6 +203,11 @@ EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
 # Seconds an SMTP connection may block (EMAIL_URL's ?timeout= wins); Django's default waits forever.
 EMAIL_TIMEOUT = EMAIL_CONFIG.get("EMAIL_TIMEOUT") or env.int("EMAIL_TIMEOUT", default=10)
+# And the whole sending, whatever the mail server does (portal/mail.py): SMTP goes through
+# the deadline backend.
+EMAIL_DEADLINE_SECONDS = env.float("EMAIL_DEADLINE_SECONDS", default=30.0)
+if EMAIL_CONFIG.get("EMAIL_BACKEND") == "django.core.mail.backends.smtp.EmailBackend":
+    EMAIL_BACKEND = "portal.mail.DeadlineEmailBackend"
 DEFAULT_FROM_EMAIL = env.str(
     "DEFAULT_FROM_EMAIL", default="Token & Credit Portal <noreply@portal.example>"
 )

@@ -110,6 +110,28 @@ class Dribbler(_Server):
             self.hung_up.set()
 
 
+class DribblingMailServer(_Server):
+    """An SMTP server that greets a byte every `interval` seconds and never finishes the line."""
+
+    def __init__(self, *, interval: float = 0.2, seconds: float = 60) -> None:
+        super().__init__()
+        self.interval, self.seconds = interval, seconds
+
+    def _serve(self, conn: socket.socket) -> None:  # the server speaks first
+        self.requests += 1
+        self.got_request.set()
+        until = time.monotonic() + self.seconds
+        try:
+            with conn:
+                for byte in b"220 " + b"." * 10_000:
+                    if self.stopped.is_set() or time.monotonic() > until:
+                        return
+                    conn.sendall(bytes([byte]))
+                    time.sleep(self.interval)
+        except OSError:
+            pass
+
+
 class Flood(_Server):
     """Answers 200 with a body of `size` bytes, sent as fast as the client takes it; counts
     what it managed to send before the client hung up."""
