@@ -82,7 +82,7 @@ class _SMTP(smtplib.SMTP):
         return sock
 
 
-class _SMTP_SSL(smtplib.SMTP_SSL):  # noqa: N801 - smtplib's name, with ours in front
+class _SMTP_SSL(smtplib.SMTP_SSL):
     def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
         sock = smtplib.SMTP._get_socket(self, host, port, timeout)  # type: ignore[attr-defined]
         _watch(sock)  # before the TLS handshake, which may be dribbled too
