@@ -11,7 +11,9 @@ WEBHOOK_DEADLINE_SECONDS) and reads only the first WEBHOOK_MAX_ANSWER_BYTES of t
 (portal/bounded_http.py): a receiver can neither hold a worker nor fill its memory.
 """
 
+import functools
 import ipaddress
+import ssl
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
@@ -137,12 +139,19 @@ class PostResult:
         return self.status_code is not None and 200 <= self.status_code < 300
 
 
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """One per process: building one loads the whole CA bundle (~30 ms)."""
+    return httpx.create_ssl_context()
+
+
 def _transport() -> DeadlineTransport:
     # Only the first bytes of an answer are ever read (read_at_most); the transport's own
     # limit is a second fence.
     return DeadlineTransport(
         deadline_seconds=settings.WEBHOOK_DEADLINE_SECONDS,
         max_bytes=max(settings.WEBHOOK_MAX_ANSWER_BYTES, 1) * 16,
+        verify=_tls_context(),
         max_connections=1,
     )
 
