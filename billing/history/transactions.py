@@ -17,7 +17,7 @@ from django.db.models import QuerySet
 
 from accounts.models import License
 from billing.models import LedgerEntry, Service
-from billing.money import ZERO, charge_for
+from billing.money import ZERO
 from billing.prices.selectors import price_book_get
 
 Kind = LedgerEntry.Kind
@@ -360,10 +360,6 @@ class ChargeArithmetic:
     exact: Decimal  # the product before rounding, every digit
     amount: Decimal  # the charge, rounded half-up to 6 places, as in the ledger (positive)
     refunded: Decimal
-
-    @property
-    def reproduces(self) -> bool:
-        return charge_for(self.quantity, self.unit_price) == self.amount
 
     @property
     def rounding(self) -> Decimal:
