@@ -108,6 +108,7 @@ def test_a_refund_links_to_its_charge_and_shows_its_reason(new_page, demo):  # n
 
     acme = demo.acme
     charge = LedgerEntry.objects.filter(license=acme, kind="usage", amount__lt=0).last()
+    assert charge is not None  # the demo's usage
     refund = refund_issue(
         acting_user=UserFactory(is_staff=True),
         license=acme,
@@ -137,6 +138,7 @@ def test_bob_flags_a_charge_billing_refunds_half_bob_sees_it_resolved(
 ):
     globex = demo.globex
     charge = LedgerEntry.objects.filter(license=globex, kind="usage", amount__lt=0).last()
+    assert charge is not None  # the demo's usage
     page = new_page()
     log_in(page, "bob@globex.example")
     page.goto(reverse("dashboard:transaction", args=[globex.public_id, charge.pk]))

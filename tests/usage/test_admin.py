@@ -68,7 +68,8 @@ def test_support_sees_sync_health_and_can_start_a_sync_which_is_audited(
         reverse(CHANGELIST), {"action": "sync_now", "_selected_action": [license_a.pk]}
     )
     audit = AuditEvent.objects.get(action="usage.sync_now")
-    assert audit.actor.email == "sue@portal.example" and audit.license == license_a
+    assert audit.actor is not None and audit.actor.email == "sue@portal.example"
+    assert audit.license == license_a
     detail = support_client.get(reverse("admin:usage_syncstate_change", args=[license_a.pk]))
     assert detail.status_code == 200 and 'name="cursor"' not in detail.content.decode()
 

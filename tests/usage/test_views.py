@@ -2,6 +2,7 @@
 
 import re
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 import time_machine
@@ -128,7 +129,7 @@ def test_refresh_out_of_time_hands_the_rest_to_a_worker(
     settings.UPSTREAM_PAGE_SIZE = 20
     settings.USAGE_REFRESH_BUDGET_SECONDS = 1.5
     start_simulator(profiles=[profile_for(license_a, days=2)], faults=Faults(latency_ms=100))
-    handed_over = []
+    handed_over: list[tuple[int, str, int, dict[str, Any]]] = []
 
     # The hand-over runs in this process (eager) so the test sees it and what it did; a real
     # worker takes the same task in test_sync_processes.py.
