@@ -81,7 +81,7 @@ def _usage_draft(record: UsageRecord) -> UsageDraft:
 
 def usage_prices_check(records: Sequence[UsageRecord], prices: PriceBook) -> None:
     """Raise ApplicationError unless each count of each record has a price in effect at its
-    time (a sync's records were checked so by usage.services.record_parse)."""
+    time (a sync's records were checked so by usage.services.records.record_parse)."""
     for record in records:
         for attr, service in _USAGE_PARTS:
             if getattr(record, attr) > 0:

@@ -297,7 +297,7 @@ def test_a_login_of_several_licenses_sees_each_ones_own(client, license_a, licen
 
 
 def test_the_page_is_well_formed_and_an_endpoints_markup_stays_text(client, member_a, license_a):
-    """The bars and per-period rows are written in Python (dashboard.explorer, for speed):
+    """The bars and per-period rows are written in Python (dashboard.selectors.explorer, for speed):
     every element opens and closes, one bar and one row per day; text the upstream controls
     (an endpoint) is escaped wherever it shows."""
     from html.parser import HTMLParser

@@ -27,7 +27,7 @@ from billing.models import Service
 from billing.prices.services import price_add
 from dashboard import render_cache
 from dashboard.render_cache import cache_key, dashboard_sections
-from dashboard.selectors import dashboard_basis
+from dashboard.selectors.basis import dashboard_basis
 from tests.accounts.factories import MembershipFactory, UserFactory
 from tests.ledger import buy, charge, record, refund, usage_entry
 from tests.matching import search

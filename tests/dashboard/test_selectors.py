@@ -15,8 +15,9 @@ from django.template.loader import render_to_string
 
 from billing.models import LedgerEntry, Price
 from billing.money import quantize_money
+from dashboard.charts import nice_axis
 from dashboard.formatting import format_chart_money, format_money_short, format_price
-from dashboard.selectors import dashboard_get, nice_axis
+from dashboard.selectors.overview import dashboard_get
 from tests.accounts.factories import LicenseFactory, UserFactory
 from tests.ledger import LedgerFigures, buy, charge, realistic_usage, record, refund
 

@@ -11,7 +11,7 @@ from tests.conftest import staff_force_login
 from tests.ledger import assert_ledger_matches_upstream
 from tests.processes import profile_for
 from usage.models import QuarantinedRecord, SyncState
-from usage.services import usage_sync_license
+from usage.services.sync import usage_sync_license
 from usage.simulator import Faults
 from usage.upstream import upstream_summary
 

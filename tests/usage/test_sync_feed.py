@@ -11,7 +11,8 @@ from tests.ledger import assert_ledger_matches_upstream, ledger_usage
 from tests.processes import NOW, profile_for
 from usage.models import SyncFeed, SyncState
 from usage.selectors import FEED, sync_feed_get, sync_state_get, sync_states_lagging
-from usage.services import usage_feed_read, usage_sync_license
+from usage.services.feed import usage_feed_read
+from usage.services.sync import usage_sync_license
 from usage.simulator import Faults
 from usage.tasks import usage_sync_all_licenses
 from usage.upstream import UpstreamClient, UpstreamError, upstream_summary

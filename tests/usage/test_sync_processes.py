@@ -19,7 +19,7 @@ from tests.ledger import (
 )
 from tests.processes import PYTHON, ROOT, child_env, profile_for, wait_for
 from usage.models import SyncState
-from usage.services import usage_sync_license
+from usage.services.sync import usage_sync_license
 from usage.simulator import Faults
 from usage.simulator.core import decode_cursor
 from usage.tasks import usage_sync_all_licenses, usage_sync_license_task

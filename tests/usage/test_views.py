@@ -14,7 +14,8 @@ from portal.celery import app as celery_app
 from tests.accounts.factories import LicenseFactory, MembershipFactory, UserFactory
 from tests.ledger import assert_ledger_matches_upstream
 from tests.processes import NOW, profile_for
-from usage.services import usage_refresh_claim, usage_sync_license
+from usage.services.refresh import usage_refresh_claim
+from usage.services.sync import usage_sync_license
 from usage.simulator import Faults
 from usage.tasks import usage_sync_license_task
 from usage.upstream import upstream_summary

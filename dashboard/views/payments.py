@@ -1,6 +1,6 @@
-"""The customer's payment pages: Purchase Credits with a card, the payment's page, saved
-cards, auto top-up, billing history and receipts. Under /l/<license>/ like every customer
-page (LicenseMixin: a stranger gets a 404); the money is moved by payments.services."""
+"""The customer's payment pages: Purchase Credits (with a card, or how to buy), the payment's
+page, saved cards, auto top-up, billing history and receipts. Under /l/<license>/ like every
+customer page (LicenseMixin: a stranger gets a 404); the money is moved by payments.services."""
 
 import logging
 from decimal import Decimal
@@ -77,6 +77,29 @@ class StripePageMixin(LicenseMixin, _PaymentsOnGate):
         context["stripe_js_url"] = settings.STRIPE_JS_URL
         context["stripe_publishable_key"] = settings.STRIPE_PUBLISHABLE_KEY
         context["nav_current"] = "purchase"
+        return context
+
+
+class CreditPurchaseView(LicenseMixin, TemplateView):
+    """ "Purchase Credits": the payment page when PURCHASE_URL is set, otherwise how to buy."""
+
+    template_name = "dashboard/purchase.html"
+
+    def dispatch(self, request, *args, **kwargs):
+        # With Stripe configured (and no outside payment page), customers pay by card here.
+        if not settings.PURCHASE_URL and payments_enabled():
+            return CardPurchaseView.as_view()(request, *args, **kwargs)
+        return super().dispatch(request, *args, **kwargs)
+
+    def get(self, request, *args, **kwargs):
+        if settings.PURCHASE_URL:
+            return redirect(settings.PURCHASE_URL)
+        return super().get(request, *args, **kwargs)
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["balance"] = balance_get(self.license)
+        context["support_email"] = settings.SUPPORT_EMAIL
         return context
 
 

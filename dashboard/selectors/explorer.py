@@ -16,16 +16,9 @@ from django.utils.safestring import SafeString, mark_safe
 from accounts.models import License
 from billing.charges.selectors import usage_by_period
 from billing.money import ZERO, format_money
-from dashboard.formatting import format_chart_money
-from dashboard.selectors import (
-    DAY_ABBR,
-    MONTH_ABBR,
-    Tick,
-    axis_ticks,
-    local_today,
-    month_starts,
-    nice_axis,
-)
+from dashboard.charts import Tick, axis_ticks, month_starts, nice_axis
+from dashboard.formatting import DAY_ABBR, MONTH_ABBR, format_chart_money
+from dashboard.selectors.basis import local_today
 
 # Colours the chart tells apart (static/css/explorer.css, .series--0 … .series--6); with more
 # groups than that, the smallest share the last colour as "Other".
