@@ -1,5 +1,6 @@
 import uuid
 import zoneinfo
+from datetime import date, datetime
 from decimal import Decimal
 from typing import NamedTuple
 
@@ -14,6 +15,7 @@ from django.utils import timezone
 
 from accounts.domains import normalize_domain
 from portal.models import TenantQuerySet, TimeStampedModel
+from portal.months import month_of
 
 
 def validate_timezone(value: str) -> None:
@@ -169,6 +171,16 @@ class License(TimeStampedModel):
     @property
     def tzinfo(self) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo(self.timezone)
+
+    def local_date(self, moment: datetime | None = None) -> date:
+        """The day `moment` (default: now) falls on in the license's timezone: the one
+        spelling of "the license's today" (invariant 8)."""
+        return timezone.localtime(moment or timezone.now(), self.tzinfo).date()
+
+    def local_month(self, moment: datetime | None = None) -> date:
+        """The month (its first day) `moment` (default: now) falls in, in the license's
+        timezone."""
+        return month_of(self.local_date(moment))
 
     @property
     def is_closed(self) -> bool:

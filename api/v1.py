@@ -11,8 +11,8 @@ OpenAPI 3.1 document (/api/v1/openapi.json) from these functions and schemas.
 - Money is a decimal string with 6 places ("12.345678"); times are RFC 3339 in UTC; days
   and months are the license's local ones.
 - One computation each: transactions are the All transactions page's
-  (billing.transactions: one line per API call, the same filters and search), statements
-  the statement page's (billing.statements → billing.month_figures, which the
+  (billing.history.transactions: one line per API call, the same filters and search), statements
+  the statement page's (billing.statements.selectors → billing.statements.figures, which the
   reconciliation holds against the ledger).
 - Cost: balance, usage and transactions read LicenseBalance, a bounded range of
   DailyRollup rows, or an index range of the ledger (keyset pages), whatever the length of
@@ -37,24 +37,20 @@ from accounts.models import License
 from api.models import ApiKey
 from api.selectors import api_key_for_secret
 from api.services import api_key_touch
-from billing.history import (
+from billing.charges.selectors import (
+    LOCAL_DATE_MAX,
+    LOCAL_DATE_MIN,
+    UsageNotReady,
+    UsageRangeError,
+    usage_by_period,
+)
+from billing.history.export import (
     HISTORY_HEADER,
     history_csv_lines,
     history_filename,
     ledger_history_csv_pages,
 )
-from billing.models import LedgerEntry, Service
-from billing.money import quantize_money
-from billing.selectors import (
-    LOCAL_DATE_MAX,
-    LOCAL_DATE_MIN,
-    UsageNotReady,
-    UsageRangeError,
-    balance_get,
-    usage_by_period,
-)
-from billing.statements import statement_get
-from billing.transactions import (
+from billing.history.transactions import (
     Cursor,
     Transaction,
     TransactionFilter,
@@ -62,6 +58,10 @@ from billing.transactions import (
     transactions_page,
     transactions_search,
 )
+from billing.ledger.selectors import balance_get
+from billing.models import LedgerEntry, Service
+from billing.money import quantize_money
+from billing.statements.selectors import statement_get
 from portal.db_router import replica_reads
 from portal.ratelimit import history_export_hit, rate_limit_hit
 
@@ -482,7 +482,7 @@ def transactions(
         "the other filters and the cursor do not apply to a search",
     ),
 ) -> dict[str, Any]:
-    """The All transactions page's list (billing.transactions): one line per API call."""
+    """The All transactions page's list (billing.history.transactions): one line per API call."""
     license = _license(request, license_id)
     if q.strip():
         found = transactions_search(license, q)

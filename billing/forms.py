@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from billing.models import Price
 from billing.money import MONEY_MAX, MONEY_PLACES, PRICE_MAX_DIGITS, PRICE_PLACES
-from billing.prices import price_validate
+from billing.prices.services import price_validate
 from portal.amounts import AmountField, CountField
 from portal.exceptions import ApplicationError
 from portal.text import VisibleTextFormMixin

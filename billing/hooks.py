@@ -6,8 +6,7 @@
   payment provider, an email) to a task after commit; it never calls out itself.
 - A purchase recorded through a payment provider is refunded by that provider first: the
   app that records such purchases registers a refunder for its external id prefix
-  ("pi:" for Stripe PaymentIntents), and billing's refund of a purchase calls it.
-"""
+  ("pi:" for Stripe PaymentIntents), and billing's refund of a purchase calls it."""
 
 from collections.abc import Callable
 from typing import Any
@@ -21,7 +20,7 @@ _purchase_refunders: dict[str, Callable[..., Any]] = {}
 
 def purchase_refunder_register(*, prefix: str, refunder: Callable[..., Any]) -> None:
     """`refunder(acting_user=, purchase=, amount=, reason=, idempotency_key=)` refunds through
-    the provider and records the ledger refund (billing.services.purchase_refund_record)."""
+    the provider and records the ledger refund (billing.purchases.refunds.purchase_refund_record)."""
     _purchase_refunders[prefix] = refunder
 
 

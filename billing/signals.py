@@ -4,8 +4,7 @@ there: it records what it owes and acts after commit (api.webhooks does).
 
 `billing_event` carries `event_type` (one of EVENT_TYPES), `license` and `data` (plain
 JSON values: amounts as 6-place strings, times as RFC 3339). A new money flow (card
-payments, auto top-up, disputes) adds its type here and sends it the same way.
-"""
+payments, auto top-up, disputes) adds its type here and sends it the same way."""
 
 from django.dispatch import Signal
 

@@ -6,8 +6,8 @@ from contextvars import ContextVar
 
 from celery import shared_task
 
-from billing.alerts import balance_alert_send, balance_alerts_owed
-from billing.flag_notice import flag_resolved_notify
+from billing.alerts.emails import balance_alert_send, balance_alerts_owed
+from billing.flags.emails import flag_resolved_notify
 from portal.tasks import EMAIL_RETRY, task_enqueue
 
 

@@ -11,10 +11,10 @@ from django.core.validators import validate_email
 
 from accounts.models import License, Membership
 from api.models import WebhookEndpoint
+from billing.charges.selectors import LOCAL_DATE_MAX, LOCAL_DATE_MIN
+from billing.history.transactions import Cursor, TransactionFilter
 from billing.models import LedgerEntry, Service
 from billing.money import MONEY_MAX, MONEY_PLACES
-from billing.selectors import LOCAL_DATE_MAX, LOCAL_DATE_MIN
-from billing.transactions import Cursor, TransactionFilter
 from portal.amounts import DECIMAL_FIELD_MESSAGES, AmountField
 from portal.text import VisibleTextFormMixin
 
@@ -168,7 +168,7 @@ class TransactionFilterForm(forms.Form):
         return cleaned
 
     def transaction_filter(self, license: License) -> TransactionFilter:
-        """The filters as billing.transactions reads them (call once the form is valid)."""
+        """The filters as billing.history.transactions reads them (call once the form is valid)."""
         data = self.cleaned_data
         return TransactionFilter.for_local_dates(
             license,
@@ -198,7 +198,7 @@ class UsageExplorerForm(forms.Form):
     """The usage explorer: ?from&to (local days)&granularity=day|month&group_by=service|endpoint.
 
     Only the shape of each value is checked here; which ranges can be read is the
-    selector's rule (billing.selectors.usage_range_check), the same for the API.
+    selector's rule (billing.charges.selectors.usage_range_check), the same for the API.
     """
 
     granularity = forms.ChoiceField(

@@ -8,8 +8,8 @@ from django.conf import settings
 from django.utils import timezone
 from fpdf import FPDF
 
+from billing.ledger.selectors import refunded_total_for_entry
 from billing.money import format_money
-from billing.selectors import refunded_total_for_entry
 from payments.models import Payment
 
 

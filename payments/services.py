@@ -3,7 +3,7 @@
 Crediting (`payment_settle`) is the one place a payment becomes money: it locks the
 payment row, checks the intent against what the portal stored when it created it (license,
 amount, currency), and records one purchase with external id "pi:<intent id>" through
-billing.services.purchase_record. Every path that learns an intent's state (the webhook,
+billing.purchases.services.purchase_record. Every path that learns an intent's state (the webhook,
 the browser's return, the server's own create call, the auto top-up task) goes through it,
 in any order and any number of times; the payment row lock and the ledger's unique
 (license, external_id) make the second arrival a no-op.
@@ -26,12 +26,9 @@ from accounts.audit import audit_record
 from accounts.models import License, User
 from billing.models import LedgerEntry
 from billing.money import format_money, money_exact
-from billing.services import (
-    RefundResult,
-    purchase_record,
-    purchase_refund_record,
-    refundable_amount,
-)
+from billing.purchases.refunds import purchase_refund_record
+from billing.purchases.services import purchase_record
+from billing.refunds.services import RefundResult, refundable_amount
 from billing.signals import DISPUTE_UPDATED, billing_event
 from payments import stripe_client
 from payments.models import Dispute, Payment, PaymentAccount, PaymentRefund, SavedCard

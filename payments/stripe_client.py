@@ -227,13 +227,6 @@ def captured_cents(intent: dict[str, Any]) -> int:
     return 0
 
 
-def charge_id_of(intent: dict[str, Any]) -> str:
-    charge = intent.get("latest_charge")
-    if isinstance(charge, dict):
-        return str(charge.get("id") or "")
-    return str(charge or "")
-
-
 # --- customers, cards --------------------------------------------------------------------
 
 

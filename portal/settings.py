@@ -347,7 +347,7 @@ BILLING_TEAM_EMAIL = env.str("BILLING_TEAM_EMAIL", default="")
 PASSWORD_RESET_LIMIT_PER_ADDRESS = env.int("PASSWORD_RESET_LIMIT_PER_ADDRESS", default=10)
 PASSWORD_RESET_LIMIT_PER_EMAIL = env.int("PASSWORD_RESET_LIMIT_PER_EMAIL", default=3)
 # Four eyes: a goodwill credit or a purchase recorded by hand above this many dollars waits
-# for a second, different Billing member's approval (billing.approvals).
+# for a second, different Billing member's approval (billing.credits.approvals).
 CREDIT_APPROVAL_LIMIT = env.str("CREDIT_APPROVAL_LIMIT", default="500")
 
 # "Purchase Credits": the payment page's address; empty shows an in-portal page on how to buy.

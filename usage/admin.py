@@ -1,3 +1,5 @@
+"""The staff admin of the sync: sync states (with Sync now) and quarantined records, read-only."""
+
 import json
 
 from django.contrib import admin, messages
@@ -8,7 +10,7 @@ from accounts.models import License, User
 from portal.admin import ReadOnlyAdminMixin
 from usage.models import QuarantinedRecord, SyncState
 from usage.selectors import sync_feed_get, sync_lagging_before
-from usage.services import SyncOutcome, SyncResult
+from usage.services.results import SyncOutcome, SyncResult
 from usage.tasks import usage_sync_in_request
 
 # "Sync now" runs in the admin's request for at most this long per license; a worker

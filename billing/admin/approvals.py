@@ -14,7 +14,7 @@ from django.urls import path, reverse
 
 from accounts.models import User
 from billing.admin.money import can_issue_refunds, can_record_purchases
-from billing.approvals import credit_approval_approve, credit_approval_reject
+from billing.credits.approvals import credit_approval_approve, credit_approval_reject
 from billing.models import CreditApproval
 from billing.money import format_money
 from portal.admin import ReadOnlyAdminMixin

@@ -20,7 +20,7 @@ from billing.admin.money import MONEY_PAGES, can_issue_refunds, money_page_view,
 from billing.admin.reconciliation import month_close_view, reconciliation_view
 from billing.models import LedgerEntry
 from billing.money import format_money
-from billing.services import refundable_amount
+from billing.refunds.services import refundable_amount
 from portal.admin import ReadOnlyAdminMixin
 
 # A usage charge is refunded as credit, a purchase back to the card (billing.admin.money).

@@ -2,8 +2,7 @@
 
 One page, parametrised by `MoneyPage`: each names who may use it (the billing
 permissions, checked here; Support gets a 403), what it acts on, its form and the service
-that records it. Money only moves through billing.services; nothing here saves a ledger row.
-"""
+that records it. Money only moves through billing's money flows (purchases, refunds, credits); nothing here saves a ledger row."""
 
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,8 +18,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import License, User
-from billing.approvals import ApprovalResult, credit_approval_request
-from billing.flags import flag_resolve_with_refund
+from billing.credits.approvals import ApprovalResult, credit_approval_request
+from billing.credits.limits import credit_approval_limit, credit_needs_approval
+from billing.flags.services import flag_resolve_with_refund
 from billing.forms import (
     GoodwillForm,
     PurchaseForm,
@@ -31,16 +31,9 @@ from billing.forms import (
 from billing.hooks import purchase_refunder_for
 from billing.models import ChargeFlag, CreditApproval, LedgerEntry
 from billing.money import format_money
-from billing.services import (
-    PurchaseResult,
-    RefundResult,
-    credit_approval_limit,
-    credit_needs_approval,
-    purchase_record,
-    purchase_refund_issue,
-    refund_issue,
-    refundable_amount,
-)
+from billing.purchases.refunds import purchase_refund_issue
+from billing.purchases.services import PurchaseResult, purchase_record
+from billing.refunds.services import RefundResult, refund_issue, refundable_amount
 from portal.exceptions import ApplicationError
 
 

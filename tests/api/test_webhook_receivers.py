@@ -21,7 +21,7 @@ from api.outbound import UnsafeUrl, post_json, url_target
 from api.services import webhook_endpoint_create
 from api.webhooks import webhook_deliveries_take_due, webhook_delivery_attempt
 from billing.models import LicenseBalance
-from billing.services import refund_issue
+from billing.refunds.services import refund_issue
 from portal.leases import lease_acquire
 from tests.accounts.factories import MembershipFactory, UserFactory
 from tests.conftest import staff_force_login

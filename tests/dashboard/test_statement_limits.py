@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 from django.urls import reverse
 
-from dashboard import views
+from dashboard.views import statements
 from tests.accounts.factories import MembershipFactory
 from tests.ledger import T0, buy
 
@@ -26,13 +26,13 @@ def june(license_a):
 @pytest.fixture
 def pdfs_built(monkeypatch):
     built = []
-    real = views.statement_pdf
+    real = statements.statement_pdf
 
     def counting(statement, **kwargs):
         built.append(statement.month)
         return real(statement, **kwargs)
 
-    monkeypatch.setattr(views, "statement_pdf", counting)
+    monkeypatch.setattr(statements, "statement_pdf", counting)
     return built
 
 

@@ -1,6 +1,6 @@
 """Issue 14's "Done when", in Chromium: every call findable and explained, a flagged charge
 answered, every month provable. As the demo logins (alice: Acme, a year of history; bob:
-Globex), with the history made through billing.services like the dashboard's browser tests.
+Globex), with the history made through billing's services like the dashboard's browser tests.
 """
 
 import io
@@ -18,10 +18,10 @@ from django.urls import reverse
 from django.utils import timezone
 from playwright.sync_api import expect
 
+from billing.history.transactions import record_id_of
 from billing.models import ChargeFlag, LedgerEntry
-from billing.reconciliation import reconciliation_month
-from billing.services import refund_issue
-from billing.transactions import record_id_of
+from billing.reconciliation.report import reconciliation_month
+from billing.refunds.services import refund_issue
 from demo.accounts import DEMO_PASSWORD, DEMO_TOTP_SECRET
 from tests.conftest import totp_code
 from tests.dashboard.test_browser import ARTIFACTS, demo, log_in  # noqa: F401 - the fixture
@@ -108,6 +108,7 @@ def test_a_refund_links_to_its_charge_and_shows_its_reason(new_page, demo):  # n
 
     acme = demo.acme
     charge = LedgerEntry.objects.filter(license=acme, kind="usage", amount__lt=0).last()
+    assert charge is not None  # the demo's usage
     refund = refund_issue(
         acting_user=UserFactory(is_staff=True),
         license=acme,
@@ -137,6 +138,7 @@ def test_bob_flags_a_charge_billing_refunds_half_bob_sees_it_resolved(
 ):
     globex = demo.globex
     charge = LedgerEntry.objects.filter(license=globex, kind="usage", amount__lt=0).last()
+    assert charge is not None  # the demo's usage
     page = new_page()
     log_in(page, "bob@globex.example")
     page.goto(reverse("dashboard:transaction", args=[globex.public_id, charge.pk]))

@@ -4,15 +4,17 @@ replays, the browser's return, the server's own answer, or several at the same i
 and only for intents the portal created for that license."""
 
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import partial
 
 import pytest
 from django.db import connection
 
 from accounts.models import AuditEvent
+from billing.ledger.selectors import balance_get
 from billing.models import LedgerEntry
-from billing.selectors import balance_get
 from payments.events import stripe_event_process, stripe_event_store
 from payments.models import Payment, StripeEvent
 from payments.services import payment_refresh, payment_start
@@ -125,7 +127,7 @@ def test_concurrent_deliveries_and_returns_credit_once(localstripe, license_a, m
         finally:
             connection.close()
 
-    works = [lambda r=r: stripe_event_process(event_pk=r.pk) for r in rows]
+    works: list[Callable[[], object]] = [partial(stripe_event_process, event_pk=r.pk) for r in rows]
     works += [lambda: payment_refresh(payment=Payment.objects.get(pk=payment.pk))] * 2
     threads = [threading.Thread(target=run, args=(w,)) for w in works]
     for t in threads:

@@ -9,10 +9,10 @@ from decimal import Decimal
 import pytest
 from django.db import connection, transaction
 
-from billing.ledger import lock_balance
+from billing.ledger.posting import lock_balance
+from billing.ledger.selectors import balance_get
 from billing.models import LedgerEntry
-from billing.selectors import balance_get
-from billing.services import refund_issue
+from billing.refunds.services import refund_issue
 from payments.autotopup import auto_topup_charge, auto_topup_decide, auto_topup_month_used
 from payments.models import Payment, PaymentAccount, PaymentRefund, StripeEvent
 from payments.services import (
@@ -160,7 +160,8 @@ def test_a_card_refund_holds_no_lock_while_stripe_takes_its_time(
 ):
     save_card(localstripe, license_a, member_a)
     paid = payment_start(license=license_a, acting_user=member_a, amount=Decimal("25"))
-    assert paid.status == "succeeded"
+    assert paid.status == "succeeded" and paid.ledger_entry is not None
+    purchase = paid.ledger_entry
     port = int(localstripe.url.rsplit(":", 1)[1])
     with StallingProxy(port, holding(b"POST /v1/refunds", 3.0)) as proxy:
         settings.STRIPE_API_BASE = proxy.url("")
@@ -169,7 +170,7 @@ def test_a_card_refund_holds_no_lock_while_stripe_takes_its_time(
         def refund() -> None:
             try:
                 out["result"] = payment_refund_issue(
-                    acting_user=billing_user, purchase=paid.ledger_entry, amount=Decimal("5"),
+                    acting_user=billing_user, purchase=purchase, amount=Decimal("5"),
                     reason="Customer asked", idempotency_key="refund-while-slow",
                 )  # fmt: skip
             except BaseException as exc:
@@ -197,7 +198,7 @@ def test_a_card_refund_holds_no_lock_while_stripe_takes_its_time(
         # A second refund of the same purchase meanwhile counts the first as made.
         with pytest.raises(Exception, match="At most \\$20"):
             payment_refund_issue(
-                acting_user=billing_user, purchase=paid.ledger_entry, amount=Decimal("20.01"),
+                acting_user=billing_user, purchase=purchase, amount=Decimal("20.01"),
                 reason="Too much", idempotency_key="refund-too-much",
             )  # fmt: skip
         thread.join(timeout=30)

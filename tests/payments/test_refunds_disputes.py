@@ -3,18 +3,18 @@ first and is recorded once; a refund made in Stripe's dashboard is recorded once
 charge.refunded; refunds never pass what is left of the purchase; a dispute flags the
 license for the billing team and its outcome is recorded. reconcile_ledger stays clean."""
 
-import re
 from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
 from django.core import mail
 
+from billing.ledger.selectors import balance_get
 from billing.models import LedgerEntry
-from billing.selectors import balance_get
 from payments.models import Dispute, PaymentRefund, StripeEvent
 from payments.services import payment_start
 from tests.ledger import assert_ledger_consistent
+from tests.matching import search
 from tests.payments.conftest import event, post_event, reconciles
 from tests.payments.helpers import save_card
 
@@ -43,7 +43,7 @@ def refund_page(client, entry):
 
 
 def form_key(response):
-    return re.search(r'name="idempotency_key" value="([^"]+)"', response.content.decode()).group(1)
+    return search(r'name="idempotency_key" value="([^"]+)"', response.content.decode()).group(1)
 
 
 def card_refunds(license):

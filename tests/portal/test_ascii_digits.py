@@ -5,7 +5,6 @@ every form, and the API's numbers, refuse the digits of other scripts, naming th
 
 import contextlib
 import importlib
-import re
 from decimal import Decimal
 
 import pytest
@@ -21,6 +20,7 @@ from billing.models import LedgerEntry
 from payments.forms import AutoTopupForm, CreditPurchaseForm
 from portal.amounts import AmountField, CountField, foreign_digits, parse_amount
 from tests.accounts.factories import MembershipFactory
+from tests.matching import search
 
 # Ten (and ten point zero zero) in the digits of several scripts, and ASCII mixed with them.
 SCRIPTS = {
@@ -45,7 +45,7 @@ REFUSED = "has digits other than 0-9"
 
 def refused(form: forms.BaseForm, field: str) -> str:
     assert not form.is_valid()
-    [message] = form.errors[field]
+    [message] = [str(error) for error in form.errors[field]]
     assert REFUSED in message and "type the number with the digits 0 to 9" in message
     return message
 
@@ -123,7 +123,7 @@ def test_the_alert_threshold_page_names_the_field_and_saves_nothing(client, lice
 def test_a_goodwill_in_other_digits_credits_nothing(billing_client, license_a, text):
     base = f"/admin/billing/ledgerentry/license/{license_a.pk}"
     page = billing_client.get(f"{base}/goodwill/").content.decode()
-    key = re.search(r'name="idempotency_key" value="([^"]+)"', page)[1]
+    key = search(r'name="idempotency_key" value="([^"]+)"', page)[1]
     response = billing_client.post(
         f"{base}/goodwill/", {"amount": text, "reason": "outage", "idempotency_key": key}
     )
@@ -194,7 +194,7 @@ def _our_forms() -> list[type[forms.BaseForm]]:
 def _admin_forms(superuser) -> list[tuple[str, type[forms.BaseForm]]]:
     request = RequestFactory().get("/")
     request.user = superuser
-    out = []
+    out: list[tuple[str, type[forms.BaseForm]]] = []
     for model, model_admin in admin.site._registry.items():
         if model._meta.app_label not in OUR_APPS or not model_admin.has_change_permission(request):
             continue
@@ -205,10 +205,16 @@ def _admin_forms(superuser) -> list[tuple[str, type[forms.BaseForm]]]:
 NUMBERS = (forms.DecimalField, forms.FloatField, forms.IntegerField)
 
 
+def _base_fields(form_class: type[forms.BaseForm]) -> dict[str, forms.Field]:
+    # Form and ModelForm classes get base_fields from their metaclass; django-stubs
+    # declares it on those two, not on BaseForm.
+    return form_class.base_fields  # type: ignore[attr-defined]
+
+
 def _numeric_fields(form_class: type[forms.BaseForm]) -> list[str]:
     return [
         name
-        for name, field in form_class.base_fields.items()
+        for name, field in _base_fields(form_class).items()
         if isinstance(field, NUMBERS) and not isinstance(field, CountField)
     ]
 
@@ -228,7 +234,7 @@ def test_every_number_typed_into_a_form_goes_through_the_one_rule(admin_user):
     amounts = [
         (f.__name__, n)
         for f in checked
-        for n, field in f.base_fields.items()
+        for n, field in _base_fields(f).items()
         if isinstance(field, AmountField)
     ]
     assert len(amounts) >= 9, amounts

@@ -10,7 +10,7 @@ import pytest
 from django.core.mail import send_mail
 from django.utils import timezone
 
-from billing.alerts import balance_alert_message, balance_alert_send
+from billing.alerts.emails import balance_alert_message, balance_alert_send
 from billing.models import BalanceAlert
 from tests.hostile import DribblingMailServer
 from tests.ledger import buy, record_usage

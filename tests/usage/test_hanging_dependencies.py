@@ -18,7 +18,7 @@ from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
-from billing.alerts import balance_alert_send
+from billing.alerts.emails import balance_alert_send
 from billing.models import BalanceAlert, LicenseBalance
 from billing.tasks import send_owed_balance_alerts
 from portal.celery import app as celery_app
@@ -46,9 +46,11 @@ def _sync_lock_free(license_id: int) -> bool:
         host=params.get("host"), port=params.get("port"), user=params.get("user"),
         dbname=params["dbname"], autocommit=True,
     ) as other:  # fmt: skip
-        taken = other.execute(
+        row = other.execute(
             "SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", [f"usage_sync:{license_id}"]
-        ).fetchone()[0]
+        ).fetchone()
+        assert row is not None  # a SELECT without FROM answers one row
+        taken = row[0]
         if taken:
             other.execute(
                 "SELECT pg_advisory_unlock(hashtextextended(%s, 0))", [f"usage_sync:{license_id}"]

@@ -13,10 +13,11 @@ from django.utils import timezone
 from tqdm import tqdm
 
 from accounts.models import License
-from billing.ledger import license_totals_rebuild, lock_balance
+from billing.ledger.posting import lock_balance
+from billing.ledger.rebuild import license_totals_rebuild
 from billing.models import Service
 from billing.money import charge_for, quantize_money
-from billing.prices import prices_current
+from billing.prices.selectors import prices_current
 
 COLUMNS = (
     "license_id", "kind", "service", "amount", "tokens", "images", "api_calls",
