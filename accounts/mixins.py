@@ -1,6 +1,7 @@
 from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth.mixins import LoginRequiredMixin
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponseBase
 from django.shortcuts import render
 
@@ -11,6 +12,14 @@ if TYPE_CHECKING:
     from django.views.generic import TemplateView as _ViewBase
 else:
     _ViewBase = object
+
+
+def request_login(request: HttpRequest) -> User:
+    """The login behind a request on a page only logins reach (LoginRequiredMixin, the
+    staff admin): anything else there is refused, never served as an anonymous visitor."""
+    if not isinstance(request.user, User):
+        raise PermissionDenied
+    return request.user
 
 
 class LicenseMixin(LoginRequiredMixin, _ViewBase):

@@ -43,7 +43,8 @@ def format_price(value: Decimal) -> str:
     """A unit or bulk price with the digits it has, at least cents: $0.60, $0.075, $0.0001."""
     value = Decimal(value).normalize()
     exponent = value.as_tuple().exponent
-    assert isinstance(exponent, int), "a price is a finite number"
+    if not isinstance(exponent, int):
+        raise ValueError(f"a price is a finite number, not {value}")
     places = max(2, -exponent)
     return f"${value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP):,.{places}f}"
 

@@ -1,7 +1,7 @@
 """Forms of the customer's payment pages."""
 
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.conf import settings
@@ -28,8 +28,7 @@ class CreditPurchaseForm(forms.Form):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         choices = [(f"{a:.2f}", f"${a:,.2f}") for a in preset_amounts()]
-        preset = self.fields["preset"]
-        assert isinstance(preset, forms.ChoiceField)
+        preset = cast(forms.ChoiceField, self.fields["preset"])
         preset.choices = [*choices, ("custom", "Other amount")]
         preset.error_messages["required"] = "Choose an amount."
         preset.error_messages["invalid_choice"] = "Choose one of the amounts."

@@ -24,6 +24,7 @@ from django.utils import timezone
 from accounts.models import License, User
 from billing.charges.services import UsageBatchResult, UsageRecord, usage_record_batch
 from billing.ledger.totals import TOTAL_NAMES, totals_of
+from billing.ledger.usage import usage_external_id
 from billing.models import DailyRollup, EndpointDailyRollup, LedgerEntry, LicenseBalance, Service
 from billing.purchases.services import PurchaseResult, purchase_record
 from billing.refunds.services import refund_issue
@@ -161,7 +162,9 @@ def refund(
 
 
 def usage_entry(license: License, record_id: str, service: str = "ai_data") -> LedgerEntry:
-    return LedgerEntry.objects.for_license(license).get(external_id=f"{record_id}:{service}")
+    return LedgerEntry.objects.for_license(license).get(
+        external_id=usage_external_id(record_id, service)
+    )
 
 
 def realistic_usage(

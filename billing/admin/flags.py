@@ -13,7 +13,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.timesince import timesince
 
-from accounts.models import User
+from accounts.mixins import request_login
 from billing.admin.money import can_issue_refunds
 from billing.flags.services import flag_resolve
 from billing.history.transactions import transaction_detail_get
@@ -98,9 +98,10 @@ class ChargeFlagAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         if not form.is_valid():
             messages.error(request, "Write the answer the customer will read.")
             return redirect(back)
-        assert isinstance(request.user, User)  # the admin lets only staff in
         try:
-            flag_resolve(acting_user=request.user, flag=flag, answer=form.cleaned_data["answer"])
+            flag_resolve(
+                acting_user=request_login(request), flag=flag, answer=form.cleaned_data["answer"]
+            )
         except ApplicationError as exc:
             messages.error(request, str(exc))
         else:

@@ -9,7 +9,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import urlencode
 
-from accounts.models import License, User
+from accounts.mixins import request_login
+from accounts.models import License
 from billing.closing.services import (
     closed_figures_changed,
     closed_month_get,
@@ -110,8 +111,7 @@ def month_close_view(model_admin: admin.ModelAdmin, request: HttpRequest) -> Htt
         raise PermissionDenied
     if reopen and not request.user.is_superuser:
         raise PermissionDenied
-    user = request.user
-    assert isinstance(user, User)  # the admin lets only staff in
+    user = request_login(request)
     month_text = request.POST.get("month", "")
     back = (
         reverse("admin:billing_ledgerentry_reconciliation") + "?" + urlencode({"month": month_text})

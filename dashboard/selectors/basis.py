@@ -51,10 +51,6 @@ class Freshness:
         return age is not None and age > self.stale_after
 
 
-def local_today(license: License, now: datetime | None = None) -> date:
-    return (now or timezone.now()).astimezone(license.tzinfo).date()
-
-
 @dataclass(frozen=True)
 class DashboardBasis:
     """What the whole dashboard is computed from, in one small query whatever the history:
@@ -152,7 +148,7 @@ def dashboard_basis(*, license: License, now: datetime | None = None) -> Dashboa
     return DashboardBasis(
         license=license,
         now=now,
-        today=local_today(license, now),
+        today=license.local_date(now),
         totals=totals,
         prices=current,
         freshness=Freshness(

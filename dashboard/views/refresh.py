@@ -24,8 +24,7 @@ def _as_of(moment: datetime | None, license) -> str:
     if moment is None:
         return ""
     local = timezone.localtime(moment, license.tzinfo)
-    today = timezone.localtime(timezone.now(), license.tzinfo).date()
-    return date_format(local, "H:i" if local.date() == today else "M j, H:i")
+    return date_format(local, "H:i" if local.date() == license.local_date() else "M j, H:i")
 
 
 BUSY_MESSAGE = "An update is already running — fresh numbers are on their way."

@@ -9,14 +9,14 @@ from typing import Any
 from django.utils import timezone
 
 from billing.charges.services import UsageRecord
-from billing.models import Service
+from billing.ledger.usage import USAGE_COUNTS, USAGE_PARTS
 from billing.prices.selectors import PriceBook
 from portal.exceptions import ApplicationError
 from usage.models import QuarantinedRecord
 
 Reason = QuarantinedRecord.Reason
 
-QUANTITY_FIELDS = ("input_tokens", "cached_tokens", "completion_tokens", "images")
+QUANTITY_FIELDS = USAGE_COUNTS
 REQUIRED_FIELDS = ("id", "license", "occurred_at", "status", *QUANTITY_FIELDS)
 # The ledger's external id is "<record id>:<service>" in 200 characters.
 MAX_RECORD_ID_LENGTH = 160
@@ -24,13 +24,6 @@ MAX_TEXT_LENGTH = 200
 MAX_QUANTITY = 10**12
 # Upstream clocks may run a little ahead of ours; a record further in the future is wrong.
 MAX_CLOCK_SKEW = timedelta(hours=1)
-# Which price each count is charged at (billing.services turns them into charges).
-QUANTITY_SERVICES = {
-    "input_tokens": Service.AI_DATA,
-    "cached_tokens": Service.AI_DATA_CACHED,
-    "completion_tokens": Service.AI_DATA_COMPLETION,
-    "images": Service.AI_IMAGES,
-}
 
 
 class RecordRejected(Exception):
@@ -114,10 +107,10 @@ def record_parse(raw: Any, *, license_key: str, prices: PriceBook, now: datetime
                 f"{name} must be a string of at most {MAX_TEXT_LENGTH} printable characters",
             )
         texts[name] = value
-    for name, service in QUANTITY_SERVICES.items():
-        if quantities[name]:
+    for part in USAGE_PARTS:  # each count used must have a price in effect then
+        if quantities[part.count]:
             try:
-                prices.unit_price(service, occurred_at)
+                prices.unit_price(part.service, occurred_at)
             except ApplicationError as exc:
                 raise RecordRejected(Reason.NO_PRICE, exc.message) from None
     return UsageRecord(
