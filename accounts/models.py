@@ -1,3 +1,5 @@
+"""Logins, licenses (the tenant), their domains and memberships, alert recipients, sessions and the audit trail."""
+
 import uuid
 import zoneinfo
 from datetime import date, datetime

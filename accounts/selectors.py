@@ -1,3 +1,5 @@
+"""Reads of accounts: a login's licenses and its access to one, the audit trail, and the staff's license search."""
+
 import functools
 from dataclasses import dataclass
 from typing import Any
