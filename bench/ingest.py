@@ -173,7 +173,7 @@ def ledger_copy(source, target) -> tuple[float, dict]:
 def run(records: int = RECORDS) -> dict:
     from accounts.models import License
     from usage.models import SyncState
-    from usage.services import usage_sync_license
+    from usage.services.sync import usage_sync_license
 
     n = (
         License.objects.filter(key__startswith="BENCH-INGEST-")

@@ -110,7 +110,3 @@ def handoffs_deferred() -> Iterator[None]:
         for handoff in owed:
             if not handoff():
                 break
-
-
-# The name usage.services imports (it defers every hand-over, not only alerts').
-balance_alert_handoffs_deferred = handoffs_deferred

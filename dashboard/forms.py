@@ -3,7 +3,7 @@ download), the usage explorer, the alert settings, API keys and flags."""
 
 from datetime import datetime, time, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.core.exceptions import ValidationError
@@ -45,8 +45,7 @@ class LicenseAlertSettingsForm(VisibleTextFormMixin, forms.Form):
 
     def __init__(self, *args: Any, memberships: list[Membership], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        members = self.fields["alert_members"]
-        assert isinstance(members, forms.MultipleChoiceField)
+        members = cast(forms.MultipleChoiceField, self.fields["alert_members"])
         members.choices = [(str(m.pk), m.user.email) for m in memberships]
 
     def clean_extra_emails(self):

@@ -33,10 +33,15 @@ from django.utils.safestring import SafeString
 
 import billing.forecast
 import billing.money
+import dashboard.charts
 import dashboard.formatting
-import dashboard.selectors
+import dashboard.selectors.basis
+import dashboard.selectors.overview
+import dashboard.selectors.prices
+import dashboard.selectors.transactions
 import dashboard.templatetags.dashboard
-from dashboard.selectors import DashboardBasis, dashboard_from
+from dashboard.selectors.basis import DashboardBasis
+from dashboard.selectors.overview import dashboard_from
 
 logger = logging.getLogger(__name__)
 
@@ -59,8 +64,14 @@ def _code_version() -> str:
     changes either never serves sections drawn by the old one, even from a shared cache."""
     digest = hashlib.sha256()
     partials = sorted((Path(settings.BASE_DIR) / "templates" / "dashboard" / "partials").glob("*"))
+    # Every module whose code shapes what the sections show: the overview's selectors,
+    # its charts, the formatting and the template filters, and billing's money and forecast.
     modules = (
-        dashboard.selectors,
+        dashboard.selectors.basis,
+        dashboard.selectors.overview,
+        dashboard.selectors.prices,
+        dashboard.selectors.transactions,
+        dashboard.charts,
         dashboard.formatting,
         dashboard.templatetags.dashboard,
         billing.money,

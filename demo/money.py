@@ -24,7 +24,8 @@ from billing.purchases.services import purchase_record
 from billing.refunds.services import refund_issue
 from demo.accounts import ACME, GLOBEX, DemoLicense
 from portal.exceptions import ApplicationError
-from usage.services import SyncOutcome, SyncResult, usage_sync_license
+from usage.services.results import SyncOutcome, SyncResult
+from usage.services.sync import usage_sync_license
 
 logger = logging.getLogger(__name__)
 

@@ -12,7 +12,8 @@ Guardrails, all decided under that lock:
 - one top-up per crossing: the rule disarms when it starts one, and re-arms only once the
   balance is back at or above the threshold;
 - at most `auto_topup_monthly_count` top-ups and `auto_topup_monthly_amount` dollars per
-  calendar month (the license's timezone); failed attempts do not count;
+  calendar month (the license's timezone); failed attempts do not count, while those whose
+  outcome is not known yet (`created`, `processing`: Stripe did not answer) do;
 - after 2 consecutive failures the rule switches itself off and says why;
 - an email on every top-up and every failure (payments.emails).
 """
@@ -37,11 +38,12 @@ from payments.models import Payment, PaymentAccount
 from payments.services import (
     _payment_confirm,
     _payment_create,
+    _payment_fail,
     account_get,
     default_card,
     purchase_amount_check,
 )
-from payments.stripe_client import PaymentProviderError, payments_enabled
+from payments.stripe_client import PaymentProviderError, ProviderUnavailable, payments_enabled
 from portal.exceptions import ApplicationError
 from portal.logfmt import logfmt
 
@@ -176,11 +178,17 @@ def auto_topup_charge(*, payment_id: int) -> Payment:
         payment.save(update_fields=["status", "updated_at"])
     try:
         payment = _payment_confirm(payment, off_session=True)
-    except PaymentProviderError as exc:
+    except ProviderUnavailable as exc:
         # Stripe did not answer: the intent may exist; its webhook settles it (found by the
         # payment number in its metadata). Nothing is retried here, so nothing is charged twice.
+        # Meanwhile the payment counts against the month's caps (auto_topup_month_used).
         logger.warning(logfmt("auto top-up unanswered", payment=payment.pk, error=exc.message))
         return payment
+    except PaymentProviderError as exc:
+        # Stripe refused (a customer it no longer knows, say): nothing was charged. A failure
+        # like a declined card, so it counts towards switching the rule off.
+        _payment_fail(payment.pk, exc.message)
+        payment.refresh_from_db()
     license = payment.license
     with transaction.atomic():
         account = PaymentAccount.objects.select_for_update().get(license=license)

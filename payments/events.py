@@ -19,9 +19,11 @@ from payments.models import Payment, StripeEvent
 from payments.services import (
     _intent_matches,
     dispute_record,
+    payment_intent_missing,
     payment_settle,
     refunds_from_stripe_record,
 )
+from payments.stripe_client import PaymentProviderError
 from portal.exceptions import ApplicationError
 from portal.logfmt import logfmt
 
@@ -63,7 +65,14 @@ def _process(row: StripeEvent) -> tuple[str, bool, int | None]:
         if problem:
             logger.warning(logfmt("payment event refused", id=row.event_id, reason=problem))
             return f"refused: {problem}", True, license_id
-        fresh = stripe_client.payment_intent_get(str(obj["id"]))
+        try:
+            fresh = stripe_client.payment_intent_get(str(obj["id"]))
+        except PaymentProviderError as exc:
+            if not exc.missing or payment is None:
+                raise  # no answer: the task retries (ProviderUnavailable)
+            # Stripe says the intent does not exist: a definitive answer, never retried.
+            payment_intent_missing(payment=payment)
+            return f"refused: Stripe does not know {obj['id']}", True, license_id
         outcome = payment_settle(intent=fresh, via="webhook")
         return outcome.message, outcome.needs_attention, license_id
     if row.type == "charge.refunded":

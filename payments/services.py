@@ -9,7 +9,9 @@ the browser's return, the server's own create call, the auto top-up task) goes t
 in any order and any number of times; the payment row lock and the ledger's unique
 (license, external_id) make the second arrival a no-op.
 
-Stripe is never called inside a transaction that holds a license's balance row.
+Stripe is never called inside a transaction, nor with any row locked: rows are claimed
+or stored first and committed, Stripe is called, and its answer recorded in a transaction
+of its own (payments/stripe_client.py: each call ends by a wall-clock deadline).
 """
 
 import logging
@@ -40,7 +42,13 @@ from payments.models import (
     PaymentRefund,
     SavedCard,
 )
-from payments.stripe_client import CardDeclined, PaymentProviderError, cents_for
+from payments.stripe_client import (
+    CardDeclined,
+    PaymentProviderError,
+    ProviderUnavailable,
+    cents_for,
+    stripe_budget,
+)
 from portal.exceptions import ApplicationError
 from portal.logfmt import logfmt
 
@@ -94,6 +102,7 @@ def _customer_ensure(license: License, acting_user: User) -> str:
     return account.stripe_customer_id
 
 
+@stripe_budget()
 def card_setup_start(*, license: License, acting_user: User) -> dict[str, str]:
     """A SetupIntent for the browser to confirm with Stripe.js (confirmCardSetup)."""
     customer_id = _customer_ensure(license, acting_user)
@@ -103,6 +112,7 @@ def card_setup_start(*, license: License, acting_user: User) -> dict[str, str]:
     return {"id": str(intent["id"]), "client_secret": str(intent["client_secret"])}
 
 
+@stripe_budget()
 def card_save(*, license: License, acting_user: User, setup_intent_id: str) -> SavedCard:
     """Keep the card a confirmed SetupIntent saved, once it is this license's customer's."""
     account = account_get(license)
@@ -176,6 +186,7 @@ def card_default_set(*, license: License, acting_user: User, card: SavedCard) ->
     return card
 
 
+@stripe_budget()
 def card_remove(*, license: License, acting_user: User, card: SavedCard) -> None:
     """Detach the card in Stripe, then forget it here; another card becomes the default."""
     if card.license_id != license.pk or card.removed_at is not None:
@@ -302,8 +313,14 @@ def _payment_fail(payment_pk: int, message: str) -> None:
         )
 
 
+@stripe_budget()
 def payment_start(*, license: License, acting_user: User, amount: Decimal) -> Payment:
-    """A customer buys credits with the license's default saved card."""
+    """A customer buys credits with the license's default saved card.
+
+    Stripe's answer decides: a refusal (4xx) fails the payment at once (nothing was
+    charged); no answer leaves it `created`, settled by its webhook if Stripe did charge
+    (found by the payment number in the intent's metadata) — never asked again, so never
+    charged twice; it counts against auto top-up's caps meanwhile."""
     amount = purchase_amount_check(amount)
     card = default_card(license)
     if card is None:
@@ -317,11 +334,15 @@ def payment_start(*, license: License, acting_user: User, amount: Decimal) -> Pa
     )
     try:
         return _payment_confirm(payment, off_session=False)
-    except PaymentProviderError as exc:
+    except ProviderUnavailable as exc:
         # No answer: the intent may exist. The payment stays `created`, its webhook (or
         # the next look from the payment page) settles it if Stripe did charge.
         payment.failure_message = exc.message[:500]
         payment.save(update_fields=["failure_message", "updated_at"])
+        return payment
+    except PaymentProviderError as exc:
+        _payment_fail(payment.pk, exc.message)
+        payment.refresh_from_db()
         return payment
 
 
@@ -460,14 +481,28 @@ def payment_settle(*, intent: dict[str, Any], via: str) -> SettleOutcome:
     return SettleOutcome(payment, credited, "credited" if credited else payment.status)
 
 
+MISSING_INTENT = "The payment service has no record of this payment, so nothing was charged."
+
+
+def payment_intent_missing(*, payment: Payment, message: str = MISSING_INTENT) -> None:
+    """Stripe answered that it does not know the payment's intent (404): a definitive
+    answer, so a payment not yet credited fails instead of waiting for ever."""
+    logger.warning(logfmt("payment intent missing", payment=payment.pk, intent=payment.intent_id))
+    _payment_fail(payment.pk, message)
+
+
+@stripe_budget()
 def payment_refresh(*, payment: Payment) -> Payment:
     """The browser's return (after 3-D Secure, or the payment page looking again): ask
-    Stripe for the intent and settle it. A payment without an intent stays as it is."""
+    Stripe for the intent and settle it. A payment without an intent stays as it is; one
+    whose intent Stripe does not know fails."""
     if payment.intent_id and payment.status != Status.SUCCEEDED:
         try:
             intent = stripe_client.payment_intent_get(payment.intent_id)
         except PaymentProviderError as exc:
             logger.warning("payment %s refresh: %s", payment.pk, exc.message)
+            if exc.missing:
+                payment_intent_missing(payment=payment)
         else:
             payment_settle(intent=intent, via="return")
         payment.refresh_from_db()
@@ -490,9 +525,12 @@ def payment_refund_issue(
     charge.refunded event adds nothing), recorded by billing.purchases.refunds.
 
     The form's idempotency key is stored before Stripe is called, under the payment's row
-    lock: a double submit refunds once, and two refunds of one payment run one at a time,
-    so together they never pass what is left of the purchase. The balance row is locked
-    only after Stripe answered (by the ledger refund)."""
+    lock, and committed: a double submit refunds once, and two refunds of one payment
+    together never pass what is left of the purchase (a request on its way to Stripe counts
+    as refunded). Stripe is called with no lock held and no transaction open; its refund is
+    then recorded in a transaction of its own. A request Stripe refused, or did not answer,
+    is withdrawn: a refund Stripe did make arrives with its charge.refunded event and is
+    recorded once ("re:<refund id>")."""
     reason = (reason or "").strip()
     if not reason:
         raise ApplicationError("Say why the refund is issued.", field="reason")
@@ -535,15 +573,19 @@ def payment_refund_issue(
             )
         except IntegrityError as exc:
             raise ApplicationError("This refund is already being issued.") from exc
-        try:
+    try:
+        with stripe_budget():
             refund = stripe_client.refund_create(
                 intent_id=payment.intent_id,
                 amount_cents=cents,
                 idempotency_key=f"portal-refund-{idempotency_key}",
                 metadata={"license": _license_ref(license), "payment": str(payment.pk)},
             )
-        except PaymentProviderError as exc:
-            raise ApplicationError(f"Stripe did not refund: {exc.message}") from exc
+    except PaymentProviderError as exc:
+        PaymentRefund.objects.filter(pk=request.pk, ledger_entry__isnull=True).delete()
+        raise ApplicationError(f"Stripe did not refund: {exc.message}") from exc
+    with transaction.atomic():
+        request = PaymentRefund.objects.select_for_update().get(pk=request.pk)
         request.refund_id = str(refund["id"])
         result = purchase_refund_record(
             license=license,

@@ -13,8 +13,7 @@ from billing.aftermath import money_log, money_moved
 from billing.events.services import money_text, time_text
 from billing.events.types import USAGE_RECORDED
 from billing.ledger.posting import lock_balance
-from billing.ledger.usage import UsageDraft, post_usage
-from billing.models import Service
+from billing.ledger.usage import USAGE_COUNTS, USAGE_PARTS, UsageDraft, post_usage, usage_record_id
 from billing.prices.selectors import PriceBook, price_book_get
 
 
@@ -43,20 +42,6 @@ class UsageBatchResult:
     balance_after: Decimal | None = None
 
 
-# Which price each of a record's counts is charged at; the posting statement turns them
-# into one charge per service used, in this order (billing.ledger.post_usage).
-_USAGE_PARTS = (
-    ("input_tokens", Service.AI_DATA),
-    ("cached_tokens", Service.AI_DATA_CACHED),
-    ("completion_tokens", Service.AI_DATA_COMPLETION),
-    ("images", Service.AI_IMAGES),
-)
-
-
-def usage_entry_external_id(record_id: str, service: str) -> str:
-    return f"{record_id}:{service}"
-
-
 def _usage_draft(record: UsageRecord) -> UsageDraft:
     # A sync drafts every record it charges: the label its entries carry, and its texts cut
     # to what the entries hold.
@@ -83,11 +68,11 @@ def _usage_draft(record: UsageRecord) -> UsageDraft:
 
 def usage_prices_check(records: Sequence[UsageRecord], prices: PriceBook) -> None:
     """Raise ApplicationError unless each count of each record has a price in effect at its
-    time (a sync's records were checked so by usage.services.record_parse)."""
+    time (a sync's records were checked so by usage.services.records.record_parse)."""
     for record in records:
-        for attr, service in _USAGE_PARTS:
-            if getattr(record, attr) > 0:
-                prices.unit_price(service, record.occurred_at)
+        for part in USAGE_PARTS:
+            if getattr(record, part.count) > 0:
+                prices.unit_price(part.service, record.occurred_at)
 
 
 @dataclass(frozen=True)
@@ -118,9 +103,7 @@ def usage_drafts(
             continue
         seen.add(record.id)
         drafts.append(_usage_draft(record))
-        quantity += (
-            record.input_tokens + record.cached_tokens + record.completion_tokens + record.images
-        )
+        quantity += sum(getattr(record, count) for count in USAGE_COUNTS)
     return UsageDrafts(records, prices, drafts, quantity)
 
 
@@ -156,7 +139,7 @@ def usage_record_batch(
         result.records_charged = len(drafts)
         latest_at = max((d.occurred_at for d in drafts), default=None)
     else:
-        charged = {eid.rsplit(":", 1)[0] for eid in posted.inserted_external_ids}
+        charged = {usage_record_id(eid) for eid in posted.inserted_external_ids}
         result.records_charged = len(charged)
         latest_at = max((d.occurred_at for d in drafts if d.record_id in charged), default=None)
     result.records_duplicate = len(records.records) - result.records_charged

@@ -23,22 +23,23 @@ from billing.models import ClosedMonth
 from billing.money import ZERO
 from billing.reconciliation.report import ReconciliationReport, reconciliation_month
 from portal.exceptions import ApplicationError
+from portal.months import month_of, next_month
 
 # The figures kept per license at the close, and summed into the totals row.
 CLOSED_FIGURES = ("opening", "purchases", "credits", "usage", "refunds", "closing")
 
 
-def next_month(month: date) -> date:
-    return date(month.year + (month.month == 12), month.month % 12 + 1, 1)
+def _future_refusal(month: date, today: date | None = None) -> str | None:
+    if month_of(month) > month_of(today or timezone.localdate()):
+        return f"{month:%B %Y} is in the future: it has no figures yet."
+    return None
 
 
 def month_refuse_future(month: date, *, today: date | None = None) -> None:
     """A month that has not begun has no figures: say so instead of showing zeros."""
-    today = today or timezone.localdate()
-    if month.replace(day=1) > today.replace(day=1):
-        raise ApplicationError(
-            f"{month:%B %Y} is in the future: it has no figures yet.", field="month"
-        )
+    refusal = _future_refusal(month, today)
+    if refusal is not None:
+        raise ApplicationError(refusal, field="month")
 
 
 _MONTH_ENDED_SQL = """
@@ -132,6 +133,33 @@ def closed_figures_changed(closed: ClosedMonth, report: ReconciliationReport) ->
     return changed
 
 
+def month_close_refusal(month: date, *, report: ReconciliationReport | None = None) -> str | None:
+    """Why `month` cannot be closed now, or None if it can: it has begun and ended in every
+    license's timezone, it is after the latest closed month, and (given its `report`) every
+    license reconciles. The one statement of the rule: the close refuses with it, and the
+    reconciliation page offers the close only when it says None."""
+    month = month_of(month)
+    refusal = _future_refusal(month)
+    if refusal is not None:
+        return refusal
+    if not month_has_ended(month):
+        return (
+            f"{month:%B %Y} has not ended everywhere yet; close it once it is over in every "
+            "license's timezone."
+        )
+    latest = closed_month_latest()
+    if latest is not None and latest.month >= month:
+        what = "is already closed" if latest.month == month else f"is before {latest}, closed"
+        return f"{month:%B %Y} {what}."
+    if report is not None and not report.ok:
+        keys = ", ".join(row.key for row in report.differing[:5])
+        return (
+            f"{month:%B %Y} does not reconcile: {len(report.differing)} license(s) differ "
+            f"({keys}). Fix the differences, then close it."
+        )
+    return None
+
+
 @transaction.atomic
 def month_close(*, acting_user: User, month: date) -> ClosedMonth:
     """Close a month after it reconciles clean. Audited.
@@ -141,28 +169,16 @@ def month_close(*, acting_user: User, month: date) -> ClosedMonth:
     entry can slip into the month between the check and the close; a posting waiting on
     the lock then sees the closed month and is dated in the open one.
     """
-    month = month.replace(day=1)
-    month_refuse_future(month)
-    if not month_has_ended(month):
-        raise ApplicationError(
-            f"{month:%B %Y} has not ended everywhere yet; close it once it is over in every "
-            "license's timezone.",
-            field="month",
-        )
-    with connection.cursor() as cursor:
-        cursor.execute("LOCK TABLE billing_licensebalance IN EXCLUSIVE MODE")
-    latest = closed_month_latest()
-    if latest is not None and latest.month >= month:
-        what = "is already closed" if latest.month == month else f"is before {latest}, closed"
-        raise ApplicationError(f"{month:%B %Y} {what}.", field="month")
-    report = reconciliation_month(month=month)
-    if not report.ok:
-        keys = ", ".join(row.key for row in report.differing[:5])
-        raise ApplicationError(
-            f"{month:%B %Y} does not reconcile: {len(report.differing)} license(s) differ "
-            f"({keys}). Fix the differences, then close it.",
-            field="month",
-        )
+    month = month_of(month)
+    refusal = month_close_refusal(month)
+    if refusal is None:
+        with connection.cursor() as cursor:
+            cursor.execute("LOCK TABLE billing_licensebalance IN EXCLUSIVE MODE")
+        report = reconciliation_month(month=month)
+        # Again under the lock: another close may have committed meanwhile.
+        refusal = month_close_refusal(month, report=report)
+    if refusal is not None:
+        raise ApplicationError(refusal, field="month")
     closed = ClosedMonth.objects.create(
         month=month, closed_by=acting_user, figures=report_figures(report)
     )

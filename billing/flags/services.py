@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from accounts.audit import audit_record
 from accounts.models import License, User
-from billing.history.transactions import transaction_detail_get
+from billing.history.transactions import TransactionDetail, transaction_detail_get
 from billing.models import ChargeFlag, LedgerEntry
 from billing.refunds.services import RefundResult, refund_issue
 from billing.tasks import flag_resolved_email_enqueue
@@ -18,9 +18,7 @@ from portal.exceptions import ApplicationError
 FLAG_MESSAGE_MAX = 1000
 
 
-def _evidence(license: License, entry_id: int) -> dict[str, object]:
-    detail = transaction_detail_get(license, entry_id)
-    assert detail is not None
+def _evidence(detail: TransactionDetail) -> dict[str, object]:
     tx = detail.transaction
     return {
         "record_id": tx.record_id,
@@ -70,7 +68,7 @@ def flag_raise(*, acting_user: User, license: License, entry_id: int, message: s
                 entry_id=tx.id,
                 record_id=tx.record_id,
                 message=message,
-                evidence=_evidence(license, tx.id),
+                evidence=_evidence(detail),
                 created_by=acting_user,
             )
     except IntegrityError as exc:  # the same charge flagged at the same instant

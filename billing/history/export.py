@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connections, transaction
 
 from accounts.models import License
@@ -85,7 +86,9 @@ _KIND_LABEL_SQL = (
     + " ".join(f"WHEN '{value}' THEN '{label}'" for value, label in LedgerEntry.Kind.choices)
     + " ELSE kind END"
 )
-assert all(label.isalpha() for _, label in LedgerEntry.Kind.choices)
+if not all(label.isalpha() for _, label in LedgerEntry.Kind.choices):
+    # The labels are written into the statement as SQL literals: letters only.
+    raise ImproperlyConfigured("LedgerEntry.Kind labels must be letters only")
 
 # One CSV line per entry (HISTORY_HEADER's columns), written by PostgreSQL.
 # The page runs with TimeZone set to the license's, so TZH:TZM is the offset in effect at

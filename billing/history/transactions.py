@@ -16,8 +16,9 @@ from django.db import connection
 from django.db.models import QuerySet
 
 from accounts.models import License
+from billing.ledger.usage import usage_external_ids, usage_record_id
 from billing.models import LedgerEntry, Service
-from billing.money import ZERO, charge_for
+from billing.money import ZERO
 from billing.prices.selectors import price_book_get
 
 Kind = LedgerEntry.Kind
@@ -31,16 +32,6 @@ _FIELDS = (
     "id", "kind", "service", "amount", "tokens", "images", "api_calls", "description",
     "occurred_at", "external_id", "request_id", "endpoint", "status", "refund_of_id", "reason",
 )  # fmt: skip
-
-
-def record_id_of(external_id: str) -> str:
-    """A usage entry's upstream record id: its external id before the last ':'."""
-    return external_id.rsplit(":", 1)[0]
-
-
-def usage_external_ids(record_id: str) -> list[str]:
-    """Every external id a record's charges can have (billing.ledger.usage names them)."""
-    return [f"{record_id}:{service}" for service in Service.values]
 
 
 # The description a usage entry was given: "endpoint (request id) [status]", the last two
@@ -207,7 +198,7 @@ def _fold(
     for row in rows:
         (entry_id, kind, service, amount, tokens, images, _calls, description,
          occurred_at, external_id, request_id, endpoint, status, refund_of_id, reason) = row  # fmt: skip
-        key = f"u:{record_id_of(external_id)}" if kind == Kind.USAGE else f"e:{entry_id}"
+        key = f"u:{usage_record_id(external_id)}" if kind == Kind.USAGE else f"e:{entry_id}"
         item = folded.get(key)
         if item is None:
             tx = Transaction(
@@ -222,7 +213,7 @@ def _fold(
                 call = call_details(
                     request_id=request_id, endpoint=endpoint, status=status, description=description
                 )
-                tx.record_id = record_id_of(external_id)
+                tx.record_id = usage_record_id(external_id)
                 tx.request_id, tx.endpoint, tx.status = call.request_id, call.endpoint, call.status
             item = folded[key] = [tx, (occurred_at, entry_id), (occurred_at, entry_id)]
         tx = item[0]
@@ -341,7 +332,7 @@ def transaction_get(license: License, entry_id: int) -> Transaction | None:
     rows = [row]
     if row[1] == Kind.USAGE:
         rows = list(
-            entries.filter(external_id__in=usage_external_ids(record_id_of(row[9])))
+            entries.filter(external_id__in=usage_external_ids(usage_record_id(row[9])))
             .order_by("id")
             .values_list(*_FIELDS)
         )
@@ -360,10 +351,6 @@ class ChargeArithmetic:
     exact: Decimal  # the product before rounding, every digit
     amount: Decimal  # the charge, rounded half-up to 6 places, as in the ledger (positive)
     refunded: Decimal
-
-    @property
-    def reproduces(self) -> bool:
-        return charge_for(self.quantity, self.unit_price) == self.amount
 
     @property
     def rounding(self) -> Decimal:

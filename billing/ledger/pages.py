@@ -17,7 +17,8 @@ from typing import Any
 from django.db import connection
 
 from accounts.models import License
-from billing.models import LedgerEntry, Service
+from billing.ledger.usage import usage_external_ids
+from billing.models import LedgerEntry
 
 PAGE_SIZE = 50
 
@@ -155,8 +156,7 @@ def ledger_entry_find(*, license: License, term: str) -> LedgerEntry | None:
     if exact is not None:
         return exact
     # An upstream record id: its entries are `<record id>:<service>`; the first posted.
-    record = [f"{term}:{service}" for service in Service.values]
-    found = entries.filter(external_id__in=record).order_by("id").first()
+    found = entries.filter(external_id__in=usage_external_ids(term)).order_by("id").first()
     if found is not None:
         return found
     # A request id appears in its usage entries' descriptions as "(<request id>)": a scan

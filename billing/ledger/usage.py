@@ -22,9 +22,50 @@ from billing.ledger.posting import (
     totals_can_take,
     totals_refuse_overflow,
 )
-from billing.models import LicenseBalance
+from billing.models import LicenseBalance, Service
 from billing.money import MONEY_QUANT
 from billing.prices.selectors import PriceBook
+
+
+@dataclass(frozen=True)
+class UsagePart:
+    """One count of a usage record and what it is charged as: the `service` whose price
+    applies, and the entry column (`measure`: tokens or images) its quantity goes in."""
+
+    count: str
+    service: str
+    measure: str
+
+
+# Which count of a record is charged as which service, in the order a record's entries are
+# made (the first one used carries the API call). The only statement of it: the posting
+# statement's drafting, the price check of a record (usage.services.records) and the
+# tests derive from it.
+USAGE_PARTS = (
+    UsagePart("input_tokens", Service.AI_DATA, "tokens"),
+    UsagePart("cached_tokens", Service.AI_DATA_CACHED, "tokens"),
+    UsagePart("completion_tokens", Service.AI_DATA_COMPLETION, "tokens"),
+    UsagePart("images", Service.AI_IMAGES, "images"),
+)
+USAGE_COUNTS = tuple(part.count for part in USAGE_PARTS)
+
+# A usage entry's external id is "<record id>:<service>": one entry per service a record
+# used, so (license, external id) being unique charges each record's service once.
+_RECORD_SEPARATOR = ":"
+
+
+def usage_external_id(record_id: str, service: str) -> str:
+    return f"{record_id}{_RECORD_SEPARATOR}{service}"
+
+
+def usage_external_ids(record_id: str) -> list[str]:
+    """Every external id a record's charges can have."""
+    return [usage_external_id(record_id, part.service) for part in USAGE_PARTS]
+
+
+def usage_record_id(external_id: str) -> str:
+    """A usage entry's upstream record id: its external id before the last separator."""
+    return external_id.rsplit(_RECORD_SEPARATOR, 1)[0]
 
 
 class UsageDraft(NamedTuple):
@@ -82,31 +123,42 @@ _USAGE_TYPES = (
 # quantity with no price in effect gives a NULL amount, which the ledger refuses (NOT
 # NULL): usage_record_batch checks the prices first, so that would be a bug, never a
 # silent zero. `{source}` is where the records come from.
-_USAGE_ENTRIES_SQL = """
+_N = {part.count: n for n, part in enumerate(USAGE_PARTS, start=1)}
+_USAGE_ENTRIES_SQL = (
+    """
     SELECT 'usage'::text AS kind,
            CASE WHEN part.quantity = 0 THEN 0
                 ELSE -round(part.quantity * price.unit_price, 6) END AS amount,
-           r.occurred_at, r.record_id || ':' || part.service AS external_id, part.service,
-           CASE WHEN part.n < 4 THEN part.quantity ELSE 0 END AS tokens,
-           CASE WHEN part.n = 4 THEN part.quantity ELSE 0 END AS images,
-           (part.n = CASE WHEN r.input_tokens > 0 THEN 1 WHEN r.cached_tokens > 0 THEN 2
-                          WHEN r.completion_tokens > 0 THEN 3 WHEN r.images > 0 THEN 4
+           r.occurred_at, r.record_id || '"""
+    + _RECORD_SEPARATOR
+    + """' || part.service AS external_id, part.service,
+           CASE WHEN part.measure = 'tokens' THEN part.quantity ELSE 0 END AS tokens,
+           CASE WHEN part.measure = 'images' THEN part.quantity ELSE 0 END AS images,
+           (part.n = CASE """
+    + " ".join(f"WHEN r.{part.count} > 0 THEN {_N[part.count]}" for part in USAGE_PARTS)
+    + """
                           ELSE 1 END)::int::smallint AS api_calls,
            r.description, NULL::bigint AS refund_of_id, ''::text AS reason,
            NULL::bigint AS created_by_id, r.request_id, r.endpoint, r.status
     FROM {source} AS r
     CROSS JOIN LATERAL (VALUES
-        (1, 'ai_data', r.input_tokens), (2, 'ai_data_cached', r.cached_tokens),
-        (3, 'ai_data_completion', r.completion_tokens), (4, 'ai_images', r.images)
-    ) AS part (n, service, quantity)
+        """
+    + ", ".join(
+        f"({_N[part.count]}, '{part.service}', r.{part.count}, '{part.measure}')"
+        for part in USAGE_PARTS
+    )
+    + """
+    ) AS part (n, service, quantity, measure)
     LEFT JOIN unnest(%(price_service)s::text[], %(price_starts)s::timestamptz[],
                      %(price_until)s::timestamptz[], %(price_unit)s::numeric[])
         AS price (service, starts, until, unit_price)
         ON part.quantity > 0 AND price.service = part.service
         AND price.starts <= r.occurred_at AND (price.until IS NULL OR r.occurred_at < price.until)
     WHERE part.quantity > 0
-       OR (part.n = 1 AND r.cached_tokens = 0 AND r.completion_tokens = 0 AND r.images = 0)
-"""
+       OR (part.n = 1 AND """
+    + " AND ".join(f"r.{part.count} = 0" for part in USAGE_PARTS[1:])
+    + ")\n"
+)
 
 
 _USAGE_DRAFTS = (

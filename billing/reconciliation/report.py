@@ -19,6 +19,7 @@ from billing.models import ROLLUP_SUMS, LedgerEntry
 from billing.money import ZERO, quantize_money
 from billing.statements.figures import FIGURE_NAMES, month_figures_of
 from portal.db_router import read_alias
+from portal.months import next_month
 
 
 @dataclass(frozen=True)
@@ -91,10 +92,6 @@ def month_parse(text: str) -> date:
             f"{text.strip()} is before {MONTH_EARLIEST:%B %Y}: the ledger holds nothing that old."
         )
     return parsed.date()
-
-
-def _next_month(month: date) -> date:
-    return date(month.year + (month.month == 12), month.month % 12 + 1, 1)
 
 
 # One row per license: the month's movements (between local midnights of the first of the
@@ -229,7 +226,7 @@ def reconciliation_month(*, month: date, license: License | None = None) -> Reco
     month = month.replace(day=1)
     params = {
         "start": month.isoformat(),
-        "end": _next_month(month).isoformat(),
+        "end": next_month(month).isoformat(),
         "license_id": license.pk if license is not None else None,
     }
     rows: dict[int, ReconciliationRow] = {}

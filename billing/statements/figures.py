@@ -22,6 +22,7 @@ from accounts.models import License
 from billing.models import DailyRollup
 from billing.money import quantize_money
 from portal.db_router import read_alias
+from portal.months import next_month
 
 
 @dataclass(frozen=True)
@@ -44,10 +45,6 @@ class MonthFigures:
 
 # The names reconciliation_month holds against its own sums from the ledger.
 FIGURE_NAMES = ("opening", "purchases", "credits", "usage", "refunds", "closing", "entries")
-
-
-def _next_month(month: date) -> date:
-    return date(month.year + (month.month == 12), month.month % 12 + 1, 1)
 
 
 _MONTH_SQL = """
@@ -92,7 +89,7 @@ def month_figures_of(*, license_id: int, timezone: str, month: date) -> MonthFig
         "license_id": license_id,
         "tz": timezone,
         "start": month.isoformat(),
-        "end": _next_month(month).isoformat(),
+        "end": next_month(month).isoformat(),
     }
     with connections[read_alias(DailyRollup)].cursor() as cursor:
         cursor.execute(_MONTH_SQL, params)

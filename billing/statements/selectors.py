@@ -8,18 +8,14 @@ from datetime import date
 from decimal import Decimal
 
 from django.db.models import Sum
-from django.utils import timezone
 
 from accounts.models import License
 from billing.models import DailyRollup, LedgerEntry
 from billing.statements.figures import MonthFigures, statement_month
+from portal.months import next_month
 
 MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
           "September", "October", "November", "December")  # fmt: skip
-
-
-def _next_month(month: date) -> date:
-    return date(month.year + (month.month == 12), month.month % 12 + 1, 1)
 
 
 @dataclass(frozen=True)
@@ -59,13 +55,13 @@ def statement_months(license: License) -> list[date]:
         .first()
     )
     if oldest is not None:
-        first = min(first, timezone.localtime(oldest, license.tzinfo).date())
+        first = min(first, license.local_date(oldest))
     month = first.replace(day=1)
-    this_month = timezone.localtime(timezone.now(), license.tzinfo).date().replace(day=1)
+    this_month = license.local_month()
     months = []
     while month <= this_month:
         months.append(month)
-        month = _next_month(month)
+        month = next_month(month)
     return months[::-1]
 
 
@@ -74,7 +70,7 @@ def statement_get(*, license: License, month: date) -> Statement:
     figures = statement_month(license=license, month=month)
     rows = (
         DailyRollup.objects.for_license(license)
-        .filter(kind=LedgerEntry.Kind.USAGE, day__gte=month, day__lt=_next_month(month))
+        .filter(kind=LedgerEntry.Kind.USAGE, day__gte=month, day__lt=next_month(month))
         .values("service")
         .annotate(
             amount=Sum("amount"), tokens=Sum("tokens"), images=Sum("images"), calls=Sum("api_calls")
@@ -84,5 +80,5 @@ def statement_get(*, license: License, month: date) -> Statement:
     usage = [
         ServiceUsage(r["service"], -r["amount"], r["tokens"], r["images"], r["calls"]) for r in rows
     ]
-    this_month = timezone.localtime(timezone.now(), license.tzinfo).date().replace(day=1)
+    this_month = license.local_month()
     return Statement(license, month, figures, usage, to_date=month >= this_month)

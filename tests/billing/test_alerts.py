@@ -6,6 +6,7 @@ from smtplib import SMTPServerDisconnected
 
 import pytest
 from django.core import mail
+from django.core.mail import EmailMultiAlternatives
 from django.db import connection
 
 from accounts.models import AlertRecipient, Membership
@@ -93,8 +94,9 @@ def test_email_carries_balance_threshold_burn_rate_forecast_and_purchase_link(
     assert "$0.103333 per day" in message.body
     assert "lasts about 8 days" in message.body
     assert "https://pay.example/credits" in message.body
+    assert isinstance(message, EmailMultiAlternatives)
     html, mimetype = message.alternatives[0]
-    assert mimetype == "text/html"
+    assert mimetype == "text/html" and isinstance(html, str)
     assert "$0.900000" in html and "https://pay.example/credits" in html
 
 
@@ -204,5 +206,7 @@ def test_plain_text_emails_are_not_html_escaped(license_a, owner, run_on_commit)
     [message] = mail.outbox
     assert "Smith & Sons <Ltd>" in message.body and "&amp;" not in message.body
     assert "Smith & Sons" in message.subject and "&amp;" not in message.subject
+    assert isinstance(message, EmailMultiAlternatives)
     html, _ = message.alternatives[0]
+    assert isinstance(html, str)
     assert "Smith &amp; Sons &lt;Ltd&gt;" in html  # the HTML part stays escaped

@@ -103,7 +103,7 @@ def test_concurrent_money_movements_keep_every_invariant(billing_user):
         ]
     )
     # The storm really overlapped: workers collided on records, payments and shared keys.
-    submitted = Counter()
+    submitted: Counter[tuple[str, int]] = Counter()
     for r in reports:
         for key, numbers in r["records"].items():
             submitted.update((key, n) for n in numbers)

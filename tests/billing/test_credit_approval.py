@@ -3,7 +3,6 @@ above CREDIT_APPROVAL_LIMIT waits for a second, different Billing member, who ap
 (credited exactly once, whoever clicks how often) or rejects it with a reason; each step
 audited. Up to the limit, one Billing member credits at once, as before."""
 
-import re
 import threading
 from decimal import Decimal
 
@@ -26,6 +25,7 @@ from portal.exceptions import ApplicationError
 from tests.accounts.factories import LicenseFactory, UserFactory
 from tests.conftest import staff_force_login
 from tests.ledger import assert_ledger_consistent, ledger_sums
+from tests.matching import search
 
 ADMIN = "/admin/billing"
 
@@ -37,7 +37,7 @@ def billing_member(email):
 
 
 def form_key(response):
-    return re.search(r'name="idempotency_key" value="([^"]+)"', response.content.decode()).group(1)
+    return search(r'name="idempotency_key" value="([^"]+)"', response.content.decode()).group(1)
 
 
 def messages_of(response):

@@ -4,6 +4,7 @@ license's timezone, safe to open in a spreadsheet, and only ever their own."""
 import csv
 import io
 import re
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -20,6 +21,7 @@ from billing.models import LedgerEntry
 from billing.refunds.services import refund_issue
 from dashboard.forms import TransactionFilterForm
 from tests.ledger import buy, charge, record, record_usage, refund, usage_entry
+from tests.matching import search
 
 pytestmark = pytest.mark.django_db
 
@@ -164,7 +166,9 @@ def test_the_first_bytes_leave_before_the_history_is_read(client_a, license_a, m
     buy(license_a, "3", "pay_1", at=at + timedelta(seconds=1))
     response = client_a.get(url(license_a))
     assert isinstance(response, StreamingHttpResponse)
-    chunks = iter(response.streaming_content)
+    content = response.streaming_content
+    assert isinstance(content, Iterator)  # a synchronous stream
+    chunks = iter(content)
     with CaptureQueriesContext(connection) as queries:
         first = next(chunks)
         assert first.decode().startswith("\ufeffdate_time,local_time,type,")
@@ -260,7 +264,7 @@ def test_the_filename_uses_the_license_timezone_date(client_a, license_a):
     buy(license_a, "1", "pay_1")
     with time_machine.travel(datetime(2025, 12, 31, 20, 0, 5, tzinfo=UTC), tick=False):
         response = client_a.get(url(license_a))
-    filename = re.search(r'filename="(.+)"', response["Content-Disposition"]).group(1)
+    filename = search(r'filename="(.+)"', response["Content-Disposition"]).group(1)
     assert filename == "token_usage_history_2026-01-01_05-00-05.csv"
 
 

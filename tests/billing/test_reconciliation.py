@@ -15,6 +15,7 @@ from django.conf import settings
 from django.core.management import CommandError, call_command
 from django.db import connection
 
+from accounts.models import License
 from billing.models import ClosedMonth
 from billing.reconciliation.report import reconciliation_month
 from billing.refunds.services import refund_issue
@@ -26,8 +27,10 @@ pytestmark = pytest.mark.django_db
 JUNE = datetime(2025, 6, 1).date()
 
 
-def local(license, *args):
-    return datetime(*args, tzinfo=license.tzinfo)
+def local(
+    license: License, year: int, month: int, day: int, hour: int = 0, minute: int = 0
+) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=license.tzinfo)
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from tests.ledger import T0, assert_ledger_consistent
 
 pytestmark = pytest.mark.django_db
 
-# Unit prices (12 places) and quantities (up to usage.services.MAX_QUANTITY) whose product
+# Unit prices (12 places) and quantities (up to usage.services.records.MAX_QUANTITY) whose product
 # falls on or next to a half micro-dollar, with the largest counts and the finest prices.
 EDGE_PRICES = [
     Decimal("0"),

@@ -3,7 +3,6 @@ first and is recorded once; a refund made in Stripe's dashboard is recorded once
 charge.refunded; refunds never pass what is left of the purchase; a dispute flags the
 license for the billing team and its outcome is recorded. reconcile_ledger stays clean."""
 
-import re
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -15,6 +14,7 @@ from billing.models import LedgerEntry
 from payments.models import Dispute, PaymentRefund, StripeEvent
 from payments.services import payment_start
 from tests.ledger import assert_ledger_consistent
+from tests.matching import search
 from tests.payments.conftest import event, post_event, reconciles
 from tests.payments.helpers import save_card
 
@@ -42,7 +42,7 @@ def refund_url(client, entry) -> str:
     """Where "Refund this charge" on the purchase's ledger entry page leads the billing team
     (payments' card refund page: billing only links to it)."""
     page = client.get(f"/admin/billing/ledgerentry/{entry.pk}/change/")
-    return re.search(r'href="([^"]+)" class="refund-link"', page.content.decode()).group(1)
+    return search(r'href="([^"]+)" class="refund-link"', page.content.decode()).group(1)
 
 
 def refund_page(client, entry):
@@ -50,7 +50,7 @@ def refund_page(client, entry):
 
 
 def form_key(response):
-    return re.search(r'name="idempotency_key" value="([^"]+)"', response.content.decode()).group(1)
+    return search(r'name="idempotency_key" value="([^"]+)"', response.content.decode()).group(1)
 
 
 def card_refunds(license):

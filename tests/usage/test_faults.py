@@ -29,7 +29,7 @@ from tests.services import (
     redis_at,
 )
 from usage.models import SyncState
-from usage.services import usage_sync_license
+from usage.services.sync import usage_sync_license
 from usage.simulator import Faults, LicenseProfile
 from usage.simulator.core import decode_cursor
 from usage.tasks import usage_sync_license_task
@@ -130,12 +130,18 @@ def private_sync_state(cluster: PrivatePostgres, key: str) -> tuple[str, set[str
 def wait_until_blocked(conn: psycopg.Connection, query_like: str, timeout: float = 30) -> None:
     """Wait until a backend running `query_like` waits on a lock, inside a transaction that
     has already written (it has a transaction id): the crash then lands mid-transaction."""
-    wait_for(
-        lambda: conn.execute(
+
+    def blocked() -> int:
+        row = conn.execute(
             "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
             " AND backend_xid IS NOT NULL AND query ILIKE %s",
             [query_like],
-        ).fetchone()[0],
+        ).fetchone()
+        assert row is not None  # count(*) answers one row
+        return row[0]
+
+    wait_for(
+        blocked,
         timeout=timeout,
         message="the child to block on the row lock",
     )

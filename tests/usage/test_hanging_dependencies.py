@@ -46,9 +46,11 @@ def _sync_lock_free(license_id: int) -> bool:
         host=params.get("host"), port=params.get("port"), user=params.get("user"),
         dbname=params["dbname"], autocommit=True,
     ) as other:  # fmt: skip
-        taken = other.execute(
+        row = other.execute(
             "SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", [f"usage_sync:{license_id}"]
-        ).fetchone()[0]
+        ).fetchone()
+        assert row is not None  # a SELECT without FROM answers one row
+        taken = row[0]
         if taken:
             other.execute(
                 "SELECT pg_advisory_unlock(hashtextextended(%s, 0))", [f"usage_sync:{license_id}"]

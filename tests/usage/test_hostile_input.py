@@ -24,7 +24,7 @@ from tests.conftest import staff_force_login
 from tests.ledger import buy, record_usage, usage_entry
 from tests.processes import profile_for
 from usage.models import QuarantinedRecord
-from usage.services import usage_sync_license
+from usage.services.sync import usage_sync_license
 from usage.simulator import Faults
 from usage.upstream import upstream_summary
 

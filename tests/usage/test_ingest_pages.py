@@ -22,7 +22,7 @@ from billing.prices.selectors import price_book_get
 from portal.models import CircuitBreaker
 from tests.ledger import assert_ledger_consistent
 from usage.models import QuarantinedRecord, SyncState
-from usage.services import usage_sync_license
+from usage.services.sync import usage_sync_license
 
 pytestmark = pytest.mark.django_db
 

@@ -14,7 +14,7 @@ from portal.logfmt import logfmt
 from tests.accounts.factories import UserFactory
 from tests.ledger import record_usage, usage_entry
 from tests.processes import profile_for
-from usage.services import usage_sync_license
+from usage.services.sync import usage_sync_license
 from usage.simulator import Faults
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -39,7 +39,7 @@ def test_each_sync_logs_one_line_with_its_figures(start_simulator, license_a, ca
     )
     caplog.set_level("INFO")
     result = usage_sync_license(license=license_a, trigger="beat")
-    [line] = lines(caplog, "usage.services", "sync")
+    [line] = lines(caplog, "usage.services.sync", "sync")
     assert line["level"] == "INFO"
     assert line["license"] == license_a.key and line["trigger"] == "beat"
     assert int(line["pages"]) == result.pages > 1
@@ -60,7 +60,7 @@ def test_a_failed_sync_logs_a_warning_with_the_reason(start_simulator, license_a
     server.stop()
     caplog.set_level("INFO")
     usage_sync_license(license=license_a, trigger="refresh")
-    [line] = lines(caplog, "usage.services", "sync failed")
+    [line] = lines(caplog, "usage.services.sync", "sync failed")
     assert line["level"] == "WARNING"
     assert line["license"] == license_a.key and line["pages"] == "0"
     assert line["error"].startswith("Upstream refused the connection")

@@ -11,7 +11,7 @@ from demo.upstream import demo_profiles
 from tests.ledger import assert_ledger_matches_upstream, ledger_charges, ledger_usage
 from tests.processes import NOW, profile_for
 from usage.models import QuarantinedRecord, SyncState
-from usage.services import usage_sync_license
+from usage.services.sync import usage_sync_license
 from usage.simulator import Faults
 from usage.upstream import upstream_summary
 

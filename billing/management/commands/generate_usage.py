@@ -15,6 +15,7 @@ from tqdm import tqdm
 from accounts.models import License
 from billing.ledger.posting import lock_balance
 from billing.ledger.rebuild import license_totals_rebuild
+from billing.ledger.usage import usage_external_id
 from billing.models import Service
 from billing.money import charge_for, quantize_money
 from billing.prices.selectors import prices_current
@@ -142,7 +143,7 @@ class Command(BaseCommand):
                     f"{endpoint} ({request})",
                     at,
                     now,
-                    f"{request}:{service}",
+                    usage_external_id(request, service),
                     call=(request, endpoint, "success"),
                 )
                 written += 1

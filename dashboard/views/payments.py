@@ -1,6 +1,6 @@
-"""The customer's payment pages: Purchase Credits with a card, the payment's page, saved
-cards, auto top-up, billing history and receipts. Under /l/<license>/ like every customer
-page (LicenseMixin: a stranger gets a 404); the money is moved by payments.services."""
+"""The customer's payment pages: Purchase Credits (with a card, or how to buy), the payment's
+page, saved cards, auto top-up, billing history and receipts. Under /l/<license>/ like every
+customer page (LicenseMixin: a stranger gets a 404); the money is moved by payments.services."""
 
 import logging
 from decimal import Decimal
@@ -80,6 +80,29 @@ class StripePageMixin(LicenseMixin, _PaymentsOnGate):
         return context
 
 
+class CreditPurchaseView(LicenseMixin, TemplateView):
+    """ "Purchase Credits": the payment page when PURCHASE_URL is set, otherwise how to buy."""
+
+    template_name = "dashboard/purchase.html"
+
+    def dispatch(self, request, *args, **kwargs):
+        # With Stripe configured (and no outside payment page), customers pay by card here.
+        if not settings.PURCHASE_URL and payments_enabled():
+            return CardPurchaseView.as_view()(request, *args, **kwargs)
+        return super().dispatch(request, *args, **kwargs)
+
+    def get(self, request, *args, **kwargs):
+        if settings.PURCHASE_URL:
+            return redirect(settings.PURCHASE_URL)
+        return super().get(request, *args, **kwargs)
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["balance"] = balance_get(self.license)
+        context["support_email"] = settings.SUPPORT_EMAIL
+        return context
+
+
 class CardPurchaseView(StripePageMixin, FormView):
     """Purchase Credits: an amount, the card (saved, or entered with Stripe.js and saved
     through a SetupIntent), then the server creates and confirms the PaymentIntent."""
@@ -97,10 +120,9 @@ class CardPurchaseView(StripePageMixin, FormView):
         balance = balance_get(self.license).balance
         form = context["form"]
         chosen = form.data.get("preset") if form.is_bound else form.initial.get("preset")
-        try:
-            after = quantize_money(balance + Decimal(chosen)) if chosen != "custom" else None
-        except (ArithmeticError, TypeError, ValueError):
-            after = None
+        # Only one of the offered amounts (Decimal() would read "١٠" as 10).
+        offered = {f"{a:.2f}" for a in preset_amounts()}
+        after = quantize_money(balance + Decimal(chosen)) if chosen in offered else None
         context.update(
             balance=balance,
             balance_after=after,

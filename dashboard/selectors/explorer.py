@@ -16,16 +16,8 @@ from django.utils.safestring import SafeString, mark_safe
 from accounts.models import License
 from billing.charges.selectors import usage_by_period
 from billing.money import ZERO, format_money
-from dashboard.formatting import format_chart_money
-from dashboard.selectors import (
-    DAY_ABBR,
-    MONTH_ABBR,
-    Tick,
-    axis_ticks,
-    local_today,
-    month_starts,
-    nice_axis,
-)
+from dashboard.charts import Tick, axis_ticks, month_starts, nice_axis
+from dashboard.formatting import DAY_ABBR, MONTH_ABBR, format_chart_money
 
 # Colours the chart tells apart (static/css/explorer.css, .series--0 … .series--6); with more
 # groups than that, the smallest share the last colour as "Other".
@@ -164,7 +156,7 @@ def explorer_default_range(
 ) -> tuple[date, date]:
     """The range asked for, its missing ends filled in: `end` is today (local), `start` 30
     days or 12 months (its month included) before `end`."""
-    end = end or local_today(license)
+    end = end or license.local_date()
     if start is None:
         start = month_starts(end)[0] if granularity == "month" else end - timedelta(days=29)
     return start, end

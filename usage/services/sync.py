@@ -1,4 +1,4 @@
-"""Writes of the usage app: the upstream sync and the manual-refresh claim.
+"""The sync of a license: its usage records pulled from its stored cursor and charged.
 
 The sync pulls a license's usage records from its stored cursor, page by page. Each page
 is recorded in ONE transaction: the ledger charges (billing.charges.services.usage_record_batch,
@@ -14,30 +14,25 @@ import time
 from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from enum import StrEnum
 from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError, transaction
-from django.db.models import Case, F, Q, Value, When
+from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
 from accounts.audit import audit_record
 from accounts.models import License, User
-from billing.charges.services import UsageDrafts, UsageRecord, usage_drafts, usage_record_batch
-from billing.models import Service
+from billing.charges.services import UsageDrafts, usage_drafts, usage_record_batch
 from billing.prices.selectors import PriceBook, price_book_get
-from billing.tasks import balance_alert_handoffs_deferred
+from billing.tasks import handoffs_deferred
 from portal.breaker import breaker_wait
-from portal.exceptions import ApplicationError
 from portal.locks import advisory_lock
 from portal.logfmt import logfmt
-from usage.models import QuarantinedRecord, SyncFeed, SyncState
-from usage.selectors import FEED
-from usage.upstream import (
-    BREAKER as UPSTREAM_BREAKER,
-)
+from usage.models import QuarantinedRecord, SyncState
+from usage.services.records import RecordRejected, records_parse
+from usage.services.results import SyncResult
+from usage.upstream import BREAKER as UPSTREAM_BREAKER
 from usage.upstream import (
     UpstreamClient,
     UpstreamError,
@@ -47,86 +42,6 @@ from usage.upstream import (
 )
 
 logger = logging.getLogger(__name__)
-
-Reason = QuarantinedRecord.Reason
-
-QUANTITY_FIELDS = ("input_tokens", "cached_tokens", "completion_tokens", "images")
-REQUIRED_FIELDS = ("id", "license", "occurred_at", "status", *QUANTITY_FIELDS)
-# The ledger's external id is "<record id>:<service>" in 200 characters.
-MAX_RECORD_ID_LENGTH = 160
-MAX_TEXT_LENGTH = 200
-MAX_QUANTITY = 10**12
-# Upstream clocks may run a little ahead of ours; a record further in the future is wrong.
-MAX_CLOCK_SKEW = timedelta(hours=1)
-# Which price each count is charged at (billing.charges.services turns them into charges).
-QUANTITY_SERVICES = {
-    "input_tokens": Service.AI_DATA,
-    "cached_tokens": Service.AI_DATA_CACHED,
-    "completion_tokens": Service.AI_DATA_COMPLETION,
-    "images": Service.AI_IMAGES,
-}
-
-
-class SyncOutcome(StrEnum):
-    """What a sync run came to: the one reading of a SyncResult."""
-
-    BUSY = "busy"  # another sync of this license held its lock; this one did nothing
-    FAILED = "failed"  # the upstream failed; the pages before the failure stay recorded
-    PARTIAL = "partial"  # stopped (time budget, page limit) with more to fetch
-    COMPLETE = "complete"  # reached the end of what the upstream had
-
-
-@dataclass
-class SyncResult:
-    ran: bool = True  # False: another sync of this license held the lock
-    pages: int = 0
-    records_received: int = 0
-    records_charged: int = 0
-    records_duplicate: int = 0
-    records_quarantined: int = 0
-    error: str = ""
-    complete: bool = False  # False: stopped (time budget, page limit, error) with more to fetch
-    # A PARTIAL run synced in a request: True once a worker has the rest, False when the
-    # broker refused it (usage.tasks.usage_sync_in_request). None otherwise.
-    continued: bool | None = None
-
-    @property
-    def outcome(self) -> SyncOutcome:
-        if not self.ran:
-            return SyncOutcome.BUSY
-        if self.error:
-            return SyncOutcome.FAILED
-        if not self.complete:
-            return SyncOutcome.PARTIAL
-        return SyncOutcome.COMPLETE
-
-    def summary(self) -> str:
-        """ "3 pages, 120 charged, 2 duplicates skipped, 0 quarantined" """
-        return (
-            f"{self.pages} page{'' if self.pages == 1 else 's'}, "
-            f"{self.records_charged} charged, "
-            f"{self.records_duplicate} duplicates skipped, "
-            f"{self.records_quarantined} quarantined"
-        )
-
-
-class RecordRejected(Exception):
-    def __init__(self, code: str, reason: str) -> None:
-        super().__init__(reason)
-        self.code = code
-        self.reason = reason
-
-
-def _shown(value: Any) -> str:
-    text = json.dumps(value, default=str)
-    return text if len(text) <= 40 else text[:37] + "…"
-
-
-def _is_plain(text: str, *, spaces: bool = True) -> bool:
-    # PostgreSQL text cannot hold NUL, and control characters in an id are a sign of garbage.
-    # The only white space a printable string can hold is " " (every other kind is a
-    # control character or a separator, which isprintable refuses).
-    return text.isprintable() and (spaces or " " not in text)
 
 
 def _storable(value: Any) -> Any:
@@ -138,102 +53,6 @@ def _storable(value: Any) -> Any:
     if isinstance(value, dict):
         return {_storable(k): _storable(v) for k, v in value.items()}
     return value
-
-
-def record_parse(raw: Any, *, license_key: str, prices: PriceBook, now: datetime) -> UsageRecord:
-    """Turn one raw upstream record into a UsageRecord, or raise RecordRejected saying why."""
-    if not isinstance(raw, dict):
-        raise RecordRejected(Reason.NOT_AN_OBJECT, f"the record is not an object: {_shown(raw)}")
-    missing = [name for name in REQUIRED_FIELDS if name not in raw]
-    if missing:
-        raise RecordRejected(Reason.MISSING_FIELD, f"missing field(s): {', '.join(missing)}")
-    record_id = raw["id"]
-    if not isinstance(record_id, str) or not record_id or not _is_plain(record_id, spaces=False):
-        raise RecordRejected(
-            Reason.BAD_ID, f"id must be a string of visible characters, not {_shown(record_id)}"
-        )
-    if len(record_id) > MAX_RECORD_ID_LENGTH:
-        raise RecordRejected(
-            Reason.BAD_ID,
-            f"id is {len(record_id)} characters long; at most {MAX_RECORD_ID_LENGTH} are allowed",
-        )
-    if raw["license"] != license_key:
-        raise RecordRejected(
-            Reason.UNKNOWN_LICENSE,
-            f"the record is for license {_shown(raw['license'])}, not {license_key}",
-        )
-    occurred_text = raw["occurred_at"]
-    try:
-        if not isinstance(occurred_text, str):
-            raise ValueError
-        occurred_at = datetime.fromisoformat(occurred_text)
-    except ValueError:
-        raise RecordRejected(
-            Reason.BAD_DATE, f"occurred_at is not an RFC 3339 date-time: {_shown(occurred_text)}"
-        ) from None
-    if occurred_at.tzinfo is None:
-        raise RecordRejected(Reason.BAD_DATE, f"occurred_at has no time zone: {occurred_text}")
-    if occurred_at > now + MAX_CLOCK_SKEW:
-        raise RecordRejected(Reason.BAD_DATE, f"occurred_at is in the future: {occurred_text}")
-    if raw["status"] not in ("success", "error"):
-        raise RecordRejected(
-            Reason.BAD_STATUS, f"status must be success or error, not {_shown(raw['status'])}"
-        )
-    quantities = {}
-    for name in QUANTITY_FIELDS:
-        value = raw[name]
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise RecordRejected(
-                Reason.BAD_QUANTITY, f"{name} is not a whole number: {_shown(value)}"
-            )
-        if value < 0:
-            raise RecordRejected(Reason.BAD_QUANTITY, f"{name} is negative: {value}")
-        if value > MAX_QUANTITY:
-            raise RecordRejected(Reason.BAD_QUANTITY, f"{name} is implausibly large: {value}")
-        quantities[name] = value
-    texts = {}
-    for name in ("request_id", "endpoint"):
-        value = raw.get(name)
-        if value is None:
-            value = ""
-        if not isinstance(value, str) or len(value) > MAX_TEXT_LENGTH or not _is_plain(value):
-            raise RecordRejected(
-                Reason.BAD_TEXT,
-                f"{name} must be a string of at most {MAX_TEXT_LENGTH} printable characters",
-            )
-        texts[name] = value
-    for name, service in QUANTITY_SERVICES.items():
-        if quantities[name]:
-            try:
-                prices.unit_price(service, occurred_at)
-            except ApplicationError as exc:
-                raise RecordRejected(Reason.NO_PRICE, exc.message) from None
-    return UsageRecord(
-        id=record_id,
-        occurred_at=occurred_at,
-        status=raw["status"],
-        input_tokens=quantities["input_tokens"],
-        cached_tokens=quantities["cached_tokens"],
-        completion_tokens=quantities["completion_tokens"],
-        images=quantities["images"],
-        request_id=texts["request_id"],
-        endpoint=texts["endpoint"],
-    )
-
-
-def records_parse(
-    raws: list, *, license_key: str, prices: PriceBook
-) -> tuple[list[UsageRecord], list[tuple[object, RecordRejected]]]:
-    """A page's raw records parsed: the good ones, and each bad one with why it was refused."""
-    now = timezone.now()
-    records: list[UsageRecord] = []
-    rejected: list[tuple[object, RecordRejected]] = []
-    for raw in raws:
-        try:
-            records.append(record_parse(raw, license_key=license_key, prices=prices, now=now))
-        except RecordRejected as problem:
-            rejected.append((raw, problem))
-    return records, rejected
 
 
 def _fingerprint(raw: Any) -> str:
@@ -329,7 +148,7 @@ def usage_sync_license(
     # Alerts owed by the pages are handed to the broker (a network call) only once the
     # lock is released, so a hanging broker never keeps the license's sync "running".
     with (
-        balance_alert_handoffs_deferred(),
+        handoffs_deferred(),
         advisory_lock(f"usage_sync:{license.pk}") as acquired,
     ):
         if not acquired:
@@ -516,23 +335,6 @@ def _sync_logged(*, license: License, trigger: str, result: SyncResult, started:
         logger.info(logfmt("sync", **fields))
 
 
-def usage_refresh_claim(*, license: License) -> bool:
-    """Claim the manual refresh of a license: True at most once per refresh interval.
-
-    One conditional UPDATE decides, so two clicks at the same instant get one True, and it
-    needs only the database (a Redis outage does not open the gate).
-    """
-    SyncState.objects.get_or_create(license=license)
-    now = timezone.now()
-    cutoff = now - timedelta(seconds=settings.USAGE_REFRESH_INTERVAL_SECONDS)
-    claimed = (
-        SyncState.objects.for_license(license)
-        .filter(Q(last_manual_refresh_at__isnull=True) | Q(last_manual_refresh_at__lte=cutoff))
-        .update(last_manual_refresh_at=now)
-    )
-    return claimed == 1
-
-
 def usage_sync_now(
     *, acting_user: User, license: License, time_budget_seconds: float
 ) -> SyncResult:
@@ -547,87 +349,3 @@ def usage_sync_now(
     return usage_sync_license(
         license=license, trigger="admin", time_budget_seconds=time_budget_seconds
     )
-
-
-@dataclass
-class FeedRead:
-    """What one read of the upstream's feed came to (usage_feed_read)."""
-
-    pages: int = 0
-    licenses_named: int = 0  # licenses of ours the feed named (marked owed a sync)
-    unknown: int = 0  # keys the feed named that are no license of ours (or a closed one)
-    complete: bool = False  # reached the end of the feed
-    error: str = ""
-
-
-def _licenses_mark_owed(*, keys: list[str], now: datetime) -> int:
-    """Mark the licenses with these keys owed a sync (an earlier mark stands). Suspended
-    licenses are marked too, so a license reactivated later is synced at the next beat."""
-    ids = list(
-        License.objects.filter(key__in=keys)
-        .exclude(status=License.Status.CLOSED)
-        .values_list("pk", flat=True)
-    )
-    SyncState.objects.bulk_create([SyncState(license_id=pk) for pk in ids], ignore_conflicts=True)
-    SyncState.objects.filter(license_id__in=ids, owed_since__isnull=True).update(owed_since=now)
-    return len(ids)
-
-
-def usage_feed_read(*, max_pages: int | None = None, page_size: int | None = None) -> FeedRead:
-    """Ask the upstream's feed which licenses have new usage since the stored feed cursor,
-    and mark them owed a sync.
-
-    Each page's marks and the advanced cursor commit in one transaction, so a failure
-    anywhere loses nothing: the next read starts from the last committed cursor, and a
-    license named twice is owed once. A mark is taken after its page has arrived, so the
-    sync that clears it (one that started after the mark and completed) has seen the
-    records the feed was speaking of.
-    """
-    max_pages = max_pages or settings.USAGE_FEED_MAX_PAGES
-    page_size = page_size or settings.USAGE_FEED_PAGE_SIZE
-    started = time.monotonic()
-    feed, _ = SyncFeed.objects.get_or_create(name=FEED)
-    cursor = feed.cursor
-    result = FeedRead()
-    try:
-        with UpstreamClient() as client:
-            while result.pages < max_pages:
-                asked_at = timezone.now()
-                page = client.usage_changes(after=cursor, limit=page_size)
-                if page.has_more and page.next_cursor == cursor:
-                    raise UpstreamError("Upstream's feed said there is more but sent nothing new.")
-                with transaction.atomic():
-                    named = _licenses_mark_owed(keys=page.license_keys, now=timezone.now())
-                    updates: dict[str, Any] = {"cursor": page.next_cursor, "last_error": ""}
-                    if not page.has_more:
-                        updates["confirmed_at"] = asked_at
-                    SyncFeed.objects.filter(name=FEED).update(**updates)
-                result.pages += 1
-                result.licenses_named += named
-                result.unknown += len(set(page.license_keys)) - named
-                cursor = page.next_cursor
-                if not page.has_more:
-                    result.complete = True
-                    break
-    except UpstreamError as exc:
-        result.error = exc.message
-        SyncFeed.objects.filter(name=FEED).update(
-            last_error=exc.message, last_error_at=timezone.now()
-        )
-    fields = {
-        "pages": result.pages,
-        "named": result.licenses_named,
-        "unknown": result.unknown,
-        "complete": result.complete,
-        "duration_s": time.monotonic() - started,
-    }
-    if result.error:
-        logger.warning(logfmt("sync feed failed", **fields, error=result.error))
-    else:
-        logger.info(logfmt("sync feed", **fields))
-    return result
-
-
-def usage_sweep_advance(*, after_id: int) -> None:
-    """Move the safety sweep on, once its chunk has been handed to the workers."""
-    SyncFeed.objects.filter(name=FEED).update(sweep_after_id=after_id)
