@@ -33,7 +33,7 @@ from payments.models import (
     SavedCard,
     StripeEvent,
 )
-from payments.services import payment_refund_issue
+from payments.services.refunds import payment_refund_issue
 from payments.stripe_client import payments_enabled
 from portal.admin import ReadOnlyAdminMixin
 

@@ -35,12 +35,11 @@ from billing.money import quantize_money
 from payments import emails
 from payments.event_types import AUTO_TOPUP_FAILED
 from payments.models import Payment, PaymentAccount
-from payments.services import (
-    _payment_confirm,
-    _payment_create,
+from payments.services.cards import account_get, default_card
+from payments.services.paying import (
     _payment_fail,
-    account_get,
-    default_card,
+    payment_confirm,
+    payment_create,
     purchase_amount_check,
 )
 from payments.stripe_client import PaymentProviderError, ProviderUnavailable, payments_enabled
@@ -155,7 +154,7 @@ def auto_topup_decide(*, license: License, balance: Decimal) -> Decision:
         _switch_off(account, "there is no saved card to charge")
         _announce_failed(license, message="There is no saved card to charge.", switched_off=True)
         return Decision(notice=Notice("failed", "There is no saved card to charge.", True))
-    payment = _payment_create(
+    payment = payment_create(
         license=license,
         amount=amount,
         source=Payment.Source.AUTO_TOPUP,
@@ -177,7 +176,7 @@ def auto_topup_charge(*, payment_id: int) -> Payment:
         payment.status = Payment.Status.PROCESSING
         payment.save(update_fields=["status", "updated_at"])
     try:
-        payment = _payment_confirm(payment, off_session=True)
+        payment = payment_confirm(payment, off_session=True)
     except ProviderUnavailable as exc:
         # Stripe did not answer: the intent may exist; its webhook settles it (found by the
         # payment number in its metadata). Nothing is retried here, so nothing is charged twice.

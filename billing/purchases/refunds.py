@@ -1,5 +1,5 @@
 """Refunds of a purchase: money back to the customer's card. The payment provider's app
-takes the money back first (payments.services.payment_refund_issue, from its admin page
+takes the money back first (payments.services.refunds.payment_refund_issue, from its admin page
 or the provider's own event), then records it here: one negative ledger entry per
 provider refund. Billing never calls the provider."""
 

@@ -88,7 +88,7 @@ def refund_issue(
     service = ""
     if refund_of is not None:
         if refund_of.license_id != license.pk or refund_of.kind != Kind.USAGE:
-            # A purchase goes back to the card instead (payments.services.payment_refund_issue).
+            # A purchase goes back to the card instead (payments.services.refunds.payment_refund_issue).
             raise ApplicationError("Only a usage charge on this license can be refunded.")
         remaining = refundable_amount(refund_of)
         if amount > remaining:

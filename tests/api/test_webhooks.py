@@ -180,7 +180,7 @@ def test_a_dispute_opened_and_lost_is_announced_once_per_change(
     alice_license, alice, receiver, committed
 ):
     from payments.models import Payment
-    from payments.services import dispute_record
+    from payments.services.disputes import dispute_record
 
     hook = receiver()
     webhook_endpoint_create(

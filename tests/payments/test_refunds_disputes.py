@@ -12,7 +12,7 @@ from django.core import mail
 from billing.ledger.selectors import balance_get
 from billing.models import LedgerEntry
 from payments.models import Dispute, PaymentRefund, StripeEvent
-from payments.services import payment_start
+from payments.services.paying import payment_start
 from tests.ledger import assert_ledger_consistent
 from tests.matching import search
 from tests.payments.conftest import event, post_event, reconciles
