@@ -13,7 +13,7 @@ from django.db import models
 SUPPORT = "Support"
 BILLING = "Billing"
 # Every app with staff-visible rows (names only: roles are wired by string, not import).
-STAFF_APPS = ("accounts", "billing", "usage", "payments", "api", "auth", "axes")
+STAFF_APPS = ("accounts", "billing", "usage", "payments", "provider", "api", "auth", "axes")
 SUPPORT_EXTRA = ("usage.sync_now",)
 BILLING_EXTRA = ("billing.issue_refund", "billing.record_purchase", "billing.close_month")
 

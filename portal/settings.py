@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "console.apps.ConsoleConfig",
     "api",
     "payments",
+    "provider",
     "dashboard",
     "demo",
 ]
