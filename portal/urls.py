@@ -20,5 +20,7 @@ urlpatterns = [
     path("l/<uuid:license_id>/", include(license_patterns)),
     # The customer API for programs (bearer API keys, no session): api/v1.py.
     path("api/v1/", include("api.urls")),
+    # The provider's own systems (service tokens, no session): push and gate, provider/.
+    path("", include("provider.urls")),
     path("", include("accounts.urls")),
 ]

@@ -73,6 +73,8 @@ class SyncState(TimeStampedModel):
     # complete run that started after it: the beat syncs a license only while this is set
     # (or it fails, or never synced), so an idle license costs no request and no write.
     owed_since = models.DateTimeField(null=True, blank=True)
+    # When the provider last pushed records of this license (usage.services.push).
+    pushed_at = models.DateTimeField(null=True, blank=True)
 
     objects = SyncStateQuerySet.as_manager()
     # SyncFeed.confirmed_at, read in the same query by usage.selectors.sync_state_get.
@@ -138,8 +140,9 @@ class SyncFeed(TimeStampedModel):
 class QuarantinedRecord(models.Model):
     """An upstream record the sync could not charge, kept raw with the reason.
 
-    `license` is the license whose sync received it (null only if a record ever arrives
-    outside a license's sync); the record's own `license` value stays in `raw`. A record
+    `license` is the license whose sync received it, or the license a pushed record names
+    (null when a push names no license the portal knows); the record's own `license` value
+    stays in `raw`. `cursor` is the pull's page cursor, or "push" for a pushed record. A record
     served again (a repeated page) is kept once: `fingerprint` is the SHA-256 of its
     canonical JSON.
     """
@@ -175,6 +178,12 @@ class QuarantinedRecord(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["license", "fingerprint"], name="quarantine_unique_per_license"
+            ),
+            # A pushed record naming no license the portal knows is kept with none, once.
+            models.UniqueConstraint(
+                fields=["fingerprint"],
+                condition=Q(license__isnull=True),
+                name="quarantine_unique_without_license",
             ),
         ]
         indexes = [

@@ -5,6 +5,12 @@ from collections.abc import Callable
 import pytest
 from django.core.management import call_command
 
+# The upstream simulator (its fixture lives with the usage tests): a push carries the records
+# the upstream would serve, so the pull of the same records meets them.
+from tests.usage.conftest import _quick_upstream_client, start_simulator
+
+__all__ = ["_quick_upstream_client", "start_simulator"]
+
 
 @pytest.fixture
 def make_token(db: None, capsys: pytest.CaptureFixture[str]) -> Callable[..., str]:

@@ -7,14 +7,11 @@ cursor. A crash between pages therefore loses nothing and charges nothing twice:
 run starts from the last committed cursor, and a page fetched again is charged once.
 """
 
-import hashlib
-import json
 import logging
 import time
 from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass
-from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError, transaction
@@ -29,7 +26,8 @@ from billing.tasks import handoffs_deferred
 from portal.breaker import breaker_wait
 from portal.locks import advisory_lock
 from portal.logfmt import logfmt
-from usage.models import QuarantinedRecord, SyncState
+from usage.models import SyncState
+from usage.services.quarantine import records_quarantine
 from usage.services.records import RecordRejected, records_parse
 from usage.services.results import SyncResult
 from usage.upstream import BREAKER as UPSTREAM_BREAKER
@@ -42,22 +40,6 @@ from usage.upstream import (
 )
 
 logger = logging.getLogger(__name__)
-
-
-def _storable(value: Any) -> Any:
-    """The raw record as PostgreSQL's jsonb accepts it: NUL characters spelled out."""
-    if isinstance(value, str):
-        return value.replace("\x00", "\\u0000")
-    if isinstance(value, list):
-        return [_storable(v) for v in value]
-    if isinstance(value, dict):
-        return {_storable(k): _storable(v) for k, v in value.items()}
-    return value
-
-
-def _fingerprint(raw: Any) -> str:
-    canonical = json.dumps(raw, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -81,36 +63,9 @@ def _page_record(
         if drafted.records:
             batch = usage_record_batch(license=license, records=drafted)
             charged, duplicate = batch.records_charged, batch.records_duplicate
-        drafts: dict[str, QuarantinedRecord] = {}
-        known: set[str] = set()
-        for raw, problem in rejected:
-            fingerprint = _fingerprint(raw)
-            if fingerprint in drafts:
-                duplicate += 1
-                continue
-            stored = _storable(raw)
-            record_id = stored.get("id") if isinstance(stored, dict) else None
-            drafts[fingerprint] = QuarantinedRecord(
-                license=license,
-                record_id=str(record_id)[:200] if record_id is not None else "",
-                raw=stored,
-                fingerprint=fingerprint,
-                reason_code=problem.code,
-                reason=problem.reason,
-                cursor=after,
-            )
-        if drafts:
-            # Serialized by the sync's lock, so this read and the insert see the same rows.
-            known = set(
-                QuarantinedRecord.objects.for_license(license)
-                .filter(fingerprint__in=drafts)
-                .values_list("fingerprint", flat=True)
-            )
-            duplicate += len(known)
-            QuarantinedRecord.objects.bulk_create(
-                [d for f, d in drafts.items() if f not in known], ignore_conflicts=True
-            )
-        quarantined = len(drafts) - len(known)
+        # Serialized by the sync's lock, so the counts are exact.
+        quarantined, repeated = records_quarantine(license=license, rejected=rejected, cursor=after)
+        duplicate += repeated
         SyncState.objects.for_license(license).update(
             cursor=next_cursor,
             records_charged=F("records_charged") + charged,
