@@ -3,8 +3,8 @@ recomputed after every migrate, so a model added later is covered automatically.
 
 - Support: may view everything and start a usage sync ("Sync now", audited); changes
   nothing else.
-- Billing: Support, plus recording purchases, issuing refunds and closing a reconciled
-  month. (Reopening a closed month is for superusers only, billing.closing.services.)
+- Billing: Support, plus recording purchases, issuing refunds, closing a reconciled
+  month and setting spend limits (approving spending below zero). (Reopening a closed month is for superusers only, billing.closing.services.)
 """
 
 from django.contrib.auth.models import Group, Permission
@@ -15,7 +15,12 @@ BILLING = "Billing"
 # Every app with staff-visible rows (names only: roles are wired by string, not import).
 STAFF_APPS = ("accounts", "billing", "usage", "payments", "provider", "api", "auth", "axes")
 SUPPORT_EXTRA = ("usage.sync_now",)
-BILLING_EXTRA = ("billing.issue_refund", "billing.record_purchase", "billing.close_month")
+BILLING_EXTRA = (
+    "billing.issue_refund",
+    "billing.record_purchase",
+    "billing.close_month",
+    "billing.approve_overdraft",
+)
 
 
 def _permissions(names: tuple[str, ...]) -> "models.QuerySet[Permission]":

@@ -1,5 +1,5 @@
 """Billing's models, each defined in its room (ledger, prices, alerts, closing, flags,
-credits, events): this is the app's models module, where Django and every other module take them
+credits, events, limits): this is the app's models module, where Django and every other module take them
 from (`from billing.models import LedgerEntry`)."""
 
 from billing.alerts.models import BalanceAlert
@@ -17,6 +17,7 @@ from billing.ledger.models import (
     Service,
     money_field,
 )
+from billing.limits.models import GateHold, SpendLimit
 from billing.prices.models import Price
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "CreditApproval",
     "DailyRollup",
     "EndpointDailyRollup",
+    "GateHold",
     "LedgerEntry",
     "LicenseBalance",
     "MoneyEvent",
@@ -34,5 +36,6 @@ __all__ = [
     "Price",
     "RollupSums",
     "Service",
+    "SpendLimit",
     "money_field",
 ]

@@ -12,6 +12,8 @@ from accounts.models import AuditEvent, Domain, License, Membership
 from accounts.selectors import audit_events_for_license
 from billing.ledger.pages import LedgerPage, ledger_page
 from billing.ledger.selectors import balance_get
+from billing.limits.figures import CreditFigures
+from billing.limits.selectors import spend_limits_get
 from billing.models import BalanceAlert, ChargeFlag, LedgerEntry, LicenseBalance
 from console.hooks import (
     LoadedPanel,
@@ -95,6 +97,7 @@ class LicenseConsole:
     open_disputes: int
     flags: list[ChargeFlag]  # open, oldest first (at most LICENSE_PAGE_FLAGS)
     flags_open: int
+    limits: CreditFigures  # spend limits, what the gate holds now, what is available
     panels: list[LoadedPanel]  # registered by the apps above the console
 
 
@@ -135,5 +138,6 @@ def license_console_get(license: License) -> LicenseConsole:
         open_disputes=open_disputes(license).count(),
         flags=list(open_flags.order_by("created_at", "id")[:LICENSE_PAGE_FLAGS]),
         flags_open=open_flags.count(),
+        limits=spend_limits_get(license=license, now=now),
         panels=license_panels_load(license),
     )

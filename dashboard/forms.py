@@ -221,3 +221,25 @@ class UsageExplorerForm(forms.Form):
             )
         self.order_fields(["from", "to", "granularity", "group_by"])
         # Each message names the parameter, like the selector's (and the API's) own.
+
+
+class SpendLimitsForm(forms.Form):
+    """An owner's spend limits (billing.limits.services.spend_limit_set): how far below zero
+    the gate may let spending go (within the billing team's approval), and a monthly cap."""
+
+    overdraft = AmountField(
+        label="Allow spending below $0.00 by up to",
+        required=False,
+        allow_zero=True,
+        min_value=Decimal("0"),
+        max_value=MONEY_MAX,
+        places=MONEY_PLACES,
+        help_text="0 stops at $0.00. More than that needs the billing team's approval.",
+    )
+    monthly_cap = AmountField(
+        label="Monthly spending cap",
+        required=False,
+        max_value=MONEY_MAX,
+        places=MONEY_PLACES,
+        help_text="Usage in a calendar month of your time zone; leave it empty for no cap.",
+    )

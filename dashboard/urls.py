@@ -7,6 +7,7 @@ from dashboard.views import (
     api_keys,
     help,
     history,
+    limits,
     overview,
     payments,
     refresh,
@@ -64,6 +65,7 @@ urlpatterns = [
     path("statements/<str:month>/", statements.StatementDetailView.as_view(), name="statement"),
     path("statements/<str:month>.pdf", statements.StatementPdfView.as_view(), name="statement_pdf"),
     path("settings/", alerts.AlertSettingsView.as_view(), name="alert_settings"),
+    path("spend-limits/", limits.SpendLimitsView.as_view(), name="spend_limits"),
     # Card payments (dashboard/views/payments.py); "purchase/" above is the card page when
     # Stripe is configured.
     path("payments/card/setup/", payments.CardSetupView.as_view(), name="card_setup"),

@@ -1,8 +1,8 @@
 """The billing team's admin, one module per subject: the ledger (read-only) and its money
 pages (refund, goodwill, purchase), credit approvals (four eyes), the reconciliation, prices
-(add-only), and the derived balances, rollups and alerts (read-only). Importing them
+(add-only), spend limits, and the derived balances, rollups and alerts (read-only). Importing them
 registers them."""
 
-from billing.admin import approvals, balances, flags, ledger, prices
+from billing.admin import approvals, balances, flags, ledger, limits, prices
 
-__all__ = ["approvals", "balances", "flags", "ledger", "prices"]
+__all__ = ["approvals", "balances", "flags", "ledger", "limits", "prices"]
