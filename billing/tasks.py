@@ -12,6 +12,7 @@ from django.db import transaction
 from billing.alerts.emails import balance_alert_send, balance_alerts_owed
 from billing.events.tasks import money_events_consume
 from billing.flags.emails import flag_resolved_notify
+from billing.limits.gate import gate_holds_prune
 from portal.tasks import EMAIL_RETRY, task_enqueue
 
 __all__ = ["money_events_consume"]  # billing.events' task, registered with the worker here
@@ -35,6 +36,12 @@ def send_owed_balance_alerts() -> int:
     for alert_id in owed:
         balance_alert_enqueue(alert_id=alert_id)
     return len(owed)
+
+
+@shared_task(name="billing.prune_gate_holds", ignore_result=True)
+def prune_gate_holds() -> int:
+    """Forget the gate's answers long expired (billing.limits.gate)."""
+    return gate_holds_prune()
 
 
 def balance_alert_enqueue(*, alert_id: int) -> bool:

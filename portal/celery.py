@@ -45,6 +45,12 @@ app.conf.beat_schedule = {
         "schedule": 60.0,
         "options": {"expires": 55},
     },
+    # The gate's answers a day past their expiry (billing/limits/gate.py).
+    "billing-prune-gate-holds-every-hour": {
+        "task": "billing.prune_gate_holds",
+        "schedule": 60 * 60.0,
+        "options": {"expires": 55 * 60},
+    },
     "accounts-clear-expired-sessions-every-hour": {
         "task": "accounts.clear_expired_sessions",
         "schedule": 60 * 60.0,

@@ -445,6 +445,15 @@ STATEMENT_PDF_RATE_LIMIT = env.int("STATEMENT_PDF_RATE_LIMIT", default=20)
 STATEMENT_PDF_RATE_WINDOW_SECONDS = env.int("STATEMENT_PDF_RATE_WINDOW_SECONDS", default=600)
 # The dashboard says its data is stale once the last complete sync is older than this.
 USAGE_STALE_AFTER_SECONDS = env.int("USAGE_STALE_AFTER_SECONDS", default=15 * 60)
+# The gate (billing.limits.gate, POST /gate/v1/authorize): an allowed estimate is held for
+# GATE_HOLD_SECONDS unless the usage record with its request id posts first; an answer is
+# remembered for the same request id GATE_ANSWER_KEEP_SECONDS past that. The gate fails
+# closed ("unavailable") when PostgreSQL makes it wait longer than GATE_LOCK_TIMEOUT_MS for
+# the license's row or GATE_STATEMENT_TIMEOUT_MS for a statement.
+GATE_HOLD_SECONDS = env.int("GATE_HOLD_SECONDS", default=5 * 60)
+GATE_ANSWER_KEEP_SECONDS = env.int("GATE_ANSWER_KEEP_SECONDS", default=24 * 60 * 60)
+GATE_LOCK_TIMEOUT_MS = env.int("GATE_LOCK_TIMEOUT_MS", default=500)
+GATE_STATEMENT_TIMEOUT_MS = env.int("GATE_STATEMENT_TIMEOUT_MS", default=1000)
 # The beat's sync fan-out (usage.sync_all_licenses, every USAGE_BEAT_SECONDS) asks the
 # upstream's feed which licenses have new usage, USAGE_FEED_PAGE_SIZE licenses a page, at
 # most USAGE_FEED_MAX_PAGES pages a beat (the rest waits for the next beat), and syncs only

@@ -10,10 +10,21 @@ from typing import Any
 from django.core.exceptions import RequestDataTooBig
 from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
+from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 
+from billing.limits.gate import (
+    BAD_REQUEST,
+    UNAVAILABLE,
+    GateAnswer,
+    GateRefusal,
+    estimate_parse,
+    gate_authorize,
+    request_id_check,
+)
+from billing.money import ZERO
 from portal.exceptions import ApplicationError
 from provider.selectors import service_token_for_secret
 from provider.services import service_token_touch
@@ -122,3 +133,56 @@ class UsagePushView(ServiceTokenView):
                 "received_at": result.received_at.isoformat(),
             }
         )
+
+
+def gate_response(answer: GateAnswer, *, status: int = 200, message: str = "") -> JsonResponse:
+    body: dict[str, Any] = {
+        "allow": answer.allow,
+        "reason": answer.reason,
+        "available": f"{answer.available:f}",
+        "as_of": answer.as_of.isoformat(),
+    }
+    if answer.allow:
+        body["hold_expires_at"] = answer.expires_at.isoformat() if answer.expires_at else None
+    else:
+        body["message"] = message or answer.message
+    if answer.repeated:
+        body["repeated"] = True
+    return JsonResponse(body, status=status)
+
+
+def _gate_refused(reason: str, *, status: int, message: str = "") -> JsonResponse:
+    return gate_response(
+        GateAnswer(False, reason, ZERO, timezone.now()), status=status, message=message
+    )
+
+
+class GateAuthorizeView(ServiceTokenView):
+    """`POST /gate/v1/authorize` {"license": KEY, "estimate": "0.010000", "request_id": "…"}:
+    {"allow", "reason", "available", "as_of"} (billing.limits.gate). A decision is 200,
+    allowed or not; a malformed request 400 (its reason: bad_request, bad_estimate,
+    bad_request_id); the database not answering in time 503 (`unavailable`)."""
+
+    def unavailable(self) -> HttpResponse:
+        return _gate_refused(UNAVAILABLE, status=503)
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        try:
+            body = _json_body(request)
+        except BadRequest as exc:
+            return _gate_refused(BAD_REQUEST, status=exc.status, message=exc.message)
+        if not isinstance(body, dict) or not isinstance(body.get("license"), str):
+            return _gate_refused(
+                BAD_REQUEST,
+                status=400,
+                message='The body is {"license": KEY, "estimate": "0.010000", "request_id": "…"}.',
+            )
+        try:
+            estimate = estimate_parse(body.get("estimate"))
+            request_id = request_id_check(body.get("request_id"))
+        except GateRefusal as refusal:
+            return _gate_refused(refusal.reason, status=400, message=refusal.message)
+        answer = gate_authorize(
+            license_key=body["license"], estimate=estimate, request_id=request_id
+        )
+        return gate_response(answer, status=503 if answer.reason == UNAVAILABLE else 200)

@@ -7,6 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.db import transaction
+from django.utils import timezone
 
 from accounts.models import License
 from billing.aftermath import money_log, money_moved
@@ -14,6 +15,7 @@ from billing.events.services import money_text, time_text
 from billing.events.types import USAGE_RECORDED
 from billing.ledger.posting import lock_balance
 from billing.ledger.usage import USAGE_COUNTS, USAGE_PARTS, UsageDraft, post_usage, usage_record_id
+from billing.limits.gate import gate_holds_release
 from billing.prices.selectors import PriceBook, price_book_get
 
 
@@ -116,6 +118,7 @@ def usage_record_batch(
     Records already in the ledger (from this batch or an earlier one) are skipped and
     counted. Usage is recorded even when it takes the balance below zero: the upstream
     already served the call. Raises ApplicationError if a record has no price in effect.
+    The gate's holds for the batch's request ids end with it.
 
     `records` may come drafted already (`usage_drafts`); they are charged at the prices
     read here, in the transaction, so drafts checked against a price book that has changed
@@ -131,6 +134,10 @@ def usage_record_batch(
     drafts = records.drafts
     posted = post_usage(
         license=license, balance=balance, usage=drafts, prices=prices, quantity=records.quantity
+    )
+    # The gate's holds for these calls end with their usage, in this transaction.
+    gate_holds_release(
+        license=license, request_ids=[d.request_id for d in drafts], at=timezone.now()
     )
     result.entries_created = posted.entries_inserted
     if posted.inserted_external_ids is None:
