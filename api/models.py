@@ -68,6 +68,7 @@ class WebhookEndpoint(TimeStampedModel):
         BALANCE_DEPLETED = "balance.depleted", "balance.depleted — the balance reached zero"
         PURCHASE_SUCCEEDED = "purchase.succeeded", "purchase.succeeded — credits were added"
         REFUND_ISSUED = "refund.issued", "refund.issued — a refund or goodwill credit"
+        LIMIT_REACHED = "limit.reached", "limit.reached — calls are refused for a spend limit"
         AUTO_TOPUP_FAILED = "auto_topup.failed", "auto_topup.failed — an automatic top-up failed"
         DISPUTE_UPDATED = "dispute.updated", "dispute.updated — a card dispute opened or changed"
 

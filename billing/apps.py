@@ -9,8 +9,17 @@ class BillingConfig(AppConfig):
         from django.db.models.signals import post_migrate
 
         from accounts.signals import license_summaries_register, license_timezone_changed
-        from billing.ledger.selectors import license_summaries
 
+        # The owners' email when the gate starts refusing for a limit: read from the
+        # limit.reached money events after the gate's transaction commits.
+        from billing.events.consumers import money_event_consumer_register
+        from billing.events.types import LIMIT_REACHED
+        from billing.ledger.selectors import license_summaries
+        from billing.limits.notices import LIMIT_EMAIL_CONSUMER, limit_email_on_money_event
+
+        money_event_consumer_register(
+            name=LIMIT_EMAIL_CONSUMER, handle=limit_email_on_money_event, types=[LIMIT_REACHED]
+        )
         post_migrate.connect(_restore_default_prices, sender=self, dispatch_uid="billing.prices")
         license_timezone_changed.connect(_rebuild_rollups, dispatch_uid="billing.rollups")
         license_summaries_register(license_summaries)

@@ -12,7 +12,8 @@ from django.db import transaction
 from billing.alerts.emails import balance_alert_send, balance_alerts_owed
 from billing.events.tasks import money_events_consume
 from billing.flags.emails import flag_resolved_notify
-from billing.limits.gate import gate_holds_prune
+from billing.limits.emails import limit_reached_send
+from billing.limits.holds import gate_holds_prune
 from portal.tasks import EMAIL_RETRY, task_enqueue
 
 __all__ = ["money_events_consume"]  # billing.events' task, registered with the worker here
@@ -42,6 +43,16 @@ def send_owed_balance_alerts() -> int:
 def prune_gate_holds() -> int:
     """Forget the gate's answers long expired (billing.limits.gate)."""
     return gate_holds_prune()
+
+
+@shared_task(name="billing.send_limit_email", acks_late=True, **EMAIL_RETRY)
+def send_limit_email(event_id: int) -> None:
+    limit_reached_send(event_id=event_id)
+
+
+def limit_email_enqueue(*, event_id: int) -> bool:
+    """Hand a limit's email to a worker; False (logged) when the broker is not answering."""
+    return task_enqueue(send_limit_email, args=[event_id], what=f"limit email {event_id}")
 
 
 def balance_alert_enqueue(*, alert_id: int) -> bool:

@@ -15,7 +15,7 @@ from billing.events.services import money_text, time_text
 from billing.events.types import USAGE_RECORDED
 from billing.ledger.posting import lock_balance
 from billing.ledger.usage import USAGE_COUNTS, USAGE_PARTS, UsageDraft, post_usage, usage_record_id
-from billing.limits.gate import gate_holds_release
+from billing.limits.holds import gate_holds_release
 from billing.prices.selectors import PriceBook, price_book_get
 
 

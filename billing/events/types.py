@@ -10,6 +10,9 @@ PURCHASE_SUCCEEDED = "purchase.succeeded"
 REFUND_ISSUED = "refund.issued"  # a refund of a charge or a purchase, or a goodwill credit
 BALANCE_LOW = "balance.low"  # the alert threshold crossed (once per crossing)
 BALANCE_DEPLETED = "balance.depleted"  # zero reached (once per crossing)
+# The gate refused a call for a spend limit (the floor or the monthly cap), once per
+# crossing (billing.limits.gate); moves no money.
+LIMIT_REACHED = "limit.reached"
 
 BALANCE_MOVED = (USAGE_RECORDED, PURCHASE_SUCCEEDED, REFUND_ISSUED)
-ANNOUNCED = (BALANCE_LOW, BALANCE_DEPLETED, PURCHASE_SUCCEEDED, REFUND_ISSUED)
+ANNOUNCED = (BALANCE_LOW, BALANCE_DEPLETED, PURCHASE_SUCCEEDED, REFUND_ISSUED, LIMIT_REACHED)

@@ -3,7 +3,7 @@
 An allowed estimate is held against the license's available credit (balance − held −
 floor, and within its monthly cap: billing.limits.figures) until the usage record carrying
 its request id posts — the usage posting releases it in its own transaction
-(`gate_holds_release`) — or GATE_HOLD_SECONDS pass. Usage is still always recorded
+(`billing.limits.holds.gate_holds_release`) — or GATE_HOLD_SECONDS pass. Usage is still always recorded
 (invariant 5): the gate decides before a call, the ledger records after it.
 
 One license's authorizations are decided one at a time: each is one short transaction that
@@ -32,6 +32,9 @@ from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from accounts.models import License
+from billing.events.crossing import Crossing, Line, crossing_step
+from billing.events.services import money_event_record, money_text, time_text
+from billing.events.types import LIMIT_REACHED
 from billing.limits.figures import (
     BALANCE_EXHAUSTED,
     MONTHLY_CAP_REACHED,
@@ -162,7 +165,7 @@ def gate_authorize(*, license_key: str, estimate: Decimal, request_id: str) -> G
             now = timezone.now()
             if locked is None:
                 return GateAnswer(False, UNKNOWN_LICENSE, ZERO, now)
-            license_id, status, tz, *_levels = locked
+            license_id, status, tz, floor_level, cap_level = locked
             month = License(timezone=tz).local_month(now)
             figures = credit_figures_read(
                 license_id=license_id, now=now, month=month, request_id=request_id
@@ -177,13 +180,22 @@ def gate_authorize(*, license_key: str, estimate: Decimal, request_id: str) -> G
                     expires_at=given.expires_at if given.allowed else None,
                     repeated=True,
                 )
-            return _decide(
+            answer = _decide(
                 license_id=license_id,
                 status=status,
                 figures=figures,
                 estimate=estimate,
                 request_id=request_id,
             )
+            if status == License.Status.ACTIVE:
+                _limits_crossing(
+                    license=License(pk=license_id, key=license_key),
+                    levels=(floor_level, cap_level),
+                    figures=figures,
+                    estimate=estimate,
+                    request_id=request_id,
+                )
+            return answer
     except DatabaseError as exc:
         # Timed out waiting (lock_timeout, statement_timeout), or the database is gone:
         # closed, at once. The transaction is rolled back; nothing was held.
@@ -223,22 +235,61 @@ def _decide(
     )
 
 
-def gate_holds_release(*, license: License, request_ids: list[str], at: datetime) -> int:
-    """The usage records carrying these request ids have posted: their holds end (inside
-    the posting's transaction). Returns how many holds were released."""
-    wanted = sorted({r for r in request_ids if r})
-    if not wanted:
-        return 0
-    return (
-        GateHold.objects.for_license(license)
-        .filter(request_id__in=wanted, allowed=True, released_at__isnull=True)
-        .update(released_at=at)
+# The one line of each limit (billing.events.crossing): the room left after this estimate
+# under zero is a refusal for that limit. Crossing it is news once; an authorization that
+# passes it again re-arms it.
+_LIMIT_LINES = (Line(ZERO),)
+
+
+def _limits_crossing(
+    *,
+    license: License,
+    levels: tuple[int, int],
+    figures: CreditFigures,
+    estimate: Decimal,
+    request_id: str,
+) -> None:
+    """Announce each limit this authorization found newly reached (a `limit.reached` money
+    event, for the webhooks and the owners' email), and keep the levels, in the gate's
+    transaction with the row locked: once per crossing however many calls are refused."""
+    floor = crossing_step(
+        level=levels[0], balance=figures.credit_room - estimate, lines=_LIMIT_LINES
     )
-
-
-def gate_holds_prune(*, now: datetime | None = None) -> int:
-    """Forget answers GATE_ANSWER_KEEP_SECONDS after they expired (their request id may be
-    answered afresh from then on). Returns how many were deleted."""
-    cutoff = (now or timezone.now()) - timedelta(seconds=settings.GATE_ANSWER_KEEP_SECONDS)
-    deleted, _ = GateHold.objects.filter(expires_at__lt=cutoff).delete()
-    return deleted
+    cap_room = figures.cap_room
+    cap = (
+        crossing_step(level=levels[1], balance=cap_room - estimate, lines=_LIMIT_LINES)
+        if cap_room is not None
+        else Crossing(level=0)
+    )
+    if (floor.level, cap.level) != levels:
+        SpendLimit.objects.filter(license=license).update(
+            floor_level=floor.level, cap_level=cap.level
+        )
+    for limit, crossing, reason in (
+        ("floor", floor, BALANCE_EXHAUSTED),
+        ("monthly_cap", cap, MONTHLY_CAP_REACHED),
+    ):
+        if crossing.crossed is None:
+            continue
+        # No nudge: the gate never waits on the broker (Redis); the events' sweep (every
+        # 30 s) and the next posting's nudge hand it to the consumers.
+        money_event_record(
+            license=license,
+            event_type=LIMIT_REACHED,
+            data={
+                "limit": limit,
+                "reason": reason,
+                "request_id": request_id,
+                "estimate": money_text(estimate),
+                "available": money_text(figures.available),
+                "balance": money_text(figures.balance),
+                "held": money_text(figures.held),
+                "floor": money_text(figures.floor),
+                "monthly_cap": None
+                if figures.monthly_cap is None
+                else money_text(figures.monthly_cap),
+                "month_used": money_text(figures.month_used),
+                "reached_at": time_text(figures.as_of),
+            },
+            nudge=False,
+        )

@@ -70,7 +70,7 @@ class GateHold(models.Model):
     record with that request id posts (`released_at`, set in the posting's transaction) or
     `expires_at` passes. Refused: nothing held. Either way the row is the answer the same
     request id gets again (one hold, the same answer) until it is pruned, a while after it
-    expires (billing.limits.gate.gate_holds_prune)."""
+    expires (billing.limits.holds.gate_holds_prune)."""
 
     id = models.BigAutoField(primary_key=True)
     # Served by gatehold_request (license, request_id).

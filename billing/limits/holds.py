@@ -1,0 +1,32 @@
+"""The gate's holds ending: released by the usage posting that records their calls (in its
+transaction), and answers forgotten a while after they expired. Kept apart from the gate
+itself (billing.limits.gate) so that the posting and the tasks import only this."""
+
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.utils import timezone
+
+from accounts.models import License
+from billing.limits.models import GateHold
+
+
+def gate_holds_release(*, license: License, request_ids: list[str], at: datetime) -> int:
+    """The usage records carrying these request ids have posted: their holds end (inside
+    the posting's transaction). Returns how many holds were released."""
+    wanted = sorted({r for r in request_ids if r})
+    if not wanted:
+        return 0
+    return (
+        GateHold.objects.for_license(license)
+        .filter(request_id__in=wanted, allowed=True, released_at__isnull=True)
+        .update(released_at=at)
+    )
+
+
+def gate_holds_prune(*, now: datetime | None = None) -> int:
+    """Forget answers GATE_ANSWER_KEEP_SECONDS after they expired (their request id may be
+    answered afresh from then on). Returns how many were deleted."""
+    cutoff = (now or timezone.now()) - timedelta(seconds=settings.GATE_ANSWER_KEEP_SECONDS)
+    deleted, _ = GateHold.objects.filter(expires_at__lt=cutoff).delete()
+    return deleted
