@@ -64,6 +64,7 @@ from billing.money import quantize_money
 from billing.statements.selectors import statement_get
 from portal.db_router import replica_reads
 from portal.ratelimit import history_export_hit, rate_limit_hit
+from usage.selectors import sync_state_get
 
 MONEY_PATTERN = r"^-?[0-9]+\.[0-9]{6}$"
 MAX_PAGE = 200
@@ -138,6 +139,10 @@ class BalanceOut(Schema):
     images: int
     transactions: int
     updated_at: datetime
+    # When the balance was read, and the usage in it known current up to then (pushed or
+    # pulled: the dashboard's "Last Updated"; null before any usage came in).
+    as_of: datetime
+    usage_as_of: datetime | None
 
 
 class UsageBucketOut(Schema):
@@ -360,6 +365,7 @@ def license_detail(request: HttpRequest, license_id: uuid.UUID) -> dict[str, Any
 )
 def balance(request: HttpRequest, license_id: uuid.UUID) -> dict[str, Any]:
     license = _license(request, license_id)
+    as_of = timezone.now()
     totals = balance_get(license)
     return {
         "license_id": license.public_id,
@@ -375,6 +381,8 @@ def balance(request: HttpRequest, license_id: uuid.UUID) -> dict[str, Any]:
         "images": totals.images,
         "transactions": totals.total_transactions,
         "updated_at": totals.updated_at,
+        "as_of": as_of,
+        "usage_as_of": sync_state_get(license).known_current_at,
     }
 
 

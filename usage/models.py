@@ -17,23 +17,26 @@ FAILING = Q(consecutive_failures__gt=0)
 
 
 def current_as_of(feed_confirmed_at: datetime | Combinable | None) -> Combinable:
-    """When a license's usage was last known to be complete, as SQL (SyncState.current_as_of
-    says the same in Python): its last complete run; or, when it is owed nothing, not
-    failing and synced once, the last time the upstream's feed said it had nothing new.
-    The feed's confirmation is a value, or an expression (a subquery reading it in the same
-    query; a NULL there is ignored by PostgreSQL's GREATEST, as None is here)."""
+    """When a license's usage was last known to be current, as SQL (SyncState.current_as_of
+    says the same in Python): the later of the last push of its records (the provider
+    pushes calls as they complete) and what the pull knows: its last complete run; or, when
+    it is owed nothing, not failing and synced once, the last time the upstream's feed said
+    it had nothing new. The feed's confirmation is a value, or an expression (a subquery
+    reading it in the same query); a NULL is ignored by PostgreSQL's GREATEST, as None is
+    here."""
     if feed_confirmed_at is None:
-        return F("last_success_at")
+        return Greatest(F("last_success_at"), F("pushed_at"))
     confirmed = (
         feed_confirmed_at if isinstance(feed_confirmed_at, Combinable) else Value(feed_confirmed_at)
     )
-    return Case(
+    pulled = Case(
         When(
             Q(owed_since__isnull=True, last_success_at__isnull=False) & ~FAILING,
             then=Greatest(F("last_success_at"), confirmed),
         ),
         default=F("last_success_at"),
     )
+    return Greatest(pulled, F("pushed_at"))
 
 
 class SyncStateQuerySet(TenantQuerySet):
@@ -114,8 +117,10 @@ class SyncState(TimeStampedModel):
             or self.last_success_at is None
             or self.is_failing
         ):
-            return self.last_success_at
-        return max(self.last_success_at, feed_confirmed_at)
+            pulled = self.last_success_at
+        else:
+            pulled = max(self.last_success_at, feed_confirmed_at)
+        return max((t for t in (pulled, self.pushed_at) if t is not None), default=None)
 
 
 class SyncFeed(TimeStampedModel):
