@@ -3,8 +3,8 @@
 An allowed estimate is held against the license's available credit (balance − held −
 floor, and within its monthly cap: billing.limits.figures) until the usage record carrying
 its request id posts — the usage posting releases it in its own transaction
-(`billing.limits.holds.gate_holds_release`) — or GATE_HOLD_SECONDS pass. Usage is still always recorded
-(invariant 5): the gate decides before a call, the ledger records after it.
+(billing.limits.holds.gate_holds_release) — or GATE_HOLD_SECONDS pass. Usage is still
+always recorded (invariant 5): the gate decides before a call, the ledger records after.
 
 One license's authorizations are decided one at a time: each is one short transaction that
 locks the license's SpendLimit row, then reads the figures in a statement of its own (so

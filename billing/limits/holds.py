@@ -24,9 +24,16 @@ def gate_holds_release(*, license: License, request_ids: list[str], at: datetime
     )
 
 
-def gate_holds_prune(*, now: datetime | None = None) -> int:
+def gate_holds_prune(*, now: datetime | None = None, batch: int = 10_000) -> int:
     """Forget answers GATE_ANSWER_KEEP_SECONDS after they expired (their request id may be
-    answered afresh from then on). Returns how many were deleted."""
+    answered afresh from then on), a batch per statement so no statement runs long.
+    Returns how many were deleted."""
     cutoff = (now or timezone.now()) - timedelta(seconds=settings.GATE_ANSWER_KEEP_SECONDS)
-    deleted, _ = GateHold.objects.filter(expires_at__lt=cutoff).delete()
-    return deleted
+    deleted = 0
+    while True:
+        ids = list(
+            GateHold.objects.filter(expires_at__lt=cutoff).values_list("pk", flat=True)[:batch]
+        )
+        if not ids:
+            return deleted
+        deleted += GateHold.objects.filter(pk__in=ids).delete()[0]

@@ -22,6 +22,7 @@ from pytest_django.fixtures import Settings
 
 from accounts.models import AuditEvent, License
 from billing.limits.gate import GateAnswer, gate_authorize
+from billing.limits.holds import gate_holds_prune
 from billing.limits.selectors import spend_limits_get
 from billing.limits.services import spend_limit_set
 from billing.models import GateHold
@@ -311,3 +312,17 @@ def test_with_redis_down_the_gate_still_decides(
         )
         assert response.status_code == 200, server.output()
         assert response.json()["allow"] is expected
+
+
+@pytest.mark.django_db
+def test_answers_are_forgotten_a_while_after_they_expire(license_a: License, settings: Settings):
+    settings.GATE_ANSWER_KEEP_SECONDS = 3600
+    buy(license_a, "1")
+    first = authorize(license_a, CENT, "req-1")
+    assert first.expires_at is not None
+    with time_machine.travel(first.expires_at + timedelta(minutes=59)):
+        assert gate_holds_prune() == 0
+        assert authorize(license_a, CENT, "req-1").repeated
+    with time_machine.travel(first.expires_at + timedelta(minutes=61)):
+        assert gate_holds_prune(batch=1) == 1
+        assert not authorize(license_a, CENT, "req-1").repeated
