@@ -125,10 +125,15 @@ def test_support_has_only_view_permissions_and_sync_now():
     assert {"view_license", "view_ledgerentry", "view_domain"} <= codenames
 
 
-def test_billing_is_support_plus_purchases_and_refunds():
+def test_billing_is_support_plus_purchases_refunds_and_spend_limits():
     support = set(Group.objects.get(name=SUPPORT).permissions.values_list("codename", flat=True))
     billing = set(Group.objects.get(name=BILLING).permissions.values_list("codename", flat=True))
-    assert billing - support == {"issue_refund", "record_purchase", "close_month"}
+    assert billing - support == {
+        "issue_refund",
+        "record_purchase",
+        "close_month",
+        "approve_overdraft",
+    }
     assert "sync_now" in support
 
 
