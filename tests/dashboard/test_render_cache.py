@@ -144,7 +144,7 @@ def test_midnight_in_the_license_timezone_moves_today_on_the_charts(client_a, li
     with time_machine.travel(evening + timedelta(minutes=20), tick=False):
         html = page(client_a, license_a)
     assert today_bar(html) == "2025-09-16"
-    assert 'aria-label="Sep 15: $0.01"' in html
+    assert 'aria-label="Sep 15: $0.01"' in html  # 100 images: $0.010000, exact
 
 
 def test_a_new_timezone_shows_every_time_in_it(client_a, license_a, frozen):
