@@ -10,6 +10,8 @@ when a month may be closed or reopened.
 Closing month M closes every moment before the end of M (in each license's timezone):
 closing is a watermark, and only the latest closed month can be reopened."""
 
+import hashlib
+import json
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -119,6 +121,42 @@ def report_figures(report: ReconciliationReport) -> dict:
     }
 
 
+def figures_digest(figures: dict) -> str:
+    """A fingerprint of a month's figures (report_figures): the confirmation page carries
+    the one it showed, and the close refuses if the month's figures differ by then."""
+    return hashlib.sha256(json.dumps(figures, sort_keys=True).encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class ClosePreview:
+    """What closing a month freezes, for billing to confirm: its figures (as the close will
+    keep them) and the earlier months still open that it closes with it (a watermark)."""
+
+    month: date
+    totals: MonthTotals
+    digest: str
+    also_closes: list[date]  # the open months between the latest closed month and this one
+    first_close: bool  # no month was ever closed: every month before it closes too
+
+
+def month_close_preview(month: date, *, report: ReconciliationReport) -> ClosePreview:
+    month = month_of(month)
+    latest = closed_month_latest()
+    also: list[date] = []
+    if latest is not None:
+        cursor = next_month(latest.month)
+        while cursor < month:
+            also.append(cursor)
+            cursor = next_month(cursor)
+    return ClosePreview(
+        month=month,
+        totals=report_totals(report),
+        digest=figures_digest(report_figures(report)),
+        also_closes=also,
+        first_close=latest is None,
+    )
+
+
 def closed_figures_changed(closed: ClosedMonth, report: ReconciliationReport) -> list[str]:
     """What differs between the figures kept at the close and the month recomputed now
     (empty: nothing moved, as invariant 11 demands)."""
@@ -161,8 +199,10 @@ def month_close_refusal(month: date, *, report: ReconciliationReport | None = No
 
 
 @transaction.atomic
-def month_close(*, acting_user: User, month: date) -> ClosedMonth:
-    """Close a month after it reconciles clean. Audited.
+def month_close(*, acting_user: User, month: date, figures_shown: str | None = None) -> ClosedMonth:
+    """Close a month after it reconciles clean. Audited. `figures_shown`: the digest of the
+    figures billing confirmed (month_close_preview); if the month's figures are no longer
+    those, nothing is closed and billing is asked to look again.
 
     Holds every license's balance row still (`LOCK TABLE … IN EXCLUSIVE MODE`: reads go
     on, postings wait) from before the reconciliation until the close commits, so no
@@ -179,9 +219,14 @@ def month_close(*, acting_user: User, month: date) -> ClosedMonth:
         refusal = month_close_refusal(month, report=report)
     if refusal is not None:
         raise ApplicationError(refusal, field="month")
-    closed = ClosedMonth.objects.create(
-        month=month, closed_by=acting_user, figures=report_figures(report)
-    )
+    figures = report_figures(report)
+    if figures_shown is not None and figures_digest(figures) != figures_shown:
+        raise ApplicationError(
+            f"{month:%B %Y}'s figures changed since they were shown (an entry dated in it "
+            "arrived): look at them again before closing it.",
+            field="month",
+        )
+    closed = ClosedMonth.objects.create(month=month, closed_by=acting_user, figures=figures)
     audit_record(
         actor=acting_user,
         license=None,
