@@ -312,6 +312,18 @@ def test_empty_license_screenshot_and_hint(new_page, demo):
     expect(page.locator("#daily-section .bar.bar--zero")).to_have_count(30)
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=ARTIFACTS / "dashboard-empty-phone.png", full_page=True)
+    # Download History says there is nothing yet (issue 28), and no file arrives.
+    downloads: list = []
+    page.on("download", lambda download: downloads.append(download))
+    page.get_by_role("link", name="Download History").click()
+    expect(page.get_by_role("heading", name="Nothing to download yet")).to_be_visible()
+    expect(page.get_by_test_id("nothing-to-download")).to_have_text(
+        "No transaction history to download yet."
+    )
+    page.screenshot(path=ARTIFACTS / "download-history-empty-phone.png", full_page=True)
+    assert downloads == []
+    page.get_by_role("link", name="Back to the dashboard").click()
+    expect(page.get_by_text("Welcome! Your dashboard is ready.")).to_be_visible()
 
 
 def _serious(results) -> list[str]:
