@@ -256,7 +256,8 @@ def test_the_test_api_page_speaks_the_customers_words(start_simulator, license_a
     server.stop()
     down = visible_text(client_a.post(api_page_url(license_a)).content.decode())
     assert "The API refused the connection." in down and not jargon.search(down), down
-    holder = lease_acquire(key=f"upstream_web:{license_a.pk}", seconds=60)
+    holder = lease_acquire(key=f"upstream_web:{license_a.pk}", seconds=60)  # a test running
+    assert holder is not None
     try:
         busy = client_a.post(api_page_url(license_a), follow=True)
     finally:
