@@ -192,7 +192,7 @@ class License(TimeStampedModel):
 
     def access_refusal(self) -> "AccessRefusal | None":
         """Why nothing of this license may be read or done any more, or None: the one rule
-        the customer pages (accounts.mixins.LicenseMixin) and the API (api/v1.py) apply.
+        the customer pages (accounts.mixins.LicenseMixin) and the API (api/v1/auth.py) apply.
         A closed license is refused everywhere; a suspended one still shows its data (the
         dashboard says it is suspended, the API's license says so in its status)."""
         if self.is_closed:

@@ -1,4 +1,4 @@
-"""The API's reference page: the OpenAPI document (api/v1.py) laid out for people."""
+"""The API's reference page: the OpenAPI document (the api/v1/ package) laid out for people."""
 
 from typing import Any
 
