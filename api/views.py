@@ -15,6 +15,11 @@ def _ref_name(schema: dict[str, Any]) -> str:
     return ref.rsplit("/", 1)[-1]
 
 
+def _type_name(schema: dict[str, Any]) -> str:
+    """A parameter's type as people read it: its format (date, uuid) where it has one."""
+    return str(schema.get("format") or schema.get("type") or _ref_name(schema))
+
+
 def _response_schema(response: dict[str, Any]) -> str:
     content: dict[str, Any] = response.get("content") or {}
     for media in content.values():
@@ -55,9 +60,9 @@ class ApiReferenceView(TemplateView):
                                 "name": p["name"],
                                 "where": p["in"],
                                 "required": p.get("required", False),
-                                "type": p.get("schema", {}).get("type")
+                                "type": _type_name(p.get("schema", {}))
                                 or " | ".join(
-                                    s.get("type", "") for s in p.get("schema", {}).get("anyOf", [])
+                                    _type_name(s) for s in p.get("schema", {}).get("anyOf", [])
                                 ),
                                 "description": p.get("description", "")
                                 or p.get("schema", {}).get("description", ""),

@@ -8,8 +8,12 @@ document (/api/v1/openapi.json) from the operations and schemas of this package.
   license: 403 `license_closed` on every path, as its pages refuse it
   (License.access_refusal); a suspended license reads as its dashboard does, its status
   saying "suspended".
-- Every error is `{"error": {"code": …, "message": …}}` (`errors.py`). Limited per key to
+- Every 4xx is `{"error": {"code": …, "message": …, "field": …}}` (`errors.py`), and the
+  document lists each with its meaning and headers. Limited per key to
   settings.API_RATE_LIMIT requests per API_RATE_WINDOW_SECONDS: 429 with Retry-After.
+- The document says everything a request may be: parameters carry their formats and
+  patterns (`formats.py`), checked as written there, and a query parameter the operation
+  does not declare is refused (`declared.py`).
 - Money is a decimal string with 6 places ("12.345678"); times are RFC 3339 in UTC; days
   and months are the license's local ones (`formats.py`).
 - One module per resource: `licenses`, `balance`, `usage`, `transactions`, `statements`,
@@ -23,14 +27,31 @@ document (/api/v1/openapi.json) from the operations and schemas of this package.
   refunds without a service (as the statement page and PDF).
 """
 
+from typing import Any
+
 from ninja import NinjaAPI
+from ninja.openapi.schema import OpenAPISchema
 
 from api.v1 import balance, history, licenses, statements, transactions, usage
 from api.v1.auth import ApiKeyAuth
-from api.v1.errors import error_handlers_install
+from api.v1.declared import undeclared_query_refusal_install
+from api.v1.errors import error_handlers_install, error_responses_document, urls_in_shape
 from portal.db_router import replica_reads
 
-api = NinjaAPI(
+
+class ContractApi(NinjaAPI):
+    """django-ninja's API, whose document also says what each refusal means and which
+    headers come with it (api.v1.errors.ERROR_STATUSES)."""
+
+    def get_openapi_schema(
+        self, *, path_prefix: str | None = None, path_params: dict[str, Any] | None = None
+    ) -> OpenAPISchema:
+        schema = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
+        error_responses_document(schema)
+        return schema
+
+
+api = ContractApi(
     title="Token & Credit Portal API",
     version="1.0.0",
     description=(
@@ -49,8 +70,12 @@ api = NinjaAPI(
 # at once.
 api.add_decorator(replica_reads, mode="view")
 error_handlers_install(api)
+undeclared_query_refusal_install(api)
 # The order here is the order of the paths in the OpenAPI document.
 for resource in (licenses, balance, usage, transactions, statements, history):
     api.add_router("", resource.router)
+# What api/urls.py serves: the operations, and the one error shape where django-ninja
+# would answer a 405 or 404 of its own.
+urls = urls_in_shape(api)
 
-__all__ = ["api"]
+__all__ = ["api", "urls"]

@@ -2,7 +2,6 @@
 streamed as CSV (billing.history.export), under the same per-license export limit."""
 
 import uuid
-from datetime import date
 from typing import Literal
 
 from django.http import HttpRequest, StreamingHttpResponse
@@ -11,7 +10,7 @@ from ninja import Query, Router
 
 from api.v1.auth import request_key, request_license
 from api.v1.errors import ERRORS, ApiError
-from api.v1.formats import dates_check
+from api.v1.formats import LocalDay
 from billing.history.export import (
     HISTORY_HEADER,
     history_csv_lines,
@@ -46,12 +45,13 @@ router = Router()
 def history_csv(
     request: HttpRequest,
     license_id: uuid.UUID,
-    date_from: date | None = Query(None, alias="from"),
-    date_to: date | None = Query(None, alias="to"),
+    date_from: LocalDay | None = Query(None, alias="from", description="first local day"),
+    date_to: LocalDay | None = Query(
+        None, alias="to", description="last local day ('from' after 'to': an empty range)"
+    ),
     kind: Literal["purchase", "usage", "refund", "credit"] | None = None,
 ) -> StreamingHttpResponse:
     license = request_license(request, license_id)
-    dates_check(date_from, date_to)
     # The dashboard's Download History and this export share one limit per license, so
     # more keys buy no more exports (portal.ratelimit).
     key = request_key(request)

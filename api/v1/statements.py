@@ -2,17 +2,17 @@
 figures (billing.statements), which the reconciliation holds against the ledger."""
 
 import uuid
-from datetime import datetime
+from datetime import date
 from typing import Any
 
 from django.http import HttpRequest
 from django.utils import timezone
-from ninja import Router, Schema
+from ninja import Path, Router, Schema
 from pydantic import Field
 
 from api.v1.auth import request_license
 from api.v1.errors import ERRORS, ApiError
-from api.v1.formats import Money, money
+from api.v1.formats import MONTH_PATTERN, Money, money
 from billing.statements.selectors import statement_get
 
 router = Router()
@@ -23,7 +23,7 @@ class StatementOut(Schema):
     opening + purchases + credits + refunds − usage = closing."""
 
     license_id: uuid.UUID
-    month: str = Field(pattern=r"^[0-9]{4}-[0-9]{2}$", examples=["2025-06"])
+    month: str = Field(pattern=MONTH_PATTERN, examples=["2025-06"])
     timezone: str
     opening_balance: str = Money
     purchases: str = Money
@@ -39,19 +39,24 @@ class StatementOut(Schema):
     "/licenses/{license_id}/statements/{month}",
     response={200: StatementOut, **ERRORS},
     summary="The statement of a month (YYYY-MM, the license's local month)",
+    description="A month that has not begun has no statement yet (404).",
     operation_id="api_v1_statement",
 )
-def statement(request: HttpRequest, license_id: uuid.UUID, month: str) -> dict[str, Any]:
+def statement(
+    request: HttpRequest,
+    license_id: uuid.UUID,
+    month: str = Path(
+        ...,
+        pattern=MONTH_PATTERN,
+        examples=["2025-06"],
+        description="the license's local month, YYYY-MM, from 1970-01 on",
+    ),
+) -> dict[str, Any]:
     license = request_license(request, license_id)
-    try:
-        first = datetime.strptime(month, "%Y-%m").date()  # noqa: DTZ007 - a month, no time
-    except ValueError as exc:
-        raise ApiError(400, "invalid_request", "Write the month as YYYY-MM, e.g. 2025-06.") from exc
+    first = date(int(month[:4]), int(month[5:7]), 1)
     this_month = timezone.now().astimezone(license.tzinfo).date().replace(day=1)
     if first > this_month:
-        raise ApiError(400, "invalid_request", "That month has not begun.")
-    if first.year < 1970:
-        raise ApiError(400, "invalid_request", "Choose a month from 1970 on.")
+        raise ApiError(404, "not_found", f"No statement for {month}: that month has not begun.")
     statement = statement_get(license=license, month=first)
     f = statement.figures
     return {

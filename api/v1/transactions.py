@@ -3,16 +3,16 @@ page's filters and search) and /licenses/{id}/transactions/{id}; one line per AP
 (billing.history.transactions)."""
 
 import uuid
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 from django.http import HttpRequest
-from ninja import Query, Router, Schema
+from ninja import Path, Query, Router, Schema
 from pydantic import Field
 
 from api.v1.auth import request_license
 from api.v1.errors import ERRORS, ApiError
-from api.v1.formats import MAX_PAGE, Money, dates_check, money
+from api.v1.formats import CURSOR_PATTERN, MAX_PAGE, TEXT_PATTERN, LocalDay, Money, money
 from billing.history.transactions import (
     Cursor,
     Transaction,
@@ -99,17 +99,29 @@ def _transaction_out(tx: Transaction) -> dict[str, Any]:
 def transactions(
     request: HttpRequest,
     license_id: uuid.UUID,
-    limit: int = Query(50, ge=1, le=MAX_PAGE),
-    cursor: str | None = Query(None, max_length=200, description="next_cursor of the page before"),
-    date_from: date | None = Query(None, alias="from", description="first local day"),
-    date_to: date | None = Query(None, alias="to", description="last local day"),
+    limit: int = Query(50, ge=1, le=MAX_PAGE, description="transactions per page"),
+    cursor: str | None = Query(
+        None, pattern=CURSOR_PATTERN, description="next_cursor of the page before"
+    ),
+    date_from: LocalDay | None = Query(None, alias="from", description="first local day"),
+    date_to: LocalDay | None = Query(
+        None, alias="to", description="last local day ('from' after 'to': an empty range)"
+    ),
     type: LedgerEntry.Kind | None = Query(None, description="purchase, usage, refund or credit"),
     service: Service | None = None,
-    endpoint: str = Query("", max_length=200, description="a call's upstream endpoint, exactly"),
-    status: str = Query("", max_length=32, description="a call's status, exactly"),
+    endpoint: str = Query(
+        "",
+        max_length=200,
+        pattern=TEXT_PATTERN,
+        description="a call's upstream endpoint, exactly",
+    ),
+    status: str = Query(
+        "", max_length=32, pattern=TEXT_PATTERN, description="a call's status, exactly"
+    ),
     q: str = Query(
         "",
         max_length=200,
+        pattern=TEXT_PATTERN,
         description="an entry id, upstream record id or request id, exactly; "
         "the other filters and the cursor do not apply to a search",
     ),
@@ -123,7 +135,6 @@ def transactions(
             "has_more": False,
             "next_cursor": None,
         }
-    dates_check(date_from, date_to)
     flt = TransactionFilter.for_local_dates(
         license,
         date_from=date_from,
@@ -136,7 +147,9 @@ def transactions(
     try:
         before = Cursor.parse(cursor) if cursor else None
     except ValueError as exc:
-        raise ApiError(400, "invalid_cursor", "The cursor is not one this API gave out.") from exc
+        raise ApiError(
+            400, "invalid_cursor", "The cursor is not one this API gave out.", field="cursor"
+        ) from exc
     page = transactions_page(license, flt, before=before, size=limit)
     return {
         "data": [_transaction_out(t) for t in page.transactions],
@@ -152,10 +165,12 @@ def transactions(
     operation_id="api_v1_transaction_detail",
 )
 def transaction_detail(
-    request: HttpRequest, license_id: uuid.UUID, transaction_id: int
+    request: HttpRequest,
+    license_id: uuid.UUID,
+    transaction_id: int = Path(..., ge=1, le=2**63 - 1, description="any of its entries' ids"),
 ) -> dict[str, Any]:
     license = request_license(request, license_id)
-    tx = transaction_get(license, transaction_id) if 0 < transaction_id < 2**63 else None
+    tx = transaction_get(license, transaction_id)
     if tx is None:
         raise ApiError(404, "not_found", "No such transaction.")
     return _transaction_out(tx)
