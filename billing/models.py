@@ -4,7 +4,13 @@ from (`from billing.models import LedgerEntry`)."""
 
 from billing.alerts.models import BalanceAlert
 from billing.closing.models import ClosedMonth
-from billing.credits.models import CreditApproval
+from billing.credits.models import (
+    GRANT_SUMS,
+    CreditApproval,
+    CreditGrant,
+    GrantDailyRollup,
+    GrantKind,
+)
 from billing.flags.models import ChargeFlag
 from billing.ledger.models import (
     ROLLUP_SUMS,
@@ -19,13 +25,17 @@ from billing.ledger.models import (
 from billing.prices.models import Price
 
 __all__ = [
+    "GRANT_SUMS",
     "ROLLUP_SUMS",
     "BalanceAlert",
     "ChargeFlag",
     "ClosedMonth",
     "CreditApproval",
+    "CreditGrant",
     "DailyRollup",
     "EndpointDailyRollup",
+    "GrantDailyRollup",
+    "GrantKind",
     "LedgerEntry",
     "LicenseBalance",
     "Price",

@@ -8,9 +8,13 @@ present, and adds exactly what it inserted to the daily rollups and the balance 
 dated before the end of the latest closed month is dated when it is posted instead, with
 its own time kept in `original_occurred_at` and a note in its description. Usage comes as
 one row per record and the statement drafts its entries itself (billing.ledger.usage). The
-money flows (purchases, charges, refunds) decide what to post; this module decides how."""
+money flows (purchases, charges, refunds) decide what to post; this module decides how.
 
-from collections.abc import Sequence
+The credit grants are kept in the same transaction, after the statement, from what it
+posted (billing.credits.grants.grants_follow): the grants' remainders add up to the
+balance after every posting (invariant 13)."""
+
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -21,10 +25,13 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from accounts.models import License
+from billing.credits.grants import grants_follow
 from billing.ledger.totals import BALANCE_TOTALS, TOTAL_NAMES, sums_select_sql, totals_of
 from billing.models import ROLLUP_SUMS, LedgerEntry, LicenseBalance
 from billing.money import MONEY_MAX, format_money, money_exact, quantize_money
 from portal.exceptions import ApplicationError
+
+Kind = LedgerEntry.Kind
 
 
 class EntryDraft(NamedTuple):
@@ -227,9 +234,15 @@ def exact_amount(amount: Decimal) -> Decimal:
 
 
 def post_entries(
-    *, license: License, balance: LicenseBalance, drafts: Sequence[EntryDraft]
+    *,
+    license: License,
+    balance: LicenseBalance,
+    drafts: Sequence[EntryDraft],
+    expires: Mapping[str, datetime] | None = None,
 ) -> PostResult:
-    """Insert drafts not yet in the ledger and add them to rollups and totals.
+    """Insert drafts not yet in the ledger and add them to rollups, totals and the credit
+    grants. `expires`: when the grant a purchase or credit opens expires, by its external
+    id (none given: never).
 
     Must run inside the transaction that holds `balance` locked.
     """
@@ -246,6 +259,17 @@ def post_entries(
     if inserted is None:  # the plain form: every draft
         inserted = [d.external_id for d in drafts]
     before, after = _balance_moved(balance, balance_after)
+    if inserted:
+        new = set(inserted)
+        grants_follow(
+            license=license,
+            external_ids=[
+                d.external_id for d in drafts if d.kind != Kind.USAGE and d.external_id in new
+            ],
+            balance=after,
+            now=params["now"],
+            expires=expires,
+        )
     return PostResult(list(inserted), before, after)
 
 
@@ -298,11 +322,17 @@ def _external_id_taken(exc: IntegrityError) -> bool:
 
 
 def post_entry(
-    *, license: License, balance: LicenseBalance, draft: EntryDraft
+    *,
+    license: License,
+    balance: LicenseBalance,
+    draft: EntryDraft,
+    expires_at: datetime | None = None,
 ) -> tuple[PostResult, LedgerEntry]:
-    """Post one draft (a purchase, a refund, a credit) and return the entry as stored: the
-    one just inserted, or the one a retry under the same external id already posted."""
-    posted = post_entries(license=license, balance=balance, drafts=[draft])
+    """Post one draft (a purchase, a refund, a credit, an expiry) and return the entry as
+    stored: the one just inserted, or the one a retry under the same external id already
+    posted. `expires_at`: when the grant a purchase or credit opens expires (None: never)."""
+    expires = {draft.external_id: expires_at} if expires_at is not None else None
+    posted = post_entries(license=license, balance=balance, drafts=[draft], expires=expires)
     entry = LedgerEntry.objects.for_license(license).get(external_id=draft.external_id)
     return posted, entry
 

@@ -10,6 +10,7 @@ from typing import NamedTuple
 from django.db import connection
 
 from accounts.models import License
+from billing.credits.grants import grants_settle
 from billing.ledger.posting import (
     _INSERTED_IDS,
     _ON_CONFLICT,
@@ -196,7 +197,8 @@ def post_usage(
     quantity: int,
 ) -> UsagePostResult:
     """Charge usage records (each record id once in `usage`) at `prices`, skipping the
-    entries already in the ledger, and add them to rollups and totals: post_entries for
+    entries already in the ledger, and add them to rollups, totals and the credit grants'
+    consumption: post_entries for
     usage, its entries drafted by the statement. `quantity` is the records' quantities
     added up (a bound on the charges, for the overflow check).
 
@@ -219,5 +221,8 @@ def post_usage(
         balance_after, count, inserted = _post_once(
             cursor, _POST_USAGE_NEW_SQL, _POST_USAGE_SQL, params
         )
+        if count:
+            # The usage the page posted, consumed from the credit grants (one statement).
+            grants_settle(cursor, license=license, balance=balance_after, now=params["now"])
     before, after = _balance_moved(balance, balance_after)
     return UsagePostResult(count, None if inserted is None else list(inserted), before, after)
