@@ -42,8 +42,10 @@ class CreditGrant(models.Model):
     id = models.BigAutoField(primary_key=True)
     license = models.ForeignKey(License, on_delete=models.PROTECT, related_name="+")
     kind = models.CharField(max_length=16, choices=GrantKind.choices)
-    # The entry that brought the credit in (a purchase, a credit, a usage refund).
-    entry = models.OneToOneField(LedgerEntry, on_delete=models.PROTECT, related_name="grant")
+    # The entry that brought the credit in (a purchase, a credit, a usage refund). Entries
+    # are never deleted: the ledger's trigger refuses it and says so (DO_NOTHING leaves the
+    # refusal to it; the foreign key still holds in the database).
+    entry = models.OneToOneField(LedgerEntry, on_delete=models.DO_NOTHING, related_name="grant")
     amount = money_field()
     consumed = money_field(default=ZERO)
     # Refunded to the card (paid grants: refunds of the purchase).
@@ -60,7 +62,7 @@ class CreditGrant(models.Model):
     # When the expiry run closed it (its remainder left the balance, if any was left).
     expired_at = models.DateTimeField(null=True, blank=True)
     expiry_entry = models.OneToOneField(
-        LedgerEntry, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        LedgerEntry, null=True, blank=True, on_delete=models.DO_NOTHING, related_name="+"
     )
 
     objects = TenantQuerySet.as_manager()

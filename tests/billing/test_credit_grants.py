@@ -2,14 +2,18 @@
 (billing.ledger.kinds), and credit grants (billing.credits): paid and promotional, consumed
 promotional first and soonest expiry first, expiring exactly once (invariants 1, 2, 13)."""
 
+import csv
 import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from io import StringIO
 from itertools import count
+from pathlib import Path
 
 import pytest
 import time_machine
+from django.core.management import call_command
 from django.db import connection, connections
 from django.utils import timezone
 
@@ -27,7 +31,7 @@ from billing.ledger.kinds import MOVEMENTS, Bridge, BridgeBroken, movement_of, m
 from billing.ledger.selectors import balance_get
 from billing.models import CreditGrant, LedgerEntry
 from billing.purchases.refunds import purchase_refund_record
-from billing.reconciliation.report import reconciliation_month
+from billing.reconciliation.report import RECONCILIATION_HEADER, reconciliation_month
 from billing.statements.figures import statement_month
 from tests.accounts.factories import LicenseFactory
 from tests.ledger import (
@@ -473,3 +477,82 @@ def test_remainders_add_up_under_concurrent_usage_expiry_and_refunds(
     for month in {lic.local_month(timezone.now() - timedelta(days=d)) for d in range(4)}:
         rows = reconciliation_month(month=month, license=lic).rows
         assert all(r.ok for r in rows), [r.differences for r in rows]
+
+
+# --- the billing team's view ---------------------------------------------------------------
+
+
+def corrupt(sql: str, params: list[object]) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+def differences(license: License, month: date = date(2025, 6, 1)) -> list[str]:
+    (row,) = reconciliation_month(month=month, license=license).rows
+    return [d.what for d in row.differences]
+
+
+def test_the_reconciliation_reports_grants_apart_from_the_ledger(
+    utc_license: License, billing_user: User
+) -> None:
+    paid = buy(utc_license, "10", at=t(1)).entry
+    with time_machine.travel(t(2), tick=False):
+        promo = grant(utc_license, "5", billing_user, expires_at=t(10, 0))
+        spend(utc_license, "1")
+    assert differences(utc_license) == []
+    corrupt(
+        "UPDATE billing_creditgrant SET consumed = consumed + 1 WHERE id = %s",
+        [grant_of(paid).pk],
+    )
+    assert differences(utc_license) == [
+        "grants' remainders (the balance when positive)",
+        "grant rollups paid consumed",
+    ]
+    corrupt(
+        "UPDATE billing_creditgrant SET consumed = consumed - 1 WHERE id = %s", [grant_of(paid).pk]
+    )
+    corrupt("UPDATE billing_grantdailyrollup SET granted = 0 WHERE kind = 'promotional'", [])
+    assert differences(utc_license) == [
+        "grant rollups promotional granted",
+        "grant rollups: promotional granted in the month",
+    ]
+    corrupt("DELETE FROM billing_grantdailyrollup WHERE license_id = %s", [utc_license.pk])
+    corrupt("DELETE FROM billing_creditgrant WHERE id = %s", [grant_of(promo).pk])
+    assert "grants of purchases and credits" in differences(utc_license)
+
+
+def test_an_expiry_not_its_grants_is_reported(utc_license: License, billing_user: User) -> None:
+    with time_machine.travel(t(2), tick=False):
+        promo = grant(utc_license, "5", billing_user, expires_at=t(10, 0))
+    with time_machine.travel(t(11), tick=False):
+        credits_expire()
+    assert differences(utc_license) == []
+    corrupt(
+        "UPDATE billing_creditgrant SET expiry_entry_id = NULL, expired = 0, expired_at = NULL,"
+        " consumed = amount WHERE id = %s",
+        [grant_of(promo).pk],
+    )
+    found = differences(utc_license)
+    assert "expiries (one entry per expired grant)" in found and "grants expired" in found
+
+
+def test_the_reconciliation_csv_carries_the_bridge_and_the_credit_by_kind(
+    every_kind: License, tmp_path: Path
+) -> None:
+    path = tmp_path / "june.csv"
+    call_command("reconcile_ledger", "--month", "2025-06", "--csv", str(path), stdout=StringIO())
+    header, row = list(csv.reader(path.open(encoding="utf-8")))
+    values = dict(zip(header, row, strict=True))
+    assert header[:15] == list(RECONCILIATION_HEADER[:15])  # the old columns keep their places
+    assert (values["purchases"], values["purchase_refunds"], values["credits"]) == (
+        "10.000000", "4.000000", "7.000000",
+    )  # fmt: skip
+    assert (values["usage_refunds"], values["usage"], values["expired"]) == (
+        "1.000000", "3.000000", "2.000000",
+    )  # fmt: skip
+    assert values["refunds"] == "-3.000000"  # the older column: usage refunds less card refunds
+    assert (values["paid_sold"], values["promotional_granted"]) == ("10.000000", "7.000000")
+    assert (values["paid_consumed"], values["promotional_consumed"]) == ("0.000000", "2.000000")
+    assert (values["paid_expired"], values["promotional_expired"]) == ("0.000000", "2.000000")
+    assert values["paid_outstanding"] == "26.000000"
+    assert values["status"] == "ok"
