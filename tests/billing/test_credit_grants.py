@@ -482,7 +482,7 @@ def test_remainders_add_up_under_concurrent_usage_expiry_and_refunds(
 # --- the billing team's view ---------------------------------------------------------------
 
 
-def corrupt(sql: str, params: list[object]) -> None:
+def corrupt(sql: str, params: list[int]) -> None:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
 
