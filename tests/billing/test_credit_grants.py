@@ -556,3 +556,26 @@ def test_the_reconciliation_csv_carries_the_bridge_and_the_credit_by_kind(
     assert (values["paid_expired"], values["promotional_expired"]) == ("0.000000", "2.000000")
     assert values["paid_outstanding"] == "26.000000"
     assert values["status"] == "ok"
+
+
+def test_a_timezone_change_moves_the_months_grants_with_their_entries(
+    utc_license: License, billing_user: User
+) -> None:
+    """A purchase at 23:30 UTC on June 30 is July's in Kathmandu (+05:45): after the change
+    the month's paid credit sold follows the ledger's purchases, and both months reconcile."""
+    from accounts.services import license_save
+
+    buy(utc_license, "10", at=datetime(2025, 6, 30, 23, 30, tzinfo=UTC))
+    with time_machine.travel(t(2), tick=False):
+        grant(utc_license, "5", billing_user, expires_at=datetime(2025, 6, 30, 23, 45, tzinfo=UTC))
+    with time_machine.travel(datetime(2025, 7, 2, tzinfo=UTC), tick=False):
+        credits_expire()
+    june, july = date(2025, 6, 1), date(2025, 7, 1)
+    assert grant_month_get(license=utc_license, month=june).paid_sold == D("10")
+    utc_license.timezone = "Asia/Kathmandu"
+    license_save(acting_user=None, license=utc_license)
+    assert grant_month_get(license=utc_license, month=june).paid_sold == 0
+    moved = grant_month_get(license=utc_license, month=july)
+    assert (moved.paid_sold, moved.promotional_expired) == (D("10"), D("5"))
+    assert_ledger_consistent(utc_license)
+    reconciles(utc_license, june, july)
