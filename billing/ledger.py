@@ -90,12 +90,10 @@ _DRAFT_TYPES = (
 
 # `closed` is the end of the latest closed month in the license's timezone (NULL: none);
 # a draft dated before it is posted now, in the open month, keeping its own time as
-# original_occurred_at and saying so in its description (invariant 11). Keep the INSERT
-# within the first 1 KB of the text: pg_stat_activity shows no more, and the fault tests
-# find a posting waiting on a lock by it (usage's form, whose drafting comes first, shows
-# as "WITH record AS (DELETE FROM posting_usage" instead). `{draft}` is where the drafts
-# come from (posting_draft, or usage records expanded: post_usage); `{on_conflict}` and
-# `{inserted_ids}` are where the two forms of the statement differ (post_entries).
+# original_occurred_at and saying so in its description (invariant 11). `{draft}` is
+# where the drafts come from (posting_draft, or usage records expanded: post_usage);
+# `{on_conflict}` and `{inserted_ids}` are where the two forms of the statement differ
+# (post_entries).
 _POST_SQL_FORM = (
     """
 WITH {draft},
