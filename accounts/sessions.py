@@ -17,31 +17,35 @@ refused — stays Django's own code.
 """
 
 import contextvars
-import functools
-from typing import Any
+from datetime import datetime
+from typing import Any, cast
 
 from django.contrib.auth import SESSION_KEY
 from django.contrib.auth import backends as auth_backends
 from django.contrib.auth import middleware as auth_middleware
 from django.contrib.sessions.backends.db import SessionStore as DatabaseSessionStore
-from django.db import connections
+from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.functional import SimpleLazyObject
 
 from accounts.models import Session, User
 from portal.db_router import read_alias
-from portal.sql import ANY_MOMENT, PreparedQuery, query_prepare
+from portal.sql import ANY_MOMENT, CompiledQuery
 
 _USER_FIELDS = tuple(field.attname for field in User._meta.concrete_fields)
 _ANY_KEY = "stand-in-for-any-session-7734019"  # a stand-in, bound per request
 
 
-@functools.cache
-def _session_query() -> PreparedQuery:
-    query = Session.objects.filter(session_key=_ANY_KEY, expire_date__gt=ANY_MOMENT)
-    columns = query.values_list("session_data", *(f"user__{name}" for name in _USER_FIELDS))
-    return query_prepare(columns, session_key=_ANY_KEY, now=ANY_MOMENT)
+def _session_with_login(*, session_key: str, now: datetime) -> QuerySet:
+    return Session.objects.filter(session_key=session_key, expire_date__gt=now).values_list(
+        "session_data", *(f"user__{name}" for name in _USER_FIELDS)
+    )
+
+
+_SESSION_WITH_LOGIN = CompiledQuery(
+    "session with its login", _session_with_login, session_key=_ANY_KEY, now=ANY_MOMENT
+)
 
 
 def _user_id(value: Any) -> int | None:
@@ -62,8 +66,7 @@ class SessionStore(DatabaseSessionStore):
         return Session
 
     def create_model_instance(self, data: dict) -> Session:
-        session = super().create_model_instance(data)
-        assert isinstance(session, Session)
+        session = cast(Session, super().create_model_instance(data))
         session.user_id = _user_id(data.get(SESSION_KEY))
         return session
 
@@ -71,18 +74,16 @@ class SessionStore(DatabaseSessionStore):
         self.user = None
         if self.session_key is None:  # no cookie, or not a key at all: nothing to read
             return {}
-        query = _session_query()
-        alias = read_alias(Session)  # the primary: who may see what is never read elsewhere
-        with connections[alias].cursor() as cursor:
-            cursor.execute(query.sql, query.bind(session_key=self.session_key, now=timezone.now()))
-            row = cursor.fetchone()
+        rows = _SESSION_WITH_LOGIN.rows(session_key=self.session_key, now=timezone.now())
+        row = rows[0] if rows else None
         if row is None:  # expired or unknown: a new session, as Django's store does
             self._session_key = None
             return {}
         data, user_values = row[0], row[1:]
         if user_values[0] is not None:
             # The User fields need no conversion from what psycopg returns (no from_db_value).
-            self.user = User.from_db(alias, _USER_FIELDS, user_values)
+            # From the primary: who may see what is never read elsewhere (portal/db_router.py).
+            self.user = User.from_db(read_alias(Session), _USER_FIELDS, user_values)
         return self.decode(data)
 
     def joined_user(self, user_id: Any) -> User | None:

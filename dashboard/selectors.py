@@ -8,7 +8,6 @@ the ledger: only the recent-transactions table reads LedgerEntry, by its index
 ten million (docs/invariants.md, 9: cost independent of history).
 """
 
-import functools
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -17,7 +16,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.postgres.expressions import ArraySubquery
-from django.db.models import Case, DateField, F, OuterRef, Sum, When
+from django.db.models import Case, DateField, F, OuterRef, QuerySet, Sum, When
 from django.db.models.functions import Cast, TruncMonth
 from django.utils import timezone
 
@@ -35,7 +34,7 @@ from billing.money import (
 from billing.prices import prices_by_service, prices_current, prices_in_effect
 from dashboard.formatting import CENT, format_age, format_count, format_price
 from payments.selectors import is_card_purchase
-from portal.sql import ANY_MOMENT, PreparedQuery, query_prepare
+from portal.sql import ANY_MOMENT, CompiledQuery
 from usage.selectors import known_current_at_subquery, sync_state_get
 
 RECENT_TRANSACTIONS = 100
@@ -377,18 +376,11 @@ class DashboardBasis:
         )
 
 
-# The basis query's SQL is built by the ORM once per process, for a license and a moment
-# that stand for any: building and compiling its three subqueries took more Python than
-# anything else on a page whose sections were kept (docs/benchmarks.md, part 1), and only
-# its parameters, the license and the moment, differ between requests.
-_ANY_LICENSE = License(pk=-1)
-
-
-@functools.cache
-def _basis_query() -> PreparedQuery:
-    prices = prices_in_effect(ANY_MOMENT)
-    query = (
-        LicenseBalance.objects.for_license(_ANY_LICENSE)
+def _basis(*, license_id: int, moment: datetime) -> QuerySet[LicenseBalance]:
+    """The license's totals row with the prices in effect at `moment` and its last sync."""
+    prices = prices_in_effect(moment)
+    return (
+        LicenseBalance.objects.for_license(License(pk=license_id))
         .annotate(
             basis_price_services=ArraySubquery(prices.values("service")),
             basis_price_units=ArraySubquery(prices.values("unit_price")),
@@ -396,7 +388,13 @@ def _basis_query() -> PreparedQuery:
         )
         .order_by()
     )
-    return query_prepare(query, license_id=_ANY_LICENSE.pk, moment=ANY_MOMENT)
+
+
+# Built by the ORM once per process, for a license and a moment that stand for any
+# (portal/sql.py): building and compiling its three subqueries took more Python than
+# anything else on a page whose sections were kept, and only the license and the moment
+# differ between requests.
+_BASIS = CompiledQuery("dashboard basis", _basis, license_id=-1, moment=ANY_MOMENT)
 
 
 def dashboard_basis(*, license: License, now: datetime | None = None) -> DashboardBasis:
@@ -404,11 +402,9 @@ def dashboard_basis(*, license: License, now: datetime | None = None) -> Dashboa
     is read after it, the rollups and the recent entries, is at least as new, so content
     rendered under a version never shows money older than that version)."""
     now = now or timezone.now()
-    query = _basis_query()
-    # A raw queryset is routed like any read of LicenseBalance (the replica on the pages
-    # that allow it, portal/db_router.py).
-    params = query.bind(license_id=license.pk, moment=now)
-    row: Any = next(iter(LicenseBalance.objects.raw(query.sql, params)), None)  # the basis_*
+    # Routed like any read of LicenseBalance (the replica on the pages that allow it,
+    # portal/db_router.py).
+    row: Any = next(iter(_BASIS.rows(license_id=license.pk, moment=now)), None)  # the basis_*
     if row is not None:
         totals = row
         current = prices_by_service(
