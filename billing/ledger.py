@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, get_type_hints
 
 import psycopg
 from django.db import IntegrityError, connection, transaction
@@ -69,24 +69,40 @@ def _rollup_adds(table: str) -> str:
 # COPYed in: psycopg writes a draft's row in C, and PostgreSQL reads the table without
 # parsing anything (sending them as JSON instead cost as much in Python and, on the
 # server, a jsonb parse and fifteen field extractions an entry: 15 % more of PostgreSQL's
-# time than the inserts themselves). Its columns are EntryDraft's fields, in their order.
-# The statement empties it as it reads it, and every commit empties it too.
-_DRAFT_TABLE_SQL = """
-CREATE TEMP TABLE IF NOT EXISTS posting_draft (
-    kind text, amount numeric, occurred_at timestamptz, external_id text, service text,
-    tokens bigint, images bigint, api_calls smallint, description text, refund_of_id bigint,
-    reason text, created_by_id bigint, request_id text, endpoint text, status text
-) ON COMMIT DELETE ROWS
-"""
-# In binary: PostgreSQL parses no numbers or dates, and psycopg writes the rows with about a
-# quarter less Python (10.5 against 13-16 µs a usage record, posting alone, side by side):
-# time the sync's main thread spends while PostgreSQL waits for the rows.
-_DRAFT_COPY_SQL = f"COPY posting_draft ({', '.join(EntryDraft._fields)}) FROM STDIN (FORMAT BINARY)"
-# The table's column types, in its order (binary COPY sends no type names).
-_DRAFT_TYPES = (
-    "text", "numeric", "timestamptz", "text", "text", "int8", "int8", "int2", "text",
-    "int8", "text", "int8", "text", "text", "text",
-)  # fmt: skip
+# time than the inserts themselves). The statement empties it as it reads it, and every
+# commit empties it too. Each table is made from its draft's named tuple (_DraftTable), so
+# the table, the COPY and the rows cannot disagree.
+_SQL_TYPES: dict[Any, str] = {
+    str: "text",
+    Decimal: "numeric",
+    datetime: "timestamptz",
+    int: "int8",
+    int | None: "int8",
+}
+
+
+@dataclass(frozen=True)
+class _DraftTable:
+    """The session's temporary table of a draft's rows: one column per field of the named
+    tuple, in its order, of the SQL type of its annotation."""
+
+    create_sql: str
+    copy_sql: str
+    types: tuple[str, ...]  # binary COPY names no types: psycopg is told them
+
+
+def _draft_table(name: str, draft: type[tuple]) -> _DraftTable:
+    fields: tuple[str, ...] = draft._fields  # type: ignore[attr-defined]
+    types = tuple(_SQL_TYPES[hint] for hint in get_type_hints(draft).values())
+    columns = ", ".join(f"{field} {sql}" for field, sql in zip(fields, types, strict=True))
+    return _DraftTable(
+        create_sql=f"CREATE TEMP TABLE IF NOT EXISTS {name} ({columns}) ON COMMIT DELETE ROWS",
+        copy_sql=f"COPY {name} ({', '.join(fields)}) FROM STDIN (FORMAT BINARY)",
+        types=types,
+    )
+
+
+_DRAFT_TABLE = _draft_table("posting_draft", EntryDraft)
 
 # `closed` is the end of the latest closed month in the license's timezone (NULL: none);
 # a draft dated before it is posted now, in the open month, keeping its own time as
@@ -229,7 +245,7 @@ def post_entries(
     totals_refuse_overflow(balance, drafts)
     params = _posting_params(license)
     with connection.cursor() as cursor:
-        _copy_rows(cursor, _DRAFT_TABLE_SQL, _DRAFT_COPY_SQL, _DRAFT_TYPES, drafts)
+        _copy_rows(cursor, _DRAFT_TABLE, drafts)
         balance_after, _, inserted = _post_once(cursor, _POST_NEW_SQL, _POST_SQL, params)
     if inserted is None:  # the plain form: every draft
         inserted = [d.external_id for d in drafts]
@@ -243,13 +259,13 @@ def _posting_params(license: License) -> dict[str, Any]:
     return {"license_id": license.pk, "tz": license.timezone, "now": timezone.now()}
 
 
-def _copy_rows(
-    cursor: Any, table_sql: str, copy_sql: str, types: Sequence[str], rows: Sequence[tuple]
-) -> None:
-    """The rows into the session's temporary table the posting statement reads, in binary."""
-    cursor.execute(table_sql)
-    with cursor.connection.cursor().copy(copy_sql) as copy:
-        copy.set_types(types)
+def _copy_rows(cursor: Any, table: _DraftTable, rows: Sequence[tuple]) -> None:
+    """The rows into the session's temporary table the posting statement reads, in binary:
+    PostgreSQL parses no numbers or dates, and psycopg writes the rows with less Python,
+    while the sync's main thread has PostgreSQL waiting for them."""
+    cursor.execute(table.create_sql)
+    with cursor.connection.cursor().copy(table.copy_sql) as copy:
+        copy.set_types(table.types)
         for row in rows:
             copy.write_row(row)
 
@@ -305,17 +321,7 @@ class UsagePostResult:
     balance_after: Decimal
 
 
-_USAGE_TABLE_SQL = """
-CREATE TEMP TABLE IF NOT EXISTS posting_usage (
-    record_id text, occurred_at timestamptz, input_tokens bigint, cached_tokens bigint,
-    completion_tokens bigint, images bigint, description text, request_id text,
-    endpoint text, status text
-) ON COMMIT DELETE ROWS
-"""
-_USAGE_COPY_SQL = f"COPY posting_usage ({', '.join(UsageDraft._fields)}) FROM STDIN (FORMAT BINARY)"
-_USAGE_TYPES = (
-    "text", "timestamptz", "int8", "int8", "int8", "int8", "text", "text", "text", "text",
-)  # fmt: skip
+_USAGE_TABLE = _draft_table("posting_usage", UsageDraft)
 
 # A record's entries: one per service it used, in this order, the first carrying the API
 # call; a call that used nothing (a failed call) is one zero charge on ai_data, priced at
@@ -391,7 +397,7 @@ def post_usage(
         return UsagePostResult(0, [], balance.balance, balance.balance)
     params = {**_posting_params(license), **prices.periods()}
     with connection.cursor() as cursor:
-        _copy_rows(cursor, _USAGE_TABLE_SQL, _USAGE_COPY_SQL, _USAGE_TYPES, usage)
+        _copy_rows(cursor, _USAGE_TABLE, usage)
         # Each charge is at most its quantity at the largest price, rounded up by less
         # than a micro-dollar; a record makes at most four.
         bound = quantity * prices.largest() + MONEY_QUANT * 4 * len(usage)
