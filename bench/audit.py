@@ -1,0 +1,354 @@
+"""7. Clever code, on and off: what each mechanism that goes past the framework's way buys,
+measured side by side in one run (docs/architecture.md, "Clever code, audited").
+
+- **Pages** (in-process, as part 1): the kept dashboard of the largest license, each round
+  one request per variant in a rotating order: today's code; Django's own session engine,
+  authentication middleware and backend (the session's row, then the login's: the framework
+  way, accounts/sessions.py off); every compiled-once query built and compiled by the ORM
+  per request (portal.sql.COMPILE_ONCE off); both off.
+- **Garbage collector** (one process per variant, as a web worker, alternating): the usage
+  explorer's year by endpoint and the kept dashboard with the loaded app frozen out of the
+  full collections and the young threshold raised (portal/heap.py), with either alone,
+  and with neither (Python's defaults).
+- **Ingest**: a fresh license synced end to end (part 3's path), the drafts COPYed in binary
+  (billing/ledger.py) or in text, alternating.
+
+    python -m bench --parts audit
+"""
+
+import gc
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.contrib.sessions.backends.db import SessionStore as DatabaseSessionStore
+from django.db import connection
+from django.test import Client, override_settings
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+import accounts.sessions
+from bench.setup import ROOT
+from bench.stats import summary_ms
+
+PAGE_ROUNDS = 600
+GC_ROUNDS = 4
+GC_REQUESTS = 150
+INGEST_ROUNDS = 4
+INGEST_RECORDS = 20_000
+WARMUP = 20
+
+
+class SessionStore(accounts.sessions.SessionStore):
+    """Django's database store over accounts.Session, as Django documents extending it
+    (a model of one's own, get_model_class and create_model_instance): Django's load, the
+    session's row alone; the login is read after it by Django's ModelBackend."""
+
+    load = DatabaseSessionStore.load
+
+
+def _framework_sessions(compiled: bool = False) -> dict[str, Any]:
+    """Django's authentication middleware and backend, and the session store of this module
+    (Django's load) or, `compiled`, bench.audit_sessions' (both reads compiled once)."""
+    backend = "bench.audit_sessions" if compiled else "django.contrib.auth.backends"
+    swap = {
+        "accounts.sessions.AuthenticationMiddleware": (
+            "django.contrib.auth.middleware.AuthenticationMiddleware"
+        ),
+        "accounts.sessions.ModelBackend": f"{backend}.ModelBackend",
+    }
+    return {
+        "SESSION_ENGINE": "bench.audit_sessions" if compiled else __name__,
+        "MIDDLEWARE": [swap.get(m, m) for m in settings.MIDDLEWARE],
+        "AUTHENTICATION_BACKENDS": [swap.get(b, b) for b in settings.AUTHENTICATION_BACKENDS],
+    }
+
+
+@contextmanager
+def _compile_once(on: bool) -> Iterator[None]:
+    import portal.sql
+
+    before = portal.sql.COMPILE_ONCE
+    portal.sql.COMPILE_ONCE = on
+    try:
+        yield
+    finally:
+        portal.sql.COMPILE_ONCE = before
+
+
+# variant -> (sessions: today's, Django's or Django's two reads compiled once; compile once?)
+PAGE_VARIANTS = {
+    "today": ("today", True),
+    "Django's sessions": ("django", True),
+    "two reads, compiled once": ("two compiled", True),
+    "ORM per request": ("today", False),
+    "both off": ("django", False),
+}
+
+
+def run_pages(env: dict, key: str, rounds: int = PAGE_ROUNDS) -> dict:
+    license = env["licenses"][key]
+    url = reverse("dashboard:overview", kwargs={"license_id": license.public_id})
+    today = {
+        "SESSION_ENGINE": settings.SESSION_ENGINE,
+        "MIDDLEWARE": list(settings.MIDDLEWARE),
+        "AUTHENTICATION_BACKENDS": list(settings.AUTHENTICATION_BACKENDS),
+    }
+    sessions_by = {
+        "today": today,
+        "django": _framework_sessions(),
+        "two compiled": _framework_sessions(compiled=True),
+    }
+    clients: dict[str, tuple[Client, dict, bool]] = {}
+    for name, (sessions, compiled) in PAGE_VARIANTS.items():
+        overrides = sessions_by[sessions]
+        # The same override around every variant's requests, so each pays the same for it.
+        with override_settings(**overrides):
+            client = Client()  # its handler loads the middleware of these settings
+            client.force_login(env["user"])
+            with _compile_once(compiled):
+                for _ in range(WARMUP):
+                    response = client.get(url)
+                    assert response.status_code == 200, response.status_code
+        clients[name] = (client, overrides, compiled)
+    queries = {}
+    for name, (client, overrides, compiled) in clients.items():
+        with (
+            override_settings(**overrides),
+            _compile_once(compiled),
+            CaptureQueriesContext(connection) as ctx,
+        ):
+            client.get(url)
+        queries[name] = len(ctx.captured_queries)
+    wall: dict[str, list[float]] = {name: [] for name in clients}
+    cpu: dict[str, list[float]] = {name: [] for name in clients}
+    names = list(clients)
+    load_before = os.getloadavg()[0]
+    for i in range(rounds):
+        for name in names[i % len(names) :] + names[: i % len(names)]:
+            client, overrides, compiled = clients[name]
+            with override_settings(**overrides), _compile_once(compiled):
+                started_cpu = time.process_time()
+                started = time.perf_counter()
+                response = client.get(url)
+                wall[name].append(time.perf_counter() - started)
+                cpu[name].append(time.process_time() - started_cpu)
+            assert response.status_code == 200
+    return {
+        "license": key,
+        "rounds": rounds,
+        "load": [load_before, os.getloadavg()[0]],
+        "variants": {
+            name: {
+                **summary_ms(wall[name]),
+                "cpu_p50": summary_ms(cpu[name])["p50"],
+                "cpu_p95": summary_ms(cpu[name])["p95"],
+                "queries": queries[name],
+            }
+            for name in names
+        },
+    }
+
+
+# variant -> (loaded app frozen?, young threshold)
+GC_VARIANTS = {
+    "today (frozen, 10,000)": (True, 10_000),
+    "frozen, 700": (True, 700),
+    "not frozen, 10,000": (False, 10_000),
+    "Python's defaults": (False, 700),
+}
+
+
+def gc_worker(variant: str, key: str, requests: int) -> dict:
+    """In a process of its own (bench.audit_worker): the explorer's year and the kept
+    dashboard, `requests` each, interleaved, with the collector set as `variant` once the app
+    is loaded."""
+    from django.urls import get_resolver
+
+    from accounts.models import License, User
+
+    get_resolver().url_patterns  # noqa: B018  the URLconf and the views, as wsgi loads them
+    frozen, young = GC_VARIANTS[variant]
+    gc.collect()
+    if frozen:
+        gc.freeze()
+    gc.set_threshold(young, *gc.get_threshold()[1:])
+    license = License.objects.get(key=key)
+    client = Client()
+    client.force_login(User.objects.get(email="bench@portal.example"))
+    local_today = timezone.now().astimezone(license.tzinfo).date()
+    pages = {
+        "explorer": (
+            reverse("dashboard:usage_explorer", kwargs={"license_id": license.public_id}),
+            {
+                "from": (local_today - timedelta(days=364)).isoformat(),
+                "to": local_today.isoformat(),
+                "granularity": "day",
+                "group_by": "endpoint",
+            },
+        ),
+        "dashboard": (
+            reverse("dashboard:overview", kwargs={"license_id": license.public_id}),
+            {},
+        ),
+    }
+    for _ in range(WARMUP):
+        for url, params in pages.values():
+            assert client.get(url, params).status_code == 200
+    # Each collection's pause, by generation (a callback's start and stop).
+    pauses: dict[int, list[float]] = {0: [], 1: [], 2: []}
+    began = 0.0
+
+    def pause(phase: str, info: dict) -> None:
+        nonlocal began
+        if phase == "start":
+            began = time.perf_counter()
+        else:
+            pauses[info["generation"]].append(time.perf_counter() - began)
+
+    gc.callbacks.append(pause)
+    timings: dict[str, list[float]] = {page: [] for page in pages}
+    for _ in range(requests):
+        for page, (url, params) in pages.items():
+            started = time.perf_counter()
+            response = client.get(url, params)
+            timings[page].append(time.perf_counter() - started)
+            assert response.status_code == 200
+    gc.callbacks.remove(pause)
+    return {"timings": timings, "pauses": pauses, "frozen": gc.get_freeze_count()}
+
+
+def run_gc(key: str, rounds: int = GC_ROUNDS, requests: int = GC_REQUESTS) -> dict:
+    timings: dict[str, dict[str, list[float]]] = {v: {} for v in GC_VARIANTS}
+    pauses: dict[str, dict[str, list[float]]] = {
+        v: {"0": [], "1": [], "2": []} for v in GC_VARIANTS
+    }
+    frozen: dict[str, int] = {}
+    names = list(GC_VARIANTS)
+    load_before = os.getloadavg()[0]
+    for i in range(rounds):
+        for variant in names[i % len(names) :] + names[: i % len(names)]:
+            out = subprocess.run(
+                [sys.executable, "-m", "bench.audit_worker", variant, key, str(requests)],
+                cwd=ROOT,
+                env={**os.environ, "PYTHONPATH": str(ROOT)},
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            result = json.loads(out.stdout.strip().splitlines()[-1])
+            for page, values in result["timings"].items():
+                timings[variant].setdefault(page, []).extend(values)
+            for generation, values in result["pauses"].items():
+                pauses[variant][generation].extend(values)
+            frozen[variant] = result["frozen"]
+    return {
+        "license": key,
+        "rounds": rounds,
+        "requests": requests,
+        "load": [load_before, os.getloadavg()[0]],
+        "variants": {
+            variant: {
+                "pages": {page: summary_ms(values) for page, values in timings[variant].items()},
+                # Per generation: how many collections, their pauses added up and the longest.
+                "collections": {
+                    generation: {
+                        "count": len(values),
+                        "total_ms": sum(values) * 1000,
+                        "max_ms": max(values, default=0) * 1000,
+                    }
+                    for generation, values in pauses[variant].items()
+                },
+                "frozen_objects": frozen[variant],
+            }
+            for variant in names
+        },
+    }
+
+
+def _copy_rows_text(cursor: Any, table: Any, rows: Any) -> None:
+    """billing.ledger._copy_rows in text, psycopg's default: no column types given."""
+    cursor.execute(table.create_sql)
+    with cursor.connection.cursor().copy(table.copy_sql.replace(" (FORMAT BINARY)", "")) as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
+COPY_VARIANTS = ("binary", "text")
+
+
+def run_ingest(rounds: int = INGEST_ROUNDS, records: int = INGEST_RECORDS) -> dict:
+    import billing.ledger
+    from accounts.models import License
+    from bench.ingest import backend_cpu, own_cpu, start_upstream
+    from usage.services import usage_sync_license
+
+    binary = billing.ledger._copy_rows
+    rates: dict[str, list[float]] = {v: [] for v in COPY_VARIANTS}
+    python_ms: dict[str, list[float]] = {v: [] for v in COPY_VARIANTS}
+    postgres_ms: dict[str, list[float]] = {v: [] for v in COPY_VARIANTS}
+    load_before = os.getloadavg()[0]
+    previous_url = settings.UPSTREAM_URL
+    try:
+        for i in range(rounds):
+            for variant in COPY_VARIANTS if i % 2 == 0 else COPY_VARIANTS[::-1]:
+                n = License.objects.filter(key__startswith="BENCH-AUDIT-").count() + 1
+                license = License.objects.create(
+                    key=f"BENCH-AUDIT-{n}",
+                    name=f"Bench audit {n}",
+                    contact_email="bench@portal.example",
+                    timezone="America/New_York",
+                )
+                proc, url, served = start_upstream(license.key, license.timezone, records)
+                settings.UPSTREAM_URL = url
+                billing.ledger._copy_rows = binary if variant == "binary" else _copy_rows_text
+                try:
+                    before = (backend_cpu(), own_cpu())
+                    started = time.perf_counter()
+                    result = usage_sync_license(license=license, trigger="bench-audit")
+                    seconds = time.perf_counter() - started
+                    database = backend_cpu()
+                    python = own_cpu() - before[1]
+                finally:
+                    billing.ledger._copy_rows = binary
+                    proc.terminate()
+                    proc.wait(timeout=10)
+                assert result.complete and result.records_charged == served, result
+                rates[variant].append(served / seconds)
+                python_ms[variant].append(python / served * 1e6)  # per 1,000 records
+                if database is not None and before[0] is not None:
+                    postgres_ms[variant].append((database - before[0]) / served * 1e6)
+    finally:
+        settings.UPSTREAM_URL = previous_url
+    import statistics
+
+    return {
+        "rounds": rounds,
+        "records": records,
+        "load": [load_before, os.getloadavg()[0]],
+        "variants": {
+            v: {
+                "rate": statistics.median(rates[v]),
+                "rates": rates[v],
+                "python_ms": statistics.median(python_ms[v]),
+                "postgres_ms": statistics.median(postgres_ms[v]) if postgres_ms[v] else None,
+            }
+            for v in COPY_VARIANTS
+        },
+    }
+
+
+def run(env: dict, key: str, quick: bool = False) -> dict:
+    return {
+        "pages": run_pages(env, key, rounds=300 if quick else PAGE_ROUNDS),
+        "gc": run_gc(key, rounds=2 if quick else GC_ROUNDS, requests=100 if quick else GC_REQUESTS),
+        "ingest": run_ingest(rounds=2 if quick else INGEST_ROUNDS),
+    }
