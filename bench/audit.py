@@ -7,18 +7,20 @@ measured side by side in one run (docs/architecture.md, "Clever code, audited").
   way, accounts/sessions.py off); every compiled-once query built and compiled by the ORM
   per request (portal.sql.COMPILE_ONCE off); both off.
 - **Garbage collector** (one process per variant, as a web worker, alternating): the usage
-  explorer's year by endpoint and the kept dashboard with the loaded app frozen out of the
-  full collections and the young threshold raised (portal/heap.py), with either alone,
-  and with neither (Python's defaults).
+  explorer's year by endpoint (the page that allocates most) with the loaded app frozen out
+  of the full collections and the young threshold raised (portal/heap.py), with either
+  alone, and with neither (Python's defaults).
 - **Ingest**: a fresh license synced end to end (part 3's path), the drafts COPYed in binary
   (billing/ledger.py) or in text, alternating.
 
     python -m bench --parts audit
+    BENCH_AUDIT=gc python -m bench --parts audit    # one comparison of the three
 """
 
 import gc
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -37,11 +39,11 @@ from django.utils import timezone
 
 import accounts.sessions
 from bench.setup import ROOT
-from bench.stats import summary_ms
+from bench.stats import percentile, summary_ms
 
 PAGE_ROUNDS = 600
-GC_ROUNDS = 4
-GC_REQUESTS = 150
+GC_ROUNDS = 3
+GC_REQUESTS = 300
 INGEST_ROUNDS = 4
 INGEST_RECORDS = 20_000
 WARMUP = 20
@@ -168,9 +170,9 @@ GC_VARIANTS = {
 
 
 def gc_worker(variant: str, key: str, requests: int) -> dict:
-    """In a process of its own (bench.audit_worker): the explorer's year and the kept
-    dashboard, `requests` each, interleaved, with the collector set as `variant` once the app
-    is loaded."""
+    """In a process of its own (bench.audit_worker): `requests` of the usage explorer's year
+    by endpoint (the page that allocates most), with the collector set as `variant` once the
+    app is loaded, as portal/wsgi.py does."""
     from django.urls import get_resolver
 
     from accounts.models import License, User
@@ -185,52 +187,42 @@ def gc_worker(variant: str, key: str, requests: int) -> dict:
     client = Client()
     client.force_login(User.objects.get(email="bench@portal.example"))
     local_today = timezone.now().astimezone(license.tzinfo).date()
-    pages = {
-        "explorer": (
-            reverse("dashboard:usage_explorer", kwargs={"license_id": license.public_id}),
-            {
-                "from": (local_today - timedelta(days=364)).isoformat(),
-                "to": local_today.isoformat(),
-                "granularity": "day",
-                "group_by": "endpoint",
-            },
-        ),
-        "dashboard": (
-            reverse("dashboard:overview", kwargs={"license_id": license.public_id}),
-            {},
-        ),
+    url = reverse("dashboard:usage_explorer", kwargs={"license_id": license.public_id})
+    params = {
+        "from": (local_today - timedelta(days=364)).isoformat(),
+        "to": local_today.isoformat(),
+        "granularity": "day",
+        "group_by": "endpoint",
     }
     for _ in range(WARMUP):
-        for url, params in pages.values():
-            assert client.get(url, params).status_code == 200
-    # Each collection's pause, by generation (a callback's start and stop).
-    pauses: dict[int, list[float]] = {0: [], 1: [], 2: []}
+        assert client.get(url, params).status_code == 200
+    # Each full collection's pause (a callback's start and stop).
+    pauses: list[float] = []
     began = 0.0
 
     def pause(phase: str, info: dict) -> None:
         nonlocal began
+        if info["generation"] != 2:
+            return
         if phase == "start":
             began = time.perf_counter()
         else:
-            pauses[info["generation"]].append(time.perf_counter() - began)
+            pauses.append(time.perf_counter() - began)
 
     gc.callbacks.append(pause)
-    timings: dict[str, list[float]] = {page: [] for page in pages}
+    timings: list[float] = []
     for _ in range(requests):
-        for page, (url, params) in pages.items():
-            started = time.perf_counter()
-            response = client.get(url, params)
-            timings[page].append(time.perf_counter() - started)
-            assert response.status_code == 200
+        started = time.perf_counter()
+        response = client.get(url, params)
+        timings.append(time.perf_counter() - started)
+        assert response.status_code == 200
     gc.callbacks.remove(pause)
     return {"timings": timings, "pauses": pauses, "frozen": gc.get_freeze_count()}
 
 
 def run_gc(key: str, rounds: int = GC_ROUNDS, requests: int = GC_REQUESTS) -> dict:
-    timings: dict[str, dict[str, list[float]]] = {v: {} for v in GC_VARIANTS}
-    pauses: dict[str, dict[str, list[float]]] = {
-        v: {"0": [], "1": [], "2": []} for v in GC_VARIANTS
-    }
+    timings: dict[str, list[float]] = {v: [] for v in GC_VARIANTS}
+    pauses: dict[str, list[float]] = {v: [] for v in GC_VARIANTS}
     frozen: dict[str, int] = {}
     names = list(GC_VARIANTS)
     load_before = os.getloadavg()[0]
@@ -245,10 +237,8 @@ def run_gc(key: str, rounds: int = GC_ROUNDS, requests: int = GC_REQUESTS) -> di
                 check=True,
             )
             result = json.loads(out.stdout.strip().splitlines()[-1])
-            for page, values in result["timings"].items():
-                timings[variant].setdefault(page, []).extend(values)
-            for generation, values in result["pauses"].items():
-                pauses[variant][generation].extend(values)
+            timings[variant] += result["timings"]
+            pauses[variant] += result["pauses"]
             frozen[variant] = result["frozen"]
     return {
         "license": key,
@@ -257,16 +247,13 @@ def run_gc(key: str, rounds: int = GC_ROUNDS, requests: int = GC_REQUESTS) -> di
         "load": [load_before, os.getloadavg()[0]],
         "variants": {
             variant: {
-                "pages": {page: summary_ms(values) for page, values in timings[variant].items()},
-                # Per generation: how many collections, their pauses added up and the longest.
-                "collections": {
-                    generation: {
-                        "count": len(values),
-                        "total_ms": sum(values) * 1000,
-                        "max_ms": max(values, default=0) * 1000,
-                    }
-                    for generation, values in pauses[variant].items()
-                },
+                **summary_ms(timings[variant]),
+                "p99": percentile(timings[variant], 99) * 1000,
+                "mean": statistics.mean(timings[variant]) * 1000,
+                # Full collections: how many, their pauses added up, the longest.
+                "full": len(pauses[variant]),
+                "full_total_ms": sum(pauses[variant]) * 1000,
+                "full_max_ms": max(pauses[variant], default=0) * 1000,
                 "frozen_objects": frozen[variant],
             }
             for variant in names
@@ -328,8 +315,6 @@ def run_ingest(rounds: int = INGEST_ROUNDS, records: int = INGEST_RECORDS) -> di
                     postgres_ms[variant].append((database - before[0]) / served * 1e6)
     finally:
         settings.UPSTREAM_URL = previous_url
-    import statistics
-
     return {
         "rounds": rounds,
         "records": records,
@@ -347,8 +332,15 @@ def run_ingest(rounds: int = INGEST_ROUNDS, records: int = INGEST_RECORDS) -> di
 
 
 def run(env: dict, key: str, quick: bool = False) -> dict:
-    return {
-        "pages": run_pages(env, key, rounds=300 if quick else PAGE_ROUNDS),
-        "gc": run_gc(key, rounds=2 if quick else GC_ROUNDS, requests=100 if quick else GC_REQUESTS),
-        "ingest": run_ingest(rounds=2 if quick else INGEST_ROUNDS),
-    }
+    """The three comparisons, or those BENCH_AUDIT names (pages, gc, ingest)."""
+    wanted = os.environ.get("BENCH_AUDIT", "pages,gc,ingest").split(",")
+    out: dict[str, Any] = {}
+    if "pages" in wanted:
+        out["pages"] = run_pages(env, key, rounds=300 if quick else PAGE_ROUNDS)
+    if "gc" in wanted:
+        out["gc"] = run_gc(
+            key, rounds=2 if quick else GC_ROUNDS, requests=150 if quick else GC_REQUESTS
+        )
+    if "ingest" in wanted:
+        out["ingest"] = run_ingest(rounds=2 if quick else INGEST_ROUNDS)
+    return out
