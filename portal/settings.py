@@ -82,7 +82,7 @@ MIDDLEWARE = [
     "portal.middleware.SessionActivityMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "accounts.sessions.AuthenticationMiddleware",  # Django's, with the session's login
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
     # After the session and the login: notes a person's own writes (read-your-writes).
     "portal.db_router.ReadYourWritesMiddleware",
@@ -158,7 +158,7 @@ REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",  # refuses logins that are locked out
-    # Django's ModelBackend, taking the login read together with the session (accounts/sessions.py).
+    # Django's ModelBackend, by the path the sessions name (accounts/sessions.py).
     "accounts.sessions.ModelBackend",
 ]
 LOGIN_URL = "accounts:login"
@@ -235,7 +235,7 @@ CACHES = {
     },
 }
 
-# Django's database sessions, each read together with its login in one query.
+# Django's database sessions, in accounts.Session (accounts/sessions.py).
 SESSION_ENGINE = "accounts.sessions"
 SESSION_COOKIE_AGE = env.int("SESSION_IDLE_SECONDS", default=60 * 60 * 2)
 # A person's requests renew the idle timeout at most this often (portal.middleware).

@@ -10,7 +10,6 @@ from uuid import uuid4
 
 import pytest
 from django.db.models import QuerySet, Value
-from django.test import Client
 from django.urls import get_resolver
 from django.utils import timezone
 
@@ -40,9 +39,6 @@ def test_every_compiled_query_gives_the_orm_s_own_rows_field_by_field(
     buy(license_a, "25.00")  # a totals row for the dashboard basis
     SyncState.objects.create(license=license_a, last_success_at=now - timedelta(minutes=3))
     MembershipFactory(license=license_b, user=member_a, role="member")  # a second license
-    client = Client()
-    client.force_login(member_a)
-    session_key = client.session.session_key
     # Each query's values: some that find rows, some that find none.
     cases: dict[str, list[dict[str, Any]]] = {
         "license access": [
@@ -54,10 +50,6 @@ def test_every_compiled_query_gives_the_orm_s_own_rows_field_by_field(
             {"license_id": license_a.pk, "moment": now},
             {"license_id": license_b.pk, "moment": now},
         ],
-        "session with its login": [
-            {"session_key": session_key, "now": now},
-            {"session_key": session_key, "now": now + timedelta(days=400)},
-        ],
     }
     # A new CompiledQuery needs its cases here.
     assert sorted(q.name for q in QUERIES) == sorted(cases)
@@ -68,7 +60,7 @@ def test_every_compiled_query_gives_the_orm_s_own_rows_field_by_field(
             framework = [_fields(row) for row in query.build(**values)]
             assert compiled == framework, (query.name, values)
             found += len(compiled)
-    assert found >= 5  # not only empty answers were compared
+    assert found >= 4  # not only empty answers were compared
 
 
 def _query(queryset_of: Callable[..., QuerySet], **stand_ins: Any) -> CompiledQuery:
