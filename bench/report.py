@@ -884,13 +884,14 @@ def _audit_gc(collector: dict) -> list[str]:
         f"gc.callbacks. Load average {collector['load'][0]:.1f}, then "
         f"{collector['load'][1]:.1f}.",
         "",
-        "| variant | p50 ms | p95 ms | p99 ms | mean ms | full collections | their total ms "
-        "| longest ms |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| variant | p50 ms | p95 ms | p99 ms | mean ms | CPU p50 ms | CPU p95 ms "
+        "| full collections | their total ms | longest ms |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for name, v in collector["variants"].items():
         out.append(
             f"| {name} | {ms(v['p50'])} | {ms(v['p95'])} | {ms(v['p99'])} | {ms(v['mean'])} "
+            f"| {ms(v['cpu_p50'])} | {ms(v['cpu_p95'])} "
             f"| {v['full']} | {v['full_total_ms']:.0f} | {v['full_max_ms']:.0f} |"
         )
     return [*out, ""]
