@@ -2,16 +2,16 @@
 measured side by side in one run (docs/architecture.md, "Clever code, audited").
 
 - **Pages** (in-process, as part 1): the kept dashboard of the largest license, each round
-  one request per variant in a rotating order: today's code; Django's own session engine,
-  authentication middleware and backend (the session's row, then the login's: the framework
-  way, accounts/sessions.py off); every compiled-once query built and compiled by the ORM
-  per request (portal.sql.COMPILE_ONCE off); both off.
+  one request per variant in a rotating order: today's code (the license access and the
+  dashboard's basis compiled once, portal/sql.py; the session and its login read by
+  Django); the session's and the login's reads compiled once too (bench/audit_sessions.py);
+  every query built and compiled by the ORM per request (portal.sql.COMPILE_ONCE off).
 - **Garbage collector** (one process per variant, as a web worker, alternating): the usage
   explorer's year by endpoint (the page that allocates most) with the young threshold
   raised (portal/heap.py), with the loaded app also frozen out of the full collections
   (gc.freeze, which it did before), with the app frozen alone, and with Python's defaults.
-- **Ingest**: a fresh license synced end to end (part 3's path), the drafts COPYed in binary
-  (billing/ledger.py) or in text, alternating.
+- **Ingest**: a fresh license synced end to end (part 3's path), the drafts COPYed in text
+  (billing/ledger.py, psycopg's default) or in binary, alternating.
 
     python -m bench --parts audit
     BENCH_AUDIT=gc python -m bench --parts audit    # one comparison of the three
@@ -30,47 +30,32 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.contrib.sessions.backends.db import SessionStore as DatabaseSessionStore
 from django.db import connection
 from django.test import Client, override_settings
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-import accounts.sessions
 from bench.setup import ROOT
 from bench.stats import percentile, summary_ms
 
 PAGE_ROUNDS = 600
-GC_ROUNDS = 3
-GC_REQUESTS = 300
+GC_ROUNDS = 6
+GC_REQUESTS = 150
 INGEST_ROUNDS = 4
 INGEST_RECORDS = 20_000
 WARMUP = 20
 
 
-class SessionStore(accounts.sessions.SessionStore):
-    """Django's database store over accounts.Session, as Django documents extending it
-    (a model of one's own, get_model_class and create_model_instance): Django's load, the
-    session's row alone; the login is read after it by Django's ModelBackend."""
-
-    load = DatabaseSessionStore.load
-
-
-def _framework_sessions(compiled: bool = False) -> dict[str, Any]:
-    """Django's authentication middleware and backend, and the session store of this module
-    (Django's load) or, `compiled`, bench.audit_sessions' (both reads compiled once)."""
-    backend = "bench.audit_sessions" if compiled else "django.contrib.auth.backends"
-    swap = {
-        "accounts.sessions.AuthenticationMiddleware": (
-            "django.contrib.auth.middleware.AuthenticationMiddleware"
-        ),
-        "accounts.sessions.ModelBackend": f"{backend}.ModelBackend",
-    }
+def _compiled_sessions() -> dict[str, Any]:
+    """Settings for bench.audit_sessions: the session's and the login's reads compiled once."""
+    backend = "accounts.sessions.ModelBackend"
     return {
-        "SESSION_ENGINE": "bench.audit_sessions" if compiled else __name__,
-        "MIDDLEWARE": [swap.get(m, m) for m in settings.MIDDLEWARE],
-        "AUTHENTICATION_BACKENDS": [swap.get(b, b) for b in settings.AUTHENTICATION_BACKENDS],
+        "SESSION_ENGINE": "bench.audit_sessions",
+        "AUTHENTICATION_BACKENDS": [
+            "bench.audit_sessions.ModelBackend" if b == backend else b
+            for b in settings.AUTHENTICATION_BACKENDS
+        ],
     }
 
 
@@ -86,13 +71,11 @@ def _compile_once(on: bool) -> Iterator[None]:
         portal.sql.COMPILE_ONCE = before
 
 
-# variant -> (sessions: today's, Django's or Django's two reads compiled once; compile once?)
+# variant -> (the session's and the login's reads compiled once?, compile once?)
 PAGE_VARIANTS = {
-    "today": ("today", True),
-    "Django's sessions": ("django", True),
-    "two reads, compiled once": ("two compiled", True),
-    "ORM per request": ("today", False),
-    "both off": ("django", False),
+    "today": (False, True),
+    "session and login compiled once too": (True, True),
+    "ORM per request": (False, False),
 }
 
 
@@ -101,17 +84,11 @@ def run_pages(env: dict, key: str, rounds: int = PAGE_ROUNDS) -> dict:
     url = reverse("dashboard:overview", kwargs={"license_id": license.public_id})
     today = {
         "SESSION_ENGINE": settings.SESSION_ENGINE,
-        "MIDDLEWARE": list(settings.MIDDLEWARE),
         "AUTHENTICATION_BACKENDS": list(settings.AUTHENTICATION_BACKENDS),
-    }
-    sessions_by = {
-        "today": today,
-        "django": _framework_sessions(),
-        "two compiled": _framework_sessions(compiled=True),
     }
     clients: dict[str, tuple[Client, dict, bool]] = {}
     for name, (sessions, compiled) in PAGE_VARIANTS.items():
-        overrides = sessions_by[sessions]
+        overrides = _compiled_sessions() if sessions else today
         # The same override around every variant's requests, so each pays the same for it.
         with override_settings(**overrides):
             client = Client()  # its handler loads the middleware of these settings
@@ -268,15 +245,18 @@ def run_gc(key: str, rounds: int = GC_ROUNDS, requests: int = GC_REQUESTS) -> di
     }
 
 
-def _copy_rows_text(cursor: Any, table: Any, rows: Any) -> None:
-    """billing.ledger._copy_rows in text, psycopg's default: no column types given."""
+def _copy_rows_binary(cursor: Any, table: Any, rows: Any) -> None:
+    """billing.ledger._copy_rows in binary, as it was: PostgreSQL parses no numbers or dates,
+    and psycopg is told the columns' types (read here from the table's CREATE)."""
     cursor.execute(table.create_sql)
-    with cursor.connection.cursor().copy(table.copy_sql.replace(" (FORMAT BINARY)", "")) as copy:
+    columns = table.create_sql.split("(", 1)[1].rsplit(")", 1)[0].split(", ")
+    with cursor.connection.cursor().copy(f"{table.copy_sql} (FORMAT BINARY)") as copy:
+        copy.set_types([column.split()[1] for column in columns])
         for row in rows:
             copy.write_row(row)
 
 
-COPY_VARIANTS = ("binary", "text")
+COPY_VARIANTS = ("text (today)", "binary")
 
 
 def run_ingest(rounds: int = INGEST_ROUNDS, records: int = INGEST_RECORDS) -> dict:
@@ -285,7 +265,7 @@ def run_ingest(rounds: int = INGEST_ROUNDS, records: int = INGEST_RECORDS) -> di
     from bench.ingest import backend_cpu, own_cpu, start_upstream
     from usage.services import usage_sync_license
 
-    binary = billing.ledger._copy_rows
+    text = billing.ledger._copy_rows
     rates: dict[str, list[float]] = {v: [] for v in COPY_VARIANTS}
     python_ms: dict[str, list[float]] = {v: [] for v in COPY_VARIANTS}
     postgres_ms: dict[str, list[float]] = {v: [] for v in COPY_VARIANTS}
@@ -303,7 +283,7 @@ def run_ingest(rounds: int = INGEST_ROUNDS, records: int = INGEST_RECORDS) -> di
                 )
                 proc, url, served = start_upstream(license.key, license.timezone, records)
                 settings.UPSTREAM_URL = url
-                billing.ledger._copy_rows = binary if variant == "binary" else _copy_rows_text
+                billing.ledger._copy_rows = _copy_rows_binary if variant == "binary" else text
                 try:
                     before = (backend_cpu(), own_cpu())
                     started = time.perf_counter()
@@ -312,7 +292,7 @@ def run_ingest(rounds: int = INGEST_ROUNDS, records: int = INGEST_RECORDS) -> di
                     database = backend_cpu()
                     python = own_cpu() - before[1]
                 finally:
-                    billing.ledger._copy_rows = binary
+                    billing.ledger._copy_rows = text
                     proc.terminate()
                     proc.wait(timeout=10)
                 assert result.complete and result.records_charged == served, result

@@ -1,7 +1,7 @@
-"""Part 7's middle way for sessions (SESSION_ENGINE = "bench.audit_sessions"): Django's
-two reads, the session's row then the login's, each compiled once (portal.sql), through
-the extension points Django documents (a session store's load, a backend's get_user),
-with Django's own authentication middleware."""
+"""Part 7's sessions with their reads compiled once (SESSION_ENGINE = "bench.audit_sessions"):
+Django's two reads, the session's row then the login's, each by a portal.sql.CompiledQuery,
+through the places Django documents for them (a session store's load, a backend's
+get_user). What that would buy beside today's Django reads (accounts/sessions.py)."""
 
 from datetime import datetime
 from typing import Any

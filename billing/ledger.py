@@ -66,12 +66,13 @@ def _rollup_adds(table: str) -> str:
 
 
 # The drafts reach the posting statement through a temporary table of this session,
-# COPYed in: psycopg writes a draft's row in C, and PostgreSQL reads the table without
-# parsing anything (sending them as JSON instead cost as much in Python and, on the
-# server, a jsonb parse and fifteen field extractions an entry: 15 % more of PostgreSQL's
-# time than the inserts themselves). The statement empties it as it reads it, and every
-# commit empties it too. Each table is made from its draft's named tuple (_DraftTable), so
-# the table, the COPY and the rows cannot disagree.
+# COPYed in (sending them as JSON instead cost as much in Python and, on the server, a
+# jsonb parse and fifteen field extractions an entry: 15 % more of PostgreSQL's time than
+# the inserts themselves). The statement empties it as it reads it, and every commit
+# empties it too. Each table is made from its draft's named tuple (_DraftTable), so the
+# table, the COPY and the rows cannot disagree. The COPY is psycopg's default, text: in
+# binary it took ~5 µs less Python a usage record but changed the sync's rate by less
+# than 10 % (docs/architecture.md, "Clever code, audited").
 _SQL_TYPES: dict[Any, str] = {
     str: "text",
     Decimal: "numeric",
@@ -88,17 +89,15 @@ class _DraftTable:
 
     create_sql: str
     copy_sql: str
-    types: tuple[str, ...]  # binary COPY names no types: psycopg is told them
 
 
 def _draft_table(name: str, draft: type[tuple]) -> _DraftTable:
     fields: tuple[str, ...] = draft._fields  # type: ignore[attr-defined]
-    types = tuple(_SQL_TYPES[hint] for hint in get_type_hints(draft).values())
+    types = (_SQL_TYPES[hint] for hint in get_type_hints(draft).values())
     columns = ", ".join(f"{field} {sql}" for field, sql in zip(fields, types, strict=True))
     return _DraftTable(
         create_sql=f"CREATE TEMP TABLE IF NOT EXISTS {name} ({columns}) ON COMMIT DELETE ROWS",
-        copy_sql=f"COPY {name} ({', '.join(fields)}) FROM STDIN (FORMAT BINARY)",
-        types=types,
+        copy_sql=f"COPY {name} ({', '.join(fields)}) FROM STDIN",
     )
 
 
@@ -260,12 +259,9 @@ def _posting_params(license: License) -> dict[str, Any]:
 
 
 def _copy_rows(cursor: Any, table: _DraftTable, rows: Sequence[tuple]) -> None:
-    """The rows into the session's temporary table the posting statement reads, in binary:
-    PostgreSQL parses no numbers or dates, and psycopg writes the rows with less Python,
-    while the sync's main thread has PostgreSQL waiting for them."""
+    """The rows into the session's temporary table the posting statement reads."""
     cursor.execute(table.create_sql)
     with cursor.connection.cursor().copy(table.copy_sql) as copy:
-        copy.set_types(table.types)
         for row in rows:
             copy.write_row(row)
 
