@@ -9,15 +9,14 @@ LIMITS = {
         "Drawn, about half the time is template rendering (a hundred transaction rows, 42 "
         "chart bars and their tables), the rest the view's queries, their ORM overhead and "
         "the Python formatting of the sections; that is what the render cache skips. Kept, "
-        "what is left is the fixed cost of a logged-in Django page in 3 queries: the session "
-        "with its login (accounts/sessions.py), the license with the viewer's role, its "
-        "domains and the license switcher, and the totals with the prices and the last sync "
-        "that name the version (each with SQL built once per process, portal/sql.py); the "
-        "request metrics are counted in the process and added to Redis at most once a "
-        "second, not on each request. Reading the session and the login in one query took "
-        "about 1 ms off the kept p50 and p95, measured side by side (three alternating runs "
-        "each). What would come next: less template around the sections (about a quarter "
-        "of the kept CPU). "
+        "what is left is the fixed cost of a logged-in Django page in 4 queries: the session "
+        "and its login (Django's own reads, accounts/sessions.py), the license with the "
+        "viewer's role, its domains and the license switcher, and the totals with the prices "
+        "and the last sync that name the version (these two with SQL built once per process, "
+        "portal/sql.py: part 7 measures what that buys); the request metrics are counted in "
+        "the process and added to Redis at most once a second, not on each request. What "
+        "would come next: less template around the sections (about a quarter of the kept "
+        "CPU). "
         "On this shared 2-core machine the p95 mostly carries whatever else runs at that "
         "moment (the load average above): the CPU per request is the figure that does not wait for the cores."
     ),
@@ -66,7 +65,7 @@ LIMITS = {
         "check, the cursor) and a commit. (Issue 17 took out what else it did: the insert "
         "probing the unique index before each row — now a plain INSERT under a savepoint, "
         "ON CONFLICT only when it fails on an id already posted — the array of inserted ids "
-        "sent back, the drafts' text parsing — they are COPYed in binary — and the drafting "
+        "sent back, and the drafting "
         "itself: a usage record is COPYed as one row of ten fields, and the statement "
         "prices, rounds (round(numeric, 6) on the non-negative product, which is "
         "billing/money.py's half-up; tests/billing/test_usage_charges.py compares them) and "
@@ -210,7 +209,8 @@ def own_run(section: list[str], r: dict) -> list[str]:
     if r.get("full"):
         return section
     heading, *rest = section
-    return [heading, "", f"Its own run: {r['started']}, commit `{r['commit']}`.", *rest]
+    own = f"Its own run: {r['started']}, commit `{r['commit']}`, on {r['machine']}"
+    return [heading, "", own, *rest]
 
 
 GOALS_HEADING = "## Goals at a glance"
