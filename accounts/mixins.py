@@ -1,6 +1,9 @@
+"""The customer pages' access rule: the login behind a request, and the license it may see (404 otherwise)."""
+
 from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth.mixins import LoginRequiredMixin
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponseBase
 from django.shortcuts import render
 
@@ -11,6 +14,14 @@ if TYPE_CHECKING:
     from django.views.generic import TemplateView as _ViewBase
 else:
     _ViewBase = object
+
+
+def request_login(request: HttpRequest) -> User:
+    """The login behind a request on a page only logins reach (LoginRequiredMixin, the
+    staff admin): anything else there is refused, never served as an anonymous visitor."""
+    if not isinstance(request.user, User):
+        raise PermissionDenied
+    return request.user
 
 
 class LicenseMixin(LoginRequiredMixin, _ViewBase):
@@ -34,7 +45,7 @@ class LicenseMixin(LoginRequiredMixin, _ViewBase):
         access = license_access_get(user=request.user, public_id=kwargs["license_id"])
         self.license, self.role, self.other_licenses = access.license, access.role, access.others
         self.domains = access.domains
-        if self.license.is_closed:
+        if self.license.access_refusal() is not None:  # closed (the API refuses it too)
             return render(
                 request, "accounts/license_closed.html", {"license": self.license}, status=403
             )

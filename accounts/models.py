@@ -1,6 +1,10 @@
+"""Logins, licenses (the tenant), their domains and memberships, alert recipients, sessions and the audit trail."""
+
 import uuid
 import zoneinfo
+from datetime import date, datetime
 from decimal import Decimal
+from typing import NamedTuple
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
@@ -13,6 +17,7 @@ from django.utils import timezone
 
 from accounts.domains import normalize_domain
 from portal.models import TenantQuerySet, TimeStampedModel
+from portal.months import month_of
 
 
 def validate_timezone(value: str) -> None:
@@ -101,6 +106,13 @@ class Session(AbstractBaseSession):
         db_table = "accounts_session"
 
 
+class AccessRefusal(NamedTuple):
+    """Why a license's pages and API refuse everything: a code for programs, words for people."""
+
+    code: str
+    message: str
+
+
 class License(TimeStampedModel):
     """The tenant: one customer account."""
 
@@ -162,6 +174,16 @@ class License(TimeStampedModel):
     def tzinfo(self) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo(self.timezone)
 
+    def local_date(self, moment: datetime | None = None) -> date:
+        """The day `moment` (default: now) falls on in the license's timezone: the one
+        spelling of "the license's today" (invariant 8)."""
+        return timezone.localtime(moment or timezone.now(), self.tzinfo).date()
+
+    def local_month(self, moment: datetime | None = None) -> date:
+        """The month (its first day) `moment` (default: now) falls in, in the license's
+        timezone."""
+        return month_of(self.local_date(moment))
+
     @property
     def is_closed(self) -> bool:
         return self.status == self.Status.CLOSED
@@ -169,6 +191,19 @@ class License(TimeStampedModel):
     @property
     def is_suspended(self) -> bool:
         return self.status == self.Status.SUSPENDED
+
+    def access_refusal(self) -> "AccessRefusal | None":
+        """Why nothing of this license may be read or done any more, or None: the one rule
+        the customer pages (accounts.mixins.LicenseMixin) and the API (api/v1.py) apply.
+        A closed license is refused everywhere; a suspended one still shows its data (the
+        dashboard says it is suspended, the API's license says so in its status)."""
+        if self.is_closed:
+            return AccessRefusal(
+                "license_closed",
+                "This license is closed, so its dashboard, history, tools and API are no "
+                "longer available. If you think this is a mistake, contact billing support.",
+            )
+        return None
 
     @property
     def masked_key(self) -> str:

@@ -30,10 +30,6 @@ class OtpEnrolment:
     recovery_codes: list[str]
 
 
-def totp_secret_base32(key_hex: str) -> str:
-    return base64.b32encode(bytes.fromhex(key_hex)).decode()
-
-
 @transaction.atomic
 def staff_otp_enrol(
     *,

@@ -4,7 +4,7 @@ recomputed after every migrate, so a model added later is covered automatically.
 - Support: may view everything and start a usage sync ("Sync now", audited); changes
   nothing else.
 - Billing: Support, plus recording purchases, issuing refunds and closing a reconciled
-  month. (Reopening a closed month is for superusers only, billing.closing.)
+  month. (Reopening a closed month is for superusers only, billing.closing.services.)
 """
 
 from django.contrib.auth.models import Group, Permission

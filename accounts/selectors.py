@@ -1,3 +1,5 @@
+"""Reads of accounts: a login's licenses and its access to one, the audit trail, and the staff's license search."""
+
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -79,6 +81,7 @@ def license_access_get(*, user: User, public_id: UUID | str) -> LicenseAccess:
 
 
 def audit_events_for_license(license: License, limit: int = 50) -> QuerySet[AuditEvent]:
+    """The license's audit trail, newest first (the staff license page's recent rows)."""
     return (
         AuditEvent.objects.for_license(license)
         .select_related("actor")

@@ -1,3 +1,5 @@
+"""Login, logout, password reset and the license list: the pages before a license is chosen."""
+
 from typing import Any
 
 from django.conf import settings
@@ -10,7 +12,7 @@ from django.urls import reverse_lazy
 from django.views.generic import TemplateView
 
 from accounts.forms import EmailAuthenticationForm
-from accounts.models import User
+from accounts.mixins import request_login
 from accounts.password_reset import password_reset_wait_message
 from accounts.selectors import licenses_for_user
 from accounts.signals import license_summaries
@@ -27,9 +29,9 @@ class HomeView(LoginRequiredMixin, TemplateView):
     template_name = "accounts/license_list.html"
 
     def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        assert isinstance(request.user, User)  # LoginRequiredMixin let only a login through
-        licenses = list(licenses_for_user(request.user))
-        if not licenses and request.user.is_staff:
+        login = request_login(request)
+        licenses = list(licenses_for_user(login))
+        if not licenses and login.is_staff:
             return redirect("admin:index")
         if len(licenses) == 1:
             return redirect(licenses[0].get_absolute_url())
@@ -40,8 +42,7 @@ class LicenseListView(LoginRequiredMixin, TemplateView):
     template_name = "accounts/license_list.html"
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
-        assert isinstance(self.request.user, User)
-        rows = _license_rows(list(licenses_for_user(self.request.user)))
+        rows = _license_rows(list(licenses_for_user(request_login(self.request))))
         return super().get_context_data(rows=rows, **kwargs)
 
 

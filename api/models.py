@@ -122,6 +122,23 @@ class WebhookEvent(models.Model):
         return f"{self.public_id} {self.type}"
 
 
+class DeliveryOutcome:
+    """What a delivery attempt came to, in the plain words the customer's delivery log shows.
+    The detail (the exception, what the receiver sent) is for staff: it says which ports of
+    the portal's own network answer, and how, so it never reaches a customer's page."""
+
+    DELIVERED = "delivered"
+    TIMED_OUT = "timed out"
+    NO_CONNECTION = "could not connect"
+    REFUSED_ADDRESS = "address not allowed"
+    ENDPOINT_OFF = "endpoint switched off"
+    PLAIN = (DELIVERED, TIMED_OUT, NO_CONNECTION, REFUSED_ADDRESS, ENDPOINT_OFF)
+
+    @staticmethod
+    def answered(status: int) -> str:
+        return f"answered {status}"
+
+
 class WebhookDelivery(models.Model):
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
@@ -161,3 +178,16 @@ class WebhookDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_id} → {self.endpoint_id}: {self.status}"
+
+    @property
+    def outcome(self) -> str:
+        """The last attempt's outcome for the customer ("answered 500", "timed out"…); staff
+        read `last_error`, which begins with it and goes on with the detail."""
+        if self.attempts == 0 and not self.last_error:
+            return ""
+        if self.last_status_code is not None:
+            if 200 <= self.last_status_code < 300:
+                return DeliveryOutcome.DELIVERED
+            return DeliveryOutcome.answered(self.last_status_code)
+        plain = self.last_error.split(" (", 1)[0]
+        return plain if plain in DeliveryOutcome.PLAIN else "failed"

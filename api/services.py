@@ -9,10 +9,10 @@ from django.utils import timezone
 
 from accounts.audit import audit_record
 from accounts.models import License, User
+from api.events import EVENT_TYPES
 from api.models import OWNER_SWITCHED_OFF, ApiKey, WebhookDelivery, WebhookEndpoint
 from api.outbound import url_target
 from api.tasks import webhook_deliveries_enqueue
-from billing.signals import EVENT_TYPES
 from portal.exceptions import ApplicationError
 from portal.text import invisible_character
 
@@ -104,11 +104,11 @@ def _new_secret() -> str:
     return f"whsec_{secrets.token_urlsafe(32)}"
 
 
-@transaction.atomic
 def webhook_endpoint_create(
     *, acting_user: User, license: License, url: str, events: list[str]
 ) -> tuple[WebhookEndpoint, str]:
-    """Register an endpoint; returns it and its signing secret (shown to the owner once)."""
+    """Register an endpoint; returns it and its signing secret (shown to the owner once).
+    The URL's name is looked up before the transaction opens (nothing waits on DNS)."""
     url = (url or "").strip()
     if not url:
         raise ApplicationError("Give the URL that receives the events.", field="url")
@@ -122,16 +122,17 @@ def webhook_endpoint_create(
     if not events:
         raise ApplicationError("Choose at least one event.", field="events")
     secret = _new_secret()
-    endpoint = WebhookEndpoint.objects.create(
-        license=license, url=url, events=events, secret=secret, created_by=acting_user
-    )
-    audit_record(
-        actor=acting_user,
-        license=license,
-        action="webhook.create",
-        target=f"webhook {url}"[:200],
-        changes={"url": url, "events": events},
-    )
+    with transaction.atomic():
+        endpoint = WebhookEndpoint.objects.create(
+            license=license, url=url, events=events, secret=secret, created_by=acting_user
+        )
+        audit_record(
+            actor=acting_user,
+            license=license,
+            action="webhook.create",
+            target=f"webhook {url}"[:200],
+            changes={"url": url, "events": events},
+        )
     return endpoint, secret
 
 

@@ -3,14 +3,16 @@ OpenAPI 3.1 document (/api/v1/openapi.json) from these functions and schemas.
 
 - Auth: `Authorization: Bearer <API key>` (api.models.ApiKey, scope `read`). No key, an
   unknown, revoked or expired one: 401. A license the key does not belong to: 404, the same
-  as one that does not exist (docs/invariants.md, 7).
+  as one that does not exist (docs/invariants.md, 7). The key of a closed license: 403
+  `license_closed` on every path, as its pages refuse it (License.access_refusal); a
+  suspended license reads as its dashboard does, its status saying "suspended".
 - Every error is `{"error": {"code": …, "message": …}}`. Limited per key to
   settings.API_RATE_LIMIT requests per API_RATE_WINDOW_SECONDS: 429 with Retry-After.
 - Money is a decimal string with 6 places ("12.345678"); times are RFC 3339 in UTC; days
   and months are the license's local ones.
 - One computation each: transactions are the All transactions page's
-  (billing.transactions: one line per API call, the same filters and search), statements
-  the statement page's (billing.statements → billing.month_figures, which the
+  (billing.history.transactions: one line per API call, the same filters and search), statements
+  the statement page's (billing.statements.selectors → billing.statements.figures, which the
   reconciliation holds against the ledger).
 - Cost: balance, usage and transactions read LicenseBalance, a bounded range of
   DailyRollup rows, or an index range of the ledger (keyset pages), whatever the length of
@@ -35,24 +37,20 @@ from accounts.models import License
 from api.models import ApiKey
 from api.selectors import api_key_for_secret
 from api.services import api_key_touch
-from billing.history import (
+from billing.charges.selectors import (
+    LOCAL_DATE_MAX,
+    LOCAL_DATE_MIN,
+    UsageNotReady,
+    UsageRangeError,
+    usage_by_period,
+)
+from billing.history.export import (
     HISTORY_HEADER,
     history_csv_lines,
     history_filename,
     ledger_history_csv_pages,
 )
-from billing.models import LedgerEntry, Service
-from billing.money import quantize_money
-from billing.selectors import (
-    LOCAL_DATE_MAX,
-    LOCAL_DATE_MIN,
-    UsageNotReady,
-    UsageRangeError,
-    balance_get,
-    usage_by_period,
-)
-from billing.statements import statement_get
-from billing.transactions import (
+from billing.history.transactions import (
     Cursor,
     Transaction,
     TransactionFilter,
@@ -60,8 +58,12 @@ from billing.transactions import (
     transactions_page,
     transactions_search,
 )
+from billing.ledger.selectors import balance_get
+from billing.models import LedgerEntry, Service
+from billing.money import quantize_money
+from billing.statements.selectors import statement_get
 from portal.db_router import replica_reads
-from portal.ratelimit import rate_limit_hit
+from portal.ratelimit import history_export_hit, rate_limit_hit
 
 MONEY_PATTERN = r"^-?[0-9]+\.[0-9]{6}$"
 MAX_PAGE = 200
@@ -81,15 +83,28 @@ class ApiError(Exception):
 
 
 class ErrorBody(Schema):
-    code: str = Field(examples=["not_found"])
-    message: str
+    code: str = Field(
+        examples=["not_found"],
+        description=(
+            "invalid_request, invalid_cursor (400); unauthenticated, key_revoked, key_expired "
+            "(401); license_closed (403: the license is closed, on every path); not_found "
+            "(404); not_ready (409); rate_limited, export_limited (429, with Retry-After)"
+        ),
+    )
+    message: str = Field(description="what happened and what to do, for people")
 
 
 class ErrorOut(Schema):
     error: ErrorBody
 
 
-ERRORS: dict[int, Any] = {400: ErrorOut, 401: ErrorOut, 404: ErrorOut, 429: ErrorOut}
+ERRORS: dict[int, Any] = {
+    400: ErrorOut,
+    401: ErrorOut,
+    403: ErrorOut,
+    404: ErrorOut,
+    429: ErrorOut,
+}
 
 Money = Field(pattern=MONEY_PATTERN, examples=["12.345678"])
 
@@ -215,6 +230,10 @@ class ApiKeyAuth(HttpBearer):
             raise ApiError(401, "key_revoked", f"The API key {key.display} was revoked.")
         if not key.is_usable():
             raise ApiError(401, "key_expired", f"The API key {key.display} has expired.")
+        # What the license's pages refuse, its API refuses, on every path (accounts.models).
+        refusal = key.license.access_refusal()
+        if refusal is not None:
+            raise ApiError(403, refusal.code, refusal.message)
         decision = rate_limit_hit(
             key=f"api:{key.pk}",
             limit=settings.API_RATE_LIMIT,
@@ -238,7 +257,9 @@ api = NinjaAPI(
     version="1.0.0",
     description=(
         "Read a license's balance, usage, transactions and statements. Money is a decimal "
-        "string with 6 places; times are RFC 3339; days and months are the license's own."
+        "string with 6 places; times are RFC 3339; days and months are the license's own. "
+        "The key of a closed license is refused on every path (403, code license_closed); "
+        "a suspended license still reads, as its dashboard does, and its status says so."
     ),
     urls_namespace="api",
     auth=ApiKeyAuth(),
@@ -461,7 +482,7 @@ def transactions(
         "the other filters and the cursor do not apply to a search",
     ),
 ) -> dict[str, Any]:
-    """The All transactions page's list (billing.transactions): one line per API call."""
+    """The All transactions page's list (billing.history.transactions): one line per API call."""
     license = _license(request, license_id)
     if q.strip():
         found = transactions_search(license, q)
@@ -544,6 +565,11 @@ def statement(request: HttpRequest, license_id: uuid.UUID, month: str) -> dict[s
     "/licenses/{license_id}/history.csv",
     response=ERRORS,
     summary="The transaction history as CSV (streamed), as the dashboard's Download History",
+    description=(
+        "Limited with the dashboard's Download History: HISTORY_CSV_RATE_LIMIT exports per "
+        "key and HISTORY_CSV_LICENSE_RATE_LIMIT per license (web and API together) per "
+        "HISTORY_CSV_RATE_WINDOW_SECONDS; beyond, 429 export_limited with Retry-After."
+    ),
     openapi_extra={
         "responses": {
             200: {
@@ -562,6 +588,14 @@ def history_csv(
 ) -> StreamingHttpResponse:
     license = _license(request, license_id)
     _check_dates(date_from, date_to)
+    # The dashboard's Download History and this export share one limit per license, so
+    # more keys buy no more exports (portal.ratelimit).
+    key: ApiKey = request.auth  # type: ignore[attr-defined]
+    refusal = history_export_hit(license_id=license.pk, requester=f"key{key.pk}")
+    if refusal is not None:
+        raise ApiError(
+            429, "export_limited", refusal.message, retry_after=refusal.retry_after_seconds
+        )
     flt = TransactionFilter.for_local_dates(
         license, date_from=date_from, date_to=date_to, kind=kind or ""
     )

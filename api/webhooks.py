@@ -1,12 +1,18 @@
-"""Outgoing webhooks: events recorded with the money movement that caused them, delivered
-after commit, signed like Stripe's.
+"""Outgoing webhooks: events recorded from the money events billing and payments write down,
+delivered after commit, signed like Stripe's.
 
-- **Recording** (api/events.py). billing sends `billing.signals.billing_event` inside its
-  posting transaction; `webhook_event_record` writes one WebhookEvent and one pending
-  WebhookDelivery per active endpoint that wants the type, in that same transaction, and
-  hands the deliveries to a worker once it commits. A rolled-back posting owes nothing; no
-  network call happens inside the posting.
-- **Delivery** (`webhook_delivery_attempt`): at least once. Each attempt POSTs the event
+- **Recording** (api/events.py). billing writes each money event down in its posting
+  transaction; once it commits, api's consumer reads it (exactly once, billing.events)
+  and `webhook_event_record` writes one WebhookEvent and one pending WebhookDelivery per
+  active endpoint that wants the type, in the consumer's transaction, and hands the
+  deliveries to a worker once it commits. A rolled-back posting owes nothing; nothing of
+  api runs inside the posting.
+- **Delivery** (`webhook_delivery_attempt`): at least once, each delivery its own task on
+  the `webhooks` queue. No lock and no open transaction during the call: the delivery is
+  claimed with a lease, posted within WEBHOOK_DEADLINE_SECONDS (the whole attempt, reading
+  at most WEBHOOK_MAX_ANSWER_BYTES of the answer), and the result recorded in a short
+  transaction; a failing endpoint gets one attempt at a time, so it never occupies more
+  than one worker. Each attempt POSTs the event
   with `Webhook-Id` (the event id, the receiver's key for skipping repeats) and
   `Webhook-Signature: t=<unix time>,v1=<hex HMAC-SHA256 of "<t>.<body>" with the
   endpoint's secret>`. A 2xx ends it; anything else schedules the next attempt after
@@ -33,13 +39,15 @@ from django.utils import timezone
 
 from accounts.audit import audit_record
 from accounts.models import Membership
-from api.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
-from api.outbound import post_json
+from api.models import DeliveryOutcome, WebhookDelivery, WebhookEndpoint, WebhookEvent
+from api.outbound import PostResult, post_json
+from portal.leases import lease_acquire, lease_release
 
 logger = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "Webhook-Signature"
 ID_HEADER = "Webhook-Id"
+HANDOVER_GRACE = timedelta(minutes=2)
 
 
 def signature_header(*, secret: str, body: bytes, timestamp: int) -> str:
@@ -84,26 +92,58 @@ def _next_attempt(attempts: int, now: datetime) -> datetime | None:
     return now + timedelta(minutes=schedule[attempts - 1])
 
 
+def _claim_seconds() -> float:
+    # The attempt's own deadline, with room for the two short transactions around it: a
+    # worker that dies mid-attempt leaves the claim to lapse by itself.
+    return settings.WEBHOOK_DEADLINE_SECONDS + 30
+
+
 def webhook_delivery_attempt(*, delivery_id: int) -> str:
-    """Try one delivery now. Returns its status afterwards. Safe to call twice at once:
-    the row is claimed (SKIP LOCKED) and a delivery already made is not made again."""
-    with transaction.atomic():
-        delivery = (
-            WebhookDelivery.objects.select_for_update(skip_locked=True)
-            .select_related("endpoint", "event", "event__license")
-            .filter(pk=delivery_id)
-            .first()
+    """Try one delivery now. Returns its status afterwards ("busy" when another worker is
+    attempting it, "deferred" when its failing endpoint is busy with another delivery).
+
+    Nothing is locked and no transaction is open while the receiver is called: the delivery
+    is claimed with a lease (portal/leases.py, one statement), read, posted (at most
+    WEBHOOK_DEADLINE_SECONDS, api/outbound.py), and the result recorded in a short
+    transaction of its own. A receiver that stalls so holds only its own delivery's claim —
+    never the license, the endpoint, the event or anybody's posting."""
+    key = f"webhook_delivery:{delivery_id}"
+    holder = lease_acquire(key=key, seconds=_claim_seconds())
+    if holder is None:
+        return "busy"
+    try:
+        return _attempt_claimed(delivery_id)
+    finally:
+        lease_release(key=key, holder=holder)
+
+
+def _attempt_claimed(delivery_id: int) -> str:
+    delivery = (
+        WebhookDelivery.objects.select_related("endpoint", "event", "event__license")
+        .filter(pk=delivery_id)
+        .first()
+    )
+    if delivery is None:  # its endpoint was deleted
+        return "gone"
+    if delivery.status != WebhookDelivery.Status.PENDING:
+        return delivery.status
+    endpoint = delivery.endpoint
+    if not endpoint.is_active:
+        return _result_record(
+            delivery_id, PostResult(None, DeliveryOutcome.ENDPOINT_OFF, "endpoint disabled")
         )
-        if delivery is None:  # another worker holds it
-            return "busy"
-        if delivery.status != WebhookDelivery.Status.PENDING:
-            return delivery.status
-        endpoint = delivery.endpoint
-        if not endpoint.is_active:
-            delivery.status = WebhookDelivery.Status.FAILED
-            delivery.last_error = "endpoint disabled"
-            delivery.save(update_fields=["status", "last_error"])
-            return delivery.status
+    # One slow or failing endpoint never holds more than one worker: while it is failing,
+    # its deliveries go one at a time, and the others wait for the sweeper instead of a slot.
+    slot_key = f"webhook_endpoint:{endpoint.pk}"
+    slot = None
+    if endpoint.failing_since is not None:
+        slot = lease_acquire(key=slot_key, seconds=_claim_seconds())
+        if slot is None:
+            WebhookDelivery.objects.filter(
+                pk=delivery_id, status=WebhookDelivery.Status.PENDING
+            ).update(next_attempt_at=timezone.now() + timedelta(minutes=1))
+            return "deferred"
+    try:
         body = event_body(delivery.event)
         result = post_json(
             url=endpoint.url,
@@ -116,41 +156,72 @@ def webhook_delivery_attempt(*, delivery_id: int) -> str:
                 "User-Agent": "token-credit-portal-webhooks",
             },
         )
+    finally:
+        if slot is not None:
+            lease_release(key=slot_key, holder=slot)
+    return _result_record(delivery_id, result)
+
+
+def _result_record(delivery_id: int, result: PostResult) -> str:
+    """Write what an attempt came to, in a short transaction of its own."""
+    with transaction.atomic():
+        delivery = (
+            WebhookDelivery.objects.select_for_update(of=("self",))
+            .select_related("endpoint", "event")
+            .filter(pk=delivery_id)
+            .first()
+        )
+        if delivery is None:
+            return "gone"
+        if delivery.status != WebhookDelivery.Status.PENDING:
+            return delivery.status
+        endpoint = delivery.endpoint
         now = timezone.now()
-        delivery.attempts += 1
         delivery.last_attempt_at = now
         delivery.last_status_code = result.status_code
-        delivery.last_error = result.error[:500]
-        if result.ok:
+        delivery.last_error = (
+            f"{result.outcome} ({result.error})" if result.error else result.outcome
+        )[:500]
+        if not endpoint.is_active:
+            delivery.status = WebhookDelivery.Status.FAILED
+            delivery.next_attempt_at = None
+        elif result.ok:
+            delivery.attempts += 1
             delivery.status = WebhookDelivery.Status.SUCCEEDED
             delivery.delivered_at = now
             delivery.next_attempt_at = None
             if endpoint.failing_since is not None:
                 WebhookEndpoint.objects.filter(pk=endpoint.pk).update(failing_since=None)
         else:
+            delivery.attempts += 1
             delivery.next_attempt_at = _next_attempt(delivery.attempts, now)
             if delivery.next_attempt_at is None:
                 delivery.status = WebhookDelivery.Status.FAILED
-            _endpoint_failed(endpoint, now=now, error=result.error)
+            _endpoint_failed(endpoint, now=now, outcome=result.outcome)
         delivery.save()
     logger.info(
-        "webhook delivery=%s event=%s endpoint=%s attempt=%s status=%s code=%s",
+        "webhook delivery=%s event=%s endpoint=%s attempt=%s status=%s code=%s error=%s",
         delivery.pk, delivery.event.public_id, endpoint.pk, delivery.attempts,
-        delivery.status, result.status_code,
+        delivery.status, result.status_code, result.error or "-",
     )  # fmt: skip
     return delivery.status
 
 
-def _endpoint_failed(endpoint: WebhookEndpoint, *, now: datetime, error: str) -> None:
+def _endpoint_failed(endpoint: WebhookEndpoint, *, now: datetime, outcome: str) -> None:
     if endpoint.failing_since is None:
-        WebhookEndpoint.objects.filter(pk=endpoint.pk).update(failing_since=now)
+        WebhookEndpoint.objects.filter(pk=endpoint.pk, failing_since__isnull=True).update(
+            failing_since=now
+        )
         return
     if (now - endpoint.failing_since).total_seconds() < settings.WEBHOOK_DISABLE_AFTER_SECONDS:
         return
-    reason = f"Every delivery failed since {endpoint.failing_since:%Y-%m-%d %H:%M} UTC ({error})."
-    WebhookEndpoint.objects.filter(pk=endpoint.pk).update(
+    # The customer reads this reason: the plain outcome only (staff have each attempt's detail).
+    reason = f"Every delivery failed since {endpoint.failing_since:%Y-%m-%d %H:%M} UTC ({outcome})."
+    disabled = WebhookEndpoint.objects.filter(pk=endpoint.pk, is_active=True).update(
         is_active=False, disabled_at=now, disabled_reason=reason[:300]
     )
+    if not disabled:  # another attempt's result disabled it a moment ago
+        return
     audit_record(
         actor=None,
         license=endpoint.license,
@@ -181,12 +252,17 @@ def _endpoint_failed(endpoint: WebhookEndpoint, *, now: datetime, error: str) ->
     logger.warning("webhook endpoint %s disabled: %s", endpoint.pk, reason)
 
 
-def webhook_deliveries_due(*, now: datetime | None = None, limit: int = 200) -> list[int]:
-    """Pending deliveries whose next attempt is due (retries, and lost hand-overs)."""
-    return list(
-        WebhookDelivery.objects.filter(
-            status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=now or timezone.now()
+def webhook_deliveries_take_due(*, limit: int = 200) -> list[int]:
+    """The due deliveries, each pushed back by HANDOVER_GRACE as it is handed out: a sweep
+    hands a delivery to a worker once, not again every minute while it waits in the queue,
+    and one whose hand-over is lost is due again after the grace."""
+    now = timezone.now()
+    with transaction.atomic():
+        due = list(
+            WebhookDelivery.objects.select_for_update(of=("self",), skip_locked=True)
+            .filter(status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=now)
+            .order_by("next_attempt_at")
+            .values_list("pk", flat=True)[:limit]
         )
-        .order_by("next_attempt_at")
-        .values_list("pk", flat=True)[:limit]
-    )
+        WebhookDelivery.objects.filter(pk__in=due).update(next_attempt_at=now + HANDOVER_GRACE)
+    return due

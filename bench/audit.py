@@ -11,7 +11,7 @@ measured side by side in one run (docs/architecture.md, "Clever code, audited").
   raised (portal/heap.py), with the loaded app also frozen out of the full collections
   (gc.freeze, which it did before), with the app frozen alone, and with Python's defaults.
 - **Ingest**: a fresh license synced end to end (part 3's path), the drafts COPYed in text
-  (billing/ledger.py, psycopg's default) or in binary, alternating.
+  (billing/ledger/posting.py, psycopg's default) or in binary, alternating.
 
     python -m bench --parts audit
     BENCH_AUDIT=gc python -m bench --parts audit    # one comparison of the three
@@ -246,7 +246,7 @@ def run_gc(key: str, rounds: int = GC_ROUNDS, requests: int = GC_REQUESTS) -> di
 
 
 def _copy_rows_binary(cursor: Any, table: Any, rows: Any) -> None:
-    """billing.ledger._copy_rows in binary, as it was: PostgreSQL parses no numbers or dates,
+    """billing.ledger.posting._copy_rows in binary, as it was: PostgreSQL parses no numbers or dates,
     and psycopg is told the columns' types (read here from the table's CREATE)."""
     cursor.execute(table.create_sql)
     columns = table.create_sql.split("(", 1)[1].rsplit(")", 1)[0].split(", ")
@@ -260,12 +260,13 @@ COPY_VARIANTS = ("text (today)", "binary")
 
 
 def run_ingest(rounds: int = INGEST_ROUNDS, records: int = INGEST_RECORDS) -> dict:
-    import billing.ledger
+    import billing.ledger.posting
+    import billing.ledger.usage
     from accounts.models import License
     from bench.ingest import backend_cpu, own_cpu, start_upstream
-    from usage.services import usage_sync_license
+    from usage.services.sync import usage_sync_license
 
-    text = billing.ledger._copy_rows
+    text = billing.ledger.posting._copy_rows
     rates: dict[str, list[float]] = {v: [] for v in COPY_VARIANTS}
     python_ms: dict[str, list[float]] = {v: [] for v in COPY_VARIANTS}
     postgres_ms: dict[str, list[float]] = {v: [] for v in COPY_VARIANTS}
@@ -283,7 +284,9 @@ def run_ingest(rounds: int = INGEST_ROUNDS, records: int = INGEST_RECORDS) -> di
                 )
                 proc, url, served = start_upstream(license.key, license.timezone, records)
                 settings.UPSTREAM_URL = url
-                billing.ledger._copy_rows = _copy_rows_binary if variant == "binary" else text
+                # The sync posts through billing.ledger.usage, which took the name at import.
+                copy_rows = _copy_rows_binary if variant == "binary" else text
+                billing.ledger.posting._copy_rows = billing.ledger.usage._copy_rows = copy_rows
                 try:
                     before = (backend_cpu(), own_cpu())
                     started = time.perf_counter()
@@ -292,7 +295,7 @@ def run_ingest(rounds: int = INGEST_ROUNDS, records: int = INGEST_RECORDS) -> di
                     database = backend_cpu()
                     python = own_cpu() - before[1]
                 finally:
-                    billing.ledger._copy_rows = text
+                    billing.ledger.posting._copy_rows = billing.ledger.usage._copy_rows = text
                     proc.terminate()
                     proc.wait(timeout=10)
                 assert result.complete and result.records_charged == served, result

@@ -27,10 +27,10 @@ from accounts.otp import staff_otp_enrol
 from accounts.roles import SUPPORT
 from bench.dashboard import SqlTimer
 from bench.stats import summary_ms
-from billing.ledger_pages import PAGE_SIZE
+from billing.history.transactions import Cursor
+from billing.ledger.pages import PAGE_SIZE
+from billing.ledger.selectors import balance_get
 from billing.models import LedgerEntry
-from billing.selectors import balance_get
-from billing.transactions import Cursor
 
 REQUESTS = 150
 WARMUP = 10

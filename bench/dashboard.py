@@ -111,7 +111,7 @@ def run(env: dict, keys: list[str], requests: int = REQUESTS) -> dict:
 
 def run_explorer(env: dict, key: str, requests: int = REQUESTS) -> dict:
     """The usage explorer over the last 365 local days, by day and endpoint, of `key`:
-    365 bars from the rollups, whatever the ledger's length (dashboard.explorer)."""
+    365 bars from the rollups, whatever the ledger's length (dashboard.selectors.explorer)."""
     license = env["licenses"][key]
     client = Client()
     client.force_login(env["user"])

@@ -145,7 +145,7 @@ def ledger_copy(source, target) -> tuple[float, dict]:
     the same rows against the same indexes, without fetching, checks, rollups or totals.
     Seconds and CPU taken. (The totals and rollups are rebuilt afterwards, untimed, so the bench
     database still reconciles.)"""
-    from billing.ledger import license_totals_rebuild
+    from billing.ledger.rebuild import license_totals_rebuild
     from billing.models import LedgerEntry
 
     rows = [
@@ -173,7 +173,7 @@ def ledger_copy(source, target) -> tuple[float, dict]:
 def run(records: int = RECORDS) -> dict:
     from accounts.models import License
     from usage.models import SyncState
-    from usage.services import usage_sync_license
+    from usage.services.sync import usage_sync_license
 
     n = (
         License.objects.filter(key__startswith="BENCH-INGEST-")

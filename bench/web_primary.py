@@ -34,7 +34,7 @@ def setup(key: str, sessions: int) -> dict:
     from accounts.models import License
     from bench.setup import prepare_database
     from bench.web import session_cookies
-    from billing.services import purchase_record
+    from billing.purchases.services import purchase_record
 
     env = prepare_database({key: SIZES[key]}, loads_file=LOADS_FILE)
     license = env["licenses"][key]
@@ -65,7 +65,7 @@ def write() -> None:
     from django.utils import timezone
 
     from accounts.models import License
-    from billing.services import UsageRecord, usage_record_batch
+    from billing.charges.services import UsageRecord, usage_record_batch
 
     writer = License.objects.get(key=WRITER_KEY)
     stop = False

@@ -9,7 +9,7 @@ class BillingConfig(AppConfig):
         from django.db.models.signals import post_migrate
 
         from accounts.signals import license_summaries_register, license_timezone_changed
-        from billing.selectors import license_summaries
+        from billing.ledger.selectors import license_summaries
 
         post_migrate.connect(_restore_default_prices, sender=self, dispatch_uid="billing.prices")
         license_timezone_changed.connect(_rebuild_rollups, dispatch_uid="billing.rollups")
@@ -18,7 +18,7 @@ class BillingConfig(AppConfig):
 
 def _rebuild_rollups(*, license, **kwargs):
     """Rollups are kept by the license's local day: a new timezone means new days."""
-    from billing.ledger import rollups_rebuild
+    from billing.ledger.rebuild import rollups_rebuild
 
     rollups_rebuild(license=license)
 
@@ -26,7 +26,7 @@ def _rebuild_rollups(*, license, **kwargs):
 def _restore_default_prices(**kwargs):
     """Migration 0002 seeds the default prices (docs/product.md); a flush (tests) empties the table, and
     Django re-emits post_migrate after it, so the defaults come back. Idempotent."""
-    from billing.defaults import seed_default_prices
     from billing.models import Price
+    from billing.prices.defaults import seed_default_prices
 
     seed_default_prices(Price)

@@ -1,8 +1,7 @@
 """CSV cells no spreadsheet evaluates: the customer's history download and the billing
 team's reconciliation report both write through `safe_cell`, so text a customer or an
 upstream record controls (a description, a license name) cannot run as a formula when the
-file is opened in a spreadsheet. Amounts are written as plain signed decimals and stay numbers.
-"""
+file is opened in a spreadsheet. Amounts are written as plain signed decimals and stay numbers."""
 
 from decimal import Decimal
 

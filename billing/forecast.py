@@ -8,7 +8,6 @@ from decimal import Decimal
 from typing import Any
 
 from django.db.models import Sum
-from django.utils import timezone
 
 from accounts.models import License
 from billing.models import DailyRollup, LedgerEntry, Service
@@ -45,7 +44,7 @@ def forecast_window(today: date) -> tuple[date, date]:
 
 def forecast_get(license: License, *, balance: Decimal, today: date | None = None) -> Forecast:
     """From the daily rollups of the last 30 local days (today included), never the ledger."""
-    today = today or timezone.localdate(timezone=license.tzinfo)
+    today = today or license.local_date()
     start, end = forecast_window(today)
     rows = (
         DailyRollup.objects.for_license(license)

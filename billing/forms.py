@@ -12,8 +12,8 @@ from django.utils import timezone
 
 from billing.models import Price
 from billing.money import MONEY_MAX, MONEY_PLACES, PRICE_MAX_DIGITS, PRICE_PLACES
-from billing.prices import price_validate
-from portal.amounts import AmountField
+from billing.prices.services import price_validate
+from portal.amounts import AmountField, CountField
 from portal.exceptions import ApplicationError
 from portal.text import VisibleTextFormMixin
 
@@ -57,7 +57,7 @@ class RefundForm(_IdempotentForm):
         "transaction's page (and, for a flagged charge, as the answer to their flag).",
     )
     # The customer's flag this refund answers (from the flag queue); resolved with it.
-    flag = forms.IntegerField(required=False, widget=forms.HiddenInput)
+    flag = CountField(required=False, widget=forms.HiddenInput)
 
 
 class GoodwillForm(_IdempotentForm):

@@ -2,8 +2,7 @@
 
 Every amount the portal stores or shows goes through `quantize_money`. Prices are kept
 per unit with more places (a cached token costs $0.000000075) and are never rounded;
-only the charge computed from them is, once, when it is recorded.
-"""
+only the charge computed from them is, once, when it is recorded."""
 
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal, InvalidOperation
 

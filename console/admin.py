@@ -20,9 +20,9 @@ from django.views.decorators.http import require_POST
 from accounts.admin import LicenseAdmin
 from accounts.models import License
 from billing.admin.money import can_issue_refunds
-from billing.ledger_pages import PAGE_SIZE, ledger_entry_find, ledger_page, ledger_page_at
+from billing.ledger.pages import PAGE_SIZE, ledger_entry_find, ledger_page, ledger_page_at
+from billing.ledger.selectors import balance_get
 from billing.money import format_money
-from billing.selectors import balance_get
 from console.selectors import license_console_get
 from usage.admin import sync_now_run
 

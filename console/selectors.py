@@ -9,9 +9,10 @@ from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import AuditEvent, Domain, License, Membership
-from billing.ledger_pages import LedgerPage, ledger_page
+from accounts.selectors import audit_events_for_license
+from billing.ledger.pages import LedgerPage, ledger_page
+from billing.ledger.selectors import balance_get
 from billing.models import BalanceAlert, ChargeFlag, LedgerEntry, LicenseBalance
-from billing.selectors import balance_get
 from console.hooks import (
     LoadedPanel,
     OverviewCount,
@@ -123,11 +124,7 @@ def license_console_get(license: License) -> LicenseConsole:
             Membership.objects.for_license(license).select_related("user").order_by("user__email")
         ),
         domains=list(Domain.objects.for_license(license).order_by("-is_primary", "hostname")),
-        audit=list(
-            AuditEvent.objects.for_license(license)
-            .select_related("actor")
-            .order_by("-created_at", "-pk")[:10]
-        ),
+        audit=list(audit_events_for_license(license, limit=10)),
         ledger=ledger_page(license=license, size=LICENSE_PAGE_ENTRIES),
         payments=list(
             Payment.objects.for_license(license).order_by("-created_at", "-id")[

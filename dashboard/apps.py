@@ -1,3 +1,5 @@
+"""The dashboard app: every customer page (docs/architecture.md, "Where a customer page lives")."""
+
 from django.apps import AppConfig
 
 

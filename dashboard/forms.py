@@ -3,7 +3,7 @@ download), the usage explorer, the alert settings, API keys and flags."""
 
 from datetime import datetime, time, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.core.exceptions import ValidationError
@@ -11,10 +11,10 @@ from django.core.validators import validate_email
 
 from accounts.models import License, Membership
 from api.models import WebhookEndpoint
+from billing.charges.selectors import LOCAL_DATE_MAX, LOCAL_DATE_MIN
+from billing.history.transactions import Cursor, TransactionFilter
 from billing.models import LedgerEntry, Service
 from billing.money import MONEY_MAX, MONEY_PLACES
-from billing.selectors import LOCAL_DATE_MAX, LOCAL_DATE_MIN
-from billing.transactions import Cursor, TransactionFilter
 from portal.amounts import DECIMAL_FIELD_MESSAGES, AmountField
 from portal.text import VisibleTextFormMixin
 
@@ -45,8 +45,7 @@ class LicenseAlertSettingsForm(VisibleTextFormMixin, forms.Form):
 
     def __init__(self, *args: Any, memberships: list[Membership], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        members = self.fields["alert_members"]
-        assert isinstance(members, forms.MultipleChoiceField)
+        members = cast(forms.MultipleChoiceField, self.fields["alert_members"])
         members.choices = [(str(m.pk), m.user.email) for m in memberships]
 
     def clean_extra_emails(self):
@@ -168,7 +167,7 @@ class TransactionFilterForm(forms.Form):
         return cleaned
 
     def transaction_filter(self, license: License) -> TransactionFilter:
-        """The filters as billing.transactions reads them (call once the form is valid)."""
+        """The filters as billing.history.transactions reads them (call once the form is valid)."""
         data = self.cleaned_data
         return TransactionFilter.for_local_dates(
             license,
@@ -198,7 +197,7 @@ class UsageExplorerForm(forms.Form):
     """The usage explorer: ?from&to (local days)&granularity=day|month&group_by=service|endpoint.
 
     Only the shape of each value is checked here; which ranges can be read is the
-    selector's rule (billing.selectors.usage_range_check), the same for the API.
+    selector's rule (billing.charges.selectors.usage_range_check), the same for the API.
     """
 
     granularity = forms.ChoiceField(

@@ -32,7 +32,8 @@ from django.core.cache.backends.base import BaseCache
 from django.template.loader import render_to_string
 from django.utils.safestring import SafeString
 
-from dashboard.selectors import DashboardBasis, dashboard_from
+from dashboard.selectors.basis import DashboardBasis
+from dashboard.selectors.overview import dashboard_from
 
 logger = logging.getLogger(__name__)
 

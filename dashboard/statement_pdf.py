@@ -3,7 +3,7 @@
 from fpdf import FPDF
 
 from billing.money import format_money
-from billing.statements import Statement
+from billing.statements.selectors import Statement
 
 
 def _cell_text(text: str) -> str:

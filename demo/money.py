@@ -17,13 +17,15 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import License, User
+from billing.ledger.selectors import balance_get
 from billing.models import LedgerEntry
 from billing.money import quantize_money
-from billing.selectors import balance_get
-from billing.services import purchase_record, refund_issue
+from billing.purchases.services import purchase_record
+from billing.refunds.services import refund_issue
 from demo.accounts import ACME, GLOBEX, DemoLicense
 from portal.exceptions import ApplicationError
-from usage.services import SyncOutcome, SyncResult, usage_sync_license
+from usage.services.results import SyncOutcome, SyncResult
+from usage.services.sync import usage_sync_license
 
 logger = logging.getLogger(__name__)
 

@@ -8,9 +8,9 @@ from django.core.mail import send_mail
 from django.template.loader import render_to_string
 
 from accounts.models import License
-from billing.alerts import alert_recipients
+from billing.alerts.services import alert_recipients
+from billing.ledger.selectors import balance_get
 from billing.money import format_money
-from billing.selectors import balance_get
 from payments.models import Dispute, Payment
 
 logger = logging.getLogger(__name__)

@@ -3,7 +3,7 @@
 The webhook view stores the event (unique by event id: a redelivery or replay is
 recognised) and hands it to a task; `stripe_event_process` then acts on it. A
 payment_intent event is checked against what the portal stored, then the intent is read
-back from Stripe and settled (payments.services.payment_settle), so a late, reordered or
+back from Stripe and settled (payments.services.crediting.payment_settle), so a late, reordered or
 replayed event cannot move a payment backwards or credit it twice.
 """
 
@@ -16,12 +16,11 @@ from django.utils import timezone
 
 from payments import emails, stripe_client
 from payments.models import Payment, StripeEvent
-from payments.services import (
-    _intent_matches,
-    dispute_record,
-    payment_settle,
-    refunds_from_stripe_record,
-)
+from payments.services.crediting import _intent_matches, payment_settle
+from payments.services.disputes import dispute_record
+from payments.services.paying import payment_intent_missing
+from payments.services.refunds import refunds_from_stripe_record
+from payments.stripe_client import PaymentProviderError
 from portal.exceptions import ApplicationError
 from portal.logfmt import logfmt
 
@@ -63,7 +62,14 @@ def _process(row: StripeEvent) -> tuple[str, bool, int | None]:
         if problem:
             logger.warning(logfmt("payment event refused", id=row.event_id, reason=problem))
             return f"refused: {problem}", True, license_id
-        fresh = stripe_client.payment_intent_get(str(obj["id"]))
+        try:
+            fresh = stripe_client.payment_intent_get(str(obj["id"]))
+        except PaymentProviderError as exc:
+            if not exc.missing or payment is None:
+                raise  # no answer: the task retries (ProviderUnavailable)
+            # Stripe says the intent does not exist: a definitive answer, never retried.
+            payment_intent_missing(payment=payment)
+            return f"refused: Stripe does not know {obj['id']}", True, license_id
         outcome = payment_settle(intent=fresh, via="webhook")
         return outcome.message, outcome.needs_attention, license_id
     if row.type == "charge.refunded":

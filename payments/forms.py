@@ -1,13 +1,17 @@
 """Forms of the customer's payment pages."""
 
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from billing.money import parse_money
+from portal.amounts import DECIMAL_FIELD_MESSAGES, AmountField, CountField
+
+# What the auto top-up's amounts were as DecimalFields: 12 digits, 2 of them decimals.
+TOPUP_MAX = Decimal("9999999999.99")
 
 
 def preset_amounts() -> list[Decimal]:
@@ -16,7 +20,7 @@ def preset_amounts() -> list[Decimal]:
 
 class CreditPurchaseForm(forms.Form):
     """A preset amount or a custom one (whole cents, within the configured range: the
-    service decides the range, `payments.services.purchase_amount_check`)."""
+    service decides the range, `payments.services.paying.purchase_amount_check`)."""
 
     preset = forms.ChoiceField(required=True, widget=forms.RadioSelect)
     custom_amount = forms.CharField(required=False, max_length=20)
@@ -24,8 +28,7 @@ class CreditPurchaseForm(forms.Form):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         choices = [(f"{a:.2f}", f"${a:,.2f}") for a in preset_amounts()]
-        preset = self.fields["preset"]
-        assert isinstance(preset, forms.ChoiceField)
+        preset = cast(forms.ChoiceField, self.fields["preset"])
         preset.choices = [*choices, ("custom", "Other amount")]
         preset.error_messages["required"] = "Choose an amount."
         preset.error_messages["invalid_choice"] = "Choose one of the amounts."
@@ -50,19 +53,20 @@ class CreditPurchaseForm(forms.Form):
 
 
 class AutoTopupForm(forms.Form):
+    # The one parser of typed amounts and counts (portal.amounts): only the digits 0-9.
     enabled = forms.BooleanField(required=False, label="Top up automatically")
-    threshold = forms.DecimalField(
-        min_value=Decimal("0"), max_digits=12, decimal_places=2, label="When my balance falls below"
-    )
-    amount = forms.DecimalField(
-        min_value=Decimal("0.01"), max_digits=12, decimal_places=2, label="Add"
-    )
-    monthly_count = forms.IntegerField(
+    threshold = AmountField(
+        places=2, min_value=Decimal("0"), max_value=TOPUP_MAX, allow_zero=True,
+        messages=DECIMAL_FIELD_MESSAGES, label="When my balance falls below",
+    )  # fmt: skip
+    amount = AmountField(
+        places=2, min_value=Decimal("0.01"), max_value=TOPUP_MAX,
+        messages=DECIMAL_FIELD_MESSAGES, label="Add",
+    )  # fmt: skip
+    monthly_count = CountField(
         min_value=1, max_value=100, label="At most this many top-ups a month"
     )
-    monthly_amount = forms.DecimalField(
-        min_value=Decimal("0.01"),
-        max_digits=12,
-        decimal_places=2,
-        label="At most this much a month",
-    )
+    monthly_amount = AmountField(
+        places=2, min_value=Decimal("0.01"), max_value=TOPUP_MAX,
+        messages=DECIMAL_FIELD_MESSAGES, label="At most this much a month",
+    )  # fmt: skip

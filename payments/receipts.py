@@ -8,8 +8,8 @@ from django.conf import settings
 from django.utils import timezone
 from fpdf import FPDF
 
+from billing.ledger.selectors import refunded_total_for_entry
 from billing.money import format_money
-from billing.selectors import refunded_total_for_entry
 from payments.models import Payment
 
 
@@ -32,7 +32,8 @@ class ReceiptFacts:
 def receipt_facts(payment: Payment) -> ReceiptFacts:
     license = payment.license
     entry = payment.ledger_entry
-    assert entry is not None and payment.credited_at is not None
+    if entry is None or payment.credited_at is None:
+        raise ValueError(f"payment {payment.pk} is not credited: it has no receipt")
     local = timezone.localtime(payment.credited_at, license.tzinfo)
     refunded = -refunded_total_for_entry(entry)
     return ReceiptFacts(

@@ -1,4 +1,10 @@
-"""The one parser of amounts people type, for every form (money, thresholds, prices).
+"""The one parser of amounts people type, for every form (money, thresholds, prices), and of
+counts (CountField).
+
+Only the ASCII digits 0-9 are digits here. Python's `\\d`, `int()` and `Decimal()` read the
+digits of every script, so "１０" (fullwidth) was saved as 10, "٥٠" (Arabic-Indic) as 50 and
+"੧੦.੦੦" (Gurmukhi, which reads like "90.00") credited $10: each is refused, by name, with
+what to type instead (`foreign_digits`).
 
 A point is the decimal separator. A comma is accepted only as a thousands separator in its
 right places ("1,000.50", "12,345"); anything else with a comma ("0,50", "1,5",
@@ -13,7 +19,24 @@ from typing import Any
 from django import forms
 from django.core.exceptions import ValidationError
 
-_AMOUNT_RE = re.compile(r"^-?(?P<int>\d{1,3}(?:,\d{3})+|\d+)?(?:\.(?P<frac>\d+))?$")
+_AMOUNT_RE = re.compile(r"^-?(?P<int>[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)?(?:\.(?P<frac>[0-9]+))?$")
+
+
+def foreign_digits(text: str) -> str:
+    """The characters of `text` that are digits or numbers in some script but not the ASCII
+    0-9 ("١٠" → "١٠", "²" → "²", "10" → ""): what makes it not an amount or a count."""
+    return "".join(c for c in text if c.isnumeric() and c not in "0123456789")
+
+
+def _foreign_digits_message(text: str) -> str:
+    return (
+        f"'{text}' has digits other than 0-9 ({foreign_digits(text)}); type the number "
+        "with the digits 0 to 9"
+    )
+
+
+class ForeignDigits(ValueError):
+    """A number typed with digits of another script (the message says which and what to do)."""
 
 
 def _how_to_write(text: str) -> str:
@@ -27,6 +50,8 @@ def parse_amount(text: str, *, places: int, max_value: Decimal | None = None) ->
     """What a person typed ("12.5", "$1,000.00") as an exact Decimal with at most `places`
     decimals, never rounded; ValueError with a message for people otherwise."""
     cleaned = (text or "").strip()
+    if foreign_digits(cleaned):
+        raise ForeignDigits(_foreign_digits_message(cleaned))
     sign = "-" if cleaned.startswith("-") else ""
     cleaned = sign + cleaned.removeprefix("-").strip().removeprefix("$").strip()
     match = _AMOUNT_RE.match(cleaned)
@@ -90,6 +115,8 @@ class AmountField(forms.CharField):
             return None
         try:
             amount = parse_amount(text, places=self.places, max_value=self.max_value)
+        except ForeignDigits as exc:  # shown after the field's label, as every refusal
+            raise ValidationError(f"{exc}.") from exc
         except ValueError as exc:
             message = str(exc)
             if "ambiguous" not in message:
@@ -107,3 +134,13 @@ class AmountField(forms.CharField):
         if not self.allow_zero and amount <= 0:
             raise ValidationError("Enter an amount greater than zero.")
         return amount
+
+
+class CountField(forms.IntegerField):
+    """A whole number a person types (a count: top-ups a month…): the ASCII digits 0-9 only,
+    as for amounts; Django's IntegerField reads "١٠" as 10."""
+
+    def to_python(self, value: Any) -> int | None:
+        if isinstance(value, str) and foreign_digits(value):
+            raise ValidationError(f"{_foreign_digits_message(value.strip())}.")
+        return super().to_python(value)

@@ -203,6 +203,11 @@ EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
 # Seconds an SMTP connection may block (EMAIL_URL's ?timeout= wins); Django's default waits forever.
 EMAIL_TIMEOUT = EMAIL_CONFIG.get("EMAIL_TIMEOUT") or env.int("EMAIL_TIMEOUT", default=10)
+# And the whole sending, whatever the mail server does (portal/mail.py): SMTP goes through
+# the deadline backend.
+EMAIL_DEADLINE_SECONDS = env.float("EMAIL_DEADLINE_SECONDS", default=30.0)
+if EMAIL_CONFIG.get("EMAIL_BACKEND") == "django.core.mail.backends.smtp.EmailBackend":
+    EMAIL_BACKEND = "portal.mail.DeadlineEmailBackend"
 DEFAULT_FROM_EMAIL = env.str(
     "DEFAULT_FROM_EMAIL", default="Token & Credit Portal <noreply@portal.example>"
 )
@@ -317,8 +322,13 @@ STRIPE_FRAME_ORIGINS = env.list(
     "STRIPE_FRAME_ORIGINS", default=["https://js.stripe.com", "https://hooks.stripe.com"]
 )
 STRIPE_CURRENCY = "usd"
-STRIPE_TIMEOUT_SECONDS = env.float("STRIPE_TIMEOUT_SECONDS", default=20.0)
-STRIPE_MAX_NETWORK_RETRIES = env.int("STRIPE_MAX_NETWORK_RETRIES", default=2)
+# Each Stripe request ends within STRIPE_DEADLINE_SECONDS (wall clock, the whole request)
+# and reads at most STRIPE_MAX_ANSWER_BYTES; the Stripe calls of one customer page within
+# STRIPE_PAGE_BUDGET_SECONDS, well under gunicorn's 60 s. Nothing is retried automatically
+# (payments/stripe_client.py): a create sent twice can charge twice.
+STRIPE_DEADLINE_SECONDS = env.float("STRIPE_DEADLINE_SECONDS", default=10.0)
+STRIPE_MAX_ANSWER_BYTES = env.int("STRIPE_MAX_ANSWER_BYTES", default=2**20)
+STRIPE_PAGE_BUDGET_SECONDS = env.float("STRIPE_PAGE_BUDGET_SECONDS", default=20.0)
 # Purchase Credits: the preset amounts and the custom amount's range, in whole dollars.
 PAYMENT_PRESET_AMOUNTS = env.list("PAYMENT_PRESET_AMOUNTS", default=["10", "25", "50", "100"])
 PAYMENT_MIN_AMOUNT = env.str("PAYMENT_MIN_AMOUNT", default="5")
@@ -337,7 +347,7 @@ BILLING_TEAM_EMAIL = env.str("BILLING_TEAM_EMAIL", default="")
 PASSWORD_RESET_LIMIT_PER_ADDRESS = env.int("PASSWORD_RESET_LIMIT_PER_ADDRESS", default=10)
 PASSWORD_RESET_LIMIT_PER_EMAIL = env.int("PASSWORD_RESET_LIMIT_PER_EMAIL", default=3)
 # Four eyes: a goodwill credit or a purchase recorded by hand above this many dollars waits
-# for a second, different Billing member's approval (billing.approvals).
+# for a second, different Billing member's approval (billing.credits.approvals).
 CREDIT_APPROVAL_LIMIT = env.str("CREDIT_APPROVAL_LIMIT", default="500")
 
 # "Purchase Credits": the payment page's address; empty shows an in-portal page on how to buy.
@@ -371,6 +381,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 CELERY_BROKER_CONNECTION_TIMEOUT = BROKER_TIMEOUT_SECONDS
 CELERY_REDIS_SOCKET_TIMEOUT = BROKER_TIMEOUT_SECONDS
 CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = BROKER_TIMEOUT_SECONDS
+# Webhook deliveries have a queue and a worker of their own (api/tasks.py).
+CELERY_TASK_ROUTES = {"api.deliver_webhook": {"queue": "webhooks"}}
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TIMEZONE = "UTC"
@@ -403,6 +415,10 @@ UPSTREAM_URL = env.str("UPSTREAM_URL", default="") or f"http://127.0.0.1:{UPSTRE
 UPSTREAM_TOKEN = env.str("UPSTREAM_TOKEN", default="dev-upstream-token")
 UPSTREAM_CONNECT_TIMEOUT = env.float("UPSTREAM_CONNECT_TIMEOUT", default=3.0)
 UPSTREAM_READ_TIMEOUT = env.float("UPSTREAM_READ_TIMEOUT", default=15.0)
+# Each request ends by this wall-clock deadline whatever the upstream does (not a per-read
+# timeout), and reads at most this much of an answer (a page of 1,000 records is ~0.5 MB).
+UPSTREAM_REQUEST_DEADLINE_SECONDS = env.float("UPSTREAM_REQUEST_DEADLINE_SECONDS", default=30.0)
+UPSTREAM_MAX_ANSWER_BYTES = env.int("UPSTREAM_MAX_ANSWER_BYTES", default=32 * 2**20)
 UPSTREAM_MAX_ATTEMPTS = env.int("UPSTREAM_MAX_ATTEMPTS", default=4)
 UPSTREAM_BACKOFF_SECONDS = env.float("UPSTREAM_BACKOFF_SECONDS", default=0.5)
 UPSTREAM_PAGE_SIZE = env.int("UPSTREAM_PAGE_SIZE", default=1000)
@@ -421,6 +437,9 @@ TEST_API_RATE_LIMIT = env.int("TEST_API_RATE_LIMIT", default=10)
 TEST_API_RATE_WINDOW_SECONDS = env.int("TEST_API_RATE_WINDOW_SECONDS", default=60)
 HISTORY_CSV_RATE_LIMIT = env.int("HISTORY_CSV_RATE_LIMIT", default=10)
 HISTORY_CSV_RATE_WINDOW_SECONDS = env.int("HISTORY_CSV_RATE_WINDOW_SECONDS", default=600)
+# History exports per license in the same window, whoever asks and through whichever door
+# (Download History and the API's history.csv): more keys or members buy no more of them.
+HISTORY_CSV_LICENSE_RATE_LIMIT = env.int("HISTORY_CSV_LICENSE_RATE_LIMIT", default=30)
 STATEMENT_PDF_RATE_LIMIT = env.int("STATEMENT_PDF_RATE_LIMIT", default=20)
 STATEMENT_PDF_RATE_WINDOW_SECONDS = env.int("STATEMENT_PDF_RATE_WINDOW_SECONDS", default=600)
 # The dashboard says its data is stale once the last complete sync is older than this.
@@ -445,11 +464,15 @@ CUSTOMER_API_BASE_URL = env.str("CUSTOMER_API_BASE_URL", default="https://api.ex
 PORTAL_API_BASE_URL = env.str(
     "PORTAL_API_BASE_URL", default=f"{PORTAL_BASE_URL.rstrip('/')}/api/v1"
 )
-# Outgoing webhooks (api/webhooks.py): each request's timeout; plain http to loopback
-# receivers only where allowed (development and tests, never production); the retry
-# schedule after each failed attempt (minutes, about 30 hours in all); an endpoint failing
-# for this long is disabled and its owners are told by email.
-WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=5.0)
+# Outgoing webhooks (api/webhooks.py): the wall-clock deadline of a whole attempt (lookup,
+# connect, TLS, send, answer) and how much of the answer is read (the rest never is); plain
+# http to loopback receivers only where allowed (development and tests, never production);
+# the retry schedule after each failed attempt (minutes, about 30 hours in all); an endpoint
+# failing for this long is disabled and its owners are told by email.
+WEBHOOK_DEADLINE_SECONDS = env.float("WEBHOOK_DEADLINE_SECONDS", default=5.0)
+WEBHOOK_MAX_ANSWER_BYTES = env.int("WEBHOOK_MAX_ANSWER_BYTES", default=4096)
+# The webhooks worker's threads (`make run`): deliveries in flight at once.
+WEBHOOK_WORKER_CONCURRENCY = env.int("WEBHOOK_WORKER_CONCURRENCY", default=8)
 WEBHOOK_ALLOW_LOOPBACK = False if PRODUCTION else env.bool("WEBHOOK_ALLOW_LOOPBACK", default=True)
 WEBHOOK_RETRY_MINUTES = [1, 5, 30, 120, 300, 600, 720]
 WEBHOOK_DISABLE_AFTER_SECONDS = env.int("WEBHOOK_DISABLE_AFTER_SECONDS", default=3 * 24 * 3600)

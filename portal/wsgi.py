@@ -1,3 +1,5 @@
+"""The WSGI entry point: the app, then the heap frozen once loaded (portal.heap)."""
+
 import os
 
 from django.core.wsgi import get_wsgi_application

@@ -1,17 +1,33 @@
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, cast
+
 import pytest
 from django.core.cache import caches
+from django.test import Client
+from pytest_django.fixtures import Settings
+from pytest_django.live_server_helper import LiveServer
 
+from accounts.models import License, User
 from tests.accounts.factories import LicenseFactory, MembershipFactory, UserFactory
 from tests.processes import Worker, child_env
 
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
+
+    class RecordingPage(Page):
+        """A page of `new_page`: Playwright's, with what it recorded (set on it there)."""
+
+        csp_violations: list[str]
+        bad_responses: list[str]
+
 
 @pytest.fixture(autouse=True)
-def _fast_hashing(settings):
+def _fast_hashing(settings: Settings) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture(autouse=True)
-def _empty_caches():
+def _empty_caches() -> Iterator[None]:
     """Each test starts with empty caches (the dashboard's rendered sections among them):
     a test's database is rolled back, so ids and frozen clocks repeat from test to test."""
     for cache in caches.all():
@@ -22,27 +38,27 @@ def _empty_caches():
 
 
 @pytest.fixture
-def license_a(db):
+def license_a(db: None) -> License:
     return LicenseFactory(name="Alpha Corp", key="ALPHA-000001")
 
 
 @pytest.fixture
-def license_b(db):
+def license_b(db: None) -> License:
     return LicenseFactory(name="Bravo Secret Inc", key="BRAVO-000002")
 
 
 @pytest.fixture
-def member_a(license_a):
+def member_a(license_a: License) -> User:
     return MembershipFactory(license=license_a, user=UserFactory(email="ann@alpha.example")).user
 
 
 @pytest.fixture
-def member_b(license_b):
+def member_b(license_b: License) -> User:
     return MembershipFactory(license=license_b, user=UserFactory(email="ben@bravo.example")).user
 
 
 @pytest.fixture
-def client_a(client, member_a):
+def client_a(client: Client, member_a: User) -> Client:
     client.force_login(member_a)
     return client
 
@@ -59,7 +75,7 @@ def _celery_joins_allowed() -> None:
 
 
 @pytest.fixture
-def celery_eager():
+def celery_eager() -> Iterator[None]:
     """Run tasks in-process, as a worker would run them, for tests about their effects."""
     from portal.celery import app
 
@@ -71,14 +87,14 @@ def celery_eager():
 
 
 @pytest.fixture
-def start_worker():
+def start_worker() -> Iterator[Callable[..., Worker]]:
     """start_worker(env=None, queue=None) -> Worker: a real Celery worker process on a queue
     of its own (or `queue`), with `env` (default: child_env(), the test database); stopped
     after the test."""
     started: list[Worker] = []
     _celery_joins_allowed()
 
-    def start(env: dict | None = None, queue: str | None = None) -> Worker:
+    def start(env: dict[str, str] | None = None, queue: str | None = None) -> Worker:
         worker = Worker(env if env is not None else child_env(), queue)
         started.append(worker)
         return worker
@@ -103,7 +119,7 @@ CHROMIUM_ARGS = [
 
 
 @pytest.fixture(scope="session")
-def browser():
+def browser() -> "Iterator[Browser]":
     import os
 
     from playwright.sync_api import sync_playwright
@@ -129,7 +145,9 @@ def browser():
 
 
 @pytest.fixture
-def new_page(browser, live_server):
+def new_page(
+    browser: "Browser", live_server: LiveServer
+) -> "Iterator[Callable[..., RecordingPage]]":
     """Open pages in fresh browser contexts: new_page(width=375, **context_options).
 
     Each page records Content-Security-Policy violations in `page.csp_violations` and
@@ -137,12 +155,13 @@ def new_page(browser, live_server):
     """
     contexts = []
 
-    def open_page(width=1280, height=900, **options):
+    def open_page(width: int = 1280, height: int = 900, **options: Any) -> "RecordingPage":
         context = browser.new_context(
             base_url=live_server.url, viewport={"width": width, "height": height}, **options
         )
         contexts.append(context)
-        page = context.new_page()
+        # The two lists are set on Playwright's page right here: this is where it becomes one.
+        page = cast("RecordingPage", context.new_page())
         page.csp_violations = []
         page.on(
             "console",
@@ -171,7 +190,7 @@ def new_page(browser, live_server):
 # --- staff logins: the admin needs a second factor (accounts/admin_site.py) --------------
 
 
-def staff_force_login(client, user):
+def staff_force_login(client: Client, user: User) -> User:
     """Log a staff member in as the admin's login would: password and a TOTP code (an
     authenticator enrolled for them), so the session counts as verified by django-otp."""
     from django_otp import DEVICE_ID_SESSION_KEY
@@ -190,7 +209,7 @@ def staff_force_login(client, user):
     return user
 
 
-def totp_code(user_or_secret) -> str:
+def totp_code(user_or_secret: User | str) -> str:
     """The code an authenticator app shows now, for a login's device or a base32 secret."""
     import base64
 
@@ -205,7 +224,7 @@ def totp_code(user_or_secret) -> str:
 
 
 @pytest.fixture
-def admin_client(client, admin_user):
+def admin_client(client: Client, admin_user: User) -> Client:
     """pytest-django's superuser client, logged in with the second factor the admin asks."""
     staff_force_login(client, admin_user)
     return client

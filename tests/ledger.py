@@ -11,18 +11,23 @@ what the upstream says it served.
 
 import random
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from itertools import count
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
 
 from accounts.models import License, User
+from billing.charges.services import UsageBatchResult, UsageRecord, usage_record_batch
+from billing.ledger.totals import TOTAL_NAMES, totals_of
+from billing.ledger.usage import usage_external_id
 from billing.models import DailyRollup, EndpointDailyRollup, LedgerEntry, LicenseBalance, Service
-from billing.services import UsageRecord, purchase_record, refund_issue, usage_record_batch
-from billing.totals import TOTAL_NAMES, totals_of
+from billing.purchases.services import PurchaseResult, purchase_record
+from billing.refunds.services import refund_issue
 from usage.models import SyncState
 
 # A fixed moment for tests that do not care when (in June 2025, away from month edges).
@@ -32,6 +37,10 @@ TEXT = {Service.AI_DATA, Service.AI_DATA_CACHED, Service.AI_DATA_COMPLETION}
 ENDPOINTS = ("/v1/chat/completions", "/v1/images/analyze", "/v1/embeddings", "/v1/images/generate")
 
 _ids = count(1)
+
+# A rollup's figures: (amount, tokens, images, api_calls, entries).
+Sums = tuple[Decimal, int, int, int, int]
+K = TypeVar("K")
 
 
 # --- making ledger data ------------------------------------------------------------------
@@ -45,7 +54,7 @@ def buy(
     at: datetime | None = None,
     description: str = "",
     acting_user: User | None = None,
-):
+) -> PurchaseResult:
     """Record a purchase (payment reference `ref`, made up when not given); the service's
     PurchaseResult (.entry, .created)."""
     return purchase_record(
@@ -85,27 +94,46 @@ def record(
     )
 
 
-def charge(license: License, *records: UsageRecord):
+def charge(license: License, *records: UsageRecord) -> UsageBatchResult:
     """Charge upstream records, as the sync does."""
     return usage_record_batch(license=license, records=list(records))
 
 
 def record_usage(
-    license: License, record_id: str, *, at: datetime = T0, request_id: str = "", **quantities
-):
-    """Charge one upstream record (input_tokens=, cached_tokens=, completion_tokens=, images=)."""
+    license: License,
+    record_id: str,
+    *,
+    at: datetime = T0,
+    request_id: str = "",
+    input_tokens: int = 0,
+    cached_tokens: int = 0,
+    completion_tokens: int = 0,
+    images: int = 0,
+) -> UsageBatchResult:
+    """Charge one upstream record of these quantities."""
     return charge(
         license,
-        record(at, record_id=record_id, endpoint="/v1/chat", request_id=request_id, **quantities),
+        record(
+            at,
+            record_id=record_id,
+            endpoint="/v1/chat",
+            request_id=request_id,
+            input_tokens=input_tokens,
+            cached_tokens=cached_tokens,
+            completion_tokens=completion_tokens,
+            images=images,
+        ),
     )
 
 
-def spend_images(license: License, images: int, *, at: datetime | None = None):
+def spend_images(license: License, images: int, *, at: datetime | None = None) -> UsageBatchResult:
     """Usage of `images` images ($0.0001 each at the default price)."""
     return charge(license, record(at or timezone.now(), images=images, endpoint="", request_id=""))
 
 
-def spend(license: License, dollars: str | Decimal, *, at: datetime | None = None):
+def spend(
+    license: License, dollars: str | Decimal, *, at: datetime | None = None
+) -> UsageBatchResult:
     """Usage worth exactly `dollars` (a multiple of $0.0001, the default image price)."""
     images = Decimal(dollars) / Decimal("0.0001")
     assert images == images.to_integral_value()
@@ -116,8 +144,13 @@ def spend(license: License, dollars: str | Decimal, *, at: datetime | None = Non
 
 
 def refund(
-    license: License, entry: LedgerEntry, amount: str | Decimal, by: User, reason: str = "test"
-):
+    license: License,
+    entry: LedgerEntry | None,
+    amount: str | Decimal,
+    by: User,
+    reason: str = "test",
+) -> LedgerEntry:
+    """Refund part of `entry`, or (None) credit the license; the refund's entry."""
     return refund_issue(
         acting_user=by,
         license=license,
@@ -129,7 +162,9 @@ def refund(
 
 
 def usage_entry(license: License, record_id: str, service: str = "ai_data") -> LedgerEntry:
-    return LedgerEntry.objects.for_license(license).get(external_id=f"{record_id}:{service}")
+    return LedgerEntry.objects.for_license(license).get(
+        external_id=usage_external_id(record_id, service)
+    )
 
 
 def realistic_usage(
@@ -138,7 +173,7 @@ def realistic_usage(
     """Usage records over the `days` days before `now`: all four services, quiet days among
     them (every `skip_every`-th day has no calls), a failed call now and then."""
     rng = random.Random(seed)
-    records = []
+    records: list[UsageRecord] = []
     for day in range(days, -1, -1):
         if skip_every and day % skip_every == 3:
             continue
@@ -168,61 +203,68 @@ def realistic_usage(
 # --- checking it against its own entries ---------------------------------------------------
 
 
-def ledger_sums(license: License) -> dict:
-    """What LicenseBalance should hold: each total of billing.totals summed in Python over
+def ledger_sums(license: License) -> dict[str, Decimal | int]:
+    """What LicenseBalance should hold: each total of billing.ledger.totals summed in Python over
     the license's entries (the posting statement sums them in SQL)."""
     return totals_of(LedgerEntry.objects.for_license(license).iterator())
 
 
-def stored_totals(license: License) -> dict:
+def stored_totals(license: License) -> dict[str, Decimal | int]:
     balance = LicenseBalance.objects.for_license(license).first()
     if balance is None:
         return dict.fromkeys(TOTAL_NAMES, 0)
     return {name: getattr(balance, name) for name in TOTAL_NAMES}
 
 
-def _sums_by(license: License, entries, key) -> dict:
+def _sums_by(
+    license: License,
+    entries: QuerySet[LedgerEntry],
+    key: Callable[[LedgerEntry, date], K],
+) -> dict[K, Sums]:
     """{key(entry, local day): (amount, tokens, images, api_calls, entries)} of `entries`."""
     tz = license.tzinfo
-    sums = defaultdict(lambda: [Decimal(0), 0, 0, 0, 0])
+    sums: dict[K, Sums] = {}
     for e in entries.iterator():
-        s = sums[key(e, e.occurred_at.astimezone(tz).date())]
-        s[0] += e.amount
-        s[1] += e.tokens
-        s[2] += e.images
-        s[3] += e.api_calls
-        s[4] += 1
-    return {k: tuple(v) for k, v in sums.items()}
+        k = key(e, e.occurred_at.astimezone(tz).date())
+        amount, tokens, images, api_calls, n = sums.get(k, (Decimal(0), 0, 0, 0, 0))
+        sums[k] = (
+            amount + e.amount,
+            tokens + e.tokens,
+            images + e.images,
+            api_calls + e.api_calls,
+            n + 1,
+        )
+    return sums
 
 
-def rollups_from_entries(license: License) -> dict:
+def rollups_from_entries(license: License) -> dict[tuple[date, str, str], Sums]:
     """{(local day, kind, service): (amount, tokens, images, api_calls, entries)} from entries."""
     entries = LedgerEntry.objects.for_license(license)
     return _sums_by(license, entries, lambda e, day: (day, e.kind, e.service))
 
 
-def rollups_stored(license: License) -> dict:
+def rollups_stored(license: License) -> dict[tuple[date, str, str], Sums]:
     return {
         (r.day, r.kind, r.service): (r.amount, r.tokens, r.images, r.api_calls, r.entries)
         for r in DailyRollup.objects.for_license(license)
     }
 
 
-def endpoint_rollups_from_entries(license: License) -> dict:
+def endpoint_rollups_from_entries(license: License) -> dict[tuple[date, str, str], Sums]:
     """{(local day, endpoint, service): (amount, tokens, images, api_calls, entries)} of the
     license's usage entries."""
     entries = LedgerEntry.objects.for_license(license).filter(kind=USAGE)
     return _sums_by(license, entries, lambda e, day: (day, e.endpoint, e.service))
 
 
-def endpoint_rollups_stored(license: License) -> dict:
+def endpoint_rollups_stored(license: License) -> dict[tuple[date, str, str], Sums]:
     return {
         (r.day, r.endpoint, r.service): (r.amount, r.tokens, r.images, r.api_calls, r.entries)
         for r in EndpointDailyRollup.objects.for_license(license)
     }
 
 
-def over_refunded_charges(license: License) -> list:
+def over_refunded_charges(license: License) -> list[dict[str, Any]]:
     """Usage charges (or purchases) whose refunds add up to more than them (must be empty).
     A refund of a purchase is negative: sizes are compared."""
     rows = (
@@ -284,7 +326,7 @@ class LedgerFigures:
 # --- checking it against the upstream ------------------------------------------------------
 
 
-def ledger_usage(license: License) -> dict:
+def ledger_usage(license: License) -> dict[str, Decimal | int]:
     """What the ledger says the license used, summed from its entries."""
     entries = LedgerEntry.objects.for_license(license).filter(kind=USAGE)
     sums = entries.aggregate(
@@ -299,7 +341,7 @@ def ledger_usage(license: License) -> dict:
     return {name: value or 0 for name, value in sums.items()}
 
 
-def assert_ledger_matches_upstream(license: License, summary: dict) -> None:
+def assert_ledger_matches_upstream(license: License, summary: dict[str, int]) -> None:
     """The ledger, the balance totals and the rollups all equal the upstream's summary."""
     ledger = ledger_usage(license)
     upstream = {
@@ -326,7 +368,7 @@ def assert_ledger_matches_upstream(license: License, summary: dict) -> None:
     }
 
 
-def ledger_charges(license: License) -> set[tuple]:
+def ledger_charges(license: License) -> set[tuple[str, Decimal, int, int, datetime]]:
     """Every usage charge as (external id, amount, tokens, images, occurred_at)."""
     return set(
         LedgerEntry.objects.for_license(license)

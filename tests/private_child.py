@@ -8,6 +8,7 @@ under it, as a real web or worker process would see it.
 import json
 import os
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -20,8 +21,10 @@ django.setup()
 from django.db.models import Sum  # noqa: E402
 
 from accounts.models import AuditEvent, License, User  # noqa: E402
+from billing.charges.services import UsageRecord, usage_record_batch  # noqa: E402
 from billing.models import LedgerEntry, LicenseBalance  # noqa: E402
-from billing.services import UsageRecord, purchase_record, refund_issue, usage_record_batch  # noqa: E402
+from billing.purchases.services import purchase_record  # noqa: E402
+from billing.refunds.services import refund_issue  # noqa: E402
 from tests.ledger import assert_ledger_matches_upstream  # noqa: E402
 
 
@@ -98,7 +101,8 @@ def customer_create(key: str, owner_email: str, member_email: str) -> dict:
     return {"public_id": str(license.public_id), "password": PASSWORD}
 
 
-ACTIONS = {
+# Each takes its arguments as the command line gives them, strings.
+ACTIONS: dict[str, Callable[..., dict[str, object]]] = {
     "customer_create": customer_create,
     "license_create": license_create,
     "charge_create": charge_create,

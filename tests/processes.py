@@ -3,6 +3,7 @@ the test database, and the upstream simulator. The fixtures that use these live 
 conftest.py files (`start_worker` in tests/conftest.py, `start_simulator` in
 tests/usage/conftest.py); tests/services.py adds private PostgreSQL and Redis servers."""
 
+import dataclasses
 import os
 import signal
 import socket
@@ -11,8 +12,10 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 
 from usage.simulator import LicenseProfile
@@ -24,6 +27,13 @@ ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
 BIN = Path(PYTHON).parent
 
+if TYPE_CHECKING:  # tests/services.py, which the bench imports too, needs no Django set up
+    from pytest_django.fixtures import Settings
+
+    from accounts.models import License
+
+T = TypeVar("T")
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -31,7 +41,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_for(condition, timeout: float = 30, message: str = "condition"):
+def wait_for(
+    condition: Callable[[], T | None], timeout: float = 30, message: str = "condition"
+) -> T:
     """Poll `condition` until it returns something true (returned), or fail after `timeout`."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -56,7 +68,9 @@ def current_database_url() -> str:
     return f"postgres://{auth}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
 
 
-def child_env(database_url: str | None = None, *, settings=None, **extra: str) -> dict:
+def child_env(
+    database_url: str | None = None, *, settings: "Settings | None" = None, **extra: str
+) -> dict[str, str]:
     """The environment of a manage.py or celery child: this process's settings, pointed at
     `database_url` (default: the test database). With `settings`, the child also talks to
     the upstream those settings name (the test's simulator) with short backoffs."""
@@ -76,7 +90,9 @@ def child_env(database_url: str | None = None, *, settings=None, **extra: str) -
     return env
 
 
-def manage(*args: str, env: dict, timeout: float = 120) -> subprocess.CompletedProcess:
+def manage(
+    *args: str, env: dict[str, str], timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     """Run manage.py in a child process with this environment."""
     return subprocess.run(
         [PYTHON, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True,
@@ -84,7 +100,7 @@ def manage(*args: str, env: dict, timeout: float = 120) -> subprocess.CompletedP
     )  # fmt: skip
 
 
-def process_stop(proc: subprocess.Popen) -> None:
+def process_stop(proc: subprocess.Popen[bytes]) -> None:
     """SIGTERM, and SIGKILL if it has not ended within 20 s."""
     if proc.poll() is None:
         proc.terminate()
@@ -99,7 +115,7 @@ class Worker:
     """A real `celery worker` process (solo pool) on a queue of its own; its output goes
     to a log file (`output()`), never to a pipe nobody reads."""
 
-    def __init__(self, env: dict, queue: str | None = None):
+    def __init__(self, env: dict[str, str], queue: str | None = None):
         self.queue = queue or f"test-{uuid.uuid4().hex[:12]}"
         self.log = tempfile.NamedTemporaryFile(prefix="celery-worker-", suffix=".log")  # noqa: SIM115
         self.proc = subprocess.Popen(
@@ -124,7 +140,7 @@ class WebServer:
     """The portal under gunicorn (one sync worker, so one process's state), as `make run`
     serves it, with `env`; its output goes to a log file (`output()`)."""
 
-    def __init__(self, env: dict):
+    def __init__(self, env: dict[str, str]):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = tempfile.NamedTemporaryFile(prefix="gunicorn-", suffix=".log")  # noqa: SIM115
@@ -160,22 +176,27 @@ NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
 
 def profile_for(
-    license, *, days: float = 3, calls_per_day: float = 400, **overrides
+    license: "License", *, days: float = 3, calls_per_day: float = 400, **overrides: Any
 ) -> LicenseProfile:
-    """A short, busy history ending at NOW for a test license."""
-    options = {
-        "key": license.key,
-        "timezone": license.timezone,
-        "history_start": NOW - timedelta(days=days),
-        "weekday_calls": calls_per_day,
-        "ramp_days": 0,
-        **overrides,
-    }
-    return LicenseProfile(**options)
+    """A short, busy history ending at NOW for a test license (`overrides`: other fields of
+    LicenseProfile)."""
+    profile = LicenseProfile(
+        key=license.key,
+        timezone=license.timezone,
+        history_start=NOW - timedelta(days=days),
+        weekday_calls=calls_per_day,
+        ramp_days=0,
+    )
+    return dataclasses.replace(profile, **overrides)
 
 
 def simulator_start(
-    *, profiles, token: str, seed: int = 7, faults: Faults | None = None, now=NOW
+    *,
+    profiles: list[LicenseProfile],
+    token: str,
+    seed: int = 7,
+    faults: Faults | None = None,
+    now: datetime | None = NOW,
 ) -> RunningSimulator:
     """The simulator serving over real HTTP on an ephemeral port, in a thread of this process."""
     simulator = Simulator(profiles=profiles, seed=seed, faults=faults, token=token, now=now)

@@ -16,12 +16,18 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import psycopg
 import redis
 
 from tests.processes import PYTHON, ROOT, child_env, free_port, manage, wait_for
+
+if TYPE_CHECKING:  # the bench imports this module without Django or pytest set up
+    from celery import Celery
+    from pytest_django.fixtures import Settings
 
 PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
 
@@ -52,7 +58,7 @@ class PrivatePostgres:
     def url(self) -> str:
         return f"postgres://postgres@127.0.0.1:{self.port}/{self.database}"
 
-    def _pg_ctl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    def _pg_ctl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             _as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(self.data), *args]),
             capture_output=True, text=True, timeout=60, check=check,
@@ -86,7 +92,7 @@ class PrivatePostgres:
         ) as conn:
             conn.execute(f'CREATE DATABASE "{self.database}"')
 
-    def connect(self, **kwargs) -> psycopg.Connection:
+    def connect(self, **kwargs: Any) -> psycopg.Connection[tuple[Any, ...]]:
         return psycopg.connect(self.url, **kwargs)
 
     def close(self) -> None:
@@ -118,14 +124,21 @@ class PrivateStandby(PrivatePostgres):
         super().start()  # a data directory exists, so no initdb: it starts as a standby
         return self
 
-    def execute(self, sql: str):
+    def execute(self, sql: str) -> tuple[Any, ...]:
+        """The first row of `sql`'s answer, on the standby."""
         with psycopg.connect(self.url, autocommit=True) as conn:
-            return conn.execute(sql).fetchone()
+            row = conn.execute(sql).fetchone()
+        if row is None:
+            raise AssertionError(f"the standby answered no row to {sql!r}")
+        return row
 
     def caught_up(self) -> bool:
         """Whether the standby has replayed everything the primary has written so far."""
         with self.primary.connect(autocommit=True) as conn:
-            (primary_lsn,) = conn.execute("SELECT pg_current_wal_lsn()").fetchone()
+            row = conn.execute("SELECT pg_current_wal_lsn()").fetchone()
+        if row is None:
+            raise AssertionError("the primary answered no WAL position")
+        (primary_lsn,) = row
         (behind,) = self.execute(
             f"SELECT pg_wal_lsn_diff('{primary_lsn}', pg_last_wal_replay_lsn()) <= 0"
         )
@@ -145,9 +158,9 @@ class PrivateStandby(PrivatePostgres):
 class PrivateRedis:
     """A redis-server of its own on a free port: no persistence, stopped and started at will."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.port = free_port()
-        self.proc: subprocess.Popen | None = None
+        self.proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
@@ -182,7 +195,7 @@ class PrivateRedis:
 DEAD_REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens on port 1
 
 
-def _reset_celery_connections(app) -> None:
+def _reset_celery_connections(app: "Celery") -> None:
     # Celery keeps its broker pool, producer pool and result backend once built; drop them
     # so the next use connects to the URLs now configured.
     app._pool = None
@@ -200,11 +213,11 @@ class redis_at:
     # them there), so they are switched too.
     ENVIRON = ("CELERY_BROKER_URL", "CELERY_RESULT_BACKEND", "REDIS_URL")
 
-    def __init__(self, url: str, settings):
+    def __init__(self, url: str, settings: "Settings"):
         self.url = url
         self.settings = settings
 
-    def __enter__(self):
+    def __enter__(self) -> "redis_at":
         from portal.celery import app
         from portal.metrics import request_counter
 
@@ -220,7 +233,7 @@ class redis_at:
         request_counter._flushed_at = 0.0
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         from portal.metrics import request_counter
 
         self.app.conf.update(self.saved)
@@ -235,7 +248,7 @@ class redis_at:
         request_counter._flushed_at = 0.0
 
 
-def migrated_private_postgres():
+def migrated_private_postgres() -> Iterator[PrivatePostgres]:
     """Generator for a module fixture: a started, migrated private cluster, removed after."""
     cluster = PrivatePostgres()
     try:
@@ -248,7 +261,17 @@ def migrated_private_postgres():
         cluster.close()
 
 
-def private_child(cluster: PrivatePostgres, *args: str, check: bool = True):
+@overload
+def private_child(
+    cluster: PrivatePostgres, *args: str, check: Literal[True] = True
+) -> dict[str, Any]: ...
+@overload
+def private_child(
+    cluster: PrivatePostgres, *args: str, check: Literal[False]
+) -> subprocess.CompletedProcess[str]: ...
+def private_child(
+    cluster: PrivatePostgres, *args: str, check: bool = True
+) -> dict[str, Any] | subprocess.CompletedProcess[str]:
     """Run a step of tests/private_child.py against the cluster; its JSON answer (or, with
     check=False, the CompletedProcess)."""
     import json
@@ -271,15 +294,17 @@ def wait_until_blocked_by(
     whom it waits for (pg_blocking_pids), not by the text of its SQL, so the statement may
     be written any way and any length (pg_stat_activity shows only its first kilobyte)."""
     pid = holder.info.backend_pid
-    wait_for(
-        lambda: watcher.execute(
+
+    def blocked() -> int:
+        row = watcher.execute(
             "SELECT count(*) FROM pg_stat_activity"
             " WHERE backend_xid IS NOT NULL AND %s = ANY(pg_blocking_pids(pid))",
             [pid],
-        ).fetchone()[0],
-        timeout=timeout,
-        message=message,
-    )
+        ).fetchone()
+        assert row is not None  # count(*) answers one row
+        return int(row[0])
+
+    wait_for(blocked, timeout=timeout, message=message)
 
 
 class HangingServer:
@@ -287,7 +312,7 @@ class HangingServer:
     refused connection does not show (a stuck Redis, SMTP or upstream). Counts the
     connections it accepted; closes them all when stopped."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         import threading
 
         self.sock = socket.socket()
@@ -319,7 +344,7 @@ class HangingServer:
         self._thread.start()
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self._stopped.set()
         self._thread.join(timeout=2)
         for conn in self._held:

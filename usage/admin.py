@@ -1,14 +1,17 @@
+"""The staff admin of the sync: sync states (with Sync now) and quarantined records, read-only."""
+
 import json
 
 from django.contrib import admin, messages
 from django.http import HttpRequest
 from django.utils.html import format_html
 
-from accounts.models import License, User
+from accounts.mixins import request_login
+from accounts.models import License
 from portal.admin import ReadOnlyAdminMixin
 from usage.models import QuarantinedRecord, SyncState
 from usage.selectors import sync_feed_get, sync_lagging_before
-from usage.services import SyncOutcome, SyncResult
+from usage.services.results import SyncOutcome, SyncResult
 from usage.tasks import usage_sync_in_request
 
 # "Sync now" runs in the admin's request for at most this long per license; a worker
@@ -69,8 +72,7 @@ def sync_now_run(request: HttpRequest, license: License) -> tuple[str, int]:
     """Staff's "Sync now" on one license (audited by usage_sync_now): run it in this request
     for at most ADMIN_SYNC_BUDGET_SECONDS, hand the rest to a worker, and say what happened
     (a message and its level). The caller checks the usage.sync_now permission."""
-    user = request.user
-    assert isinstance(user, User)  # the admin lets only staff in
+    user = request_login(request)
     result = usage_sync_in_request(
         license=license,
         trigger="admin",

@@ -1,3 +1,5 @@
+"""The usage app: the upstream client, the sync and its state, the simulator."""
+
 from django.apps import AppConfig
 
 

@@ -1,3 +1,6 @@
+"""The sync's state: per license (`SyncState`: cursor, failures, owed a sync), the feed's
+(`SyncFeed`) and the records refused (`QuarantinedRecord`)."""
+
 from datetime import datetime
 
 from django.db import models

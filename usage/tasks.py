@@ -22,14 +22,9 @@ from usage.selectors import (
     license_ids_to_sync,
     sync_feed_get,
 )
-from usage.services import (
-    SyncOutcome,
-    SyncResult,
-    usage_feed_read,
-    usage_sweep_advance,
-    usage_sync_license,
-    usage_sync_now,
-)
+from usage.services.feed import usage_feed_read, usage_sweep_advance
+from usage.services.results import SyncOutcome, SyncResult
+from usage.services.sync import usage_sync_license, usage_sync_now
 
 logger = logging.getLogger(__name__)
 

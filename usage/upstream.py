@@ -1,6 +1,9 @@
 """The client of the upstream metering API (contract: docs/upstream-api.md).
 
-Every call has connect and read timeouts. Answers that may succeed when asked again (5xx,
+Every request ends by a wall-clock deadline (UPSTREAM_REQUEST_DEADLINE_SECONDS, the whole
+request: an upstream sending a byte at a time cannot stretch it) and reads at most
+UPSTREAM_MAX_ANSWER_BYTES (portal/bounded_http.py), besides its connect and read timeouts.
+Answers that may succeed when asked again (5xx,
 429, timeouts, refused connections) are retried a bounded number of times with
 exponential backoff and full jitter, so many workers retrying at once do not hit the
 upstream in lockstep. A deadline, when given, caps both the waits and each request's
@@ -13,17 +16,17 @@ import logging
 import random
 import ssl
 import time
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import httpx
 from django.conf import settings
 
+from portal.bounded_http import AnswerTooLarge, DeadlineTransport, outbound_deadline
 from portal.breaker import breaker_failure, breaker_success, breaker_wait
-from portal.leases import lease
 from portal.ratelimit import duration_text
 
 logger = logging.getLogger(__name__)
@@ -75,15 +78,6 @@ def _breaker_check(fail_fast: bool) -> None:
             raise UpstreamKnownDown(upstream_down_message(wait))
 
 
-@contextmanager
-def upstream_web_slot(license_id: int, *, seconds: float) -> Iterator[bool]:
-    """At most one upstream call in flight per license from the web (Test API, Refresh
-    Data): yields False while another request of this license holds the slot. A lease, so
-    a request that dies holding it frees it after `seconds`."""
-    with lease(f"upstream_web:{license_id}", seconds=seconds) as held:
-        yield held
-
-
 @dataclass(frozen=True)
 class UsagePage:
     records: list
@@ -107,7 +101,7 @@ class PingResult:
     error: str
 
 
-def _json(response: httpx.Response) -> Any:
+def answer_json(response: httpx.Response) -> Any:
     """The answer's JSON. NaN and Infinity (which Python's parser accepts) stay strings, so a
     record carrying them is refused as "not a whole number" instead of reaching the database."""
     return json.loads(response.content, parse_constant=str)
@@ -131,7 +125,10 @@ def _usage_page_of(body: dict) -> UsagePage:
     return UsagePage(records, next_cursor, has_more)
 
 
-def _describe_transport_error(exc: httpx.TransportError) -> str:
+def transport_error_text(exc: httpx.TransportError) -> str:
+    """What went wrong on the way, for people: "timed out connecting", "refused the connection"."""
+    if isinstance(exc, AnswerTooLarge):
+        return f"sent {exc}"
     if isinstance(exc, httpx.ConnectTimeout):
         return "timed out connecting"
     if isinstance(exc, httpx.TimeoutException):
@@ -141,7 +138,8 @@ def _describe_transport_error(exc: httpx.TransportError) -> str:
     return f"broke off the connection ({type(exc).__name__})"
 
 
-def _error_text(response: httpx.Response) -> str:
+def answer_error_text(response: httpx.Response) -> str:
+    """An error answer for people: "answered 503: <the upstream's error>"."""
     try:
         detail = response.json().get("error", "")
     except (ValueError, AttributeError):
@@ -173,8 +171,12 @@ class UpstreamClient:
                 "Accept": "application/json",
                 "User-Agent": "token-credit-portal",
             },
-            timeout=self._timeout(),
-            verify=_tls_context(),
+            timeout=self.request_timeout(),
+            transport=DeadlineTransport(
+                deadline_seconds=settings.UPSTREAM_REQUEST_DEADLINE_SECONDS,
+                max_bytes=settings.UPSTREAM_MAX_ANSWER_BYTES,
+                verify=_tls_context(),
+            ),
         )
 
     def __enter__(self) -> "UpstreamClient":
@@ -184,7 +186,7 @@ class UpstreamClient:
         self.http.close()
 
     @staticmethod
-    def _timeout(cap: float | None = None) -> httpx.Timeout:
+    def request_timeout(cap: float | None = None) -> httpx.Timeout:
         connect, read = settings.UPSTREAM_CONNECT_TIMEOUT, settings.UPSTREAM_READ_TIMEOUT
         if cap is not None:
             connect, read = min(connect, cap), min(read, cap)
@@ -217,9 +219,15 @@ class UpstreamClient:
                 raise UpstreamOutOfTime(f"Upstream {last or 'was not asked'}; out of time.")
             status_code = None
             try:
-                response = self.http.get(path, params=params, timeout=self._timeout(remaining))
+                budget = nullcontext() if remaining is None else outbound_deadline(remaining)
+                with budget:
+                    response = self.http.get(
+                        path, params=params, timeout=self.request_timeout(remaining)
+                    )
+            except AnswerTooLarge as exc:
+                raise UpstreamError(f"Upstream sent {exc}.") from None
             except httpx.TransportError as exc:
-                last = _describe_transport_error(exc)
+                last = transport_error_text(exc)
                 capped = remaining is not None and remaining < settings.UPSTREAM_READ_TIMEOUT
                 if capped and isinstance(exc, httpx.TimeoutException):
                     raise UpstreamOutOfTime(f"Upstream {last}; out of time.") from None
@@ -227,7 +235,7 @@ class UpstreamClient:
                 status_code = response.status_code
                 if response.status_code < 400:
                     try:
-                        body = _json(response)
+                        body = answer_json(response)
                     except ValueError:
                         body = None
                     if not isinstance(body, dict):
@@ -236,7 +244,7 @@ class UpstreamClient:
                             status_code=status_code,
                         )
                     return body
-                last = _error_text(response)
+                last = answer_error_text(response)
                 if response.status_code < 500 and response.status_code != 429:
                     raise UpstreamError(f"Upstream {last}.", status_code=status_code)
             logger.warning(
@@ -370,105 +378,39 @@ class UpstreamClient:
             return PingResult(False, None, 0.0, None, upstream_down_message(wait))
         started = time.monotonic()
         try:
-            response = self.http.get(
-                "/v1/ping",
-                params={"license": license_key},
-                timeout=self._timeout(settings.UPSTREAM_WEB_TIMEOUT_SECONDS),
-            )
+            with outbound_deadline(settings.UPSTREAM_WEB_TIMEOUT_SECONDS):
+                response = self.http.get(
+                    "/v1/ping",
+                    params={"license": license_key},
+                    timeout=self.request_timeout(settings.UPSTREAM_WEB_TIMEOUT_SECONDS),
+                )
         except httpx.TransportError as exc:
             latency = (time.monotonic() - started) * 1000
-            error = f"Upstream {_describe_transport_error(exc)}."
+            error = f"Upstream {transport_error_text(exc)}."
             _breaker_failure(error)
             return PingResult(False, None, latency, None, error)
         latency = (time.monotonic() - started) * 1000
         if response.status_code >= 500:
-            _breaker_failure(f"Upstream {_error_text(response)}.")
+            _breaker_failure(f"Upstream {answer_error_text(response)}.")
         else:
             breaker_success(BREAKER)
         try:
-            body = _json(response)
+            body = answer_json(response)
         except ValueError:
             body = None
         body = body if isinstance(body, dict) else None
         if response.status_code >= 400:
             return PingResult(
-                False, response.status_code, latency, body, f"Upstream {_error_text(response)}."
+                False,
+                response.status_code,
+                latency,
+                body,
+                f"Upstream {answer_error_text(response)}.",
             )
         return PingResult(True, response.status_code, latency, body, "")
-
-
-def upstream_ping(*, license_key: str) -> PingResult:
-    """Ask the upstream whether it answers for this license (the Test API page)."""
-    with UpstreamClient(fail_fast=True) as client:
-        return client.ping(license_key=license_key)
 
 
 def upstream_summary(*, license_key: str) -> dict:
     """The upstream's own totals for a license, to compare with the ledger."""
     with UpstreamClient() as client:
         return client.summary(license_key=license_key)
-
-
-@dataclass(frozen=True)
-class UpstreamCheck:
-    """One request of the Test API page's checks: what was asked and what came back."""
-
-    name: str
-    ok: bool
-    status_code: int | None
-    latency_ms: float
-    summary: str  # in plain words
-
-
-def upstream_checks(*, license_key: str) -> list[UpstreamCheck]:
-    """Ask each read the upstream offers once (no retries), for the Test API page.
-
-    The upstream is a metering API: it has no dry-run of AI calls, and its reads change
-    nothing, so each read is its own dry run — ping, one record of usage, the summary.
-    """
-    checks: list[UpstreamCheck] = []
-    asks: tuple[tuple[str, str, dict[str, str | int]], ...] = (
-        ("ping", "/v1/ping", {"license": license_key}),
-        ("usage (1 record)", "/v1/usage", {"license": license_key, "limit": 1}),
-        ("usage summary", "/v1/usage/summary", {"license": license_key}),
-    )
-    with UpstreamClient() as client:
-        for name, path, params in asks:
-            started = time.monotonic()
-            try:
-                response = client.http.get(
-                    path,
-                    params=params,
-                    timeout=client._timeout(settings.UPSTREAM_WEB_TIMEOUT_SECONDS),
-                )
-            except httpx.TransportError as exc:
-                latency = (time.monotonic() - started) * 1000
-                checks.append(
-                    UpstreamCheck(
-                        name, False, None, latency, f"Upstream {_describe_transport_error(exc)}."
-                    )
-                )
-                continue
-            latency = (time.monotonic() - started) * 1000
-            if response.status_code >= 400:
-                summary = f"Upstream {_error_text(response)}."
-            elif path == "/v1/usage":
-                try:
-                    records = _json(response).get("records", [])
-                except (ValueError, AttributeError):
-                    records = []
-                summary = f"Answered with {len(records)} record{'s' if len(records) != 1 else ''}."
-            elif path == "/v1/usage/summary":
-                try:
-                    count = _json(response).get("records", 0)
-                except (ValueError, AttributeError):
-                    count = 0
-                summary = f"Counts {count} API calls in all."
-            else:
-                summary = "Answered."
-            checks.append(
-                UpstreamCheck(
-                    name, response.status_code < 400, response.status_code, latency, summary
-                )
-            )
-    return checks

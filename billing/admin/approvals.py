@@ -12,9 +12,10 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import path, reverse
 
+from accounts.mixins import request_login
 from accounts.models import User
 from billing.admin.money import can_issue_refunds, can_record_purchases
-from billing.approvals import credit_approval_approve, credit_approval_reject
+from billing.credits.approvals import credit_approval_approve, credit_approval_reject
 from billing.models import CreditApproval
 from billing.money import format_money
 from portal.admin import ReadOnlyAdminMixin
@@ -109,8 +110,7 @@ class CreditApprovalAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         approval = get_object_or_404(CreditApproval, pk=pk)
         if request.method != "POST" or not may_post(request.user, approval):
             raise PermissionDenied
-        assert isinstance(request.user, User)  # the admin lets only staff in
-        return approval, request.user
+        return approval, request_login(request)
 
     def approve_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         approval, user = self._decision(request, pk)

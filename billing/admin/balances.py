@@ -3,15 +3,15 @@
 from django.contrib import admin
 
 from billing.admin.ledger import CappedCountPaginator
+from billing.ledger.totals import TOTAL_NAMES
 from billing.models import BalanceAlert, DailyRollup, LicenseBalance
 from billing.money import format_money
-from billing.totals import TOTAL_NAMES
 from portal.admin import ReadOnlyAdminMixin
 
 
 @admin.register(LicenseBalance)
 class LicenseBalanceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    # Every total of billing.totals, the balance formatted as money.
+    # Every total of billing.ledger.totals, the balance formatted as money.
     list_display = [
         "license",
         "balance_display",

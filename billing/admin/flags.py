@@ -13,11 +13,12 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.timesince import timesince
 
-from accounts.models import User
+from accounts.mixins import request_login
 from billing.admin.money import can_issue_refunds
-from billing.flags import flag_resolve
+from billing.flags.services import flag_resolve
+from billing.history.transactions import transaction_detail_get
 from billing.models import ChargeFlag
-from billing.transactions import transaction_detail_get
+from portal.admin import ReadOnlyAdminMixin
 from portal.exceptions import ApplicationError
 
 
@@ -30,7 +31,7 @@ class FlagAnswerForm(forms.Form):
 
 
 @admin.register(ChargeFlag)
-class ChargeFlagAdmin(admin.ModelAdmin):
+class ChargeFlagAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("id", "status", "age", "license", "record_id", "created_by", "refund")
     list_filter = ("status",)
     list_select_related = ("license", "created_by", "refund")
@@ -39,15 +40,6 @@ class ChargeFlagAdmin(admin.ModelAdmin):
     raw_id_fields = ("entry", "refund")
     readonly_fields = [f.name for f in ChargeFlag._meta.fields]
     change_form_template = "admin/billing/chargeflag/change_form.html"
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     @admin.display(description="age")
     def age(self, flag: ChargeFlag) -> str:
@@ -106,9 +98,10 @@ class ChargeFlagAdmin(admin.ModelAdmin):
         if not form.is_valid():
             messages.error(request, "Write the answer the customer will read.")
             return redirect(back)
-        assert isinstance(request.user, User)  # the admin lets only staff in
         try:
-            flag_resolve(acting_user=request.user, flag=flag, answer=form.cleaned_data["answer"])
+            flag_resolve(
+                acting_user=request_login(request), flag=flag, answer=form.cleaned_data["answer"]
+            )
         except ApplicationError as exc:
             messages.error(request, str(exc))
         else:

@@ -6,7 +6,7 @@ from django.utils import timezone
 from billing.forms import PriceForm
 from billing.models import Price
 from billing.money import PER_MILLION, PER_TEN_THOUSAND, format_money
-from billing.prices import price_add
+from billing.prices.services import price_add
 
 
 @admin.register(Price)

@@ -1,8 +1,6 @@
 """The monthly reconciliation page (and its CSV) for the billing team, with the month
 close: Billing closes a month once it reconciles; a superuser reopens it with a reason."""
 
-from datetime import date
-
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -11,18 +9,19 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import urlencode
 
-from accounts.models import License, User
-from billing.closing import (
+from accounts.mixins import request_login
+from accounts.models import License
+from billing.closing.services import (
     closed_figures_changed,
     closed_month_get,
     month_close,
-    month_has_ended,
+    month_close_refusal,
     month_is_closed,
     month_refuse_future,
     month_reopen,
     report_totals,
 )
-from billing.reconciliation import (
+from billing.reconciliation.report import (
     ReconciliationReport,
     month_parse,
     reconciliation_csv_write,
@@ -30,6 +29,7 @@ from billing.reconciliation import (
     reconciliation_month,
 )
 from portal.exceptions import ApplicationError
+from portal.months import previous_month
 
 
 def reconciliation_view(model_admin: admin.ModelAdmin, request: HttpRequest) -> HttpResponse:
@@ -38,7 +38,7 @@ def reconciliation_view(model_admin: admin.ModelAdmin, request: HttpRequest) -> 
     if not model_admin.has_view_permission(request):
         raise PermissionDenied
     today = timezone.localdate()
-    default_month = date(today.year - (today.month == 1), (today.month - 2) % 12 + 1, 1)
+    default_month = previous_month(today)
     month_text = request.GET.get("month") or default_month.strftime("%Y-%m")
     key = (request.GET.get("license") or "").strip()
     only_differences = request.GET.get("only_differences") == "1"
@@ -69,11 +69,8 @@ def reconciliation_view(model_admin: admin.ModelAdmin, request: HttpRequest) -> 
     whole = report is not None and license is None  # the close covers every license
     can_close = False
     if report is not None and month is not None and whole:
-        can_close = (
-            report.ok
-            and not month_is_closed(month)
-            and month_has_ended(month)
-            and request.user.has_perm("billing.close_month")
+        can_close = month_close_refusal(month, report=report) is None and request.user.has_perm(
+            "billing.close_month"
         )
     context = {
         **model_admin.admin_site.each_context(request),
@@ -114,8 +111,7 @@ def month_close_view(model_admin: admin.ModelAdmin, request: HttpRequest) -> Htt
         raise PermissionDenied
     if reopen and not request.user.is_superuser:
         raise PermissionDenied
-    user = request.user
-    assert isinstance(user, User)  # the admin lets only staff in
+    user = request_login(request)
     month_text = request.POST.get("month", "")
     back = (
         reverse("admin:billing_ledgerentry_reconciliation") + "?" + urlencode({"month": month_text})

@@ -1,6 +1,6 @@
 from django.db import migrations
 
-from billing.defaults import seed_default_prices
+from billing.prices.defaults import seed_default_prices
 
 APPEND_ONLY_SQL = """
 CREATE OR REPLACE FUNCTION portal_refuse_change() RETURNS trigger AS $$

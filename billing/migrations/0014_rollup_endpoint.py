@@ -14,8 +14,7 @@ Nothing here reads or rewrites the ledger, and no big table is locked for long:
   license wait for it instead of slipping between the fill and the flag). Filling it here
   would race the old code still posting while the migration runs. Until then the explorer
   and the API say that usage by endpoint is not ready for such a license, and the
-  reconciliation reports it.
-"""
+  reconciliation reports it."""
 
 from decimal import Decimal
 

@@ -2,11 +2,12 @@ import factory
 from django.utils import timezone
 
 from accounts.models import Domain, License, Membership, User
+from tests.factories import ModelFactory
 
 PASSWORD = "correct-horse-battery-9"
 
 
-class UserFactory(factory.django.DjangoModelFactory):
+class UserFactory(ModelFactory[User]):
     class Meta:
         model = User
         skip_postgeneration_save = True
@@ -15,12 +16,12 @@ class UserFactory(factory.django.DjangoModelFactory):
     password = factory.PostGenerationMethodCall("set_password", PASSWORD)
 
     @factory.post_generation
-    def saved(obj, create, extracted, **kwargs):
+    def saved(obj: User, create: bool, extracted: object, **kwargs: object) -> None:
         if create:
             obj.save()
 
 
-class LicenseFactory(factory.django.DjangoModelFactory):
+class LicenseFactory(ModelFactory[License]):
     class Meta:
         model = License
 
@@ -32,7 +33,7 @@ class LicenseFactory(factory.django.DjangoModelFactory):
     timezone = "UTC"
 
 
-class DomainFactory(factory.django.DjangoModelFactory):
+class DomainFactory(ModelFactory[Domain]):
     class Meta:
         model = Domain
 
@@ -40,7 +41,7 @@ class DomainFactory(factory.django.DjangoModelFactory):
     hostname = factory.Sequence(lambda n: f"d{n}.customer.example")
 
 
-class MembershipFactory(factory.django.DjangoModelFactory):
+class MembershipFactory(ModelFactory[Membership]):
     class Meta:
         model = Membership
 

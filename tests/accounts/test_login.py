@@ -1,10 +1,9 @@
-import re
-
 import pytest
 from django.core import mail
 
 from accounts.models import License, User
 from tests.accounts.factories import PASSWORD, LicenseFactory, MembershipFactory, UserFactory
+from tests.matching import search
 
 pytestmark = pytest.mark.django_db
 
@@ -55,7 +54,7 @@ def test_login_with_several_licenses_gets_the_switcher(client, db):
 def test_password_reset_link_works_once(client, member_a, celery_eager):
     client.post("/accounts/password/reset/", {"email": "ANN@alpha.example"})
     assert len(mail.outbox) == 1
-    link = re.search(r"https?://[^/]+(/accounts/password/reset/\S+/)", mail.outbox[0].body)[1]
+    link = search(r"https?://[^/]+(/accounts/password/reset/\S+/)", str(mail.outbox[0].body))[1]
     form_page = client.get(link, follow=True)
     set_url = form_page.redirect_chain[-1][0]
     new_password = "a-brand-new-passphrase-42"

@@ -42,7 +42,7 @@ def test_a_forged_host_header_never_reaches_the_link(client, member_a, settings,
     )
     assert response.status_code == 302
     assert len(mail.outbox) == 1
-    body = mail.outbox[0].body
+    body = str(mail.outbox[0].body)
     assert "evil.example" not in body
     assert re.search(r"https://portal\.example\.com/accounts/password/reset/\S+/\S+/", body)
 

@@ -1,25 +1,31 @@
 import threading
+from collections.abc import Callable, Iterable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, ParamSpec, TypeVar
 
 import pytest
 from django.core.management import call_command
+from pytest_django import DjangoCaptureOnCommitCallbacks
 
-from accounts.models import Membership
+from accounts.models import License, Membership, User
 from tests.accounts.factories import LicenseFactory, MembershipFactory, UserFactory
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 @pytest.fixture
-def alice_license(db):
+def alice_license(db: None) -> License:
     return LicenseFactory(name="Acme Corp", key="ACME-PRO-0001", timezone="America/New_York")
 
 
 @pytest.fixture
-def bob_license(db):
+def bob_license(db: None) -> License:
     return LicenseFactory(name="Globex Inc", key="GLOBEX-STD-0002")
 
 
 @pytest.fixture
-def alice(alice_license):
+def alice(alice_license: License) -> User:
     return MembershipFactory(
         license=alice_license,
         user=UserFactory(email="alice@acme.example"),
@@ -28,10 +34,10 @@ def alice(alice_license):
 
 
 @pytest.fixture
-def make_key(capsys):
+def make_key(capsys: pytest.CaptureFixture[str]) -> Callable[..., str]:
     """A key as operations make one: `manage.py api_key_create` prints it once."""
 
-    def make(license, name="integration"):
+    def make(license: License, name: str = "integration") -> str:
         capsys.readouterr()
         call_command("api_key_create", license=license.key, name=name)
         return capsys.readouterr().out.strip()
@@ -39,20 +45,20 @@ def make_key(capsys):
     return make
 
 
-def bearer(raw):
+def bearer(raw: str) -> dict[str, str]:
     return {"HTTP_AUTHORIZATION": f"Bearer {raw}"}
 
 
 class Receiver:
     """An HTTP server on 127.0.0.1 that answers the statuses it is told, in turn."""
 
-    def __init__(self, statuses):
+    def __init__(self, statuses: Iterable[int]):
         self.statuses = list(statuses)
-        self.requests = []
+        self.requests: list[tuple[dict[str, str], bytes]] = []
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 receiver.requests.append((dict(self.headers), body))
                 status = receiver.statuses.pop(0) if receiver.statuses else 200
@@ -60,7 +66,7 @@ class Receiver:
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
-            def log_message(self, *args):
+            def log_message(self, format: str, *args: Any) -> None:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -68,16 +74,17 @@ class Receiver:
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
-    def close(self):
+    def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
 
 
 @pytest.fixture
-def receiver():
-    servers = []
+def receiver() -> Iterator[Callable[..., Receiver]]:
+    """receiver(500, 200, ...) -> Receiver answering those statuses in turn (then 200s)."""
+    servers: list[Receiver] = []
 
-    def start(*statuses):
+    def start(*statuses: int) -> Receiver:
         servers.append(Receiver(statuses))
         return servers[-1]
 
@@ -87,8 +94,12 @@ def receiver():
 
 
 @pytest.fixture
-def committed(django_capture_on_commit_callbacks, celery_eager):
-    def run(action, *args, **kwargs):
+def committed(
+    django_capture_on_commit_callbacks: DjangoCaptureOnCommitCallbacks, celery_eager: None
+) -> Callable[..., Any]:
+    """committed(action, *args, **kwargs): the action's result, its on-commit work done."""
+
+    def run(action: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         with django_capture_on_commit_callbacks(execute=True):
             return action(*args, **kwargs)
 

@@ -11,8 +11,8 @@ from django.utils import timezone
 from accounts.models import AuditEvent
 from api.models import ApiKey
 from api.services import api_key_create, api_key_revoke
-from billing.services import UsageRecord, usage_record_batch
-from dashboard.selectors import dashboard_get
+from billing.charges.services import UsageRecord, usage_record_batch
+from dashboard.selectors.overview import dashboard_get
 from tests.api.conftest import bearer
 from tests.ledger import buy, charge, record, spend, spend_images
 

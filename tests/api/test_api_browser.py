@@ -2,7 +2,6 @@
 command works against the portal's API; the Test API page copies an example that carries
 the real key once revealed, and checks the portal API with the customer's key."""
 
-import re
 from decimal import Decimal
 
 import httpx
@@ -10,16 +9,17 @@ import pytest
 from django.urls import reverse
 
 from api.webhooks import signature_verify
-from billing.selectors import balance_get
+from billing.ledger.selectors import balance_get
 from tests.accounts.factories import LicenseFactory, MembershipFactory, UserFactory
 from tests.ledger import buy
+from tests.matching import search
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def _curl_parts(command: str) -> tuple[str, str]:
-    token = re.search(r'Authorization: Bearer ([^"]+)"', command).group(1)
-    url = re.search(r"(https?://\S+)", command.replace("\\\n", " ")).group(1)
+    token = search(r'Authorization: Bearer ([^"]+)"', command).group(1)
+    url = search(r"(https?://\S+)", command.replace("\\\n", " ")).group(1)
     return url, token
 
 

@@ -18,7 +18,7 @@ from django.utils import timezone
 from hypothesis import HealthCheck, settings
 
 from api.services import api_key_create
-from billing.services import UsageRecord, usage_record_batch
+from billing.charges.services import UsageRecord, usage_record_batch
 from portal.wsgi import application
 from tests.accounts.factories import LicenseFactory
 from tests.ledger import buy

@@ -1,5 +1,5 @@
 """The API's statement is the dashboard's statement is the billing team's reconciliation:
-one computation (billing.statements over billing.reconciliation), in the license's months."""
+one computation (billing.statements.selectors over billing.reconciliation.report), in the license's months."""
 
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -9,8 +9,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from billing.money import format_money
-from billing.reconciliation import reconciliation_month
-from billing.statements import statement_get
+from billing.reconciliation.report import reconciliation_month
+from billing.statements.selectors import statement_get
 from tests.api.conftest import bearer
 from tests.ledger import buy, charge, record, refund, spend, usage_entry
 

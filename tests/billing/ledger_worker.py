@@ -16,6 +16,15 @@ import time
 import traceback
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # imported for real once django.setup() has run (main)
+    from accounts.models import License, User
+    from billing.charges.services import UsageRecord
+
+# The JSON spec a worker is started with, and the JSON answer it prints.
+Spec = dict[str, Any]
+Out = dict[str, Any]
 
 # Upstream records and payments drawn from shared pools, so workers collide on purpose.
 # Each is a pure function of its number: a duplicate is byte-for-byte the same record.
@@ -38,8 +47,8 @@ def purchase_spec(n: int) -> tuple[str, Decimal]:
     return f"pay-{n}", Decimal(n % 17 + 1) + Decimal(n) / 1_000_000
 
 
-def _usage_record(spec):
-    from billing.services import UsageRecord
+def _usage_record(spec: dict[str, Any]) -> "UsageRecord":
+    from billing.charges.services import UsageRecord
 
     return UsageRecord(
         id=spec["id"],
@@ -51,9 +60,13 @@ def _usage_record(spec):
     )
 
 
-def mixed(spec, licenses, actor, rng, out):
+def mixed(
+    spec: Spec, licenses: "list[License]", actor: "User", rng: random.Random, out: Out
+) -> None:
+    from billing.charges.services import usage_record_batch
     from billing.models import LedgerEntry
-    from billing.services import purchase_record, refund_issue, usage_record_batch
+    from billing.purchases.services import purchase_record
+    from billing.refunds.services import refund_issue
     from portal.exceptions import ApplicationError
 
     for i in range(spec["operations"]):
@@ -109,9 +122,11 @@ def mixed(spec, licenses, actor, rng, out):
             out["goodwill"] += 1
 
 
-def race_refund(spec, licenses, actor, rng, out):
+def race_refund(
+    spec: Spec, licenses: "list[License]", actor: "User", rng: random.Random, out: Out
+) -> None:
     from billing.models import LedgerEntry
-    from billing.services import refund_issue
+    from billing.refunds.services import refund_issue
     from portal.exceptions import ApplicationError
 
     charges = list(LedgerEntry.objects.filter(pk__in=spec["charge_ids"]).select_related("license"))
@@ -131,7 +146,7 @@ def race_refund(spec, licenses, actor, rng, out):
             out["lost"].append(charge.pk)
 
 
-def _wait(spec):
+def _wait(spec: Spec) -> None:
     while time.time() < spec["start_at"]:
         time.sleep(0.002)
 
@@ -147,7 +162,7 @@ def main() -> int:
     licenses = list(License.objects.filter(key__in=spec["license_keys"]).order_by("key"))
     actor = User.objects.get(email=spec["actor_email"])
     rng = random.Random(spec["worker"])  # reproducible test traffic, not secrets
-    out = {
+    out: Out = {
         "worker": spec["worker"],
         "records": {},
         "payments": {},

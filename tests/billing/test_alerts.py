@@ -6,10 +6,11 @@ from smtplib import SMTPServerDisconnected
 
 import pytest
 from django.core import mail
+from django.core.mail import EmailMultiAlternatives
 from django.db import connection
 
 from accounts.models import AlertRecipient, Membership
-from billing.alerts import balance_alert_send
+from billing.alerts.emails import balance_alert_send
 from billing.models import BalanceAlert
 from tests.accounts.factories import LicenseFactory, MembershipFactory, UserFactory
 from tests.conftest import staff_force_login
@@ -93,8 +94,9 @@ def test_email_carries_balance_threshold_burn_rate_forecast_and_purchase_link(
     assert "$0.103333 per day" in message.body
     assert "lasts about 8 days" in message.body
     assert "https://pay.example/credits" in message.body
+    assert isinstance(message, EmailMultiAlternatives)
     html, mimetype = message.alternatives[0]
-    assert mimetype == "text/html"
+    assert mimetype == "text/html" and isinstance(html, str)
     assert "$0.900000" in html and "https://pay.example/credits" in html
 
 
@@ -159,7 +161,7 @@ def test_two_syncs_crossing_the_line_at_the_same_moment_send_one_email(celery_ea
 
 @pytest.mark.django_db
 def test_raising_the_threshold_sends_nothing_until_the_next_usage(license_a, owner, run_on_commit):
-    from billing.alerts import license_alert_settings_update
+    from billing.alerts.services import license_alert_settings_update
 
     run_on_commit(buy, license_a, "5.00")
     run_on_commit(
@@ -204,5 +206,7 @@ def test_plain_text_emails_are_not_html_escaped(license_a, owner, run_on_commit)
     [message] = mail.outbox
     assert "Smith & Sons <Ltd>" in message.body and "&amp;" not in message.body
     assert "Smith & Sons" in message.subject and "&amp;" not in message.subject
+    assert isinstance(message, EmailMultiAlternatives)
     html, _ = message.alternatives[0]
+    assert isinstance(html, str)
     assert "Smith &amp; Sons &lt;Ltd&gt;" in html  # the HTML part stays escaped

@@ -10,7 +10,7 @@ from django.db import connection
 from django.utils import timezone
 
 from accounts.models import AuditEvent
-from billing.closing import (
+from billing.closing.services import (
     closed_figures_changed,
     month_close,
     month_is_closed,
@@ -18,8 +18,8 @@ from billing.closing import (
     month_reopen,
 )
 from billing.models import ClosedMonth, DailyRollup, LedgerEntry
-from billing.reconciliation import reconciliation_month
-from billing.services import refund_issue
+from billing.reconciliation.report import reconciliation_month
+from billing.refunds.services import refund_issue
 from portal.exceptions import ApplicationError
 from tests.accounts.factories import LicenseFactory, UserFactory
 from tests.ledger import (

@@ -14,10 +14,10 @@ import pytest
 from django.conf import settings
 from django.db.models import Count, Sum
 
+from billing.charges.services import UsageRecord, usage_record_batch
 from billing.models import LedgerEntry
 from billing.money import charge_for
-from billing.reconciliation import reconciliation_month
-from billing.services import UsageRecord, usage_record_batch
+from billing.reconciliation.report import reconciliation_month
 from tests.accounts.factories import LicenseFactory
 from tests.billing.ledger_worker import purchase_spec, record_spec
 from tests.ledger import T0, assert_ledger_consistent, over_refunded_charges
@@ -103,7 +103,7 @@ def test_concurrent_money_movements_keep_every_invariant(billing_user):
         ]
     )
     # The storm really overlapped: workers collided on records, payments and shared keys.
-    submitted = Counter()
+    submitted: Counter[tuple[str, int]] = Counter()
     for r in reports:
         for key, numbers in r["records"].items():
             submitted.update((key, n) for n in numbers)

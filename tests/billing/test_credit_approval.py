@@ -3,7 +3,6 @@ above CREDIT_APPROVAL_LIMIT waits for a second, different Billing member, who ap
 (credited exactly once, whoever clicks how often) or rejects it with a reason; each step
 audited. Up to the limit, one Billing member credits at once, as before."""
 
-import re
 import threading
 from decimal import Decimal
 
@@ -14,17 +13,19 @@ from django.db import connection
 
 from accounts.models import AuditEvent
 from accounts.roles import BILLING
-from billing.approvals import (
+from billing.credits.approvals import (
     credit_approval_approve,
     credit_approval_reject,
     credit_approval_request,
 )
 from billing.models import CreditApproval, LedgerEntry
-from billing.services import purchase_record, refund_issue
+from billing.purchases.services import purchase_record
+from billing.refunds.services import refund_issue
 from portal.exceptions import ApplicationError
 from tests.accounts.factories import LicenseFactory, UserFactory
 from tests.conftest import staff_force_login
 from tests.ledger import assert_ledger_consistent, ledger_sums
+from tests.matching import search
 
 ADMIN = "/admin/billing"
 
@@ -36,7 +37,7 @@ def billing_member(email):
 
 
 def form_key(response):
-    return re.search(r'name="idempotency_key" value="([^"]+)"', response.content.decode()).group(1)
+    return search(r'name="idempotency_key" value="([^"]+)"', response.content.decode()).group(1)
 
 
 def messages_of(response):

@@ -13,10 +13,10 @@ from django.core.management import call_command
 from django.db import connection
 
 from accounts.services import license_save
-from billing.closing import month_close
+from billing.closing.services import month_close
 from billing.models import EndpointDailyRollup, LedgerEntry, LicenseBalance
-from billing.reconciliation import ENDPOINT_ROLLUPS_NOT_READY, reconciliation_month
-from billing.services import refund_issue
+from billing.reconciliation.report import ENDPOINT_ROLLUPS_NOT_READY, reconciliation_month
+from billing.refunds.services import refund_issue
 from tests.accounts.factories import LicenseFactory
 from tests.ledger import (
     assert_ledger_consistent,

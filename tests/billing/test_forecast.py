@@ -6,8 +6,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from billing.charges.services import UsageRecord, usage_record_batch
 from billing.forecast import forecast_get
-from billing.services import UsageRecord, usage_record_batch
 
 pytestmark = pytest.mark.django_db
 NY = ZoneInfo("America/New_York")

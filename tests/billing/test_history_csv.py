@@ -4,6 +4,7 @@ license's timezone, safe to open in a spreadsheet, and only ever their own."""
 import csv
 import io
 import re
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -15,10 +16,12 @@ from django.http import StreamingHttpResponse
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from billing.charges.services import UsageRecord, usage_record_batch
 from billing.models import LedgerEntry
-from billing.services import UsageRecord, refund_issue, usage_record_batch
+from billing.refunds.services import refund_issue
 from dashboard.forms import TransactionFilterForm
 from tests.ledger import buy, charge, record, record_usage, refund, usage_entry
+from tests.matching import search
 
 pytestmark = pytest.mark.django_db
 
@@ -153,7 +156,7 @@ def ledger_reads(queries):
 def test_the_first_bytes_leave_before_the_history_is_read(client_a, license_a, monkeypatch):
     """Keyset pages: the header goes out before any entry is read, then one query per
     page; entries sharing a moment across a page boundary are neither lost nor doubled."""
-    monkeypatch.setattr("billing.history.HISTORY_PAGE_SIZE", 2)
+    monkeypatch.setattr("billing.history.export.HISTORY_PAGE_SIZE", 2)
     at = datetime(2025, 3, 1, tzinfo=UTC)
     # One record = 4 entries at the very same moment, straddling the 2-row pages.
     record_usage(
@@ -163,7 +166,9 @@ def test_the_first_bytes_leave_before_the_history_is_read(client_a, license_a, m
     buy(license_a, "3", "pay_1", at=at + timedelta(seconds=1))
     response = client_a.get(url(license_a))
     assert isinstance(response, StreamingHttpResponse)
-    chunks = iter(response.streaming_content)
+    content = response.streaming_content
+    assert isinstance(content, Iterator)  # a synchronous stream
+    chunks = iter(content)
     with CaptureQueriesContext(connection) as queries:
         first = next(chunks)
         assert first.decode().startswith("\ufeffdate_time,local_time,type,")
@@ -259,7 +264,7 @@ def test_the_filename_uses_the_license_timezone_date(client_a, license_a):
     buy(license_a, "1", "pay_1")
     with time_machine.travel(datetime(2025, 12, 31, 20, 0, 5, tzinfo=UTC), tick=False):
         response = client_a.get(url(license_a))
-    filename = re.search(r'filename="(.+)"', response["Content-Disposition"]).group(1)
+    filename = search(r'filename="(.+)"', response["Content-Disposition"]).group(1)
     assert filename == "token_usage_history_2026-01-01_05-00-05.csv"
 
 
@@ -278,7 +283,7 @@ def python_csv(license, entries=None) -> str:
     """The history as Python's csv module writes it with billing.csvsafe's cell rules: the
     reference the SQL-written download must equal byte for byte (BOM included)."""
     from billing.csvsafe import money_cell, safe_cell
-    from billing.history import HISTORY_HEADER
+    from billing.history.export import HISTORY_HEADER
 
     buffer = io.StringIO()
     buffer.write("\ufeff")
@@ -316,7 +321,7 @@ def test_the_download_is_byte_for_byte_what_the_csv_module_writes(
     """PostgreSQL writes the lines (for speed); every rule the Python writer follows —
     formula neutralizing, quoting, 6-place amounts, local time with its offset across
     clock changes and half-hour zones — must come out the same."""
-    monkeypatch.setattr("billing.history.HISTORY_PAGE_SIZE", 3)
+    monkeypatch.setattr("billing.history.export.HISTORY_PAGE_SIZE", 3)
     license_a.timezone = tz
     license_a.save()
     texts = [
@@ -370,7 +375,7 @@ def test_the_filters_of_all_transactions_pick_lines_and_the_balance_counts_every
 ):
     """The same filters as All transactions; each line's balance is still the license's
     balance right after that entry, whatever the filter left out around it."""
-    monkeypatch.setattr("billing.history.HISTORY_PAGE_SIZE", page_size)
+    monkeypatch.setattr("billing.history.export.HISTORY_PAGE_SIZE", page_size)
     license_a.timezone = "America/New_York"
     license_a.save()
     start = datetime(2025, 3, 8, 20, tzinfo=UTC)  # around New York's spring clock change

@@ -1,10 +1,10 @@
-"""History downloads are limited per license, with a message saying when to try again."""
+"""History downloads are limited per login and per license (the API's history.csv counted
+with them), answered over the limit by a 429 page saying when to try again (Retry-After)."""
 
 from datetime import UTC, datetime
 
 import pytest
 import time_machine
-from django.contrib.messages import get_messages
 from django.urls import reverse
 
 from tests.accounts.factories import MembershipFactory
@@ -18,7 +18,7 @@ def csv_url(license):
     return reverse("dashboard:history_csv", kwargs={"license_id": license.public_id})
 
 
-def test_downloads_over_the_limit_go_back_to_the_dashboard_saying_when(
+def test_downloads_over_the_limit_get_a_429_page_saying_when(
     client_a, license_a, license_b, member_a, settings
 ):
     settings.HISTORY_CSV_RATE_LIMIT = 2
@@ -34,14 +34,14 @@ def test_downloads_over_the_limit_go_back_to_the_dashboard_saying_when(
 
         clock.shift(60)
         refused = client_a.get(csv_url(license_a))
-        assert refused.status_code == 302
-        assert refused["Location"] == reverse(
-            "dashboard:overview", kwargs={"license_id": license_a.public_id}
-        )
-        assert [str(m) for m in get_messages(refused.wsgi_request)] == [
+        # Not a file, and not a page answering 200 where a file was expected (issue 28).
+        assert refused.status_code == 429 and refused["Retry-After"] == "540"
+        assert refused["Content-Type"].startswith("text/html")
+        assert "attachment" not in refused.get("Content-Disposition", "")
+        assert (
             "History downloads are limited to 2 every 10 minutes — "
-            "you can download it again in 9 minutes."
-        ]
+            "you can download it again in 9 minutes." in refused.content.decode()
+        )
         # The other license's downloads are counted apart.
         assert client_a.get(csv_url(license_b)).status_code == 200
 
@@ -80,11 +80,9 @@ def test_head_is_counted_by_the_download_limit_and_never_builds_the_export(
             assert not [q for q in queries.captured_queries if "string_agg" in q["sql"].lower()]
         # Three HEADs used the allowance: the GET that would build the export is refused.
         refused = client_a.get(csv_url(license_a))
-        assert refused.status_code == 302
-        assert "History downloads are limited to 3" in str(
-            next(iter(get_messages(refused.wsgi_request)))
-        )
-        assert client_a.head(csv_url(license_a)).status_code == 302
+        assert refused.status_code == 429
+        assert "History downloads are limited to 3" in refused.content.decode()
+        assert client_a.head(csv_url(license_a)).status_code == 429
 
 
 def test_a_flood_of_heads_is_cut_off_at_the_limit(client_a, license_a, settings):
@@ -94,7 +92,7 @@ def test_a_flood_of_heads_is_cut_off_at_the_limit(client_a, license_a, settings)
     buy(license_a, "10.00", "pay_a")
     started = time.monotonic()
     statuses = [client_a.head(csv_url(license_a)).status_code for _ in range(40)]
-    assert statuses.count(200) == 10 and statuses.count(302) == 30
+    assert statuses.count(200) == 10 and statuses.count(429) == 30
     assert time.monotonic() - started < 20  # bounded: 40 requests on loopback
 
 
@@ -114,6 +112,6 @@ def test_one_member_cannot_use_up_another_members_downloads(client, license_a, m
     client.force_login(member_a)
     for _ in range(2):
         assert client.get(csv_url(license_a)).status_code == 200
-    assert client.get(csv_url(license_a)).status_code == 302
+    assert client.get(csv_url(license_a)).status_code == 429
     client.force_login(other)
     assert client.get(csv_url(license_a)).status_code == 200

@@ -6,9 +6,10 @@ from decimal import Decimal
 
 import pytest
 
-from billing.ledger_pages import ledger_entry_find, ledger_page, ledger_page_at
+from billing.charges.services import UsageRecord, usage_record_batch
+from billing.ledger.pages import ledger_entry_find, ledger_page, ledger_page_at
 from billing.models import LedgerEntry, LicenseBalance
-from billing.services import UsageRecord, refund_issue, usage_record_batch
+from billing.refunds.services import refund_issue
 from tests.accounts.factories import LicenseFactory
 from tests.ledger import buy, usage_entry
 
@@ -50,7 +51,8 @@ def expected_running(license):
 def test_every_page_has_the_exact_running_balance(tokyo):
     expected = expected_running(tokyo)
     assert len(expected) > 60
-    got, cursor = [], None
+    got: list[tuple[int, Decimal]] = []
+    cursor: tuple[datetime, int] | None = None
     while True:
         page = ledger_page(license=tokyo, before=cursor, size=7)
         got.extend((row.id, row.running_balance) for row in page.rows)
@@ -79,13 +81,16 @@ def test_search_finds_an_entry_by_id_external_id_record_id_and_request_id(tokyo,
     assert ledger_entry_find(license=tokyo, term=f"#{charge.pk}") == charge
     assert ledger_entry_find(license=tokyo, term="rec-7:ai_data") == charge
     assert ledger_entry_find(license=tokyo, term="rec-7") == charge
-    assert ledger_entry_find(license=tokyo, term="req-7").external_id.startswith("rec-7:")
-    assert ledger_entry_find(license=tokyo, term="first").kind == "purchase"
+    by_request = ledger_entry_find(license=tokyo, term="req-7")
+    assert by_request is not None and by_request.external_id.startswith("rec-7:")
+    by_reference = ledger_entry_find(license=tokyo, term="first")
+    assert by_reference is not None and by_reference.kind == "purchase"
     assert ledger_entry_find(license=tokyo, term="nope") is None
     other = LicenseFactory(key="OTHER-00001")
     assert ledger_entry_find(license=other, term=str(charge.pk)) is None
     page = ledger_page_at(license=tokyo, entry=charge)
-    assert page.rows[0].id == charge.pk and page.found.id == charge.pk
+    assert page.rows[0].id == charge.pk
+    assert page.found is not None and page.found.id == charge.pk
     assert dict(expected_running(tokyo))[charge.pk] == page.rows[0].running_balance
 
 

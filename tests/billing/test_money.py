@@ -57,7 +57,9 @@ def test_charge_for_and_quantize_money():
     assert quantize_money(Decimal("0.0000025")) == Decimal("0.000003")
     assert quantize_money(Decimal("-0.0000025")) == Decimal("-0.000003")  # half away from 0
     with pytest.raises(TypeError):
-        quantize_money(0.1)
+        # mypy refuses a float here already; this checks that the function refuses one at
+        # run time too, so the call is wrong on purpose.
+        quantize_money(0.1)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -88,4 +90,4 @@ def test_money_exact_never_rounds_and_never_takes_floats():
     with pytest.raises(ValueError, match="6 decimal places"):
         money_exact(Decimal("0.0000001"))
     with pytest.raises(TypeError):
-        money_exact(2.5)
+        money_exact(2.5)  # type: ignore[arg-type]  # refused at run time too (see above)

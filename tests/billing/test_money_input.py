@@ -14,6 +14,7 @@ from billing.models import LedgerEntry
 from portal.amounts import parse_amount
 from tests.accounts.factories import MembershipFactory
 from tests.ledger import buy
+from tests.matching import search
 
 AMBIGUOUS = ["0,50", "1,5", "1.000,50", "1,00", "12,3456", "1,000,5", ",50", "1,000.000,5"]
 
@@ -43,7 +44,7 @@ def test_goodwill_and_purchases_refuse_a_decimal_comma_and_record_nothing(
 ):
     base = f"/admin/billing/ledgerentry/license/{license_a.pk}"
     goodwill = billing_client.get(f"{base}/goodwill/").content.decode()
-    key = re.search(r'name="idempotency_key" value="([^"]+)"', goodwill)[1]
+    key = search(r'name="idempotency_key" value="([^"]+)"', goodwill)[1]
     for url, data in (
         (f"{base}/goodwill/", {"amount": text, "reason": "outage", "idempotency_key": key}),
         (f"{base}/purchase/", {"amount": text, "external_id": "INV-1"}),

@@ -2,16 +2,17 @@
 names the field and the maximum, before the database would refuse them with a 500
 (issue 18: a credit large enough to overflow the balance column answered 500)."""
 
-import re
 from decimal import Decimal
 
 import pytest
 
 from billing.models import LedgerEntry
 from billing.money import MONEY_MAX, format_money
-from billing.services import purchase_record, refund_issue
+from billing.purchases.services import purchase_record
+from billing.refunds.services import refund_issue
 from portal.exceptions import ApplicationError
 from tests.ledger import assert_ledger_consistent, buy, ledger_sums, record
+from tests.matching import search
 
 pytestmark = pytest.mark.django_db
 
@@ -26,7 +27,7 @@ def nearly_full(license_a):
 
 
 def form_key(response):
-    return re.search(r'name="idempotency_key" value="([^"]+)"', response.content.decode()).group(1)
+    return search(r'name="idempotency_key" value="([^"]+)"', response.content.decode()).group(1)
 
 
 def test_a_purchase_that_would_overflow_the_balance_is_refused_by_name(

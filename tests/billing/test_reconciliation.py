@@ -15,9 +15,10 @@ from django.conf import settings
 from django.core.management import CommandError, call_command
 from django.db import connection
 
+from accounts.models import License
 from billing.models import ClosedMonth
-from billing.reconciliation import reconciliation_month
-from billing.services import refund_issue
+from billing.reconciliation.report import reconciliation_month
+from billing.refunds.services import refund_issue
 from tests.accounts.factories import LicenseFactory
 from tests.ledger import buy, record_usage, usage_entry
 from tests.processes import child_env
@@ -26,8 +27,10 @@ pytestmark = pytest.mark.django_db
 JUNE = datetime(2025, 6, 1).date()
 
 
-def local(license, *args):
-    return datetime(*args, tzinfo=license.tzinfo)
+def local(
+    license: License, year: int, month: int, day: int, hour: int = 0, minute: int = 0
+) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=license.tzinfo)
 
 
 @pytest.fixture
@@ -244,7 +247,7 @@ def test_a_wrong_count_of_purchases_credits_and_refunds_is_reported(ny):
 def test_the_statement_states_the_reconciliations_figures_without_reading_the_history(
     ny, billing_user, django_assert_max_num_queries
 ):
-    """billing.month_figures (the statement page, its PDF and the API) reads rollups, the
+    """billing.statements.figures (the statement page, its PDF and the API) reads rollups, the
     balance and the month's refunds without a service; reconciliation recomputes each figure
     from the ledger. With credits, a refund of a charge and a card refund in the month, the
     two agree to the micro-dollar, each month's closing is the next one's opening, and the
@@ -252,8 +255,8 @@ def test_the_statement_states_the_reconciliations_figures_without_reading_the_hi
     from django.test.utils import CaptureQueriesContext
 
     from billing.models import LedgerEntry
-    from billing.month_figures import statement_month
-    from billing.services import purchase_refund_record
+    from billing.purchases.refunds import purchase_refund_record
+    from billing.statements.figures import statement_month
 
     june_purchase = LedgerEntry.objects.get(license=ny, external_id="june")
     purchase_refund_record(

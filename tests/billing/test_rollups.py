@@ -13,9 +13,10 @@ from django.db import connection
 
 from accounts.models import License
 from accounts.services import license_save
+from billing.charges.services import UsageRecord, usage_record_batch
 from billing.models import DailyRollup, LedgerEntry
-from billing.reconciliation import reconciliation_month
-from billing.services import UsageRecord, refund_issue, usage_record_batch
+from billing.reconciliation.report import reconciliation_month
+from billing.refunds.services import refund_issue
 from tests.accounts.factories import LicenseFactory
 from tests.ledger import assert_ledger_consistent, buy, record_usage
 

@@ -10,15 +10,11 @@ from django.utils import timezone
 
 from accounts.models import AuditEvent, License
 from accounts.services import license_save
+from billing.charges.services import UsageRecord, usage_drafts, usage_record_batch
 from billing.models import LedgerEntry, Price
-from billing.prices import price_add, price_book_get
-from billing.services import (
-    UsageRecord,
-    refund_issue,
-    refundable_amount,
-    usage_drafts,
-    usage_record_batch,
-)
+from billing.prices.selectors import price_book_get
+from billing.prices.services import price_add
+from billing.refunds.services import refund_issue, refundable_amount
 from portal.exceptions import ApplicationError
 from tests.ledger import (
     T0,
@@ -99,7 +95,7 @@ def test_a_usage_record_is_charged_once_across_batches_and_within_one(license_a)
 
 def test_a_batch_of_new_and_already_charged_records_charges_only_the_new_ones(license_a):
     # The posting tries a plain INSERT first; an external id already in the ledger makes
-    # it fail, and the batch is posted again skipping those (billing.ledger.post_entries).
+    # it fail, and the batch is posted again skipping those (billing.ledger.posting.post_entries).
     usage_record_batch(license=license_a, records=[rec("r1", input_tokens=1000)])
     mixed = usage_record_batch(
         license=license_a,
@@ -377,7 +373,7 @@ def test_a_double_submitted_goodwill_credit_records_one(license_a, billing_user)
 
 
 def test_rebuilding_rollups_twice_changes_nothing(license_a):
-    from billing.ledger import rollups_rebuild
+    from billing.ledger.rebuild import rollups_rebuild
     from billing.models import DailyRollup
 
     for i in range(5):

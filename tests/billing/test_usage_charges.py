@@ -1,4 +1,4 @@
-"""Usage charges are drafted by the posting statement (billing.ledger.post_usage): each must
+"""Usage charges are drafted by the posting statement (billing.ledger.usage.post_usage): each must
 be exactly what billing.money.charge_for makes of the same quantity and price (one half-up
 rounding to 6 places, then negated), on half-way values and large quantities too."""
 
@@ -8,15 +8,15 @@ from decimal import Decimal
 
 import pytest
 
+from billing.charges.services import UsageRecord, usage_record_batch
 from billing.models import LedgerEntry, Price, Service
 from billing.money import MONEY_MAX, charge_for
-from billing.services import UsageRecord, usage_record_batch
 from portal.exceptions import ApplicationError
 from tests.ledger import T0, assert_ledger_consistent
 
 pytestmark = pytest.mark.django_db
 
-# Unit prices (12 places) and quantities (up to usage.services.MAX_QUANTITY) whose product
+# Unit prices (12 places) and quantities (up to usage.services.records.MAX_QUANTITY) whose product
 # falls on or next to a half micro-dollar, with the largest counts and the finest prices.
 EDGE_PRICES = [
     Decimal("0"),

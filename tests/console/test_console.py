@@ -19,10 +19,10 @@ from api.events import webhook_event_record
 from api.models import WebhookDelivery
 from api.services import webhook_endpoint_create
 from api.webhooks import webhook_delivery_attempt
-from billing.flags import flag_raise
+from billing.charges.services import UsageRecord, usage_record_batch
+from billing.flags.services import flag_raise
 from billing.models import ClosedMonth, LedgerEntry, LicenseBalance
-from billing.services import UsageRecord, usage_record_batch
-from billing.statements import statement_get
+from billing.statements.selectors import statement_get
 from payments.models import Payment, PaymentAccount
 from tests.accounts.factories import DomainFactory, LicenseFactory, MembershipFactory, UserFactory
 from tests.conftest import staff_force_login, totp_code

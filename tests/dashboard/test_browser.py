@@ -8,7 +8,7 @@ Screenshots land in test-artifacts/ (git-ignored) for a person to look at.
 
 import re
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -41,7 +41,7 @@ class Demo:
 
 @pytest.fixture
 def demo() -> Demo:
-    """The demo licenses and logins, with history made through billing.services:
+    """The demo licenses and logins, with history made through billing's services:
     Acme healthy with a year of usage, Globex below its $1.00 threshold."""
     licenses = seed_demo_accounts()
     acme, globex = licenses[ACME.key], licenses[GLOBEX.key]
@@ -104,7 +104,7 @@ def assert_dashboard_matches_ledger(page, license: License) -> None:
     expect(daily.last).to_have_attribute("data-day", today.isoformat())
     for bar in daily.all():
         day = bar.get_attribute("data-day")
-        amount = expected.per_day.get(timezone.datetime.fromisoformat(day).date(), Decimal(0))
+        amount = expected.per_day.get(datetime.fromisoformat(day).date(), Decimal(0))
         assert (
             bar.get_attribute("aria-label")
             .split(" (today)")[0]
@@ -163,7 +163,7 @@ def test_a_daily_bar_shows_its_tooltip_on_hover_and_on_keyboard_focus(new_page, 
     bars = page.locator("#daily-section .bar")
     used = page.locator("#daily-section .bar.bar--used")
     target = used.nth(used.count() // 2)
-    day = timezone.datetime.fromisoformat(target.get_attribute("data-day")).date()
+    day = datetime.fromisoformat(target.get_attribute("data-day")).date()
     text = f"{day:%b} {day.day}: {format_chart_money(expected.per_day[day])}"
 
     tip = target.locator(".bar__tip")

@@ -16,9 +16,9 @@ from django.urls import reverse
 from django.utils.html import escape
 
 from accounts.services import license_save
-from billing.ledger import rollups_rebuild
+from billing.charges.selectors import ENDPOINT_NOT_READY_MESSAGE
+from billing.ledger.rebuild import rollups_rebuild
 from billing.models import LedgerEntry, LicenseBalance
-from billing.selectors import ENDPOINT_NOT_READY_MESSAGE
 from tests.accounts.factories import LicenseFactory, MembershipFactory, UserFactory
 from tests.ledger import ENDPOINTS, assert_ledger_consistent, buy, charge, record, refund
 
@@ -32,7 +32,9 @@ def explorer_url(license) -> str:
 def ledger_usage(license, start: date, end: date, granularity: str, group_by: str) -> dict:
     """{(period, group): (spent, tokens, images, calls)} summed here from the entries."""
     tz = license.tzinfo
-    sums = defaultdict(lambda: [Decimal(0), 0, 0, 0])
+    sums: defaultdict[tuple[date, str], list[Decimal | int]] = defaultdict(
+        lambda: [Decimal(0), 0, 0, 0]
+    )
     for e in LedgerEntry.objects.for_license(license).filter(kind="usage"):
         day = e.occurred_at.astimezone(tz).date()
         if not start <= day <= end:
@@ -114,7 +116,7 @@ def test_the_explorer_shows_exactly_the_ledgers_usage_for_random_histories(
     assert explorer.total == sum((v[0] for v in expected.values()), Decimal(0))
     assert explorer.api_calls == sum(v[3] for v in expected.values())
     by_group = {s.group: (s.amount, s.tokens, s.images, s.api_calls) for s in explorer.series}
-    per_group = defaultdict(lambda: [Decimal(0), 0, 0, 0])
+    per_group: defaultdict[str, list[Decimal | int]] = defaultdict(lambda: [Decimal(0), 0, 0, 0])
     for (_, group), values in expected.items():
         for i, value in enumerate(values):
             per_group[group][i] += value
@@ -295,7 +297,7 @@ def test_a_login_of_several_licenses_sees_each_ones_own(client, license_a, licen
 
 
 def test_the_page_is_well_formed_and_an_endpoints_markup_stays_text(client, member_a, license_a):
-    """The bars and per-period rows are written in Python (dashboard.explorer, for speed):
+    """The bars and per-period rows are written in Python (dashboard.selectors.explorer, for speed):
     every element opens and closes, one bar and one row per day; text the upstream controls
     (an endpoint) is escaped wherever it shows."""
     from html.parser import HTMLParser

@@ -6,10 +6,10 @@ from decimal import Decimal
 import pytest
 import time_machine
 
+from billing.charges.services import UsageRecord, usage_record_batch
 from billing.forecast import forecast_get
-from billing.services import UsageRecord, usage_record_batch
 from dashboard.formatting import format_count_compact
-from dashboard.selectors import dashboard_get
+from dashboard.selectors.overview import dashboard_get
 from tests.ledger import buy
 
 pytestmark = pytest.mark.django_db

@@ -10,6 +10,7 @@ from django.urls import reverse
 
 from dashboard.formatting import format_age
 from tests.ledger import buy
+from tests.matching import search
 from usage.models import SyncState
 
 pytestmark = pytest.mark.django_db
@@ -23,7 +24,7 @@ def dashboard(client, license) -> str:
 
 
 def last_updated(html: str) -> str:
-    return re.search(r'data-testid="last-updated"[^>]*>([^<]*)<', html)[1]
+    return search(r'data-testid="last-updated"[^>]*>([^<]*)<', html)[1]
 
 
 def synced(license, ago: timedelta):
@@ -52,7 +53,7 @@ def test_data_older_than_15_minutes_is_shown_with_its_age_and_a_notice(client_a,
     assert "Nov 20, 2026, 11:20 UTC" in html
     # The notice sits in a section the 5-minute auto-refresh swaps, so it appears and
     # clears without a reload.
-    section = re.search(r'<div id="freshness-section" data-refresh-section>(.*?)</div>', html, re.S)
+    section = search(r'<div id="freshness-section" data-refresh-section>(.*?)</div>', html, re.S)
     assert "Usage data may be out of date." in section[1]
 
 

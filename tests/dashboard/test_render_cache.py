@@ -22,13 +22,14 @@ from django.urls import reverse
 
 from accounts.models import License
 from accounts.services import license_save
-from billing.closing import month_close
+from billing.closing.services import month_close
 from billing.models import Service
-from billing.prices import price_add
+from billing.prices.services import price_add
 from dashboard.render_cache import cache_key, dashboard_sections
-from dashboard.selectors import dashboard_basis
+from dashboard.selectors.basis import dashboard_basis
 from tests.accounts.factories import MembershipFactory, UserFactory
 from tests.ledger import buy, charge, record, refund, usage_entry
+from tests.matching import search
 from usage.models import SyncState
 
 pytestmark = pytest.mark.django_db
@@ -48,11 +49,11 @@ def page(client, license: License) -> str:
 
 
 def balance(html: str) -> str:
-    return re.search(r'data-testid="balance">([^<]*)<', html)[1]
+    return search(r'data-testid="balance">([^<]*)<', html)[1]
 
 
 def today_bar(html: str) -> str:
-    return re.search(r'class="bar [^"]*bar--today[^"]*"[^>]*data-day="([^"]+)"', html)[1]
+    return search(r'class="bar [^"]*bar--today[^"]*"[^>]*data-day="([^"]+)"', html)[1]
 
 
 def kept(license: License):

@@ -1,6 +1,6 @@
 """Issue 14's "Done when", in Chromium: every call findable and explained, a flagged charge
 answered, every month provable. As the demo logins (alice: Acme, a year of history; bob:
-Globex), with the history made through billing.services like the dashboard's browser tests.
+Globex), with the history made through billing's services like the dashboard's browser tests.
 """
 
 import io
@@ -18,10 +18,10 @@ from django.urls import reverse
 from django.utils import timezone
 from playwright.sync_api import expect
 
+from billing.ledger.usage import usage_record_id
 from billing.models import ChargeFlag, LedgerEntry
-from billing.reconciliation import reconciliation_month
-from billing.services import refund_issue
-from billing.transactions import record_id_of
+from billing.reconciliation.report import reconciliation_month
+from billing.refunds.services import refund_issue
 from demo.accounts import DEMO_PASSWORD, DEMO_TOTP_SECRET
 from tests.conftest import totp_code
 from tests.dashboard.test_browser import ARTIFACTS, demo, log_in  # noqa: F401 - the fixture
@@ -46,7 +46,7 @@ def money_text(amount: Decimal) -> str:
 def test_alice_pages_back_to_the_first_call_finds_one_and_its_page_adds_up(new_page, demo):  # noqa: F811
     acme = demo.acme
     entries = LedgerFigures(acme, timezone.now()).entries
-    calls = {record_id_of(e.external_id) for e in entries if e.kind == "usage"}
+    calls = {usage_record_id(e.external_id) for e in entries if e.kind == "usage"}
     others = [e for e in entries if e.kind != "usage"]
     first_call = min((e for e in entries if e.kind == "usage"), key=lambda e: (e.occurred_at, e.id))
 
@@ -65,7 +65,9 @@ def test_alice_pages_back_to_the_first_call_finds_one_and_its_page_adds_up(new_p
     # One line per call and per money movement, each once, back to the very first call.
     assert len(seen) == len(set(seen)) == len(calls) + len(others)
     lines = LedgerEntry.objects.filter(pk__in=[int(pk) for pk in seen])
-    assert record_id_of(first_call.external_id) in {record_id_of(e.external_id) for e in lines}
+    assert usage_record_id(first_call.external_id) in {
+        usage_record_id(e.external_id) for e in lines
+    }
     assert LedgerEntry.objects.get(pk=int(seen[-1])).occurred_at <= first_call.occurred_at
 
     # Find a call by its request id; its page shows quantity × unit price, the rounding
@@ -75,12 +77,12 @@ def test_alice_pages_back_to_the_first_call_finds_one_and_its_page_adds_up(new_p
         for e in sorted(entries, key=lambda e: e.occurred_at)
         if e.kind == "usage" and e.api_calls == 1 and e.request_id
         and LedgerEntry.objects.filter(
-            license=acme, external_id__startswith=record_id_of(e.external_id) + ":"
+            license=acme, external_id__startswith=usage_record_id(e.external_id) + ":"
         ).count() >= 3
     )  # fmt: skip
     charges = list(
         LedgerEntry.objects.filter(
-            license=acme, external_id__startswith=record_id_of(call.external_id) + ":"
+            license=acme, external_id__startswith=usage_record_id(call.external_id) + ":"
         )
     )
     page.get_by_role("textbox", name="Search").fill(call.request_id)
@@ -108,6 +110,7 @@ def test_a_refund_links_to_its_charge_and_shows_its_reason(new_page, demo):  # n
 
     acme = demo.acme
     charge = LedgerEntry.objects.filter(license=acme, kind="usage", amount__lt=0).last()
+    assert charge is not None  # the demo's usage
     refund = refund_issue(
         acting_user=UserFactory(is_staff=True),
         license=acme,
@@ -137,6 +140,7 @@ def test_bob_flags_a_charge_billing_refunds_half_bob_sees_it_resolved(
 ):
     globex = demo.globex
     charge = LedgerEntry.objects.filter(license=globex, kind="usage", amount__lt=0).last()
+    assert charge is not None  # the demo's usage
     page = new_page()
     log_in(page, "bob@globex.example")
     page.goto(reverse("dashboard:transaction", args=[globex.public_id, charge.pk]))

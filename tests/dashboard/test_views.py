@@ -15,6 +15,7 @@ from accounts.models import License
 from billing.models import LedgerEntry, Price
 from tests.accounts.factories import DomainFactory, LicenseFactory, MembershipFactory
 from tests.ledger import buy, charge, record
+from tests.matching import search
 from usage.models import SyncState
 
 PAGES = ("dashboard:overview", "dashboard:reports", "dashboard:help", "dashboard:purchase")
@@ -147,7 +148,7 @@ def test_transaction_rows_read_like_the_guide(client_a, license_a):
     description = LedgerEntry.objects.for_license(license_a).get(kind="usage").description
     assert len(description) > 50
     assert f'title="{description}"' in usage_row.replace("&amp;", "&")
-    shown = re.search(r'<span aria-hidden="true">(.*?)</span>', usage_row).group(1)
+    shown = search(r'<span aria-hidden="true">(.*?)</span>', usage_row).group(1)
     assert len(shown.replace("&amp;", "&")) == 50 and shown.endswith("…")
     assert ">Jun 30, 08:00<" in purchase_row
     assert 'class="type type--purchase">Purchase<' in purchase_row

@@ -12,14 +12,21 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from decimal import Decimal
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
 import stripe
 from django.core.management import call_command
+from django.test import Client
+from pytest_django.fixtures import Settings
 
 from tests.services import free_port
+
+if TYPE_CHECKING:  # the test client's response, as django-stubs names it (stubs only)
+    from django.test.client import _MonkeyPatchedWSGIResponse as TestResponse
 
 SECRET_KEY = "sk_test_portal_tests"
 PUBLISHABLE_KEY = "pk_test_portal_tests"
@@ -31,7 +38,7 @@ CARD_3DS = "4000002500003155"
 
 
 class LocalStripe:
-    def __init__(self, url: str, process: subprocess.Popen):
+    def __init__(self, url: str, process: subprocess.Popen[bytes]):
         self.url = url
         self.process = process
 
@@ -45,7 +52,7 @@ class LocalStripe:
             timeout=5,
         ).raise_for_status()
 
-    def api(self, method: str, path: str, **data) -> dict:
+    def api(self, method: str, path: str, **data: str | int) -> dict[str, Any]:
         """A call with the secret key, as Stripe's own dashboard (or anyone) would make."""
         response = httpx.request(
             method, f"{self.url}{path}", data=data or None, auth=(SECRET_KEY, ""), timeout=10
@@ -79,7 +86,7 @@ class LocalStripe:
 
 
 @pytest.fixture(scope="session")
-def localstripe_server():
+def localstripe_server() -> Iterator[LocalStripe]:
     port = free_port()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(
@@ -108,7 +115,7 @@ def localstripe_server():
 
 
 @pytest.fixture
-def localstripe(localstripe_server, settings):
+def localstripe(localstripe_server: LocalStripe, settings: Settings) -> LocalStripe:
     """Stripe configured against localstripe, with an empty store."""
     localstripe_server.flush()
     settings.STRIPE_SECRET_KEY = SECRET_KEY
@@ -116,13 +123,12 @@ def localstripe(localstripe_server, settings):
     settings.STRIPE_WEBHOOK_SECRET = WEBHOOK_SECRET
     settings.STRIPE_API_BASE = localstripe_server.url
     settings.STRIPE_JS_URL = f"{localstripe_server.url}/js.stripe.com/v3/"
-    settings.STRIPE_MAX_NETWORK_RETRIES = 0
-    settings.STRIPE_TIMEOUT_SECONDS = 5
+    settings.STRIPE_DEADLINE_SECONDS = 5
     return localstripe_server
 
 
 def signed(
-    payload: dict | bytes, *, secret: str = WEBHOOK_SECRET, at: int | None = None
+    payload: dict[str, Any] | bytes, *, secret: str = WEBHOOK_SECRET, at: int | None = None
 ) -> tuple[bytes, str]:
     """A body and its Stripe-Signature header, signed the way Stripe signs (the library's
     own scheme: t=<unix time>,v1=HMAC-SHA256(secret, "<t>.<body>"))."""
@@ -132,7 +138,7 @@ def signed(
     return body, f"t={timestamp},v1={signature}"
 
 
-def event(kind: str, obj: dict, event_id: str) -> dict:
+def event(kind: str, obj: dict[str, Any], event_id: str) -> dict[str, Any]:
     return {
         "id": event_id,
         "object": "event",
@@ -142,11 +148,15 @@ def event(kind: str, obj: dict, event_id: str) -> dict:
     }
 
 
-def post_event(client, payload: dict | bytes, signature: str | None = None):
+def post_event(
+    client: Client, payload: dict[str, Any] | bytes, signature: str | None = None
+) -> "TestResponse":
     body, header = signed(payload)
-    headers = {"HTTP_STRIPE_SIGNATURE": signature if signature is not None else header}
     return client.post(
-        "/payments/stripe/webhook/", data=body, content_type="application/json", **headers
+        "/payments/stripe/webhook/",
+        data=body,
+        content_type="application/json",
+        HTTP_STRIPE_SIGNATURE=signature if signature is not None else header,
     )
 
 

@@ -8,7 +8,8 @@ from decimal import Decimal
 import pytest
 from django.core import mail
 
-from billing.selectors import balance_get
+from accounts.models import License, User
+from billing.ledger.selectors import balance_get
 from payments.autotopup import auto_topup_settings_update
 from payments.models import Payment, PaymentAccount
 from portal.exceptions import ApplicationError
@@ -35,13 +36,25 @@ def spend(celery_eager, django_capture_on_commit_callbacks):
     return charge
 
 
-def rule(license, user, **overrides):
-    options = {
-        "enabled": True, "threshold": Decimal("5"), "amount": Decimal("10"),
-        "monthly_count": 5, "monthly_amount": Decimal("500"),
-    }  # fmt: skip
-    options.update(overrides)
-    return auto_topup_settings_update(license=license, acting_user=user, **options)
+def rule(
+    license: License,
+    user: User,
+    *,
+    threshold: Decimal = Decimal("5"),
+    amount: Decimal = Decimal("10"),
+    monthly_count: int = 5,
+    monthly_amount: Decimal = Decimal("500"),
+) -> PaymentAccount:
+    """Switch auto top-up on with these limits."""
+    return auto_topup_settings_update(
+        license=license,
+        acting_user=user,
+        enabled=True,
+        threshold=threshold,
+        amount=amount,
+        monthly_count=monthly_count,
+        monthly_amount=monthly_amount,
+    )
 
 
 def topups(license):

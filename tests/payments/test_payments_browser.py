@@ -15,9 +15,9 @@ from django.urls import reverse
 from django.utils import timezone
 from playwright.sync_api import expect
 
+from billing.charges.services import UsageRecord, usage_record_batch
+from billing.ledger.selectors import balance_get
 from billing.models import LedgerEntry
-from billing.selectors import balance_get
-from billing.services import UsageRecord, usage_record_batch
 from demo.accounts import ACME, DEMO_PASSWORD, GLOBEX, seed_demo_accounts
 from payments.models import Payment
 from tests.ledger import buy

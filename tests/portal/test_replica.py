@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
+from tests.matching import search
 from tests.payments.conftest import (  # noqa: F401 (a fixture)
     PUBLISHABLE_KEY,
     SECRET_KEY,
@@ -57,7 +58,9 @@ def portal_env(primary, replica_url: str, localstripe=None, **extra: str) -> dic
         "REPLICA_RETRY_SECONDS": "2",
         "LOG_LEVEL": "WARNING",
     }
-    env = child_env(primary.url, **{**settings, **extra})
+    env = child_env(primary.url)
+    env.update(settings)
+    env.update(extra)
     if localstripe is not None:
         env.update(
             STRIPE_SECRET_KEY=SECRET_KEY,
@@ -65,7 +68,6 @@ def portal_env(primary, replica_url: str, localstripe=None, **extra: str) -> dic
             STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET,
             STRIPE_API_BASE=localstripe.url,
             STRIPE_JS_URL=f"{localstripe.url}/js.stripe.com/v3/",
-            STRIPE_MAX_NETWORK_RETRIES="0",
         )
     return env
 
@@ -118,7 +120,7 @@ class Person:
 
 def balance_shown(page: str) -> str:
     section = page.split('id="balance-section"', 1)[1]
-    return re.search(r"-?\$[0-9,]+\.[0-9]{6}", section).group(0)
+    return search(r"-?\$[0-9,]+\.[0-9]{6}", section).group(0)
 
 
 def customer(streaming_pair, key: str):

@@ -1,5 +1,6 @@
-"""`make run`'s process runner: everything comes up, Ctrl-C leaves nothing behind; the
-ports follow PORT, and an upstream named in UPSTREAM_URL means no simulator."""
+"""`make run`'s process runner: everything comes up, Ctrl-C leaves nothing behind, a
+simulator that exits is restarted while the portal keeps serving; the ports follow PORT, and
+an upstream named in UPSTREAM_URL means no simulator."""
 
 import json
 import os
@@ -25,7 +26,8 @@ def descendants(pid: int) -> set[int]:
             except OSError:
                 continue
             parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
-    found, frontier = set(), {pid}
+    found: set[int] = set()
+    frontier = {pid}
     while frontier:
         children = {p for p, parent in parents.items() if parent in frontier} - found
         found |= children
@@ -104,8 +106,32 @@ def test_run_portal_serves_and_ctrl_c_stops_every_process():
         assert httpx.get(f"http://127.0.0.1:{sim_port}/healthz", timeout=5).status_code == 200
         # gunicorn's control socket is in the checkout, per port, not in the home directory.
         assert (ROOT / "var" / f"run-{port}" / "gunicorn.ctl").exists()
+        # Webhook deliveries have a worker of their own (api/tasks.py).
+        assert any("-Q webhooks" in cmdline(pid) for pid in children)
+
+        # The simulator dies: the portal keeps serving and the simulator comes back.
+        [simulator] = [
+            pid for pid in children
+            if "run_upstream_simulator" in cmdline(pid) and "manage.py" in cmdline(pid)
+        ]  # fmt: skip
+        os.kill(simulator, signal.SIGKILL)
+
+        def simulator_back() -> bool:
+            try:
+                return httpx.get(f"http://127.0.0.1:{sim_port}/healthz", timeout=2).is_success
+            except httpx.HTTPError:
+                return False
+
+        deadline = time.monotonic() + 60
+        while not simulator_back():
+            assert runner.poll() is None, "run_portal stopped everything"
+            assert time.monotonic() < deadline, "the simulator did not come back"
+            time.sleep(0.5)
+        assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200
+        children |= descendants(runner.pid)
     finally:
         output = stop(runner, port)
+    assert "the upstream simulator exited with status -9; restarting it" in output
     assert "stopped." in output
     assert f"Upstream:              http://127.0.0.1:{sim_port} (the simulator)" in output
 

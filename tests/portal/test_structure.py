@@ -64,3 +64,16 @@ def test_no_lower_app_names_a_customer_page_url(app):
         if path.name != "settings.py" and named.search(path.read_text(encoding="utf-8"))
     ]
     assert not offending, offending
+
+
+def test_billing_sends_no_signal_up():
+    # What happened to money is written down (billing/events), never announced by a signal
+    # whose receivers would run in the posting's transaction: billing defines no Signal.
+    defined = [
+        str(path.relative_to(ROOT))
+        for path in _modules("billing")
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.Call)
+        and getattr(node.func, "id", getattr(node.func, "attr", "")) == "Signal"
+    ]
+    assert not defined, defined

@@ -11,7 +11,7 @@ from tests.conftest import staff_force_login
 from tests.ledger import assert_ledger_matches_upstream
 from tests.processes import profile_for
 from usage.models import QuarantinedRecord, SyncState
-from usage.services import usage_sync_license
+from usage.services.sync import usage_sync_license
 from usage.simulator import Faults
 from usage.upstream import upstream_summary
 
@@ -68,7 +68,8 @@ def test_support_sees_sync_health_and_can_start_a_sync_which_is_audited(
         reverse(CHANGELIST), {"action": "sync_now", "_selected_action": [license_a.pk]}
     )
     audit = AuditEvent.objects.get(action="usage.sync_now")
-    assert audit.actor.email == "sue@portal.example" and audit.license == license_a
+    assert audit.actor is not None and audit.actor.email == "sue@portal.example"
+    assert audit.license == license_a
     detail = support_client.get(reverse("admin:usage_syncstate_change", args=[license_a.pk]))
     assert detail.status_code == 200 and 'name="cursor"' not in detail.content.decode()
 

@@ -8,8 +8,8 @@ import time_machine
 from django.core.management import CommandError, call_command
 
 from accounts.models import License
+from billing.ledger.selectors import balance_get
 from billing.models import LedgerEntry
-from billing.selectors import balance_get
 from demo.accounts import ACME, GLOBEX
 from demo.upstream import demo_profiles
 from tests.ledger import assert_ledger_matches_upstream

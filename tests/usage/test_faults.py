@@ -29,7 +29,7 @@ from tests.services import (
     wait_until_blocked_by,
 )
 from usage.models import SyncState
-from usage.services import usage_sync_license
+from usage.services.sync import usage_sync_license
 from usage.simulator import Faults, LicenseProfile
 from usage.simulator.core import decode_cursor
 from usage.tasks import usage_sync_license_task

@@ -24,7 +24,7 @@ from tests.conftest import staff_force_login
 from tests.ledger import buy, record_usage, usage_entry
 from tests.processes import profile_for
 from usage.models import QuarantinedRecord
-from usage.services import usage_sync_license
+from usage.services.sync import usage_sync_license
 from usage.simulator import Faults
 from usage.upstream import upstream_summary
 
@@ -251,7 +251,7 @@ def test_admin_money_forms_refuse_or_keep_inert_and_never_half_save(
                 reverse("dashboard:history_csv", kwargs={"license_id": license_a.public_id})
             ).streaming_content
         ).decode("utf-8-sig")
-        # Columns: billing.history.HISTORY_HEADER (type as on screen, amount, description).
+        # Columns: billing.history.export.HISTORY_HEADER (type as on screen, amount, description).
         [row] = [
             r for r in csv.reader(io.StringIO(body)) if r[2] == "Purchase" and r[4] == "1.000000"
         ]

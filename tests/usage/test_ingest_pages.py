@@ -15,14 +15,14 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 from django.utils import timezone
 
+from billing.ledger.selectors import balance_get
 from billing.models import LedgerEntry
 from billing.money import charge_for
-from billing.prices import price_book_get
-from billing.selectors import balance_get
+from billing.prices.selectors import price_book_get
 from portal.models import CircuitBreaker
 from tests.ledger import assert_ledger_consistent
 from usage.models import QuarantinedRecord, SyncState
-from usage.services import usage_sync_license
+from usage.services.sync import usage_sync_license
 
 pytestmark = pytest.mark.django_db
 

@@ -7,13 +7,14 @@ from decimal import Decimal
 
 import pytest
 
-from billing.services import purchase_record, refund_issue
+from billing.purchases.services import purchase_record
+from billing.refunds.services import refund_issue
 from portal.exceptions import ApplicationError
 from portal.logfmt import logfmt
 from tests.accounts.factories import UserFactory
 from tests.ledger import record_usage, usage_entry
 from tests.processes import profile_for
-from usage.services import usage_sync_license
+from usage.services.sync import usage_sync_license
 from usage.simulator import Faults
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -38,7 +39,7 @@ def test_each_sync_logs_one_line_with_its_figures(start_simulator, license_a, ca
     )
     caplog.set_level("INFO")
     result = usage_sync_license(license=license_a, trigger="beat")
-    [line] = lines(caplog, "usage.services", "sync")
+    [line] = lines(caplog, "usage.services.sync", "sync")
     assert line["level"] == "INFO"
     assert line["license"] == license_a.key and line["trigger"] == "beat"
     assert int(line["pages"]) == result.pages > 1
@@ -49,7 +50,7 @@ def test_each_sync_logs_one_line_with_its_figures(start_simulator, license_a, ca
     assert line["complete"] == "true"
     assert float(line["duration_s"]) >= 0
     # Each page was a money movement: one usage line per page that charged something.
-    usage_lines = lines(caplog, "billing.services", "money usage")
+    usage_lines = lines(caplog, "billing.aftermath", "money usage")
     assert sum(int(u["records"]) for u in usage_lines) == result.records_charged
     assert all(u["license"] == license_a.key and Decimal(u["amount"]) <= 0 for u in usage_lines)
 
@@ -59,7 +60,7 @@ def test_a_failed_sync_logs_a_warning_with_the_reason(start_simulator, license_a
     server.stop()
     caplog.set_level("INFO")
     usage_sync_license(license=license_a, trigger="refresh")
-    [line] = lines(caplog, "usage.services", "sync failed")
+    [line] = lines(caplog, "usage.services.sync", "sync failed")
     assert line["level"] == "WARNING"
     assert line["license"] == license_a.key and line["pages"] == "0"
     assert line["error"].startswith("Upstream refused the connection")
@@ -73,7 +74,7 @@ def test_purchases_and_refunds_log_a_line_once_committed(license_a, caplog):
         license=license_a, amount=Decimal("12.50"), external_id="pay-1", acting_user=billing_user
     )
     purchase_record(license=license_a, amount=Decimal("12.50"), external_id="pay-1")  # a repeat
-    [bought] = lines(caplog, "billing.services", "money purchase")
+    [bought] = lines(caplog, "billing.aftermath", "money purchase")
     assert bought["license"] == license_a.key and bought["amount"] == "12.500000"
     assert bought["balance"] == "12.500000" and bought["external_id"] == "pay-1"
     assert bought["by"] == str(billing_user.pk)
@@ -90,7 +91,7 @@ def test_purchases_and_refunds_log_a_line_once_committed(license_a, caplog):
             acting_user=billing_user, license=license_a, amount=Decimal("5.00"),
             reason="test", idempotency_key="refund-key-0002", refund_of=charge,
         )  # fmt: skip
-    [refunded] = lines(caplog, "billing.services", "money refund")
+    [refunded] = lines(caplog, "billing.aftermath", "money refund")
     assert refunded["amount"] == "0.100000" and refunded["refund_of"] == str(charge.pk)
     assert refunded["entry"] and refunded["by"] == str(billing_user.pk)
 

@@ -23,7 +23,7 @@ from tests.conftest import staff_force_login
 from tests.ledger import assert_ledger_matches_upstream, buy
 from tests.processes import NOW, profile_for
 from tests.services import DEAD_REDIS_URL, redis_at
-from usage.services import usage_sync_license
+from usage.services.sync import usage_sync_license
 from usage.simulator import Faults
 from usage.upstream import upstream_summary
 

@@ -8,7 +8,7 @@ import pytest
 from demo.upstream import demo_profiles
 from tests.ledger import assert_ledger_matches_upstream, ledger_usage
 from tests.processes import NOW, profile_for
-from usage.services import usage_sync_license
+from usage.services.sync import usage_sync_license
 from usage.simulator import Faults
 from usage.simulator.core import Simulator
 from usage.upstream import upstream_summary

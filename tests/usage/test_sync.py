@@ -5,13 +5,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.db import OperationalError, transaction
 
-from billing.selectors import balance_get
+from billing.ledger.selectors import balance_get
 from demo.accounts import seed_demo_accounts
 from demo.upstream import demo_profiles
 from tests.ledger import assert_ledger_matches_upstream, ledger_charges, ledger_usage
 from tests.processes import NOW, profile_for
 from usage.models import QuarantinedRecord, SyncState
-from usage.services import usage_sync_license
+from usage.services.sync import usage_sync_license
 from usage.simulator import Faults
 from usage.upstream import upstream_summary
 

@@ -8,7 +8,7 @@ from django.utils import timezone
 from tests.processes import profile_for
 from usage.models import SyncState
 from usage.selectors import license_ids_to_sync, sync_backoff
-from usage.services import usage_sync_license
+from usage.services.sync import usage_sync_license
 
 pytestmark = pytest.mark.django_db
 

@@ -19,7 +19,7 @@ from tests.ledger import (
 )
 from tests.processes import PYTHON, ROOT, child_env, profile_for, wait_for
 from usage.models import SyncState
-from usage.services import usage_sync_license
+from usage.services.sync import usage_sync_license
 from usage.simulator import Faults
 from usage.simulator.core import decode_cursor
 from usage.tasks import usage_sync_all_licenses, usage_sync_license_task
@@ -59,7 +59,7 @@ def test_a_sync_killed_after_a_page_committed_ends_exactly_right_when_run_again(
 
     # The killed process's lock went with its connection: the next run is not turned away.
     result = wait_for(
-        lambda: (r := usage_sync_license(license=license_a, trigger="test")).ran and r,
+        lambda: r if (r := usage_sync_license(license=license_a, trigger="test")).ran else None,
         timeout=10,
         message="the killed sync's lock to be released",
     )

@@ -101,6 +101,7 @@ def test_one_upstream_call_in_flight_per_license(
 ):
     MembershipFactory(license=license_b, user=member_a)
     holder = lease_acquire(key=f"upstream_web:{license_a.pk}", seconds=60)  # a ping in flight
+    assert holder is not None
     try:
         response, took = ping(client_a, license_a)
         assert shown(response) == [

@@ -2,18 +2,20 @@
 
 import re
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 import time_machine
 from django.conf import settings as django_settings
 from django.urls import reverse
 
-from billing.selectors import balance_get
+from billing.ledger.selectors import balance_get
 from portal.celery import app as celery_app
 from tests.accounts.factories import LicenseFactory, MembershipFactory, UserFactory
 from tests.ledger import assert_ledger_matches_upstream
 from tests.processes import NOW, profile_for
-from usage.services import usage_refresh_claim, usage_sync_license
+from usage.services.refresh import usage_refresh_claim
+from usage.services.sync import usage_sync_license
 from usage.simulator import Faults
 from usage.tasks import usage_sync_license_task
 from usage.upstream import upstream_summary
@@ -128,7 +130,7 @@ def test_refresh_out_of_time_hands_the_rest_to_a_worker(
     settings.UPSTREAM_PAGE_SIZE = 20
     settings.USAGE_REFRESH_BUDGET_SECONDS = 1.5
     start_simulator(profiles=[profile_for(license_a, days=2)], faults=Faults(latency_ms=100))
-    handed_over = []
+    handed_over: list[tuple[int, str, int, dict[str, Any]]] = []
 
     # The hand-over runs in this process (eager) so the test sees it and what it did; a real
     # worker takes the same task in test_sync_processes.py.

@@ -13,10 +13,12 @@ from django.utils import timezone
 from tqdm import tqdm
 
 from accounts.models import License
-from billing.ledger import license_totals_rebuild, lock_balance
+from billing.ledger.posting import lock_balance
+from billing.ledger.rebuild import license_totals_rebuild
+from billing.ledger.usage import usage_external_id
 from billing.models import Service
 from billing.money import charge_for, quantize_money
-from billing.prices import prices_current
+from billing.prices.selectors import prices_current
 
 COLUMNS = (
     "license_id", "kind", "service", "amount", "tokens", "images", "api_calls",
@@ -141,7 +143,7 @@ class Command(BaseCommand):
                     f"{endpoint} ({request})",
                     at,
                     now,
-                    f"{request}:{service}",
+                    usage_external_id(request, service),
                     call=(request, endpoint, "success"),
                 )
                 written += 1

@@ -8,13 +8,12 @@ billing.0014 to fill the usage rollups by endpoint of the licenses that had hist
 balance row locked, so syncs and refunds wait for it and nothing is lost. `--not-ready`
 rebuilds only the licenses whose endpoint rollups do not cover their history yet: `make
 migrate` runs it, so a database from before billing.0014 is filled once and then costs one
-query.
-"""
+query."""
 
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import License
-from billing.ledger import rollups_rebuild
+from billing.ledger.rebuild import rollups_rebuild
 from billing.models import LicenseBalance
 
 

@@ -3,14 +3,17 @@
 Prints, per license, the month's opening balance, purchases, credits, usage, refunds and
 closing balance, and every stored figure that differs from the ledger. Exit status: 0 when
 everything reconciles, 1 when anything differs, 2 for a bad argument — so a scheduler or
-CI can alert on it.
-"""
+CI can alert on it."""
 
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import License
-from billing.closing import month_refuse_future
-from billing.reconciliation import month_parse, reconciliation_csv_write, reconciliation_month
+from billing.closing.services import month_refuse_future
+from billing.reconciliation.report import (
+    month_parse,
+    reconciliation_csv_write,
+    reconciliation_month,
+)
 from portal.exceptions import ApplicationError
 
 EXIT_DIFFERS = 1

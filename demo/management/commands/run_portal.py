@@ -1,6 +1,8 @@
 """Starts the whole portal in the foreground: the upstream simulator (unless UPSTREAM_URL
 names an upstream) and localstripe (unless STRIPE_SECRET_KEY is set), then (with --seed-demo) the demo data synced from it, then web
-(gunicorn), one Celery worker and Celery beat. Ctrl-C (or any of them dying) stops them all.
+(gunicorn), one Celery worker, the webhooks worker and Celery beat. Ctrl-C (or any of them
+dying) stops them all — except the simulator, which is restarted when it exits (the portal
+keeps serving; after SIMULATOR_RESTARTS exits in a few minutes it stays down, and says so).
 The ports come from settings (PORT, and what settings derive from it), and what the
 processes keep on disk stays in the checkout (var/run-PORT/), so a second copy on the
 same machine needs only another PORT (plus its own database and Redis db)."""
@@ -105,13 +107,25 @@ class Command(BaseCommand):
                     (name, subprocess.Popen(argv, env=env, start_new_session=True))  # noqa: S603
                 )
             self.banner(host, port, stripe=bool(stripe_fake))
+            restarts: list[float] = []
             while True:
-                for name, proc in children:
-                    if proc.poll() is not None:
-                        self.stderr.write(f"{name} exited with status {proc.returncode}; stopping.")
-                        return_code = proc.returncode or 1
-                        stop_all()
-                        sys.exit(return_code)
+                for index, (name, proc) in enumerate(children):
+                    if proc.poll() is None:
+                        continue
+                    if name == "simulator" and simulator:
+                        # The portal goes on without its upstream (syncs fail and retry, the
+                        # dashboard says the data is stale): restart the simulator.
+                        replacement = self.simulator_restart(simulator, env, proc, restarts)
+                        children[index] = (name, replacement or proc)
+                        if replacement is None:
+                            simulator = None  # given up: keep serving without it
+                        continue
+                    if name == "simulator":
+                        continue
+                    self.stderr.write(f"{name} exited with status {proc.returncode}; stopping.")
+                    return_code = proc.returncode or 1
+                    stop_all()
+                    sys.exit(return_code)
                 time.sleep(0.5)
         except KeyboardInterrupt:
             self.stdout.write("\nstopping web, worker, beat, simulator and localstripe…")
@@ -144,6 +158,11 @@ class Command(BaseCommand):
                 ],
             ),
             ("worker", [str(bin_dir / "celery"), "-A", "portal", "worker", "--loglevel", "INFO", "--concurrency", "2"]),
+            # Webhook deliveries (api/tasks.py): their own queue and threads, each attempt
+            # ending by WEBHOOK_DEADLINE_SECONDS, so receivers never hold the worker above.
+            ("webhooks", [str(bin_dir / "celery"), "-A", "portal", "worker", "--loglevel", "INFO",
+                          "-Q", "webhooks", "-n", f"webhooks-{port}@%h", "--pool", "threads",
+                          "--concurrency", str(settings.WEBHOOK_WORKER_CONCURRENCY)]),
             (
                 "beat",
                 [
@@ -160,6 +179,32 @@ class Command(BaseCommand):
             return None
         port = str(settings.UPSTREAM_SIMULATOR_PORT)
         return [python, manage, "run_upstream_simulator", "--port", port]
+
+    SIMULATOR_RESTARTS = 5  # within SIMULATOR_RESTART_WINDOW seconds, then it stays down
+
+    SIMULATOR_RESTART_WINDOW = 300.0
+
+    def simulator_restart(
+        self, argv: list[str], env: dict[str, str], exited: subprocess.Popen, restarts: list[float]
+    ) -> subprocess.Popen | None:
+        """Start the simulator again after it exited (the portal keeps serving meanwhile);
+        None, said on the console, once it has exited too often to keep trying."""
+        now = time.monotonic()
+        restarts[:] = [t for t in restarts if now - t < self.SIMULATOR_RESTART_WINDOW]
+        if len(restarts) >= self.SIMULATOR_RESTARTS:
+            self.stderr.write(
+                f"the upstream simulator exited with status {exited.returncode} "
+                f"{len(restarts) + 1} times in {self.SIMULATOR_RESTART_WINDOW:.0f} s; the portal "
+                f"keeps serving without it (syncs fail until an upstream answers on "
+                f"{settings.UPSTREAM_URL})."
+            )
+            return None
+        restarts.append(now)
+        self.stderr.write(
+            f"the upstream simulator exited with status {exited.returncode}; restarting it "
+            "(the portal keeps serving)."
+        )
+        return subprocess.Popen(argv, env=env, start_new_session=True)  # noqa: S603
 
     def wait_for_simulator(self, proc: subprocess.Popen, timeout: float = 120) -> str:
         """Wait until the simulator answers /healthz (it generates the demo history first);

@@ -1,8 +1,10 @@
+"""`manage.py seed_demo`: the demo licenses, logins and history, idempotent."""
+
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from billing.ledger.selectors import balance_get
 from billing.money import format_money
-from billing.selectors import balance_get
 from demo.accounts import DEMO_LOGINS, DEMO_PASSWORD, seed_demo_accounts
 from demo.money import seed_demo_money, seed_demo_usage
 from portal.exceptions import ApplicationError

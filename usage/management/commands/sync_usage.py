@@ -1,3 +1,5 @@
+"""`manage.py sync_usage`: sync one license or every active one now, with a table of results."""
+
 import sys
 
 from django.core.management.base import BaseCommand, CommandError
@@ -5,7 +7,8 @@ from tqdm import tqdm
 
 from accounts.models import License
 from usage.selectors import license_ids_to_sync
-from usage.services import SyncOutcome, SyncResult, usage_sync_license
+from usage.services.results import SyncOutcome, SyncResult
+from usage.services.sync import usage_sync_license
 
 COLUMNS = (
     "pages",

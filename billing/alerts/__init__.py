@@ -1,0 +1,1 @@
+"""Low-balance alerts: when one is owed, and its email."""

@@ -1,0 +1,1 @@
+"""Usage charges: upstream usage records charged once each, and usage read by period."""

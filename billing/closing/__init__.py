@@ -1,0 +1,1 @@
+"""Month close: a reconciled month no posting may enter again."""

@@ -1,0 +1,225 @@
+"""Month close: the billing team closes a month once it reconciles clean, and from then on
+no posting may be dated inside it (invariant 11).
+
+The rule itself lives in the posting engine (billing.ledger.posting.post_entries reads
+`ClosedMonth` in the same statement that inserts), so every way money enters the ledger —
+sync, purchase, refund, payment, correction — obeys it and whatever is computed from the
+entries of a closed month (reconciliation, statements) cannot change. This module decides
+when a month may be closed or reopened.
+
+Closing month M closes every moment before the end of M (in each license's timezone):
+closing is a watermark, and only the latest closed month can be reopened."""
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from accounts.audit import audit_record
+from accounts.models import User
+from billing.models import ClosedMonth
+from billing.money import ZERO
+from billing.reconciliation.report import ReconciliationReport, reconciliation_month
+from portal.exceptions import ApplicationError
+from portal.months import month_of, next_month
+
+# The figures kept per license at the close, and summed into the totals row.
+CLOSED_FIGURES = ("opening", "purchases", "credits", "usage", "refunds", "closing")
+
+
+def _future_refusal(month: date, today: date | None = None) -> str | None:
+    if month_of(month) > month_of(today or timezone.localdate()):
+        return f"{month:%B %Y} is in the future: it has no figures yet."
+    return None
+
+
+def month_refuse_future(month: date, *, today: date | None = None) -> None:
+    """A month that has not begun has no figures: say so instead of showing zeros."""
+    refusal = _future_refusal(month, today)
+    if refusal is not None:
+        raise ApplicationError(refusal, field="month")
+
+
+_MONTH_ENDED_SQL = """
+SELECT coalesce(bool_and(%(now)s >= (%(end)s::timestamp AT TIME ZONE l.timezone)), true)
+       AND %(now)s >= (%(end)s::timestamp AT TIME ZONE 'Etc/GMT+12')
+FROM accounts_license AS l
+"""
+
+
+def month_has_ended(month: date, *, now: datetime | None = None) -> bool:
+    """True once the month is over in every license's timezone (and the last one on Earth)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _MONTH_ENDED_SQL, {"now": now or timezone.now(), "end": next_month(month).isoformat()}
+        )
+        return bool(cursor.fetchone()[0])
+
+
+def closed_month_latest() -> ClosedMonth | None:
+    return ClosedMonth.objects.filter(reopened_at__isnull=True).order_by("-month").first()
+
+
+def closed_month_get(month: date) -> ClosedMonth | None:
+    return (
+        ClosedMonth.objects.filter(month=month.replace(day=1), reopened_at__isnull=True)
+        .select_related("closed_by")
+        .first()
+    )
+
+
+def month_is_closed(month: date) -> bool:
+    """Closed itself, or before the latest closed month (closing is a watermark)."""
+    latest = closed_month_latest()
+    return latest is not None and month.replace(day=1) <= latest.month
+
+
+@dataclass(frozen=True)
+class MonthTotals:
+    """The reconciliation's totals row: every license's figures summed."""
+
+    licenses: int
+    opening: Decimal
+    purchases: Decimal
+    credits: Decimal
+    usage: Decimal
+    refunds: Decimal
+    closing: Decimal
+    month_entries: int
+
+
+def report_totals(report: ReconciliationReport) -> MonthTotals:
+    sums = {name: sum((getattr(r, name) for r in report.rows), ZERO) for name in CLOSED_FIGURES}
+    return MonthTotals(
+        licenses=len(report.rows),
+        month_entries=sum(r.month_entries for r in report.rows),
+        **sums,
+    )
+
+
+def report_figures(report: ReconciliationReport) -> dict:
+    """The report as kept in ClosedMonth.figures (exact decimal strings)."""
+    totals = report_totals(report)
+    return {
+        "licenses": {
+            str(r.license_id): {
+                "key": r.key,
+                **{name: f"{getattr(r, name):f}" for name in CLOSED_FIGURES},
+                "month_entries": r.month_entries,
+            }
+            for r in report.rows
+        },
+        "totals": {
+            **{name: f"{getattr(totals, name):f}" for name in CLOSED_FIGURES},
+            "month_entries": totals.month_entries,
+            "licenses": totals.licenses,
+        },
+    }
+
+
+def closed_figures_changed(closed: ClosedMonth, report: ReconciliationReport) -> list[str]:
+    """What differs between the figures kept at the close and the month recomputed now
+    (empty: nothing moved, as invariant 11 demands)."""
+    now = report_figures(report)["licenses"]
+    kept = closed.figures.get("licenses", {})
+    changed = []
+    for license_id in sorted(set(now) | set(kept), key=int):
+        before, after = kept.get(license_id), now.get(license_id)
+        if before != after:
+            key = (before or after or {}).get("key", license_id)
+            changed.append(f"{key}: at close {before}, now {after}")
+    return changed
+
+
+def month_close_refusal(month: date, *, report: ReconciliationReport | None = None) -> str | None:
+    """Why `month` cannot be closed now, or None if it can: it has begun and ended in every
+    license's timezone, it is after the latest closed month, and (given its `report`) every
+    license reconciles. The one statement of the rule: the close refuses with it, and the
+    reconciliation page offers the close only when it says None."""
+    month = month_of(month)
+    refusal = _future_refusal(month)
+    if refusal is not None:
+        return refusal
+    if not month_has_ended(month):
+        return (
+            f"{month:%B %Y} has not ended everywhere yet; close it once it is over in every "
+            "license's timezone."
+        )
+    latest = closed_month_latest()
+    if latest is not None and latest.month >= month:
+        what = "is already closed" if latest.month == month else f"is before {latest}, closed"
+        return f"{month:%B %Y} {what}."
+    if report is not None and not report.ok:
+        keys = ", ".join(row.key for row in report.differing[:5])
+        return (
+            f"{month:%B %Y} does not reconcile: {len(report.differing)} license(s) differ "
+            f"({keys}). Fix the differences, then close it."
+        )
+    return None
+
+
+@transaction.atomic
+def month_close(*, acting_user: User, month: date) -> ClosedMonth:
+    """Close a month after it reconciles clean. Audited.
+
+    Holds every license's balance row still (`LOCK TABLE … IN EXCLUSIVE MODE`: reads go
+    on, postings wait) from before the reconciliation until the close commits, so no
+    entry can slip into the month between the check and the close; a posting waiting on
+    the lock then sees the closed month and is dated in the open one.
+    """
+    month = month_of(month)
+    refusal = month_close_refusal(month)
+    if refusal is None:
+        with connection.cursor() as cursor:
+            cursor.execute("LOCK TABLE billing_licensebalance IN EXCLUSIVE MODE")
+        report = reconciliation_month(month=month)
+        # Again under the lock: another close may have committed meanwhile.
+        refusal = month_close_refusal(month, report=report)
+    if refusal is not None:
+        raise ApplicationError(refusal, field="month")
+    closed = ClosedMonth.objects.create(
+        month=month, closed_by=acting_user, figures=report_figures(report)
+    )
+    audit_record(
+        actor=acting_user,
+        license=None,
+        action="month.close",
+        target=f"{month:%Y-%m}",
+        changes=closed.figures["totals"],
+    )
+    return closed
+
+
+@transaction.atomic
+def month_reopen(*, acting_user: User, month: date, reason: str) -> ClosedMonth:
+    """Reopen the latest closed month: a superuser's decision, with a reason. Audited."""
+    if not acting_user.is_superuser:
+        raise ApplicationError("Only a superuser can reopen a closed month.")
+    reason = (reason or "").strip()
+    if not reason:
+        raise ApplicationError("Say why the month is reopened.", field="reason")
+    with connection.cursor() as cursor:
+        cursor.execute("LOCK TABLE billing_licensebalance IN EXCLUSIVE MODE")
+    closed = closed_month_get(month)
+    if closed is None:
+        raise ApplicationError(f"{month:%B %Y} is not closed.", field="month")
+    latest = closed_month_latest()
+    if latest is not None and latest.month != closed.month:
+        raise ApplicationError(
+            f"Reopen {latest} first: months are reopened newest first.", field="month"
+        )
+    closed.reopened_at = timezone.now()
+    closed.reopened_by = acting_user
+    closed.reopen_reason = reason
+    closed.save(update_fields=["reopened_at", "reopened_by", "reopen_reason"])
+    audit_record(
+        actor=acting_user,
+        license=None,
+        action="month.reopen",
+        target=f"{month:%Y-%m}",
+        changes={"closed_at": closed.closed_at.isoformat(), "closed_by": closed.closed_by_id},
+        reason=reason,
+    )
+    return closed

@@ -1,0 +1,1 @@
+"""Credits a person gives: the four-eyes limit and its approvals."""

@@ -1,0 +1,1 @@
+"""The ledger: append-only entries, balances and rollups kept exact by one posting engine."""

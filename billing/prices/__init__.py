@@ -1,0 +1,1 @@
+"""Prices: each service's unit price over time, add-only."""

@@ -1,0 +1,1 @@
+"""Purchases of credit and their refunds to the card."""

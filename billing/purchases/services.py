@@ -1,0 +1,102 @@
+"""Purchases of credit: recorded once per payment reference, whoever reports them (the
+billing team by hand, a payment provider's webhook)."""
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.audit import audit_record
+from accounts.models import License, User
+from billing.aftermath import money_log, money_moved
+from billing.credits.limits import credit_refuse_unapproved
+from billing.events.services import entry_data
+from billing.events.types import PURCHASE_SUCCEEDED
+from billing.ledger.posting import EntryDraft, exact_amount, lock_balance, post_entry
+from billing.models import CreditApproval, LedgerEntry
+from portal.exceptions import ApplicationError
+
+Kind = LedgerEntry.Kind
+
+
+@dataclass(frozen=True)
+class PurchaseResult:
+    entry: LedgerEntry
+    created: bool
+
+
+@transaction.atomic
+def purchase_record(
+    *,
+    license: License,
+    amount: Decimal,
+    external_id: str,
+    description: str = "",
+    occurred_at: datetime | None = None,
+    acting_user: User | None = None,
+    approval: CreditApproval | None = None,
+) -> PurchaseResult:
+    """Record a purchase of credits. The same external id twice records once.
+
+    A purchase a person records (`acting_user`) above the approval limit needs its
+    `approval`; one a payment provider reports (no acting user) was paid, and is not limited.
+    """
+    amount = exact_amount(amount)
+    if amount <= 0:
+        raise ApplicationError("A purchase must be a positive amount.", field="amount")
+    external_id = (external_id or "").strip()
+    if not external_id:
+        raise ApplicationError("A purchase needs a payment reference.", field="external_id")
+    if acting_user is not None:
+        credit_refuse_unapproved(
+            acting_user=acting_user,
+            license=license,
+            kind=CreditApproval.Kind.PURCHASE,
+            amount=amount,
+            approval=approval,
+        )
+    balance = lock_balance(license)
+    draft = EntryDraft(
+        kind=Kind.PURCHASE,
+        amount=amount,
+        occurred_at=occurred_at or timezone.now(),
+        external_id=external_id,
+        description=description or "Credit purchase",
+        created_by_id=acting_user.pk if acting_user else None,
+    )
+    result, entry = post_entry(license=license, balance=balance, draft=draft)
+    created = bool(result.inserted_external_ids)
+    if created:
+        if acting_user is not None:
+            audit_record(
+                actor=acting_user,
+                license=license,
+                action="purchase.record",
+                target=f"ledger entry #{entry.pk}",
+                changes={"amount": str(amount), "external_id": external_id},
+            )
+        money_log(
+            "money purchase",
+            license=license.key,
+            entry=entry.pk,
+            amount=amount,
+            external_id=external_id,
+            balance=result.balance_after,
+            by=acting_user.pk if acting_user else None,
+        )
+        money_moved(
+            PURCHASE_SUCCEEDED,
+            license,
+            balance,
+            data=entry_data(entry),
+            latest_at=entry.occurred_at,
+            lowered=False,
+        )
+    elif entry.kind != Kind.PURCHASE or entry.amount != amount:
+        raise ApplicationError(
+            f"Payment reference {external_id} was already used for a different entry.",
+            field="external_id",
+        )
+    return PurchaseResult(entry, created)

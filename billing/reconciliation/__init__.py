@@ -1,0 +1,1 @@
+"""The billing team's monthly reconciliation of stored figures against the ledger."""

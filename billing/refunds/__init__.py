@@ -1,0 +1,1 @@
+"""Refunds of usage charges and goodwill credits issued by the billing team."""

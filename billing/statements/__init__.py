@@ -1,0 +1,1 @@
+"""Monthly statements: opening, movements and closing of a license's month."""

@@ -1,0 +1,186 @@
+"""The overview (the customer dashboard): every section of docs/product.md as one `Dashboard`,
+composed from billing's totals and rollups and usage's sync state.
+
+The dashboard's numbers come from the license's totals (LicenseBalance) and its daily
+rollups (DailyRollup, already bucketed by the license's local day), never from scanning
+the ledger: only the recent-transactions table reads LedgerEntry, by its index
+(license, -occurred_at, -id). So the page costs the same few queries for ten entries or
+ten million (docs/invariants.md, 9: cost independent of history).
+"""
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.db.models import Case, DateField, F, Sum, When
+from django.db.models.functions import Cast, TruncMonth
+
+from accounts.models import License
+from billing.forecast import Forecast, forecast_from, forecast_window
+from billing.models import DailyRollup, LedgerEntry
+from billing.money import ZERO, quantize_money
+from dashboard.charts import Chart, daily_chart, month_starts, monthly_chart
+from dashboard.selectors.basis import DashboardBasis, Freshness, dashboard_basis
+from dashboard.selectors.prices import BulkCost, Estimate, bulk_costs, estimates
+from dashboard.selectors.transactions import TransactionRow, transactions_recent
+
+# docs/product.md: data refreshes automatically every 5 minutes (static/js/dashboard.js).
+AUTO_REFRESH_SECONDS = 5 * 60
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    today: date
+    timezone: str
+    balance: Decimal
+    threshold: Decimal
+    total_purchased: Decimal
+    total_spent: Decimal
+    total_refunded: Decimal
+    api_calls: int
+    input_tokens: int
+    cached_tokens: int
+    completion_tokens: int
+    images: int
+    total_transactions: int
+    # The flashing warning (LicenseBalance.warns_low_balance): low after some activity; a
+    # new license is welcomed with "Purchase Credits" instead.
+    warns_low_balance: bool
+    image_spent: Decimal
+    text_spent: Decimal
+    last_updated: datetime | None
+    estimates: list[Estimate]
+    bulk_costs: list[BulkCost]
+    monthly: Chart
+    daily: Chart
+    recent: list[TransactionRow]
+    forecast: Forecast
+    # When the page was built, and how old the data may get before the page says so.
+    as_of: datetime | None = None
+    stale_after: timedelta = timedelta(minutes=15)
+
+    @property
+    def freshness(self) -> Freshness:
+        return Freshness(self.last_updated, self.as_of, self.stale_after)
+
+    @property
+    def data_age(self) -> timedelta | None:
+        return self.freshness.data_age
+
+    @property
+    def data_age_label(self) -> str:
+        return self.freshness.data_age_label
+
+    @property
+    def is_stale(self) -> bool:
+        return self.freshness.is_stale
+
+    @property
+    def tokens(self) -> int:
+        """Tokens Used: input + cached + completion."""
+        return self.input_tokens + self.cached_tokens + self.completion_tokens
+
+    @property
+    def credits_used(self) -> Decimal:
+        """Credits Used "should match" Total Spent (docs/product.md): it is the same number."""
+        return self.total_spent
+
+    @property
+    def average_per_transaction(self) -> Decimal:
+        """docs/product.md's definition: Total Spent ÷ Total Transactions (calls, purchases,
+        credits and refunds), the typical spend per call."""
+        if not self.total_transactions:
+            return ZERO
+        return quantize_money(self.total_spent / self.total_transactions)
+
+    @property
+    def image_share(self) -> Decimal:
+        """Percent of usage spending on images (for the breakdown bar), 0 with no spending."""
+        spent = self.image_spent + self.text_spent
+        if spent <= 0:
+            return Decimal(0)
+        return (self.image_spent * 100 / spent).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
+
+    @property
+    def text_share(self) -> Decimal:
+        if self.image_spent + self.text_spent <= 0:
+            return Decimal(0)
+        return Decimal(100) - self.image_share
+
+    @property
+    def is_low_balance(self) -> bool:
+        """Below the license's threshold (default $1.00): red balance and the warning box."""
+        return self.balance < self.threshold
+
+    @property
+    def has_activity(self) -> bool:
+        return self.total_transactions > 0
+
+
+def dashboard_get(*, license: License, now: datetime | None = None) -> Dashboard:
+    """Everything the dashboard shows, in a fixed number of queries (see the module note)."""
+    return dashboard_from(dashboard_basis(license=license, now=now))
+
+
+def dashboard_from(basis: DashboardBasis) -> Dashboard:
+    """The dashboard of a basis already read: two more queries (rollups, recent entries)."""
+    license, today, totals, prices = basis.license, basis.today, basis.totals, basis.prices
+
+    # Usage spending from the daily rollups over the chart window, summed by PostgreSQL
+    # into buckets: one per local day of the last 30 days (the daily bars and the forecast)
+    # and one per month before that (the monthly bars), by service. At most 30 × 4 + 12 × 4
+    # rows leave the database whatever the history, instead of every day of the year.
+    months = month_starts(today)
+    forecast_start, _ = forecast_window(today)
+    window_rows = list(
+        DailyRollup.objects.for_license(license)
+        .filter(kind=LedgerEntry.Kind.USAGE, day__gte=months[0], day__lte=today)
+        .annotate(
+            bucket=Case(
+                When(day__gte=forecast_start, then=F("day")),
+                # date_trunc works on timestamps: cast back, or the CASE is a timestamp.
+                default=Cast(TruncMonth("day"), DateField()),
+            )
+        )
+        .values("bucket", "service")
+        .annotate(amount=Sum("amount"), tokens=Sum("tokens"), images=Sum("images"))
+        .order_by()
+    )
+    # Rollups hold usage as negative amounts; a bucket before the forecast window is a month.
+    per_day: dict[date, Decimal] = defaultdict(lambda: ZERO)
+    for row in window_rows:
+        per_day[row["bucket"]] -= row["amount"] or ZERO
+    forecast = forecast_from(
+        (row for row in window_rows if row["bucket"] >= forecast_start),
+        balance=totals.balance,
+        today=today,
+    )
+
+    return Dashboard(
+        today=today,
+        timezone=license.timezone,
+        balance=totals.balance,
+        threshold=license.low_balance_threshold,
+        total_purchased=totals.total_purchased,
+        total_spent=totals.total_spent,
+        total_refunded=totals.total_refunded,
+        api_calls=totals.api_calls,
+        input_tokens=totals.input_tokens,
+        cached_tokens=totals.cached_tokens,
+        completion_tokens=totals.completion_tokens,
+        images=totals.images,
+        total_transactions=totals.total_transactions,
+        warns_low_balance=totals.warns_low_balance(license.low_balance_threshold),
+        image_spent=totals.images_spent,
+        text_spent=totals.total_spent - totals.images_spent,
+        last_updated=basis.freshness.last_updated,
+        estimates=estimates(totals.balance, prices),
+        bulk_costs=bulk_costs(prices),
+        monthly=monthly_chart(months, per_day),
+        daily=daily_chart(today, per_day),
+        recent=transactions_recent(license),
+        forecast=forecast,
+        as_of=basis.now,
+        stale_after=basis.freshness.stale_after,
+    )

@@ -1,0 +1,101 @@
+"""The overview's Recent Transaction History: the newest entries as rows ready to print
+(docs/product.md's formats), read by the ledger's index (license, -occurred_at, -id)."""
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from accounts.models import License
+from billing.models import LedgerEntry
+from billing.money import format_money
+from dashboard.formatting import MONTH_ABBR, format_count
+from payments.selectors import is_card_purchase
+
+RECENT_TRANSACTIONS = 100
+DESCRIPTION_CHARS = 50  # docs/product.md: descriptions are cut to 50 characters in the table
+
+
+@dataclass(frozen=True)
+class TransactionRow:
+    """One line of Recent Transaction History, ready to print (docs/product.md's formats)."""
+
+    id: int
+    occurred_at: datetime  # in the license's timezone
+    date_label: str  # "Jun 30, 14:30"
+    kind: str
+    kind_label: str  # "Purchase" / "Usage" / "Refund"
+    service: str
+    amount: Decimal  # signed, as in the ledger
+    amount_label: str  # absolute value: the colour says the direction
+    tokens_label: str  # "1,234,567", "" for none
+    images_label: str
+    description: str
+    description_short: str  # cut to 50 characters ("…" included) when longer
+    has_receipt: bool = False  # a card purchase: its receipt is at dashboard:receipt/<id>
+
+    @property
+    def direction(self) -> str:
+        """ "in" (green), "out" (red) or "" for a zero charge (a failed call)."""
+        return "in" if self.amount > 0 else "out" if self.amount < 0 else ""
+
+    @property
+    def is_cut(self) -> bool:
+        return self.description_short != self.description
+
+
+def transactions_recent(license: License, limit: int = RECENT_TRANSACTIONS) -> list[TransactionRow]:
+    """The newest entries, newest first, read by the index (license, -occurred_at, -id)."""
+    # Plain tuples, not model instances: a hundred of them on every dashboard.
+    entries = (
+        LedgerEntry.objects.for_license(license)
+        .order_by("-occurred_at", "-id")
+        .values_list(
+            "id",
+            "kind",
+            "service",
+            "amount",
+            "tokens",
+            "images",
+            "description",
+            "occurred_at",
+            "external_id",
+        )[:limit]
+    )
+    tz = license.tzinfo
+    kinds = dict(LedgerEntry.Kind.choices)
+    rows = []
+    for (
+        entry_id,
+        kind,
+        service,
+        amount,
+        tokens,
+        images,
+        description,
+        occurred_at,
+        external_id,
+    ) in entries:
+        local = occurred_at.astimezone(tz)
+        rows.append(
+            TransactionRow(
+                id=entry_id,
+                occurred_at=local,
+                date_label=f"{MONTH_ABBR[local.month - 1]} {local.day}, {local:%H:%M}",
+                kind=kind,
+                kind_label=kinds.get(kind, kind),
+                service=service,
+                amount=amount,
+                amount_label=format_money(abs(amount)),
+                tokens_label=format_count(tokens) if tokens else "",
+                images_label=format_count(images) if images else "",
+                description=description,
+                description_short=_cut(description),
+                has_receipt=kind == LedgerEntry.Kind.PURCHASE and is_card_purchase(external_id),
+            )
+        )
+    return rows
+
+
+def _cut(text: str, limit: int = DESCRIPTION_CHARS) -> str:
+    """At most `limit` characters, the last one "…" when something was cut."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"

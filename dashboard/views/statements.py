@@ -1,0 +1,86 @@
+"""Monthly statements: the months a license has, a month's statement and its PDF."""
+
+from datetime import date
+
+from django.conf import settings
+from django.http import Http404, HttpResponse
+from django.utils import timezone
+from django.utils.decorators import method_decorator
+from django.views import View
+from django.views.generic import TemplateView
+
+from accounts.mixins import LicenseMixin
+from billing.reconciliation.report import month_parse
+from billing.statements.selectors import statement_get, statement_months
+from dashboard.statement_pdf import statement_pdf
+from portal.db_router import replica_reads
+from portal.ratelimit import LicenseRateLimitMixin
+
+
+@method_decorator(replica_reads, name="dispatch")
+class StatementListView(LicenseMixin, TemplateView):
+    template_name = "dashboard/statements.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(nav_current="statements", **kwargs)
+        context["months"] = statement_months(self.license)
+        return context
+
+
+def _statement_month(license, text: str) -> date:
+    try:
+        month = month_parse(text)
+    except ValueError as exc:
+        raise Http404(str(exc)) from exc
+    if month not in statement_months(license):
+        raise Http404("No statement for that month.")
+    return month
+
+
+@method_decorator(replica_reads, name="dispatch")
+class StatementDetailView(LicenseMixin, TemplateView):
+    template_name = "dashboard/statement.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(nav_current="statements", **kwargs)
+        month = _statement_month(self.license, kwargs["month"])
+        context["statement"] = statement_get(license=self.license, month=month)
+        return context
+
+
+@method_decorator(replica_reads, name="dispatch")
+class StatementPdfView(LicenseMixin, LicenseRateLimitMixin, View):
+    """A month's statement as a PDF. Building it is real work, so downloads are limited per
+    login and license (STATEMENT_PDF_RATE_LIMIT per STATEMENT_PDF_RATE_WINDOW_SECONDS),
+    HEAD included, and a HEAD gets the headers without the PDF being built (issue 18)."""
+
+    rate_scope = "statement_pdf"
+    rate_limited_handlers = ("get", "head")
+    rate_limited_noun = "Statement downloads"
+    rate_limited_action = "download it"
+    rate_limited_page = True  # a 429 page, never a 200 page where a file was expected
+
+    @property
+    def rate_limit(self) -> int:
+        return settings.STATEMENT_PDF_RATE_LIMIT
+
+    @property
+    def rate_window(self) -> int:
+        return settings.STATEMENT_PDF_RATE_WINDOW_SECONDS
+
+    def _response(self, month: date, content: bytes = b"") -> HttpResponse:
+        response = HttpResponse(content, content_type="application/pdf")
+        response["Content-Disposition"] = (
+            f'attachment; filename="statement_{self.license.key}_{month:%Y-%m}.pdf"'
+        )
+        response["Cache-Control"] = "no-store"
+        return response
+
+    def head(self, request, *args, **kwargs):
+        return self._response(_statement_month(self.license, kwargs["month"]))
+
+    def get(self, request, *args, **kwargs):
+        month = _statement_month(self.license, kwargs["month"])
+        statement = statement_get(license=self.license, month=month)
+        generated = f"{timezone.localtime(timezone.now(), self.license.tzinfo):%Y-%m-%d %H:%M}"
+        return self._response(month, statement_pdf(statement, generated=generated))
