@@ -33,7 +33,7 @@ seed: migrate
 	$(BIN)/python manage.py seed_demo
 
 # run_portal starts the simulator, waits for it, runs seed_demo, then web, worker and beat.
-# Ports: PORT (default 8000, from the environment or .env); portal/settings.py derives the rest.
+# Ports: PORT (default 8000, from the environment or .env); portal/settings/ derives the rest.
 run: migrate
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	$(BIN)/python manage.py run_portal --seed-demo
