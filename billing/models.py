@@ -1,5 +1,5 @@
 """Billing's models, each defined in its room (ledger, prices, alerts, closing, flags,
-credits): this is the app's models module, where Django and every other module take them
+credits, events): this is the app's models module, where Django and every other module take them
 from (`from billing.models import LedgerEntry`)."""
 
 from billing.alerts.models import BalanceAlert
@@ -11,6 +11,7 @@ from billing.credits.models import (
     GrantDailyRollup,
     GrantKind,
 )
+from billing.events.models import MoneyEvent, MoneyEventCursor
 from billing.flags.models import ChargeFlag
 from billing.ledger.models import (
     ROLLUP_SUMS,
@@ -38,6 +39,8 @@ __all__ = [
     "GrantKind",
     "LedgerEntry",
     "LicenseBalance",
+    "MoneyEvent",
+    "MoneyEventCursor",
     "Price",
     "RollupSums",
     "Service",

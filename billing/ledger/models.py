@@ -199,7 +199,7 @@ class LicenseBalance(models.Model):
     balance = money_field(default=ZERO)
     # One lifetime total per movement (billing.ledger.totals), each a size (≥ 0):
     # balance = purchased − purchase_refunded + credited + refunded − spent − expired.
-    # Gross of card refunds (migration billing.0015 added them back).
+    # Gross of card refunds (migration billing.0016 added them back).
     total_purchased = money_field(default=ZERO)
     total_purchase_refunded = money_field(default=ZERO, db_default=ZERO)
     total_spent = money_field(default=ZERO)

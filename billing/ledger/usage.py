@@ -18,6 +18,7 @@ from billing.ledger.posting import (
     EntryDraft,
     _balance_moved,
     _copy_rows,
+    _draft_table,
     _post_once,
     _posting_params,
     totals_can_take,
@@ -98,21 +99,7 @@ class UsagePostResult:
     balance_after: Decimal
 
 
-_USAGE_TABLE_SQL = """
-CREATE TEMP TABLE IF NOT EXISTS posting_usage (
-    record_id text, occurred_at timestamptz, input_tokens bigint, cached_tokens bigint,
-    completion_tokens bigint, images bigint, description text, request_id text,
-    endpoint text, status text
-) ON COMMIT DELETE ROWS
-"""
-
-
-_USAGE_COPY_SQL = f"COPY posting_usage ({', '.join(UsageDraft._fields)}) FROM STDIN (FORMAT BINARY)"
-
-
-_USAGE_TYPES = (
-    "text", "timestamptz", "int8", "int8", "int8", "int8", "text", "text", "text", "text",
-)  # fmt: skip
+_USAGE_TABLE = _draft_table("posting_usage", UsageDraft)
 
 
 # A record's entries: one per service it used, in this order, the first carrying the API
@@ -209,7 +196,7 @@ def post_usage(
         return UsagePostResult(0, [], balance.balance, balance.balance)
     params = {**_posting_params(license), **prices.periods()}
     with connection.cursor() as cursor:
-        _copy_rows(cursor, _USAGE_TABLE_SQL, _USAGE_COPY_SQL, _USAGE_TYPES, usage)
+        _copy_rows(cursor, _USAGE_TABLE, usage)
         # Each charge is at most its quantity at the largest price, rounded up by less
         # than a micro-dollar; a record makes at most four.
         bound = quantity * prices.largest() + MONEY_QUANT * 4 * len(usage)

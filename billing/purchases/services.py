@@ -10,14 +10,13 @@ from django.utils import timezone
 
 from accounts.audit import audit_record
 from accounts.models import License, User
-from billing.aftermath import balance_change_follow, money_announce, money_log
+from billing.aftermath import money_log, money_moved
 from billing.credits.expiry import grant_expiry_check
 from billing.credits.limits import credit_refuse_unapproved
+from billing.events.services import entry_data
+from billing.events.types import PURCHASE_SUCCEEDED
 from billing.ledger.posting import EntryDraft, exact_amount, lock_balance, post_entry
 from billing.models import CreditApproval, LedgerEntry
-from billing.signals import (
-    PURCHASE_SUCCEEDED,
-)
 from portal.exceptions import ApplicationError
 
 Kind = LedgerEntry.Kind
@@ -99,8 +98,14 @@ def purchase_record(
             balance=result.balance_after,
             by=acting_user.pk if acting_user else None,
         )
-        money_announce(PURCHASE_SUCCEEDED, license, entry, balance_after=result.balance_after)
-        balance_change_follow(license, balance, latest_at=entry.occurred_at, lowered=False)
+        money_moved(
+            PURCHASE_SUCCEEDED,
+            license,
+            balance,
+            data=entry_data(entry),
+            latest_at=entry.occurred_at,
+            lowered=False,
+        )
     elif entry.kind != Kind.PURCHASE or entry.amount != amount:
         raise ApplicationError(
             f"Payment reference {external_id} was already used for a different entry.",

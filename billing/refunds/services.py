@@ -10,16 +10,15 @@ from django.utils import timezone
 
 from accounts.audit import audit_record
 from accounts.models import License, User
-from billing.aftermath import balance_change_follow, money_announce, money_log
+from billing.aftermath import money_log, money_moved
 from billing.credits.expiry import grant_expiry_check
 from billing.credits.limits import credit_refuse_unapproved
+from billing.events.services import entry_data
+from billing.events.types import REFUND_ISSUED
 from billing.ledger.posting import EntryDraft, exact_amount, lock_balance, post_entry
 from billing.ledger.selectors import refunded_total_for_entry
 from billing.models import CreditApproval, LedgerEntry
 from billing.money import quantize_money
-from billing.signals import (
-    REFUND_ISSUED,
-)
 from portal.exceptions import ApplicationError
 
 Kind = LedgerEntry.Kind
@@ -96,7 +95,7 @@ def refund_issue(
     service = ""
     if refund_of is not None:
         if refund_of.license_id != license.pk or refund_of.kind != Kind.USAGE:
-            # A purchase goes back to the card instead: purchase_refund_issue.
+            # A purchase goes back to the card instead (payments.services.refunds.payment_refund_issue).
             raise ApplicationError("Only a usage charge on this license can be refunded.")
         remaining = refundable_amount(refund_of)
         if amount > remaining:
@@ -139,6 +138,12 @@ def refund_issue(
         balance=posted.balance_after,
         by=acting_user.pk,
     )
-    money_announce(REFUND_ISSUED, license, entry, balance_after=posted.balance_after)
-    balance_change_follow(license, balance, latest_at=entry.occurred_at, lowered=False)
+    money_moved(
+        REFUND_ISSUED,
+        license,
+        balance,
+        data=entry_data(entry),
+        latest_at=entry.occurred_at,
+        lowered=False,
+    )
     return RefundResult(entry, True)

@@ -1,4 +1,4 @@
-"""Migrations billing.0015 and billing.0016 on a ledger that has history: the totals move to
+"""Migrations billing.0016 and billing.0017 on a ledger that has history: the totals move to
 one per movement (Total Purchased gross again, old goodwill a credit), and every license
 gets its credit grants as the posting engine would have kept them (invariant 13)."""
 
@@ -15,7 +15,7 @@ from billing.models import CreditGrant, GrantDailyRollup, LicenseBalance
 from tests.accounts.factories import LicenseFactory
 from tests.ledger import assert_ledger_consistent, ledger_sums
 
-BEFORE = [("billing", "0014_rollup_endpoint")]
+BEFORE = [("billing", "0015_money_events")]
 T = datetime(2025, 6, 1, 12, tzinfo=UTC)
 
 
@@ -26,7 +26,7 @@ def migrate(targets: list[tuple[str, str]] | None = None) -> None:
 
 
 @pytest.fixture
-def at_0014(transactional_db: None) -> Iterator[None]:
+def at_0015(transactional_db: None) -> Iterator[None]:
     migrate(BEFORE)
     try:
         yield
@@ -59,7 +59,7 @@ INSERT INTO billing_licensebalance (
     money_entries, updated_at, alert_level, alerts_since, endpoint_rollups_ready
 )
 SELECT %(id)s, sum(amount),
-       -- as billing.0014 kept them: purchased net of card refunds, goodwill among refunds
+       -- as billing.0015 kept them: purchased net of card refunds, goodwill among refunds
        coalesce(sum(amount) FILTER (WHERE kind = 'purchase' OR (kind = 'refund' AND amount < 0)), 0),
        coalesce(-sum(amount) FILTER (WHERE kind = 'usage'), 0),
        coalesce(sum(amount) FILTER (WHERE kind = 'refund' AND amount > 0), 0),
@@ -83,7 +83,7 @@ FROM billing_ledgerentry WHERE license_id = %(id)s AND kind = 'usage' GROUP BY 1
 """
 
 
-def test_history_gets_its_totals_by_movement_and_its_grants(at_0014: None) -> None:
+def test_history_gets_its_totals_by_movement_and_its_grants(at_0015: None) -> None:
     old = LicenseFactory(key="OLD-HISTORY-1", timezone="UTC")
     bought = insert(old, "purchase", "10", 1)
     insert(old, "refund", "4", 2, description="goodwill before the credit kind", reason="x")

@@ -154,7 +154,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ("accounts", "0005_session_with_its_login"),
-        ("billing", "0015_ledger_movements"),
+        ("billing", "0016_ledger_movements"),
     ]
 
     operations = [

@@ -109,7 +109,7 @@ def totals_by_movement(apps, schema_editor):
 class Migration(migrations.Migration):
     atomic = False
 
-    dependencies = [("billing", "0014_rollup_endpoint")]
+    dependencies = [("billing", "0015_money_events")]
 
     operations = [
         migrations.SeparateDatabaseAndState(
