@@ -1,3 +1,5 @@
+"""The staff admin of accounts: logins, licenses with their domains and memberships, the audit trail, and login lockouts."""
+
 from decimal import Decimal
 
 from axes import admin as axes_admin

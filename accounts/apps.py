@@ -1,3 +1,5 @@
+"""The accounts app: logins, licenses (the tenant), domains, memberships, roles, audit trail."""
+
 from django.apps import AppConfig, apps
 
 

@@ -1,3 +1,5 @@
+"""Login forms: the customer's email login and the staff admin's login with its second factor, both counted against guessing."""
+
 from typing import Any
 
 from django import forms

@@ -1,3 +1,5 @@
+"""The customer pages' access rule: the login behind a request, and the license it may see (404 otherwise)."""
+
 from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth.mixins import LoginRequiredMixin

@@ -1,3 +1,5 @@
+"""Logins, licenses (the tenant), their domains and memberships, alert recipients, sessions and the audit trail."""
+
 import uuid
 import zoneinfo
 from datetime import date, datetime
@@ -92,9 +94,9 @@ class User(AbstractBaseUser, PermissionsMixin):
 
 
 class Session(AbstractBaseSession):
-    """A browser's session, with the login it belongs to beside its data (the `_auth_user_id`
-    inside it), so that a page reads the session and the login in one query
-    (accounts/sessions.py). Deleting a login deletes its sessions."""
+    """A browser's session (Django's), with the login it belongs to beside its data (the
+    `_auth_user_id` inside it, written on each save: accounts/sessions.py), so that deleting
+    a login deletes its sessions. Who is logged in is always read from the data."""
 
     user = models.ForeignKey(
         User, null=True, blank=True, on_delete=models.CASCADE, related_name="sessions"

@@ -1,3 +1,5 @@
+"""Login, logout, password reset and the license list."""
+
 from django.contrib.auth import views as auth_views
 from django.urls import path
 

@@ -1,3 +1,5 @@
+"""Login, logout, password reset and the license list: the pages before a license is chosen."""
+
 from typing import Any
 
 from django.conf import settings

@@ -1,3 +1,5 @@
+"""The customer API's URLs (django-ninja) and its reference page."""
+
 from django.urls import path
 
 from api.v1 import urls as api_v1_urls

@@ -1,3 +1,5 @@
+"""The staff console app, and the admin site it puts in place of Django's."""
+
 from django.apps import AppConfig
 from django.contrib.admin.apps import AdminConfig
 

@@ -1,3 +1,5 @@
+"""The demo app: demo data, `seed_demo` and `make run`."""
+
 from django.apps import AppConfig
 
 

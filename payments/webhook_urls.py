@@ -1,3 +1,5 @@
+"""The URL Stripe posts its events to."""
+
 from django.urls import path
 
 from payments import views

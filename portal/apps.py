@@ -1,3 +1,5 @@
+"""The portal app: shared plumbing, and the collectors it registers for /metrics."""
+
 from django.apps import AppConfig
 
 

@@ -1,3 +1,6 @@
+"""The one exception for broken business rules, with a message for people."""
+
+
 class ApplicationError(Exception):
     """A business rule was broken. The message is written for the person who acted."""
 

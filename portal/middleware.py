@@ -1,3 +1,5 @@
+"""Sessions that end after a person's idle time, renewed only by a person's requests."""
+
 import time
 
 from django.conf import settings

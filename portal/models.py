@@ -1,3 +1,5 @@
+"""The abstract model every table shares, and the one way tenant rows are filtered (`for_license`)."""
+
 from django.db import models
 
 

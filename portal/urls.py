@@ -1,3 +1,5 @@
+"""The root URLs: the composition root that names each app's URLs."""
+
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path

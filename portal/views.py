@@ -1,3 +1,5 @@
+"""The health check (`/healthz`)."""
+
 from django.conf import settings
 from django.http import JsonResponse
 from django.views import View

@@ -1,3 +1,5 @@
+"""`manage.py api_key_create`: an API key for a license, printed once, for operations."""
+
 from argparse import ArgumentParser
 from typing import Any
 

@@ -1,3 +1,5 @@
+"""`manage.py run_upstream_simulator`: the upstream simulator with the demo licenses' usage, for `make run`."""
+
 import logging
 import signal
 

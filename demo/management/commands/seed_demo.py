@@ -1,3 +1,5 @@
+"""`manage.py seed_demo`: the demo licenses, logins and history, idempotent."""
+
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
