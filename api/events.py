@@ -1,5 +1,10 @@
-"""Webhook events owed by what billing announces (billing.signals), recorded in the
-announcing transaction and handed to a worker once it commits (api/webhooks.py delivers)."""
+"""Webhook events owed by the money events billing and payments write down (a consumer of
+billing.events, registered in api.apps): read after the posting committed, each once; each
+recorded with its deliveries in the consumer's transaction and handed to a worker once that
+commits (api/webhooks.py delivers).
+
+The catalogue customers choose from is made of the event types each app announces
+(billing.events.types, payments.event_types); an announced event's data is the payload."""
 
 import secrets
 from datetime import timedelta
@@ -11,7 +16,14 @@ from django.utils import timezone
 from accounts.models import License
 from api.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
 from api.tasks import webhook_deliveries_enqueue
-from billing.signals import billing_event
+from billing.events import types as billing_events
+from billing.events.models import MoneyEvent
+from payments import event_types as payment_events
+
+EVENT_TYPES = billing_events.ANNOUNCED + payment_events.ANNOUNCED
+
+# The consumer's name: its cursor over the money events.
+WEBHOOK_CONSUMER = "api.webhooks"
 
 
 def new_event_id() -> str:
@@ -19,7 +31,7 @@ def new_event_id() -> str:
 
 
 def webhook_event_record(
-    *, event_type: str, license: License, data: dict[str, Any], **_: Any
+    *, event_type: str, license: License, data: dict[str, Any]
 ) -> WebhookEvent | None:
     """Owe an event to the license's endpoints that want it (inside the caller's transaction)."""
     endpoints = [
@@ -44,8 +56,5 @@ def webhook_event_record(
     return event
 
 
-def connect_billing_events() -> None:
-    def receiver(sender: object, **kwargs: Any) -> None:
-        webhook_event_record(**kwargs)
-
-    billing_event.connect(receiver, weak=False, dispatch_uid="api.webhook_event_record")
+def webhook_event_from_money_event(event: MoneyEvent) -> None:
+    webhook_event_record(event_type=event.type, license=event.license, data=event.data)

@@ -9,10 +9,10 @@ from django.utils import timezone
 
 from accounts.audit import audit_record
 from accounts.models import License, User
+from api.events import EVENT_TYPES
 from api.models import OWNER_SWITCHED_OFF, ApiKey, WebhookDelivery, WebhookEndpoint
 from api.outbound import url_target
 from api.tasks import webhook_deliveries_enqueue
-from billing.signals import EVENT_TYPES
 from portal.exceptions import ApplicationError
 from portal.text import invisible_character
 

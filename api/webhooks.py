@@ -1,11 +1,12 @@
-"""Outgoing webhooks: events recorded with the money movement that caused them, delivered
-after commit, signed like Stripe's.
+"""Outgoing webhooks: events recorded from the money events billing and payments write down,
+delivered after commit, signed like Stripe's.
 
-- **Recording** (api/events.py). billing sends `billing.signals.billing_event` inside its
-  posting transaction; `webhook_event_record` writes one WebhookEvent and one pending
-  WebhookDelivery per active endpoint that wants the type, in that same transaction, and
-  hands the deliveries to a worker once it commits. A rolled-back posting owes nothing; no
-  network call happens inside the posting.
+- **Recording** (api/events.py). billing writes each money event down in its posting
+  transaction; once it commits, api's consumer reads it (exactly once, billing.events)
+  and `webhook_event_record` writes one WebhookEvent and one pending WebhookDelivery per
+  active endpoint that wants the type, in the consumer's transaction, and hands the
+  deliveries to a worker once it commits. A rolled-back posting owes nothing; nothing of
+  api runs inside the posting.
 - **Delivery** (`webhook_delivery_attempt`): at least once, each delivery its own task on
   the `webhooks` queue. No lock and no open transaction during the call: the delivery is
   claimed with a lease, posted within WEBHOOK_DEADLINE_SECONDS (the whole attempt, reading

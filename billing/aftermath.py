@@ -1,22 +1,19 @@
-"""What follows a posting, inside its transaction: the money log line (written once it
-commits), the low-balance alert decision, and the announcements to the apps above."""
+"""What follows a posting, inside its transaction with the balance row locked: the money
+log line (written once it commits), the money event saying what happened, and the
+low-balance alert decision, whose crossing is a money event too. Nothing of the apps above
+runs here: they read the events after the commit (billing.events.consumers)."""
 
 import logging
 from datetime import datetime
-from decimal import Decimal
+from typing import Any
 
 from django.db import transaction
 
 from accounts.models import License
 from billing.alerts.services import balance_alert_check
-from billing.hooks import balance_changed
-from billing.models import BalanceAlert, LedgerEntry, LicenseBalance
-from billing.money import quantize_money
-from billing.signals import (
-    BALANCE_DEPLETED,
-    BALANCE_LOW,
-    billing_event,
-)
+from billing.events.services import money_event_record, money_text, time_text
+from billing.events.types import BALANCE_DEPLETED, BALANCE_LOW
+from billing.models import BalanceAlert, LicenseBalance
 from billing.tasks import balance_alert_handoff
 from portal.logfmt import logfmt
 
@@ -30,45 +27,36 @@ def money_log(event: str, **fields: object) -> None:
     transaction.on_commit(lambda: logger.info(line))
 
 
-def balance_change_follow(
-    license: License, balance: LicenseBalance, *, latest_at: datetime, lowered: bool
+def money_moved(
+    event_type: str,
+    license: License,
+    balance: LicenseBalance,
+    *,
+    data: dict[str, Any],
+    latest_at: datetime,
+    lowered: bool,
 ) -> None:
-    """What follows a balance change (a whole batch of movements, the newest at
-    `latest_at`), still inside its transaction with the row locked."""
+    """A posting (a whole batch of movements, the newest at `latest_at`) moved the balance,
+    now `balance`: write it down as an event of `event_type` (its `data` and the balance
+    after), then decide the low-balance alert."""
+    money_event_record(
+        license=license,
+        event_type=event_type,
+        data={**data, "balance_after": money_text(balance.balance)},
+    )
     alert = balance_alert_check(
         license=license, balance=balance, latest_at=latest_at, lowered=lowered
     )
     if alert is not None:
-        transaction.on_commit(lambda: balance_alert_handoff(alert_id=alert.pk))
-        # Once per line crossed, like the email: the webhook event is recorded with the alert.
-        billing_event.send(
-            sender=BalanceAlert,
-            event_type=BALANCE_DEPLETED if alert.kind == BalanceAlert.Kind.ZERO else BALANCE_LOW,
+        balance_alert_handoff(alert_id=alert.pk)
+        # Once per line crossed, like the email; read with the posting's event (its nudge).
+        money_event_record(
             license=license,
+            event_type=BALANCE_DEPLETED if alert.kind == BalanceAlert.Kind.ZERO else BALANCE_LOW,
             data={
-                "balance": f"{alert.balance:f}",
-                "threshold": f"{alert.threshold:f}",
-                "crossed_at": alert.crossed_at.isoformat(),
+                "balance": money_text(alert.balance),
+                "threshold": money_text(alert.threshold),
+                "crossed_at": time_text(alert.crossed_at),
             },
+            nudge=False,
         )
-    balance_changed.send(sender=LicenseBalance, license=license, balance=balance)
-
-
-def money_announce(
-    event_type: str, license: License, entry: LedgerEntry, *, balance_after: Decimal | None
-) -> None:
-    """Tell the apps above that money moved (billing.signals), inside the transaction."""
-    billing_event.send(
-        sender=LedgerEntry,
-        event_type=event_type,
-        license=license,
-        data={
-            "transaction_id": entry.pk,
-            "amount": f"{quantize_money(entry.amount):f}",
-            "description": entry.description,
-            "occurred_at": entry.occurred_at.isoformat(),
-            "balance_after": f"{quantize_money(balance_after):f}"
-            if balance_after is not None
-            else None,
-        },
-    )

@@ -1,10 +1,17 @@
 """Billing's models, each defined in its room (ledger, prices, alerts, closing, flags,
-credits): this is the app's models module, where Django and every other module take them
+credits, events): this is the app's models module, where Django and every other module take them
 from (`from billing.models import LedgerEntry`)."""
 
 from billing.alerts.models import BalanceAlert
 from billing.closing.models import ClosedMonth
-from billing.credits.models import CreditApproval
+from billing.credits.models import (
+    GRANT_SUMS,
+    CreditApproval,
+    CreditGrant,
+    GrantDailyRollup,
+    GrantKind,
+)
+from billing.events.models import MoneyEvent, MoneyEventCursor
 from billing.flags.models import ChargeFlag
 from billing.ledger.models import (
     ROLLUP_SUMS,
@@ -19,15 +26,21 @@ from billing.ledger.models import (
 from billing.prices.models import Price
 
 __all__ = [
+    "GRANT_SUMS",
     "ROLLUP_SUMS",
     "BalanceAlert",
     "ChargeFlag",
     "ClosedMonth",
     "CreditApproval",
+    "CreditGrant",
     "DailyRollup",
     "EndpointDailyRollup",
+    "GrantDailyRollup",
+    "GrantKind",
     "LedgerEntry",
     "LicenseBalance",
+    "MoneyEvent",
+    "MoneyEventCursor",
     "Price",
     "RollupSums",
     "Service",

@@ -1,14 +1,21 @@
-"""Celery tasks of billing, and the hand-over of owed alerts to them."""
+"""Celery tasks of billing, and the hand-over to workers of what a posting owes once it
+commits (the money events' nudge, an owed alert's email)."""
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from functools import partial
 
 from celery import shared_task
+from django.db import transaction
 
 from billing.alerts.emails import balance_alert_send, balance_alerts_owed
+from billing.credits.expiry import credits_expire
+from billing.events.tasks import money_events_consume
 from billing.flags.emails import flag_resolved_notify
 from portal.tasks import EMAIL_RETRY, task_enqueue
+
+__all__ = ["money_events_consume"]  # billing.events' task, registered with the worker here
 
 
 @shared_task(
@@ -40,6 +47,13 @@ def balance_alert_enqueue(*, alert_id: int) -> bool:
     )
 
 
+@shared_task(name="billing.expire_credits", ignore_result=True)
+def expire_credits() -> int:
+    """Expire the credit grants now due (the beat, every few minutes). Idempotent: a grant
+    already expired, by this run or one beside it, is expired once."""
+    return len(credits_expire().expired)
+
+
 @shared_task(
     name="billing.send_flag_answer",
     acks_late=True,
@@ -56,27 +70,44 @@ def flag_resolved_email_enqueue(*, flag_id: int) -> bool:
     return task_enqueue(send_flag_answer, args=[flag_id], what=f"flag {flag_id} answer email")
 
 
-# Alert ids owed while a caller holds a lock it must not hold across a network call.
-_deferred_handoffs: ContextVar[list[int] | None] = ContextVar("deferred_handoffs", default=None)
+# A hand-over gives work to the broker after a commit: False when the broker did not take
+# it (the work stays owed, and a sweep picks it up).
+Handoff = Callable[[], bool]
+
+# Hand-overs owed while a caller holds a lock it must not hold across a network call.
+_deferred_handoffs: ContextVar[list[Handoff] | None] = ContextVar("deferred_handoffs", default=None)
+
+
+def handoff_after_commit(handoff: Handoff) -> None:
+    """Once the current transaction commits, call `handoff`: at once, or, inside
+    `handoffs_deferred`, when that block ends, where the same hand-over owed by several
+    commits is made once."""
+    transaction.on_commit(lambda: _handoff(handoff))
+
+
+def _handoff(handoff: Handoff) -> None:
+    deferred = _deferred_handoffs.get()
+    if deferred is None:
+        handoff()
+    elif handoff not in deferred:
+        deferred.append(handoff)
 
 
 def balance_alert_handoff(*, alert_id: int) -> None:
-    """After the commit that owed it: hand the alert to a worker now, or, inside
-    `balance_alert_handoffs_deferred`, once that block ends."""
-    deferred = _deferred_handoffs.get()
-    if deferred is not None:
-        deferred.append(alert_id)
-    else:
-        balance_alert_enqueue(alert_id=alert_id)
+    """Hand an alert owed by the current transaction to a worker once it commits."""
+    handoff_after_commit(partial(balance_alert_enqueue, alert_id=alert_id))
 
 
 @contextmanager
-def balance_alert_handoffs_deferred() -> Iterator[None]:
-    """Hold back the hand-over of alerts owed inside the block until it ends.
+def handoffs_deferred() -> Iterator[None]:
+    """Hold back the hand-overs owed by commits inside the block until it ends.
 
     The sync wraps its per-license lock in this, so the broker (a network call) is never
-    waited on while the lock is held. An alert whose hand-over is lost even so (the process
-    dies, the broker is down) stays owed, and `send_owed_balance_alerts` picks it up.
+    waited on while the lock is held, and its pages nudge the money events' consumers once.
+    What is lost even so (the process dies, the broker is down) stays owed: the money events
+    stay written for the sweep (`billing.money_events_consume`), an alert stays unsent for
+    `send_owed_balance_alerts`. Once the broker has refused one, the rest are not tried: a
+    broker that hangs costs its timeout once, not once per hand-over.
     """
     token = _deferred_handoffs.set([])
     try:
@@ -84,5 +115,6 @@ def balance_alert_handoffs_deferred() -> Iterator[None]:
     finally:
         owed = _deferred_handoffs.get() or []
         _deferred_handoffs.reset(token)
-        for alert_id in owed:
-            balance_alert_enqueue(alert_id=alert_id)
+        for handoff in owed:
+            if not handoff():
+                break

@@ -1,3 +1,5 @@
+"""Card payments through Stripe; its auto top-up consumer of money events and the card-refund page billing links to register here."""
+
 from django.apps import AppConfig
 
 
@@ -6,9 +8,21 @@ class PaymentsConfig(AppConfig):
     verbose_name = "Card payments"
 
     def ready(self) -> None:
-        from billing.hooks import balance_changed, purchase_refunder_register
-        from payments.receivers import auto_topup_on_balance_change
-        from payments.services import payment_refund_issue
+        # billing never imports this app: payments reads billing's money events after
+        # their postings commit (the auto top-up), and tells billing's admin where a card
+        # purchase is refunded (its own page, which goes through Stripe first).
+        from django.urls import reverse
 
-        balance_changed.connect(auto_topup_on_balance_change, dispatch_uid="payments.autotopup")
-        purchase_refunder_register(prefix="pi:", refunder=payment_refund_issue)
+        from billing.admin.money import purchase_refund_page_register
+        from billing.events.consumers import money_event_consumer_register
+        from billing.events.types import BALANCE_MOVED
+        from payments.models import CARD_PURCHASE_PREFIX
+        from payments.receivers import AUTO_TOPUP_CONSUMER, auto_topup_on_money_event
+
+        money_event_consumer_register(
+            name=AUTO_TOPUP_CONSUMER, handle=auto_topup_on_money_event, types=BALANCE_MOVED
+        )
+        purchase_refund_page_register(
+            prefix=CARD_PURCHASE_PREFIX,
+            url=lambda purchase: reverse("admin:payments_card_refund", args=[purchase.pk]),
+        )

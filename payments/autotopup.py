@@ -1,9 +1,12 @@
 """Auto top-up: "when my balance falls below $X, add $Y", with guardrails.
 
-The decision runs inside the transaction that changed the balance (billing.hooks.
-balance_changed, with the balance row locked), so two postings crossing the line at the
-same moment start one top-up. It only writes a payment row and hands the charge to a task
-after commit: Stripe is never called inside the posting transaction.
+The decision is a consumer of billing's money events (payments.receivers): after the
+posting committed, each event that moved the balance is judged once, in order, from the
+balance after it, with the license's PaymentAccount row locked in the consumer's own
+transaction (never in the posting's), so two postings crossing the line start one top-up.
+Whether the balance crossed the line is billing's one rule (billing.events.crossing). The
+decision only writes a payment row and hands the charge to a task after its commit: Stripe
+is never called inside a transaction that decides.
 
 Guardrails, all decided under that lock:
 - one top-up per crossing: the rule disarms when it starts one, and re-arms only once the
@@ -26,17 +29,17 @@ from django.utils import timezone
 
 from accounts.audit import audit_record
 from accounts.models import License, User
-from billing.models import LicenseBalance
+from billing.events.crossing import Line, crossing_step
+from billing.events.services import money_event_record, money_text
 from billing.money import quantize_money
-from billing.signals import AUTO_TOPUP_FAILED, billing_event
 from payments import emails
+from payments.event_types import AUTO_TOPUP_FAILED
 from payments.models import Payment, PaymentAccount
-from payments.services import (
-    _payment_confirm,
-    _payment_create,
+from payments.services.cards import account_get, default_card
+from payments.services.paying import (
     _payment_fail,
-    account_get,
-    default_card,
+    payment_confirm,
+    payment_create,
     purchase_amount_check,
 )
 from payments.stripe_client import PaymentProviderError, ProviderUnavailable, payments_enabled
@@ -67,14 +70,13 @@ def auto_topup_month_used(license: License) -> tuple[int, Decimal]:
 def _announce_failed(
     license: License, *, message: str, switched_off: bool, payment: Payment | None = None
 ) -> None:
-    """auto_topup.failed for the apps above (webhooks), inside the deciding transaction."""
-    billing_event.send(
-        sender=Payment,
-        event_type=AUTO_TOPUP_FAILED,
+    """auto_topup.failed, a money event written in the deciding transaction (webhooks)."""
+    money_event_record(
         license=license,
+        event_type=AUTO_TOPUP_FAILED,
         data={
             "payment_id": payment.pk if payment is not None else None,
-            "amount": f"{payment.amount:f}" if payment is not None else None,
+            "amount": money_text(payment.amount) if payment is not None else None,
             "message": message,
             "auto_topup_switched_off": switched_off,
         },
@@ -109,9 +111,10 @@ class Decision:
     notice: Notice | None = None
 
 
-def auto_topup_decide(*, license: License, balance: LicenseBalance) -> Decision:
-    """Decide, under the balance lock, whether this balance change starts a top-up. The
-    caller hands the decision's payment (status `created`) and notice to tasks after commit."""
+def auto_topup_decide(*, license: License, balance: Decimal) -> Decision:
+    """Decide whether the balance after a money event (`balance`) starts a top-up, with
+    the license's PaymentAccount row locked in the current transaction. The caller hands
+    the decision's payment (status `created`) and notice to tasks after commit."""
     account = (
         PaymentAccount.objects.select_for_update()
         .select_related("license")
@@ -120,15 +123,20 @@ def auto_topup_decide(*, license: License, balance: LicenseBalance) -> Decision:
     )
     if account is None:
         return Decision()
-    if balance.balance >= account.auto_topup_threshold:
-        if not account.auto_topup_armed:
-            account.auto_topup_armed = True
-            account.save(update_fields=["auto_topup_armed", "updated_at"])
+    # Armed is level 0 of the one line: the top-up crosses it once, re-armed at or above it.
+    step = crossing_step(
+        level=0 if account.auto_topup_armed else 1,
+        balance=balance,
+        lines=(Line(account.auto_topup_threshold),),
+    )
+    if step.crossed is not None and not payments_enabled():
         return Decision()
-    if not account.auto_topup_armed or not payments_enabled():
+    armed = step.level == 0
+    if armed != account.auto_topup_armed:
+        account.auto_topup_armed = armed
+        account.save(update_fields=["auto_topup_armed", "updated_at"])
+    if step.crossed is None:
         return Decision()
-    account.auto_topup_armed = False
-    account.save(update_fields=["auto_topup_armed", "updated_at"])
     count, dollars = auto_topup_month_used(license)
     amount = account.auto_topup_amount
     if count >= account.auto_topup_monthly_count:
@@ -146,7 +154,7 @@ def auto_topup_decide(*, license: License, balance: LicenseBalance) -> Decision:
         _switch_off(account, "there is no saved card to charge")
         _announce_failed(license, message="There is no saved card to charge.", switched_off=True)
         return Decision(notice=Notice("failed", "There is no saved card to charge.", True))
-    payment = _payment_create(
+    payment = payment_create(
         license=license,
         amount=amount,
         source=Payment.Source.AUTO_TOPUP,
@@ -168,7 +176,7 @@ def auto_topup_charge(*, payment_id: int) -> Payment:
         payment.status = Payment.Status.PROCESSING
         payment.save(update_fields=["status", "updated_at"])
     try:
-        payment = _payment_confirm(payment, off_session=True)
+        payment = payment_confirm(payment, off_session=True)
     except ProviderUnavailable as exc:
         # Stripe did not answer: the intent may exist; its webhook settles it (found by the
         # payment number in its metadata). Nothing is retried here, so nothing is charged twice.

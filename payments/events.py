@@ -3,7 +3,7 @@
 The webhook view stores the event (unique by event id: a redelivery or replay is
 recognised) and hands it to a task; `stripe_event_process` then acts on it. A
 payment_intent event is checked against what the portal stored, then the intent is read
-back from Stripe and settled (payments.services.payment_settle), so a late, reordered or
+back from Stripe and settled (payments.services.crediting.payment_settle), so a late, reordered or
 replayed event cannot move a payment backwards or credit it twice.
 """
 
@@ -16,13 +16,10 @@ from django.utils import timezone
 
 from payments import emails, stripe_client
 from payments.models import Payment, StripeEvent
-from payments.services import (
-    _intent_matches,
-    dispute_record,
-    payment_intent_missing,
-    payment_settle,
-    refunds_from_stripe_record,
-)
+from payments.services.crediting import _intent_matches, payment_settle
+from payments.services.disputes import dispute_record
+from payments.services.paying import payment_intent_missing
+from payments.services.refunds import refunds_from_stripe_record
 from payments.stripe_client import PaymentProviderError
 from portal.exceptions import ApplicationError
 from portal.logfmt import logfmt

@@ -20,7 +20,7 @@ def preset_amounts() -> list[Decimal]:
 
 class CreditPurchaseForm(forms.Form):
     """A preset amount or a custom one (whole cents, within the configured range: the
-    service decides the range, `payments.services.purchase_amount_check`)."""
+    service decides the range, `payments.services.paying.purchase_amount_check`)."""
 
     preset = forms.ChoiceField(required=True, widget=forms.RadioSelect)
     custom_amount = forms.CharField(required=False, max_length=20)

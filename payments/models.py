@@ -11,6 +11,10 @@ from billing.models import LedgerEntry, money_field
 from billing.money import ZERO
 from portal.models import TenantQuerySet, TimeStampedModel
 
+# The external id of the purchase a card payment credits is this and its PaymentIntent's id
+# ("pi:pi_3N…"): how a card purchase is told from one the billing team recorded by hand.
+CARD_PURCHASE_PREFIX = "pi:"
+
 
 class PaymentAccount(TimeStampedModel):
     """A license's Stripe customer and its owner's auto top-up rule with its guardrails."""

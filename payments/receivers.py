@@ -1,21 +1,23 @@
-"""What payments does when billing says a balance changed (billing.hooks.balance_changed):
-decide an auto top-up under the balance lock, hand its charge (or the email saying why
-there is none) to a worker after commit."""
+"""What payments does with billing's money events (a consumer, registered in payments.apps):
+each event that moved a balance is judged for an auto top-up after its posting committed,
+in the consumer's own transaction; the charge (or the email saying why there is none) goes
+to a worker after that commits."""
 
-from typing import Any
+from decimal import Decimal
 
 from django.db import transaction
 
-from accounts.models import License
-from billing.models import LicenseBalance
+from billing.events.models import MoneyEvent
 from payments.autotopup import auto_topup_decide
 from payments.tasks import auto_topup_enqueue, auto_topup_notice_enqueue
 
+# The consumer's name: its cursor over the money events.
+AUTO_TOPUP_CONSUMER = "payments.auto_topup"
 
-def auto_topup_on_balance_change(
-    sender: Any, *, license: License, balance: LicenseBalance, **kwargs: Any
-) -> None:
-    decision = auto_topup_decide(license=license, balance=balance)
+
+def auto_topup_on_money_event(event: MoneyEvent) -> None:
+    license = event.license
+    decision = auto_topup_decide(license=license, balance=Decimal(event.data["balance_after"]))
     if decision.payment is not None:
         payment_id = decision.payment.pk
         transaction.on_commit(lambda: auto_topup_enqueue(payment_id=payment_id))

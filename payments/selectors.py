@@ -4,7 +4,7 @@ from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 
 from accounts.models import License
-from payments.models import Dispute, Payment, PaymentAccount, SavedCard
+from payments.models import CARD_PURCHASE_PREFIX, Dispute, Payment, PaymentAccount, SavedCard
 
 
 def payment_get(*, license: License, pk: int) -> Payment:
@@ -16,7 +16,7 @@ def payment_get(*, license: License, pk: int) -> Payment:
 
 def is_card_purchase(external_id: str) -> bool:
     """A purchase entry credited from a card payment (it has a receipt)."""
-    return external_id.startswith("pi:")
+    return external_id.startswith(CARD_PURCHASE_PREFIX)
 
 
 def receipt_get(*, license: License, entry_id: int) -> Payment:

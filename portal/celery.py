@@ -20,13 +20,27 @@ app.conf.beat_schedule = {
         "schedule": 5 * 60.0,
         "options": {"expires": 4 * 60},
     },
-    # Low-balance alerts owed while the broker was down (billing/alerts.py).
+    # Money events whose nudge was lost, or that waited on an older transaction: every
+    # consumer reads from its cursor (billing/events/consumers.py).
+    "billing-money-events-every-thirty-seconds": {
+        "task": "billing.money_events_consume",
+        "schedule": 30.0,
+        "options": {"expires": 25},
+    },
     # Stripe events whose hand-over to a worker was lost (payments/events.py).
     "payments-pending-events-every-two-minutes": {
         "task": "payments.process_pending_events",
         "schedule": 2 * 60.0,
         "options": {"expires": 110},
     },
+    # Credit grants due expire (billing/credits/expiry.py): what is left of each leaves
+    # the balance once. A grant can pay for usage until the run after its expiry.
+    "billing-expire-credits-every-five-minutes": {
+        "task": "billing.expire_credits",
+        "schedule": 5 * 60.0,
+        "options": {"expires": 4 * 60},
+    },
+    # Low-balance alerts owed while the broker was down (billing/alerts/).
     "billing-owed-alerts-every-ten-minutes": {
         "task": "billing.send_owed_balance_alerts",
         "schedule": 10 * 60.0,

@@ -9,21 +9,21 @@ from django.contrib import admin
 from django.contrib.admin.views.main import ChangeList
 from django.core.paginator import Paginator
 from django.db.models import Max, Min, Q, QuerySet
-from django.urls import path, reverse
+from django.urls import path
 from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
 from accounts.models import License
-from billing.admin.money import MONEY_PAGES, can_issue_refunds, money_page_view, refundable_here
+from billing.admin.money import MONEY_PAGES, can_issue_refunds, money_page_view, refund_url
 from billing.admin.reconciliation import month_close_view, reconciliation_view
 from billing.models import LedgerEntry
 from billing.money import format_money
 from billing.refunds.services import refundable_amount
 from portal.admin import ReadOnlyAdminMixin
 
-# A usage charge is refunded as credit, a purchase back to the card (billing.admin.money).
+# A usage charge is refunded as credit, a card purchase back to the card (billing.admin.money).
 _REFUNDABLE_KINDS = (LedgerEntry.Kind.USAGE, LedgerEntry.Kind.PURCHASE)
 
 
@@ -217,9 +217,9 @@ class LedgerEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="")
     def refund_link(self, obj):
-        if not refundable_here(obj) or obj.amount == 0:
+        url = refund_url(obj)
+        if url is None or obj.amount == 0:
             return ""
-        url = reverse("admin:billing_ledgerentry_refund", args=[obj.pk])
         return format_html('<a href="{}">Refund…</a>', url)
 
     @admin.display(description="refunds of this charge")
@@ -276,8 +276,6 @@ class LedgerEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def change_view(self, request, object_id, form_url="", extra_context=None):
         extra_context = dict(extra_context or {})
         entry = self.get_object(request, object_id)
-        if entry is not None and refundable_here(entry) and can_issue_refunds(request.user):
-            extra_context["refund_url"] = reverse(
-                "admin:billing_ledgerentry_refund", args=[entry.pk]
-            )
+        if entry is not None and can_issue_refunds(request.user):
+            extra_context["refund_url"] = refund_url(entry)
         return super().change_view(request, object_id, form_url, extra_context)

@@ -2,7 +2,12 @@
 
 One page, parametrised by `MoneyPage`: each names who may use it (the billing
 permissions, checked here; Support gets a 403), what it acts on, its form and the service
-that records it. Money only moves through billing's money flows (purchases, refunds, credits); nothing here saves a ledger row."""
+that records it. Money only moves through billing's money flows (purchases, refunds, credits); nothing here saves a ledger row.
+
+A purchase paid through a provider goes back to the card through that provider's app,
+on its own page (the card refund: payments' admin, built from the same `MoneyPage`): the
+app registers where that page is for its purchases (`purchase_refund_page_register`), so
+the ledger's "Refund this charge" leads there and billing never calls the provider."""
 
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,10 +33,8 @@ from billing.forms import (
     apply_application_error,
     new_idempotency_key,
 )
-from billing.hooks import purchase_refunder_for
 from billing.models import ChargeFlag, CreditApproval, LedgerEntry
 from billing.money import format_money
-from billing.purchases.refunds import purchase_refund_issue
 from billing.purchases.services import PurchaseResult, purchase_record
 from billing.refunds.services import RefundResult, refund_issue, refundable_amount
 from portal.exceptions import ApplicationError
@@ -45,15 +48,26 @@ def can_record_purchases(user: Any) -> bool:
     return user.is_active and user.is_staff and user.has_perm("billing.record_purchase")
 
 
-def refundable_here(entry: LedgerEntry) -> bool:
-    """A usage charge (refunded as credit), or a purchase paid through a provider whose app
-    registered a refunder (refunded to the card, billing.hooks)."""
+# Where a purchase paid through a provider is refunded to the card, by the prefix of its
+# external id: registered by the provider's app (payments: "pi:"), which owns the page.
+_purchase_refund_pages: dict[str, Callable[[LedgerEntry], str]] = {}
+
+
+def purchase_refund_page_register(*, prefix: str, url: Callable[[LedgerEntry], str]) -> None:
+    """`url(purchase)` is the admin page that refunds that purchase to the card."""
+    _purchase_refund_pages[prefix] = url
+
+
+def refund_url(entry: LedgerEntry) -> str | None:
+    """The page that refunds this entry: a usage charge here (as credit), a purchase paid
+    through a provider on that provider's page (to the card); None for anything else."""
     if entry.kind == LedgerEntry.Kind.USAGE:
-        return True
-    return (
-        entry.kind == LedgerEntry.Kind.PURCHASE
-        and purchase_refunder_for(entry.external_id) is not None
-    )
+        return reverse("admin:billing_ledgerentry_refund", args=[entry.pk])
+    if entry.kind == LedgerEntry.Kind.PURCHASE:
+        for prefix, url in _purchase_refund_pages.items():
+            if entry.external_id.startswith(prefix):
+                return url(entry)
+    return None
 
 
 @dataclass(frozen=True)
@@ -91,26 +105,26 @@ def _charge(pk: int) -> Target:
 
 
 def _refund_refusal(target: Target, posting: bool) -> tuple[int, str] | None:
-    assert target.entry is not None
-    if not refundable_here(target.entry):
-        # A purchase recorded by hand (not paid through the portal) is refunded outside it.
+    entry = target.entry
+    if entry is None or entry.kind != LedgerEntry.Kind.USAGE:
+        # A purchase goes back to the card on its provider's page (refund_url); one
+        # recorded by hand (not paid through the portal) is refunded outside the portal.
         return messages.ERROR, "Only a usage charge can be refunded."
-    # On a POST the service decides (and says how much is left) under the balance lock.
-    if not posting and refundable_amount(target.entry) <= 0:
+    return nothing_left_refusal(target, posting)
+
+
+def nothing_left_refusal(target: Target, posting: bool) -> tuple[int, str] | None:
+    """A refund page's refusal when nothing is left to refund. On a POST the service
+    decides (and says how much is left) under the balance lock."""
+    if target.entry is not None and not posting and refundable_amount(target.entry) <= 0:
         return messages.WARNING, "Nothing is left to refund on this charge."
     return None
 
 
 def _refund_notes(target: Target) -> list[str]:
     entry = target.entry
-    assert entry is not None
-    if entry.kind == LedgerEntry.Kind.PURCHASE:
-        return [
-            f"Purchase: {format_money(entry.amount)} on "
-            f"{timezone.localtime(entry.occurred_at):%Y-%m-%d %H:%M} ({entry.description}); "
-            "the refund goes back to the customer's card and takes the credit away.",
-            f"Still refundable: {format_money(refundable_amount(entry))}",
-        ]
+    if entry is None:
+        return []
     notes = [
         f"Charge: {format_money(-entry.amount)} for {entry.service} on "
         f"{timezone.localtime(entry.occurred_at):%Y-%m-%d %H:%M} ({entry.description})",
@@ -128,18 +142,7 @@ def _refund_notes(target: Target) -> list[str]:
 
 def _record_refund(user: User, target: Target, data: dict[str, Any]) -> RefundResult:
     """A refund of the target's charge, or a goodwill credit when the target is a license;
-    from the flag queue (a `flag` in the form), the refund that resolves that flag. A card
-    purchase goes back to the card it came from (through the payment provider first, then
-    the ledger)."""
-    if target.entry is not None and target.entry.kind == LedgerEntry.Kind.PURCHASE:
-        return purchase_refund_issue(
-            acting_user=user,
-            license=target.license,
-            purchase=target.entry,
-            amount=data["amount"],
-            reason=data["reason"],
-            idempotency_key=data["idempotency_key"],
-        )
+    from the flag queue (a `flag` in the form), the refund that resolves that flag."""
     # The flag the form came from (the flag queue's link), else the call's open flag: a
     # refund of a flagged charge answers the flag, wherever it is issued from.
     flag = None
@@ -214,13 +217,7 @@ MONEY_PAGES: tuple[MoneyPage, ...] = (
         allowed=can_issue_refunds,
         form_class=RefundForm,
         load=_charge,
-        title=lambda t: (
-            ""
-            if t.entry is None
-            else f"Refund purchase #{t.entry.pk} to the card"
-            if t.entry.kind == LedgerEntry.Kind.PURCHASE
-            else f"Refund charge #{t.entry.pk}"
-        ),
+        title=lambda t: "" if t.entry is None else f"Refund charge #{t.entry.pk}",
         submit="Issue refund",
         record=_record_refund,
         initial=lambda t: {
@@ -266,14 +263,16 @@ def money_page_view(model_admin: admin.ModelAdmin, page: MoneyPage) -> Callable[
         posting = request.method == "POST"
         refusal = page.refusal(target, posting)
         if refusal is not None:
-            assert target.entry is not None
             messages.add_message(request, *refusal)
+            if target.entry is None:
+                return redirect(reverse("admin:accounts_license_change", args=[target.license.pk]))
             return redirect(reverse("admin:billing_ledgerentry_change", args=[target.entry.pk]))
         if posting:
             form = page.form_class(request.POST)
             if form.is_valid():
+                if not isinstance(request.user, User):  # the admin lets only staff in
+                    raise PermissionDenied
                 try:
-                    assert isinstance(request.user, User)  # the admin lets only staff in
                     result = page.record(request.user, target, form.cleaned_data)
                 except ApplicationError as exc:
                     apply_application_error(form, exc)

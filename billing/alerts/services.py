@@ -3,9 +3,12 @@ a second when it reaches zero or below, none again until it is back at or above 
 threshold (a purchase or refund re-arms them).
 
 `balance_alert_check` runs inside the transaction that changed the balance, with the
-balance row locked, so two syncs crossing the line at the same moment announce it once.
-The email goes out from a Celery task after that transaction commits (billing.alerts.emails).
-Owners choose the threshold and the recipients (`license_alert_settings_update`)."""
+balance row locked, so two syncs crossing the line at the same moment announce it once; a
+line crossed is the one rule of billing.events.crossing. The alert row is the email's own
+outbox: the email goes out from a Celery task after that transaction commits
+(billing.alerts.emails), and the crossing is a money event too, for the webhooks
+(billing.aftermath). Owners choose the threshold and the recipients
+(`license_alert_settings_update`)."""
 
 import logging
 from datetime import datetime
@@ -16,6 +19,7 @@ from django.utils import timezone
 
 from accounts.audit import audit_record
 from accounts.models import AlertRecipient, License, Membership, User
+from billing.events.crossing import Line, crossing_step, lines_below
 from billing.ledger.posting import lock_balance
 from billing.models import BalanceAlert, LicenseBalance
 from billing.money import quantize_money
@@ -23,15 +27,13 @@ from billing.money import quantize_money
 logger = logging.getLogger(__name__)
 
 
+# LicenseBalance.alert_level: the alert lines already announced (crossing_step's level).
 ARMED, LOW_SENT, ZERO_SENT = 0, 1, 2
 
 
-def alert_level_for(balance: Decimal, threshold: Decimal) -> int:
-    if balance <= 0:
-        return ZERO_SENT
-    if balance < threshold:
-        return LOW_SENT
-    return ARMED
+def alert_lines(threshold: Decimal) -> tuple[Line, Line]:
+    """The alerts' lines: below the threshold (LOW_SENT), then zero or below (ZERO_SENT)."""
+    return (Line(threshold), Line(Decimal(0), at=True))
 
 
 def alert_recipients(license: License) -> list[str]:
@@ -65,22 +67,25 @@ def balance_alert_check(
     announces a fall. Movements that all happened before `balance.alerts_since` (the
     alert settings' last change, or the license's first posting) announce nothing either:
     a first sync or a backfill replaying history is not news. The caller hands a returned
-    alert to a worker once the transaction commits (billing.tasks.balance_alert_enqueue).
+    alert to a worker once the transaction commits (billing.tasks.balance_alert_handoff).
     """
-    level = alert_level_for(balance.balance, license.low_balance_threshold)
-    if level != ARMED and (
+    step = crossing_step(
+        level=balance.alert_level,
+        balance=balance.balance,
+        lines=alert_lines(license.low_balance_threshold),
+    )
+    if step.crossed is not None and (
         not lowered or (latest_at is not None and latest_at < balance.alerts_since)
     ):
         return None
-    if level == balance.alert_level or (level != ARMED and level < balance.alert_level):
-        return None
-    LicenseBalance.objects.for_license(license).update(alert_level=level)
-    balance.alert_level = level
-    if level == ARMED:
+    if step.level != balance.alert_level:
+        LicenseBalance.objects.for_license(license).update(alert_level=step.level)
+        balance.alert_level = step.level
+    if step.crossed is None:
         return None
     alert = BalanceAlert.objects.create(
         license=license,
-        kind=BalanceAlert.Kind.ZERO if level == ZERO_SENT else BalanceAlert.Kind.LOW,
+        kind=BalanceAlert.Kind.ZERO if step.crossed == ZERO_SENT else BalanceAlert.Kind.LOW,
         balance=balance.balance,
         threshold=license.low_balance_threshold,
         recipients=alert_recipients(license),
@@ -102,7 +107,7 @@ def balance_alert_threshold_changed(*, license: License) -> None:
     balance = lock_balance(license)
     # From now on, what moves the balance is judged against the new settings.
     LicenseBalance.objects.for_license(license).update(alerts_since=timezone.now())
-    if alert_level_for(balance.balance, license.low_balance_threshold) == ARMED:
+    if lines_below(balance.balance, alert_lines(license.low_balance_threshold)) == ARMED:
         LicenseBalance.objects.for_license(license).update(alert_level=ARMED)
 
 

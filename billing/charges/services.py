@@ -9,7 +9,9 @@ from decimal import Decimal
 from django.db import transaction
 
 from accounts.models import License
-from billing.aftermath import balance_change_follow, money_log
+from billing.aftermath import money_log, money_moved
+from billing.events.services import money_text, time_text
+from billing.events.types import USAGE_RECORDED
 from billing.ledger.posting import lock_balance
 from billing.ledger.usage import USAGE_COUNTS, USAGE_PARTS, UsageDraft, post_usage, usage_record_id
 from billing.prices.selectors import PriceBook, price_book_get
@@ -144,8 +146,8 @@ def usage_record_batch(
     # Usage entries are all the batch posted: what they came to is what the balance moved.
     result.amount = posted.balance_after - posted.balance_before
     result.balance_before, result.balance_after = posted.balance_before, posted.balance_after
-    if result.entries_created:
-        assert latest_at is not None
+    # Entries were created, so some record was charged and latest_at is its time.
+    if result.entries_created and latest_at is not None:
         money_log(
             "money usage",
             license=license.key,
@@ -155,9 +157,17 @@ def usage_record_batch(
             skipped=result.records_duplicate,
             balance=result.balance_after,
         )
-        balance_change_follow(
+        money_moved(
+            USAGE_RECORDED,
             license,
             balance,
+            data={
+                "records": result.records_charged,
+                "entries": result.entries_created,
+                "amount": money_text(result.amount),
+                "balance_before": money_text(result.balance_before),
+                "latest_at": time_text(latest_at),
+            },
             latest_at=latest_at,
             lowered=True,
         )

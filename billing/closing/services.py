@@ -12,7 +12,7 @@ closing is a watermark, and only the latest closed month can be reopened."""
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -21,14 +21,29 @@ from django.utils import timezone
 
 from accounts.audit import audit_record
 from accounts.models import User
+from billing.credits.selectors import GRANT_MONTH_FIGURES
 from billing.models import ClosedMonth
 from billing.money import ZERO
 from billing.reconciliation.report import ReconciliationReport, reconciliation_month
 from portal.exceptions import ApplicationError
 from portal.months import month_of, next_month
 
-# The figures kept per license at the close, and summed into the totals row.
-CLOSED_FIGURES = ("opening", "purchases", "credits", "usage", "refunds", "closing")
+# The figures kept per license at the close, and summed into the totals row: the bridge's
+# (with "refunds", its two refunds together, as kept before they were told apart), then the
+# month's credit by kind (billing.credits.selectors.GrantMonth). A month closed before a
+# figure existed kept none of it; comparing with today looks at what it kept.
+CLOSED_FIGURES = (
+    "opening",
+    "purchases",
+    "credits",
+    "usage",
+    "refunds",
+    "closing",
+    "purchase_refunds",
+    "usage_refunds",
+    "expired",
+    *GRANT_MONTH_FIGURES,
+)
 
 
 def _future_refusal(month: date, today: date | None = None) -> str | None:
@@ -80,24 +95,27 @@ def month_is_closed(month: date) -> bool:
 
 @dataclass(frozen=True)
 class MonthTotals:
-    """The reconciliation's totals row: every license's figures summed."""
+    """The reconciliation's totals row: every license's figures summed (CLOSED_FIGURES,
+    by name in `sums`, and as attributes)."""
 
     licenses: int
-    opening: Decimal
-    purchases: Decimal
-    credits: Decimal
-    usage: Decimal
-    refunds: Decimal
-    closing: Decimal
     month_entries: int
+    sums: dict[str, Decimal] = field(default_factory=dict)
+
+    def __getattr__(self, name: str) -> Decimal:
+        sums = self.__dict__.get("sums", {})
+        if name in sums:
+            value: Decimal = sums[name]
+            return value
+        raise AttributeError(name)
 
 
 def report_totals(report: ReconciliationReport) -> MonthTotals:
-    sums = {name: sum((getattr(r, name) for r in report.rows), ZERO) for name in CLOSED_FIGURES}
+    sums = {name: sum((r.figure(name) for r in report.rows), ZERO) for name in CLOSED_FIGURES}
     return MonthTotals(
         licenses=len(report.rows),
         month_entries=sum(r.month_entries for r in report.rows),
-        **sums,
+        sums=sums,
     )
 
 
@@ -108,13 +126,13 @@ def report_figures(report: ReconciliationReport) -> dict:
         "licenses": {
             str(r.license_id): {
                 "key": r.key,
-                **{name: f"{getattr(r, name):f}" for name in CLOSED_FIGURES},
+                **{name: f"{r.figure(name):f}" for name in CLOSED_FIGURES},
                 "month_entries": r.month_entries,
             }
             for r in report.rows
         },
         "totals": {
-            **{name: f"{getattr(totals, name):f}" for name in CLOSED_FIGURES},
+            **{name: f"{totals.sums[name]:f}" for name in CLOSED_FIGURES},
             "month_entries": totals.month_entries,
             "licenses": totals.licenses,
         },
@@ -165,6 +183,9 @@ def closed_figures_changed(closed: ClosedMonth, report: ReconciliationReport) ->
     changed = []
     for license_id in sorted(set(now) | set(kept), key=int):
         before, after = kept.get(license_id), now.get(license_id)
+        if before is not None and after is not None:
+            # Only what the close kept: a figure added since was never part of it.
+            after = {name: value for name, value in after.items() if name in before}
         if before != after:
             key = (before or after or {}).get("key", license_id)
             changed.append(f"{key}: at close {before}, now {after}")

@@ -1,5 +1,7 @@
-"""Refunds of a purchase: money back to the customer's card, through the provider that took
-it first (billing.hooks), then one negative ledger entry per provider refund."""
+"""Refunds of a purchase: money back to the customer's card. The payment provider's app
+takes the money back first (payments.services.refunds.payment_refund_issue, from its admin page
+or the provider's own event), then records it here: one negative ledger entry per
+provider refund. Billing never calls the provider."""
 
 from decimal import Decimal
 
@@ -8,59 +10,15 @@ from django.utils import timezone
 
 from accounts.audit import audit_record
 from accounts.models import License, User
-from billing.aftermath import balance_change_follow, money_announce, money_log
-from billing.hooks import purchase_refunder_for
+from billing.aftermath import money_log, money_moved
+from billing.events.services import entry_data
+from billing.events.types import REFUND_ISSUED
 from billing.ledger.posting import EntryDraft, exact_amount, lock_balance, post_entry
 from billing.models import LedgerEntry
 from billing.refunds.services import RefundResult, refundable_amount
-from billing.signals import (
-    REFUND_ISSUED,
-)
 from portal.exceptions import ApplicationError
 
 Kind = LedgerEntry.Kind
-
-
-def purchase_refund_issue(
-    *,
-    acting_user: User,
-    license: License,
-    purchase: LedgerEntry,
-    amount: Decimal,
-    reason: str,
-    idempotency_key: str,
-) -> RefundResult:
-    """Refund part or all of a purchase to the customer: through the payment provider that
-    took the money first (the refunder its app registered, billing.hooks), which then
-    records the ledger refund once (`purchase_refund_record`). Not atomic on purpose: the
-    provider's call must not run inside a transaction holding the balance lock."""
-    reason = (reason or "").strip()
-    if not reason:
-        raise ApplicationError("Say why the refund is issued.", field="reason")
-    amount = exact_amount(amount)
-    if amount <= 0:
-        raise ApplicationError("A refund must be a positive amount.", field="amount")
-    if purchase.license_id != license.pk or purchase.kind != Kind.PURCHASE:
-        raise ApplicationError("Only a purchase on this license can be refunded to the card.")
-    refunder = purchase_refunder_for(purchase.external_id)
-    if refunder is None:
-        raise ApplicationError(
-            "This purchase was not paid through the portal, so the money goes back the way "
-            "it came (outside the portal); credit or correct the balance here if needed."
-        )
-    remaining = refundable_amount(purchase)
-    if amount > remaining:
-        raise ApplicationError(
-            f"At most ${remaining} of this purchase is still refundable.", field="amount"
-        )
-    result: RefundResult = refunder(
-        acting_user=acting_user,
-        purchase=purchase,
-        amount=amount,
-        reason=reason,
-        idempotency_key=idempotency_key,
-    )
-    return result
 
 
 @transaction.atomic
@@ -116,7 +74,6 @@ def purchase_refund_record(
         changes={"amount": str(-amount), "refund_of": purchase.pk, "external_id": external_id},
         reason=draft.reason,
     )
-    money_announce(REFUND_ISSUED, license, entry, balance_after=posted.balance_after)
     money_log(
         "money refund",
         license=license.key,
@@ -126,5 +83,12 @@ def purchase_refund_record(
         balance=posted.balance_after,
         by=acting_user.pk if acting_user else None,
     )
-    balance_change_follow(license, balance, latest_at=draft.occurred_at, lowered=True)
+    money_moved(
+        REFUND_ISSUED,
+        license,
+        balance,
+        data=entry_data(entry),
+        latest_at=draft.occurred_at,
+        lowered=True,
+    )
     return RefundResult(entry, True)

@@ -2,6 +2,7 @@
 billing team, each once per idempotency key."""
 
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 
 from django.db import transaction
@@ -9,15 +10,15 @@ from django.utils import timezone
 
 from accounts.audit import audit_record
 from accounts.models import License, User
-from billing.aftermath import balance_change_follow, money_announce, money_log
+from billing.aftermath import money_log, money_moved
+from billing.credits.expiry import grant_expiry_check
 from billing.credits.limits import credit_refuse_unapproved
+from billing.events.services import entry_data
+from billing.events.types import REFUND_ISSUED
 from billing.ledger.posting import EntryDraft, exact_amount, lock_balance, post_entry
 from billing.ledger.selectors import refunded_total_for_entry
 from billing.models import CreditApproval, LedgerEntry
 from billing.money import quantize_money
-from billing.signals import (
-    REFUND_ISSUED,
-)
 from portal.exceptions import ApplicationError
 
 Kind = LedgerEntry.Kind
@@ -45,10 +46,12 @@ def refund_issue(
     idempotency_key: str,
     refund_of: LedgerEntry | None = None,
     approval: CreditApproval | None = None,
+    expires_at: datetime | None = None,
 ) -> RefundResult:
     """Refund part or all of a usage charge, or (no `refund_of`) credit the license as
-    goodwill: an entry of kind "credit", its own type in the ledger. Goodwill above the
-    approval limit needs its `approval` (a refund is bounded by its charge instead).
+    goodwill: an entry of kind "credit", its own type in the ledger, and a promotional
+    grant that expires at `expires_at` (None: never). Goodwill above the approval limit
+    needs its `approval` (a refund is bounded by its charge instead).
 
     The refunds of a charge never exceed it: the check runs with the license's balance
     row locked, so two refunds issued at the same instant are decided one after another.
@@ -62,6 +65,9 @@ def refund_issue(
         raise ApplicationError("A refund must be a positive amount.", field="amount")
     if not idempotency_key:
         raise ApplicationError("A refund needs an idempotency key.")
+    if refund_of is not None and expires_at is not None:
+        raise ApplicationError("A refund of a charge gives the credit back; it has no expiry.")
+    grant_expiry_check(expires_at)
     if refund_of is None:
         credit_refuse_unapproved(
             acting_user=acting_user,
@@ -89,7 +95,7 @@ def refund_issue(
     service = ""
     if refund_of is not None:
         if refund_of.license_id != license.pk or refund_of.kind != Kind.USAGE:
-            # A purchase goes back to the card instead: purchase_refund_issue.
+            # A purchase goes back to the card instead (payments.services.refunds.payment_refund_issue).
             raise ApplicationError("Only a usage charge on this license can be refunded.")
         remaining = refundable_amount(refund_of)
         if amount > remaining:
@@ -109,7 +115,7 @@ def refund_issue(
         reason=reason,
         created_by_id=acting_user.pk,
     )
-    posted, entry = post_entry(license=license, balance=balance, draft=draft)
+    posted, entry = post_entry(license=license, balance=balance, draft=draft, expires_at=expires_at)
     audit_record(
         actor=acting_user,
         license=license,
@@ -119,6 +125,7 @@ def refund_issue(
             "amount": str(amount),
             "refund_of": refund_of.pk if refund_of is not None else None,
             "kind": draft.kind,
+            **({"expires_at": expires_at.isoformat()} if expires_at is not None else {}),
         },
         reason=reason,
     )
@@ -131,6 +138,12 @@ def refund_issue(
         balance=posted.balance_after,
         by=acting_user.pk,
     )
-    money_announce(REFUND_ISSUED, license, entry, balance_after=posted.balance_after)
-    balance_change_follow(license, balance, latest_at=entry.occurred_at, lowered=False)
+    money_moved(
+        REFUND_ISSUED,
+        license,
+        balance,
+        data=entry_data(entry),
+        latest_at=entry.occurred_at,
+        lowered=False,
+    )
     return RefundResult(entry, True)

@@ -23,16 +23,15 @@ from payments.autotopup import auto_topup_month_used, auto_topup_settings_update
 from payments.forms import AutoTopupForm, CreditPurchaseForm, preset_amounts
 from payments.models import Payment, SavedCard
 from payments.receipts import receipt_facts, receipt_pdf
-from payments.services import (
+from payments.services.cards import (
     account_get,
     card_default_set,
     card_remove,
     card_save,
     card_setup_start,
     default_card,
-    payment_refresh,
-    payment_start,
 )
+from payments.services.paying import payment_refresh, payment_start
 from payments.stripe_client import PaymentProviderError, payments_enabled
 from portal.exceptions import ApplicationError
 

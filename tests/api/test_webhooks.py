@@ -140,11 +140,14 @@ def test_loopback_is_refused_when_not_allowed(alice_license, alice, settings, re
     assert not WebhookEndpoint.objects.exists()
 
 
-def test_every_event_type_billing_announces_can_be_chosen():
+def test_every_event_type_billing_and_payments_announce_can_be_chosen():
+    from api.events import EVENT_TYPES
     from api.models import WebhookEndpoint as Endpoint
-    from billing.signals import EVENT_TYPES
+    from billing.events.types import ANNOUNCED as BILLING_ANNOUNCES
+    from payments.event_types import ANNOUNCED as PAYMENTS_ANNOUNCE
 
     assert list(Endpoint.Event.values) == list(EVENT_TYPES)
+    assert set(EVENT_TYPES) == set(BILLING_ANNOUNCES) | set(PAYMENTS_ANNOUNCE)
 
 
 def test_an_auto_top_up_that_cannot_be_made_is_announced(
@@ -177,7 +180,7 @@ def test_a_dispute_opened_and_lost_is_announced_once_per_change(
     alice_license, alice, receiver, committed
 ):
     from payments.models import Payment
-    from payments.services import dispute_record
+    from payments.services.disputes import dispute_record
 
     hook = receiver()
     webhook_endpoint_create(

@@ -6,7 +6,8 @@ from typing import Any
 from accounts.models import License, User
 from payments import stripe_client
 from payments.models import Payment, SavedCard
-from payments.services import _payment_create, card_save, card_setup_start, default_card
+from payments.services.cards import card_save, card_setup_start, default_card
+from payments.services.paying import payment_create
 from tests.payments.conftest import CARD_OK, LocalStripe
 
 
@@ -25,11 +26,11 @@ def succeeded_intent_not_yet_credited(
 ) -> tuple[Payment, dict[str, Any]]:
     """A payment the portal created, whose intent succeeded at Stripe, before any of the
     paths that credit it (webhook, browser return) has arrived."""
-    from payments.services import account_get
+    from payments.services.cards import account_get
 
     card = default_card(license)
     assert card is not None, "the license pays by a saved card (save_card first)"
-    payment = _payment_create(
+    payment = payment_create(
         license=license,
         amount=Decimal(amount),
         source=Payment.Source.PURCHASE,

@@ -17,7 +17,7 @@ from billing.ledger.selectors import balance_get
 from billing.models import LedgerEntry
 from payments.events import stripe_event_process, stripe_event_store
 from payments.models import Payment, StripeEvent
-from payments.services import payment_refresh, payment_start
+from payments.services.paying import payment_refresh, payment_start
 from tests.ledger import assert_ledger_consistent, buy
 from tests.payments.conftest import CARD_DECLINED_ON_CHARGE, event, post_event, reconciles
 from tests.payments.helpers import save_card, succeeded_intent_not_yet_credited
@@ -177,7 +177,7 @@ def test_an_intent_the_portal_did_not_create_credits_nothing_and_is_shown_to_sta
     localstripe, license_a, member_a, webhook
 ):
     card = save_card(localstripe, license_a, member_a)
-    from payments.services import account_get
+    from payments.services.cards import account_get
 
     # Someone creates a payment with Stripe directly, claiming to be for license A.
     foreign = localstripe.api(

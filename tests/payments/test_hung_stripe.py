@@ -15,13 +15,9 @@ from billing.models import LedgerEntry
 from billing.refunds.services import refund_issue
 from payments.autotopup import auto_topup_charge, auto_topup_decide, auto_topup_month_used
 from payments.models import Payment, PaymentAccount, PaymentRefund, StripeEvent
-from payments.services import (
-    _payment_create,
-    default_card,
-    payment_refresh,
-    payment_refund_issue,
-    payment_start,
-)
+from payments.services.cards import default_card
+from payments.services.paying import payment_create, payment_refresh, payment_start
+from payments.services.refunds import payment_refund_issue
 from tests.hostile import StallingProxy
 from tests.ledger import assert_ledger_consistent, buy
 from tests.payments.conftest import event, post_event
@@ -120,7 +116,7 @@ def test_a_definitive_error_fails_an_auto_top_up_and_counts_as_a_failure(
     save_card(localstripe, license_a, member_a)
     card = default_card(license_a)
     assert card is not None
-    payment = _payment_create(
+    payment = payment_create(
         license=license_a, amount=Decimal("10"), source=Payment.Source.AUTO_TOPUP, card=card,
         acting_user=None,
     )  # fmt: skip
@@ -142,14 +138,14 @@ def test_payments_whose_outcome_is_unknown_count_against_the_monthly_cap(
     card = default_card(license_a)
     assert card is not None
     for status in ("created", "processing"):  # Stripe never answered these two
-        stuck = _payment_create(
+        stuck = payment_create(
             license=license_a, amount=Decimal("10"), source=Payment.Source.AUTO_TOPUP,
             card=card, acting_user=None,
         )  # fmt: skip
         Payment.objects.filter(pk=stuck.pk).update(status=status)
     assert auto_topup_month_used(license_a) == (2, Decimal("20.000000"))
-    with transaction.atomic():  # as a posting that lowers the balance decides
-        decision = auto_topup_decide(license=license_a, balance=lock_balance(license_a))
+    with transaction.atomic():  # as the consumer of a money event that lowered it decides
+        decision = auto_topup_decide(license=license_a, balance=lock_balance(license_a).balance)
     assert decision.payment is None and decision.notice is not None
     assert "limit of 2 top-ups" in decision.notice.message
 

@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from accounts.models import Membership
 from payments.models import Payment, SavedCard
-from payments.services import payment_start
+from payments.services.paying import payment_start
 from tests.accounts.factories import MembershipFactory, UserFactory
 from tests.payments.helpers import save_card
 

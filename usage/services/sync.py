@@ -25,7 +25,7 @@ from accounts.audit import audit_record
 from accounts.models import License, User
 from billing.charges.services import UsageDrafts, usage_drafts, usage_record_batch
 from billing.prices.selectors import PriceBook, price_book_get
-from billing.tasks import balance_alert_handoffs_deferred
+from billing.tasks import handoffs_deferred
 from portal.breaker import breaker_wait
 from portal.locks import advisory_lock
 from portal.logfmt import logfmt
@@ -148,7 +148,7 @@ def usage_sync_license(
     # Alerts owed by the pages are handed to the broker (a network call) only once the
     # lock is released, so a hanging broker never keeps the license's sync "running".
     with (
-        balance_alert_handoffs_deferred(),
+        handoffs_deferred(),
         advisory_lock(f"usage_sync:{license.pk}") as acquired,
     ):
         if not acquired:

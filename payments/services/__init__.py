@@ -1,0 +1,1 @@
+"""Card payments by subject: cards, paying, crediting, refunds, disputes."""
