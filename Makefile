@@ -33,7 +33,7 @@ seed: migrate
 	$(BIN)/python manage.py seed_demo
 
 # run_portal starts the simulator, waits for it, runs seed_demo, then web, worker and beat.
-# Ports: PORT (default 8000, from the environment or .env); portal/settings.py derives the rest.
+# Ports: PORT (default 8000, from the environment or .env); portal/settings/ derives the rest.
 run: migrate
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	$(BIN)/python manage.py run_portal --seed-demo
@@ -60,7 +60,7 @@ test-tools:
 test-fast: preflight
 	$(BIN)/pytest -m "not browser and not worker and not faults" $(PYTEST_ARGS)
 
-# The benchmarks, written to docs/benchmarks.md (about 25 minutes on 2 cores, part 4 with
+# The benchmarks, written to docs/benchmarks.md (about 30 minutes on 2 cores, part 4 with
 # its replica ~10 of them, plus 5-15 minutes each to load the bench database and part 4's
 # private primary the first time). BENCH_ARGS=--quick: no 10 M license, fewer
 # rounds, written to bench/data/ instead. Installs wrk (apt) when it is missing.

@@ -94,9 +94,9 @@ class User(AbstractBaseUser, PermissionsMixin):
 
 
 class Session(AbstractBaseSession):
-    """A browser's session, with the login it belongs to beside its data (the `_auth_user_id`
-    inside it), so that a page reads the session and the login in one query
-    (accounts/sessions.py). Deleting a login deletes its sessions."""
+    """A browser's session (Django's), with the login it belongs to beside its data (the
+    `_auth_user_id` inside it, written on each save: accounts/sessions.py), so that deleting
+    a login deletes its sessions. Who is logged in is always read from the data."""
 
     user = models.ForeignKey(
         User, null=True, blank=True, on_delete=models.CASCADE, related_name="sessions"
@@ -194,7 +194,7 @@ class License(TimeStampedModel):
 
     def access_refusal(self) -> "AccessRefusal | None":
         """Why nothing of this license may be read or done any more, or None: the one rule
-        the customer pages (accounts.mixins.LicenseMixin) and the API (api/v1.py) apply.
+        the customer pages (accounts.mixins.LicenseMixin) and the API (api/v1/auth.py) apply.
         A closed license is refused everywhere; a suspended one still shows its data (the
         dashboard says it is suspended, the API's license says so in its status)."""
         if self.is_closed:

@@ -1,6 +1,5 @@
 """Reads of accounts: a login's licenses and its access to one, the audit trail, and the staff's license search."""
 
-import functools
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -10,7 +9,7 @@ from django.db.models import Case, F, OuterRef, Q, QuerySet, When
 from django.http import Http404
 
 from accounts.models import AuditEvent, Domain, License, Membership, User
-from portal.sql import PreparedQuery, query_prepare
+from portal.sql import CompiledQuery
 
 
 def licenses_for_user(user: User) -> QuerySet[License]:
@@ -30,30 +29,33 @@ class LicenseAccess:
     others: list[License]
 
 
-_ANY_USER_ID = -7_734_019  # stand-ins, bound per request (never a real id)
-_ANY_PUBLIC_ID = UUID("00000000-0000-4000-8000-7734019a11c3")
-
-
-@functools.cache
-def _license_access_query() -> PreparedQuery:
-    """The login's licenses with its role in each and the wanted one's domains, compiled by
-    the ORM once per process: building and compiling the queryset cost more than running
-    it, on the page every customer request starts with."""
+def _license_access(*, user_id: int, public_id: UUID) -> QuerySet[License]:
+    """The login's licenses with its role in each and the wanted one's domains."""
     hostnames = (
         Domain.objects.for_license(OuterRef("pk"))
         .order_by("-is_primary", "hostname")
         .values("hostname")
     )
-    query = (
-        License.objects.filter(memberships__user_id=_ANY_USER_ID)
+    return (
+        License.objects.filter(memberships__user_id=user_id)
         .annotate(
             # The same join as the filter's: the role of this login's membership.
             access_role=F("memberships__role"),
-            access_domains=Case(When(public_id=_ANY_PUBLIC_ID, then=ArraySubquery(hostnames))),
+            access_domains=Case(When(public_id=public_id, then=ArraySubquery(hostnames))),
         )
         .order_by("name", "pk")
     )
-    return query_prepare(query, user_id=_ANY_USER_ID, public_id=_ANY_PUBLIC_ID)
+
+
+# Compiled once per process (portal/sql.py): building and compiling the queryset cost more
+# than running it, on the page every customer request starts with. The stand-ins are
+# never a real login or license.
+_LICENSE_ACCESS = CompiledQuery(
+    "license access",
+    _license_access,
+    user_id=-7_734_019,
+    public_id=UUID("00000000-0000-4000-8000-7734019a11c3"),
+)
 
 
 def license_access_get(*, user: User, public_id: UUID | str) -> LicenseAccess:
@@ -68,10 +70,7 @@ def license_access_get(*, user: User, public_id: UUID | str) -> LicenseAccess:
         wanted = public_id if isinstance(public_id, UUID) else UUID(str(public_id))
     except ValueError:
         raise Http404("No such license") from None
-    query = _license_access_query()
-    licenses: list[Any] = list(
-        License.objects.raw(query.sql, query.bind(user_id=user.pk, public_id=wanted))
-    )
+    licenses: list[Any] = _LICENSE_ACCESS.rows(user_id=user.pk, public_id=wanted)
     mine = next((lic for lic in licenses if lic.public_id == wanted), None)
     if mine is None:
         raise Http404("No such license")

@@ -1,3 +1,5 @@
+"""The customer API and outgoing webhooks; its webhook consumer of money events registers here."""
+
 from django.apps import AppConfig
 
 

@@ -11,6 +11,7 @@ from api.models import ApiKey, WebhookDelivery, WebhookEndpoint
 from api.services import KEY_PREFIX, PREFIX_LENGTH, api_key_hash
 
 RECENT_DELIVERIES = 50
+_HEX = frozenset("0123456789abcdef")
 GAVE_UP_WINDOW = timedelta(days=30)
 
 
@@ -24,6 +25,10 @@ def api_key_for_secret(raw: str) -> ApiKey | None:
     raw = raw or ""
     prefix, separator = raw[:PREFIX_LENGTH], raw[PREFIX_LENGTH : PREFIX_LENGTH + 1]
     if not prefix.startswith(KEY_PREFIX) or separator != "_" or len(raw) > 100:
+        return None
+    # Only a prefix made as api_key_create makes one is looked up: anything else (a NUL,
+    # which PostgreSQL refuses in text, answered a 500) is no key.
+    if not all(c in _HEX for c in prefix[len(KEY_PREFIX) :]):
         return None
     key = ApiKey.objects.select_related("license").filter(prefix=prefix).first()
     if key is None or not hmac.compare_digest(key.secret_hash, api_key_hash(raw)):

@@ -1,4 +1,4 @@
-"""The API's reference page: the OpenAPI document (api/v1.py) laid out for people."""
+"""The API's reference page: the OpenAPI document (the api/v1/ package) laid out for people."""
 
 from typing import Any
 
@@ -13,6 +13,11 @@ _METHODS = ("get", "post", "put", "patch", "delete")
 def _ref_name(schema: dict[str, Any]) -> str:
     ref = schema.get("$ref") or (schema.get("items") or {}).get("$ref", "")
     return ref.rsplit("/", 1)[-1]
+
+
+def _type_name(schema: dict[str, Any]) -> str:
+    """A parameter's type as people read it: its format (date, uuid) where it has one."""
+    return str(schema.get("format") or schema.get("type") or _ref_name(schema))
 
 
 def _response_schema(response: dict[str, Any]) -> str:
@@ -55,9 +60,9 @@ class ApiReferenceView(TemplateView):
                                 "name": p["name"],
                                 "where": p["in"],
                                 "required": p.get("required", False),
-                                "type": p.get("schema", {}).get("type")
+                                "type": _type_name(p.get("schema", {}))
                                 or " | ".join(
-                                    s.get("type", "") for s in p.get("schema", {}).get("anyOf", [])
+                                    _type_name(s) for s in p.get("schema", {}).get("anyOf", [])
                                 ),
                                 "description": p.get("description", "")
                                 or p.get("schema", {}).get("description", ""),

@@ -3,7 +3,7 @@
     python -m bench                  # everything, 10 M entries included (the committed file)
     python -m bench --quick          # no 10 M license, fewer rounds; writes bench/data/
     python -m bench --parts export   # some parts only (dashboard, export, ingest, web, console,
-                                     # tenants)
+                                     # tenants, audit)
     python -m bench --parts tenants --update   # rewrite only these parts' sections of
                                                # docs/benchmarks.md, keeping the others'
     BENCH_SIZES=10K,1M python -m bench --parts dashboard
@@ -29,7 +29,7 @@ from pathlib import Path
 
 from bench.setup import ROOT, SIZES, configure_django
 
-PARTS = ("dashboard", "export", "ingest", "web", "console", "tenants")
+PARTS = ("dashboard", "export", "ingest", "web", "console", "tenants", "audit")
 DEFAULT_OUTPUT = ROOT / "docs" / "benchmarks.md"
 QUICK_OUTPUT = ROOT / "bench" / "data" / "benchmarks-quick.md"
 EXPORT_KEYS = ["BENCH-100K", "BENCH-1M"]
@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> None:
     output = args.output or (DEFAULT_OUTPUT if full else QUICK_OUTPUT)
 
     configure_django()
-    from bench import console, dashboard, export, ingest, tenants, web
+    from bench import audit, console, dashboard, export, ingest, tenants, web
     from bench.setup import load_times, machine_description, prepare_database
 
     needed = set(keys) | (set(EXPORT_KEYS) if "export" in parts else set())
@@ -112,10 +112,10 @@ def main(argv: list[str] | None = None) -> None:
     }
     largest = keys[-1]
     # As a web worker does once the app is loaded (portal/wsgi.py): the in-process parts
-    # then pay the garbage collector's full passes as a served page does.
-    from portal.heap import heap_freeze
+    # then pay the garbage collector as a served page does.
+    from portal.heap import heap_tune
 
-    heap_freeze()
+    heap_tune()
     started = time.perf_counter()
     saved = ROOT / "bench" / "data" / "results.json"
     saved.parent.mkdir(exist_ok=True)
@@ -170,6 +170,10 @@ def main(argv: list[str] | None = None) -> None:
         print("6. tenants: one beat cycle at 1 K, 10 K, 100 K licenses …", flush=True)
         results["tenants"] = tenants.run()
         save("tenants")
+    if "audit" in parts:
+        print(f"7. clever code on and off: pages of {largest}, the collector, ingest …", flush=True)
+        results["audit"] = audit.run(env, largest, quick=args.quick)
+        save("audit")
     write_report(results, args.output or output, args.update)
 
 

@@ -9,15 +9,14 @@ LIMITS = {
         "Drawn, about half the time is template rendering (a hundred transaction rows, 42 "
         "chart bars and their tables), the rest the view's queries, their ORM overhead and "
         "the Python formatting of the sections; that is what the render cache skips. Kept, "
-        "what is left is the fixed cost of a logged-in Django page in 3 queries: the session "
-        "with its login (accounts/sessions.py), the license with the viewer's role, its "
-        "domains and the license switcher, and the totals with the prices and the last sync "
-        "that name the version (each with SQL built once per process, portal/sql.py); the "
-        "request metrics are counted in the process and added to Redis at most once a "
-        "second, not on each request. Reading the session and the login in one query took "
-        "about 1 ms off the kept p50 and p95, measured side by side (three alternating runs "
-        "each). What would come next: less template around the sections (about a quarter "
-        "of the kept CPU). "
+        "what is left is the fixed cost of a logged-in Django page in 4 queries: the session "
+        "and its login (Django's own reads, accounts/sessions.py), the license with the "
+        "viewer's role, its domains and the license switcher, and the totals with the prices "
+        "and the last sync that name the version (these two with SQL built once per process, "
+        "portal/sql.py: part 7 measures what that buys); the request metrics are counted in "
+        "the process and added to Redis at most once a second, not on each request. What "
+        "would come next: less template around the sections (about a quarter of the kept "
+        "CPU). "
         "On this shared 2-core machine the p95 mostly carries whatever else runs at that "
         "moment (the load average above): the CPU per request is the figure that does not wait for the cores."
     ),
@@ -66,7 +65,7 @@ LIMITS = {
         "check, the cursor) and a commit. (Issue 17 took out what else it did: the insert "
         "probing the unique index before each row — now a plain INSERT under a savepoint, "
         "ON CONFLICT only when it fails on an id already posted — the array of inserted ids "
-        "sent back, the drafts' text parsing — they are COPYed in binary — and the drafting "
+        "sent back, and the drafting "
         "itself: a usage record is COPYed as one row of ten fields, and the statement "
         "prices, rounds (round(numeric, 6) on the non-negative product, which is "
         "billing/money.py's half-up; tests/billing/test_usage_charges.py compares them) and "
@@ -203,6 +202,8 @@ def render(r: dict) -> str:
         out += own_run(console_section(r["console"]), r)
     if "tenants" in r:
         out += own_run(tenants_section(r["tenants"], r), r)
+    if "audit" in r:
+        out += own_run(audit_section(r["audit"]), r)
     return "\n".join(out).rstrip() + "\n"
 
 
@@ -212,7 +213,8 @@ def own_run(section: list[str], r: dict) -> list[str]:
     if r.get("full"):
         return section
     heading, *rest = section
-    return [heading, "", f"Its own run: {r['started']}, commit `{r['commit']}`.", *rest]
+    own = f"Its own run: {r['started']}, commit `{r['commit']}`, on {r['machine']}"
+    return [heading, "", own, *rest]
 
 
 GOALS_HEADING = "## Goals at a glance"
@@ -835,3 +837,83 @@ def console_section(c: dict) -> list[str]:
     if worst["p95"] > DASHBOARD_P95_MS:
         out += [f"What limits it: {LIMITS['console_p95']}", ""]
     return out
+
+
+def audit_section(a: dict) -> list[str]:
+    out = [
+        "## 7. Clever code, on and off",
+        "",
+        "What each mechanism that goes past the framework's way buys, side by side in one run "
+        '(docs/architecture.md, "Clever code, audited").',
+        "",
+    ]
+    if "pages" in a:
+        out += _audit_pages(a["pages"])
+    if "gc" in a:
+        out += _audit_gc(a["gc"])
+    if "ingest" in a:
+        out += _audit_ingest(a["ingest"])
+    return out
+
+
+def _audit_pages(pages: dict) -> list[str]:
+    variants = pages["variants"]
+    today = variants["today"]
+
+    def times(v: dict) -> str:
+        return f"{ms(v['p50'])} | {ms(v['p95'])} | {ms(v['cpu_p50'])} | {ms(v['cpu_p95'])}"
+
+    out = [
+        "**Pages**: the kept dashboard of "
+        f"{size_label(pages['license'])} in-process, {pages['rounds']} rounds of one request "
+        "per variant in a rotating order; CPU is the bench process's own. 1-minute load "
+        f"average {pages['load'][0]:.1f} as the rounds began, {pages['load'][1]:.1f} as they "
+        "ended, on 2 cores.",
+        "",
+        "| variant | p50 ms | p95 ms | CPU p50 ms | CPU p95 ms | queries | CPU p50 ÷ today's |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for name, v in variants.items():
+        out.append(
+            f"| {name} | {times(v)} | {v['queries']} | {v['cpu_p50'] / today['cpu_p50']:.2f} × |"
+        )
+    return [*out, ""]
+
+
+def _audit_gc(collector: dict) -> list[str]:
+    out = [
+        f"**Garbage collector**: one process per variant, as a web worker, {collector['rounds']} "
+        f"rounds alternating; in each, {collector['requests']} requests of the usage explorer's "
+        f"year by endpoint of {size_label(collector['license'])}; full collections timed by "
+        f"gc.callbacks. Load average {collector['load'][0]:.1f}, then "
+        f"{collector['load'][1]:.1f}.",
+        "",
+        "| variant | p50 ms | p95 ms | p99 ms | mean ms | CPU p50 ms | CPU p95 ms "
+        "| full collections | their total ms | longest ms |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for name, v in collector["variants"].items():
+        out.append(
+            f"| {name} | {ms(v['p50'])} | {ms(v['p95'])} | {ms(v['p99'])} | {ms(v['mean'])} "
+            f"| {ms(v['cpu_p50'])} | {ms(v['cpu_p95'])} "
+            f"| {v['full']} | {v['full_total_ms']:.0f} | {v['full_max_ms']:.0f} |"
+        )
+    return [*out, ""]
+
+
+def _audit_ingest(ingest: dict) -> list[str]:
+    out = [
+        f"**Ingest**: a fresh license synced end to end ({ingest['records']:,} records, part "
+        f"3's path), {ingest['rounds']} rounds alternating the drafts' COPY format; medians. "
+        f"Load average {ingest['load'][0]:.1f}, then {ingest['load'][1]:.1f}.",
+        "",
+        "| COPY | records/s | each run | Python ms per 1,000 records | PostgreSQL ms per 1,000 |",
+        "| --- | ---: | --- | ---: | ---: |",
+    ]
+    for name, v in ingest["variants"].items():
+        postgres = "" if v["postgres_ms"] is None else f"{v['postgres_ms']:.0f}"
+        out.append(
+            f"| {name} | {rate(v['rate'])} | {', '.join(rate(x) for x in v['rates'])} "
+            f"| {v['python_ms']:.0f} | {postgres} |"
+        )
+    return [*out, ""]

@@ -8,7 +8,12 @@ import sys
 import time
 from pathlib import Path
 
+import environ
+
 ROOT = Path(__file__).resolve().parent.parent
+# The worktree's .env, as the settings read it (an exported variable wins): its
+# BENCH_DATABASE_URL and BENCH_TENANTS_DATABASE_URL name this checkout's own bench databases.
+environ.Env.read_env(ROOT / ".env", overwrite=False)
 BENCH_DATABASE_URL = os.environ.get(
     "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/portal_bench"
 )

@@ -1,3 +1,5 @@
+"""The billing app: the ledger and everything told about money; its hooks on accounts' signals and the default prices after a flush."""
+
 from django.apps import AppConfig
 
 

@@ -4,7 +4,13 @@ from (`from billing.models import LedgerEntry`)."""
 
 from billing.alerts.models import BalanceAlert
 from billing.closing.models import ClosedMonth
-from billing.credits.models import CreditApproval
+from billing.credits.models import (
+    GRANT_SUMS,
+    CreditApproval,
+    CreditGrant,
+    GrantDailyRollup,
+    GrantKind,
+)
 from billing.events.models import MoneyEvent, MoneyEventCursor
 from billing.flags.models import ChargeFlag
 from billing.ledger.models import (
@@ -21,14 +27,18 @@ from billing.limits.models import GateHold, SpendLimit
 from billing.prices.models import Price
 
 __all__ = [
+    "GRANT_SUMS",
     "ROLLUP_SUMS",
     "BalanceAlert",
     "ChargeFlag",
     "ClosedMonth",
     "CreditApproval",
+    "CreditGrant",
     "DailyRollup",
     "EndpointDailyRollup",
     "GateHold",
+    "GrantDailyRollup",
+    "GrantKind",
     "LedgerEntry",
     "LicenseBalance",
     "MoneyEvent",

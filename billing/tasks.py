@@ -10,6 +10,7 @@ from celery import shared_task
 from django.db import transaction
 
 from billing.alerts.emails import balance_alert_send, balance_alerts_owed
+from billing.credits.expiry import credits_expire
 from billing.events.tasks import money_events_consume
 from billing.flags.emails import flag_resolved_notify
 from billing.limits.emails import limit_reached_send
@@ -62,6 +63,13 @@ def balance_alert_enqueue(*, alert_id: int) -> bool:
     return task_enqueue(
         send_balance_alert, args=[alert_id], what=f"balance alert {alert_id} (stays owed)"
     )
+
+
+@shared_task(name="billing.expire_credits", ignore_result=True)
+def expire_credits() -> int:
+    """Expire the credit grants now due (the beat, every few minutes). Idempotent: a grant
+    already expired, by this run or one beside it, is expired once."""
+    return len(credits_expire().expired)
 
 
 @shared_task(

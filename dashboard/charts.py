@@ -27,6 +27,8 @@ class Bar:
     name: str
     weekday: str = ""  # "Mon" (daily bars)
     is_today: bool = False
+    # Named on a phone, where 30 days share the width: today and each week back from it.
+    is_marked: bool = False
 
     @property
     def has_usage(self) -> bool:
@@ -175,6 +177,7 @@ def daily_chart(today: date, per_day: dict[date, Decimal]) -> Chart:
             name=f"{MONTH_ABBR[day.month - 1]} {day.day}",
             weekday=DAY_ABBR[day.weekday()],
             is_today=day == today,
+            is_marked=(today - day).days % 7 == 0,
         )
         for day in days
     ]

@@ -1,9 +1,10 @@
 """How the dashboard writes numbers and dates for people. Exact amounts go through billing.money.
 
 The stored amount (6 places) is what tables show; charts, whose labels must fit under a
-15-pixel bar, show the same amount rounded half-up to the cent (docs/product.md: "Jun 30: $1.23"),
-and "<$0.01" below a cent, where cents would read "$0.00" under a blue bar
-(`format_chart_money`, used by templates through the |chart_money filter only).
+15-pixel bar, show the same amount rounded half-up to the cent ("$1.23"), and "<$0.01" below
+a cent, where cents would read "$0.00" under a blue bar (`format_chart_money`, used by
+templates through the |chart_money filter only). A chart's tooltip names the exact amount
+("Nov 14: $0.004213", `format_chart_exact`, the |exact_money filter).
 """
 
 from decimal import ROUND_HALF_UP, Decimal
@@ -28,6 +29,14 @@ def format_chart_money(value: Decimal) -> str:
     if 0 < value < CENT:
         return "<$0.01"
     return format_money(value, places=2)
+
+
+def format_chart_exact(value: Decimal) -> str:
+    """A chart's tooltip: the stored amount with every digit that counts, its zeros past
+    the cents dropped ("$0.004213", "$1.2345", "$1.23", "$0.00"): what the bar's rounded
+    label stands for, the same digits as the tables."""
+    whole, _, fraction = format_money(value).partition(".")
+    return f"{whole}.{fraction.rstrip('0').ljust(2, '0')}"
 
 
 def format_money_short(value: Decimal) -> str:

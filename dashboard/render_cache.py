@@ -6,8 +6,7 @@ the totals into HTML (docs/benchmarks.md, part 1). Those sections change only wh
 they show changes, which `DashboardBasis.sections_version` names: the license, its ledger
 version (every posting changes it, in the posting's own transaction), its local day,
 timezone and alert threshold, and the prices in effect. So they are kept rendered, per
-license, beside that version and the version of the templates and code that drew them, and
-drawn again the first time any of it differs: a new entry, a refund, a changed threshold
+license, beside that version, and drawn again the first time any of it differs: a new entry, a refund, a changed threshold
 or timezone, midnight in the license's timezone, a new price in effect. Money is never
 shown older than the totals read for the request.
 
@@ -18,28 +17,21 @@ without the request, so none of it can slip into them; an owner and a member of 
 license see the same sections.
 
 The cache is a convenience (settings.CACHES "dashboard", memory in each process): empty,
-not configured or failing, the page renders in full, as before.
+not configured or failing, the page renders in full, as before. Nothing in it names the
+templates or the code that drew the sections: a deploy starts new processes, whose caches
+start empty. A cache shared between processes (Redis, say) would outlive a deploy and serve
+sections the previous release drew; it would need the release in its keys (CACHES
+"dashboard" KEY_PREFIX, set by the deploy), which tests/dashboard/test_render_cache.py asks
+of any backend but memory.
 """
 
-import hashlib
 import logging
-from pathlib import Path
 
-from django.conf import settings
 from django.core.cache import InvalidCacheBackendError, caches
 from django.core.cache.backends.base import BaseCache
 from django.template.loader import render_to_string
 from django.utils.safestring import SafeString
 
-import billing.forecast
-import billing.money
-import dashboard.charts
-import dashboard.formatting
-import dashboard.selectors.basis
-import dashboard.selectors.overview
-import dashboard.selectors.prices
-import dashboard.selectors.transactions
-import dashboard.templatetags.dashboard
 from dashboard.selectors.basis import DashboardBasis
 from dashboard.selectors.overview import dashboard_from
 
@@ -59,33 +51,6 @@ SECTIONS = {
 }
 
 
-def _code_version() -> str:
-    """A digest of the templates and the code that draw the sections, so a deploy that
-    changes either never serves sections drawn by the old one, even from a shared cache."""
-    digest = hashlib.sha256()
-    partials = sorted((Path(settings.BASE_DIR) / "templates" / "dashboard" / "partials").glob("*"))
-    # Every module whose code shapes what the sections show: the overview's selectors,
-    # its charts, the formatting and the template filters, and billing's money and forecast.
-    modules = (
-        dashboard.selectors.basis,
-        dashboard.selectors.overview,
-        dashboard.selectors.prices,
-        dashboard.selectors.transactions,
-        dashboard.charts,
-        dashboard.formatting,
-        dashboard.templatetags.dashboard,
-        billing.money,
-        billing.forecast,
-    )
-    for path in [*partials, *(Path(str(m.__file__)) for m in modules)]:
-        digest.update(path.name.encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()[:16]
-
-
-CODE_VERSION = _code_version()
-
-
 def _cache() -> BaseCache | None:
     try:
         return caches[CACHE_ALIAS]
@@ -101,7 +66,7 @@ def cache_key(license_id: int) -> str:
 def dashboard_sections(basis: DashboardBasis) -> dict[str, SafeString]:
     """The ledger's sections of this basis, from the cache when drawn for exactly this
     version, otherwise drawn now (two more queries: rollups and recent entries) and kept."""
-    version = (CODE_VERSION, basis.sections_version())
+    version = basis.sections_version()
     cache = _cache()
     key = cache_key(basis.license.pk)
     if cache is not None:

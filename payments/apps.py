@@ -1,3 +1,5 @@
+"""Card payments through Stripe; its auto top-up consumer of money events and the card-refund page billing links to register here."""
+
 from django.apps import AppConfig
 
 

@@ -33,6 +33,13 @@ app.conf.beat_schedule = {
         "schedule": 2 * 60.0,
         "options": {"expires": 110},
     },
+    # Credit grants due expire (billing/credits/expiry.py): what is left of each leaves
+    # the balance once. A grant can pay for usage until the run after its expiry.
+    "billing-expire-credits-every-five-minutes": {
+        "task": "billing.expire_credits",
+        "schedule": 5 * 60.0,
+        "options": {"expires": 4 * 60},
+    },
     # Low-balance alerts owed while the broker was down (billing/alerts/).
     "billing-owed-alerts-every-ten-minutes": {
         "task": "billing.send_owed_balance_alerts",

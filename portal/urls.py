@@ -18,7 +18,7 @@ urlpatterns = [
     # Stripe's webhook: outside the license URLs (Stripe is not a login), signed instead.
     path("payments/", include("payments.webhook_urls")),
     path("l/<uuid:license_id>/", include(license_patterns)),
-    # The customer API for programs (bearer API keys, no session): api/v1.py.
+    # The customer API for programs (bearer API keys, no session): api/v1/.
     path("api/v1/", include("api.urls")),
     # The provider's own systems (service tokens, no session): push and gate, provider/.
     path("", include("provider.urls")),

@@ -4,9 +4,9 @@ import os
 
 from django.core.wsgi import get_wsgi_application
 
-from portal.heap import heap_freeze
+from portal.heap import heap_tune
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 
 application = get_wsgi_application()
-heap_freeze()  # once per worker (gunicorn loads the app after forking)
+heap_tune()  # once per worker (gunicorn loads the app after forking)

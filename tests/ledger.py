@@ -25,7 +25,15 @@ from accounts.models import License, User
 from billing.charges.services import UsageBatchResult, UsageRecord, usage_record_batch
 from billing.ledger.totals import TOTAL_NAMES, totals_of
 from billing.ledger.usage import usage_external_id
-from billing.models import DailyRollup, EndpointDailyRollup, LedgerEntry, LicenseBalance, Service
+from billing.models import (
+    CreditGrant,
+    DailyRollup,
+    EndpointDailyRollup,
+    GrantDailyRollup,
+    LedgerEntry,
+    LicenseBalance,
+    Service,
+)
 from billing.purchases.services import PurchaseResult, purchase_record
 from billing.refunds.services import refund_issue
 from usage.models import SyncState
@@ -276,14 +284,70 @@ def over_refunded_charges(license: License) -> list[dict[str, Any]]:
     return [r for r in rows if abs(r["refunded"]) > abs(r["refund_of__amount"])]
 
 
+def grant_sums(license: License) -> dict[str, dict[str, Decimal]]:
+    """{kind: {granted, consumed, refunded, expired}} over the license's grants."""
+    sums: dict[str, dict[str, Decimal]] = {}
+    for g in CreditGrant.objects.for_license(license):
+        kind = sums.setdefault(g.kind, defaultdict(Decimal))
+        kind["granted"] += g.amount
+        kind["consumed"] += g.consumed
+        kind["refunded"] += g.refunded
+        kind["expired"] += g.expired
+    return {k: dict(v) for k, v in sums.items()}
+
+
+def grant_rollup_sums(license: License) -> dict[str, dict[str, Decimal]]:
+    """The same sums over the license's GrantDailyRollup rows."""
+    sums: dict[str, dict[str, Decimal]] = {}
+    for r in GrantDailyRollup.objects.for_license(license):
+        kind = sums.setdefault(r.kind, defaultdict(Decimal))
+        for name in ("granted", "consumed", "refunded", "expired"):
+            kind[name] += getattr(r, name)
+    return {k: dict(v) for k, v in sums.items()}
+
+
+def assert_grants_consistent(license: License) -> None:
+    """Invariant 13 for one license, from plain reads of the grants and entries: the
+    remainders add up to the balance when it is positive (zero otherwise); each purchase is
+    one paid grant and each credit one promotional grant of its amount; each expiry entry
+    is its grant's one expiry of exactly what expired; the grant rollups add up to the
+    grants."""
+    entries = list(LedgerEntry.objects.for_license(license))
+    grants = list(CreditGrant.objects.for_license(license))
+    balance = sum((e.amount for e in entries), Decimal(0))
+    remaining = sum((g.amount - g.consumed - g.refunded - g.expired for g in grants), Decimal(0))
+    assert remaining == max(balance, Decimal(0))
+    assert all(g.remaining == g.amount - g.consumed - g.refunded - g.expired >= 0 for g in grants)
+    by_entry = {g.entry_id: g for g in grants}
+    for e in entries:
+        brings_credit = e.kind in ("purchase", "credit") or (
+            e.kind == "refund" and e.amount > 0 and e.service == ""
+        )
+        if brings_credit:
+            grant = by_entry[e.id]
+            assert (grant.kind, grant.amount) == (
+                "paid" if e.kind == "purchase" else "promotional",
+                e.amount,
+            )
+    expiries = [e for e in entries if e.kind == "expiry"]
+    expired_grants = {g.expiry_entry_id: g for g in grants if g.expiry_entry_id is not None}
+    assert sorted(expired_grants) == sorted(e.id for e in expiries)
+    for e in expiries:
+        grant = expired_grants[e.id]
+        assert e.external_id == f"expiry:{grant.pk}" and e.amount == -grant.expired < 0
+        assert grant.expired_at is not None
+    assert grant_rollup_sums(license) == grant_sums(license)
+
+
 def assert_ledger_consistent(license: License) -> None:
-    """Invariant 1 and 4 for one license: totals and rollups (by service, and usage by
-    endpoint) equal their entries' sums."""
+    """Invariants 1, 4 and 13 for one license: totals and rollups (by service, and usage by
+    endpoint) equal their entries' sums, and the credit grants add up to the balance."""
     license.refresh_from_db()
     assert stored_totals(license) == ledger_sums(license)
     assert rollups_stored(license) == rollups_from_entries(license)
     assert endpoint_rollups_stored(license) == endpoint_rollups_from_entries(license)
     assert over_refunded_charges(license) == []
+    assert_grants_consistent(license)
 
 
 class LedgerFigures:
@@ -294,16 +358,26 @@ class LedgerFigures:
         self.entries = list(LedgerEntry.objects.for_license(license))
         usage = [e for e in self.entries if e.kind == "usage"]
         self.balance = sum((e.amount for e in self.entries), Decimal(0))
-        # A refund of a card purchase is negative and counts against what was purchased.
-        card_refunds = [e for e in self.entries if e.kind == "refund" and e.amount < 0]
-        self.total_purchased = sum(
-            (e.amount for e in self.entries if e.kind == "purchase" or e in card_refunds), 0
+        # Total Purchased is gross; a refund of a card purchase (negative) is beside it.
+        self.total_purchased = sum((e.amount for e in self.entries if e.kind == "purchase"), 0)
+        self.total_purchase_refunded = -sum(
+            (e.amount for e in self.entries if e.kind == "refund" and e.amount < 0), 0
         )
+        # Refunds of usage charges (they carry the charge's service).
         self.total_refunded = sum(
-            (e.amount for e in self.entries if e.kind == "refund" and e.amount > 0), 0
+            (e.amount for e in self.entries if e.kind == "refund" and e.service != ""), 0
         )
         self.total_spent = -sum((e.amount for e in usage), Decimal(0))
-        self.total_credited = sum((e.amount for e in self.entries if e.kind == "credit"), 0)
+        # Credits, and goodwill recorded as a refund of nothing before the credit kind.
+        self.total_credited = sum(
+            (
+                e.amount
+                for e in self.entries
+                if e.kind == "credit" or (e.kind == "refund" and e.service == "" and e.amount > 0)
+            ),
+            0,
+        )
+        self.total_expired = -sum((e.amount for e in self.entries if e.kind == "expiry"), 0)
         self.api_calls = sum(e.api_calls for e in self.entries)
         # The guide's Total Transactions: each call once (its service entries share the
         # record id, the external id before its last ':'), each purchase, credit, refund.

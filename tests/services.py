@@ -286,6 +286,27 @@ def private_child(
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+def wait_until_blocked_by(
+    watcher: psycopg.Connection, holder: psycopg.Connection, *, message: str, timeout: float = 30
+) -> None:
+    """Wait until a backend waits on a lock `holder` holds, inside a transaction that has
+    already written (it has a transaction id): a crash then lands mid-transaction. Known by
+    whom it waits for (pg_blocking_pids), not by the text of its SQL, so the statement may
+    be written any way and any length (pg_stat_activity shows only its first kilobyte)."""
+    pid = holder.info.backend_pid
+
+    def blocked() -> int:
+        row = watcher.execute(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE backend_xid IS NOT NULL AND %s = ANY(pg_blocking_pids(pid))",
+            [pid],
+        ).fetchone()
+        assert row is not None  # count(*) answers one row
+        return int(row[0])
+
+    wait_for(blocked, timeout=timeout, message=message)
+
+
 class HangingServer:
     """A dependency that accepts connections on loopback and never answers: the fault a
     refused connection does not show (a stuck Redis, SMTP or upstream). Counts the

@@ -1,12 +1,14 @@
 """The upstream asked from the web, on a customer's click: the Test API page's ping and its
 checks (each read once, no retries, a short deadline), and the slot that lets one web
 request of a license at a time wait on the upstream (Test API, Refresh Data). The HTTP,
-its timeouts and its error wording are the client's (usage/upstream.py)."""
+its timeouts and its error wording are the client's (usage/upstream.py); what the Test API
+page shows is in the customer's words: they call the upstream "the API"."""
 
+import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import httpx
 from django.conf import settings
@@ -31,10 +33,20 @@ def upstream_web_slot(license_id: int, *, seconds: float) -> Iterator[bool]:
         yield held
 
 
+# What the customer calls the upstream on the Test API page.
+API = "The API"
+
+
+def _in_customer_words(text: str) -> str:
+    """The client's error ("Upstream refused the connection.") as the customer says it."""
+    return re.sub(r"^Upstream\b", API, text)
+
+
 def upstream_ping(*, license_key: str) -> PingResult:
     """Ask the upstream whether it answers for this license (the Test API page)."""
     with UpstreamClient(fail_fast=True) as client:
-        return client.ping(license_key=license_key)
+        result = client.ping(license_key=license_key)
+    return replace(result, error=_in_customer_words(result.error))
 
 
 @dataclass(frozen=True)
@@ -73,14 +85,12 @@ def upstream_checks(*, license_key: str) -> list[UpstreamCheck]:
             except httpx.TransportError as exc:
                 latency = (time.monotonic() - started) * 1000
                 checks.append(
-                    UpstreamCheck(
-                        name, False, None, latency, f"Upstream {transport_error_text(exc)}."
-                    )
+                    UpstreamCheck(name, False, None, latency, f"{API} {transport_error_text(exc)}.")
                 )
                 continue
             latency = (time.monotonic() - started) * 1000
             if response.status_code >= 400:
-                summary = f"Upstream {answer_error_text(response)}."
+                summary = f"{API} {answer_error_text(response)}."
             elif path == "/v1/usage":
                 try:
                     records = answer_json(response).get("records", [])

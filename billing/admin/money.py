@@ -25,7 +25,7 @@ from django.utils import timezone
 from accounts.models import License, User
 from billing.credits.approvals import ApprovalResult, credit_approval_request
 from billing.credits.limits import credit_approval_limit, credit_needs_approval
-from billing.flags.services import flag_resolve_with_refund
+from billing.flags.services import flag_open_for_charge, flag_resolve_with_refund
 from billing.forms import (
     GoodwillForm,
     PurchaseForm,
@@ -125,18 +125,32 @@ def _refund_notes(target: Target) -> list[str]:
     entry = target.entry
     if entry is None:
         return []
-    return [
+    notes = [
         f"Charge: {format_money(-entry.amount)} for {entry.service} on "
         f"{timezone.localtime(entry.occurred_at):%Y-%m-%d %H:%M} ({entry.description})",
         f"Still refundable: {format_money(refundable_amount(entry))}",
     ]
+    flag = flag_open_for_charge(entry)
+    if flag is not None:
+        notes.append(
+            f"This call is flagged by the customer (flag #{flag.pk}): “{flag.message}”. "
+            "This refund answers the flag: the reason below is the answer they read and "
+            "are emailed."
+        )
+    return notes
 
 
 def _record_refund(user: User, target: Target, data: dict[str, Any]) -> RefundResult:
     """A refund of the target's charge, or a goodwill credit when the target is a license;
     from the flag queue (a `flag` in the form), the refund that resolves that flag."""
+    # The flag the form came from (the flag queue's link), else the call's open flag: a
+    # refund of a flagged charge answers the flag, wherever it is issued from.
+    flag = None
     if target.entry is not None and data.get("flag"):
         flag = get_object_or_404(ChargeFlag, pk=data["flag"], license=target.license)
+    elif target.entry is not None:
+        flag = flag_open_for_charge(target.entry)
+    if target.entry is not None and flag is not None:
         return flag_resolve_with_refund(
             acting_user=user,
             flag=flag,
@@ -304,7 +318,12 @@ def _requested(request: HttpRequest, result: ApprovalResult) -> HttpResponse:
 def _recorded(request: HttpRequest, entry: LedgerEntry, created: bool) -> HttpResponse:
     what = entry.get_kind_display().lower()
     if created:
-        messages.success(request, f"Recorded {what} #{entry.pk} of {format_money(entry.amount)}.")
+        answered = ChargeFlag.objects.filter(refund=entry).values_list("pk", flat=True).first()
+        messages.success(
+            request,
+            f"Recorded {what} #{entry.pk} of {format_money(entry.amount)}."
+            + (f" It answers flag #{answered}; the customer is emailed." if answered else ""),
+        )
     else:
         messages.info(
             request, f"This {what} was already recorded as #{entry.pk}; nothing was added."

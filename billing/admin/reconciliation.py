@@ -1,6 +1,8 @@
 """The monthly reconciliation page (and its CSV) for the billing team, with the month
 close: Billing closes a month once it reconciles; a superuser reopens it with a reason."""
 
+from datetime import date
+
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -15,6 +17,7 @@ from billing.closing.services import (
     closed_figures_changed,
     closed_month_get,
     month_close,
+    month_close_preview,
     month_close_refusal,
     month_is_closed,
     month_refuse_future,
@@ -101,28 +104,39 @@ def _reconciliation_csv(report: ReconciliationReport) -> HttpResponse:
     return response
 
 
+CLOSE_IS_FOR_BILLING = "Closing a month is for the Billing team: ask a Billing member to close it."
+REOPEN_IS_FOR_SUPERUSERS = (
+    "Reopening a closed month is for superusers only: ask an administrator to reopen it."
+)
+
+
 def month_close_view(model_admin: admin.ModelAdmin, request: HttpRequest) -> HttpResponse:
-    """POST month=YYYY-MM: close it (billing.close_month), or with reopen=1 and a reason,
-    reopen it (superusers). Back to the month's reconciliation with what happened."""
-    if request.method != "POST":
-        raise PermissionDenied
+    """month=YYYY-MM: first a page showing what closing it freezes (its figures, the
+    earlier open months it closes too) that asks billing to confirm (billing.close_month);
+    the confirmation (POST confirm=1, with the digest of the figures shown) closes it. A
+    POST with reopen=1 and a reason reopens it (superusers). Back to the month's
+    reconciliation with what happened."""
     reopen = request.POST.get("reopen") == "1"
+    if reopen and (request.method != "POST" or not request.user.is_superuser):
+        raise PermissionDenied(REOPEN_IS_FOR_SUPERUSERS)
     if not reopen and not request.user.has_perm("billing.close_month"):
-        raise PermissionDenied
-    if reopen and not request.user.is_superuser:
-        raise PermissionDenied
+        raise PermissionDenied(CLOSE_IS_FOR_BILLING)
     user = request_login(request)
-    month_text = request.POST.get("month", "")
+    month_text = request.POST.get("month") or request.GET.get("month", "")
     back = (
         reverse("admin:billing_ledgerentry_reconciliation") + "?" + urlencode({"month": month_text})
     )
+    shown = request.POST.get("figures", "")
+    confirmed = request.method == "POST" and request.POST.get("confirm") == "1" and shown
     try:
         month = month_parse(month_text)
         if reopen:
             month_reopen(acting_user=user, month=month, reason=request.POST.get("reason", ""))
             model_admin.message_user(request, f"{month:%B %Y} is open again.", messages.WARNING)
+        elif not confirmed:
+            return _month_close_confirm(model_admin, request, month)
         else:
-            month_close(acting_user=user, month=month)
+            month_close(acting_user=user, month=month, figures_shown=shown)
             model_admin.message_user(
                 request,
                 f"{month:%B %Y} is closed: entries dated in it from now on are posted in the "
@@ -134,3 +148,26 @@ def month_close_view(model_admin: admin.ModelAdmin, request: HttpRequest) -> Htt
     except ApplicationError as exc:
         model_admin.message_user(request, exc.message, messages.ERROR)
     return HttpResponseRedirect(back)
+
+
+def _month_close_confirm(
+    model_admin: admin.ModelAdmin, request: HttpRequest, month: date
+) -> HttpResponse:
+    """The question before a close: what it freezes. A month that may not be closed goes
+    back to its reconciliation with the reason (ApplicationError)."""
+    refusal = month_close_refusal(month)  # before the report: a future month has none
+    report = reconciliation_month(month=month) if refusal is None else None
+    if report is not None:
+        refusal = month_close_refusal(month, report=report)
+    if refusal is not None or report is None:
+        raise ApplicationError(refusal or f"{month:%B %Y} cannot be closed.")
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "opts": model_admin.opts,
+        "title": f"Close {month:%B %Y}?",
+        "preview": month_close_preview(month, report=report),
+        "reconciliation_url": reverse("admin:billing_ledgerentry_reconciliation")
+        + "?"
+        + urlencode({"month": f"{month:%Y-%m}"}),
+    }
+    return TemplateResponse(request, "admin/billing/month_close_confirm.html", context)

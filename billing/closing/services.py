@@ -10,7 +10,9 @@ when a month may be closed or reopened.
 Closing month M closes every moment before the end of M (in each license's timezone):
 closing is a watermark, and only the latest closed month can be reopened."""
 
-from dataclasses import dataclass
+import hashlib
+import json
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -19,14 +21,29 @@ from django.utils import timezone
 
 from accounts.audit import audit_record
 from accounts.models import User
+from billing.credits.selectors import GRANT_MONTH_FIGURES
 from billing.models import ClosedMonth
 from billing.money import ZERO
 from billing.reconciliation.report import ReconciliationReport, reconciliation_month
 from portal.exceptions import ApplicationError
 from portal.months import month_of, next_month
 
-# The figures kept per license at the close, and summed into the totals row.
-CLOSED_FIGURES = ("opening", "purchases", "credits", "usage", "refunds", "closing")
+# The figures kept per license at the close, and summed into the totals row: the bridge's
+# (with "refunds", its two refunds together, as kept before they were told apart), then the
+# month's credit by kind (billing.credits.selectors.GrantMonth). A month closed before a
+# figure existed kept none of it; comparing with today looks at what it kept.
+CLOSED_FIGURES = (
+    "opening",
+    "purchases",
+    "credits",
+    "usage",
+    "refunds",
+    "closing",
+    "purchase_refunds",
+    "usage_refunds",
+    "expired",
+    *GRANT_MONTH_FIGURES,
+)
 
 
 def _future_refusal(month: date, today: date | None = None) -> str | None:
@@ -78,24 +95,27 @@ def month_is_closed(month: date) -> bool:
 
 @dataclass(frozen=True)
 class MonthTotals:
-    """The reconciliation's totals row: every license's figures summed."""
+    """The reconciliation's totals row: every license's figures summed (CLOSED_FIGURES,
+    by name in `sums`, and as attributes)."""
 
     licenses: int
-    opening: Decimal
-    purchases: Decimal
-    credits: Decimal
-    usage: Decimal
-    refunds: Decimal
-    closing: Decimal
     month_entries: int
+    sums: dict[str, Decimal] = field(default_factory=dict)
+
+    def __getattr__(self, name: str) -> Decimal:
+        sums = self.__dict__.get("sums", {})
+        if name in sums:
+            value: Decimal = sums[name]
+            return value
+        raise AttributeError(name)
 
 
 def report_totals(report: ReconciliationReport) -> MonthTotals:
-    sums = {name: sum((getattr(r, name) for r in report.rows), ZERO) for name in CLOSED_FIGURES}
+    sums = {name: sum((r.figure(name) for r in report.rows), ZERO) for name in CLOSED_FIGURES}
     return MonthTotals(
         licenses=len(report.rows),
         month_entries=sum(r.month_entries for r in report.rows),
-        **sums,
+        sums=sums,
     )
 
 
@@ -106,17 +126,53 @@ def report_figures(report: ReconciliationReport) -> dict:
         "licenses": {
             str(r.license_id): {
                 "key": r.key,
-                **{name: f"{getattr(r, name):f}" for name in CLOSED_FIGURES},
+                **{name: f"{r.figure(name):f}" for name in CLOSED_FIGURES},
                 "month_entries": r.month_entries,
             }
             for r in report.rows
         },
         "totals": {
-            **{name: f"{getattr(totals, name):f}" for name in CLOSED_FIGURES},
+            **{name: f"{totals.sums[name]:f}" for name in CLOSED_FIGURES},
             "month_entries": totals.month_entries,
             "licenses": totals.licenses,
         },
     }
+
+
+def figures_digest(figures: dict) -> str:
+    """A fingerprint of a month's figures (report_figures): the confirmation page carries
+    the one it showed, and the close refuses if the month's figures differ by then."""
+    return hashlib.sha256(json.dumps(figures, sort_keys=True).encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class ClosePreview:
+    """What closing a month freezes, for billing to confirm: its figures (as the close will
+    keep them) and the earlier months still open that it closes with it (a watermark)."""
+
+    month: date
+    totals: MonthTotals
+    digest: str
+    also_closes: list[date]  # the open months between the latest closed month and this one
+    first_close: bool  # no month was ever closed: every month before it closes too
+
+
+def month_close_preview(month: date, *, report: ReconciliationReport) -> ClosePreview:
+    month = month_of(month)
+    latest = closed_month_latest()
+    also: list[date] = []
+    if latest is not None:
+        cursor = next_month(latest.month)
+        while cursor < month:
+            also.append(cursor)
+            cursor = next_month(cursor)
+    return ClosePreview(
+        month=month,
+        totals=report_totals(report),
+        digest=figures_digest(report_figures(report)),
+        also_closes=also,
+        first_close=latest is None,
+    )
 
 
 def closed_figures_changed(closed: ClosedMonth, report: ReconciliationReport) -> list[str]:
@@ -127,6 +183,9 @@ def closed_figures_changed(closed: ClosedMonth, report: ReconciliationReport) ->
     changed = []
     for license_id in sorted(set(now) | set(kept), key=int):
         before, after = kept.get(license_id), now.get(license_id)
+        if before is not None and after is not None:
+            # Only what the close kept: a figure added since was never part of it.
+            after = {name: value for name, value in after.items() if name in before}
         if before != after:
             key = (before or after or {}).get("key", license_id)
             changed.append(f"{key}: at close {before}, now {after}")
@@ -161,8 +220,10 @@ def month_close_refusal(month: date, *, report: ReconciliationReport | None = No
 
 
 @transaction.atomic
-def month_close(*, acting_user: User, month: date) -> ClosedMonth:
-    """Close a month after it reconciles clean. Audited.
+def month_close(*, acting_user: User, month: date, figures_shown: str | None = None) -> ClosedMonth:
+    """Close a month after it reconciles clean. Audited. `figures_shown`: the digest of the
+    figures billing confirmed (month_close_preview); if the month's figures are no longer
+    those, nothing is closed and billing is asked to look again.
 
     Holds every license's balance row still (`LOCK TABLE … IN EXCLUSIVE MODE`: reads go
     on, postings wait) from before the reconciliation until the close commits, so no
@@ -179,9 +240,14 @@ def month_close(*, acting_user: User, month: date) -> ClosedMonth:
         refusal = month_close_refusal(month, report=report)
     if refusal is not None:
         raise ApplicationError(refusal, field="month")
-    closed = ClosedMonth.objects.create(
-        month=month, closed_by=acting_user, figures=report_figures(report)
-    )
+    figures = report_figures(report)
+    if figures_shown is not None and figures_digest(figures) != figures_shown:
+        raise ApplicationError(
+            f"{month:%B %Y}'s figures changed since they were shown (an entry dated in it "
+            "arrived): look at them again before closing it.",
+            field="month",
+        )
+    closed = ClosedMonth.objects.create(month=month, closed_by=acting_user, figures=figures)
     audit_record(
         actor=acting_user,
         license=None,

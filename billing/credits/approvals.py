@@ -10,6 +10,7 @@ idempotency key, the purchase's payment reference), so even a repeat that got pa
 request would change nothing in the ledger."""
 
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 
 from django.db import transaction
@@ -17,6 +18,7 @@ from django.utils import timezone
 
 from accounts.audit import audit_record
 from accounts.models import License, User
+from billing.credits.expiry import grant_expiry_check
 from billing.credits.limits import credit_approval_limit, credit_needs_approval
 from billing.ledger.posting import exact_amount, lock_balance
 from billing.models import CreditApproval, LedgerEntry
@@ -50,10 +52,12 @@ def credit_approval_request(
     external_id: str = "",
     description: str = "",
     idempotency_key: str = "",
+    expires_at: datetime | None = None,
 ) -> ApprovalResult:
     """Ask a second Billing member to approve a credit above the limit. The same form
     submitted twice (the same idempotency key, or for a purchase the same payment
-    reference) is one request."""
+    reference) is one request. `expires_at`: when its grant expires once approved (None:
+    never)."""
     amount = exact_amount(amount)
     if amount <= 0:
         raise ApplicationError("A credit must be a positive amount.", field="amount")
@@ -69,6 +73,7 @@ def credit_approval_request(
         raise ApplicationError("A purchase needs a payment reference.", field="external_id")
     if kind == Kind.GOODWILL and not idempotency_key:
         raise ApplicationError("A credit needs an idempotency key.")
+    grant_expiry_check(expires_at)
     key = _key_for(kind, idempotency_key=idempotency_key, external_id=external_id)
     # The license's money lock: a double submit's two requests are decided in turn.
     lock_balance(license)
@@ -102,13 +107,19 @@ def credit_approval_request(
         description=(description or "").strip(),
         key=key,
         requested_by=acting_user,
+        expires_at=expires_at,
     )
     audit_record(
         actor=acting_user,
         license=license,
         action="credit.request",
         target=f"credit approval #{approval.pk}",
-        changes={"kind": kind, "amount": str(amount), "external_id": external_id},
+        changes={
+            "kind": kind,
+            "amount": str(amount),
+            "external_id": external_id,
+            **({"expires_at": expires_at.isoformat()} if expires_at is not None else {}),
+        },
         reason=reason,
     )
     return ApprovalResult(approval, True)
@@ -152,6 +163,8 @@ def credit_approval_approve(*, acting_user: User, approval_id: int) -> ApprovalR
             external_id=approval.external_id,
             description=approval.description,
             approval=approval,
+            expires_at=approval.expires_at,
+            reason=approval.reason,
         ).entry
     else:
         entry = refund_issue(
@@ -161,6 +174,7 @@ def credit_approval_approve(*, acting_user: User, approval_id: int) -> ApprovalR
             reason=approval.reason,
             idempotency_key=approval.key,
             approval=approval,
+            expires_at=approval.expires_at,
         ).entry
     approval.status = Status.APPROVED
     approval.decided_by = acting_user

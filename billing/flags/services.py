@@ -10,6 +10,7 @@ from django.utils import timezone
 from accounts.audit import audit_record
 from accounts.models import License, User
 from billing.history.transactions import TransactionDetail, transaction_detail_get
+from billing.ledger.usage import usage_record_id
 from billing.models import ChargeFlag, LedgerEntry
 from billing.refunds.services import RefundResult, refund_issue
 from billing.tasks import flag_resolved_email_enqueue
@@ -150,6 +151,18 @@ def _call_entry_ids(flag: ChargeFlag) -> set[int]:
 
 
 # --- reads ---------------------------------------------------------------------------
+
+
+def flag_open_for_charge(charge: LedgerEntry) -> ChargeFlag | None:
+    """The customer's open flag on the API call this charge belongs to, if any: a refund
+    of the charge answers it (billing.admin.money), wherever billing issues it from."""
+    if charge.kind != LedgerEntry.Kind.USAGE:
+        return None
+    return (
+        ChargeFlag.objects.for_license(charge.license)
+        .filter(record_id=usage_record_id(charge.external_id), status=ChargeFlag.Status.OPEN)
+        .first()
+    )
 
 
 def flags_for_records(license: License, record_ids: list[str]) -> dict[str, ChargeFlag]:

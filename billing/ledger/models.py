@@ -11,6 +11,7 @@ from django.db.models.functions import Now
 from django.utils import timezone
 
 from accounts.models import License
+from billing.ledger.kinds import Movement, movement_of
 from billing.money import (
     MONEY_MAX_DIGITS,
     MONEY_PLACES,
@@ -33,8 +34,10 @@ def money_field(**kwargs: Any) -> models.DecimalField:
 class LedgerEntry(models.Model):
     """One immutable money movement on a license. Credit is +, debit is −.
 
-    A purchase is +, usage is −, a refund of a usage charge (or goodwill) is +, and a
-    refund of a purchase (money back to the customer's card) is −.
+    A purchase is +, usage is −, a refund of a usage charge (or goodwill) is +, a refund
+    of a purchase (money back to the customer's card) is −, and an expiry (a grant's
+    unused remainder leaving the balance, billing.credits) is −. Which of the six movements
+    an entry is (billing.ledger.kinds) is `movement`, read from the row.
 
     Written only through the posting engine (billing.ledger.posting); the database refuses UPDATE and DELETE.
     """
@@ -45,6 +48,8 @@ class LedgerEntry(models.Model):
         REFUND = "refund", "Refund"
         # Goodwill or promotional credit: money given, not a refund of a charge.
         CREDIT = "credit", "Credit"
+        # A credit grant's unused remainder at its expiry (billing.credits.expiry).
+        EXPIRY = "expiry", "Expiry"
 
     id = models.BigAutoField(primary_key=True)
     # No single-column index: every license query is served by the composite indexes
@@ -103,7 +108,7 @@ class LedgerEntry(models.Model):
                 fields=["license", "external_id"], name="ledger_external_id_unique"
             ),
             models.CheckConstraint(
-                condition=Q(kind__in=["purchase", "usage", "refund", "credit"]),
+                condition=Q(kind__in=["purchase", "usage", "refund", "credit", "expiry"]),
                 name="ledger_kind_valid",
             ),
             models.CheckConstraint(
@@ -116,12 +121,13 @@ class LedgerEntry(models.Model):
                     # refund guard trigger checks what refund_of is).
                     | Q(kind="refund", amount__lt=0, refund_of__isnull=False, service="")
                     | Q(kind="usage", amount__lte=0)
+                    | Q(kind="expiry", amount__lt=0)
                 ),
                 name="ledger_sign_per_kind",
             ),
             models.CheckConstraint(
                 condition=(
-                    Q(kind__in=["purchase", "credit"], service="")
+                    Q(kind__in=["purchase", "credit", "expiry"], service="")
                     | Q(kind="usage", service__in=[s.value for s in Service])
                     | Q(kind="refund", service__in=["", *[s.value for s in Service]])
                 ),
@@ -175,6 +181,11 @@ class LedgerEntry(models.Model):
     def __str__(self) -> str:
         return f"#{self.id} {self.kind} {self.amount} ({self.license_id})"
 
+    @property
+    def movement(self) -> Movement:
+        """Which of the six movements this entry is (billing.ledger.kinds)."""
+        return movement_of(self.kind, self.amount, self.service)
+
 
 class LicenseBalance(models.Model):
     """A license's balance and lifetime totals, kept equal to the sum of its entries.
@@ -186,10 +197,17 @@ class LicenseBalance(models.Model):
         License, primary_key=True, on_delete=models.PROTECT, related_name="balance"
     )
     balance = money_field(default=ZERO)
+    # One lifetime total per movement (billing.ledger.totals), each a size (≥ 0):
+    # balance = purchased − purchase_refunded + credited + refunded − spent − expired.
+    # Gross of card refunds (migration billing.0016 added them back).
     total_purchased = money_field(default=ZERO)
+    total_purchase_refunded = money_field(default=ZERO, db_default=ZERO)
     total_spent = money_field(default=ZERO)
+    # Refunds of usage charges.
     total_refunded = money_field(default=ZERO)
+    # Goodwill and promotional credit (and goodwill recorded as a refund before the kind).
     total_credited = money_field(default=ZERO, db_default=ZERO)
+    total_expired = money_field(default=ZERO, db_default=ZERO)
     api_calls = models.BigIntegerField(default=0)
     input_tokens = models.BigIntegerField(default=0)
     cached_tokens = models.BigIntegerField(default=0)
@@ -200,8 +218,8 @@ class LicenseBalance(models.Model):
     # text spending is total_spent - images_spent (every usage entry has one of the services).
     images_spent = money_field(default=ZERO)
     entries = models.BigIntegerField(default=0)
-    # Purchases, credits and refunds (entries of any kind but usage); Total Transactions is
-    # api_calls + money_entries.
+    # Purchases, credits, refunds and expiries (entries of any kind but usage); Total
+    # Transactions is api_calls + money_entries.
     money_entries = models.BigIntegerField(default=0, db_default=0)
     updated_at = models.DateTimeField(default=timezone.now)
     # Which low-balance email has gone out since the balance was last at or above the

@@ -8,23 +8,30 @@ present, and adds exactly what it inserted to the daily rollups and the balance 
 dated before the end of the latest closed month is dated when it is posted instead, with
 its own time kept in `original_occurred_at` and a note in its description. Usage comes as
 one row per record and the statement drafts its entries itself (billing.ledger.usage). The
-money flows (purchases, charges, refunds) decide what to post; this module decides how."""
+money flows (purchases, charges, refunds) decide what to post; this module decides how.
 
-from collections.abc import Sequence
+The credit grants are kept in the same transaction, after the statement, from what it
+posted (billing.credits.grants.grants_follow): the grants' remainders add up to the
+balance after every posting (invariant 13)."""
+
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, get_type_hints
 
 import psycopg
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from accounts.models import License
+from billing.credits.grants import grants_follow
 from billing.ledger.totals import BALANCE_TOTALS, TOTAL_NAMES, sums_select_sql, totals_of
 from billing.models import ROLLUP_SUMS, LedgerEntry, LicenseBalance
 from billing.money import MONEY_MAX, format_money, money_exact, quantize_money
 from portal.exceptions import ApplicationError
+
+Kind = LedgerEntry.Kind
 
 
 class EntryDraft(NamedTuple):
@@ -61,41 +68,50 @@ def _rollup_adds(table: str) -> str:
 
 
 # The drafts reach the posting statement through a temporary table of this session,
-# COPYed in: psycopg writes a draft's row in C, and PostgreSQL reads the table without
-# parsing anything (sending them as JSON instead cost as much in Python and, on the
-# server, a jsonb parse and fifteen field extractions an entry: 15 % more of PostgreSQL's
-# time than the inserts themselves). Its columns are EntryDraft's fields, in their order.
-# The statement empties it as it reads it, and every commit empties it too.
-_DRAFT_TABLE_SQL = """
-CREATE TEMP TABLE IF NOT EXISTS posting_draft (
-    kind text, amount numeric, occurred_at timestamptz, external_id text, service text,
-    tokens bigint, images bigint, api_calls smallint, description text, refund_of_id bigint,
-    reason text, created_by_id bigint, request_id text, endpoint text, status text
-) ON COMMIT DELETE ROWS
-"""
+# COPYed in (sending them as JSON instead cost as much in Python and, on the server, a
+# jsonb parse and fifteen field extractions an entry: 15 % more of PostgreSQL's time than
+# the inserts themselves). The statement empties it as it reads it, and every commit
+# empties it too. Each table is made from its draft's named tuple (_DraftTable), so the
+# table, the COPY and the rows cannot disagree. The COPY is psycopg's default, text: in
+# binary it took ~5 µs less Python a usage record but changed the sync's rate by less
+# than 10 % (docs/architecture.md, "Clever code, audited").
+_SQL_TYPES: dict[Any, str] = {
+    str: "text",
+    Decimal: "numeric",
+    datetime: "timestamptz",
+    int: "int8",
+    int | None: "int8",
+}
 
 
-# In binary: PostgreSQL parses no numbers or dates, and psycopg writes the rows with about a
-# quarter less Python (10.5 against 13-16 µs a usage record, posting alone, side by side):
-# time the sync's main thread spends while PostgreSQL waits for the rows.
-_DRAFT_COPY_SQL = f"COPY posting_draft ({', '.join(EntryDraft._fields)}) FROM STDIN (FORMAT BINARY)"
+@dataclass(frozen=True)
+class _DraftTable:
+    """The session's temporary table of a draft's rows: one column per field of the named
+    tuple, in its order, of the SQL type of its annotation."""
+
+    create_sql: str
+    copy_sql: str
 
 
-# The table's column types, in its order (binary COPY sends no type names).
-_DRAFT_TYPES = (
-    "text", "numeric", "timestamptz", "text", "text", "int8", "int8", "int2", "text",
-    "int8", "text", "int8", "text", "text", "text",
-)  # fmt: skip
+def _draft_table(name: str, draft: type[tuple]) -> _DraftTable:
+    fields: tuple[str, ...] = draft._fields  # type: ignore[attr-defined]
+    types = (_SQL_TYPES[hint] for hint in get_type_hints(draft).values())
+    columns = ", ".join(f"{field} {sql}" for field, sql in zip(fields, types, strict=True))
+    return _DraftTable(
+        create_sql=f"CREATE TEMP TABLE IF NOT EXISTS {name} ({columns}) ON COMMIT DELETE ROWS",
+        copy_sql=f"COPY {name} ({', '.join(fields)}) FROM STDIN",
+    )
+
+
+_DRAFT_TABLE = _draft_table("posting_draft", EntryDraft)
 
 
 # `closed` is the end of the latest closed month in the license's timezone (NULL: none);
 # a draft dated before it is posted now, in the open month, keeping its own time as
-# original_occurred_at and saying so in its description (invariant 11). Keep the INSERT
-# within the first 1 KB of the text: pg_stat_activity shows no more, and the fault tests
-# find a posting waiting on a lock by it (usage's form, whose drafting comes first, shows
-# as "WITH record AS (DELETE FROM posting_usage" instead). `{draft}` is where the drafts
-# come from (posting_draft, or usage records expanded: post_usage); `{on_conflict}` and
-# `{inserted_ids}` are where the two forms of the statement differ (post_entries).
+# original_occurred_at and saying so in its description (invariant 11). `{draft}` is
+# where the drafts come from (posting_draft, or usage records expanded: post_usage);
+# `{on_conflict}` and `{inserted_ids}` are where the two forms of the statement differ
+# (post_entries).
 _POST_SQL_FORM = (
     """
 WITH {draft},
@@ -227,9 +243,15 @@ def exact_amount(amount: Decimal) -> Decimal:
 
 
 def post_entries(
-    *, license: License, balance: LicenseBalance, drafts: Sequence[EntryDraft]
+    *,
+    license: License,
+    balance: LicenseBalance,
+    drafts: Sequence[EntryDraft],
+    expires: Mapping[str, datetime] | None = None,
 ) -> PostResult:
-    """Insert drafts not yet in the ledger and add them to rollups and totals.
+    """Insert drafts not yet in the ledger and add them to rollups, totals and the credit
+    grants. `expires`: when the grant a purchase or credit opens expires, by its external
+    id (none given: never).
 
     Must run inside the transaction that holds `balance` locked.
     """
@@ -241,11 +263,22 @@ def post_entries(
     totals_refuse_overflow(balance, drafts)
     params = _posting_params(license)
     with connection.cursor() as cursor:
-        _copy_rows(cursor, _DRAFT_TABLE_SQL, _DRAFT_COPY_SQL, _DRAFT_TYPES, drafts)
+        _copy_rows(cursor, _DRAFT_TABLE, drafts)
         balance_after, _, inserted = _post_once(cursor, _POST_NEW_SQL, _POST_SQL, params)
     if inserted is None:  # the plain form: every draft
         inserted = [d.external_id for d in drafts]
     before, after = _balance_moved(balance, balance_after)
+    if inserted:
+        new = set(inserted)
+        grants_follow(
+            license=license,
+            external_ids=[
+                d.external_id for d in drafts if d.kind != Kind.USAGE and d.external_id in new
+            ],
+            balance=after,
+            now=params["now"],
+            expires=expires,
+        )
     return PostResult(list(inserted), before, after)
 
 
@@ -255,13 +288,10 @@ def _posting_params(license: License) -> dict[str, Any]:
     return {"license_id": license.pk, "tz": license.timezone, "now": timezone.now()}
 
 
-def _copy_rows(
-    cursor: Any, table_sql: str, copy_sql: str, types: Sequence[str], rows: Sequence[tuple]
-) -> None:
-    """The rows into the session's temporary table the posting statement reads, in binary."""
-    cursor.execute(table_sql)
-    with cursor.connection.cursor().copy(copy_sql) as copy:
-        copy.set_types(types)
+def _copy_rows(cursor: Any, table: _DraftTable, rows: Sequence[tuple]) -> None:
+    """The rows into the session's temporary table the posting statement reads."""
+    cursor.execute(table.create_sql)
+    with cursor.connection.cursor().copy(table.copy_sql) as copy:
         for row in rows:
             copy.write_row(row)
 
@@ -298,11 +328,17 @@ def _external_id_taken(exc: IntegrityError) -> bool:
 
 
 def post_entry(
-    *, license: License, balance: LicenseBalance, draft: EntryDraft
+    *,
+    license: License,
+    balance: LicenseBalance,
+    draft: EntryDraft,
+    expires_at: datetime | None = None,
 ) -> tuple[PostResult, LedgerEntry]:
-    """Post one draft (a purchase, a refund, a credit) and return the entry as stored: the
-    one just inserted, or the one a retry under the same external id already posted."""
-    posted = post_entries(license=license, balance=balance, drafts=[draft])
+    """Post one draft (a purchase, a refund, a credit, an expiry) and return the entry as
+    stored: the one just inserted, or the one a retry under the same external id already
+    posted. `expires_at`: when the grant a purchase or credit opens expires (None: never)."""
+    expires = {draft.external_id: expires_at} if expires_at is not None else None
+    posted = post_entries(license=license, balance=balance, drafts=[draft], expires=expires)
     entry = LedgerEntry.objects.for_license(license).get(external_id=draft.external_id)
     return posted, entry
 

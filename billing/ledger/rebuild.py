@@ -7,6 +7,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.models import License
+from billing.credits.grants import grant_rollups_redate, grants_rebuild
 from billing.ledger.posting import lock_balance
 from billing.ledger.totals import TOTAL_NAMES, sums_select_sql
 from billing.models import LicenseBalance
@@ -44,7 +45,8 @@ GROUP BY day, kind, service
 @transaction.atomic
 def rollups_rebuild(*, license: License) -> int:
     """Recompute a license's daily rollups (by service, and usage by endpoint) from its
-    entries, in its current timezone, and mark its endpoint rollups complete.
+    entries, in its current timezone, and mark its endpoint rollups complete; the grant
+    rollups' entry-dated sums follow the timezone too (grant_rollups_redate).
 
     Returns the number of DailyRollup rows written. One pass over the license's entries,
     with its balance row locked, so no posting interleaves (6 s for 10 million entries here).
@@ -57,6 +59,7 @@ def rollups_rebuild(*, license: License) -> int:
         )
         cursor.execute(_REBUILD_ROLLUPS_SQL, {"tz": license.timezone, "license_id": license.pk})
         rows = cursor.rowcount
+    grant_rollups_redate(license=license)
     if not balance.endpoint_rollups_ready:
         balance.endpoint_rollups_ready = True
         balance.save(update_fields=["endpoint_rollups_ready"])
@@ -86,13 +89,16 @@ WHERE b.license_id = %(license_id)s
 
 @transaction.atomic
 def license_totals_rebuild(*, license: License) -> LicenseBalance:
-    """Recompute a license's balance, totals and rollups from its entries.
+    """Recompute a license's balance, totals, rollups and credit grants from its entries.
 
     For bulk loads that bypass `post_entries` (generate_usage); normal operation never
     needs it, because every posting keeps them exact.
     """
     lock_balance(license)
+    now = timezone.now()
     with connection.cursor() as cursor:
-        cursor.execute(_REBUILD_TOTALS_SQL, {"license_id": license.pk, "now": timezone.now()})
+        cursor.execute(_REBUILD_TOTALS_SQL, {"license_id": license.pk, "now": now})
+    balance = LicenseBalance.objects.for_license(license).get()
+    grants_rebuild(license=license, balance=balance.balance, now=now)
     rollups_rebuild(license=license)
     return LicenseBalance.objects.for_license(license).get()

@@ -10,6 +10,7 @@ from typing import NamedTuple
 from django.db import connection
 
 from accounts.models import License
+from billing.credits.grants import grants_settle
 from billing.ledger.posting import (
     _INSERTED_IDS,
     _ON_CONFLICT,
@@ -17,6 +18,7 @@ from billing.ledger.posting import (
     EntryDraft,
     _balance_moved,
     _copy_rows,
+    _draft_table,
     _post_once,
     _posting_params,
     totals_can_take,
@@ -97,21 +99,7 @@ class UsagePostResult:
     balance_after: Decimal
 
 
-_USAGE_TABLE_SQL = """
-CREATE TEMP TABLE IF NOT EXISTS posting_usage (
-    record_id text, occurred_at timestamptz, input_tokens bigint, cached_tokens bigint,
-    completion_tokens bigint, images bigint, description text, request_id text,
-    endpoint text, status text
-) ON COMMIT DELETE ROWS
-"""
-
-
-_USAGE_COPY_SQL = f"COPY posting_usage ({', '.join(UsageDraft._fields)}) FROM STDIN (FORMAT BINARY)"
-
-
-_USAGE_TYPES = (
-    "text", "timestamptz", "int8", "int8", "int8", "int8", "text", "text", "text", "text",
-)  # fmt: skip
+_USAGE_TABLE = _draft_table("posting_usage", UsageDraft)
 
 
 # A record's entries: one per service it used, in this order, the first carrying the API
@@ -196,7 +184,8 @@ def post_usage(
     quantity: int,
 ) -> UsagePostResult:
     """Charge usage records (each record id once in `usage`) at `prices`, skipping the
-    entries already in the ledger, and add them to rollups and totals: post_entries for
+    entries already in the ledger, and add them to rollups, totals and the credit grants'
+    consumption: post_entries for
     usage, its entries drafted by the statement. `quantity` is the records' quantities
     added up (a bound on the charges, for the overflow check).
 
@@ -207,7 +196,7 @@ def post_usage(
         return UsagePostResult(0, [], balance.balance, balance.balance)
     params = {**_posting_params(license), **prices.periods()}
     with connection.cursor() as cursor:
-        _copy_rows(cursor, _USAGE_TABLE_SQL, _USAGE_COPY_SQL, _USAGE_TYPES, usage)
+        _copy_rows(cursor, _USAGE_TABLE, usage)
         # Each charge is at most its quantity at the largest price, rounded up by less
         # than a micro-dollar; a record makes at most four.
         bound = quantity * prices.largest() + MONEY_QUANT * 4 * len(usage)
@@ -219,5 +208,8 @@ def post_usage(
         balance_after, count, inserted = _post_once(
             cursor, _POST_USAGE_NEW_SQL, _POST_USAGE_SQL, params
         )
+        if count:
+            # The usage the page posted, consumed from the credit grants (one statement).
+            grants_settle(cursor, license=license, balance=balance_after, now=params["now"])
     before, after = _balance_moved(balance, balance_after)
     return UsagePostResult(count, None if inserted is None else list(inserted), before, after)

@@ -11,6 +11,7 @@ from django.utils import timezone
 from accounts.audit import audit_record
 from accounts.models import License, User
 from billing.aftermath import money_log, money_moved
+from billing.credits.expiry import grant_expiry_check
 from billing.credits.limits import credit_refuse_unapproved
 from billing.events.services import entry_data
 from billing.events.types import PURCHASE_SUCCEEDED
@@ -37,8 +38,12 @@ def purchase_record(
     occurred_at: datetime | None = None,
     acting_user: User | None = None,
     approval: CreditApproval | None = None,
+    expires_at: datetime | None = None,
+    reason: str = "",
 ) -> PurchaseResult:
-    """Record a purchase of credits. The same external id twice records once.
+    """Record a purchase of credits: a paid grant, which expires at `expires_at` (None:
+    never, as paid credit does unless a date is given). The same external id twice records
+    once. `reason`: why a person recorded it by hand, kept on the entry and audited.
 
     A purchase a person records (`acting_user`) above the approval limit needs its
     `approval`; one a payment provider reports (no acting user) was paid, and is not limited.
@@ -49,6 +54,7 @@ def purchase_record(
     external_id = (external_id or "").strip()
     if not external_id:
         raise ApplicationError("A purchase needs a payment reference.", field="external_id")
+    grant_expiry_check(expires_at)
     if acting_user is not None:
         credit_refuse_unapproved(
             acting_user=acting_user,
@@ -64,9 +70,10 @@ def purchase_record(
         occurred_at=occurred_at or timezone.now(),
         external_id=external_id,
         description=description or "Credit purchase",
+        reason=(reason or "").strip(),
         created_by_id=acting_user.pk if acting_user else None,
     )
-    result, entry = post_entry(license=license, balance=balance, draft=draft)
+    result, entry = post_entry(license=license, balance=balance, draft=draft, expires_at=expires_at)
     created = bool(result.inserted_external_ids)
     if created:
         if acting_user is not None:
@@ -75,7 +82,12 @@ def purchase_record(
                 license=license,
                 action="purchase.record",
                 target=f"ledger entry #{entry.pk}",
-                changes={"amount": str(amount), "external_id": external_id},
+                changes={
+                    "amount": str(amount),
+                    "external_id": external_id,
+                    **({"expires_at": expires_at.isoformat()} if expires_at is not None else {}),
+                },
+                reason=draft.reason,
             )
         money_log(
             "money purchase",

@@ -1,6 +1,11 @@
 """The billing team's monthly reconciliation: per license, the month in its own timezone
-(opening, purchases, credits, usage, refunds, closing) and every stored figure that differs from the
-ledger entries it stands for. A batch job over the ledger, not a page to poll."""
+(the balance bridge: opening + purchases − purchase refunds + credits + usage refunds −
+usage − expired = closing), its credit by kind (paid sold, promotional granted, consumed,
+expired and outstanding: billing.credits.selectors.GrantMonth), and every stored figure
+that differs from the ledger entries it stands for: the balance totals, the rollups, the
+statement's figures, and the credit grants (their remainders add up to the balance, each
+purchase and credit has its grant, each expiry is its grant's one entry, their rollups
+add up to them). A batch job over the ledger, not a page to poll."""
 
 import csv
 from collections.abc import Iterator
@@ -13,9 +18,18 @@ from django.db import connections
 from django.utils import timezone
 
 from accounts.models import License
+from billing.credits.selectors import GRANT_MONTH_FIGURES, GrantMonth, grant_months_of
 from billing.csvsafe import money_cell, safe_cell
+from billing.ledger.kinds import (
+    CREDIT,
+    EXPIRY,
+    MOVEMENTS,
+    PURCHASE,
+    USAGE_REFUND,
+    Bridge,
+)
 from billing.ledger.totals import TOTAL_NAMES, sums_select_sql
-from billing.models import ROLLUP_SUMS, LedgerEntry
+from billing.models import GRANT_SUMS, ROLLUP_SUMS, LedgerEntry
 from billing.money import ZERO, quantize_money
 from billing.statements.figures import FIGURE_NAMES, month_figures_of
 from portal.db_router import read_alias
@@ -40,23 +54,51 @@ class ReconciliationRow:
     key: str
     name: str
     timezone: str
+    # The month's bridge from the ledger (billing.ledger.kinds), each term a size.
     opening: Decimal = ZERO
-    purchases: Decimal = ZERO
+    purchases: Decimal = ZERO  # gross
+    purchase_refunds: Decimal = ZERO  # money back to the card
     # Goodwill and promotional credit: kind "credit", and the goodwill recorded before that
     # kind existed (refunds of no charge; the ledger is append-only, so they stay refunds).
     credits: Decimal = ZERO
+    usage_refunds: Decimal = ZERO  # refunds of a usage charge
     usage: Decimal = ZERO  # what was spent in the month, as a positive amount
-    refunds: Decimal = ZERO  # refunds of a charge
+    expired: Decimal = ZERO  # credit that expired unused
     closing: Decimal = ZERO
     month_entries: int = 0
     entries_to_month_end: int = 0
     ledger_balance: Decimal = ZERO  # sum of every entry, today
     stored_balance: Decimal | None = None  # LicenseBalance.balance (None: no row)
+    grants: GrantMonth | None = None  # the month's credit by kind (None: no grants)
     differences: list[Difference] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return not self.differences
+
+    @property
+    def refunds(self) -> Decimal:
+        """Usage refunds (+) and purchase refunds (−) together: the report's older column."""
+        return self.usage_refunds - self.purchase_refunds
+
+    @property
+    def bridge(self) -> Bridge:
+        return Bridge(
+            opening=self.opening,
+            closing=self.closing,
+            **{m.term: getattr(self, m.term) for m in MOVEMENTS},
+        )
+
+    def grant_figure(self, name: str) -> Decimal:
+        """One of the month's credit figures (GRANT_MONTH_FIGURES), zero without grants."""
+        return getattr(self.grants, name) if self.grants is not None else ZERO
+
+    def figure(self, name: str) -> Decimal:
+        """A figure of the month by name: the bridge's (and `refunds`) or the credit's."""
+        if name in GRANT_MONTH_FIGURES:
+            return self.grant_figure(name)
+        value: Decimal = getattr(self, name)
+        return value
 
 
 @dataclass
@@ -109,19 +151,23 @@ WITH lic AS (
 sums AS (
     SELECT e.license_id,
         coalesce(sum(e.amount) FILTER (WHERE e.occurred_at < lic.start_at), 0) AS opening,
-        coalesce(sum(e.amount) FILTER (WHERE e.kind = 'purchase'
-            AND e.occurred_at >= lic.start_at AND e.occurred_at < lic.end_at), 0) AS purchases,
-        coalesce(sum(e.amount) FILTER (WHERE (e.kind = 'credit'
-                OR (e.kind = 'refund' AND e.refund_of_id IS NULL))
-            AND e.occurred_at >= lic.start_at AND e.occurred_at < lic.end_at), 0) AS credits,
-        coalesce(-sum(e.amount) FILTER (WHERE e.kind = 'usage'
-            AND e.occurred_at >= lic.start_at AND e.occurred_at < lic.end_at), 0) AS usage,
-        coalesce(sum(e.amount) FILTER (WHERE e.kind = 'refund' AND e.refund_of_id IS NOT NULL
-            AND e.occurred_at >= lic.start_at AND e.occurred_at < lic.end_at), 0) AS refunds,
+        """
+    + ",\n        ".join(
+        f"coalesce({'-' if m.sign < 0 else ''}sum(e.amount) FILTER (WHERE ({m.sql('e')})"
+        f" AND e.occurred_at >= lic.start_at AND e.occurred_at < lic.end_at), 0) AS {m.term}"
+        for m in MOVEMENTS
+    )
+    + """,
         coalesce(sum(e.amount) FILTER (WHERE e.occurred_at < lic.end_at), 0) AS closing,
         count(*) FILTER (WHERE e.occurred_at >= lic.start_at AND e.occurred_at < lic.end_at)
             AS month_entries,
         count(*) FILTER (WHERE e.occurred_at < lic.end_at) AS entries_to_month_end,
+        count(*) FILTER (WHERE """
+    + f"({PURCHASE.sql('e')}) OR ({CREDIT.sql('e')})"
+    + """) AS credit_entries,
+        count(*) FILTER (WHERE """
+    + EXPIRY.sql("e")
+    + """) AS expiry_entries,
         """
     + sums_select_sql("e")
     + """
@@ -129,8 +175,10 @@ sums AS (
     GROUP BY e.license_id
 )
 SELECT lic.id, lic.key, lic.name, lic.timezone,
-       s.opening, s.purchases, s.credits, s.usage, s.refunds, s.closing, s.month_entries,
-       s.entries_to_month_end,
+       s.opening, """
+    + ", ".join(f"s.{m.term}" for m in MOVEMENTS)
+    + """, s.closing, s.month_entries,
+       s.entries_to_month_end, s.credit_entries, s.expiry_entries,
        """
     + ", ".join(f"s.{name}" for name in TOTAL_NAMES)
     + """,
@@ -216,6 +264,144 @@ HAVING abs(sum(r.amount)) > abs(c.amount) OR c.kind NOT IN ('usage', 'purchase')
 """
 
 
+# The credit grants against the ledger and their own rollups, per license (invariant 13):
+# what is left of them (to hold against the ledger's balance), how many stand for a
+# purchase or credit, how many do not match the entry they stand for, the expiries and
+# whether each is its grant's, each kind's sums, and the month's grant rollups.
+_GRANT_KINDS = ("paid", "promotional")
+_GRANT_AMOUNT = {"granted": "amount"}  # a grant's column for each rollup sum
+_RECONCILE_GRANTS_SQL = (
+    """
+WITH lic AS (
+    SELECT l.id,
+           (%(start)s::timestamp AT TIME ZONE l.timezone) AS start_at,
+           (%(end)s::timestamp AT TIME ZONE l.timezone) AS end_at
+    FROM accounts_license AS l
+    WHERE %(license_id)s::bigint IS NULL OR l.id = %(license_id)s::bigint
+),
+g AS (
+    SELECT g.license_id,
+        sum(g.remaining) AS remaining,
+        count(*) FILTER (WHERE """
+    + f"({PURCHASE.sql('e')}) OR ({CREDIT.sql('e')})"
+    + """) AS from_credits,
+        count(*) FILTER (WHERE e.license_id <> g.license_id OR NOT ("""
+    + f"(({PURCHASE.sql('e')}) AND g.kind = 'paid' AND g.amount = e.amount)"
+    + f" OR (({CREDIT.sql('e')}) AND g.kind = 'promotional' AND g.amount = e.amount)"
+    + f" OR (({USAGE_REFUND.sql('e')}) AND g.kind = 'promotional' AND g.amount <= e.amount)"
+    + """)) AS wrong,
+        count(g.expiry_entry_id) AS expiries,
+        count(*) FILTER (WHERE g.expiry_entry_id IS NOT NULL AND NOT (
+            x.license_id = g.license_id AND """
+    + EXPIRY.sql("x")
+    + """ AND x.amount = -g.expired
+            AND x.external_id = 'expiry:' || g.id)) AS wrong_expiries,
+        coalesce(sum(g.amount) FILTER (WHERE """
+    + USAGE_REFUND.sql("e")
+    + """
+            AND e.occurred_at >= lic.start_at AND e.occurred_at < lic.end_at), 0)
+            AS refund_grants_in_month,
+        """
+    + ",\n        ".join(
+        f"coalesce(sum(g.{_GRANT_AMOUNT.get(name, name)}) FILTER (WHERE g.kind = '{kind}'), 0)"
+        f" AS {kind}_{name}"
+        for kind in _GRANT_KINDS
+        for name in GRANT_SUMS
+    )
+    + """
+    FROM lic JOIN billing_creditgrant AS g ON g.license_id = lic.id
+    JOIN billing_ledgerentry AS e ON e.id = g.entry_id
+    LEFT JOIN billing_ledgerentry AS x ON x.id = g.expiry_entry_id
+    GROUP BY g.license_id
+),
+r AS (
+    SELECT r.license_id,
+        """
+    + ",\n        ".join(
+        f"coalesce(sum(r.{name}) FILTER (WHERE r.kind = '{kind}'), 0) AS {kind}_{name}"
+        for kind in _GRANT_KINDS
+        for name in GRANT_SUMS
+    )
+    + """,
+        coalesce(sum(r.granted) FILTER (WHERE r.kind = 'paid'
+            AND r.day >= %(start)s::date AND r.day < %(end)s::date), 0) AS month_paid,
+        coalesce(sum(r.granted) FILTER (WHERE r.kind = 'promotional'
+            AND r.day >= %(start)s::date AND r.day < %(end)s::date), 0) AS month_promotional,
+        coalesce(sum(r.expired) FILTER (
+            WHERE r.day >= %(start)s::date AND r.day < %(end)s::date), 0) AS month_expired
+    FROM lic JOIN billing_grantdailyrollup AS r ON r.license_id = lic.id
+    GROUP BY r.license_id
+)
+SELECT lic.id, coalesce(g.remaining, 0), coalesce(g.from_credits, 0), coalesce(g.wrong, 0),
+       coalesce(g.expiries, 0), coalesce(g.wrong_expiries, 0),
+       coalesce(g.refund_grants_in_month, 0),
+       coalesce(r.month_paid, 0), coalesce(r.month_promotional, 0), coalesce(r.month_expired, 0),
+       """
+    + ", ".join(
+        f"coalesce(g.{kind}_{name}, 0), coalesce(r.{kind}_{name}, 0)"
+        for kind in _GRANT_KINDS
+        for name in GRANT_SUMS
+    )
+    + """
+FROM lic
+LEFT JOIN g ON g.license_id = lic.id
+LEFT JOIN r ON r.license_id = lic.id
+WHERE g.license_id IS NOT NULL OR r.license_id IS NOT NULL
+"""
+)
+
+
+def _grant_differences(
+    rec: tuple, row: "ReconciliationRow", credit_entries: int, expiry_entries: int, ledger: dict
+) -> list[Difference]:
+    """What the grants' row of _RECONCILE_GRANTS_SQL says differs from the ledger."""
+    (
+        _,
+        remaining,
+        from_credits,
+        wrong,
+        expiries,
+        wrong_expiries,
+        refund_grants,
+        month_paid,
+        month_promotional,
+        month_expired,
+    ) = rec[:10]
+    found: list[Difference] = []
+    balance = ledger.get("balance", ZERO)
+    if remaining != max(balance, ZERO):
+        found.append(
+            Difference(
+                "grants' remainders (the balance when positive)", remaining, max(balance, ZERO)
+            )
+        )
+    if from_credits != credit_entries:
+        found.append(Difference("grants of purchases and credits", from_credits, credit_entries))
+    if wrong:
+        found.append(Difference("grants unlike the entry they stand for", wrong, 0))
+    if expiries != expiry_entries or wrong_expiries:
+        found.append(Difference("expiries (one entry per expired grant)", expiries, expiry_entries))
+    pairs = rec[10:]
+    expired = ZERO
+    for i, (kind, name) in enumerate((k, n) for k in _GRANT_KINDS for n in GRANT_SUMS):
+        grants_sum, rollups_sum = pairs[2 * i], pairs[2 * i + 1]
+        if name == "expired":
+            expired += grants_sum
+        if grants_sum != rollups_sum:
+            found.append(Difference(f"grant rollups {kind} {name}", rollups_sum, grants_sum))
+    if expired != ledger.get("total_expired", ZERO):
+        found.append(Difference("grants expired", expired, ledger.get("total_expired", ZERO)))
+    month = (
+        ("paid granted in the month", month_paid, row.purchases),
+        ("promotional granted in the month", month_promotional, row.credits + refund_grants),
+        ("expired in the month", month_expired, row.expired),
+    )
+    for what, stored, ours in month:
+        if stored != ours:
+            found.append(Difference(f"grant rollups: {what}", stored, ours))
+    return found
+
+
 def reconciliation_month(*, month: date, license: License | None = None) -> ReconciliationReport:
     """Per license, for one month in its own timezone: opening balance, purchases, usage,
     refunds, closing balance, and every stored figure (LicenseBalance totals, the month's
@@ -230,35 +416,42 @@ def reconciliation_month(*, month: date, license: License | None = None) -> Reco
         "license_id": license.pk if license is not None else None,
     }
     rows: dict[int, ReconciliationRow] = {}
+    # Per license, from the ledger: (entries that bring credit in, expiry entries), and
+    # the lifetime totals, for the grants' check.
+    counts: dict[int, tuple[int, int]] = {}
+    lifetime: dict[int, dict[str, Decimal | int]] = {}
     # A customer's statement reads from the replica when its view allows (portal.db_router).
     with connections[read_alias(LedgerEntry)].cursor() as cursor:
         cursor.execute(_RECONCILE_TOTALS_SQL, params)
+        n_terms = len(MOVEMENTS)
+        n = len(TOTAL_NAMES)
         for rec in cursor.fetchall():
-            license_id, key, name, tz = rec[:4]
-            (opening, purchases, credits, usage, refunds, closing, month_entries, to_end) = rec[
-                4:12
+            license_id, key, name, tz, opening = rec[:5]
+            terms = rec[5 : 5 + n_terms]
+            closing, month_entries, to_end, credit_entries, expiry_entries = rec[
+                5 + n_terms : 10 + n_terms
             ]
-            n = len(TOTAL_NAMES)
-            ledger = dict(zip(TOTAL_NAMES, rec[12 : 12 + n], strict=True))
-            has_row = rec[12 + n]
-            stored = dict(zip(TOTAL_NAMES, rec[13 + n : 13 + 2 * n], strict=True))
-            endpoint_rollups_ready = rec[13 + 2 * n]
+            at = 10 + n_terms
+            ledger = dict(zip(TOTAL_NAMES, rec[at : at + n], strict=True))
+            has_row = rec[at + n]
+            stored = dict(zip(TOTAL_NAMES, rec[at + n + 1 : at + 2 * n + 1], strict=True))
+            endpoint_rollups_ready = rec[at + 2 * n + 1]
             row = ReconciliationRow(
                 license_id=license_id,
                 key=key,
                 name=name,
                 timezone=tz,
                 opening=quantize_money(opening or 0),
-                purchases=quantize_money(purchases or 0),
-                credits=quantize_money(credits or 0),
-                usage=quantize_money(usage or 0),
-                refunds=quantize_money(refunds or 0),
                 closing=quantize_money(closing or 0),
                 month_entries=month_entries or 0,
                 entries_to_month_end=to_end or 0,
                 ledger_balance=quantize_money(ledger["balance"] or 0),
                 stored_balance=stored["balance"] if has_row else None,
             )
+            for movement, value in zip(MOVEMENTS, terms, strict=True):
+                setattr(row, movement.term, quantize_money(value or 0))
+            counts[license_id] = (credit_entries or 0, expiry_entries or 0)
+            lifetime[license_id] = {k: v or 0 for k, v in ledger.items()}
             for name_, ledger_value in ledger.items():
                 ledger_value = ledger_value or 0
                 # No balance row is the same as an all-zero one (nothing was ever posted).
@@ -302,6 +495,32 @@ def reconciliation_month(*, month: date, license: License | None = None) -> Reco
                 what = f"refunds of entry #{charge_id} exceed the charge"
             rows[license_id].differences.append(Difference(what, refunded, charged))
 
+        cursor.execute(_RECONCILE_GRANTS_SQL, params)
+        with_grants = set()
+        for rec in cursor.fetchall():
+            license_id = rec[0]
+            with_grants.add(license_id)
+            credit_entries, expiry_entries = counts.get(license_id, (0, 0))
+            rows[license_id].differences.extend(
+                _grant_differences(
+                    rec,
+                    rows[license_id],
+                    credit_entries,
+                    expiry_entries,
+                    lifetime.get(license_id, {}),
+                )
+            )
+        # Entries that bring credit in, on a license with no grant at all.
+        for license_id, (credit_entries, _) in counts.items():
+            if credit_entries and license_id not in with_grants:
+                rows[license_id].differences.append(
+                    Difference("grants of purchases and credits", 0, credit_entries)
+                )
+
+    grant_months = grant_months_of(month=month, license_id=license.pk if license else None)
+    for license_id, grants in grant_months.items():
+        if license_id in rows:
+            rows[license_id].grants = grants
     kept = [row for row in rows.values() if row.entries_to_month_end or row.differences]
     # The customer's statement (billing.statements.figures, from rollups and the balance) must
     # state exactly these figures: any that differs is a difference like a stored total.
@@ -351,6 +570,13 @@ RECONCILIATION_HEADER = (
     "differences",
     # Added with the "credit" kind (issue 14); last, so existing columns keep their places.
     "credits",
+    # Added with the six movements and the credit grants (issue 26), after the rest: the
+    # bridge's terms "refunds" joined (usage refunds less purchase refunds), then the
+    # month's credit by kind (billing.credits.selectors.GrantMonth).
+    "purchase_refunds",
+    "usage_refunds",
+    "expired",
+    *GRANT_MONTH_FIGURES,
 )
 
 
@@ -374,6 +600,10 @@ def reconciliation_csv_rows(report: ReconciliationReport) -> Iterator[list[str]]
             "ok" if row.ok else "DIFFERS",
             safe_cell("; ".join(str(d) for d in row.differences)),
             money_cell(row.credits),
+            money_cell(row.purchase_refunds),
+            money_cell(row.usage_refunds),
+            money_cell(row.expired),
+            *(money_cell(row.grant_figure(name)) for name in GRANT_MONTH_FIGURES),
         ]
 
 

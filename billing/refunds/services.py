@@ -2,6 +2,7 @@
 billing team, each once per idempotency key."""
 
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 
 from django.db import transaction
@@ -10,6 +11,7 @@ from django.utils import timezone
 from accounts.audit import audit_record
 from accounts.models import License, User
 from billing.aftermath import money_log, money_moved
+from billing.credits.expiry import grant_expiry_check
 from billing.credits.limits import credit_refuse_unapproved
 from billing.events.services import entry_data
 from billing.events.types import REFUND_ISSUED
@@ -44,10 +46,12 @@ def refund_issue(
     idempotency_key: str,
     refund_of: LedgerEntry | None = None,
     approval: CreditApproval | None = None,
+    expires_at: datetime | None = None,
 ) -> RefundResult:
     """Refund part or all of a usage charge, or (no `refund_of`) credit the license as
-    goodwill: an entry of kind "credit", its own type in the ledger. Goodwill above the
-    approval limit needs its `approval` (a refund is bounded by its charge instead).
+    goodwill: an entry of kind "credit", its own type in the ledger, and a promotional
+    grant that expires at `expires_at` (None: never). Goodwill above the approval limit
+    needs its `approval` (a refund is bounded by its charge instead).
 
     The refunds of a charge never exceed it: the check runs with the license's balance
     row locked, so two refunds issued at the same instant are decided one after another.
@@ -61,6 +65,9 @@ def refund_issue(
         raise ApplicationError("A refund must be a positive amount.", field="amount")
     if not idempotency_key:
         raise ApplicationError("A refund needs an idempotency key.")
+    if refund_of is not None and expires_at is not None:
+        raise ApplicationError("A refund of a charge gives the credit back; it has no expiry.")
+    grant_expiry_check(expires_at)
     if refund_of is None:
         credit_refuse_unapproved(
             acting_user=acting_user,
@@ -108,7 +115,7 @@ def refund_issue(
         reason=reason,
         created_by_id=acting_user.pk,
     )
-    posted, entry = post_entry(license=license, balance=balance, draft=draft)
+    posted, entry = post_entry(license=license, balance=balance, draft=draft, expires_at=expires_at)
     audit_record(
         actor=acting_user,
         license=license,
@@ -118,6 +125,7 @@ def refund_issue(
             "amount": str(amount),
             "refund_of": refund_of.pk if refund_of is not None else None,
             "kind": draft.kind,
+            **({"expires_at": expires_at.isoformat()} if expires_at is not None else {}),
         },
         reason=reason,
     )

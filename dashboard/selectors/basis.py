@@ -3,7 +3,6 @@ whatever the history (the license's totals, the prices in effect, its last sync 
 fresh its usage data is), and the version that names what the ledger's sections show (the
 render cache's key, dashboard/render_cache.py)."""
 
-import functools
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -11,14 +10,14 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.postgres.expressions import ArraySubquery
-from django.db.models import OuterRef
+from django.db.models import OuterRef, QuerySet
 from django.utils import timezone
 
 from accounts.models import License
 from billing.models import LicenseBalance
 from billing.prices.selectors import prices_by_service, prices_current, prices_in_effect
 from dashboard.formatting import format_age
-from portal.sql import ANY_MOMENT, PreparedQuery, query_prepare
+from portal.sql import ANY_MOMENT, CompiledQuery
 from usage.selectors import known_current_at_subquery, sync_state_get
 
 
@@ -103,18 +102,11 @@ class DashboardBasis:
         )
 
 
-# The basis query's SQL is built by the ORM once per process, for a license and a moment
-# that stand for any: building and compiling its three subqueries took more Python than
-# anything else on a page whose sections were kept (docs/benchmarks.md, part 1), and only
-# its parameters, the license and the moment, differ between requests.
-_ANY_LICENSE = License(pk=-1)
-
-
-@functools.cache
-def _basis_query() -> PreparedQuery:
-    prices = prices_in_effect(ANY_MOMENT)
-    query = (
-        LicenseBalance.objects.for_license(_ANY_LICENSE)
+def _basis(*, license_id: int, moment: datetime) -> QuerySet[LicenseBalance]:
+    """The license's totals row with the prices in effect at `moment` and its last sync."""
+    prices = prices_in_effect(moment)
+    return (
+        LicenseBalance.objects.for_license(License(pk=license_id))
         .annotate(
             basis_price_services=ArraySubquery(prices.values("service")),
             basis_price_units=ArraySubquery(prices.values("unit_price")),
@@ -122,7 +114,13 @@ def _basis_query() -> PreparedQuery:
         )
         .order_by()
     )
-    return query_prepare(query, license_id=_ANY_LICENSE.pk, moment=ANY_MOMENT)
+
+
+# Built by the ORM once per process, for a license and a moment that stand for any
+# (portal/sql.py): building and compiling its three subqueries took more Python than
+# anything else on a page whose sections were kept, and only the license and the moment
+# differ between requests.
+_BASIS = CompiledQuery("dashboard basis", _basis, license_id=-1, moment=ANY_MOMENT)
 
 
 def dashboard_basis(*, license: License, now: datetime | None = None) -> DashboardBasis:
@@ -130,11 +128,9 @@ def dashboard_basis(*, license: License, now: datetime | None = None) -> Dashboa
     is read after it, the rollups and the recent entries, is at least as new, so content
     rendered under a version never shows money older than that version)."""
     now = now or timezone.now()
-    query = _basis_query()
-    # A raw queryset is routed like any read of LicenseBalance (the replica on the pages
-    # that allow it, portal/db_router.py).
-    params = query.bind(license_id=license.pk, moment=now)
-    row: Any = next(iter(LicenseBalance.objects.raw(query.sql, params)), None)  # the basis_*
+    # Routed like any read of LicenseBalance (the replica on the pages that allow it,
+    # portal/db_router.py).
+    row: Any = next(iter(_BASIS.rows(license_id=license.pk, moment=now)), None)  # the basis_*
     if row is not None:
         totals = row
         current = prices_by_service(

@@ -17,7 +17,7 @@ from accounts.models import License
 from billing.charges.selectors import usage_by_period
 from billing.money import ZERO, format_money
 from dashboard.charts import Tick, axis_ticks, month_starts, nice_axis
-from dashboard.formatting import DAY_ABBR, MONTH_ABBR, format_chart_money
+from dashboard.formatting import DAY_ABBR, MONTH_ABBR, format_chart_exact, format_chart_money
 
 # Colours the chart tells apart (static/css/explorer.css, .series--0 … .series--6); with more
 # groups than that, the smallest share the last colour as "Other".
@@ -63,7 +63,7 @@ class Column:
     sublabel: str  # below that: "Jun" on a month's first day, the year under a month
     amount: Decimal
     amount_label: str  # "$1.23", "<$0.01", "$0.00"
-    tooltip: str  # "Tue, Jun 7, 2025: $1.23"
+    tooltip: str  # "Tue, Jun 7, 2025: $1.2345" (exact)
     amounts: list[Decimal]  # per series, in the series' order (the table's columns)
     segments: list[Segment]
     css: str = "bar"  # the bar's classes: used or zero, near the start or the end
@@ -294,7 +294,7 @@ def _column(
         sublabel=sublabel,
         amount=total,
         amount_label=short,
-        tooltip=f"{when}: {short}",
+        tooltip=f"{when}: {format_chart_exact(total)}",
         amounts=[amounts.get(group, ZERO) for group in ordered],
         segments=segments,
         css=css,

@@ -10,6 +10,7 @@ from django.urls import get_script_prefix, reverse
 from accounts.models import License
 from billing.money import format_money
 from dashboard.formatting import (
+    format_chart_exact,
     format_chart_money,
     format_count,
     format_count_compact,
@@ -33,9 +34,15 @@ def money_short(value: Decimal) -> str:
 
 @register.filter
 def chart_money(value: Decimal) -> str:
-    """Every amount a chart shows (bar labels, tooltips, axis, the chart's summary):
-    cents, "<$0.01" below a cent (dashboard.formatting.format_chart_money)."""
+    """The amounts a chart prints (bar labels, axis, the chart's summary): cents, "<$0.01"
+    below a cent (dashboard.formatting.format_chart_money)."""
     return format_chart_money(value)
+
+
+@register.filter
+def exact_money(value: Decimal) -> str:
+    """A chart's tooltip: the exact amount, no zeros past the cents ("$0.004213", "$1.23")."""
+    return format_chart_exact(value)
 
 
 @register.filter

@@ -117,8 +117,8 @@ class ApiTestView(LicenseMixin, LicenseRateLimitMixin, TemplateView):
             if not slot:
                 messages.info(
                     request,
-                    "A request of this license to the upstream is already running — "
-                    "send another once it has answered.",
+                    "A test of this license is already running — send another once it has "
+                    "answered.",
                 )
                 return redirect("dashboard:test_api", license_id=self.license.public_id)
             ping = upstream_ping(license_key=self.license.key)

@@ -4,8 +4,9 @@ transactions, limited per license."""
 import logging
 
 from django.contrib import messages
-from django.http import StreamingHttpResponse
-from django.shortcuts import redirect
+from django.http import HttpResponse, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.views import View
@@ -54,9 +55,7 @@ class HistoryCsvView(LicenseMixin, LicenseRateLimitMixin, View):
             return redirect(dashboard)
         flt = form.transaction_filter(self.license)
         if not ledger_history_exists(self.license, flt):
-            no_history = flt.is_empty or not ledger_history_exists(self.license)
-            messages.info(request, NO_HISTORY_MESSAGE if no_history else NO_MATCH_MESSAGE)
-            return redirect(dashboard)
+            return self.nothing_to_download(request, flt)
         tz = self.license.tzinfo
         filename = history_filename(timezone.now(), tz)
         logger.info(
@@ -77,3 +76,27 @@ class HistoryCsvView(LicenseMixin, LicenseRateLimitMixin, View):
         # A customer's money history: never kept by a shared cache or the browser's.
         response["Cache-Control"] = "no-store"
         return response
+
+    def nothing_to_download(self, request, flt) -> HttpResponse:
+        """No entry to put in the file: a page saying so, with a 404, never a 200 page
+        where a file was expected (a download would keep that HTML as the CSV)."""
+        no_history = flt.is_empty or not ledger_history_exists(self.license)
+        if no_history:
+            back, back_label = self.license.get_absolute_url(), "Back to the dashboard"
+        else:  # All transactions with the same filters, to change them
+            query = request.GET.copy()
+            back = reverse("dashboard:transactions", kwargs={"license_id": self.license.public_id})
+            back += f"?{query.urlencode()}" if query else ""
+            back_label = "Change the filters"
+        return render(
+            request,
+            "dashboard/nothing_to_download.html",
+            {
+                "license": self.license,
+                "message": NO_HISTORY_MESSAGE if no_history else NO_MATCH_MESSAGE,
+                "no_history": no_history,
+                "back": back,
+                "back_label": back_label,
+            },
+            status=404,
+        )

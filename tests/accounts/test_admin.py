@@ -185,3 +185,21 @@ def test_seed_demo_twice_leaves_one_of_each():
     assert (acme.license_type, acme.timezone) == ("professional", "America/New_York")
     assert User.objects.get(email="staff@portal.example").groups.get().name == SUPPORT
     assert User.objects.get(email="admin@portal.example").is_superuser
+
+
+def test_the_admin_has_the_portals_favicon(client):
+    """Issue 28: the admin's tabs had no icon (Django's admin links none, and the
+    browser's /favicon.ico is a 404). Every admin page links the portal's, and it is served."""
+    icon = '<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">'
+    assert icon in client.get("/admin/login/").content.decode()
+    staff(client, group=SUPPORT)
+    for path in (
+        "/admin/",
+        "/admin/accounts/license/",
+        "/admin/billing/ledgerentry/reconciliation/?month=2025-06",
+        "/admin/billing/ledgerentry/",
+    ):
+        page = client.get(path)
+        assert page.status_code == 200 and icon in page.content.decode(), path
+    served = client.get("/static/favicon.svg")
+    assert served.status_code == 200 and served["Content-Type"] == "image/svg+xml"

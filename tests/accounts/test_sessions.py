@@ -1,9 +1,11 @@
-"""A session is read together with its login (accounts/sessions.py); what Django's own
-checks guarantee about a session must still hold."""
+"""Sessions are Django's, in accounts.Session with the login's id beside their data
+(accounts/sessions.py): what Django's own checks guarantee about a session must hold, and
+a page reads the session and its login once each."""
 
 from datetime import timedelta
 
 import pytest
+from django.contrib.auth import BACKEND_SESSION_KEY
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -29,16 +31,23 @@ def logged_in(user) -> Client:
     return client
 
 
-def test_a_page_reads_the_session_and_its_login_in_one_query(client_a, license_a, member_a):
+def test_a_page_reads_the_session_and_its_login_once_each(client_a, license_a, member_a):
     client_a.get(dashboard(license_a))  # renews the session: the next request writes nothing
     with CaptureQueriesContext(connection) as ctx:
         response = client_a.get(dashboard(license_a))
     assert response.status_code == 200 and member_a.email in response.content.decode()
-    sessions = [q["sql"] for q in ctx.captured_queries if "accounts_session" in q["sql"]]
+    sessions = [q["sql"] for q in ctx.captured_queries if 'FROM "accounts_session"' in q["sql"]]
     logins = [q["sql"] for q in ctx.captured_queries if 'FROM "accounts_user"' in q["sql"]]
-    assert len(sessions) == 1 and '"accounts_user"' in sessions[0]
-    assert logins == []  # no second read of the login
+    assert len(sessions) == 1 and len(logins) == 1
     assert Session.objects.get(session_key=client_a.session.session_key).user == member_a
+
+
+def test_sessions_opened_before_name_a_backend_that_still_logs_them_in(license_a, member_a):
+    # Sessions name the backend that logged them in by its path; accounts.sessions'
+    # ModelBackend was a subclass of Django's until it became Django's own (an alias).
+    client = logged_in(member_a)
+    assert client.session[BACKEND_SESSION_KEY] == "accounts.sessions.ModelBackend"
+    assert client.get(dashboard(license_a)).status_code == 200
 
 
 def test_a_session_is_always_its_own_logins_whatever_its_row_says(license_a, member_a, member_b):
@@ -112,15 +121,11 @@ def test_the_beat_clears_expired_sessions_every_hour():
     assert entry["task"] == sessions_clear_expired_task.name and entry["schedule"] == 3600
 
 
-def test_the_login_read_with_the_session_equals_the_one_django_reads(license_a, member_a):
-    """Its columns are taken as psycopg returns them: a User field that converts its value
-    from the database (from_db_value, a JSONField say) would differ here."""
-    from accounts.sessions import SessionStore
-
+def test_an_inactive_login_is_logged_out_and_a_missing_session_is_a_new_one(license_a, member_a):
     client = logged_in(member_a)
-    store = SessionStore(session_key=client.session.session_key)
-    store.load()
-    joined, fresh = store.user, User.objects.get(pk=member_a.pk)
-    assert joined is not None
-    for field in User._meta.concrete_fields:
-        assert getattr(joined, field.attname) == getattr(fresh, field.attname), field.name
+    assert client.get(dashboard(license_a)).status_code == 200
+    User.objects.filter(pk=member_a.pk).update(is_active=False)
+    assert client.get(dashboard(license_a)).status_code == 302
+    User.objects.filter(pk=member_a.pk).update(is_active=True)
+    Session.objects.all().delete()
+    assert client.get(dashboard(license_a)).status_code == 302

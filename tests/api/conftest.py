@@ -1,5 +1,6 @@
 import threading
 from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ParamSpec, TypeVar
 
@@ -8,6 +9,7 @@ from django.core.management import call_command
 from pytest_django import DjangoCaptureOnCommitCallbacks
 
 from accounts.models import License, Membership, User
+from api.v1 import api
 from tests.accounts.factories import LicenseFactory, MembershipFactory, UserFactory
 
 P = ParamSpec("P")
@@ -45,8 +47,21 @@ def make_key(capsys: pytest.CaptureFixture[str]) -> Callable[..., str]:
     return make
 
 
-def bearer(raw: str) -> dict[str, str]:
+def bearer(raw: str) -> dict[str, Any]:
+    """The header of a request with the key, as keyword arguments of the test client."""
     return {"HTTP_AUTHORIZATION": f"Bearer {raw}"}
+
+
+def document_paths(license: License, transaction_id: int) -> dict[str, str]:
+    """Each path of the OpenAPI document (its template), filled in for the license: a
+    new operation is covered by the tests that walk them without being named."""
+    month = f"{datetime.now(UTC):%Y-%m}"
+    return {
+        template: template.replace("{license_id}", str(license.public_id))
+        .replace("{transaction_id}", str(transaction_id))
+        .replace("{month}", month)
+        for template in api.get_openapi_schema()["paths"]
+    }
 
 
 class Receiver:

@@ -2,28 +2,19 @@
 refuse it; a suspended license reads through the API as its dashboard shows it (issue 29:
 with Globex closed, its key still read /balance, /transactions and the full CSV)."""
 
-from datetime import UTC, datetime
-
 import pytest
 from django.urls import reverse
 
 from accounts.models import License
 from api.v1 import api
-from tests.api.conftest import bearer
+from tests.api.conftest import bearer, document_paths
 from tests.ledger import buy
 
 pytestmark = pytest.mark.django_db
 
 
 def every_path(license: License, transaction_id: int) -> list[str]:
-    """Each path of the OpenAPI document, filled in for the license."""
-    month = f"{datetime.now(UTC):%Y-%m}"
-    return [
-        path.replace("{license_id}", str(license.public_id))
-        .replace("{transaction_id}", str(transaction_id))
-        .replace("{month}", month)
-        for path in api.get_openapi_schema()["paths"]
-    ]
+    return list(document_paths(license, transaction_id).values())
 
 
 def test_the_api_has_the_paths_this_file_expects():

@@ -70,6 +70,24 @@ def test_support_cannot_refund_credit_or_record_a_purchase(support_client, charg
     assert not AuditEvent.objects.filter(action__in=["refund.issue", "purchase.record"]).exists()
 
 
+def test_supports_refusal_says_to_ask_a_billing_member(support_client, charge, client):
+    """Issue 28: a Support login's 403 told it to "ask the license owner", a customer's
+    word; a staff login is told who can do it: a Billing member (a superuser, to reopen)."""
+    for path in (refund_url(charge), f"{ADMIN}/ledgerentry/reconciliation/close/?month=2025-06"):
+        page = support_client.get(path)
+        html = page.content.decode()
+        assert page.status_code == 403
+        assert "Billing member" in html and "license owner" not in html, path
+    close = support_client.get(f"{ADMIN}/ledgerentry/reconciliation/close/?month=2025-06")
+    assert "Closing a month is for the Billing team" in close.content.decode()
+    reopen = support_client.post(
+        f"{ADMIN}/ledgerentry/reconciliation/close/",
+        {"month": "2025-06", "reopen": "1", "reason": "x"},
+    )
+    assert reopen.status_code == 403
+    assert "for superusers only" in reopen.content.decode()
+
+
 def test_nobody_adds_changes_or_deletes_entries_through_the_admin(root_client, charge):
     assert root_client.get(f"{ADMIN}/ledgerentry/add/").status_code == 403
     post = root_client.post(f"{ADMIN}/ledgerentry/{charge.pk}/change/", {"amount": "5"})

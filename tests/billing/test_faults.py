@@ -8,8 +8,8 @@ from decimal import Decimal
 
 import pytest
 
-from tests.processes import PYTHON, ROOT, child_env, manage, wait_for
-from tests.services import migrated_private_postgres, private_child
+from tests.processes import PYTHON, ROOT, child_env, manage
+from tests.services import migrated_private_postgres, private_child, wait_until_blocked_by
 
 pytestmark = pytest.mark.faults
 
@@ -39,13 +39,7 @@ def test_a_refund_cut_off_by_a_postgres_restart_leaves_no_trace_and_a_retry_reco
     )  # fmt: skip
     try:
         with private_postgres.connect(autocommit=True) as watcher:
-            wait_for(
-                lambda: watcher.execute(
-                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-                    " AND backend_xid IS NOT NULL AND query ILIKE '%%INSERT INTO billing_ledgerentry%%'"
-                ).fetchone()[0],
-                message="the refund to wait inside its transaction",
-            )
+            wait_until_blocked_by(watcher, holder, message="the refund to wait on the charge")
         private_postgres.restart()
         holder.close()
     finally:

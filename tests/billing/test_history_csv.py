@@ -189,11 +189,19 @@ def test_the_first_bytes_leave_before_the_history_is_read(client_a, license_a, m
     assert [Decimal(r[BALANCE]) for r in lines] == running_balances(license_a, ids)
 
 
-def test_no_history_redirects_to_the_dashboard_with_a_message(client_a, license_a):
+def test_no_history_says_there_is_nothing_yet_and_is_no_file(client_a, license_a):
+    """Issue 28: an empty license's Download History answered 200 with the dashboard's HTML
+    (through a redirect), which a download saves as a file. Now the page says there is
+    nothing yet, with a 404: no file is kept, and nothing poses as a CSV."""
     response = client_a.get(url(license_a))
-    assert response.status_code == 302
-    assert response["Location"] == dashboard(license_a)
-    assert messages_of(response) == ["No transaction history to download yet."]
+    assert response.status_code == 404
+    assert response["Content-Type"].startswith("text/html")
+    assert "Content-Disposition" not in response
+    page = response.content.decode()
+    assert "Nothing to download yet" in page
+    assert "No transaction history to download yet." in page
+    assert f'href="{dashboard(license_a)}"' in page
+    assert LedgerEntry.objects.for_license(license_a).count() == 0
 
 
 def test_filters_are_local_dates_inclusive_and_a_type(client_a, new_york):
@@ -224,9 +232,12 @@ def test_filters_are_local_dates_inclusive_and_a_type(client_a, new_york):
 def test_filters_matching_nothing_say_so(client_a, license_a):
     buy(license_a, "1", "pay_1")
     response = client_a.get(url(license_a, type="refund"))
-    assert response.status_code == 302
-    assert response["Location"] == dashboard(license_a)
-    assert messages_of(response) == ["No transactions match the chosen filters."]
+    assert response.status_code == 404 and "Content-Disposition" not in response
+    page = response.content.decode()
+    assert "No transactions match the chosen filters." in page
+    # Back to All transactions with the same filters, to change them.
+    transactions = reverse("dashboard:transactions", kwargs={"license_id": license_a.public_id})
+    assert f'href="{transactions}?type=refund"' in page
 
 
 @pytest.mark.parametrize(

@@ -111,9 +111,9 @@ def test_a_batch_of_new_and_already_charged_records_charges_only_the_new_ones(li
 
 
 def test_a_usage_records_text_is_stored_as_sent(license_a):
-    # The drafts travel to the posting statement as binary COPY rows: no escaping of
-    # their own, so backslashes, quotes and non-ASCII arrive as they were.
-    endpoint, request_id = '/v1/caf\u00e9\\n\\t "x" \U0001f600', "req\\0'1"
+    # The drafts travel to the posting statement as COPY rows (text, psycopg's escaping):
+    # tabs, newlines, backslashes, quotes, a "\N" and non-ASCII arrive as they were.
+    endpoint, request_id = '/v1/caf\u00e9\\n\\t\t\n "x" \\N \U0001f600', "req\\0'1\r"
     usage_record_batch(
         license=license_a,
         records=[rec("r\\1", input_tokens=10, endpoint=endpoint, request_id=request_id)],

@@ -20,6 +20,7 @@ from api.models import WebhookDelivery
 from api.services import webhook_endpoint_create
 from api.webhooks import webhook_delivery_attempt
 from billing.charges.services import UsageRecord, usage_record_batch
+from billing.closing.services import month_close
 from billing.flags.services import flag_raise
 from billing.models import ClosedMonth, LedgerEntry, LicenseBalance
 from billing.statements.selectors import statement_get
@@ -27,6 +28,7 @@ from payments.models import Payment, PaymentAccount
 from tests.accounts.factories import DomainFactory, LicenseFactory, MembershipFactory, UserFactory
 from tests.conftest import staff_force_login, totp_code
 from tests.ledger import buy, record_usage
+from tests.matching import search
 
 pytestmark = pytest.mark.django_db
 # The license page's queries, whatever the license holds (ledger size, payments, flags,
@@ -273,7 +275,7 @@ def test_billing_closes_last_month_and_a_late_record_leaves_it_unchanged(billing
     assert f"Close {month:%B %Y}" in html and "Total (1 license)" in html
     before = page.context["rows"][0]
     statement = month_statement(lic, month)
-    response = billing.post(reverse(CLOSE), {"month": text}, follow=True)
+    response = close_confirmed(billing, text)
     assert f"{month:%B %Y} is closed" in response.content.decode()
     assert ClosedMonth.objects.filter(month=month).exists()
     assert AuditEvent.objects.get(action="month.close").actor == billing.user
@@ -291,12 +293,87 @@ def test_billing_closes_last_month_and_a_late_record_leaves_it_unchanged(billing
     assert month_statement(lic, month) == statement  # the customer's statement too
 
 
+def close_confirmed(client, month_text: str):
+    """Close a month as billing does: the confirmation page, then its Yes."""
+    page = client.get(reverse(CLOSE), {"month": month_text}).content.decode()
+    figures = search(r'name="figures" value="([0-9a-f]+)"', page).group(1)
+    return client.post(
+        reverse(CLOSE), {"month": month_text, "confirm": "1", "figures": figures}, follow=True
+    )
+
+
+def previous(month: date) -> date:
+    return (month - timedelta(days=1)).replace(day=1)
+
+
+def test_closing_a_month_asks_to_confirm_showing_what_it_freezes(billing):
+    """Issue 28: "Close <month>" closed at one click. Now it asks first, on a page that
+    shows what the close freezes: the month's figures (licenses, totals, entries), the
+    earlier months it closes with it, and what happens to late entries. Nothing is closed
+    until billing confirms, and then the figures kept are the ones shown."""
+    lic = LicenseFactory(name="Acme Analytics", key="ACME-PRO-0001", timezone="America/New_York")
+    month = last_month()
+    three_ago = previous(previous(month))
+    month_close(acting_user=billing.user, month=three_ago)  # an earlier close, months ago
+    inside = datetime(month.year, month.month, 10, 12, tzinfo=lic.tzinfo)
+    buy(lic, "30", "p-1", at=inside)
+    record_usage(lic, "u-1", at=inside + timedelta(days=1), input_tokens=2 * 10**6)
+    text = f"{month:%Y-%m}"
+    recon = billing.get(reverse(RECON), {"month": text}).content.decode()
+    assert f'<form method="get" action="{reverse(CLOSE)}">' in recon
+    assert f"Close {month:%B %Y}…" in recon
+
+    page = billing.get(reverse(CLOSE), {"month": text})
+    html = page.content.decode()
+    assert page.status_code == 200 and f"Close {month:%B %Y}?" in html
+    assert "1 license" in html and "30.000000" in html and "1.200000" in html  # bought, used
+    assert "28.800000" in html  # the closing balance kept
+    assert f"{previous(month):%B %Y}" in html  # closed with it: it was still open
+    assert "posted in the open month" in html
+    assert ClosedMonth.objects.filter(month=month).count() == 0
+    # Posting the month alone (a stale form, a script) only asks again.
+    again = billing.post(reverse(CLOSE), {"month": text})
+    assert f"Close {month:%B %Y}?" in again.content.decode()
+    assert ClosedMonth.objects.filter(month=month).count() == 0
+
+    figures = search(r'name="figures" value="([0-9a-f]+)"', html).group(1)
+    done = billing.post(
+        reverse(CLOSE), {"month": text, "confirm": "1", "figures": figures}, follow=True
+    )
+    assert f"{month:%B %Y} is closed" in done.content.decode()
+    closed = ClosedMonth.objects.get(month=month)
+    assert closed.figures["totals"]["purchases"] == "30.000000"
+    assert closed.figures["totals"]["closing"] == "28.800000"
+
+
+def test_a_close_confirmed_on_figures_that_changed_since_is_refused(billing):
+    lic = LicenseFactory(name="Acme Analytics", key="ACME-PRO-0001", timezone="America/New_York")
+    month = last_month()
+    inside = datetime(month.year, month.month, 10, 12, tzinfo=lic.tzinfo)
+    buy(lic, "30", "p-1", at=inside)
+    text = f"{month:%Y-%m}"
+    html = billing.get(reverse(CLOSE), {"month": text}).content.decode()
+    figures = search(r'name="figures" value="([0-9a-f]+)"', html).group(1)
+    # A late record dated in the month arrives while billing reads the page.
+    record_usage(lic, "late-1", at=inside + timedelta(days=2), input_tokens=10**6)
+    refused = billing.post(
+        reverse(CLOSE), {"month": text, "confirm": "1", "figures": figures}, follow=True
+    )
+    assert "changed since" in refused.content.decode()
+    assert not ClosedMonth.objects.exists()
+    html = billing.get(reverse(CLOSE), {"month": text}).content.decode()
+    assert "29.400000" in html  # the page shows the month as it is now
+    figures = search(r'name="figures" value="([0-9a-f]+)"', html).group(1)
+    billing.post(reverse(CLOSE), {"month": text, "confirm": "1", "figures": figures})
+    assert ClosedMonth.objects.get(month=month).figures["totals"]["usage"] == "0.600000"
+
+
 def test_support_cannot_close_and_billing_cannot_reopen(client, acme):
     month = last_month()
     support = staff_client(client, email="sue@portal.example", group=SUPPORT)
     assert support.post(reverse(CLOSE), {"month": f"{month:%Y-%m}"}).status_code == 403
     billing = staff_client(client, email="bill@portal.example", group=BILLING)
-    billing.post(reverse(CLOSE), {"month": f"{month:%Y-%m}"})
+    close_confirmed(billing, f"{month:%Y-%m}")
     assert ClosedMonth.objects.filter(month=month).exists()
     refused = billing.post(
         reverse(CLOSE), {"month": f"{month:%Y-%m}", "reopen": "1", "reason": "x"}

@@ -12,6 +12,7 @@ import pytest
 from django.contrib.auth.models import Group
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
+from playwright.sync_api import expect
 
 from accounts.models import AuditEvent, Membership, User
 from accounts.otp import staff_otp_enrol
@@ -132,8 +133,14 @@ def test_billing_closes_last_month_and_a_future_month_is_refused(new_page, demo_
     page = new_page(width=1366, height=900)
     sign_in(page, "billing@portal.example")
     page.goto(f"/admin/billing/ledgerentry/reconciliation/?month={last_month:%Y-%m}")
-    page.click(f"text=Close {last_month:%B %Y}")
-    page.wait_for_selector(f"text={last_month:%B %Y} is closed")
+    page.get_by_role("button", name=f"Close {last_month:%B %Y}…").click()
+    # The close asks first, showing what it freezes (issue 28); nothing is closed yet.
+    expect(page.get_by_role("heading", name=f"Close {last_month:%B %Y}?")).to_be_visible()
+    expect(page.get_by_test_id("month-close-confirm")).to_contain_text("freezes its figures")
+    shot(page, "close-confirm")
+    assert not ClosedMonth.objects.filter(month=last_month).exists()
+    page.get_by_role("button", name=f"Yes, close {last_month:%B %Y}").click()
+    expect(page.locator(".messagelist")).to_contain_text(f"{last_month:%B %Y} is closed:")
     shot(page, "closed")
     assert ClosedMonth.objects.filter(month=last_month).exists()
     # A late upstream record dated inside the closed month posts in the open month; the

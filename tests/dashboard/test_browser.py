@@ -21,7 +21,7 @@ from playwright.sync_api import expect
 from accounts.models import License
 from billing.models import LedgerEntry
 from billing.money import format_money
-from dashboard.formatting import format_chart_money, format_count
+from dashboard.formatting import format_chart_exact, format_count
 from demo.accounts import ACME, DEMO_PASSWORD, DEMO_TOTP_SECRET, GLOBEX, seed_demo_accounts
 from tests.conftest import totp_code
 from tests.ledger import LedgerFigures, buy, charge, realistic_usage, record
@@ -108,7 +108,7 @@ def assert_dashboard_matches_ledger(page, license: License) -> None:
         assert (
             bar.get_attribute("aria-label")
             .split(" (today)")[0]
-            .endswith(f": {format_chart_money(amount)}")
+            .endswith(f": {format_chart_exact(amount)}")
         ), day
 
     rows = page.locator("table.transactions tbody tr")
@@ -164,7 +164,7 @@ def test_a_daily_bar_shows_its_tooltip_on_hover_and_on_keyboard_focus(new_page, 
     used = page.locator("#daily-section .bar.bar--used")
     target = used.nth(used.count() // 2)
     day = datetime.fromisoformat(target.get_attribute("data-day")).date()
-    text = f"{day:%b} {day.day}: {format_chart_money(expected.per_day[day])}"
+    text = f"{day:%b} {day.day}: {format_chart_exact(expected.per_day[day])}"
 
     tip = target.locator(".bar__tip")
     expect(tip).to_be_hidden()
@@ -312,6 +312,18 @@ def test_empty_license_screenshot_and_hint(new_page, demo):
     expect(page.locator("#daily-section .bar.bar--zero")).to_have_count(30)
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=ARTIFACTS / "dashboard-empty-phone.png", full_page=True)
+    # Download History says there is nothing yet (issue 28), and no file arrives.
+    downloads: list = []
+    page.on("download", lambda download: downloads.append(download))
+    page.get_by_role("link", name="Download History").click()
+    expect(page.get_by_role("heading", name="Nothing to download yet")).to_be_visible()
+    expect(page.get_by_test_id("nothing-to-download")).to_have_text(
+        "No transaction history to download yet."
+    )
+    page.screenshot(path=ARTIFACTS / "download-history-empty-phone.png", full_page=True)
+    assert downloads == []
+    page.get_by_role("link", name="Back to the dashboard").click()
+    expect(page.get_by_text("Welcome! Your dashboard is ready.")).to_be_visible()
 
 
 def _serious(results) -> list[str]:
@@ -416,7 +428,8 @@ CHART_GEOMETRY_JS = """() => {
 def test_daily_amounts_read_horizontally_in_cents_beside_15px_bars(new_page):
     """The guide's daily chart: about 15 px bars on a desktop (fluid on a phone), the amount
     under each bar with spending, horizontal, in cents ("<$0.01" below a cent), and no
-    label over a bar or over another label, at 1366 px and 390 px."""
+    label over a bar or over another label, at 1366 px (on a phone, 390 px, the amounts
+    give way to the tooltips so that all 30 days fit)."""
     licenses = seed_demo_accounts()
     acme = licenses[ACME.key]
     now = timezone.now()
@@ -436,16 +449,20 @@ def test_daily_amounts_read_horizontally_in_cents_beside_15px_bars(new_page):
         page.mouse.move(0, 0)
         page.locator("#daily-section").screenshot(path=ARTIFACTS / f"daily-chart-{name}.png")
         page.locator("#monthly-section").screenshot(path=ARTIFACTS / f"monthly-chart-{name}.png")
+        if name == "phone":
+            # 30 days share a phone's width: the amounts are in the tooltips and the table
+            # (test_the_daily_chart_shows_all_30_days_on_a_phone_with_exact_tooltips).
+            expect(amounts.first).to_be_hidden()
+            geometry = page.evaluate(CHART_GEOMETRY_JS)
+            assert all(0 < w < geometry["column"] for w in geometry["widths"])
+            continue
         texts = set(amounts.all_inner_texts())
         assert {"$12.34", "$0.02", "<$0.01", "$1.23", "$123.45", "$0.99"} <= texts, texts
         assert all(re.fullmatch(r"<\$0\.01|\$[\d,]+\.\d\d", t) for t in texts), texts
         geometry = page.evaluate(CHART_GEOMETRY_JS)
         assert geometry["clashes"] == []
         assert all(w > h for w, h in geometry["labels"])  # horizontal text
-        if name == "desktop":
-            assert all(14 <= w <= 16 for w in geometry["widths"]), geometry["widths"]
-        else:
-            assert all(0 < w < geometry["column"] for w in geometry["widths"])
+        assert all(14 <= w <= 16 for w in geometry["widths"]), geometry["widths"]
 
 
 def test_carol_sees_each_licenses_balance_and_switches_between_them(new_page, demo):
@@ -471,3 +488,85 @@ def test_carol_sees_each_licenses_balance_and_switches_between_them(new_page, de
     switcher.get_by_role("link", name=demo.globex.name).click()
     expect(page.get_by_role("heading", level=1)).to_contain_text(demo.globex.name)
     expect(page.locator(".low-balance")).to_be_visible()  # Globex is low: the warning shows
+
+
+# The daily chart on a phone, as the browser lays it out: the scroll box, each bar's rect,
+# and each label a person can see (a hidden one has no box, or visibility: hidden).
+PHONE_DAILY_JS = """() => {
+  const box = (el) => { const r = el.getBoundingClientRect();
+    return {x: r.left, r: r.right, y: r.top, b: r.bottom, w: r.width, h: r.height}; };
+  const seen = (el) => { const r = el.getBoundingClientRect();
+    return r.width > 0 && getComputedStyle(el).visibility === 'visible'; };
+  const scroll = document.querySelector('#daily-section .chart__scroll');
+  const labels = [...document.querySelectorAll(
+    '#daily-section .bar__daynum, #daily-section .bar__weekday, #daily-section .bar__amount span'
+  )].filter(seen).map((el) => ({text: el.textContent, ...box(el)}));
+  return {
+    scroll: box(scroll), scrollWidth: scroll.scrollWidth, clientWidth: scroll.clientWidth,
+    rects: [...document.querySelectorAll('#daily-section .bar__rect')].map(box),
+    labels,
+  };
+}"""
+
+
+def test_the_daily_chart_shows_all_30_days_on_a_phone_with_exact_tooltips(new_page):
+    """Issue 28: at 375 px the daily chart showed 14 of its 30 days, labels cut at its
+    edge, with nothing saying the rest was a swipe away. Now every day's bar is in view
+    without scrolling, no visible label is cut or runs into another, and a tapped bar's
+    tooltip gives the exact amount ("Nov 14: $0.004213"); on a desktop too."""
+    acme = seed_demo_accounts()[ACME.key]
+    now = timezone.now()
+    buy(acme, "100", at=now - timedelta(days=60))
+    # $0.004213 (4,213 completion tokens at $1.00 per 1M) five days ago, $1.23 on 20 others.
+    odd = now - timedelta(days=5)
+    charge(
+        acme,
+        record(odd, completion_tokens=4_213),
+        *[record(now - timedelta(days=d), images=12_300) for d in range(6, 26)],
+    )
+    day = odd.astimezone(acme.tzinfo).date()
+    tip_text = f"{day:%b} {day.day}: $0.004213"
+    ARTIFACTS.mkdir(exist_ok=True)
+
+    phone = new_page(width=375, height=800, has_touch=True, is_mobile=True)
+    log_in(phone, "alice@acme.example")
+    bars = phone.locator("#daily-section .bar")
+    expect(bars).to_have_count(30)
+    geometry = phone.evaluate(PHONE_DAILY_JS)
+    assert geometry["scrollWidth"] <= geometry["clientWidth"] + 1, "the chart scrolls sideways"
+    view = geometry["scroll"]
+    outside = [
+        i for i, r in enumerate(geometry["rects"]) if r["x"] < view["x"] or r["r"] > view["r"]
+    ]
+    assert outside == [], f"bars out of view: {outside}"
+    labels = geometry["labels"]
+    assert labels, "no day is named under the chart"
+    cut = [lb["text"] for lb in labels if lb["x"] < view["x"] - 0.5 or lb["r"] > view["r"] + 0.5]
+    assert cut == []
+    for i, a in enumerate(labels):
+        for b in labels[i + 1 :]:
+            overlap = a["x"] < b["r"] - 0.5 and b["x"] < a["r"] - 0.5
+            assert not (overlap and a["y"] < b["b"] - 0.5 and b["y"] < a["b"] - 0.5), (a, b)
+    # Today is named, and days are named through the month (not only its end).
+    texts = [lb["text"] for lb in labels]
+    assert str(now.astimezone(acme.tzinfo).day) in texts and len(texts) >= 6
+
+    target = phone.locator(f'#daily-section .bar[data-day="{day.isoformat()}"]')
+    target.tap()
+    tip = target.locator(".bar__tip")
+    expect(tip).to_be_visible()
+    expect(tip).to_have_text(tip_text)
+    tip_box, box = tip.bounding_box(), phone.locator("#daily-section .chart__scroll").bounding_box()
+    assert tip_box is not None and box is not None
+    assert box["x"] <= tip_box["x"] and tip_box["x"] + tip_box["width"] <= box["x"] + box["width"]
+    expect(target).to_have_attribute("aria-label", tip_text)
+    phone.locator("#daily-section").screenshot(path=ARTIFACTS / "daily-chart-phone-tapped.png")
+    phone.locator("#balance-section").tap()
+    phone.locator("#daily-section").screenshot(path=ARTIFACTS / "daily-chart-phone-375.png")
+
+    desktop = new_page(width=1366)
+    log_in(desktop, "alice@acme.example")
+    bar = desktop.locator(f'#daily-section .bar[data-day="{day.isoformat()}"]')
+    bar.hover()
+    expect(bar.locator(".bar__tip")).to_have_text(tip_text)
+    expect(bar.locator(".bar__amount")).to_have_text("<$0.01")  # the label under it rounds

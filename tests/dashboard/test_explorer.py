@@ -261,7 +261,7 @@ def test_the_explorer_costs_the_same_queries_for_a_short_or_a_long_history(
     assert not [q for q in long.captured_queries if "billing_ledgerentry" in q["sql"]]
 
 
-def test_chart_labels_are_cents_and_below_a_cent_say_so(client, member_a, license_a):
+def test_chart_labels_are_cents_and_tooltips_exact(client, member_a, license_a):
     buy(license_a, "10")
     charge(license_a, record(datetime(2025, 6, 10, 12, tzinfo=UTC), images=20))  # $0.002
     charge(license_a, record(datetime(2025, 6, 11, 12, tzinfo=UTC), images=12_345))  # $1.2345
@@ -269,8 +269,13 @@ def test_chart_labels_are_cents_and_below_a_cent_say_so(client, member_a, licens
     response = client.get(explorer_url(license_a), {"from": "2025-06-10", "to": "2025-06-12"})
     labels = [c.amount_label for c in response.context["explorer"].columns]
     assert labels == ["<$0.01", "$1.23", "$0.00"]
+    # A bar's tooltip gives the exact amount (issue 28).
     tips = [c.tooltip for c in response.context["explorer"].columns]
-    assert tips[0] == "Tue, Jun 10, 2025: <$0.01"
+    assert tips == [
+        "Tue, Jun 10, 2025: $0.002",
+        "Wed, Jun 11, 2025: $1.2345",
+        "Thu, Jun 12, 2025: $0.00",
+    ]
     # The tables keep every digit.
     assert "$0.002000" in response.content.decode()
 

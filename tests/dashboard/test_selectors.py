@@ -16,7 +16,12 @@ from django.template.loader import render_to_string
 from billing.models import LedgerEntry, Price
 from billing.money import quantize_money
 from dashboard.charts import nice_axis
-from dashboard.formatting import format_chart_money, format_money_short, format_price
+from dashboard.formatting import (
+    format_chart_exact,
+    format_chart_money,
+    format_money_short,
+    format_price,
+)
 from dashboard.selectors.overview import dashboard_get
 from tests.accounts.factories import LicenseFactory, UserFactory
 from tests.ledger import LedgerFigures, buy, charge, realistic_usage, record, refund
@@ -36,8 +41,14 @@ def assert_matches_ledger(license, now: datetime) -> None:
     assert dash.total_spent == expected.total_spent
     assert dash.credits_used == expected.total_spent
     assert dash.total_refunded == expected.total_refunded
+    # The bridge (billing.ledger.kinds): Total Purchased is gross, card refunds beside it.
     assert dash.balance == (
-        dash.total_purchased - dash.total_spent + dash.total_refunded + expected.total_credited
+        dash.total_purchased
+        - expected.total_purchase_refunded
+        + expected.total_credited
+        + dash.total_refunded
+        - dash.total_spent
+        - expected.total_expired
     )
     assert dash.api_calls == expected.api_calls
     assert dash.tokens == expected.tokens
@@ -286,14 +297,14 @@ def test_bar_heights_are_proportional_and_tooltips_read_like_the_guide():
     may = dash.monthly.bars[-2]
     assert dash.monthly.scale >= may.amount
     assert may.height == (may.amount * 100 / dash.monthly.scale).quantize(Decimal("0.01"))
-    # As rendered: tooltips, labels under the bars and the axis, all in cents.
+    # As rendered: labels under the bars and the axis in cents, tooltips exact (issue 28).
     daily = render_to_string("dashboard/partials/daily_chart.html", {"dashboard": dash})
     monthly = render_to_string("dashboard/partials/monthly_chart.html", {"dashboard": dash})
     assert '<span class="bar__tip">Jun 30: $1.23</span>' in daily
     assert '<span class="bar__amount"><span>$0.41</span></span>' in daily
-    assert '<span class="bar__tip">Jun 28: &lt;$0.01</span>' in daily
+    assert '<span class="bar__tip">Jun 28: $0.0007</span>' in daily
     assert '<span class="bar__amount"><span>&lt;$0.01</span></span>' in daily
-    assert '<span class="bar__tip">Jun 2025: $1.64</span>' in monthly
+    assert '<span class="bar__tip">Jun 2025: $1.6407</span>' in monthly
     assert '<span class="bar__tip">May 2025: $5.00</span>' in monthly
     axis = re.findall(r'dominant-baseline="middle">([^<]*)</text>', monthly)
     assert axis == ["$0.00", "$1.00", "$2.00", "$3.00", "$4.00", "$5.00"]
@@ -311,6 +322,15 @@ def test_the_monthly_axis_covers_the_peak_in_a_few_round_steps(peak):
     assert step * steps >= peak
     assert step * (steps - 1) < peak  # no empty step on top
     assert step.normalize().as_tuple().digits in {(1,), (2,), (2, 5), (5,)}
+
+
+def test_chart_tooltips_give_the_exact_amount_without_trailing_zeros():
+    assert format_chart_exact(Decimal("0.004213")) == "$0.004213"
+    assert format_chart_exact(Decimal("1.230000")) == "$1.23"
+    assert format_chart_exact(Decimal("1.2345")) == "$1.2345"
+    assert format_chart_exact(Decimal("0")) == "$0.00"
+    assert format_chart_exact(Decimal("1234.567891")) == "$1,234.567891"
+    assert format_chart_exact(Decimal("0.1")) == "$0.10"
 
 
 def test_chart_labels_are_cents_and_less_than_a_cent_says_so():

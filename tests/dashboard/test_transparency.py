@@ -241,6 +241,46 @@ def test_bob_flags_billing_refunds_half_bob_sees_the_answer_and_gets_an_email(
     assert reconciliation_month(month=refund.occurred_at.date().replace(day=1)).ok
 
 
+def test_refunding_a_flagged_charge_from_its_ledger_page_answers_the_flag(
+    member_a, license_a, billing_client, celery_eager, django_capture_on_commit_callbacks
+):
+    """Issue 28: billing refunded a flagged charge through the ledger entry's own Refund
+    page (not the flag queue's link) and the customer's flag stayed "open, with the
+    billing team". The page now says the refund answers the flag, and it does: resolved
+    with the refund, the reason as the answer, the customer emailed."""
+    calls(license_a, 2)
+    charge = LedgerEntry.objects.get(external_id="r1:ai_data")
+    tx_url = page_url(license_a, f"{charge.pk}/")
+    bob = Client()
+    bob.force_login(member_a)
+    bob.post(tx_url, {"message": "I never sent this request."})
+    flag = ChargeFlag.objects.get()
+    assert "open, with the billing team" in bob.get(tx_url).content.decode()
+
+    refund_url = f"/admin/billing/ledgerentry/{charge.pk}/refund/"  # no ?flag=
+    form = billing_client.get(refund_url).content.decode()
+    assert f"flagged by the customer (flag #{flag.pk})" in form
+    assert "I never sent this request." in form
+    key = search(r'name="idempotency_key" value="([^"]+)"', form).group(1)
+    reason = "Our retry sent it twice: refunded in full."
+    with django_capture_on_commit_callbacks(execute=True):
+        response = billing_client.post(
+            refund_url,
+            {"amount": str(-charge.amount), "reason": reason, "idempotency_key": key},
+            follow=True,
+        )
+    flag.refresh_from_db()
+    refund = LedgerEntry.objects.get(refund_of=charge)
+    assert flag.status == "resolved" and flag.refund == refund and flag.answer == reason
+    assert flag.resolved_by == billing_client.user
+    shown = [str(m) for m in response.context["messages"]]
+    assert any(f"answers flag #{flag.pk}" in m for m in shown), shown
+    assert [m.to for m in mail.outbox] == [[member_a.email]] and reason in mail.outbox[0].body
+    page = bob.get(tx_url).content.decode()
+    assert "open, with the billing team" not in page
+    assert "resolved" in page and reason in page
+
+
 def test_a_written_answer_resolves_a_flag_without_money(
     member_a, license_a, billing_client, celery_eager, django_capture_on_commit_callbacks
 ):

@@ -92,7 +92,9 @@ def test_a_billing_refund_goes_through_stripe_then_the_ledger_once(
     assert len(card_refunds(license_a)) == 1
     balance = balance_get(license_a)
     assert balance.balance == Decimal("20.000000")
-    assert balance.total_purchased == Decimal("20.000000") and balance.total_refunded == 0
+    # Total Purchased is gross; the refund to the card is beside it (issue 26).
+    assert balance.total_purchased == Decimal("25.000000") and balance.total_refunded == 0
+    assert balance.total_purchase_refunded == Decimal("5.000000")
     assert_ledger_consistent(license_a)
     assert "reconcile with the ledger" in reconciles(f"{datetime.now(UTC):%Y-%m}")
 

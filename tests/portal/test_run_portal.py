@@ -106,6 +106,9 @@ def test_run_portal_serves_and_ctrl_c_stops_every_process():
         assert httpx.get(f"http://127.0.0.1:{sim_port}/healthz", timeout=5).status_code == 200
         # gunicorn's control socket is in the checkout, per port, not in the home directory.
         assert (ROOT / "var" / f"run-{port}" / "gunicorn.ctl").exists()
+        # The requests are in the access log under var/, not on the terminal (issue 28).
+        access = (ROOT / "var" / f"run-{port}" / "web-access.log").read_text()
+        assert '"GET /accounts/login/ HTTP/1.1" 200' in access
         # Webhook deliveries have a worker of their own (api/tasks.py).
         assert any("-Q webhooks" in cmdline(pid) for pid in children)
 
@@ -133,6 +136,15 @@ def test_run_portal_serves_and_ctrl_c_stops_every_process():
         output = stop(runner, port)
     assert "the upstream simulator exited with status -9; restarting it" in output
     assert "stopped." in output
+    # A readable terminal (issue 28): one line per process started, naming its log under
+    # var/; no access log, no Celery banner, no log lines of the processes.
+    started = [line.split() for line in output.splitlines() if "(log: var/run-" in line]
+    assert [words[0] for words in started] == [
+        "simulator", "localstripe", "web", "worker", "webhooks", "beat",
+    ]  # fmt: skip
+    assert all(words[-1] == f"var/run-{port}/{words[0]}.log)" for words in started), started
+    for noise in ("GET /", "celery@", "Booting worker", "SecurityWarning", " INFO "):
+        assert noise not in output, noise
     assert f"Upstream:              http://127.0.0.1:{sim_port} (the simulator)" in output
 
     # A newcomer can log in to the admin: the staff logins' TOTP secret is in the banner.

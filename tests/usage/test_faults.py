@@ -13,7 +13,6 @@ import subprocess
 import time
 from datetime import timedelta
 
-import psycopg
 import pytest
 from django.core.management import CommandError, call_command
 from django.urls import reverse
@@ -27,6 +26,7 @@ from tests.services import (
     migrated_private_postgres,
     private_child,
     redis_at,
+    wait_until_blocked_by,
 )
 from usage.models import SyncState
 from usage.services.sync import usage_sync_license
@@ -127,26 +127,6 @@ def private_sync_state(cluster: PrivatePostgres, key: str) -> tuple[str, set[str
     return (row[0] if row else ""), {external_id.rsplit(":", 1)[0] for (external_id,) in ids}
 
 
-def wait_until_blocked(conn: psycopg.Connection, query_like: str, timeout: float = 30) -> None:
-    """Wait until a backend running `query_like` waits on a lock, inside a transaction that
-    has already written (it has a transaction id): the crash then lands mid-transaction."""
-
-    def blocked() -> int:
-        row = conn.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-            " AND backend_xid IS NOT NULL AND query ILIKE %s",
-            [query_like],
-        ).fetchone()
-        assert row is not None  # count(*) answers one row
-        return row[0]
-
-    wait_for(
-        blocked,
-        timeout=timeout,
-        message="the child to block on the row lock",
-    )
-
-
 @pytest.mark.django_db
 def test_postgres_restarted_mid_sync_leaves_no_half_page_and_the_rerun_completes_it_once(
     private_postgres, start_simulator
@@ -178,9 +158,8 @@ def test_postgres_restarted_mid_sync_leaves_no_half_page_and_the_rerun_completes
             " WHERE l.key = %s FOR UPDATE OF s",
             [key],
         )
-        watcher = private_postgres.connect(autocommit=True)
-        wait_until_blocked(watcher, '%UPDATE "usage_syncstate"%')
-        watcher.close()
+        with private_postgres.connect(autocommit=True) as watcher:
+            wait_until_blocked_by(watcher, holder, message="the sync to wait on its cursor")
         private_postgres.restart()
         holder.close()
     finally:

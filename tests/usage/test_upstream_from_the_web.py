@@ -62,7 +62,7 @@ def test_once_known_down_the_web_answers_at_once_without_asking(
     for _ in range(10):  # what filled every thread before: now each answers at once
         response, seconds = ping(client_a, license_b)
         took.append(seconds)
-        assert "Upstream is not answering (several requests in a row failed)" in (
+        assert "The API is not answering (several requests in a row failed)" in (
             response.content.decode()
         )
     assert hanging_upstream.accepted == asked  # not one more connection
@@ -105,8 +105,7 @@ def test_one_upstream_call_in_flight_per_license(
     try:
         response, took = ping(client_a, license_a)
         assert shown(response) == [
-            "A request of this license to the upstream is already running — "
-            "send another once it has answered."
+            "A test of this license is already running — send another once it has answered."
         ]
         assert took < 1.0 and hanging_upstream.accepted == 0
         refresh = client_a.post(

@@ -11,6 +11,7 @@ from django.urls import reverse
 
 from billing.ledger.selectors import balance_get
 from portal.celery import app as celery_app
+from portal.leases import lease_acquire, lease_release
 from tests.accounts.factories import LicenseFactory, MembershipFactory, UserFactory
 from tests.ledger import assert_ledger_matches_upstream
 from tests.processes import NOW, profile_for
@@ -201,7 +202,7 @@ def test_api_ping_with_the_upstream_down_is_a_clear_error(start_simulator, licen
     server = start_simulator(profiles=[profile_for(license_a, days=1)])
     server.stop()
     html = client_a.post(api_page_url(license_a)).content.decode()
-    assert "Upstream refused the connection." in html
+    assert "The API refused the connection." in html
     assert "The API did not answer" in html
 
 
@@ -211,5 +212,57 @@ def test_api_ping_for_a_license_the_upstream_does_not_know_says_so(
     start_simulator(profiles=[profile_for(license_b, days=1)])
     html = client_a.post(api_page_url(license_a)).content.decode()
     # Issue 15: the error names the license by its masked key, never the full one.
-    assert f"Upstream answered 404: unknown license {license_a.masked_key}." in html
+    assert f"The API answered 404: unknown license {license_a.masked_key}." in html
     assert license_a.key not in html
+
+
+def visible_text(html: str) -> str:
+    """What a person reads on a page: its text, without tags, comments or scripts."""
+    from html.parser import HTMLParser
+
+    class Text(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.parts: list[str] = []
+            self.skip = 0
+
+        def handle_starttag(self, tag: str, attrs: list) -> None:
+            self.skip += tag in ("script", "style")
+
+        def handle_endtag(self, tag: str) -> None:
+            self.skip -= tag in ("script", "style")
+
+        def handle_data(self, data: str) -> None:
+            if not self.skip:
+                self.parts.append(data)
+
+    parser = Text()
+    parser.feed(html)
+    return " ".join(" ".join(parser.parts).split())
+
+
+def test_the_test_api_page_speaks_the_customers_words(start_simulator, license_a, client_a):
+    """Issue 28: the Test API page said "Check the upstream", "a metering service" and
+    "Upstream refused the connection": the provider's words. The customer reads about the
+    API they call, whatever happens: the page, a check that works, one that fails, and
+    one asked while another is running."""
+    jargon = re.compile(r"upstream|metering", re.IGNORECASE)
+    page = visible_text(client_a.get(api_page_url(license_a)).content.decode())
+    assert "Check your license key with the API" in page
+    assert not jargon.search(page), jargon.findall(page)
+    server = start_simulator(profiles=[profile_for(license_a, days=1)])
+    works = visible_text(client_a.post(api_page_url(license_a)).content.decode())
+    assert "the API answered 200" in works and not jargon.search(works)
+    server.stop()
+    down = visible_text(client_a.post(api_page_url(license_a)).content.decode())
+    assert "The API refused the connection." in down and not jargon.search(down), down
+    holder = lease_acquire(key=f"upstream_web:{license_a.pk}", seconds=60)  # a test running
+    assert holder is not None
+    try:
+        busy = client_a.post(api_page_url(license_a), follow=True)
+    finally:
+        lease_release(key=f"upstream_web:{license_a.pk}", holder=holder)
+    said = [str(m) for m in busy.context["messages"]]
+    assert said == [
+        "A test of this license is already running — send another once it has answered."
+    ]

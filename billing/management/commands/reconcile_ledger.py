@@ -1,7 +1,9 @@
 """`manage.py reconcile_ledger --month 2025-06 [--license KEY] [--csv PATH]`
 
-Prints, per license, the month's opening balance, purchases, credits, usage, refunds and
-closing balance, and every stored figure that differs from the ledger. Exit status: 0 when
+Prints, per license, the month's balance bridge (opening + purchases − purchase refunds +
+credits + usage refunds − usage − expired = closing), its credit by kind (paid sold,
+promotional granted, consumed, expired, outstanding at the month's end), and every stored
+figure that differs from the ledger, the credit grants included. Exit status: 0 when
 everything reconciles, 1 when anything differs, 2 for a bad argument — so a scheduler or
 CI can alert on it."""
 
@@ -9,6 +11,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import License
 from billing.closing.services import month_refuse_future
+from billing.ledger.kinds import MOVEMENTS
 from billing.reconciliation.report import (
     month_parse,
     reconciliation_csv_write,
@@ -45,15 +48,27 @@ class Command(BaseCommand):
                 )
         report = reconciliation_month(month=first_day, license=license)
 
+        terms = [m.term for m in MOVEMENTS]
         self.stdout.write(
-            f"{'license':<24} {'opening':>16} {'purchases':>16} {'credits':>16} {'usage':>16} "
-            f"{'refunds':>16} {'closing':>16}  status"
+            f"{'license':<24} {'opening':>16} "
+            + " ".join(f"{('- ' if m.sign < 0 else '+ ') + m.term:>16}" for m in MOVEMENTS)
+            + f" {'closing':>16}  status"
         )
         for row in report.rows:
             self.stdout.write(
-                f"{row.key:<24} {row.opening:>16} {row.purchases:>16} {row.credits:>16} {row.usage:>16} "
-                f"{row.refunds:>16} {row.closing:>16}  {'ok' if row.ok else 'DIFFERS'}"
+                f"{row.key:<24} {row.opening:>16} "
+                + " ".join(f"{getattr(row, term):>16}" for term in terms)
+                + f" {row.closing:>16}  {'ok' if row.ok else 'DIFFERS'}"
             )
+            if row.grants is not None:
+                g = row.grants
+                self.stdout.write(
+                    f"    credit: paid sold {g.paid_sold}, consumed {g.paid_consumed}, "
+                    f"refunded {g.paid_refunded}, expired {g.paid_expired}, outstanding "
+                    f"{g.paid_outstanding}; promotional granted {g.promotional_granted}, "
+                    f"consumed {g.promotional_consumed}, expired {g.promotional_expired}, "
+                    f"outstanding {g.promotional_outstanding}"
+                )
             for difference in row.differences:
                 self.stdout.write(f"    {difference}")
         if csv_path:

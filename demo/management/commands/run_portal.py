@@ -5,7 +5,11 @@ dying) stops them all — except the simulator, which is restarted when it exits
 keeps serving; after SIMULATOR_RESTARTS exits in a few minutes it stays down, and says so).
 The ports come from settings (PORT, and what settings derive from it), and what the
 processes keep on disk stays in the checkout (var/run-PORT/), so a second copy on the
-same machine needs only another PORT (plus its own database and Redis db)."""
+same machine needs only another PORT (plus its own database and Redis db).
+
+The terminal stays readable: one line per process started, naming its log file; each
+process writes to its own log under var/run-PORT/ (web's access log to web-access.log), and
+one that exits shows the end of its log here."""
 
 import importlib.util
 import json
@@ -16,7 +20,10 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections import deque
+from collections.abc import Callable
 from pathlib import Path
+from typing import IO
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
@@ -54,6 +61,19 @@ class Command(BaseCommand):
             env.update(self.localstripe_env())
         commands = self.commands(bin_dir, state_dir, host, port, workers)
         children: list[tuple[str, subprocess.Popen]] = []
+        logs: dict[str, IO[bytes]] = {}
+
+        def start(name: str, argv: list[str], what: str) -> subprocess.Popen:
+            """Start one process, its output to var/run-PORT/<name>.log; one line here."""
+            if name not in logs:
+                logs[name] = (state_dir / f"{name}.log").open("ab")
+            proc = subprocess.Popen(  # noqa: S603
+                argv, env=env, start_new_session=True, stdout=logs[name], stderr=subprocess.STDOUT
+            )
+            if what:  # a restart says so itself
+                log = self.shown_path(state_dir / f"{name}.log")
+                self.stdout.write(f"  {name:<12}{what}  (log: {log})")
+            return proc
 
         def stop_all(*_):
             for _name, proc in children:
@@ -66,6 +86,8 @@ class Command(BaseCommand):
                 except subprocess.TimeoutExpired:
                     os.killpg(proc.pid, signal.SIGKILL)
                     proc.wait()
+            for log in logs.values():
+                log.close()
 
         def interrupt(signum, frame):
             raise KeyboardInterrupt
@@ -76,36 +98,44 @@ class Command(BaseCommand):
             signal.signal(signum, interrupt)
         try:
             if simulator:
-                children.append(
-                    ("simulator", subprocess.Popen(simulator, env=env, start_new_session=True))  # noqa: S603
-                )
+                simulator_what = f"upstream simulator on {settings.UPSTREAM_URL}"
+                children.append(("simulator", start("simulator", simulator, simulator_what)))
                 problem = self.wait_for_simulator(children[-1][1])
                 if problem:
                     self.stderr.write(f"{problem}; stopping.")
+                    self.log_tail(state_dir / "simulator.log")
                     stop_all()
                     sys.exit(1)
             if stripe_fake:
-                children.append(
-                    ("localstripe", subprocess.Popen(stripe_fake, env=env, start_new_session=True))  # noqa: S603
-                )
+                what = f"localstripe (a fake Stripe) on {self.localstripe_url()}"
+                children.append(("localstripe", start("localstripe", stripe_fake, what)))
                 problem = self.localstripe_ready(children[-1][1], port)
                 if problem:
                     self.stderr.write(f"{problem}; stopping.")
+                    self.log_tail(state_dir / "localstripe.log")
                     stop_all()
                     sys.exit(1)
             if seed_demo:
                 self.stdout.write(
-                    "loading the demo data (the first sync of a long history takes a moment)…"
+                    "loading the demo data (the first sync of a long history takes a moment; "
+                    f"its log: {self.shown_path(state_dir / 'seed.log')})…"
                 )
-                seeded = subprocess.run([python, manage, "seed_demo"], env=env, check=False)  # noqa: S603
+                # What it loaded on the terminal, its log lines in the file.
+                with (state_dir / "seed.log").open("ab") as seed_log:
+                    seeded = subprocess.run(  # noqa: S603
+                        [python, manage, "seed_demo"], env=env, check=False, stderr=seed_log
+                    )
                 if seeded.returncode != 0:
                     self.stderr.write("seed_demo failed; stopping.")
+                    self.log_tail(state_dir / "seed.log")
                     stop_all()
                     sys.exit(seeded.returncode)
             for name, argv in commands:
-                children.append(
-                    (name, subprocess.Popen(argv, env=env, start_new_session=True))  # noqa: S603
-                )
+                children.append((name, start(name, argv, self.DESCRIPTIONS[name].format(
+                    host="127.0.0.1" if host in {"0.0.0.0", "::"} else host,  # noqa: S104
+                    port=port,
+                    workers=workers,
+                ))))  # fmt: skip
             self.banner(host, port, stripe=bool(stripe_fake))
             restarts: list[float] = []
             while True:
@@ -115,7 +145,9 @@ class Command(BaseCommand):
                     if name == "simulator" and simulator:
                         # The portal goes on without its upstream (syncs fail and retry, the
                         # dashboard says the data is stale): restart the simulator.
-                        replacement = self.simulator_restart(simulator, env, proc, restarts)
+                        replacement = self.simulator_restart(
+                            simulator, proc, restarts, lambda argv: start("simulator", argv, "")
+                        )
                         children[index] = (name, replacement or proc)
                         if replacement is None:
                             simulator = None  # given up: keep serving without it
@@ -123,6 +155,7 @@ class Command(BaseCommand):
                     if name == "simulator":
                         continue
                     self.stderr.write(f"{name} exited with status {proc.returncode}; stopping.")
+                    self.log_tail(state_dir / f"{name}.log")
                     return_code = proc.returncode or 1
                     stop_all()
                     sys.exit(return_code)
@@ -153,7 +186,7 @@ class Command(BaseCommand):
                     "--worker-class", "gthread",
                     "--threads", "4",
                     "--timeout", "60",
-                    "--access-logfile", "-",
+                    "--access-logfile", str(state_dir / "web-access.log"),
                     *control_socket,
                 ],
             ),
@@ -173,6 +206,34 @@ class Command(BaseCommand):
         ]  # fmt: skip
         return commands
 
+    # The line `make run` prints for each process it starts.
+    DESCRIPTIONS = {
+        "web": "http://{host}:{port}/ (gunicorn, {workers} workers; requests in web-access.log)",
+        "worker": "Celery worker (syncs, emails, payments, auto top-up)",
+        "webhooks": "Celery worker for webhook deliveries",
+        "beat": "Celery beat (a sync of every license each 5 minutes)",
+    }
+
+    LOG_TAIL_LINES = 15
+
+    def shown_path(self, path: Path) -> str:
+        """A path as the terminal shows it: from the checkout when inside it."""
+        try:
+            return str(path.relative_to(Path(settings.BASE_DIR)))
+        except ValueError:
+            return str(path)
+
+    def log_tail(self, path: Path) -> None:
+        """The last lines of a process's log, on the terminal: why it stopped."""
+        try:
+            with path.open(errors="replace") as log:
+                lines = deque(log, maxlen=self.LOG_TAIL_LINES)
+        except OSError:
+            return
+        self.stderr.write(f"the end of {self.shown_path(path)}:")
+        for line in lines:
+            self.stderr.write(f"  | {line.rstrip()}")
+
     def simulator_command(self, python: str, manage: str) -> list[str] | None:
         """The upstream simulator, unless an upstream is configured (UPSTREAM_URL)."""
         if settings.UPSTREAM_URL_GIVEN:
@@ -185,7 +246,11 @@ class Command(BaseCommand):
     SIMULATOR_RESTART_WINDOW = 300.0
 
     def simulator_restart(
-        self, argv: list[str], env: dict[str, str], exited: subprocess.Popen, restarts: list[float]
+        self,
+        argv: list[str],
+        exited: subprocess.Popen,
+        restarts: list[float],
+        start: Callable[[list[str]], subprocess.Popen],
     ) -> subprocess.Popen | None:
         """Start the simulator again after it exited (the portal keeps serving meanwhile);
         None, said on the console, once it has exited too often to keep trying."""
@@ -204,7 +269,7 @@ class Command(BaseCommand):
             f"the upstream simulator exited with status {exited.returncode}; restarting it "
             "(the portal keeps serving)."
         )
-        return subprocess.Popen(argv, env=env, start_new_session=True)  # noqa: S603
+        return start(argv)
 
     def wait_for_simulator(self, proc: subprocess.Popen, timeout: float = 120) -> str:
         """Wait until the simulator answers /healthz (it generates the demo history first);

@@ -12,7 +12,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
     dependencies = [
         ("accounts", "0005_session_with_its_login"),
-        ("billing", "0015_money_events"),
+        ("billing", "0017_credit_grants"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
