@@ -24,13 +24,8 @@ from billing.closing.services import (
     month_reopen,
     report_totals,
 )
-from billing.reconciliation.report import (
-    ReconciliationReport,
-    month_parse,
-    reconciliation_csv_write,
-    reconciliation_filename,
-    reconciliation_month,
-)
+from billing.reconciliation.export import reconciliation_csv_write, reconciliation_filename
+from billing.reconciliation.report import ReconciliationReport, month_parse, reconciliation_month
 from portal.exceptions import ApplicationError
 from portal.months import previous_month
 

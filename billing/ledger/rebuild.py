@@ -7,7 +7,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.models import License
-from billing.credits.grants import grant_rollups_redate, grants_rebuild
+from billing.credits.rebuild import grant_rollups_redate, grants_rebuild
 from billing.ledger.posting import lock_balance
 from billing.ledger.totals import TOTAL_NAMES, sums_select_sql
 from billing.models import LicenseBalance

@@ -7,45 +7,36 @@ statement's figures, and the credit grants (their remainders add up to the balan
 purchase and credit has its grant, each expiry is its grant's one entry, their rollups
 add up to them). A batch job over the ledger, not a page to poll."""
 
-import csv
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Protocol
 
 from django.db import connections
 from django.utils import timezone
 
 from accounts.models import License
 from billing.credits.selectors import GRANT_MONTH_FIGURES, GrantMonth, grant_months_of
-from billing.csvsafe import money_cell, safe_cell
 from billing.ledger.kinds import (
-    CREDIT,
-    EXPIRY,
     MOVEMENTS,
-    PURCHASE,
-    USAGE_REFUND,
     Bridge,
 )
-from billing.ledger.totals import TOTAL_NAMES, sums_select_sql
-from billing.models import GRANT_SUMS, ROLLUP_SUMS, LedgerEntry
+from billing.ledger.totals import TOTAL_NAMES
+from billing.models import GRANT_SUMS, LedgerEntry
 from billing.money import ZERO, quantize_money
+from billing.reconciliation.checks import (
+    ENDPOINT_ROLLUPS_NOT_READY,
+    GRANT_KINDS,
+    RECONCILE_ENDPOINT_ROLLUPS_SQL,
+    RECONCILE_GRANTS_SQL,
+    RECONCILE_REFUNDS_SQL,
+    RECONCILE_ROLLUPS_SQL,
+    RECONCILE_TOTALS_SQL,
+    ROLLUP_MEASURES,
+    Difference,
+)
 from billing.statements.figures import FIGURE_NAMES, month_figures_of
 from portal.db_router import read_alias
 from portal.months import next_month
-
-
-@dataclass(frozen=True)
-class Difference:
-    """A stored figure that is not what the ledger entries sum to."""
-
-    what: str
-    stored: Decimal | int | None
-    ledger: Decimal | int | None
-
-    def __str__(self) -> str:
-        return f"{self.what}: stored {self.stored}, ledger {self.ledger}"
 
 
 @dataclass
@@ -136,225 +127,10 @@ def month_parse(text: str) -> date:
     return parsed.date()
 
 
-# One row per license: the month's movements (between local midnights of the first of the
-# month and of the next, in the license's timezone), and lifetime sums to hold against the
-# stored LicenseBalance. One pass over the ledger.
-_RECONCILE_TOTALS_SQL = (
-    """
-WITH lic AS (
-    SELECT l.id, l.key, l.name, l.timezone,
-           (%(start)s::timestamp AT TIME ZONE l.timezone) AS start_at,
-           (%(end)s::timestamp AT TIME ZONE l.timezone) AS end_at
-    FROM accounts_license AS l
-    WHERE %(license_id)s::bigint IS NULL OR l.id = %(license_id)s::bigint
-),
-sums AS (
-    SELECT e.license_id,
-        coalesce(sum(e.amount) FILTER (WHERE e.occurred_at < lic.start_at), 0) AS opening,
-        """
-    + ",\n        ".join(
-        f"coalesce({'-' if m.sign < 0 else ''}sum(e.amount) FILTER (WHERE ({m.sql('e')})"
-        f" AND e.occurred_at >= lic.start_at AND e.occurred_at < lic.end_at), 0) AS {m.term}"
-        for m in MOVEMENTS
-    )
-    + """,
-        coalesce(sum(e.amount) FILTER (WHERE e.occurred_at < lic.end_at), 0) AS closing,
-        count(*) FILTER (WHERE e.occurred_at >= lic.start_at AND e.occurred_at < lic.end_at)
-            AS month_entries,
-        count(*) FILTER (WHERE e.occurred_at < lic.end_at) AS entries_to_month_end,
-        count(*) FILTER (WHERE """
-    + f"({PURCHASE.sql('e')}) OR ({CREDIT.sql('e')})"
-    + """) AS credit_entries,
-        count(*) FILTER (WHERE """
-    + EXPIRY.sql("e")
-    + """) AS expiry_entries,
-        """
-    + sums_select_sql("e")
-    + """
-    FROM lic JOIN billing_ledgerentry AS e ON e.license_id = lic.id
-    GROUP BY e.license_id
-)
-SELECT lic.id, lic.key, lic.name, lic.timezone,
-       s.opening, """
-    + ", ".join(f"s.{m.term}" for m in MOVEMENTS)
-    + """, s.closing, s.month_entries,
-       s.entries_to_month_end, s.credit_entries, s.expiry_entries,
-       """
-    + ", ".join(f"s.{name}" for name in TOTAL_NAMES)
-    + """,
-       b.license_id IS NOT NULL AS has_balance_row,
-       """
-    + ", ".join(f"b.{name}" for name in TOTAL_NAMES)
-    + """,
-       coalesce(b.endpoint_rollups_ready, true)
-FROM lic
-LEFT JOIN sums AS s ON s.license_id = lic.id
-LEFT JOIN billing_licensebalance AS b ON b.license_id = lic.id
-ORDER BY lic.name, lic.id"""
-)
-
-_ROLLUP_MEASURES = ROLLUP_SUMS
-
-
-def _rollup_check_sql(*, table: str, key: str, entries: str = "", licenses: str = "") -> str:
-    """A month's rollups of `table` against the entries of the same local days, grouped by
-    (day, `key`, service), both ways round: a rollup that is off, a day with entries but
-    no rollup, a rollup with no entries. `entries` and `licenses` narrow what is compared."""
-    measures = " OR ".join(
-        f"coalesce(rol.{m}, 0) <> coalesce(ent.{m}, 0)" for m in _ROLLUP_MEASURES
-    )
-    pairs = ", ".join(f"rol.{m}, ent.{m}" for m in _ROLLUP_MEASURES)
-    return f"""
-WITH lic AS (
-    SELECT l.id, l.timezone,
-           (%(start)s::timestamp AT TIME ZONE l.timezone) AS start_at,
-           (%(end)s::timestamp AT TIME ZONE l.timezone) AS end_at
-    FROM accounts_license AS l
-    LEFT JOIN billing_licensebalance AS b ON b.license_id = l.id
-    WHERE (%(license_id)s::bigint IS NULL OR l.id = %(license_id)s::bigint) {licenses}
-),
-ent AS (
-    SELECT e.license_id, (e.occurred_at AT TIME ZONE lic.timezone)::date AS day, e.{key},
-           e.service, sum(e.amount) AS amount, sum(e.tokens) AS tokens,
-           sum(e.images) AS images, sum(e.api_calls) AS api_calls, count(*) AS entries
-    FROM lic JOIN billing_ledgerentry AS e ON e.license_id = lic.id
-        AND e.occurred_at >= lic.start_at AND e.occurred_at < lic.end_at {entries}
-    GROUP BY 1, 2, 3, 4
-),
-rol AS (
-    SELECT r.license_id, r.day, r.{key}, r.service, r.amount, r.tokens, r.images,
-           r.api_calls, r.entries
-    FROM lic JOIN {table} AS r ON r.license_id = lic.id
-    WHERE r.day >= %(start)s::date AND r.day < %(end)s::date
-)
-SELECT license_id, day, {key}, service, {pairs}
-FROM ent FULL OUTER JOIN rol USING (license_id, day, {key}, service)
-WHERE {measures}
-ORDER BY license_id, day, {key}, service
-"""
-
-
-# The month's daily rollups (by kind and service), and its usage rollups by endpoint for
-# the licenses whose endpoint rollups cover their history (the others get one difference).
-_RECONCILE_ROLLUPS_SQL = _rollup_check_sql(table="billing_dailyrollup", key="kind")
-_RECONCILE_ENDPOINT_ROLLUPS_SQL = _rollup_check_sql(
-    table="billing_endpointdailyrollup",
-    key="endpoint",
-    entries="AND e.kind = 'usage'",
-    licenses="AND coalesce(b.endpoint_rollups_ready, true)",
-)
-
-ENDPOINT_ROLLUPS_NOT_READY = "usage rollups by endpoint not built yet (manage.py rebuild_rollups)"
-
-# Refunds that break invariant 4 (more than the charge or purchase they refund, or of
-# something else than a usage charge or a purchase of the same license). The database
-# refuses both on insert; the report still looks, whatever the date. A refund of a usage
-# charge is +, of a purchase − (money back to the card): the ceiling compares sizes.
-_RECONCILE_REFUNDS_SQL = """
-SELECT r.license_id, r.refund_of_id, c.kind, c.license_id, abs(c.amount), abs(sum(r.amount))
-FROM billing_ledgerentry AS r
-JOIN billing_ledgerentry AS c ON c.id = r.refund_of_id
-WHERE r.refund_of_id IS NOT NULL
-  AND (%(license_id)s::bigint IS NULL OR r.license_id = %(license_id)s::bigint)
-GROUP BY r.license_id, r.refund_of_id, c.kind, c.license_id, c.amount
-HAVING abs(sum(r.amount)) > abs(c.amount) OR c.kind NOT IN ('usage', 'purchase')
-    OR c.license_id <> r.license_id
-    OR (c.kind = 'usage' AND bool_or(r.amount <= 0))
-    OR (c.kind = 'purchase' AND bool_or(r.amount >= 0))
-"""
-
-
-# The credit grants against the ledger and their own rollups, per license (invariant 13):
-# what is left of them (to hold against the ledger's balance), how many stand for a
-# purchase or credit, how many do not match the entry they stand for, the expiries and
-# whether each is its grant's, each kind's sums, and the month's grant rollups.
-_GRANT_KINDS = ("paid", "promotional")
-_GRANT_AMOUNT = {"granted": "amount"}  # a grant's column for each rollup sum
-_RECONCILE_GRANTS_SQL = (
-    """
-WITH lic AS (
-    SELECT l.id,
-           (%(start)s::timestamp AT TIME ZONE l.timezone) AS start_at,
-           (%(end)s::timestamp AT TIME ZONE l.timezone) AS end_at
-    FROM accounts_license AS l
-    WHERE %(license_id)s::bigint IS NULL OR l.id = %(license_id)s::bigint
-),
-g AS (
-    SELECT g.license_id,
-        sum(g.remaining) AS remaining,
-        count(*) FILTER (WHERE """
-    + f"({PURCHASE.sql('e')}) OR ({CREDIT.sql('e')})"
-    + """) AS from_credits,
-        count(*) FILTER (WHERE e.license_id <> g.license_id OR NOT ("""
-    + f"(({PURCHASE.sql('e')}) AND g.kind = 'paid' AND g.amount = e.amount)"
-    + f" OR (({CREDIT.sql('e')}) AND g.kind = 'promotional' AND g.amount = e.amount)"
-    + f" OR (({USAGE_REFUND.sql('e')}) AND g.kind = 'promotional' AND g.amount <= e.amount)"
-    + """)) AS wrong,
-        count(g.expiry_entry_id) AS expiries,
-        count(*) FILTER (WHERE g.expiry_entry_id IS NOT NULL AND NOT (
-            x.license_id = g.license_id AND """
-    + EXPIRY.sql("x")
-    + """ AND x.amount = -g.expired
-            AND x.external_id = 'expiry:' || g.id)) AS wrong_expiries,
-        coalesce(sum(g.amount) FILTER (WHERE """
-    + USAGE_REFUND.sql("e")
-    + """
-            AND e.occurred_at >= lic.start_at AND e.occurred_at < lic.end_at), 0)
-            AS refund_grants_in_month,
-        """
-    + ",\n        ".join(
-        f"coalesce(sum(g.{_GRANT_AMOUNT.get(name, name)}) FILTER (WHERE g.kind = '{kind}'), 0)"
-        f" AS {kind}_{name}"
-        for kind in _GRANT_KINDS
-        for name in GRANT_SUMS
-    )
-    + """
-    FROM lic JOIN billing_creditgrant AS g ON g.license_id = lic.id
-    JOIN billing_ledgerentry AS e ON e.id = g.entry_id
-    LEFT JOIN billing_ledgerentry AS x ON x.id = g.expiry_entry_id
-    GROUP BY g.license_id
-),
-r AS (
-    SELECT r.license_id,
-        """
-    + ",\n        ".join(
-        f"coalesce(sum(r.{name}) FILTER (WHERE r.kind = '{kind}'), 0) AS {kind}_{name}"
-        for kind in _GRANT_KINDS
-        for name in GRANT_SUMS
-    )
-    + """,
-        coalesce(sum(r.granted) FILTER (WHERE r.kind = 'paid'
-            AND r.day >= %(start)s::date AND r.day < %(end)s::date), 0) AS month_paid,
-        coalesce(sum(r.granted) FILTER (WHERE r.kind = 'promotional'
-            AND r.day >= %(start)s::date AND r.day < %(end)s::date), 0) AS month_promotional,
-        coalesce(sum(r.expired) FILTER (
-            WHERE r.day >= %(start)s::date AND r.day < %(end)s::date), 0) AS month_expired
-    FROM lic JOIN billing_grantdailyrollup AS r ON r.license_id = lic.id
-    GROUP BY r.license_id
-)
-SELECT lic.id, coalesce(g.remaining, 0), coalesce(g.from_credits, 0), coalesce(g.wrong, 0),
-       coalesce(g.expiries, 0), coalesce(g.wrong_expiries, 0),
-       coalesce(g.refund_grants_in_month, 0),
-       coalesce(r.month_paid, 0), coalesce(r.month_promotional, 0), coalesce(r.month_expired, 0),
-       """
-    + ", ".join(
-        f"coalesce(g.{kind}_{name}, 0), coalesce(r.{kind}_{name}, 0)"
-        for kind in _GRANT_KINDS
-        for name in GRANT_SUMS
-    )
-    + """
-FROM lic
-LEFT JOIN g ON g.license_id = lic.id
-LEFT JOIN r ON r.license_id = lic.id
-WHERE g.license_id IS NOT NULL OR r.license_id IS NOT NULL
-"""
-)
-
-
-def _grant_differences(
+def grant_differences(
     rec: tuple, row: "ReconciliationRow", credit_entries: int, expiry_entries: int, ledger: dict
 ) -> list[Difference]:
-    """What the grants' row of _RECONCILE_GRANTS_SQL says differs from the ledger."""
+    """What the grants' row of RECONCILE_GRANTS_SQL says differs from the ledger."""
     (
         _,
         remaining,
@@ -383,7 +159,7 @@ def _grant_differences(
         found.append(Difference("expiries (one entry per expired grant)", expiries, expiry_entries))
     pairs = rec[10:]
     expired = ZERO
-    for i, (kind, name) in enumerate((k, n) for k in _GRANT_KINDS for n in GRANT_SUMS):
+    for i, (kind, name) in enumerate((k, n) for k in GRANT_KINDS for n in GRANT_SUMS):
         grants_sum, rollups_sum = pairs[2 * i], pairs[2 * i + 1]
         if name == "expired":
             expired += grants_sum
@@ -422,7 +198,7 @@ def reconciliation_month(*, month: date, license: License | None = None) -> Reco
     lifetime: dict[int, dict[str, Decimal | int]] = {}
     # A customer's statement reads from the replica when its view allows (portal.db_router).
     with connections[read_alias(LedgerEntry)].cursor() as cursor:
-        cursor.execute(_RECONCILE_TOTALS_SQL, params)
+        cursor.execute(RECONCILE_TOTALS_SQL, params)
         n_terms = len(MOVEMENTS)
         n = len(TOTAL_NAMES)
         for rec in cursor.fetchall():
@@ -463,14 +239,14 @@ def reconciliation_month(*, month: date, license: License | None = None) -> Reco
             rows[license_id] = row
 
         for sql, label in (
-            (_RECONCILE_ROLLUPS_SQL, _rollup_label),
-            (_RECONCILE_ENDPOINT_ROLLUPS_SQL, _endpoint_rollup_label),
+            (RECONCILE_ROLLUPS_SQL, _rollup_label),
+            (RECONCILE_ENDPOINT_ROLLUPS_SQL, _endpoint_rollup_label),
         ):
             cursor.execute(sql, params)
             for rec in cursor.fetchall():
                 license_id, day, key, service = rec[:4]
                 pairs = rec[4:]
-                for i, measure in enumerate(_ROLLUP_MEASURES):
+                for i, measure in enumerate(ROLLUP_MEASURES):
                     stored_value, ledger_value = pairs[2 * i], pairs[2 * i + 1]
                     if (stored_value or 0) != (ledger_value or 0):
                         rows[license_id].differences.append(
@@ -479,7 +255,7 @@ def reconciliation_month(*, month: date, license: License | None = None) -> Reco
                             )
                         )
 
-        cursor.execute(_RECONCILE_REFUNDS_SQL, params)
+        cursor.execute(RECONCILE_REFUNDS_SQL, params)
         for (
             license_id,
             charge_id,
@@ -495,14 +271,14 @@ def reconciliation_month(*, month: date, license: License | None = None) -> Reco
                 what = f"refunds of entry #{charge_id} exceed the charge"
             rows[license_id].differences.append(Difference(what, refunded, charged))
 
-        cursor.execute(_RECONCILE_GRANTS_SQL, params)
+        cursor.execute(RECONCILE_GRANTS_SQL, params)
         with_grants = set()
         for rec in cursor.fetchall():
             license_id = rec[0]
             with_grants.add(license_id)
             credit_entries, expiry_entries = counts.get(license_id, (0, 0))
             rows[license_id].differences.extend(
-                _grant_differences(
+                grant_differences(
                     rec,
                     rows[license_id],
                     credit_entries,
@@ -551,71 +327,3 @@ def license_month_get(*, license: License, month: date) -> ReconciliationRow:
     return ReconciliationRow(
         license_id=license.pk, key=license.key, name=license.name, timezone=license.timezone
     )
-
-
-RECONCILIATION_HEADER = (
-    "month",
-    "license_key",
-    "license_name",
-    "timezone",
-    "opening_balance",
-    "purchases",
-    "usage",
-    "refunds",
-    "closing_balance",
-    "entries_in_month",
-    "stored_balance",
-    "ledger_balance",
-    "status",
-    "differences",
-    # Added with the "credit" kind (issue 14); last, so existing columns keep their places.
-    "credits",
-    # Added with the six movements and the credit grants (issue 26), after the rest: the
-    # bridge's terms "refunds" joined (usage refunds less purchase refunds), then the
-    # month's credit by kind (billing.credits.selectors.GrantMonth).
-    "purchase_refunds",
-    "usage_refunds",
-    "expired",
-    *GRANT_MONTH_FIGURES,
-)
-
-
-def reconciliation_csv_rows(report: ReconciliationReport) -> Iterator[list[str]]:
-    yield list(RECONCILIATION_HEADER)
-    month = report.month.strftime("%Y-%m")
-    for row in report.rows:
-        yield [
-            month,
-            safe_cell(row.key),
-            safe_cell(row.name),
-            row.timezone,
-            money_cell(row.opening),
-            money_cell(row.purchases),
-            money_cell(row.usage),
-            money_cell(row.refunds),
-            money_cell(row.closing),
-            str(row.month_entries),
-            money_cell(row.stored_balance) if row.stored_balance is not None else "",
-            money_cell(row.ledger_balance),
-            "ok" if row.ok else "DIFFERS",
-            safe_cell("; ".join(str(d) for d in row.differences)),
-            money_cell(row.credits),
-            money_cell(row.purchase_refunds),
-            money_cell(row.usage_refunds),
-            money_cell(row.expired),
-            *(money_cell(row.grant_figure(name)) for name in GRANT_MONTH_FIGURES),
-        ]
-
-
-class Writable(Protocol):
-    def write(self, text: str, /) -> object: ...
-
-
-def reconciliation_csv_write(report: ReconciliationReport, out: Writable) -> None:
-    """Write the report as CSV to a text file opened with newline=''."""
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerows(reconciliation_csv_rows(report))
-
-
-def reconciliation_filename(report: ReconciliationReport) -> str:
-    return f"ledger_reconciliation_{report.month:%Y-%m}.csv"

@@ -31,7 +31,8 @@ from billing.ledger.kinds import MOVEMENTS, Bridge, BridgeBroken, movement_of, m
 from billing.ledger.selectors import balance_get
 from billing.models import CreditGrant, LedgerEntry
 from billing.purchases.refunds import purchase_refund_record
-from billing.reconciliation.report import RECONCILIATION_HEADER, reconciliation_month
+from billing.reconciliation.export import RECONCILIATION_HEADER
+from billing.reconciliation.report import reconciliation_month
 from billing.statements.figures import statement_month
 from tests.accounts.factories import LicenseFactory
 from tests.ledger import (

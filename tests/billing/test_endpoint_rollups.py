@@ -15,7 +15,8 @@ from django.db import connection
 from accounts.services import license_save
 from billing.closing.services import month_close
 from billing.models import EndpointDailyRollup, LedgerEntry, LicenseBalance
-from billing.reconciliation.report import ENDPOINT_ROLLUPS_NOT_READY, reconciliation_month
+from billing.reconciliation.checks import ENDPOINT_ROLLUPS_NOT_READY
+from billing.reconciliation.report import reconciliation_month
 from billing.refunds.services import refund_issue
 from tests.accounts.factories import LicenseFactory
 from tests.ledger import (

@@ -81,3 +81,34 @@ def test_billing_sends_no_signal_up():
         and getattr(node.func, "id", getattr(node.func, "attr", "")) == "Signal"
     ]
     assert not defined, defined
+
+
+# A module holds one concept (CONVENTIONS.md): past this many lines one has usually moved in.
+MODULE_MAX_LINES = 450
+
+
+@pytest.mark.parametrize("app", LAYERS)
+def test_every_module_names_its_concept_and_stays_small(app):
+    # Each non-empty module opens with a docstring naming its one concept, and none grows
+    # past MODULE_MAX_LINES (migrations aside): split it by concept when one does.
+    unnamed, big = [], []
+    for path in _modules(app):
+        text = path.read_text(encoding="utf-8")
+        if text.strip() and ast.get_docstring(ast.parse(text)) is None:
+            unnamed.append(str(path.relative_to(ROOT)))
+        if len(text.splitlines()) > MODULE_MAX_LINES:
+            big.append(f"{path.relative_to(ROOT)}: {len(text.splitlines())} lines")
+    assert not unnamed, f"modules without an opening docstring: {unnamed}"
+    assert not big, big
+
+
+@pytest.mark.parametrize("app", LAYERS)
+def test_no_assert_guards_app_code(app):
+    # `python -O` strips asserts: a check the code relies on raises an exception of its own.
+    found = [
+        f"{path.relative_to(ROOT)}:{node.lineno}"
+        for path in _modules(app)
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.Assert)
+    ]
+    assert not found, found

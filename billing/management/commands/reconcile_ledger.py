@@ -12,11 +12,8 @@ from django.core.management.base import BaseCommand, CommandError
 from accounts.models import License
 from billing.closing.services import month_refuse_future
 from billing.ledger.kinds import MOVEMENTS
-from billing.reconciliation.report import (
-    month_parse,
-    reconciliation_csv_write,
-    reconciliation_month,
-)
+from billing.reconciliation.export import reconciliation_csv_write
+from billing.reconciliation.report import month_parse, reconciliation_month
 from portal.exceptions import ApplicationError
 
 EXIT_DIFFERS = 1
