@@ -2,7 +2,7 @@
 
 import uuid
 import zoneinfo
-from datetime import date, datetime
+from datetime import date, datetime, time
 from decimal import Decimal
 from typing import NamedTuple
 
@@ -183,6 +183,10 @@ class License(TimeStampedModel):
         """The month (its first day) `moment` (default: now) falls in, in the license's
         timezone."""
         return month_of(self.local_date(moment))
+
+    def local_start(self, day: date) -> datetime:
+        """The moment `day` begins in the license's timezone (its local midnight)."""
+        return datetime.combine(day, time.min, tzinfo=self.tzinfo)
 
     @property
     def is_closed(self) -> bool:

@@ -20,12 +20,10 @@ Guardrails, all decided under that lock:
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
 from decimal import Decimal
 
 from django.db import transaction
 from django.db.models import Sum
-from django.utils import timezone
 
 from accounts.audit import audit_record
 from accounts.models import License, User
@@ -51,16 +49,14 @@ logger = logging.getLogger(__name__)
 MAX_CONSECUTIVE_FAILURES = 2
 
 
-def month_start(license: License) -> datetime:
-    local = timezone.localtime(timezone.now(), license.tzinfo)
-    return local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-
-
 def auto_topup_month_used(license: License) -> tuple[int, Decimal]:
     """Top-ups started this calendar month (not failed): how many, and their dollars."""
     rows = (
         Payment.objects.for_license(license)
-        .filter(source=Payment.Source.AUTO_TOPUP, created_at__gte=month_start(license))
+        .filter(
+            source=Payment.Source.AUTO_TOPUP,
+            created_at__gte=license.local_start(license.local_month()),
+        )
         .exclude(status=Payment.Status.FAILED)
     )
     total = rows.aggregate(total=Sum("amount"))["total"] or Decimal("0")

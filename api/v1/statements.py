@@ -6,7 +6,6 @@ from datetime import date
 from typing import Any
 
 from django.http import HttpRequest
-from django.utils import timezone
 from ninja import Path, Router, Schema
 from pydantic import Field
 
@@ -54,7 +53,7 @@ def statement(
 ) -> dict[str, Any]:
     license = request_license(request, license_id)
     first = date(int(month[:4]), int(month[5:7]), 1)
-    this_month = timezone.now().astimezone(license.tzinfo).date().replace(day=1)
+    this_month = license.local_month()
     if first > this_month:
         raise ApiError(404, "not_found", f"No statement for {month}: that month has not begun.")
     statement = statement_get(license=license, month=first)

@@ -8,7 +8,6 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from django.http import HttpRequest
-from django.utils import timezone
 from ninja import Query, Router, Schema
 from pydantic import Field
 
@@ -100,7 +99,7 @@ def usage(
     ),
 ) -> dict[str, Any]:
     license = request_license(request, license_id)
-    today = timezone.now().astimezone(license.tzinfo).date()
+    today = license.local_date()
     end = date_to or max(today, date_from or today)
     start = date_from or max(LOCAL_DATE_MIN, end - timedelta(days=29))
     page_end = usage_page_end(start, end, granularity) if start <= end else end
