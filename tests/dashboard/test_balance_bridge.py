@@ -5,6 +5,7 @@ promotional credit with what expires next, in the license's time; and Total Tran
 counting ledger lines (as All transactions and the CSV list them), API calls apart. Every
 figure is read out of the rendered page, not from the selector."""
 
+import re
 from decimal import Decimal
 
 import pytest
@@ -13,6 +14,7 @@ from django.test import Client
 from django.urls import reverse
 
 from accounts.models import License, User
+from billing.ledger.kinds import MOVEMENTS
 from billing.models import LedgerEntry
 from tests.accounts.factories import MembershipFactory, UserFactory
 from tests.bridge_license import (
@@ -37,15 +39,21 @@ def every_movement(billing_user: User) -> License:
     return license_with_every_movement(billing_user, name="Bridge Co")
 
 
-def dashboard_html(client: Client, license: License) -> str:
-    member = MembershipFactory(license=license, user=UserFactory(email="mia@bridge.example"))
-    client.force_login(member.user)
+def page_html(client: Client, license: License, name: str = "dashboard:overview") -> str:
+    """The page as a member of the license sees it, at AFTER."""
     with time_machine.travel(AFTER, tick=False):
-        response = client.get(
-            reverse("dashboard:overview", kwargs={"license_id": license.public_id})
-        )
+        if not License.objects.filter(pk=license.pk, memberships__isnull=False).exists():
+            member = MembershipFactory(
+                license=license, user=UserFactory(email="mia@bridge.example")
+            )
+            client.force_login(member.user)
+        response = client.get(reverse(name, kwargs={"license_id": license.public_id}))
     assert response.status_code == 200
     return response.content.decode()
+
+
+def dashboard_html(client: Client, license: License) -> str:
+    return page_html(client, license)
 
 
 def test_the_explanation_line_is_the_bridge_and_adds_up_to_the_balance(
@@ -100,4 +108,35 @@ def test_transactions_are_ledger_lines_and_calls_are_counted_apart(
     # Recent Transaction History's "last 100" are ledger lines too: every one of the ten.
     recent = html.split('id="transactions-title"', 1)[1].split("</table>", 1)[0]
     assert recent.count("<tr") - 1 == entries.count()
+    # Each line named as its movement: the card refund and the expiry as themselves.
+    types = re.findall(r'<span class="type type--[a-z]+">([^<]+)</span>', recent)
+    assert sorted(types) == sorted(
+        ["Purchase", "Purchase", "Credit", "Credit", "Credit", "Usage", "Usage", "Refund",
+         "Refund of card purchase", "Expired credit"]
+    )  # fmt: skip
     assert ledger_sum(every_movement) == BALANCE
+
+
+def test_help_states_the_same_bridge_the_consumption_order_and_expiry(
+    client: Client, every_movement: License
+) -> None:
+    """Help's sentence, applied to the figures the dashboard shows, gives the balance."""
+    dashboard = texts_by(dashboard_html(client, every_movement), "data-testid")
+    help_page = page_html(client, every_movement, "dashboard:help")
+    sentence = texts_by(help_page, "data-testid")["help-bridge"]
+    assert sentence == (
+        "Current Balance = purchased − refunded to the card + credited + refunded − spent − expired"
+    )
+    signed_words = re.findall(r"(?:^|([+−]) )([a-z ]+?)(?= [+−] |$)", sentence.split(" = ")[1])
+    shown, closing = bridge_from_line(dashboard["balance-bridge"])
+    by_words = {m.total_label: abs(shown.get(m.term, Decimal(0))) for m in MOVEMENTS}
+    total = sum(
+        (-by_words[words] if sign == "−" else by_words[words] for sign, words in signed_words),
+        Decimal(0),
+    )
+    assert len(signed_words) == len(MOVEMENTS) and total == closing == BALANCE
+    text = " ".join(help_page.split())
+    assert "promotional credit first</strong>, the credit that expires soonest first" in text
+    assert "<strong>then paid credit</strong>" in text
+    assert "leaves your balance as one <em>Expired credit</em> line" in text
+    assert "Paid credit never expires unless a date was agreed with you." in text

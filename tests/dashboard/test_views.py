@@ -392,4 +392,10 @@ def test_help_says_what_the_guide_says_about_cached_tokens_and_alerts(client, li
     assert "(87.5% savings)" in html
     alerts = url("dashboard:alert_settings", license_a)
     assert f'<a href="{alerts}">Set up low balance alerts</a>' in html
-    assert "Average per Transaction</dt><dd>Your typical spending per API call" in html
+    # The guide's "typical spending per API call" is beside it, for calls: a transaction is
+    # a ledger line (issue 26), and a call may be several.
+    assert (
+        "Average per Transaction</dt><dd>Your typical spending per transaction: Total Spent ÷"
+        " Total Transactions. Beside it, your typical spending per API call: Total Spent ÷ API"
+        " Calls Made"
+    ) in html
