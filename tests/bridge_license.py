@@ -13,14 +13,16 @@ from decimal import Decimal
 from html.parser import HTMLParser
 
 import time_machine
+from django.contrib.auth.models import Group
 
 from accounts.models import License, User
+from accounts.roles import BILLING
 from billing.credits.expiry import credits_expire
 from billing.credits.services import credit_grant_issue
 from billing.ledger.kinds import MOVEMENTS
 from billing.models import LedgerEntry
 from billing.purchases.refunds import purchase_refund_record
-from tests.accounts.factories import LicenseFactory
+from tests.accounts.factories import LicenseFactory, UserFactory
 from tests.ledger import buy, refund, spend
 
 D = Decimal
@@ -58,7 +60,15 @@ def _grant(license: License, by: User, amount: str, key: str, expires_at: dateti
     )
 
 
-def license_with_every_movement(billing_user: User, **fields: object) -> License:
+def billing_member(email: str = "bridge-billing@portal.example") -> User:
+    """A staff login of the Billing role (who grants credit and refunds)."""
+    user = UserFactory(email=email, is_staff=True)
+    user.groups.add(Group.objects.get(name=BILLING))
+    return user
+
+
+def license_with_every_movement(billing_user: User | None = None, **fields: object) -> License:
+    billing_user = billing_user or billing_member()
     license = LicenseFactory(timezone="America/New_York", **fields)
     tz = license.tzinfo
     buy(license, "20", at=datetime(2025, 5, 10, 12, tzinfo=tz))
