@@ -23,7 +23,8 @@ class TransactionRow:
     id: int
     occurred_at: datetime  # in the license's timezone
     date_label: str  # "Jun 30, 14:30"
-    kind: str  # as stored (the type's colour)
+    kind: str  # as stored
+    movement: str  # its movement's name (billing.ledger.kinds; the type's colour)
     kind_label: str  # its movement's label: "Purchase", "Refund of card purchase", "Credit"…
     service: str
     amount: Decimal  # signed, as in the ledger
@@ -76,13 +77,15 @@ def transactions_recent(license: License, limit: int = RECENT_TRANSACTIONS) -> l
         external_id,
     ) in entries:
         local = occurred_at.astimezone(tz)
+        movement = movement_of(kind, amount, service)
         rows.append(
             TransactionRow(
                 id=entry_id,
                 occurred_at=local,
                 date_label=f"{MONTH_ABBR[local.month - 1]} {local.day}, {local:%H:%M}",
                 kind=kind,
-                kind_label=movement_of(kind, amount, service).label,
+                movement=movement.name,
+                kind_label=movement.label,
                 service=service,
                 amount=amount,
                 amount_label=format_money(abs(amount)),

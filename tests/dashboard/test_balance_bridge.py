@@ -109,10 +109,12 @@ def test_transactions_are_ledger_lines_and_calls_are_counted_apart(
     recent = html.split('id="transactions-title"', 1)[1].split("</table>", 1)[0]
     assert recent.count("<tr") - 1 == entries.count()
     # Each line named as its movement: the card refund and the expiry as themselves.
-    types = re.findall(r'<span class="type type--[a-z]+">([^<]+)</span>', recent)
+    types = re.findall(r'<span class="type type--([a-z_]+)">([^<]+)</span>', recent)
     assert sorted(types) == sorted(
-        ["Purchase", "Purchase", "Credit", "Credit", "Credit", "Usage", "Usage", "Refund",
-         "Refund of card purchase", "Expired credit"]
+        [("purchase", "Purchase"), ("purchase", "Purchase"), ("credit", "Credit"),
+         ("credit", "Credit"), ("credit", "Credit"), ("usage", "Usage"), ("usage", "Usage"),
+         ("usage_refund", "Refund"), ("purchase_refund", "Refund of card purchase"),
+         ("expiry", "Expired credit")]
     )  # fmt: skip
     assert ledger_sum(every_movement) == BALANCE
 
