@@ -10,6 +10,9 @@ from django.utils import timezone
 
 from accounts.models import AuditEvent, Domain, License, Membership
 from accounts.selectors import audit_events_for_license
+from billing.credits.selectors import CreditBalances, credit_balances_get
+from billing.ledger.bridge import bridge_lifetime
+from billing.ledger.kinds import Bridge
 from billing.ledger.pages import LedgerPage, ledger_page
 from billing.ledger.selectors import balance_get
 from billing.limits.figures import CreditFigures
@@ -83,6 +86,8 @@ class LicenseConsole:
 
     license: License
     balance: LicenseBalance
+    bridge: Bridge  # the balance explained over the license's life (its totals)
+    credit: CreditBalances  # paid and promotional, what expires next
     sync: SyncState
     sync_lag: timedelta | None
     sync_lagging: bool
@@ -115,9 +120,12 @@ def license_console_get(license: License) -> LicenseConsole:
     as_of = sync.known_current_at
     lag = now - as_of if as_of else None
     open_flags = ChargeFlag.objects.for_license(license).filter(status=ChargeFlag.Status.OPEN)
+    balance = balance_get(license)
     return LicenseConsole(
         license=license,
-        balance=balance_get(license),
+        balance=balance,
+        bridge=bridge_lifetime(balance),
+        credit=credit_balances_get(license),
         sync=sync,
         sync_lag=lag,
         sync_lagging=as_of is None or as_of < sync_lagging_before(now),

@@ -379,10 +379,9 @@ class LedgerFigures:
         )
         self.total_expired = -sum((e.amount for e in self.entries if e.kind == "expiry"), 0)
         self.api_calls = sum(e.api_calls for e in self.entries)
-        # The guide's Total Transactions: each call once (its service entries share the
-        # record id, the external id before its last ':'), each purchase, credit, refund.
-        calls = {e.external_id.rsplit(":", 1)[0] for e in usage}
-        self.transactions = len(calls) + sum(1 for e in self.entries if e.kind != "usage")
+        # The guide's Total Transactions: ledger lines (a call charged for two services is
+        # two), as All transactions and the CSV list them; API calls are counted apart.
+        self.transactions = len(self.entries)
         self.tokens = sum(e.tokens for e in usage)
         self.images = sum(e.images for e in usage)
         self.image_spent = -sum((e.amount for e in usage if e.service == "ai_images"), Decimal(0))

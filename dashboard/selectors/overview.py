@@ -4,7 +4,8 @@ composed from billing's totals and rollups and usage's sync state.
 The dashboard's numbers come from the license's totals (LicenseBalance) and its daily
 rollups (DailyRollup, already bucketed by the license's local day), never from scanning
 the ledger: only the recent-transactions table reads LedgerEntry, by its index
-(license, -occurred_at, -id). So the page costs the same few queries for ten entries or
+(license, -occurred_at, -id), and the paid/promotional split reads the open credit grants
+(a few rows, index credit_grant_open). So the page costs the same few queries for ten entries or
 ten million (docs/invariants.md, 9: cost independent of history).
 """
 
@@ -12,15 +13,20 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from zoneinfo import ZoneInfo
 
 from django.db.models import Case, DateField, F, Sum, When
 from django.db.models.functions import Cast, TruncMonth
 
 from accounts.models import License
+from billing.credits.selectors import CreditBalances, credit_balances_get
 from billing.forecast import Forecast, forecast_from, forecast_window
+from billing.ledger.bridge import bridge_lifetime
+from billing.ledger.kinds import MOVEMENTS_BY_NAME, Bridge, Movement
 from billing.models import DailyRollup, LedgerEntry
 from billing.money import ZERO, quantize_money
 from dashboard.charts import Chart, daily_chart, month_starts, monthly_chart
+from dashboard.formatting import MONTH_ABBR
 from dashboard.selectors.basis import DashboardBasis, Freshness, dashboard_basis
 from dashboard.selectors.prices import BulkCost, Estimate, bulk_costs, estimates
 from dashboard.selectors.transactions import TransactionRow, transactions_recent
@@ -35,14 +41,19 @@ class Dashboard:
     timezone: str
     balance: Decimal
     threshold: Decimal
-    total_purchased: Decimal
-    total_spent: Decimal
-    total_refunded: Decimal
+    # The balance explained over the license's life (billing.ledger.bridge_lifetime): the
+    # explanation line iterates its terms, and Total Purchased / Total Spent are its
+    # purchases (gross of card refunds, docs/product.md) and usage.
+    bridge: Bridge
+    # The balance split into paid and promotional credit, and what expires next.
+    credit: CreditBalances
     api_calls: int
     input_tokens: int
     cached_tokens: int
     completion_tokens: int
     images: int
+    # Ledger lines, as All transactions and the CSV list them: a call charged for two
+    # services is two transactions and one API call.
     total_transactions: int
     # The flashing warning (LicenseBalance.warns_low_balance): low after some activity; a
     # new license is welcomed with "Purchase Credits" instead.
@@ -77,6 +88,47 @@ class Dashboard:
         return self.freshness.is_stale
 
     @property
+    def total_purchased(self) -> Decimal:
+        """Gross: every purchase, before refunds to the card (shown beside it, net)."""
+        return self.bridge.purchases
+
+    @property
+    def purchase_refunds(self) -> Decimal:
+        return self.bridge.purchase_refunds
+
+    @property
+    def net_purchased(self) -> Decimal:
+        return self.bridge.purchases - self.bridge.purchase_refunds
+
+    @property
+    def total_spent(self) -> Decimal:
+        return self.bridge.usage
+
+    @property
+    def bridge_terms(self) -> list[tuple[Movement, Decimal]]:
+        """The bridge's terms that moved money, in its order (the explanation line)."""
+        return [(movement, amount) for movement, amount in self.bridge.terms() if amount]
+
+    @property
+    def movements(self) -> dict[str, Movement]:
+        """The movements by name, for the words a template puts beside a figure."""
+        return MOVEMENTS_BY_NAME
+
+    @property
+    def next_expiry_label(self) -> str:
+        """When the next credit expires, in the license's timezone: "at the end of Jun 20,
+        2025" when it is due at a local midnight (a grant's last day, as granted), else the
+        day and time ("on Jun 21, 2025 at 14:30"); "" when nothing is due to expire."""
+        expiry = self.credit.next_expiry
+        if expiry is None:
+            return ""
+        local = expiry.at.astimezone(ZoneInfo(self.timezone))
+        if (local.hour, local.minute, local.second) == (0, 0, 0):
+            last = local.date() - timedelta(days=1)
+            return f"at the end of {MONTH_ABBR[last.month - 1]} {last.day}, {last.year}"
+        return f"on {MONTH_ABBR[local.month - 1]} {local.day}, {local.year} at {local:%H:%M}"
+
+    @property
     def tokens(self) -> int:
         """Tokens Used: input + cached + completion."""
         return self.input_tokens + self.cached_tokens + self.completion_tokens
@@ -88,11 +140,17 @@ class Dashboard:
 
     @property
     def average_per_transaction(self) -> Decimal:
-        """docs/product.md's definition: Total Spent ÷ Total Transactions (calls, purchases,
-        credits and refunds), the typical spend per call."""
+        """docs/product.md's definition: Total Spent ÷ Total Transactions (ledger lines)."""
         if not self.total_transactions:
             return ZERO
         return quantize_money(self.total_spent / self.total_transactions)
+
+    @property
+    def average_per_call(self) -> Decimal:
+        """Total Spent ÷ API Calls Made: the typical spend of one call."""
+        if not self.api_calls:
+            return ZERO
+        return quantize_money(self.total_spent / self.api_calls)
 
     @property
     def image_share(self) -> Decimal:
@@ -162,15 +220,14 @@ def dashboard_from(basis: DashboardBasis) -> Dashboard:
         timezone=license.timezone,
         balance=totals.balance,
         threshold=license.low_balance_threshold,
-        total_purchased=totals.total_purchased,
-        total_spent=totals.total_spent,
-        total_refunded=totals.total_refunded,
+        bridge=bridge_lifetime(totals),
+        credit=credit_balances_get(license),
         api_calls=totals.api_calls,
         input_tokens=totals.input_tokens,
         cached_tokens=totals.cached_tokens,
         completion_tokens=totals.completion_tokens,
         images=totals.images,
-        total_transactions=totals.total_transactions,
+        total_transactions=totals.entries,
         warns_low_balance=totals.warns_low_balance(license.low_balance_threshold),
         image_spent=totals.images_spent,
         text_spent=totals.total_spent - totals.images_spent,

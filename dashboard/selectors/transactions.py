@@ -6,6 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from accounts.models import License
+from billing.ledger.kinds import movement_of
 from billing.models import LedgerEntry
 from billing.money import format_money
 from dashboard.formatting import MONTH_ABBR, format_count
@@ -22,8 +23,9 @@ class TransactionRow:
     id: int
     occurred_at: datetime  # in the license's timezone
     date_label: str  # "Jun 30, 14:30"
-    kind: str
-    kind_label: str  # "Purchase" / "Usage" / "Refund"
+    kind: str  # as stored
+    movement: str  # its movement's name (billing.ledger.kinds; the type's colour)
+    kind_label: str  # its movement's label: "Purchase", "Refund of card purchase", "Credit"…
     service: str
     amount: Decimal  # signed, as in the ledger
     amount_label: str  # absolute value: the colour says the direction
@@ -62,7 +64,6 @@ def transactions_recent(license: License, limit: int = RECENT_TRANSACTIONS) -> l
         )[:limit]
     )
     tz = license.tzinfo
-    kinds = dict(LedgerEntry.Kind.choices)
     rows = []
     for (
         entry_id,
@@ -76,13 +77,15 @@ def transactions_recent(license: License, limit: int = RECENT_TRANSACTIONS) -> l
         external_id,
     ) in entries:
         local = occurred_at.astimezone(tz)
+        movement = movement_of(kind, amount, service)
         rows.append(
             TransactionRow(
                 id=entry_id,
                 occurred_at=local,
                 date_label=f"{MONTH_ABBR[local.month - 1]} {local.day}, {local:%H:%M}",
                 kind=kind,
-                kind_label=kinds.get(kind, kind),
+                movement=movement.name,
+                kind_label=movement.label,
                 service=service,
                 amount=amount,
                 amount_label=format_money(abs(amount)),

@@ -13,11 +13,29 @@ from accounts.mixins import LicenseMixin
 from accounts.services import license_key_reveal
 from api.client import portal_api_check
 from api.selectors import api_keys_for_license
+from billing.ledger.kinds import EXPIRY, MOVEMENTS
 from billing.prices.selectors import prices_current
 from dashboard.selectors.prices import bulk_costs, cached_saving_percent
 from portal.ratelimit import LicenseRateLimitMixin
 from usage.upstream import PingResult
 from usage.upstream_web import UpstreamCheck, upstream_checks, upstream_ping, upstream_web_slot
+
+# What each movement of the balance is, in the customer's words (its label, sign and place
+# in the bridge are billing's: billing.ledger.kinds.MOVEMENTS).
+MOVEMENT_HELP = {
+    "purchase": "Credit you bought, by card or recorded by our billing team: paid credit.",
+    "purchase_refund": "Money paid back to your card for a purchase; it leaves your balance.",
+    "credit": (
+        "Credit given to you (goodwill, a promotion, sign-up credit): promotional credit, "
+        "which may have an expiry date."
+    ),
+    "usage_refund": "A usage charge given back, in full or in part.",
+    "usage": "What your API calls cost, one line per service a call used.",
+    "expiry": (
+        "What was left of a credit when it expired: it leaves your balance, once, on the "
+        "date it was due."
+    ),
+}
 
 
 class HelpView(LicenseMixin, TemplateView):
@@ -31,6 +49,10 @@ class HelpView(LicenseMixin, TemplateView):
         context["prices"] = bulk_costs(prices)
         context["cached_saving"] = cached_saving_percent(prices)
         context["support_email"] = settings.SUPPORT_EMAIL
+        context["movements"] = [(m, MOVEMENT_HELP[m.name]) for m in MOVEMENTS]
+        context["labels_in"] = [m.label.lower() for m in MOVEMENTS if m.sign > 0]
+        context["labels_out"] = [m.label.lower() for m in MOVEMENTS if m.sign < 0]
+        context["expiry_label"] = EXPIRY.label
         return context
 
 

@@ -40,16 +40,28 @@ def assert_matches_ledger(license, now: datetime) -> None:
     assert dash.total_purchased == expected.total_purchased
     assert dash.total_spent == expected.total_spent
     assert dash.credits_used == expected.total_spent
-    assert dash.total_refunded == expected.total_refunded
     # The bridge (billing.ledger.kinds): Total Purchased is gross, card refunds beside it.
+    assert (
+        dash.bridge.purchase_refunds,
+        dash.bridge.credits,
+        dash.bridge.usage_refunds,
+        dash.bridge.expired,
+    ) == (
+        expected.total_purchase_refunded,
+        expected.total_credited,
+        expected.total_refunded,
+        expected.total_expired,
+    )
+    assert dash.net_purchased == dash.total_purchased - expected.total_purchase_refunded
     assert dash.balance == (
         dash.total_purchased
         - expected.total_purchase_refunded
         + expected.total_credited
-        + dash.total_refunded
+        + expected.total_refunded
         - dash.total_spent
         - expected.total_expired
     )
+    assert dash.bridge.closing == dash.balance and dash.bridge.holds
     assert dash.api_calls == expected.api_calls
     assert dash.tokens == expected.tokens
     assert dash.images == expected.images
@@ -134,7 +146,7 @@ def test_new_york_days_and_months_across_the_autumn_clock_change(staff):
     assert monthly[date(2024, 12, 1)] == Decimal("0.001700")
     assert monthly[date(2025, 10, 1)] == Decimal("0.061800")  # Oct 31, 21 and 22
     # The refund returns money but does not shrink the usage bars or Total Spent.
-    assert dash.total_refunded == Decimal("0.010000")
+    assert dash.bridge.usage_refunds == Decimal("0.010000")
     assert dash.api_calls == 11
 
 
@@ -375,10 +387,11 @@ def test_recent_transactions_are_the_newest_100_by_time_then_id():
 
 
 @pytest.mark.django_db
-def test_total_transactions_counts_calls_not_service_charges(staff):
-    """The guide: Total Transactions counts account activity, and Average per Transaction is
-    the typical spending per API call. A call using three services is three ledger entries
-    but one transaction; each purchase, credit and refund is one."""
+def test_total_transactions_counts_ledger_lines_and_api_calls_apart(staff):
+    """The guide: Total Transactions counts account activity (purchases, usage and
+    refunds), and Average per Transaction is Total Spent ÷ Total Transactions. A transaction
+    is a ledger line, as in All transactions and the CSV: a call using three services is
+    three transactions and one API call; each purchase, credit and refund is one."""
     from billing.refunds.services import refund_issue
 
     license = LicenseFactory()
@@ -406,7 +419,9 @@ def test_total_transactions_counts_calls_not_service_charges(staff):
     with time_machine.travel(utc(2026, 1, 6), tick=False):
         dash = dashboard_get(license=license)
         assert_matches_ledger(license, utc(2026, 1, 6))
-    # 2 calls + 1 purchase + 1 refund + 1 credit.
-    assert dash.total_transactions == 5
+    # 4 service charges (of 2 calls) + 1 purchase + 1 refund + 1 credit.
+    assert dash.total_transactions == 7
+    assert dash.api_calls == 2
     assert dash.total_spent == Decimal("1.676000")
-    assert dash.average_per_transaction == Decimal("0.335200")
+    assert dash.average_per_transaction == Decimal("0.239429")  # 1.676 ÷ 7, half-up
+    assert dash.average_per_call == Decimal("0.838000")

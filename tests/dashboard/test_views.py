@@ -215,7 +215,7 @@ def test_the_dashboard_costs_the_same_few_queries_for_10_or_10000_entries(
             caches["dashboard"].clear()  # the sections drawn, not kept (render_cache)
             # the session with its login, license, role, domains, balance (with the lifetime image
             # spending), prices, sync state, the rollups of the chart window, recent entries,
-            # the login's other licenses (the switcher); the session was renewed within the
+            # the open credit grants (paid and promotional), the login's other licenses (the switcher); the session was renewed within the
             # minute, so it is not written again (portal.middleware).
             with django_assert_max_num_queries(11), CaptureQueriesContext(connection) as ctx:
                 response = client_a.get(url("dashboard:overview", license))
@@ -223,11 +223,11 @@ def test_the_dashboard_costs_the_same_few_queries_for_10_or_10000_entries(
             counts[license.pk] = len(ctx.captured_queries)
             drawn = ctx.captured_queries
             # Drawn again unchanged: the sections come from the render cache, without the
-            # rollups and the recent entries.
+            # rollups, the recent entries and the grants.
             with CaptureQueriesContext(connection) as ctx:
                 again = client_a.get(url("dashboard:overview", license))
             assert without_csrf(again.content) == without_csrf(response.content)
-            assert len(ctx.captured_queries) == counts[license.pk] - 2
+            assert len(ctx.captured_queries) == counts[license.pk] - 3
             assert not [q for q in ctx.captured_queries if "billing_ledgerentry" in q["sql"]]
     assert counts[license_a.pk] == counts[license_b.pk]
     # Only the recent-transactions query touches the ledger, and it is limited to 100 rows.
@@ -392,4 +392,10 @@ def test_help_says_what_the_guide_says_about_cached_tokens_and_alerts(client, li
     assert "(87.5% savings)" in html
     alerts = url("dashboard:alert_settings", license_a)
     assert f'<a href="{alerts}">Set up low balance alerts</a>' in html
-    assert "Average per Transaction</dt><dd>Your typical spending per API call" in html
+    # The guide's "typical spending per API call" is beside it, for calls: a transaction is
+    # a ledger line (issue 26), and a call may be several.
+    assert (
+        "Average per Transaction</dt><dd>Your typical spending per transaction: Total Spent ÷"
+        " Total Transactions. Beside it, your typical spending per API call: Total Spent ÷ API"
+        " Calls Made"
+    ) in html
