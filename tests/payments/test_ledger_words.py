@@ -161,6 +161,18 @@ def test_all_transactions_tell_each_movement_and_add_up_to_the_balance(world, cl
     assert re.findall(r'<tr data-entry="(\d+)">', only) == [str(world.card_refund.pk)]
 
 
+def test_the_overviews_recent_lines_tell_the_card_refund_and_the_credit(world, client_a):
+    lic = world.license
+    body = unescape(
+        client_a.get(
+            reverse("dashboard:overview", kwargs={"license_id": lic.public_id})
+        ).content.decode()
+    )
+    assert f'type--purchase_refund">Refund of card purchase #{world.purchase.pk}</span>' in body
+    assert 'type--credit">Credit</span>' in body
+    assert 'type--expiry">Expired credit</span>' in body
+
+
 def test_a_card_refunds_page_names_the_purchase_never_an_api_call(world, client_a):
     lic = world.license
 
