@@ -398,7 +398,7 @@ class Refund:
 class TransactionDetail:
     transaction: Transaction
     charges: list[ChargeArithmetic]
-    refunds: list[Refund]  # of this call's charges
+    refunds: list[Refund]  # of this call's charges, or of this purchase to the card
     refunded_charge: Transaction | None  # for a refund: the call it refunds
     reason: str  # a refund's or credit's reason, written for the customer
     external_id: str  # a purchase's payment reference
@@ -414,17 +414,17 @@ def transaction_detail_get(license: License, entry_id: int) -> TransactionDetail
         return None
     entries = LedgerEntry.objects.for_license(license)
     charges: list[ChargeArithmetic] = []
-    refunds: list[Refund] = []
+    # Refunds of a call's charges (positive), or of a purchase to the card (negative).
+    refunds = [
+        Refund(*r)
+        for r in entries.filter(refund_of__in=[line.id for line in tx.lines])
+        .order_by("occurred_at", "id")
+        .values_list("id", "amount", "occurred_at", "reason", "refund_of_id")
+    ]
     refunded_charge = None
     reason = external_id = ""
     if tx.is_call:
         book = price_book_get()
-        refund_rows = list(
-            entries.filter(refund_of__in=[line.id for line in tx.lines])
-            .order_by("occurred_at", "id")
-            .values_list("id", "amount", "occurred_at", "reason", "refund_of_id")
-        )
-        refunds = [Refund(*r) for r in refund_rows]
         for line in tx.lines:
             quantity = line.images if line.service == Service.AI_IMAGES else line.tokens
             unit_price = book.unit_price(line.service, tx.occurred_at)

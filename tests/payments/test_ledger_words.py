@@ -187,6 +187,8 @@ def test_a_card_refunds_page_names_the_purchase_never_an_api_call(world, client_
     assert re.search(r'data-testid="amount">-\$4\.000000<', body)
     assert "Refunds the API call" not in body and "the API call of" not in body
     assert f"/transactions/{world.purchase.pk}/" in body and "Bought too much" in body
+    purchase = page(world.purchase)  # and the purchase names its refund to the card
+    assert f"/transactions/{world.card_refund.pk}/" in purchase and "-$4.000000" in purchase
     credit = page(world.credit)
     assert re.search(r'data-testid="amount">\+\$5\.000000<', credit)
     assert "Credit" in credit and "Slow API week" in credit
