@@ -7,7 +7,9 @@ templates through the |chart_money filter only). A chart's tooltip names the exa
 ("Nov 14: $0.004213", `format_chart_exact`, the |exact_money filter).
 """
 
+from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
+from zoneinfo import ZoneInfo
 
 from billing.money import format_money
 
@@ -16,6 +18,14 @@ CENT = Decimal("0.01")
 # plain tuples because Django's dateformat costs ~30 µs a call, 100+ times a page.
 MONTH_ABBR = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 DAY_ABBR = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+def format_local_time(moment: datetime, timezone: str) -> str:
+    """A moment in a license's timezone, saying which: "Dec 7, 2026 11:01 EST
+    (America/New_York)"; "Jun 1, 2025 09:00 UTC" when the zone is UTC itself."""
+    local = moment.astimezone(ZoneInfo(timezone))
+    text = f"{MONTH_ABBR[local.month - 1]} {local.day}, {local:%Y %H:%M} {local.tzname()}"
+    return text if local.tzname() == timezone else f"{text} ({timezone})"
 
 
 def format_count(value: int) -> str:

@@ -13,7 +13,8 @@ from accounts.models import License, Membership
 from api.models import WebhookEndpoint
 from billing.charges.selectors import LOCAL_DATE_MAX, LOCAL_DATE_MIN
 from billing.history.transactions import Cursor, TransactionFilter
-from billing.models import LedgerEntry, Service
+from billing.history.types import TRANSACTION_TYPE_CHOICES, TRANSACTION_TYPES
+from billing.models import Service
 from billing.money import MONEY_MAX, MONEY_PLACES
 from portal.amounts import DECIMAL_FIELD_MESSAGES, AmountField
 from portal.text import VisibleTextFormMixin
@@ -117,9 +118,9 @@ class TransactionFilterForm(forms.Form):
 
     type = forms.ChoiceField(
         required=False,
-        choices=[("", "All types"), *LedgerEntry.Kind.choices],
+        choices=[("", "All types"), *TRANSACTION_TYPE_CHOICES],
         error_messages={
-            "invalid_choice": "must be one of " + ", ".join(LedgerEntry.Kind.values),
+            "invalid_choice": "must be one of " + ", ".join(TRANSACTION_TYPES),
         },
     )
     service = forms.ChoiceField(

@@ -4,6 +4,7 @@ from fpdf import FPDF
 
 from billing.money import format_money
 from billing.statements.selectors import Statement
+from dashboard.formatting import format_local_time
 
 
 def _cell_text(text: str) -> str:
@@ -22,14 +23,14 @@ def statement_pdf(statement: Statement, *, generated: str) -> bytes:
     pdf.set_font("Helvetica", "B", 16)
     pdf.cell(0, 10, _cell_text(f"Statement - {statement.title}"), new_x="LMARGIN", new_y="NEXT")
     pdf.set_font("Helvetica", "", 10)
-    lines = [
+    heading = [
         f"{lic.name} (license {lic.masked_key})",
-        f"Times and days in {lic.timezone}.",
+        f"Days and times in {lic.timezone}.",
     ]
     if statement.to_date:
-        lines.append(f"This month is still running: figures to date ({generated}).")
-    for line in lines:
-        pdf.cell(0, 6, _cell_text(line), new_x="LMARGIN", new_y="NEXT")
+        heading.append(f"This month is still running: figures to date ({generated}).")
+    for text in heading:
+        pdf.cell(0, 6, _cell_text(text), new_x="LMARGIN", new_y="NEXT")
     pdf.ln(4)
 
     def row(label: str, value: str, bold: bool = False) -> None:
@@ -38,10 +39,8 @@ def statement_pdf(statement: Statement, *, generated: str) -> bytes:
         pdf.cell(60, 8, value, border="B", align="R", new_x="LMARGIN", new_y="NEXT")
 
     row("Opening balance", format_money(f.opening), bold=True)
-    row("+ Purchases", format_money(f.purchases))
-    row("+ Credits", format_money(f.credits))
-    row("+ Refunds", format_money(f.refunds))
-    row("- Usage", format_money(f.usage))
+    for line in statement.lines:
+        row(f"{line.sign} {line.title}", format_money(line.amount))
     row(
         "Closing balance" + (" (to date)" if statement.to_date else ""),
         format_money(f.closing),
@@ -50,11 +49,24 @@ def statement_pdf(statement: Statement, *, generated: str) -> bytes:
     pdf.ln(6)
     pdf.set_font("Helvetica", "B", 12)
     pdf.cell(0, 8, "Usage by service", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("Helvetica", "", 9)
+    pdf.multi_cell(
+        0,
+        4,
+        _cell_text(
+            f"{statement.api_calls:,} API calls, posted as {statement.usage_entries:,} usage "
+            f"transactions; {f.entries:,} transactions in all this month. A transaction is a "
+            "line of your ledger: an API call posts one per service it used. Each call counts "
+            "once, under one service: a call that made images under ai_images, any other "
+            "under ai_data."
+        ),
+        new_x="LMARGIN",
+        new_y="NEXT",
+    )
     pdf.set_font("Helvetica", "B", 10)
-    widths = (50, 30, 40, 25, 35)
-    for width, head in zip(
-        widths, ("Service", "API calls", "Tokens", "Images", "Amount"), strict=True
-    ):
+    widths = (42, 24, 28, 34, 22, 34)
+    heads = ("Service", "API calls", "Transactions", "Tokens", "Images", "Amount")
+    for width, head in zip(widths, heads, strict=True):
         pdf.cell(width, 7, head, border="B", align="L" if head == "Service" else "R")
     pdf.ln()
     pdf.set_font("Helvetica", "", 10)
@@ -64,6 +76,7 @@ def statement_pdf(statement: Statement, *, generated: str) -> bytes:
         values = (
             s.service,
             f"{s.api_calls:,}",
+            f"{s.entries:,}",
             f"{s.tokens:,}",
             f"{s.images:,}",
             format_money(s.amount),
@@ -71,12 +84,55 @@ def statement_pdf(statement: Statement, *, generated: str) -> bytes:
         for width, value in zip(widths, values, strict=True):
             pdf.cell(width, 7, value, align="L" if value == s.service else "R")
         pdf.ln()
+    _credit(pdf, statement, tz=lic.timezone)
     pdf.ln(8)
     pdf.set_font("Helvetica", "", 8)
+    words = " ".join(f"{line.sign} {line.title.lower()}" for line in statement.lines)
     pdf.multi_cell(
         0,
         4,
-        "Opening + purchases + credits + refunds - usage = closing. Amounts are exact to "
-        "the micro-dollar (6 places), as in your ledger and the billing team's reconciliation.",
+        _cell_text(
+            f"Opening {words} = closing. Refunds of card purchases are money returned to your "
+            "card; refunds of usage are charges given back to your balance. Amounts are exact "
+            "to the micro-dollar (6 places), as in your ledger and the billing team's "
+            "reconciliation."
+        ),
     )
     return bytes(pdf.output())
+
+
+def _credit(pdf: FPDF, statement: Statement, *, tz: str) -> None:
+    """The month's credit grants: by kind, granted, used, refunded, expired and left; the
+    grants received and expired, their times in the license's timezone."""
+    g = statement.grants
+    pdf.ln(6)
+    pdf.set_font("Helvetica", "B", 12)
+    pdf.cell(0, 8, "Credit (paid / promotional)", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("Helvetica", "", 10)
+    rows = (
+        ("Granted", g.paid_sold, g.promotional_granted),
+        ("Used", g.paid_consumed, g.promotional_consumed),
+        ("Refunded to the card", g.paid_refunded, None),
+        ("Expired", g.paid_expired, g.promotional_expired),
+        ("Left at the end of the month", g.paid_outstanding, g.promotional_outstanding),
+    )
+    for label, paid, promotional in rows:
+        pdf.cell(80, 6, label)
+        pdf.cell(45, 6, format_money(paid), align="R")
+        pdf.cell(45, 6, "-" if promotional is None else format_money(promotional), align="R")
+        pdf.ln()
+    for grant in statement.granted:
+        until = format_local_time(grant.expires_at, tz) if grant.expires_at else "never"
+        text = (
+            f"Received: {grant.get_kind_display()} of {format_money(grant.amount)} on "
+            f"{format_local_time(grant.granted_at, tz)}, expires {until}"
+        )
+        pdf.multi_cell(0, 5, _cell_text(text), new_x="LMARGIN", new_y="NEXT")
+    for grant in statement.expired:
+        left = format_money(-grant.expiry_entry.amount) if grant.expiry_entry else "nothing"
+        when = format_local_time(grant.expires_at, tz) if grant.expires_at else ""
+        text = (
+            f"Expired: {grant.get_kind_display()} of {format_money(grant.amount)}, "
+            f"{left} unused on {when}"
+        )
+        pdf.multi_cell(0, 5, _cell_text(text), new_x="LMARGIN", new_y="NEXT")

@@ -2,7 +2,6 @@
 streamed as CSV (billing.history.export), under the same per-license export limit."""
 
 import uuid
-from typing import Literal
 
 from django.http import HttpRequest, StreamingHttpResponse
 from django.utils import timezone
@@ -11,6 +10,7 @@ from ninja import Query, Router
 from api.v1.auth import request_key, request_license
 from api.v1.errors import ERRORS, ApiError
 from api.v1.formats import LocalDay
+from api.v1.transactions import TransactionType
 from billing.history.export import (
     HISTORY_HEADER,
     history_csv_lines,
@@ -49,7 +49,11 @@ def history_csv(
     date_to: LocalDay | None = Query(
         None, alias="to", description="last local day ('from' after 'to': an empty range)"
     ),
-    kind: Literal["purchase", "usage", "refund", "credit"] | None = None,
+    kind: TransactionType | None = Query(
+        None,
+        description="a movement (purchase, purchase_refund, credit, usage_refund, usage, "
+        "expiry), or refund for both refunds; the CSV's type column names the movement",
+    ),
 ) -> StreamingHttpResponse:
     license = request_license(request, license_id)
     # The dashboard's Download History and this export share one limit per license, so

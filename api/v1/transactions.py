@@ -1,18 +1,29 @@
 """Transactions: GET /licenses/{id}/transactions (keyset pages, the All transactions
-page's filters and search) and /licenses/{id}/transactions/{id}; one line per API call
-(billing.history.transactions)."""
+page's filters and search) and /licenses/{id}/transactions/{id} (billing.history.transactions).
+A transaction is a ledger line; an API call posts one per service it used, and is one item
+with its transactions in `entries`. Each item says its movement (billing.ledger.kinds): a
+refund to the card is `purchase_refund`, negative; a goodwill credit `credit`."""
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, get_args
 
+from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest
 from ninja import Path, Query, Router, Schema
 from pydantic import Field
 
 from api.v1.auth import request_license
 from api.v1.errors import ERRORS, ApiError
-from api.v1.formats import CURSOR_PATTERN, MAX_PAGE, TEXT_PATTERN, LocalDay, Money, money
+from api.v1.formats import (
+    CURSOR_PATTERN,
+    MAX_PAGE,
+    MONEY_PATTERN,
+    TEXT_PATTERN,
+    LocalDay,
+    Money,
+    money,
+)
 from billing.history.transactions import (
     Cursor,
     Transaction,
@@ -21,9 +32,23 @@ from billing.history.transactions import (
     transactions_page,
     transactions_search,
 )
+from billing.history.types import TRANSACTION_TYPES
+from billing.ledger.kinds import MOVEMENTS
 from billing.models import LedgerEntry, Service
 
 router = Router()
+
+# The movements' names (billing.ledger.kinds.MOVEMENTS) and the type filter's values
+# (billing.history.types.TRANSACTION_TYPES), spelled out for the OpenAPI document; held
+# to their definitions when the module loads.
+MovementName = Literal["purchase", "purchase_refund", "credit", "usage_refund", "usage", "expiry"]
+TransactionType = Literal[
+    "purchase", "purchase_refund", "credit", "usage_refund", "usage", "expiry", "refund"
+]
+if get_args(MovementName) != tuple(m.name for m in MOVEMENTS) or set(
+    get_args(TransactionType)
+) != set(TRANSACTION_TYPES):
+    raise ImproperlyConfigured("api.v1.transactions: the movements' names changed")
 
 
 class TransactionLineOut(Schema):
@@ -37,14 +62,31 @@ class TransactionLineOut(Schema):
 
 
 class TransactionOut(Schema):
-    """One line of All transactions: an API call (its service charges together), or a
-    purchase, refund or credit."""
+    """One row of All transactions: an API call (its transactions, one per service it
+    used, in `entries`), or one other transaction: a purchase, a refund of a card purchase,
+    a credit, a refund of a usage charge, an expiry of credit."""
 
     id: int = Field(description="the transaction's first entry; GET …/transactions/{id}")
     occurred_at: datetime
-    kind: LedgerEntry.Kind
+    movement: MovementName = Field(
+        description="what it is: purchase, purchase_refund (money back to the card), credit "
+        "(goodwill, promotion), usage_refund (a charge given back), usage, expiry (credit "
+        "unused when it expired)"
+    )
+    label: str = Field(
+        description="as the dashboard says it: 'Refund of card purchase #12', 'Credit', …"
+    )
+    kind: LedgerEntry.Kind = Field(
+        description="the stored kind; 'refund' is a purchase_refund, a usage_refund or (old "
+        "goodwill) a credit: read `movement`"
+    )
     services: list[str]
-    amount: str = Money
+    amount: str = Field(
+        pattern=MONEY_PATTERN,
+        examples=["-4.000000"],
+        description="signed as it moves the balance: money in positive, money out "
+        "(usage, refunds to the card, expiries) negative",
+    )
     tokens: int
     images: int
     description: str
@@ -66,6 +108,8 @@ def _transaction_out(tx: Transaction) -> dict[str, Any]:
     return {
         "id": tx.id,
         "occurred_at": tx.occurred_at,
+        "movement": tx.movement.name,
+        "label": tx.label,
         "kind": tx.kind,
         "services": tx.services,
         "amount": money(tx.amount),
@@ -107,7 +151,11 @@ def transactions(
     date_to: LocalDay | None = Query(
         None, alias="to", description="last local day ('from' after 'to': an empty range)"
     ),
-    type: LedgerEntry.Kind | None = Query(None, description="purchase, usage, refund or credit"),
+    type: TransactionType | None = Query(
+        None,
+        description="a movement (purchase, purchase_refund, credit, usage_refund, usage, "
+        "expiry), or refund for both refunds",
+    ),
     service: Service | None = None,
     endpoint: str = Query(
         "",

@@ -36,7 +36,14 @@ class UsageBucketOut(Schema):
     amount: str = Money
     tokens: int
     images: int
-    api_calls: int
+    api_calls: int = Field(
+        description="API calls, each counted once: by service, a call that made images is "
+        "an ai_images call and any other an ai_data call (the services' calls add up to "
+        "the calls); by endpoint, the endpoint it called"
+    )
+    transactions: int = Field(
+        description="ledger lines posted: an API call posts one per service it used"
+    )
 
 
 class UsageOut(Schema):
@@ -136,6 +143,7 @@ def usage(
                 "tokens": b.tokens,
                 "images": b.images,
                 "api_calls": b.api_calls,
+                "transactions": b.entries,
             }
             for b in buckets
         ],

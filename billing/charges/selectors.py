@@ -1,7 +1,8 @@
 """Usage by period: a license's usage charges per day or month, by service or endpoint,
 from the daily rollups (the usage explorer and the API's usage)."""
 
-from dataclasses import dataclass
+from collections import defaultdict
+from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
 
@@ -10,8 +11,9 @@ from django.db.models.functions import TruncMonth
 
 from accounts.models import License
 from billing.ledger.selectors import balance_get
+from billing.ledger.usage import calls_per_service
 from billing.models import DailyRollup, EndpointDailyRollup, LedgerEntry
-from billing.money import quantize_money
+from billing.money import ZERO, quantize_money
 from portal.exceptions import ApplicationError
 
 # Usage ranges: day buckets over at most a year, month buckets over at most three (a
@@ -81,7 +83,9 @@ def usage_range_check(*, start: date, end: date, granularity: str, group_by: str
 @dataclass(frozen=True)
 class UsageBucket:
     """Usage of one service (or endpoint) in one local day or month: spent (positive) and
-    counts."""
+    counts. `api_calls`: calls, each under one service (billing.ledger.usage.
+    calls_per_service: an image call is an ai_images call) or its endpoint; `entries`: the
+    transactions (ledger lines) posted, one per service a call used."""
 
     period: date  # the day, or the first day of the month
     group: str  # the service, or the endpoint ("" when none was recorded)
@@ -89,6 +93,7 @@ class UsageBucket:
     tokens: int
     images: int
     api_calls: int
+    entries: int = 0
 
 
 def usage_by_period(
@@ -119,10 +124,11 @@ def usage_by_period(
             tokens=Sum("tokens"),
             images=Sum("images"),
             calls=Sum("api_calls"),
+            entries=Sum("entries"),
         )
         .order_by("period", group_by)
     )
-    return [
+    buckets = [
         UsageBucket(
             period=row["period"],
             group=row[group_by],
@@ -130,6 +136,23 @@ def usage_by_period(
             tokens=row["tokens"],
             images=row["images"],
             api_calls=row["calls"],
+            entries=row["entries"],
         )
         for row in rows
     ]
+    return _calls_by_service(buckets) if group_by == "service" else buckets
+
+
+def _calls_by_service(buckets: list[UsageBucket]) -> list[UsageBucket]:
+    """Each period's calls put under their services (calls_per_service), a bucket added
+    for ai_data when it has calls but posted nothing itself."""
+    by_period: dict[date, dict[str, UsageBucket]] = defaultdict(dict)
+    for bucket in buckets:
+        by_period[bucket.period][bucket.group] = bucket
+    counted = []
+    for period, groups in by_period.items():
+        calls = calls_per_service({g: (b.api_calls, b.entries) for g, b in groups.items()})
+        for service in sorted(calls):
+            bucket = groups.get(service) or UsageBucket(period, service, ZERO, 0, 0, 0, 0)
+            counted.append(replace(bucket, api_calls=calls[service]))
+    return counted

@@ -8,11 +8,12 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from django.core.exceptions import ImproperlyConfigured
 from django.db import connections, transaction
 
 from accounts.models import License
 from billing.history.transactions import TransactionFilter
+from billing.history.types import movement_type_sql
+from billing.ledger.kinds import movement_sql
 from billing.ledger.pages import NEWER_THAN_CURSOR_SQL, NOTHING_NEWER_SQL
 from billing.models import LedgerEntry
 from portal.db_router import read_alias
@@ -20,7 +21,7 @@ from portal.db_router import read_alias
 HISTORY_HEADER = (
     "date_time",  # ISO 8601 with the offset in effect then: 2025-06-30T14:30:15-04:00
     "local_time",  # the same moment as spreadsheets read a date: 2025-06-30 14:30:15
-    "type",  # as on screen: Purchase, Usage, Refund, Credit
+    "type",  # the movement: purchase, purchase_refund, credit, usage_refund, usage, expiry
     "service",
     "amount",
     "balance",  # the balance right after the entry
@@ -80,15 +81,10 @@ def _csv_cell_sql(column: str) -> str:
     return f"CASE WHEN {needs_quotes} THEN '\"' || replace({safe}, '\"', '\"\"') || '\"' ELSE {safe} END"
 
 
-# The type column says what the screen says (LedgerEntry.Kind's labels: plain words).
-_KIND_LABEL_SQL = (
-    "CASE kind "
-    + " ".join(f"WHEN '{value}' THEN '{label}'" for value, label in LedgerEntry.Kind.choices)
-    + " ELSE kind END"
-)
-if not all(label.isalpha() for _, label in LedgerEntry.Kind.choices):
-    # The labels are written into the statement as SQL literals: letters only.
-    raise ImproperlyConfigured("LedgerEntry.Kind labels must be letters only")
+# The type column is the line's movement by its name (billing.ledger.kinds: purchase,
+# purchase_refund, credit, usage_refund, usage, expiry), as the API names it: a refund to
+# the card and a refund of a charge are told apart, as every surface tells them.
+_TYPE_SQL = movement_sql()
 
 # One CSV line per entry (HISTORY_HEADER's columns), written by PostgreSQL.
 # The page runs with TimeZone set to the license's, so TZH:TZM is the offset in effect at
@@ -99,7 +95,7 @@ if not all(label.isalpha() for _, label in LedgerEntry.Kind.choices):
 _HISTORY_CSV_LINE = (
     "to_char(occurred_at, 'YYYY-MM-DD\"T\"HH24:MI:SSTZH:TZM')"
     " || ',' || to_char(occurred_at, 'YYYY-MM-DD HH24:MI:SS')"
-    f" || ',' || {_KIND_LABEL_SQL} || ',' || service"
+    f" || ',' || {_TYPE_SQL} || ',' || service"
     " || ',' || amount || ',' || running || ',' || tokens || ',' || images"
     f" || ',' || {_csv_cell_sql('description')} || ',' || id || chr(13) || chr(10)"
 )
@@ -127,8 +123,9 @@ _HISTORY_CSV_SQL = (
     " FROM run WHERE true {match}), (SELECT count(*) FROM page), last.occurred_at::text, last.id"
     " FROM (SELECT occurred_at, id FROM page ORDER BY occurred_at, id LIMIT 1) AS last"
 )
-# Which of a page's entries are written: TransactionFilter's fields but the dates.
-_MATCH_COLUMNS = ("kind", "service", "endpoint", "status")
+# Which of a page's entries are written: TransactionFilter's fields but the dates (and
+# the type, a movement: movement_type_sql).
+_MATCH_COLUMNS = ("service", "endpoint", "status")
 
 
 def ledger_history_csv_pages(
@@ -152,7 +149,7 @@ def ledger_history_csv_pages(
     flt = flt or TransactionFilter()
     page_size = page_size or HISTORY_PAGE_SIZE
     params: dict[str, Any] = {"lid": license.pk, "tz": license.timezone, "limit": page_size}
-    match = ""
+    match = f" AND ({movement_type_sql(flt.kind)})" if flt.kind else ""
     for column in _MATCH_COLUMNS:
         if getattr(flt, column):
             params[f"match_{column}"] = getattr(flt, column)

@@ -1,5 +1,8 @@
-"""A license's transactions as a customer reads them: one line per API call (its service
-charges folded together), one per purchase, refund and credit.
+"""A license's transactions as a customer reads them. A transaction is a ledger line (one
+entry); a call is an API call, which posts one line per service it used. All transactions
+shows a call's lines together as one row (its amount their sum), and every other line
+(purchase, refund of a card purchase, credit, refund of a usage charge, expired credit)
+as its own row, each told as its movement (billing.ledger.kinds: label, sign, name).
 
 Reads only: the All transactions page, a transaction's page and (later) the customer API
 share these. Pages are keyset-paged on the index ledger_license_recent (license,
@@ -16,6 +19,8 @@ from django.db import connection
 from django.db.models import QuerySet
 
 from accounts.models import License
+from billing.history.types import TRANSACTION_TYPES, movement_q, transaction_label
+from billing.ledger.kinds import Movement, movement_of
 from billing.ledger.usage import usage_external_ids, usage_record_id
 from billing.models import LedgerEntry, Service
 from billing.money import ZERO
@@ -91,12 +96,30 @@ class Transaction:
     lines: list[Line] = field(default_factory=list)
 
     @property
+    def movement(self) -> Movement:
+        """What this line is (billing.ledger.kinds): a call is usage; a stored refund is a
+        refund of a card purchase, of a usage charge, or (old goodwill) a credit."""
+        service = self.lines[0].service if self.lines else ""
+        return movement_of(self.kind, self.amount, service)
+
+    @property
     def kind_label(self) -> str:
-        return Kind(self.kind).label
+        """The movement's label: "Refund of card purchase", "Credit", "Refund", …"""
+        return self.movement.label
+
+    @property
+    def label(self) -> str:
+        """The label with what it refers to: "Refund of card purchase #12"."""
+        return transaction_label(self.movement, self.refund_of_id)
 
     @property
     def is_call(self) -> bool:
         return self.kind == Kind.USAGE
+
+    @property
+    def entries(self) -> int:
+        """Its ledger lines (transactions): a call has one per service it used."""
+        return len(self.lines)
 
     @property
     def services(self) -> list[str]:
@@ -109,7 +132,8 @@ class Transaction:
 
 @dataclass(frozen=True)
 class TransactionFilter:
-    """What All transactions shows: [start, end), a type, a service, an endpoint, a status."""
+    """What All transactions shows: [start, end), a type (a movement's name, or "refund"
+    for both refunds: TRANSACTION_TYPES), a service, an endpoint, a status."""
 
     start: datetime | None = None
     end: datetime | None = None
@@ -117,6 +141,10 @@ class TransactionFilter:
     service: str = ""
     endpoint: str = ""
     status: str = ""
+
+    def __post_init__(self) -> None:
+        if self.kind and self.kind not in TRANSACTION_TYPES:
+            raise ValueError(f"{self.kind!r} is not a type of transaction")
 
     @classmethod
     def for_local_dates(
@@ -149,7 +177,7 @@ class TransactionFilter:
         if self.end is not None:
             qs = qs.filter(occurred_at__lt=self.end)
         if self.kind:
-            qs = qs.filter(kind=self.kind)
+            qs = qs.filter(movement_q(TRANSACTION_TYPES[self.kind]))
         if self.service:
             qs = qs.filter(service=self.service)
         if self.endpoint:
@@ -370,7 +398,7 @@ class Refund:
 class TransactionDetail:
     transaction: Transaction
     charges: list[ChargeArithmetic]
-    refunds: list[Refund]  # of this call's charges
+    refunds: list[Refund]  # of this call's charges, or of this purchase to the card
     refunded_charge: Transaction | None  # for a refund: the call it refunds
     reason: str  # a refund's or credit's reason, written for the customer
     external_id: str  # a purchase's payment reference
@@ -386,17 +414,17 @@ def transaction_detail_get(license: License, entry_id: int) -> TransactionDetail
         return None
     entries = LedgerEntry.objects.for_license(license)
     charges: list[ChargeArithmetic] = []
-    refunds: list[Refund] = []
+    # Refunds of a call's charges (positive), or of a purchase to the card (negative).
+    refunds = [
+        Refund(*r)
+        for r in entries.filter(refund_of__in=[line.id for line in tx.lines])
+        .order_by("occurred_at", "id")
+        .values_list("id", "amount", "occurred_at", "reason", "refund_of_id")
+    ]
     refunded_charge = None
     reason = external_id = ""
     if tx.is_call:
         book = price_book_get()
-        refund_rows = list(
-            entries.filter(refund_of__in=[line.id for line in tx.lines])
-            .order_by("occurred_at", "id")
-            .values_list("id", "amount", "occurred_at", "reason", "refund_of_id")
-        )
-        refunds = [Refund(*r) for r in refund_rows]
         for line in tx.lines:
             quantity = line.images if line.service == Service.AI_IMAGES else line.tokens
             unit_price = book.unit_price(line.service, tx.occurred_at)

@@ -1,7 +1,7 @@
 """Usage posted: one row per upstream record, which the posting statement prices, rounds
 and expands into one entry per service used (post_entries' twin for usage)."""
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -50,6 +50,28 @@ USAGE_PARTS = (
     UsagePart("images", Service.AI_IMAGES, "images"),
 )
 USAGE_COUNTS = tuple(part.count for part in USAGE_PARTS)
+
+
+# Calls per service (statements, the API's usage): each call is counted under one service,
+# so the services' calls add up to the calls. An image call (one that made images) is an
+# ai_images call; every other call (text, or a failed call that used nothing) is an ai_data
+# call; cached and completion tokens are parts of a text call, never calls of their own.
+# The stored api_calls flag is on a call's first entry in USAGE_PARTS' order (ai_data for
+# an image call with a prompt, and the ledger is never rewritten), so the count is made
+# from a period's sums instead: a call has at most one ai_images entry, so the image calls
+# are the ai_images entries, and the rest of the calls are ai_data's.
+def calls_per_service(sums: Mapping[str, tuple[int, int]]) -> dict[str, int]:
+    """The calls of each service in one period, from its usage sums by service:
+    {service: (api_calls, entries)}. ai_data is there whenever it has calls."""
+    calls = sum(api_calls for api_calls, _ in sums.values())
+    images = sums[Service.AI_IMAGES][1] if Service.AI_IMAGES in sums else 0
+    counted = dict.fromkeys(sums, 0)
+    if images:
+        counted[Service.AI_IMAGES] = images
+    if calls - images or Service.AI_DATA in sums:
+        counted[Service.AI_DATA] = calls - images
+    return counted
+
 
 # A usage entry's external id is "<record id>:<service>": one entry per service a record
 # used, so (license, external id) being unique charges each record's service once.

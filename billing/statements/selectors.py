@@ -1,7 +1,10 @@
-"""A license's monthly statements: opening + purchases + credits + refunds − usage = closing,
-in its timezone. The figures are billing.statements.figures' (the one statement selector, from
-rollups and the balance: constant in the history's length), which the billing team's
-reconciliation recomputes from the ledger and reports as a difference if they disagree."""
+"""A license's monthly statements, in its timezone: the month's balance bridge (opening +
+purchases − purchase refunds + credits + usage refunds − usage − expired = closing), its
+usage by service with the calls counted per service (billing.ledger.usage.calls_per_service),
+and its credit grants: granted, consumed, expired. The figures are billing.statements.figures'
+(the one statement selector, from rollups and the balance: constant in the history's
+length), which the billing team's reconciliation recomputes from the ledger and reports as a
+difference if they disagree."""
 
 from dataclasses import dataclass
 from datetime import date
@@ -10,7 +13,17 @@ from decimal import Decimal
 from django.db.models import Sum
 
 from accounts.models import License
-from billing.models import DailyRollup, LedgerEntry
+from billing.credits.selectors import (
+    GrantMonth,
+    grant_month_get,
+    grants_expired_in,
+    grants_granted_in,
+)
+from billing.history.types import term_title
+from billing.ledger.kinds import MOVEMENTS, Bridge, Movement
+from billing.ledger.usage import calls_per_service
+from billing.models import CreditGrant, DailyRollup, LedgerEntry
+from billing.money import ZERO
 from billing.statements.figures import MonthFigures, statement_month
 from portal.months import next_month
 
@@ -24,7 +37,27 @@ class ServiceUsage:
     amount: Decimal  # spent, positive
     tokens: int
     images: int
-    api_calls: int
+    api_calls: int  # calls counted under this service (an image call is an ai_images call)
+    entries: int  # transactions (ledger lines): one per service a call used
+
+
+@dataclass(frozen=True)
+class BridgeLine:
+    """One line of the month's bridge: "− Purchase refunds $4.000000"."""
+
+    movement: Movement
+    title: str  # from the movement's term: "Purchase refunds"
+    sign: str  # "+" or "−"
+    amount: Decimal  # the size (≥ 0)
+
+
+def bridge_lines(bridge: Bridge | None = None) -> list[BridgeLine]:
+    """The bridge between opening and closing, each movement on its own line, in the
+    bridge's order (without a bridge: the words alone, amounts 0)."""
+    return [
+        BridgeLine(m, term_title(m), "+" if m.sign > 0 else "−", getattr(bridge, m.term, ZERO))
+        for m in MOVEMENTS
+    ]
 
 
 @dataclass(frozen=True)
@@ -34,6 +67,9 @@ class Statement:
     figures: MonthFigures
     usage_by_service: list[ServiceUsage]
     to_date: bool  # the month is still running
+    grants: GrantMonth
+    granted: list[CreditGrant]  # the credit grants received in the month
+    expired: list[CreditGrant]  # the grants that expired in the month
 
     @property
     def title(self) -> str:
@@ -42,6 +78,18 @@ class Statement:
     @property
     def balances(self) -> bool:
         return self.figures.balances
+
+    @property
+    def lines(self) -> list[BridgeLine]:
+        return bridge_lines(self.figures.bridge)
+
+    @property
+    def api_calls(self) -> int:
+        return sum(s.api_calls for s in self.usage_by_service)
+
+    @property
+    def usage_entries(self) -> int:
+        return sum(s.entries for s in self.usage_by_service)
 
 
 def statement_months(license: License) -> list[date]:
@@ -73,12 +121,34 @@ def statement_get(*, license: License, month: date) -> Statement:
         .filter(kind=LedgerEntry.Kind.USAGE, day__gte=month, day__lt=next_month(month))
         .values("service")
         .annotate(
-            amount=Sum("amount"), tokens=Sum("tokens"), images=Sum("images"), calls=Sum("api_calls")
+            amount=Sum("amount"),
+            tokens=Sum("tokens"),
+            images=Sum("images"),
+            calls=Sum("api_calls"),
+            entries=Sum("entries"),
         )
         .order_by("service")
     )
+    sums = {r["service"]: r for r in rows}
+    calls = calls_per_service({s: (r["calls"], r["entries"]) for s, r in sums.items()})
     usage = [
-        ServiceUsage(r["service"], -r["amount"], r["tokens"], r["images"], r["calls"]) for r in rows
+        ServiceUsage(
+            service,
+            -sums[service]["amount"] if service in sums else ZERO,
+            sums[service]["tokens"] if service in sums else 0,
+            sums[service]["images"] if service in sums else 0,
+            calls[service],
+            sums[service]["entries"] if service in sums else 0,
+        )
+        for service in sorted(calls)
     ]
-    this_month = license.local_month()
-    return Statement(license, month, figures, usage, to_date=month >= this_month)
+    return Statement(
+        license,
+        month,
+        figures,
+        usage,
+        to_date=month >= license.local_month(),
+        grants=grant_month_get(license=license, month=month),
+        granted=grants_granted_in(license=license, month=month),
+        expired=grants_expired_in(license=license, month=month),
+    )

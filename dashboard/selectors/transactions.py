@@ -6,6 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from accounts.models import License
+from billing.history.types import transaction_label
 from billing.ledger.kinds import movement_of
 from billing.models import LedgerEntry
 from billing.money import format_money
@@ -23,9 +24,8 @@ class TransactionRow:
     id: int
     occurred_at: datetime  # in the license's timezone
     date_label: str  # "Jun 30, 14:30"
-    kind: str  # as stored
-    movement: str  # its movement's name (billing.ledger.kinds; the type's colour)
-    kind_label: str  # its movement's label: "Purchase", "Refund of card purchase", "Credit"…
+    kind: str  # the movement's name (billing.ledger.kinds): purchase, purchase_refund, …
+    kind_label: str  # its label: "Purchase", "Refund of card purchase #12", "Credit", …
     service: str
     amount: Decimal  # signed, as in the ledger
     amount_label: str  # absolute value: the colour says the direction
@@ -61,6 +61,7 @@ def transactions_recent(license: License, limit: int = RECENT_TRANSACTIONS) -> l
             "description",
             "occurred_at",
             "external_id",
+            "refund_of_id",
         )[:limit]
     )
     tz = license.tzinfo
@@ -75,6 +76,7 @@ def transactions_recent(license: License, limit: int = RECENT_TRANSACTIONS) -> l
         description,
         occurred_at,
         external_id,
+        refund_of_id,
     ) in entries:
         local = occurred_at.astimezone(tz)
         movement = movement_of(kind, amount, service)
@@ -83,9 +85,8 @@ def transactions_recent(license: License, limit: int = RECENT_TRANSACTIONS) -> l
                 id=entry_id,
                 occurred_at=local,
                 date_label=f"{MONTH_ABBR[local.month - 1]} {local.day}, {local:%H:%M}",
-                kind=kind,
-                movement=movement.name,
-                kind_label=movement.label,
+                kind=movement.name,
+                kind_label=transaction_label(movement, refund_of_id),
                 service=service,
                 amount=amount,
                 amount_label=format_money(abs(amount)),

@@ -14,6 +14,7 @@ from dashboard.formatting import (
     format_chart_money,
     format_count,
     format_count_compact,
+    format_local_time,
     format_money_short,
     format_price,
 )
@@ -77,6 +78,19 @@ def recent_mix(forecast) -> list[str]:
 def abs_money(value: Decimal) -> str:
     """The amount without its sign (the colour and the hidden word say the direction)."""
     return format_money(abs(value))
+
+
+@register.filter
+def signed_money(value: Decimal) -> str:
+    """ "+$10.000000" for money in, "-$4.000000" for money out: the balance's view."""
+    return ("+" if value > 0 else "") + format_money(value)
+
+
+@register.filter
+def local_time(moment, license) -> str:
+    """A moment for people, in the license's timezone and saying which: "Dec 7, 2026 11:01
+    EST (America/New_York)"."""
+    return format_local_time(moment, license.timezone) if moment is not None else ""
 
 
 @register.filter

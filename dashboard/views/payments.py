@@ -214,13 +214,14 @@ class PaymentStatusView(StripePageMixin, View):
 
 
 class BillingHistoryView(LicenseMixin, TemplateView):
-    """Every card purchase of the license, each with its receipt."""
+    """The license's card purchases (each with its receipt), refunds to the card (each with
+    the purchase it reverses) and credits, newest first."""
 
     template_name = "dashboard/payments/history.html"
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
-        context["payments"] = list(selectors.billing_history(self.license)[:500])
+        context["lines"] = selectors.billing_history_lines(self.license)
         context["nav_current"] = "purchase"
         return context
 

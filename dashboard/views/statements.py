@@ -11,7 +11,8 @@ from django.views.generic import TemplateView
 
 from accounts.mixins import LicenseMixin
 from billing.reconciliation.report import month_parse
-from billing.statements.selectors import statement_get, statement_months
+from billing.statements.selectors import bridge_lines, statement_get, statement_months
+from dashboard.formatting import format_local_time
 from dashboard.statement_pdf import statement_pdf
 from portal.db_router import replica_reads
 from portal.ratelimit import LicenseRateLimitMixin
@@ -24,6 +25,7 @@ class StatementListView(LicenseMixin, TemplateView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(nav_current="statements", **kwargs)
         context["months"] = statement_months(self.license)
+        context["bridge_terms"] = bridge_lines()
         return context
 
 
@@ -82,5 +84,5 @@ class StatementPdfView(LicenseMixin, LicenseRateLimitMixin, View):
     def get(self, request, *args, **kwargs):
         month = _statement_month(self.license, kwargs["month"])
         statement = statement_get(license=self.license, month=month)
-        generated = f"{timezone.localtime(timezone.now(), self.license.tzinfo):%Y-%m-%d %H:%M}"
+        generated = format_local_time(timezone.now(), self.license.timezone)
         return self._response(month, statement_pdf(statement, generated=generated))

@@ -243,7 +243,7 @@ def test_history_csv_streams_the_ledger(client, alice_license, make_key):
     assert answer.status_code == 200
     text = b"".join(answer.streaming_content).decode()
     assert text.splitlines()[0].startswith("date_time,local_time,type,service,amount,balance")
-    assert ",Purchase,,10.000000,10.000000," in text
+    assert ",purchase,,10.000000,10.000000," in text  # the movement's name
 
 
 def test_openapi_document_is_3_1_and_the_reference_page_lists_every_endpoint(client):

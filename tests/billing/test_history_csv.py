@@ -88,14 +88,14 @@ def test_the_whole_history_streams_newest_first_in_the_license_timezone(
     rows = rows_of(response)
     assert rows[0] == HEADER
     by_type = [(r[TYPE], r[SERVICE], r[AMOUNT]) for r in rows[1:]]
-    # The refund happened "now" (real time), after everything else: it comes first. Types
-    # read as on screen.
-    assert by_type[0] == ("Refund", "ai_images", "0.000100")
+    # The refund happened "now" (real time), after everything else: it comes first. The type
+    # is the movement's name (billing.ledger.kinds), as the API names it.
+    assert by_type[0] == ("usage_refund", "ai_images", "0.000100")
     assert set(by_type[1:3]) == {
-        ("Usage", "ai_data", "-0.000740"),
-        ("Usage", "ai_images", "-0.000200"),
+        ("usage", "ai_data", "-0.000740"),
+        ("usage", "ai_images", "-0.000200"),
     }
-    assert by_type[3] == ("Purchase", "", "20.000000")
+    assert by_type[3] == ("purchase", "", "20.000000")
     purchase_row = rows[4]
     assert purchase_row[DATE] == "2025-06-28T14:30:15-04:00"
     # Beside the ISO moment, the license's wall clock as spreadsheets read a date.
@@ -226,7 +226,7 @@ def test_filters_are_local_dates_inclusive_and_a_type(client_a, new_york):
     assert [r[BALANCE] for r in rows[1:]] == ["3.000000", "1.000000"]
 
     rows = rows_of(client_a.get(url(new_york, type="usage")))
-    assert [(r[TYPE], r[BALANCE]) for r in rows[1:]] == [("Usage", "2.999900")]
+    assert [(r[TYPE], r[BALANCE]) for r in rows[1:]] == [("usage", "2.999900")]
 
 
 def test_filters_matching_nothing_say_so(client_a, license_a):
@@ -245,7 +245,11 @@ def test_filters_matching_nothing_say_so(client_a, license_a):
     [
         ({"from": "2025-13-01"}, "'from' must be a date written YYYY-MM-DD"),
         ({"to": "yesterday"}, "'to' must be a date written YYYY-MM-DD"),
-        ({"type": "gift"}, "'type' must be one of purchase, usage, refund, credit"),
+        (
+            {"type": "gift"},
+            "'type' must be one of purchase, purchase_refund, credit, usage_refund, usage, "
+            "expiry, refund",
+        ),
         ({"service": "ai_music"}, "'service' must be one of ai_images, ai_data,"),
         ({"from": "2025-06-02", "to": "2025-06-01"}, "'to' must be on or after the 'from' date"),
         ({"from": "0001-01-01"}, "'from' must be between"),
@@ -310,7 +314,7 @@ def python_csv(license, entries=None) -> str:
             (
                 local.isoformat(timespec="seconds"),
                 f"{local:%Y-%m-%d %H:%M:%S}",
-                e.get_kind_display(),
+                e.movement.name,
                 safe_cell(e.service),
                 money_cell(e.amount),
                 money_cell(balance),
@@ -373,6 +377,7 @@ def test_the_download_is_byte_for_byte_what_the_csv_module_writes(
         {},
         {"type": "usage"},
         {"type": "credit"},
+        {"type": "usage_refund"},
         {"service": "ai_images"},
         {"endpoint": "/v1/images"},
         {"status": "error"},
@@ -441,5 +446,5 @@ def test_all_transactions_download_carries_its_filters_but_not_its_search(client
     assert "before=" not in href and "q=" not in href
     rows = rows_of(client_a.get(href))
     assert [(r[TYPE], r[AMOUNT], r[BALANCE]) for r in rows[1:]] == [
-        ("Usage", "-0.000300", "4.999700")
+        ("usage", "-0.000300", "4.999700")
     ]
