@@ -110,6 +110,12 @@ def test_transactions_are_ledger_lines_and_calls_are_counted_apart(
     assert recent.count("<tr") - 1 == entries.count()
     # Each line named as its movement: the card refund and the expiry as themselves.
     types = re.findall(r'<span class="type type--([a-z_]+)">([^<]+)</span>', recent)
+    [refund_label] = [label for movement, label in types if movement == "purchase_refund"]
+    purchase_number = refund_label.removeprefix("Refund of card purchase #")
+    assert LedgerEntry.objects.for_license(every_movement).get(pk=int(purchase_number)).kind == (
+        "purchase"
+    )
+    types = [(m, "Refund of card purchase" if m == "purchase_refund" else t) for m, t in types]
     assert sorted(types) == sorted(
         [("purchase", "Purchase"), ("purchase", "Purchase"), ("credit", "Credit"),
          ("credit", "Credit"), ("credit", "Credit"), ("usage", "Usage"), ("usage", "Usage"),
