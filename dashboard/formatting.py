@@ -7,25 +7,14 @@ templates through the |chart_money filter only). A chart's tooltip names the exa
 ("Nov 14: $0.004213", `format_chart_exact`, the |exact_money filter).
 """
 
-from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
-from zoneinfo import ZoneInfo
 
 from billing.money import format_money
+from portal.moments import MONTH_ABBR as MONTH_ABBR  # the dashboard's labels, beside DAY_ABBR
 
 CENT = Decimal("0.01")
-# The labels of docs/product.md ("Jun 30", "Jun 2025", "Mon") in English whatever the server's locale;
-# plain tuples because Django's dateformat costs ~30 µs a call, 100+ times a page.
-MONTH_ABBR = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+# The weekdays beside portal.moments.MONTH_ABBR, in English whatever the server's locale.
 DAY_ABBR = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-
-
-def format_local_time(moment: datetime, timezone: str) -> str:
-    """A moment in a license's timezone, saying which: "Dec 7, 2026 11:01 EST
-    (America/New_York)"; "Jun 1, 2025 09:00 UTC" when the zone is UTC itself."""
-    local = moment.astimezone(ZoneInfo(timezone))
-    text = f"{MONTH_ABBR[local.month - 1]} {local.day}, {local:%Y %H:%M} {local.tzname()}"
-    return text if local.tzname() == timezone else f"{text} ({timezone})"
 
 
 def format_count(value: int) -> str:

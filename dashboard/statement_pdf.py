@@ -4,7 +4,7 @@ from fpdf import FPDF
 
 from billing.money import format_money
 from billing.statements.selectors import Statement
-from dashboard.formatting import format_local_time
+from portal.moments import format_local_time
 
 
 def _cell_text(text: str) -> str:

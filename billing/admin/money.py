@@ -20,7 +20,6 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
-from django.utils import timezone
 
 from accounts.models import License, User
 from billing.credits.approvals import ApprovalResult, credit_approval_request
@@ -38,6 +37,7 @@ from billing.money import format_money
 from billing.purchases.services import PurchaseResult, purchase_record
 from billing.refunds.services import RefundResult, refund_issue, refundable_amount
 from portal.exceptions import ApplicationError
+from portal.moments import format_local_time
 
 
 def can_issue_refunds(user: Any) -> bool:
@@ -127,7 +127,7 @@ def _refund_notes(target: Target) -> list[str]:
         return []
     notes = [
         f"Charge: {format_money(-entry.amount)} for {entry.service} on "
-        f"{timezone.localtime(entry.occurred_at):%Y-%m-%d %H:%M} ({entry.description})",
+        f"{format_local_time(entry.occurred_at, target.license.timezone)} ({entry.description})",
         f"Still refundable: {format_money(refundable_amount(entry))}",
     ]
     flag = flag_open_for_charge(entry)

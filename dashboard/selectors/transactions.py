@@ -10,8 +10,9 @@ from billing.history.types import transaction_label
 from billing.ledger.kinds import movement_of
 from billing.models import LedgerEntry
 from billing.money import format_money
-from dashboard.formatting import MONTH_ABBR, format_count
+from dashboard.formatting import format_count
 from payments.selectors import is_card_purchase
+from portal.moments import MONTH_ABBR
 
 RECENT_TRANSACTIONS = 100
 DESCRIPTION_CHARS = 50  # docs/product.md: descriptions are cut to 50 characters in the table

@@ -14,10 +14,10 @@ from dashboard.formatting import (
     format_chart_money,
     format_count,
     format_count_compact,
-    format_local_time,
     format_money_short,
     format_price,
 )
+from portal.moments import format_local_time
 
 register = template.Library()
 

@@ -12,9 +12,9 @@ from django.views.generic import TemplateView
 from accounts.mixins import LicenseMixin
 from billing.reconciliation.report import month_parse
 from billing.statements.selectors import bridge_lines, statement_get, statement_months
-from dashboard.formatting import format_local_time
 from dashboard.statement_pdf import statement_pdf
 from portal.db_router import replica_reads
+from portal.moments import format_local_time
 from portal.ratelimit import LicenseRateLimitMixin
 
 
