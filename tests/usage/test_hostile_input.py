@@ -251,9 +251,9 @@ def test_admin_money_forms_refuse_or_keep_inert_and_never_half_save(
                 reverse("dashboard:history_csv", kwargs={"license_id": license_a.public_id})
             ).streaming_content
         ).decode("utf-8-sig")
-        # Columns: billing.history.export.HISTORY_HEADER (type as on screen, amount, description).
+        # Columns: billing.history.export.HISTORY_HEADER (type: the movement's name, amount, description).
         [row] = [
-            r for r in csv.reader(io.StringIO(body)) if r[2] == "Purchase" and r[4] == "1.000000"
+            r for r in csv.reader(io.StringIO(body)) if r[2] == "purchase" and r[4] == "1.000000"
         ]
         description = row[8]
         assert not description.startswith(FORMULA_START)
