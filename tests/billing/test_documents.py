@@ -236,3 +236,50 @@ def test_two_purchases_at_the_same_instant_get_consecutive_numbers():
     numbers = sorted(Document.objects.values_list("sequence", flat=True))
     assert numbers == [1, 2]
     connection.close()
+
+
+def test_owners_save_billing_details_on_their_page_and_a_wrong_vat_number_names_the_field(
+    client, license_a, owner_a
+):
+    client.force_login(owner_a)
+    url = f"/l/{license_a.public_id}/billing-details/"
+    form = {"legal_name": "Alpha GmbH", "address": "Berlin", "country": "DE", "po_number": ""}
+    refused = client.post(url, {**form, "tax_id": "DE12"})
+    assert refused.status_code == 200
+    assert refused.context["form"].errors["tax_id"][0].startswith("Tax ID: a VAT number in Germany")
+    assert client.post(url, {**form, "tax_id": "DE 123456789"}).status_code == 302
+    assert "DE123456789" in client.get(url).content.decode()
+    history = client.get(f"/l/{license_a.public_id}/payments/history/").content.decode()
+    assert url in history and f"/l/{license_a.public_id}/documents/" in history
+
+
+def test_a_member_who_is_not_an_owner_cannot_change_billing_details(client, license_a):
+    member = MembershipFactory(license=license_a, role="member").user
+    client.force_login(member)
+    url = f"/l/{license_a.public_id}/billing-details/"
+    assert client.post(url, {"legal_name": "Mine"}).status_code == 403
+    assert not Document.objects.exists()
+
+
+def test_documents_are_listed_and_downloaded_by_their_license_only(
+    client, license_a, member_a, member_b, license_b, tmp_path
+):
+    invoice = invoice_of(buy(license_a, "25"))
+    client.force_login(member_a)
+    page = client.get(f"/l/{license_a.public_id}/documents/").content.decode()
+    pdf_url = f"/l/{license_a.public_id}/documents/{invoice.number}.pdf"
+    assert invoice.number in page and pdf_url in page
+    pdf = client.get(pdf_url)
+    assert pdf.status_code == 200 and pdf["Content-Type"] == "application/pdf"
+    assert invoice.number in pdf_text(pdf.content, tmp_path)
+    archive = client.get(f"/l/{license_a.public_id}/documents/{YEAR}.zip")
+    import io
+    import zipfile
+
+    assert zipfile.ZipFile(io.BytesIO(archive.content)).namelist() == [f"{invoice.number}.pdf"]
+    # Bravo's member, on Bravo's own pages, asking for Alpha's invoice: it does not exist.
+    client.force_login(member_b)
+    assert client.get(f"/l/{license_b.public_id}/documents/{invoice.number}.pdf").status_code == 404
+    assert client.get(f"/l/{license_b.public_id}/documents/{YEAR}.zip").status_code == 404
+    assert client.get(pdf_url).status_code == 404
+    assert invoice.number not in client.get(f"/l/{license_b.public_id}/documents/").content.decode()
