@@ -87,7 +87,8 @@ def document_pdf(document: Document) -> bytes:
         rows.append(("Tax ID", facts.tax_id))
     if facts.po_number:
         rows.append(("PO number / note", facts.po_number))
-    rows += [("License", facts.license), ("Payment method", facts.payment_method)]
+    paid = "Refunded to" if document.kind == Document.Kind.CREDIT_NOTE else "Payment method"
+    rows += [("License", facts.license), (paid, facts.payment_method)]
     if facts.related:
         rows.append(facts.related)
     page.rows(rows)
