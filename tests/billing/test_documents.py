@@ -283,3 +283,31 @@ def test_documents_are_listed_and_downloaded_by_their_license_only(
     assert client.get(f"/l/{license_b.public_id}/documents/{YEAR}.zip").status_code == 404
     assert client.get(pdf_url).status_code == 404
     assert invoice.number not in client.get(f"/l/{license_b.public_id}/documents/").content.decode()
+
+
+def test_the_documents_page_links_an_invoice_and_its_credit_note_both_ways(client_a, license_a):
+    purchase = buy(license_a, "25")
+    refund = purchase_refund_record(
+        license=license_a, purchase=purchase, amount=Decimal("10"), external_id="re:1", reason="x"
+    ).entry
+    invoice, note = invoice_of(purchase), Document.objects.get(entry=refund)
+    page = client_a.get(f"/l/{license_a.public_id}/documents/").content.decode()
+    base = f"/l/{license_a.public_id}/documents/"
+    assert f'Invoice <a href="{base}{invoice.number}.pdf">' in page
+    assert f'Credit notes <a href="{base}{note.number}.pdf">' in page
+
+
+def test_an_email_whose_hand_over_was_lost_is_handed_over_again(license_a, member_a, celery_eager):
+    from datetime import timedelta
+
+    from billing.tasks import send_owed_document_emails
+
+    invoice = invoice_of(buy(license_a, "25"))  # its after-commit hand-over never ran
+    assert send_owed_document_emails() == 0  # a minute's grace for the hand-over in flight
+    Document.objects.filter(pk=invoice.pk).update(
+        issued_at=invoice.issued_at - timedelta(minutes=5)
+    )
+    assert send_owed_document_emails() == 1
+    [email] = mail.outbox
+    assert invoice.number in email.subject
+    assert send_owed_document_emails() == 0
