@@ -311,3 +311,14 @@ def test_an_email_whose_hand_over_was_lost_is_handed_over_again(license_a, membe
     [email] = mail.outbox
     assert invoice.number in email.subject
     assert send_owed_document_emails() == 0
+
+
+def test_the_support_team_finds_a_document_in_the_admin_and_downloads_its_pdf(
+    support_client, license_a
+):
+    invoice = invoice_of(buy(license_a, "25"))
+    listing = support_client.get(f"/admin/billing/document/?q={invoice.number}")
+    assert listing.status_code == 200 and invoice.number in listing.content.decode()
+    pdf = support_client.get(f"/admin/billing/document/{invoice.pk}/pdf/")
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+    assert support_client.post(f"/admin/billing/document/{invoice.pk}/change/").status_code == 403
