@@ -11,6 +11,7 @@ from billing.credits.models import (
     GrantDailyRollup,
     GrantKind,
 )
+from billing.documents.models import BillingDetails, Document, DocumentSeries
 from billing.events.models import MoneyEvent, MoneyEventCursor
 from billing.flags.models import ChargeFlag
 from billing.ledger.models import (
@@ -30,11 +31,14 @@ __all__ = [
     "GRANT_SUMS",
     "ROLLUP_SUMS",
     "BalanceAlert",
+    "BillingDetails",
     "ChargeFlag",
     "ClosedMonth",
     "CreditApproval",
     "CreditGrant",
     "DailyRollup",
+    "Document",
+    "DocumentSeries",
     "EndpointDailyRollup",
     "GateHold",
     "GrantDailyRollup",

@@ -11,6 +11,7 @@ from django.db import transaction
 
 from billing.alerts.emails import balance_alert_send, balance_alerts_owed
 from billing.credits.expiry import credits_expire
+from billing.documents.emails import document_email_send, document_emails_owed
 from billing.events.tasks import money_events_consume
 from billing.flags.emails import flag_resolved_notify
 from billing.limits.emails import limit_reached_send
@@ -136,3 +137,26 @@ def handoffs_deferred() -> Iterator[None]:
         for handoff in owed:
             if not handoff():
                 break
+
+
+@shared_task(name="billing.send_document_email", acks_late=True, **EMAIL_RETRY)
+def send_document_email(document_id: int) -> bool:
+    """Idempotent: a document already emailed is not emailed again."""
+    return document_email_send(document_id=document_id)
+
+
+def document_email_enqueue(*, document_id: int) -> bool:
+    """Hand a new document's email to a worker; False (logged) when the broker is not
+    answering: the document stays unsent (emailed_at empty) for send_owed_document_emails."""
+    return task_enqueue(
+        send_document_email, args=[document_id], what=f"document email {document_id} (stays owed)"
+    )
+
+
+@shared_task(name="billing.send_owed_document_emails", ignore_result=True)
+def send_owed_document_emails() -> int:
+    """Hand over again the documents' emails whose hand-over was lost."""
+    owed = document_emails_owed()
+    for document_id in owed:
+        document_email_enqueue(document_id=document_id)
+    return len(owed)

@@ -12,6 +12,7 @@ from django.core.validators import validate_email
 from accounts.models import License, Membership
 from api.models import WebhookEndpoint
 from billing.charges.selectors import LOCAL_DATE_MAX, LOCAL_DATE_MIN
+from billing.documents.taxid import COUNTRIES
 from billing.history.transactions import Cursor, TransactionFilter
 from billing.history.types import TRANSACTION_TYPE_CHOICES, TRANSACTION_TYPES
 from billing.models import Service
@@ -244,3 +245,25 @@ class SpendLimitsForm(forms.Form):
         places=MONEY_PLACES,
         help_text="Usage in a calendar month of your time zone; leave it empty for no cap.",
     )
+
+
+class BillingDetailsForm(forms.Form):
+    """Who the license's documents are made out to (billing.documents.details checks the tax
+    ID's format for the country)."""
+
+    legal_name = forms.CharField(label="Legal name", max_length=200, required=False)
+    address = forms.CharField(
+        label="Address", max_length=1000, required=False, widget=forms.Textarea(attrs={"rows": 3})
+    )
+    country = forms.ChoiceField(
+        label="Country",
+        required=False,
+        choices=[("", "—"), *sorted(COUNTRIES.items(), key=lambda item: item[1])],
+    )
+    tax_id = forms.CharField(
+        label="Tax ID (VAT number)",
+        max_length=40,
+        required=False,
+        help_text="With its country prefix for an EU or UK VAT number, e.g. DE123456789.",
+    )
+    po_number = forms.CharField(label="PO number or note", max_length=200, required=False)

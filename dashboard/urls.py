@@ -5,6 +5,7 @@ from django.urls import path
 from dashboard.views import (
     alerts,
     api_keys,
+    documents,
     help,
     history,
     limits,
@@ -79,6 +80,10 @@ urlpatterns = [
         payments.PaymentStatusView.as_view(),
         name="payment_status",
     ),
+    path("documents/", documents.DocumentListView.as_view(), name="documents"),
+    path("documents/<str:number>.pdf", documents.DocumentPdfView.as_view(), name="document_pdf"),
+    path("documents/<int:year>.zip", documents.DocumentZipView.as_view(), name="documents_zip"),
+    path("billing-details/", documents.BillingDetailsView.as_view(), name="billing_details"),
     path("receipts/<int:entry_id>/", payments.ReceiptView.as_view(), name="receipt"),
     path(
         "receipts/<int:entry_id>.pdf",

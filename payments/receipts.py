@@ -1,13 +1,13 @@
 """Receipts of card purchases: the facts once (`receipt_facts`), shown as a page and as a
-PDF (fpdf2: pure Python, no system libraries)."""
+PDF (billing.documents.layout, the page invoices use too)."""
 
 from dataclasses import dataclass
 from decimal import Decimal
 
 from django.conf import settings
 from django.utils import timezone
-from fpdf import FPDF
 
+from billing.documents.layout import DocumentPage
 from billing.ledger.selectors import refunded_total_for_entry
 from billing.money import format_money
 from payments.models import Payment
@@ -52,23 +52,12 @@ def receipt_facts(payment: Payment) -> ReceiptFacts:
     )
 
 
-def _latin1(text: str) -> str:
-    """The PDF core fonts speak Latin-1: anything else becomes '?' rather than failing."""
-    return text.replace("•", "*").encode("latin-1", "replace").decode("latin-1")
-
-
 def receipt_pdf(payment: Payment) -> bytes:
     facts = receipt_facts(payment)
-    pdf = FPDF(format="A4")
-    pdf.set_title(f"Receipt {facts.number}")
-    pdf.set_creator("Token & Credit Portal")
-    pdf.add_page()
-    pdf.set_font("Helvetica", "B", 20)
-    pdf.cell(0, 12, "Receipt", new_x="LMARGIN", new_y="NEXT")
-    pdf.set_font("Helvetica", "", 10)
-    for line in (facts.seller_name, facts.seller_address, f"Tax ID: {facts.seller_tax_id}"):
-        pdf.cell(0, 5, _latin1(line), new_x="LMARGIN", new_y="NEXT")
-    pdf.ln(8)
+    page = DocumentPage(
+        f"Receipt {facts.number}",
+        (facts.seller_name, facts.seller_address, f"Tax ID: {facts.seller_tax_id}"),
+    )
     rows = [
         ("Receipt number", facts.number),
         ("Date", facts.date),
@@ -79,24 +68,10 @@ def receipt_pdf(payment: Payment) -> bytes:
     ]
     if facts.refunded:
         rows.append(("Refunded to the card", facts.refunded))
-    for label, value in rows:
-        pdf.set_font("Helvetica", "B", 10)
-        pdf.cell(50, 7, _latin1(label))
-        pdf.set_font("Helvetica", "", 10)
-        pdf.multi_cell(0, 7, _latin1(value), new_x="LMARGIN", new_y="NEXT")
-    pdf.ln(4)
-    pdf.set_draw_color(180, 180, 180)
-    pdf.line(pdf.l_margin, pdf.get_y(), pdf.w - pdf.r_margin, pdf.get_y())
-    pdf.ln(3)
-    pdf.set_font("Helvetica", "B", 14)
-    pdf.cell(50, 10, "Amount paid")
-    pdf.cell(0, 10, _latin1(f"{facts.amount} USD"), align="R", new_x="LMARGIN", new_y="NEXT")
-    pdf.set_font("Helvetica", "", 9)
-    pdf.ln(6)
-    pdf.multi_cell(
-        0,
-        5,
+    page.rows(rows)
+    page.total("Amount paid", f"{facts.amount} USD")
+    page.note(
         "Credits for the AI API service, added to the license's prepaid balance. "
-        "Keep this receipt for your records.",
+        "Keep this receipt for your records."
     )
-    return bytes(pdf.output())
+    return page.output()

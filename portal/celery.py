@@ -46,6 +46,12 @@ app.conf.beat_schedule = {
         "schedule": 10 * 60.0,
         "options": {"expires": 9 * 60},
     },
+    # Invoices' and credit notes' emails whose hand-over was lost (billing/documents/).
+    "billing-owed-document-emails-every-ten-minutes": {
+        "task": "billing.send_owed_document_emails",
+        "schedule": 10 * 60.0,
+        "options": {"expires": 9 * 60},
+    },
     # Webhook deliveries whose retry is due, or whose hand-over was lost (api/webhooks.py).
     "api-webhook-deliveries-every-minute": {
         "task": "api.deliver_due_webhooks",

@@ -11,6 +11,7 @@ from django.utils import timezone
 from accounts.audit import audit_record
 from accounts.models import License, User
 from billing.aftermath import money_log, money_moved
+from billing.documents.issuing import credit_note_issue
 from billing.events.services import entry_data
 from billing.events.types import REFUND_ISSUED
 from billing.ledger.posting import EntryDraft, exact_amount, lock_balance, post_entry
@@ -65,6 +66,7 @@ def purchase_refund_record(
         created_by_id=acting_user.pk if acting_user else None,
     )
     posted, entry = post_entry(license=license, balance=balance, draft=draft)
+    credit_note_issue(refund=entry, purchase=purchase)
     # Audited whoever asked: a person (acting_user) or the provider (a refund made there).
     audit_record(
         actor=acting_user,

@@ -13,6 +13,7 @@ from accounts.models import License, User
 from billing.aftermath import money_log, money_moved
 from billing.credits.expiry import grant_expiry_check
 from billing.credits.limits import credit_refuse_unapproved
+from billing.documents.issuing import invoice_issue
 from billing.events.services import entry_data
 from billing.events.types import PURCHASE_SUCCEEDED
 from billing.ledger.posting import EntryDraft, exact_amount, lock_balance, post_entry
@@ -40,6 +41,7 @@ def purchase_record(
     approval: CreditApproval | None = None,
     expires_at: datetime | None = None,
     reason: str = "",
+    payment_method: str = "",
 ) -> PurchaseResult:
     """Record a purchase of credits: a paid grant, which expires at `expires_at` (None:
     never, as paid credit does unless a date is given). The same external id twice records
@@ -47,6 +49,9 @@ def purchase_record(
 
     A purchase a person records (`acting_user`) above the approval limit needs its
     `approval`; one a payment provider reports (no acting user) was paid, and is not limited.
+
+    Each purchase gets its invoice here, in the same transaction (billing.documents):
+    `payment_method` is what the invoice says paid it.
     """
     amount = exact_amount(amount)
     if amount <= 0:
@@ -76,6 +81,7 @@ def purchase_record(
     result, entry = post_entry(license=license, balance=balance, draft=draft, expires_at=expires_at)
     created = bool(result.inserted_external_ids)
     if created:
+        invoice_issue(entry=entry, payment_method=payment_method or _paid_by(acting_user))
         if acting_user is not None:
             audit_record(
                 actor=acting_user,
@@ -112,3 +118,9 @@ def purchase_record(
             field="external_id",
         )
     return PurchaseResult(entry, created)
+
+
+def _paid_by(acting_user: User | None) -> str:
+    if acting_user is not None:
+        return "Paid outside the portal (recorded by the billing team)"
+    return "Card"

@@ -120,6 +120,10 @@ def payment_settle(*, intent: dict[str, Any], via: str) -> SettleOutcome:
                 amount=amount,
                 external_id=purchase_external_id(intent_id),
                 description=description,
+                payment_method=(
+                    f"{payment.card_label or 'Card'}"
+                    + (", auto top-up" if payment.source == Payment.Source.AUTO_TOPUP else "")
+                ),
             )
             payment.ledger_entry = result.entry
             payment.captured_cents = cents

@@ -36,6 +36,12 @@ AUTO_TOPUP_MONTHLY_AMOUNT = env.str("AUTO_TOPUP_MONTHLY_AMOUNT", default="500")
 SELLER_NAME = env.str("SELLER_NAME", default="Token & Credit Services Ltd.")
 SELLER_ADDRESS = env.str("SELLER_ADDRESS", default="1 Example Street, Springfield")
 SELLER_TAX_ID = env.str("SELLER_TAX_ID", default="VAT EX-000000000")
+# Invoices and credit notes (billing/documents): the tax rate in percent per customer
+# country, e.g. INVOICE_TAX_RATES=DE=19,FR=20 (none: 0). Prices include it: a $25.00
+# purchase is $25.00 paid, of which the tax. The series' prefixes start each number.
+INVOICE_TAX_RATES = env.dict("INVOICE_TAX_RATES", default={})
+INVOICE_SERIES = env.str("INVOICE_SERIES", default="INV")
+CREDIT_NOTE_SERIES = env.str("CREDIT_NOTE_SERIES", default="CN")
 # Where the billing team is told of disputes (empty: SUPPORT_EMAIL).
 BILLING_TEAM_EMAIL = env.str("BILLING_TEAM_EMAIL", default="")
 # Password reset requests allowed per hour from one address and for one email (whether or

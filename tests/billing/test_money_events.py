@@ -16,7 +16,7 @@ import pytest
 from celery.signals import before_task_publish
 from django.db import connection, transaction
 
-from accounts.models import AuditEvent
+from accounts.models import AuditEvent, License, User
 from api.events import EVENT_TYPES, WEBHOOK_CONSUMER
 from api.models import WebhookEvent
 from api.services import webhook_endpoint_create
@@ -25,6 +25,7 @@ from billing.events.crossing import Crossing, Line, crossing_step
 from billing.events.models import MoneyEvent, MoneyEventCursor
 from billing.events.tasks import money_events_consume
 from billing.ledger.selectors import balance_get
+from billing.refunds.services import refund_issue
 from billing.tasks import handoffs_deferred
 from payments.autotopup import auto_topup_settings_update
 from payments.models import Payment, PaymentAccount, SavedCard
@@ -95,10 +96,12 @@ def test_the_hand_overs_a_sync_holds_back_are_made_once_and_stop_at_a_refusing_b
 
     before_task_publish.connect(publishing)
     try:
+        # Bought first (its invoice's email is a hand-over of its own, not this test's).
+        buy(license, "1.50")
         with redis_at(DEAD_REDIS_URL, settings), handoffs_deferred():
             with django_capture_on_commit_callbacks(execute=True):
-                buy(license, "1.50")
-                spend(license, "1.00")  # $0.50: an alert owed too
+                spend(license, "0.50")
+                spend(license, "0.50")  # $0.50: an alert owed too
             assert published == []  # held back while the sync's lock is held
         # The two postings' nudge is made once, refused; the alert then waits for its sweep.
         assert published == ["billing.money_events_consume"]
@@ -135,14 +138,15 @@ def test_a_line_is_crossed_once_until_the_balance_is_back_above_the_first(level,
 @pytest.mark.django_db(transaction=True)
 def test_an_event_whose_transaction_commits_after_a_later_one_is_not_skipped(celery_eager):
     """Event A takes its id first and commits last: a cursor on the id alone would pass A
-    once B (a higher id) is read, and never see it."""
+    once B (a higher id) is read, and never see it. Goodwill credits: two purchases would
+    commit in turn (their invoices' numbers are allocated one transaction at a time)."""
     first, second = LicenseFactory(key="ORDER-A"), LicenseFactory(key="ORDER-B")
     owner = UserFactory(email="owner@order.example")
     hook = Receiver([])
     try:
         for license in (first, second):
             webhook_endpoint_create(
-                acting_user=owner, license=license, url=hook.url, events=["purchase.succeeded"]
+                acting_user=owner, license=license, url=hook.url, events=["refund.issued"]
             )
         written, release = threading.Event(), threading.Event()
         errors: list[BaseException] = []
@@ -150,7 +154,7 @@ def test_an_event_whose_transaction_commits_after_a_later_one_is_not_skipped(cel
         def posting_a() -> None:
             try:
                 with transaction.atomic():
-                    buy(first, "1.00", "pay-A")
+                    goodwill(owner, first, "1.00", "pay-A")
                     written.set()
                     release.wait(timeout=30)
             except BaseException as exc:  # reported below
@@ -161,20 +165,30 @@ def test_an_event_whose_transaction_commits_after_a_later_one_is_not_skipped(cel
         thread = threading.Thread(target=posting_a)
         thread.start()
         assert written.wait(timeout=30)
-        buy(second, "2.00", "pay-B")  # commits (and is nudged) while A is still open
+        goodwill(owner, second, "2.00", "pay-B")  # commits (and is nudged) while A is open
         waiting = money_event_consumer_run(consumer(WEBHOOK_CONSUMER))
         assert (waiting.processed, waiting.waiting) == (0, True)
         assert not WebhookEvent.objects.exists()
         release.set()  # A commits, and its own nudge reads A, then B
         thread.join(timeout=30)
         assert errors == []
-        event_a, event_b = MoneyEvent.objects.filter(type="purchase.succeeded").order_by("id")
+        event_a, event_b = MoneyEvent.objects.filter(type="refund.issued").order_by("id")
         assert event_a.license == first and event_a.xact_id < event_b.xact_id
         recorded = list(WebhookEvent.objects.order_by("id").values_list("license__key", flat=True))
         assert recorded == ["ORDER-A", "ORDER-B"]
         assert money_event_consumer_run(consumer(WEBHOOK_CONSUMER)).processed == 0
     finally:
         hook.close()
+
+
+def goodwill(user: User, license: License, amount: str, key: str) -> None:
+    refund_issue(
+        acting_user=user,
+        license=license,
+        amount=Decimal(amount),
+        reason="Goodwill",
+        idempotency_key=key,
+    )
 
 
 def _backend_alive(pid: int) -> bool:

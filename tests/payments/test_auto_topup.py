@@ -74,7 +74,11 @@ def test_falling_below_the_line_tops_up_once_and_sends_one_email(license_a, owne
     [payment] = topups(license_a)
     assert payment.status == "succeeded" and payment.amount == Decimal("10.000000")
     assert balance_get(license_a).balance == Decimal("14.000000")
-    assert len(mail.outbox) == 1 and "Auto top-up" in mail.outbox[0].subject
+    # The top-up's own email, and its invoice (every purchase has one, auto top-ups too).
+    assert sum("Auto top-up" in m.subject for m in mail.outbox) == 1
+    [invoice_email] = [m for m in mail.outbox if m.subject.startswith("Invoice INV-")]
+    assert "$10.00" in invoice_email.subject and len(mail.outbox) == 2
+    assert payment.ledger_entry.document.payment_method.endswith(", auto top-up")
     # Above the line again: spending that stays above it starts nothing.
     spend(license_a, "1")
     assert len(topups(license_a)) == 1

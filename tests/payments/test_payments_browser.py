@@ -178,3 +178,55 @@ def test_3d_secure_is_finished_in_the_browser_and_credits_once(new_page, shop):
     assert balance_get(acme).balance - before == Decimal("10.000000")
     assert LedgerEntry.objects.for_license(acme).filter(external_id__startswith="pi:").count() == 1
     assert page.csp_violations == []
+
+
+def test_alice_saves_billing_details_buys_25_dollars_and_gets_the_invoice_by_email(
+    new_page, shop, tmp_path
+):
+    acme, _globex = shop
+    page = new_page()
+    log_in(page, "alice@acme.example")
+    page.goto(purchase_path(acme))
+    page.get_by_test_id("billing-details-link").click()
+    page.get_by_label("Legal name").fill("Acme Robotics GmbH")
+    page.get_by_label("Address").fill("Hauptstrasse 1\n10115 Berlin")
+    page.get_by_label("Country").select_option("DE")
+    page.get_by_label("Tax ID (VAT number)").fill("DE 1234")
+    page.get_by_role("button", name="Save billing details").click()
+    expect(
+        page.get_by_text("Tax ID: a VAT number in Germany is DE followed by 9 digits")
+    ).to_be_visible()
+    page.get_by_label("Tax ID (VAT number)").fill("DE 123 456 789")
+    page.get_by_role("button", name="Save billing details").click()
+    expect(page.get_by_text("Billing details saved.")).to_be_visible()
+    mail.outbox.clear()
+    page.goto(purchase_path(acme))
+    type_card(page, CARD_OK)
+    page.get_by_role("button", name="Pay $25.00").click()
+    expect(page.get_by_text("Payment received")).to_be_visible(timeout=15_000)
+    [payment] = Payment.objects.for_license(acme)
+    invoice = payment.ledger_entry.document
+    for _ in range(50):  # emailed once the purchase's transaction has committed
+        if any(invoice.number in m.subject for m in mail.outbox):
+            break
+        page.wait_for_timeout(100)
+    [email] = [m for m in mail.outbox if invoice.number in m.subject]
+    [(name, content, _)] = email.attachments
+    pdf = tmp_path / name
+    pdf.write_bytes(content)
+    text = subprocess.run(
+        ["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True
+    ).stdout
+    for expected in (invoice.number, "Acme Robotics GmbH", "DE123456789", "$25.00", "Visa"):
+        assert expected in text
+    ARTIFACTS.mkdir(exist_ok=True)
+    subprocess.run(
+        ["pdftoppm", "-png", "-r", "70", "-singlefile", str(pdf), str(ARTIFACTS / "invoice")],
+        check=True,
+    )
+    # Listed on the Documents page, linked from Billing history.
+    page.goto(reverse("dashboard:billing_history", kwargs={"license_id": acme.public_id}))
+    page.get_by_role("link", name="Invoices and credit notes").click()
+    expect(page.get_by_test_id("documents")).to_contain_text(invoice.number)
+    page.screenshot(path=str(ARTIFACTS / "documents.png"), full_page=True)
+    assert page.csp_violations == [] and page.bad_responses == []

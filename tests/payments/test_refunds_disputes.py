@@ -148,8 +148,8 @@ def test_a_dispute_flags_the_license_tells_billing_and_records_its_outcome(
     row = Dispute.objects.get()
     assert row.license_id == license_a.pk and row.status == "needs_response"
     assert StripeEvent.objects.get(event_id="evt_dp_created").needs_attention
-    assert [m.to for m in mail.outbox] == [["billing-team@portal.example"]]
-    assert "dp_test_1" in mail.outbox[0].body
+    [told] = [m for m in mail.outbox if not m.subject.startswith("Invoice ")]
+    assert told.to == ["billing-team@portal.example"] and "dp_test_1" in told.body
     lost = {**dispute, "status": "lost"}
     webhook(event("charge.dispute.closed", lost, "evt_dp_closed"))
     webhook(event("charge.dispute.closed", lost, "evt_dp_closed_again"))
@@ -160,3 +160,29 @@ def test_a_dispute_flags_the_license_tells_billing_and_records_its_outcome(
     assert balance_get(license_a).balance == 0
     assert_ledger_consistent(license_a)
     assert "reconcile with the ledger" in reconciles(f"{datetime.now(UTC):%Y-%m}")
+
+
+def test_a_card_purchase_has_an_invoice_and_its_card_refund_a_credit_note_linked_to_it(
+    localstripe, paid, license_a, billing_client, webhook, celery_eager,
+    django_capture_on_commit_callbacks,
+):  # fmt: skip
+    from billing.models import Document
+
+    invoice = Document.objects.get(entry=paid.ledger_entry)
+    assert invoice.kind == "invoice" and invoice.total_cents == 2500
+    assert invoice.payment_method == paid.card_label  # "Visa •••• 4242"
+    url = refund_url(billing_client, paid.ledger_entry)
+    key = form_key(billing_client.get(url))
+    form = {"amount": "10.00", "reason": "Customer asked", "idempotency_key": key}
+    with django_capture_on_commit_callbacks(execute=True):
+        assert billing_client.post(url, form).status_code == 302
+    [refund] = card_refunds(license_a)
+    note = Document.objects.get(entry=refund)
+    assert note.kind == "credit_note" and note.total_cents == 1000
+    assert note.invoice == invoice and list(invoice.credit_notes.all()) == [note]
+    [emailed] = [m for m in mail.outbox if note.number in m.subject]
+    [(name, content, _)] = emailed.attachments
+    assert name == f"{note.number}.pdf" and content.startswith(b"%PDF")
+    # Stripe's own charge.refunded for the same refund: no second credit note.
+    webhook(event("charge.refunded", charge_of(localstripe, paid), "evt_refunded_note"))
+    assert Document.objects.filter(kind="credit_note").count() == 1
