@@ -177,7 +177,7 @@ def test_auto_top_up_charges_the_default_card_the_owner_chose(
 
 
 def test_switching_it_on_below_the_line_says_plainly_that_nothing_was_charged_now(
-    license_a, owner_with_card, client_a
+    license_a, owner_with_card, client_a, spend
 ):
     # The balance is $6; the line is $10: already below it when switched on.
     response = client_a.post(
@@ -194,3 +194,7 @@ def test_switching_it_on_below_the_line_says_plainly_that_nothing_was_charged_no
     page = response.content.decode()
     assert "Your balance ($6.00) is already below $10.00, and nothing was charged now" in page
     assert not topups(license_a)
+    # As the page says: the next usage brings the first top-up.
+    spend(license_a, "1")
+    [payment] = topups(license_a)
+    assert payment.status == "succeeded" and payment.amount == Decimal("25.000000")
