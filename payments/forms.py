@@ -24,6 +24,8 @@ class CreditPurchaseForm(forms.Form):
 
     preset = forms.ChoiceField(required=True, widget=forms.RadioSelect)
     custom_amount = forms.CharField(required=False, max_length=20)
+    # A saved card's id, or empty for the default; the view finds it within the license.
+    card = forms.CharField(required=False, max_length=20)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -31,7 +31,7 @@ from payments.services.cards import (
     card_setup_start,
     default_card,
 )
-from payments.services.paying import payment_refresh, payment_start
+from payments.services.paying import payment_refresh, payment_start, purchase_amount_check
 from payments.stripe_client import PaymentProviderError, payments_enabled
 from portal.exceptions import ApplicationError
 
@@ -127,6 +127,8 @@ class CardPurchaseView(StripePageMixin, FormView):
             balance_after=after,
             pay_label=f"Pay {format_money(Decimal(chosen), 2)}" if after is not None else "Pay",
             card=default_card(self.license),
+            cards=selectors.saved_cards(self.license),
+            chosen_card=form.data.get("card", "") if form.is_bound else "",
             presets=preset_amounts(),
             min_amount=settings.PAYMENT_MIN_AMOUNT,
             max_amount=settings.PAYMENT_MAX_AMOUNT,
@@ -138,11 +140,22 @@ class CardPurchaseView(StripePageMixin, FormView):
         return context
 
     def form_valid(self, form: CreditPurchaseForm) -> HttpResponse:
+        card = None
+        if form.cleaned_data.get("card") == "new":
+            # The browser saves a new card before submitting; here it did not (no script).
+            form.add_error(None, "Enter the new card, or choose a saved one.")
+            return self.form_invalid(form)
+        if form.cleaned_data.get("card", "").isdigit():
+            card = get_object_or_404(
+                SavedCard.objects.for_license(self.license).filter(removed_at__isnull=True),
+                pk=form.cleaned_data["card"],
+            )
         try:
             payment = payment_start(
                 license=self.license,
                 acting_user=self.user,
                 amount=form.cleaned_data["amount"],
+                card=card,
             )
         except ApplicationError as exc:
             form.add_error("custom_amount" if exc.field == "amount" else None, exc.message)
@@ -151,9 +164,20 @@ class CardPurchaseView(StripePageMixin, FormView):
 
 
 class CardSetupView(StripePageMixin, View):
-    """POST: a SetupIntent's client secret for Stripe.js (confirmCardSetup)."""
+    """POST: a SetupIntent's client secret for Stripe.js (confirmCardSetup); from the
+    purchase page the amount is checked first."""
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if "preset" in request.POST:
+            # From the purchase page: a refused amount starts nothing and saves no card.
+            form = CreditPurchaseForm(request.POST)
+            if not form.is_valid() or "amount" not in form.cleaned_data:
+                errors = [str(e) for field in form.errors.values() for e in field]
+                return JsonResponse({"error": " ".join(errors) or "Check the amount."}, status=400)
+            try:
+                purchase_amount_check(form.cleaned_data["amount"])
+            except ApplicationError as exc:
+                return JsonResponse({"error": exc.message}, status=400)
         try:
             setup = card_setup_start(license=self.license, acting_user=self.user)
         except PaymentProviderError as exc:
@@ -172,7 +196,7 @@ class CardSaveView(StripePageMixin, View):
             )
         except (ApplicationError, PaymentProviderError) as exc:
             return JsonResponse({"error": getattr(exc, "message", str(exc))}, status=400)
-        return JsonResponse({"card": card.label})
+        return JsonResponse({"card": card.label, "id": card.pk})
 
 
 class PaymentDetailView(StripePageMixin, TemplateView):
@@ -255,6 +279,9 @@ class SavedCardListView(StripePageMixin, TemplateView):
         context = super().get_context_data(**kwargs)
         context["cards"] = selectors.saved_cards(self.license)
         context["is_owner"] = self.role == "owner"
+        license_id = self.license.public_id
+        context["setup_url"] = reverse("dashboard:card_setup", kwargs={"license_id": license_id})
+        context["save_url"] = reverse("dashboard:card_save", kwargs={"license_id": license_id})
         return context
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
@@ -265,8 +292,11 @@ class SavedCardListView(StripePageMixin, TemplateView):
             SavedCard.objects.for_license(self.license).filter(removed_at__isnull=True),
             pk=request.POST.get("card") or 0,
         )
+        action = request.POST.get("action")
+        if action == "remove" and request.POST.get("confirm") != "yes":
+            return self._remove_confirm(card)
         try:
-            if request.POST.get("action") == "remove":
+            if action == "remove":
                 card_remove(license=self.license, acting_user=self.user, card=card)
                 messages.success(request, f"{card.label} was removed.")
             else:
@@ -275,6 +305,23 @@ class SavedCardListView(StripePageMixin, TemplateView):
         except ApplicationError as exc:
             messages.error(request, exc.message)
         return redirect("dashboard:cards", license_id=self.license.public_id)
+
+    def _remove_confirm(self, card: SavedCard) -> HttpResponse:
+        """The step before removing: names the card and what auto top-up does without it."""
+        account = account_get(self.license)
+        others = [c for c in selectors.saved_cards(self.license) if c.pk != card.pk]
+        context = self.get_context_data(
+            card=card,
+            auto_topup_on=account.auto_topup_enabled,
+            next_default=others[0] if card.is_default and others else None,
+            last_card=not others,
+        )
+        return self.response_class(
+            request=self.request,
+            template="dashboard/payments/card_remove.html",
+            context=context,
+            using=self.template_engine,
+        )
 
 
 class AutoTopupView(StripePageMixin, FormView):
@@ -324,4 +371,14 @@ class AutoTopupView(StripePageMixin, FormView):
             form.add_error(exc.field if exc.field in form.fields else None, exc.message)
             return self.form_invalid(form)
         messages.success(self.request, "Auto top-up settings saved.")
+        balance = balance_get(self.license).balance
+        if data["enabled"] and balance < data["threshold"]:
+            # Chosen over charging at once: saving a setting never charges a card.
+            messages.warning(
+                self.request,
+                f"Your balance ({format_money(balance, 2)}) is already below "
+                f"{format_money(data['threshold'], 2)}, and nothing was charged now: saving "
+                "never charges your card. The first top-up comes with the next change to "
+                "your balance (usually your next usage); to add funds now, purchase credits.",
+            )
         return redirect("dashboard:auto_topup", license_id=self.license.public_id)

@@ -121,17 +121,22 @@ def _payment_fail(payment_pk: int, message: str) -> None:
 
 
 @stripe_budget()
-def payment_start(*, license: License, acting_user: User, amount: Decimal) -> Payment:
-    """A customer buys credits with the license's default saved card.
+def payment_start(
+    *, license: License, acting_user: User, amount: Decimal, card: SavedCard | None = None
+) -> Payment:
+    """A customer buys credits with the saved card they chose (the default when none).
 
     Stripe's answer decides: a refusal (4xx) fails the payment at once (nothing was
     charged); no answer leaves it `created`, settled by its webhook if Stripe did charge
     (found by the payment number in the intent's metadata) — never asked again, so never
     charged twice; it counts against auto top-up's caps meanwhile."""
     amount = purchase_amount_check(amount)
-    card = default_card(license)
+    if card is None:
+        card = default_card(license)
     if card is None:
         raise ApplicationError("Add a card first.", field="amount")
+    if card.license_id != license.pk or card.removed_at is not None:
+        raise ApplicationError("That card is not saved on this license.")
     payment = payment_create(
         license=license,
         amount=amount,

@@ -42,6 +42,69 @@
     return (negative ? "-$" : "$") + whole + "." + fraction;
   }
 
+  // A card element that knows whether its fields are filled in: real Stripe.js says so in
+  // its change events; localstripe's development stand-in only keeps `value`.
+  function cardField(stripe, mount) {
+    var card = stripe.elements().create("card");
+    var state = { card: card, complete: false };
+    card.on("change", function (event) {
+      if (event && typeof event.complete === "boolean") {
+        state.complete = event.complete;
+        return;
+      }
+      var value = card.value && card.value.card;
+      state.complete = Boolean(value && value.number && value.exp_month &&
+        value.exp_year && value.exp_year !== "20" && value.cvc);
+    });
+    card.mount(mount);
+    return state;
+  }
+
+  // localstripe prefixes the typed year with "20": a 4-digit year (12/2030) becomes
+  // "202030". Real Stripe.js has no `value` and is left alone.
+  function localYearFix(card) {
+    var value = card.value && card.value.card;
+    if (value && /^20\d{4}$/.test(value.exp_year)) { value.exp_year = value.exp_year.slice(2); }
+  }
+
+  var EMPTY_CARD = "Enter the card's number, expiry date and security code.";
+
+  // SetupIntent → confirmCardSetup → keep it on the license; resolves to {card, id}.
+  function cardSave(form, stripe, field, fields) {
+    var token = csrfToken(form);
+    if (!field.complete) { return Promise.reject(new Error(EMPTY_CARD)); }
+    localYearFix(field.card);
+    return post(form.dataset.setupUrl, token, fields)
+      .then(function (setup) {
+        return stripe.confirmCardSetup(setup.client_secret, { payment_method: { card: field.card } });
+      })
+      .then(function (result) {
+        if (!result || result.error) {
+          throw new Error((result && result.error && result.error.message) || "Your card was declined.");
+        }
+        return post(form.dataset.saveUrl, token, { setup_intent: result.setupIntent.id });
+      });
+  }
+
+  function addCardPage(form) {
+    var errorBox = form.querySelector("[data-payment-error]");
+    var button = form.querySelector("[data-add-card-button]");
+    if (!window.Stripe) { return; }
+    var stripe = window.Stripe(form.dataset.stripeKey);
+    var field = cardField(stripe, form.querySelector("[data-card-element]"));
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      errorBox.textContent = "";
+      button.disabled = true;
+      cardSave(form, stripe, field)
+        .then(function () { window.location.reload(); })
+        .catch(function (error) {
+          errorBox.textContent = error && error.message ? error.message : String(error);
+          button.disabled = false;
+        });
+    });
+  }
+
   function purchasePage(form) {
     var errorBox = form.querySelector("[data-payment-error]");
     var payButton = form.querySelector("[data-pay-button]");
@@ -49,14 +112,23 @@
     var custom = form.querySelector("#id_custom_amount");
     var balance = micros(form.dataset.balance);
     var cardMount = form.querySelector("[data-card-element]");
+    var newCardBox = form.querySelector("[data-new-card]");
     var stripe = null;
-    var card = null;
+    var field = null;
     if (cardMount && window.Stripe) {
       stripe = window.Stripe(form.dataset.stripeKey);
-      card = stripe.elements().create("card");
-      card.mount(cardMount);
+      field = cardField(stripe, cardMount);
     }
 
+    function cardChoice() {
+      return form.querySelector("input[name=card]:checked") ||
+        form.querySelector("input[name=card][type=hidden]");
+    }
+
+    function showCardBox() {
+      var choice = cardChoice();
+      if (newCardBox) { newCardBox.hidden = !(choice && choice.value === "new"); }
+    }
     function chosenAmount() {
       var checked = form.querySelector("input[name=preset]:checked");
       if (!checked) { return null; }
@@ -76,7 +148,8 @@
       payButton.textContent = "Pay " + formatMicros(amount).replace(/(\.\d{2})\d{4}$/, "$1");
     }
 
-    form.addEventListener("change", update);
+    form.addEventListener("change", function () { update(); showCardBox(); });
+    showCardBox();
     if (custom) {
       custom.addEventListener("input", function () {
         var other = form.querySelector("input[name=preset][value=custom]");
@@ -87,23 +160,18 @@
     update();
 
     form.addEventListener("submit", function (event) {
-      if (!card || form.dataset.cardSaved === "yes") { return; }
+      var choice = cardChoice();
+      // A saved card, or an amount the server will refuse: nothing to save first (a
+      // refused amount must not leave a card behind).
+      if (!field || !choice || choice.value !== "new" || chosenAmount() === null) { return; }
       event.preventDefault();
       errorBox.textContent = "";
       payButton.disabled = true;
-      var token = csrfToken(form);
-      post(form.dataset.setupUrl, token)
-        .then(function (setup) {
-          return stripe.confirmCardSetup(setup.client_secret, { payment_method: { card: card } });
-        })
-        .then(function (result) {
-          if (result.error) {
-            throw new Error((result.error && result.error.message) || "Your card was declined.");
-          }
-          return post(form.dataset.saveUrl, token, { setup_intent: result.setupIntent.id });
-        })
-        .then(function () {
-          form.dataset.cardSaved = "yes";
+      var fields = {};
+      new FormData(form).forEach(function (value, key) { fields[key] = value; });
+      cardSave(form, stripe, field, fields)
+        .then(function (saved) {
+          choice.value = String(saved.id);
           form.submit();
         })
         .catch(function (error) {
@@ -140,6 +208,8 @@
     }, 2000);
   }
 
+  var addForm = document.querySelector("[data-add-card-form]");
+  if (addForm) { addCardPage(addForm); }
   var form = document.querySelector("[data-purchase-form]");
   if (form) { purchasePage(form); }
   var box = document.querySelector("[data-payment-status]");

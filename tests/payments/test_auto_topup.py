@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 from django.core import mail
+from django.urls import reverse
 
 from accounts.models import License, User
 from billing.ledger.selectors import balance_get
@@ -163,3 +164,41 @@ def test_a_declined_top_up_is_a_webhook_event(localstripe, license_a, member_a, 
         assert data["auto_topup_switched_off"] is False  # the first failure only
     finally:
         hook.close()
+
+
+def test_auto_top_up_charges_the_default_card_the_owner_chose(
+    localstripe, license_a, owner_with_card, spend, client_a
+):
+    second = save_card(localstripe, license_a, owner_with_card, "5555555555554444")
+    client_a.post(
+        reverse("dashboard:cards", kwargs={"license_id": license_a.public_id}),
+        {"card": second.pk, "action": "default"},
+    )
+    rule(license_a, owner_with_card)
+    spend(license_a, "2")  # 6 -> 4: below $5
+    [payment] = topups(license_a)
+    assert payment.status == "succeeded" and payment.card_label == second.label
+
+
+def test_switching_it_on_below_the_line_says_plainly_that_nothing_was_charged_now(
+    license_a, owner_with_card, client_a, spend
+):
+    # The balance is $6; the line is $10: already below it when switched on.
+    response = client_a.post(
+        reverse("dashboard:auto_topup", kwargs={"license_id": license_a.public_id}),
+        {
+            "enabled": "on",
+            "threshold": "10",
+            "amount": "25",
+            "monthly_count": "5",
+            "monthly_amount": "500",
+        },
+        follow=True,
+    )
+    page = response.content.decode()
+    assert "Your balance ($6.00) is already below $10.00, and nothing was charged now" in page
+    assert not topups(license_a)
+    # As the page says: the next usage brings the first top-up.
+    spend(license_a, "1")
+    [payment] = topups(license_a)
+    assert payment.status == "succeeded" and payment.amount == Decimal("25.000000")

@@ -97,8 +97,8 @@ def test_members_see_the_cards_and_only_owners_change_them(
     client.post(url("cards", license_a), {"card": card.pk, "action": "remove"})
     card.refresh_from_db()
     assert card.removed_at is None
-    client.force_login(member_a)  # the owner
-    client.post(url("cards", license_a), {"card": card.pk, "action": "remove"})
+    client.force_login(member_a)  # the owner, who confirms (the first post only asks)
+    client.post(url("cards", license_a), {"card": card.pk, "action": "remove", "confirm": "yes"})
     card.refresh_from_db()
     assert card.removed_at is not None
     assert (
