@@ -6,6 +6,7 @@ from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponseBase
 from django.shortcuts import render
+from django.utils import timezone
 
 from accounts.models import License, User
 from accounts.selectors import license_access_get
@@ -45,6 +46,9 @@ class LicenseMixin(LoginRequiredMixin, _ViewBase):
         access = license_access_get(user=request.user, public_id=kwargs["license_id"])
         self.license, self.role, self.other_licenses = access.license, access.role, access.others
         self.domains = access.domains
+        # Every time the page shows is the license's (portal.middleware.RequestTimezoneMiddleware
+        # returns to the site's timezone after the response is rendered).
+        timezone.activate(self.license.tzinfo)
         if self.license.access_refusal() is not None:  # closed (the API refuses it too)
             return render(
                 request, "accounts/license_closed.html", {"license": self.license}, status=403

@@ -1,8 +1,10 @@
-"""Sessions that end after a person's idle time, renewed only by a person's requests."""
+"""Per-request middleware: sessions that end after a person's idle time (renewed only by a
+person's requests), private pages never cached, each request's timezone its own."""
 
 import time
 
 from django.conf import settings
+from django.utils import timezone
 
 # The session key holding when a person's request last pushed the expiry out (epoch seconds).
 RENEWED_AT = "_renewed_at"
@@ -56,3 +58,21 @@ class PrivatePagesNoStoreMiddleware:
         if private and not response.has_header("Cache-Control"):
             response["Cache-Control"] = "no-store"
         return response
+
+
+class RequestTimezoneMiddleware:
+    """Each request starts and ends in the site's timezone (TIME_ZONE): a customer page
+    activates its license's timezone once it knows the license (accounts.mixins.LicenseMixin),
+    so every time the page renders, |date included, is the license's, and it must not
+    outlive the request in a thread that serves the next one. Wraps the rendering of
+    TemplateResponses, which happens after the view returns."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        timezone.deactivate()
+        try:
+            return self.get_response(request)
+        finally:
+            timezone.deactivate()

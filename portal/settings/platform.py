@@ -74,6 +74,7 @@ ABSOLUTE_URL_OVERRIDES = {"accounts.license": _license_home}
 
 MIDDLEWARE = [
     "portal.metrics.RequestMetricsMiddleware",
+    "portal.middleware.RequestTimezoneMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

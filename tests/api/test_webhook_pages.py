@@ -3,9 +3,12 @@ log, resends, switches it off, rotates its secret and deletes it, each change au
 members only read; another license's endpoints and deliveries are 404."""
 
 import json
+from datetime import UTC, datetime
 
 import pytest
+from django.conf import settings
 from django.urls import reverse
+from django.utils import timezone
 
 from accounts.models import AuditEvent, Membership
 from api.models import WebhookDelivery, WebhookEndpoint
@@ -238,3 +241,22 @@ def test_hostile_urls_are_refused_and_shown_inert(client, alice_license, alice, 
     # Only a loopback URL whose path merely contains the text could be kept (development).
     for endpoint in WebhookEndpoint.objects.all():
         assert endpoint.url.startswith("http://127.0.0.1/")
+
+
+def test_the_webhook_pages_show_times_in_the_license_timezone_saying_which(
+    client, alice_license, alice, receiver
+):
+    """Issue 26: every time a customer page shows is the license's, labelled; the next
+    request (a staff page, say) is back in the site's timezone."""
+    endpoint, _ = webhook_endpoint_create(
+        acting_user=alice, license=alice_license, url=receiver().url, events=["purchase.succeeded"]
+    )
+    # 03:30 UTC on Jan 15 is 22:30 the evening before in New York.
+    WebhookEndpoint.objects.filter(pk=endpoint.pk).update(
+        created_at=datetime(2026, 1, 15, 3, 30, tzinfo=UTC)
+    )
+    client.force_login(alice)
+    page = client.get(_url(alice_license, "webhook", endpoint_id=endpoint.pk)).content.decode()
+    assert "Jan 14, 2026 22:30 EST" in page
+    assert "Jan 15, 2026 03:30" not in page
+    assert timezone.get_current_timezone_name() == settings.TIME_ZONE

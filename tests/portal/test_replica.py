@@ -183,7 +183,7 @@ def test_own_purchase_shows_at_once_while_replay_is_paused_and_others_see_the_re
         month = f"{datetime.now(UTC):%Y-%m}"  # the license is in UTC
         assert "$25.000000" in owner.page(f"{home}statements/{month}/")
         history = owner.http.get(f"{home}history.csv")
-        assert history.status_code == 200 and ",Purchase,," in history.text
+        assert history.status_code == 200 and ",purchase,," in history.text
         assert ",25.000000," in history.text
         # Another member of the license reads the replica: its snapshot, before the purchase.
         assert balance_shown(member.page(home)) == "$0.000000"
