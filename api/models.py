@@ -67,7 +67,13 @@ class WebhookEndpoint(TimeStampedModel):
         BALANCE_LOW = "balance.low", "balance.low — the balance fell below the alert threshold"
         BALANCE_DEPLETED = "balance.depleted", "balance.depleted — the balance reached zero"
         PURCHASE_SUCCEEDED = "purchase.succeeded", "purchase.succeeded — credits were added"
-        REFUND_ISSUED = "refund.issued", "refund.issued — a refund or goodwill credit"
+        PURCHASE_REFUNDED = (
+            "purchase.refunded",
+            "purchase.refunded — a card purchase was refunded to the card",
+        )
+        CREDIT_GRANTED = "credit.granted", "credit.granted — promotional or goodwill credit"
+        REFUND_ISSUED = "refund.issued", "refund.issued — a usage charge was refunded"
+        CREDIT_EXPIRED = "credit.expired", "credit.expired — unused credit expired"
         LIMIT_REACHED = "limit.reached", "limit.reached — calls are refused for a spend limit"
         AUTO_TOPUP_FAILED = "auto_topup.failed", "auto_topup.failed — an automatic top-up failed"
         DISPUTE_UPDATED = "dispute.updated", "dispute.updated — a card dispute opened or changed"

@@ -11,9 +11,15 @@ from django.db import transaction
 
 from accounts.models import License
 from billing.alerts.services import balance_alert_check
-from billing.events.services import money_event_record, money_text, time_text
+from billing.events.services import (
+    entry_data,
+    entry_movement,
+    money_event_record,
+    money_text,
+    time_text,
+)
 from billing.events.types import BALANCE_DEPLETED, BALANCE_LOW
-from billing.models import BalanceAlert, LicenseBalance
+from billing.models import BalanceAlert, LedgerEntry, LicenseBalance
 from billing.tasks import balance_alert_handoff
 from portal.logfmt import logfmt
 
@@ -60,3 +66,19 @@ def money_moved(
             },
             nudge=False,
         )
+
+
+def entry_moved(license: License, balance: LicenseBalance, entry: LedgerEntry, **more: Any) -> None:
+    """One entry posted: written down as its movement's event (billing.ledger.kinds, the
+    one mapping: a card refund is purchase.refunded, goodwill credit.granted, an expiry
+    credit.expired), its data the entry's and `more`; a movement out of the balance may
+    cross a low-balance line."""
+    movement = entry_movement(entry)
+    money_moved(
+        movement.event,
+        license,
+        balance,
+        data=entry_data(entry, **more),
+        latest_at=entry.occurred_at,
+        lowered=movement.sign < 0,
+    )

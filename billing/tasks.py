@@ -10,7 +10,6 @@ from celery import shared_task
 from django.db import transaction
 
 from billing.alerts.emails import balance_alert_send, balance_alerts_owed
-from billing.credits.expiry import credits_expire
 from billing.documents.emails import document_email_send, document_emails_owed
 from billing.events.tasks import money_events_consume
 from billing.flags.emails import flag_resolved_notify
@@ -70,6 +69,9 @@ def balance_alert_enqueue(*, alert_id: int) -> bool:
 def expire_credits() -> int:
     """Expire the credit grants now due (the beat, every few minutes). Idempotent: a grant
     already expired, by this run or one beside it, is expired once."""
+    # Imported here: an expiry is a posting, whose aftermath hands over through this module.
+    from billing.credits.expiry import credits_expire
+
     return len(credits_expire().expired)
 
 

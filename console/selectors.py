@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from django.db import connection
 from django.db.models import F
 from django.utils import timezone
 
@@ -12,7 +13,7 @@ from accounts.models import AuditEvent, Domain, License, Membership
 from accounts.selectors import audit_events_for_license
 from billing.credits.selectors import CreditBalances, credit_balances_get
 from billing.ledger.bridge import bridge_lifetime
-from billing.ledger.kinds import Bridge
+from billing.ledger.kinds import MOVEMENTS, USAGE, Bridge, movement_sql
 from billing.ledger.pages import LedgerPage, ledger_page
 from billing.ledger.selectors import balance_get
 from billing.limits.figures import CreditFigures
@@ -40,6 +41,22 @@ def today_start(now: datetime | None = None) -> datetime:
     return local.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
+# The movements the overview counts today: every one but usage (the sync pages' volume).
+TODAY_MOVEMENTS = tuple(m for m in MOVEMENTS if m is not USAGE)
+
+
+def movements_today(start: datetime) -> dict[str, int]:
+    """Today's entries (from `start`) of each movement but usage, by its name: one range
+    of the (-occurred_at, -id) index, named by the movement (billing.ledger.kinds)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {movement_sql()}, count(*) FROM billing_ledgerentry "  # noqa: S608 (constants)
+            "WHERE occurred_at >= %s AND kind <> %s GROUP BY 1",
+            [start, LedgerEntry.Kind.USAGE],
+        )
+        return {name: count for name, count in cursor.fetchall()}
+
+
 def overview_counts(*, urls: dict[str, str]) -> list[OverviewCount]:
     """The staff home page: what needs attention and what moved today."""
     start = today_start()
@@ -50,10 +67,7 @@ def overview_counts(*, urls: dict[str, str]) -> list[OverviewCount]:
     failing = SyncState.objects.failing().count()
     lagging = sync_states_lagging().filter(license__status=active).count()
     quarantined = QuarantinedRecord.objects.filter(received_at__gte=start).count()
-    # Today's entries by the (-occurred_at, -id) index: a range, then the kind.
-    today = LedgerEntry.objects.filter(occurred_at__gte=start)
-    refunds = today.filter(kind=LedgerEntry.Kind.REFUND).count()
-    purchases = today.filter(kind=LedgerEntry.Kind.PURCHASE).count()
+    moved = movements_today(start)
     unsent = BalanceAlert.objects.filter(sent_at__isnull=True).count()
     flags = ChargeFlag.objects.filter(status=ChargeFlag.Status.OPEN).count()  # flag_queue index
     return [
@@ -63,8 +77,11 @@ def overview_counts(*, urls: dict[str, str]) -> list[OverviewCount]:
         OverviewCount(
             "Records quarantined today", quarantined, urls["quarantined"], quarantined > 0
         ),
-        OverviewCount("Refunds today", refunds, urls["refunds"], False),
-        OverviewCount("Purchases today", purchases, urls["purchases"], False),
+        # Each movement under its own label (a goodwill credit is a credit, not a refund).
+        *(
+            OverviewCount(f"{m.label} today", moved.get(m.name, 0), urls[m.name], False)
+            for m in TODAY_MOVEMENTS
+        ),
         OverviewCount("Low-balance emails not yet sent", unsent, urls["alerts"], unsent > 0),
         OverviewCount("Open charge flags", flags, urls["flags"], flags > 0),
         *overview_counts_registered(),  # the apps above the console (api: webhook failures)

@@ -10,7 +10,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.admin_site import StaffAdminSite
-from console.selectors import overview_counts, today_start
+from billing.ledger.kinds import Movement, ServiceIs
+from console.selectors import TODAY_MOVEMENTS, overview_counts, today_start
 from usage.selectors import sync_lagging_before
 
 # Apps that only superusers need in the navigation (login lockouts, permission groups).
@@ -53,18 +54,32 @@ class ConsoleAdminSite(StaffAdminSite):
             "quarantined": reverse("admin:usage_quarantinedrecord_changelist")
             + "?received_at"
             + day.format(f="received_at"),
-            "refunds": f"{ledger}?kind__exact=refund&occurred_at" + day.format(f="occurred_at"),
-            "purchases": f"{ledger}?kind__exact=purchase&occurred_at" + day.format(f="occurred_at"),
+            **{
+                m.name: f"{ledger}?{_shape_query(m)}&occurred_at" + day.format(f="occurred_at")
+                for m in TODAY_MOVEMENTS
+            },
             "alerts": reverse("admin:billing_balancealert_changelist") + "?sent_at__isempty=1",
             "flags": reverse("admin:billing_chargeflag_changelist") + "?status__exact=open",
         }
         context = {
             "overview": overview_counts(urls=urls),
             "overview_at": timezone.localtime(),
+            "overview_timezone": timezone.get_current_timezone_name(),
             "lagging_before": sync_lagging_before(),
             **(extra_context or {}),
         }
         return super().index(request, context)
+
+
+def _shape_query(movement: Movement) -> str:
+    """The ledger list's filter for a movement's main stored shape (kind, sign, service)."""
+    shape = movement.shapes[0]
+    query = f"kind__exact={shape.kind}"
+    if shape.amount_sign:
+        query += "&amount__gt=0" if shape.amount_sign > 0 else "&amount__lt=0"
+    if shape.service == ServiceIs.SOME:
+        query += "&service__gt="
+    return query
 
 
 def _refuse_customers(request: HttpRequest) -> None:

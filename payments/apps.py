@@ -15,12 +15,22 @@ class PaymentsConfig(AppConfig):
 
         from billing.admin.money import purchase_refund_page_register
         from billing.events.consumers import money_event_consumer_register
-        from billing.events.types import BALANCE_MOVED
+        from billing.events.types import BALANCE_MOVED, PURCHASE_REFUNDED
         from payments.models import CARD_PURCHASE_PREFIX
-        from payments.receivers import AUTO_TOPUP_CONSUMER, auto_topup_on_money_event
+        from payments.receivers import (
+            AUTO_TOPUP_CONSUMER,
+            CARD_REFUND_EMAIL_CONSUMER,
+            auto_topup_on_money_event,
+            card_refund_on_money_event,
+        )
 
         money_event_consumer_register(
             name=AUTO_TOPUP_CONSUMER, handle=auto_topup_on_money_event, types=BALANCE_MOVED
+        )
+        money_event_consumer_register(
+            name=CARD_REFUND_EMAIL_CONSUMER,
+            handle=card_refund_on_money_event,
+            types=[PURCHASE_REFUNDED],
         )
         purchase_refund_page_register(
             prefix=CARD_PURCHASE_PREFIX,

@@ -1,14 +1,20 @@
 """The emails of payments: each auto top-up and each failure (to the license's alert
-recipients), and disputes (to the billing team). Sent from tasks, after commit."""
+recipients), a card refund (to the owners), and disputes (to the billing team). Sent from
+tasks, after commit."""
 
 import logging
+from datetime import datetime
+from decimal import Decimal
 
 from django.conf import settings
 from django.core.mail import send_mail
 from django.template.loader import render_to_string
+from django.utils import timezone
 
-from accounts.models import License
+from accounts.models import License, Membership
 from billing.alerts.services import alert_recipients
+from billing.events.models import MoneyEvent
+from billing.ledger.kinds import PURCHASE_REFUND
 from billing.ledger.selectors import balance_get
 from billing.money import format_money
 from payments.models import Dispute, Payment
@@ -84,4 +90,43 @@ def dispute_opened_send(*, dispute_id: int) -> None:
             "amount": format_money(dispute.payment.amount, 2),
         },
         to=[settings.BILLING_TEAM_EMAIL or settings.SUPPORT_EMAIL],
+    )
+
+
+def _owners(license: License) -> list[str]:
+    """The license's active owners; its contact email when it has none."""
+    owners = list(
+        Membership.objects.for_license(license)
+        .filter(role=Membership.Role.OWNER, user__is_active=True)
+        .order_by("user__email")
+        .values_list("user__email", flat=True)
+    )
+    return owners or [license.contact_email]
+
+
+def card_refund_send(*, event_id: int) -> None:
+    """A card purchase refunded (its `purchase.refunded` money event, read once): the owners
+    are told how much goes back to which card, when (the license's local time, its zone
+    named), and which purchase it reverses."""
+    event = MoneyEvent.objects.select_related("license").get(pk=event_id)
+    license, data = event.license, event.data
+    purchase_id = data["purchase_id"]
+    payment = Payment.objects.filter(ledger_entry_id=purchase_id).first()
+    at = timezone.localtime(datetime.fromisoformat(data["occurred_at"]), license.tzinfo)
+    amount = format_money(Decimal(data["amount"]))
+    _send(
+        subject=f"{PURCHASE_REFUND.label} #{purchase_id}: {amount} ({license.name})",
+        template="payments/email/card_refund.txt",
+        context={
+            "license": license,
+            "label": PURCHASE_REFUND.label,
+            "purchase_id": purchase_id,
+            "amount": amount,
+            "card": payment.card_label if payment is not None else "",
+            "payment": payment,
+            "at": f"{at:%Y-%m-%d %H:%M} ({license.timezone})",
+            "balance": format_money(Decimal(data["balance_after"])),
+            "link": _link(license),
+        },
+        to=_owners(license),
     )

@@ -1,7 +1,8 @@
-"""What payments does with billing's money events (a consumer, registered in payments.apps):
+"""What payments does with billing's money events (consumers, registered in payments.apps):
 each event that moved a balance is judged for an auto top-up after its posting committed,
 in the consumer's own transaction; the charge (or the email saying why there is none) goes
-to a worker after that commits."""
+to a worker after that commits. A card refund (`purchase.refunded`, whoever made it: the
+billing team's page or Stripe's dashboard) is emailed to the owners, once per event."""
 
 from decimal import Decimal
 
@@ -9,10 +10,20 @@ from django.db import transaction
 
 from billing.events.models import MoneyEvent
 from payments.autotopup import auto_topup_decide
-from payments.tasks import auto_topup_enqueue, auto_topup_notice_enqueue
+from payments.tasks import (
+    auto_topup_enqueue,
+    auto_topup_notice_enqueue,
+    card_refund_email_enqueue,
+)
 
-# The consumer's name: its cursor over the money events.
+# The consumers' names: their cursors over the money events.
 AUTO_TOPUP_CONSUMER = "payments.auto_topup"
+CARD_REFUND_EMAIL_CONSUMER = "payments.card_refund_emails"
+
+
+def card_refund_on_money_event(event: MoneyEvent) -> None:
+    event_id = event.pk
+    transaction.on_commit(lambda: card_refund_email_enqueue(event_id=event_id))
 
 
 def auto_topup_on_money_event(event: MoneyEvent) -> None:

@@ -55,6 +55,17 @@ def auto_topup_notice(kind: str, license_id: int, message: str, switched_off: bo
         )
 
 
+@shared_task(name="payments.card_refund_email", ignore_result=True, **EMAIL_RETRY)
+def card_refund_email(event_id: int) -> None:
+    emails.card_refund_send(event_id=event_id)
+
+
+def card_refund_email_enqueue(*, event_id: int) -> bool:
+    return task_enqueue(
+        card_refund_email, args=[event_id], what=f"card refund email of money event {event_id}"
+    )
+
+
 def stripe_event_enqueue(*, event_pk: int) -> None:
     """Hand an event to a worker; with the broker down, process it here and now."""
     if not task_enqueue(process_event, args=[event_pk], what=f"stripe event {event_pk}"):

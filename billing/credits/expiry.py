@@ -15,7 +15,6 @@ invariant 5) every remainder is zero: the grant closes and nothing leaves the ba
 The expiry is dated when the grant was due, so a statement shows it in the month it
 expired; a run late past a month's close posts it in the open month like any late entry."""
 
-import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -23,14 +22,13 @@ from decimal import Decimal
 from django.db import transaction
 from django.utils import timezone
 
+from billing.aftermath import entry_moved, money_log
 from billing.credits.grants import expiry_external_id, grant_close
+from billing.events.services import grant_data, money_text
 from billing.ledger.posting import EntryDraft, lock_balance, post_entry
 from billing.models import CreditGrant, LedgerEntry
 from billing.money import ZERO, format_money
 from portal.exceptions import ApplicationError
-from portal.logfmt import logfmt
-
-logger = logging.getLogger(__name__)
 
 
 def grant_expiry_check(expires_at: datetime | None, *, now: datetime | None = None) -> None:
@@ -81,7 +79,7 @@ def credit_grant_expire(*, grant_id: int, at: datetime) -> GrantExpired | None:
             ),
         )
         posted, entry = post_entry(license=license, balance=balance, draft=draft)
-        line = logfmt(
+        money_log(
             "money expiry",
             license=license.key,
             entry=entry.pk,
@@ -89,9 +87,17 @@ def credit_grant_expire(*, grant_id: int, at: datetime) -> GrantExpired | None:
             amount=-remainder,
             balance=posted.balance_after,
         )
-        transaction.on_commit(lambda: logger.info(line))
-        # TODO(outbox): announce credit.expired and the balance change (alerts, auto
-        # top-up) once money events are written in the posting transaction.
+        # credit.expired, in this transaction like every posting's event: written once,
+        # as the entry is (a second run finds the grant closed and writes neither).
+        # Webhooks, the low-balance alert and auto top-up read the balance it left.
+        entry_moved(
+            license,
+            balance,
+            entry,
+            credit_id=grant.entry_id,
+            granted=money_text(grant.amount),
+            **grant_data(kind=grant.kind, expires_at=grant.expires_at),
+        )
         return GrantExpired(grant.pk, remainder, entry)
 
 

@@ -80,14 +80,16 @@ class Movement:
 
     `name`: what the CSV and the API call it. `label`: what a customer reads. `term`: its
     field in `Bridge`. `total`: its `LicenseBalance` lifetime total (the size, always ≥ 0).
-    `sign`: +1 adds to the balance, −1 takes from it (the stored amounts have that sign;
-    a usage entry may be 0). `shapes`: the stored rows it covers."""
+    `event`: the money event (and, for all but usage, the webhook type) its posting writes
+    (billing.events.types). `sign`: +1 adds to the balance, −1 takes from it (the stored
+    amounts have that sign; a usage entry may be 0). `shapes`: the stored rows it covers."""
 
     name: str
     label: str
     term: str
     total: str
     total_label: str
+    event: str
     sign: int
     shapes: tuple[Shape, ...]
 
@@ -118,6 +120,7 @@ PURCHASE = Movement(
     term="purchases",
     total="total_purchased",
     total_label="purchased",
+    event="purchase.succeeded",
     sign=1,
     shapes=(Shape(STORED_PURCHASE),),
 )
@@ -127,6 +130,7 @@ PURCHASE_REFUND = Movement(
     term="purchase_refunds",
     total="total_purchase_refunded",
     total_label="refunded to the card",
+    event="purchase.refunded",
     sign=-1,
     shapes=(Shape(STORED_REFUND, amount_sign=-1),),
 )
@@ -136,6 +140,7 @@ CREDIT = Movement(
     term="credits",
     total="total_credited",
     total_label="credited",
+    event="credit.granted",
     sign=1,
     shapes=(
         Shape(STORED_CREDIT),
@@ -149,6 +154,7 @@ USAGE_REFUND = Movement(
     term="usage_refunds",
     total="total_refunded",
     total_label="refunded",
+    event="refund.issued",
     sign=1,
     shapes=(Shape(STORED_REFUND, service=ServiceIs.SOME),),
 )
@@ -158,6 +164,7 @@ USAGE = Movement(
     term="usage",
     total="total_spent",
     total_label="spent",
+    event="usage.recorded",
     sign=-1,
     shapes=(Shape(STORED_USAGE),),
 )
@@ -167,6 +174,7 @@ EXPIRY = Movement(
     term="expired",
     total="total_expired",
     total_label="expired",
+    event="credit.expired",
     sign=-1,
     shapes=(Shape(STORED_EXPIRY),),
 )

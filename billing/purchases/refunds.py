@@ -10,10 +10,8 @@ from django.utils import timezone
 
 from accounts.audit import audit_record
 from accounts.models import License, User
-from billing.aftermath import money_log, money_moved
+from billing.aftermath import entry_moved, money_log
 from billing.documents.issuing import credit_note_issue
-from billing.events.services import entry_data
-from billing.events.types import REFUND_ISSUED
 from billing.ledger.posting import EntryDraft, exact_amount, lock_balance, post_entry
 from billing.models import LedgerEntry
 from billing.refunds.services import RefundResult, refundable_amount
@@ -85,12 +83,5 @@ def purchase_refund_record(
         balance=posted.balance_after,
         by=acting_user.pk if acting_user else None,
     )
-    money_moved(
-        REFUND_ISSUED,
-        license,
-        balance,
-        data=entry_data(entry),
-        latest_at=draft.occurred_at,
-        lowered=True,
-    )
+    entry_moved(license, balance, entry)  # purchase.refunded, naming the purchase
     return RefundResult(entry, True)

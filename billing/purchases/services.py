@@ -10,14 +10,13 @@ from django.utils import timezone
 
 from accounts.audit import audit_record
 from accounts.models import License, User
-from billing.aftermath import money_log, money_moved
+from billing.aftermath import entry_moved, money_log
 from billing.credits.expiry import grant_expiry_check
 from billing.credits.limits import credit_refuse_unapproved
 from billing.documents.issuing import invoice_issue
-from billing.events.services import entry_data
-from billing.events.types import PURCHASE_SUCCEEDED
+from billing.events.services import grant_data
 from billing.ledger.posting import EntryDraft, exact_amount, lock_balance, post_entry
-from billing.models import CreditApproval, LedgerEntry
+from billing.models import CreditApproval, GrantKind, LedgerEntry
 from portal.exceptions import ApplicationError
 
 Kind = LedgerEntry.Kind
@@ -104,13 +103,8 @@ def purchase_record(
             balance=result.balance_after,
             by=acting_user.pk if acting_user else None,
         )
-        money_moved(
-            PURCHASE_SUCCEEDED,
-            license,
-            balance,
-            data=entry_data(entry),
-            latest_at=entry.occurred_at,
-            lowered=False,
+        entry_moved(
+            license, balance, entry, **grant_data(kind=GrantKind.PAID, expires_at=expires_at)
         )
     elif entry.kind != Kind.PURCHASE or entry.amount != amount:
         raise ApplicationError(

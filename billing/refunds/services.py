@@ -10,14 +10,13 @@ from django.utils import timezone
 
 from accounts.audit import audit_record
 from accounts.models import License, User
-from billing.aftermath import money_log, money_moved
+from billing.aftermath import entry_moved, money_log
 from billing.credits.expiry import grant_expiry_check
 from billing.credits.limits import credit_refuse_unapproved
-from billing.events.services import entry_data
-from billing.events.types import REFUND_ISSUED
+from billing.events.services import grant_data
 from billing.ledger.posting import EntryDraft, exact_amount, lock_balance, post_entry
 from billing.ledger.selectors import refunded_total_for_entry
-from billing.models import CreditApproval, LedgerEntry
+from billing.models import CreditApproval, GrantKind, LedgerEntry
 from billing.money import quantize_money
 from portal.exceptions import ApplicationError
 
@@ -138,12 +137,11 @@ def refund_issue(
         balance=posted.balance_after,
         by=acting_user.pk,
     )
-    money_moved(
-        REFUND_ISSUED,
-        license,
-        balance,
-        data=entry_data(entry),
-        latest_at=entry.occurred_at,
-        lowered=False,
+    # refund.issued for a usage refund, credit.granted (with its grant) for goodwill.
+    more = (
+        {}
+        if refund_of is not None
+        else grant_data(kind=GrantKind.PROMOTIONAL, expires_at=expires_at)
     )
+    entry_moved(license, balance, entry, **more)
     return RefundResult(entry, True)

@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from django.conf import settings
 from django.contrib.auth.models import Group
 from django.urls import reverse
 from django.utils import timezone
@@ -241,6 +242,29 @@ def test_the_overview_counts_link_to_their_lists(support, acme):
     assert items["Lagging syncs"].count == 0  # no sync state yet: nothing has ever synced
     for item in items.values():
         assert support.get(item.url).status_code == 200, item.label
+
+
+def test_the_overview_counts_a_goodwill_credit_under_credits_not_refunds(support, acme, alice):
+    from billing.refunds.services import refund_issue
+
+    billing = UserFactory(email="bill@portal.example", is_staff=True)
+    billing.groups.add(Group.objects.get(name=BILLING))
+    refund_issue(
+        acting_user=billing,
+        license=acme,
+        amount=Decimal("5"),
+        reason="Sorry for the outage",
+        idempotency_key="goodwill-overview",
+    )
+    response = support.get(reverse("admin:index"))
+    items = {item.label: item for item in response.context["overview"]}
+    assert items["Credit today"].count == 1
+    assert items["Refund today"].count == 0 and items["Refund of card purchase today"].count == 0
+    assert "Refunds today" not in items
+    assert [
+        e.description for e in support.get(items["Credit today"].url).context["cl"].result_list
+    ] == ["Goodwill credit"]
+    assert f"in {settings.TIME_ZONE}" in response.content.decode()
 
 
 # --- month close, as the billing team does it -------------------------------------------

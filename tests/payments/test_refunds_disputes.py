@@ -5,6 +5,7 @@ license for the billing team and its outcome is recorded. reconcile_ledger stays
 
 from datetime import UTC, datetime
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.core import mail
@@ -109,6 +110,26 @@ def test_a_refund_made_in_stripes_dashboard_is_recorded_once(localstripe, paid, 
     assert refund.amount == Decimal("-7.000000") and refund.created_by_id is None
     assert balance_get(license_a).balance == Decimal("18.000000")
     assert_ledger_consistent(license_a)
+
+
+def test_a_card_refund_emails_the_owners_once_in_the_licenses_time(
+    localstripe, paid, license_a, member_a, webhook
+):
+    license_a.timezone = "America/New_York"
+    license_a.save(update_fields=["timezone"])
+    localstripe.api("POST", "/v1/refunds", payment_intent=paid.intent_id, amount="400")
+    charge = charge_of(localstripe, paid)
+    webhook(event("charge.refunded", charge, "evt_mail_1"))
+    webhook(event("charge.refunded", charge, "evt_mail_2"))  # the same refund, told again
+    [refund] = card_refunds(license_a)
+    purchase = paid.ledger_entry
+    [email] = [m for m in mail.outbox if "Refund of card purchase" in m.subject]
+    assert email.to == [member_a.email]
+    assert email.subject.startswith(f"Refund of card purchase #{purchase.pk}: $4.000000")
+    local = refund.occurred_at.astimezone(ZoneInfo("America/New_York"))
+    assert f"{local:%Y-%m-%d %H:%M} (America/New_York)" in email.body
+    assert paid.card_label and paid.card_label in email.body
+    assert "$21.000000" in email.body  # the balance after
 
 
 def test_refunds_never_pass_what_is_left_of_the_purchase(
