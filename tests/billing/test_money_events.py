@@ -146,7 +146,7 @@ def test_an_event_whose_transaction_commits_after_a_later_one_is_not_skipped(cel
     try:
         for license in (first, second):
             webhook_endpoint_create(
-                acting_user=owner, license=license, url=hook.url, events=["refund.issued"]
+                acting_user=owner, license=license, url=hook.url, events=["credit.granted"]
             )
         written, release = threading.Event(), threading.Event()
         errors: list[BaseException] = []
@@ -172,7 +172,7 @@ def test_an_event_whose_transaction_commits_after_a_later_one_is_not_skipped(cel
         release.set()  # A commits, and its own nudge reads A, then B
         thread.join(timeout=30)
         assert errors == []
-        event_a, event_b = MoneyEvent.objects.filter(type="refund.issued").order_by("id")
+        event_a, event_b = MoneyEvent.objects.filter(type="credit.granted").order_by("id")
         assert event_a.license == first and event_a.xact_id < event_b.xact_id
         recorded = list(WebhookEvent.objects.order_by("id").values_list("license__key", flat=True))
         assert recorded == ["ORDER-A", "ORDER-B"]
