@@ -9,8 +9,8 @@ from django.shortcuts import get_object_or_404
 
 from accounts.models import License
 from billing.history.types import movement_q, transaction_label
-from billing.ledger.kinds import CREDIT, PURCHASE, PURCHASE_REFUND, Movement
-from billing.models import CreditGrant, GrantKind, LedgerEntry
+from billing.ledger.kinds import CREDIT, EXPIRY, PURCHASE, PURCHASE_REFUND, Movement
+from billing.models import CreditGrant, Document, LedgerEntry
 from payments.models import CARD_PURCHASE_PREFIX, Dispute, Payment, PaymentAccount, SavedCard
 
 
@@ -48,18 +48,21 @@ def billing_history(license: License) -> QuerySet[Payment]:
 
 @dataclass(frozen=True)
 class BillingLine:
-    """One line of Billing history: a card purchase, a refund to the card (with the purchase
-    it reverses), or a credit given; told as its movement (billing.ledger.kinds)."""
+    """One line of Billing history: money in or out other than usage — a purchase (by card,
+    by auto top-up, or recorded by billing), a refund to the card (with the purchase it
+    reverses), a credit given, or credit that expired; told as its movement
+    (billing.ledger.kinds), with its document (an invoice, a credit note) where it has one."""
 
     occurred_at: datetime
     movement: Movement
-    label: str  # "Purchase", "Refund of card purchase #12", "Credit"
+    label: str  # "Purchase", "Refund of card purchase #12", "Credit", "Expired credit"
     amount: Decimal  # signed, as it moved the balance
     entry_id: int
     payment: Payment | None = None  # a card purchase: its receipt
     reverses: Payment | None = None  # a refund to the card: the card purchase it reverses
     reverses_entry_id: int | None = None  # …its purchase's transaction
     reason: str = ""
+    document: Document | None = None  # a purchase's invoice, a card refund's credit note
 
     @property
     def direction(self) -> str:
@@ -72,39 +75,54 @@ BILLING_HISTORY_LINES = 500
 def billing_history_lines(
     license: License, limit: int = BILLING_HISTORY_LINES
 ) -> list[BillingLine]:
-    """The license's card purchases, refunds to the card and credits, newest first: three
-    small reads (payments; the refunds without a service, on index ledger_bare_refunds; the
-    promotional grants), never a scan of the usage."""
-    payments = list(billing_history(license)[:limit])
+    """The license's purchases, refunds to the card, credits and expiries, newest first:
+    small reads (the grants, which every purchase and credit has; the refunds without a
+    service, on index ledger_bare_refunds; the expired grants; then the payments and
+    documents of those entries), never a scan of the usage."""
+    grants = list(
+        CreditGrant.objects.for_license(license)
+        .select_related("entry")
+        .order_by("-granted_at", "-id")[:limit]
+    )
+    # A grant of a usage refund (rare) is no money in or out: it stays on the transactions.
+    grants = [g for g in grants if g.entry.movement in (PURCHASE, CREDIT)]
     refunds = list(
         LedgerEntry.objects.for_license(license)
         .filter(movement_q((PURCHASE_REFUND,)))
         .order_by("-occurred_at", "-id")
         .values_list("id", "occurred_at", "amount", "refund_of_id", "reason")[:limit]
     )
-    reversed_payments = {
-        p.ledger_entry_id: p
-        for p in Payment.objects.for_license(license).filter(
-            ledger_entry_id__in=[r[3] for r in refunds]
-        )
-    }
-    credits = list(
+    expiries = list(
         CreditGrant.objects.for_license(license)
-        .filter(kind=GrantKind.PROMOTIONAL)
-        .select_related("entry")
-        .order_by("-granted_at", "-id")[:limit]
+        .filter(expiry_entry__isnull=False)
+        .select_related("expiry_entry")
+        .order_by("-expired_at", "-id")[:limit]
     )
+    purchase_ids = [g.entry_id for g in grants if g.entry.movement is PURCHASE]
+    payments = {
+        p.ledger_entry_id: p
+        for p in Payment.objects.for_license(license)
+        .filter(ledger_entry_id__in=purchase_ids + [r[3] for r in refunds])
+        .select_related("ledger_entry")
+    }
+    documents = {
+        d.entry_id: d
+        for d in Document.objects.for_license(license)
+        .filter(entry_id__in=purchase_ids + [r[0] for r in refunds])
+        .select_related("invoice")
+    }
     lines = [
         BillingLine(
-            p.credited_at or p.ledger_entry.occurred_at,
-            PURCHASE,
-            PURCHASE.label,
-            p.ledger_entry.amount,
-            p.ledger_entry.pk,
-            payment=p,
+            g.entry.occurred_at,
+            g.entry.movement,
+            g.entry.movement.label,
+            g.entry.amount,
+            g.entry_id,
+            payment=payments.get(g.entry_id),
+            reason=g.entry.reason or g.entry.description,
+            document=documents.get(g.entry_id),
         )
-        for p in payments
-        if p.ledger_entry is not None
+        for g in grants
     ]
     lines += [
         BillingLine(
@@ -113,23 +131,25 @@ def billing_history_lines(
             transaction_label(PURCHASE_REFUND, refund_of_id),
             amount,
             entry_id,
-            reverses=reversed_payments.get(refund_of_id),
+            reverses=payments.get(refund_of_id),
             reverses_entry_id=refund_of_id,
             reason=reason,
+            document=documents.get(entry_id),
         )
         for entry_id, at, amount, refund_of_id, reason in refunds
     ]
     lines += [
         BillingLine(
-            g.entry.occurred_at,
-            CREDIT,
-            CREDIT.label,
-            g.entry.amount,
-            g.entry_id,
-            reason=g.entry.reason,
+            g.expiry_entry.occurred_at,
+            EXPIRY,
+            EXPIRY.label,
+            g.expiry_entry.amount,
+            g.expiry_entry.pk,
+            reverses_entry_id=g.entry_id,
+            reason=g.expiry_entry.description,
         )
-        for g in credits
-        if g.entry.movement is CREDIT
+        for g in expiries
+        if g.expiry_entry is not None
     ]
     lines.sort(key=lambda line: (line.occurred_at, line.entry_id), reverse=True)
     return lines[:limit]

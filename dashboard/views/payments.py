@@ -238,8 +238,9 @@ class PaymentStatusView(StripePageMixin, View):
 
 
 class BillingHistoryView(LicenseMixin, TemplateView):
-    """The license's card purchases (each with its receipt), refunds to the card (each with
-    the purchase it reverses) and credits, newest first."""
+    """The license's money in and out but usage: purchases (by card, auto top-up or billing),
+    refunds to the card (each with the purchase it reverses), credits and expiries, newest
+    first, each with its document (invoice, credit note) where it has one."""
 
     template_name = "dashboard/payments/history.html"
 
