@@ -1,4 +1,5 @@
-"""A monthly statement as a PDF (fpdf2: pure Python, no system libraries)."""
+"""A monthly statement as a PDF (fpdf2: pure Python, no system libraries), and a year's
+statements as one PDF: each month laid out as its own statement, on its own pages."""
 
 from fpdf import FPDF
 
@@ -14,11 +15,28 @@ def _cell_text(text: str) -> str:
 
 
 def statement_pdf(statement: Statement, *, generated: str) -> bytes:
+    pdf = FPDF(format="A4")
+    pdf.set_title(f"{statement.license.name} statement {statement.month:%Y-%m}")
+    pdf.set_author("Token & Credit Portal")
+    _statement_pages(pdf, statement, generated=generated)
+    return bytes(pdf.output())
+
+
+def statements_pdf(statements: list[Statement], *, title: str, generated: str) -> bytes:
+    """Several months' statements in one PDF, in the order given, each exactly as its own
+    PDF lays it out."""
+    pdf = FPDF(format="A4")
+    pdf.set_title(_cell_text(title))
+    pdf.set_author("Token & Credit Portal")
+    for statement in statements:
+        _statement_pages(pdf, statement, generated=generated)
+    return bytes(pdf.output())
+
+
+def _statement_pages(pdf: FPDF, statement: Statement, *, generated: str) -> None:
+    """One month's statement, from a new page."""
     lic = statement.license
     f = statement.figures
-    pdf = FPDF(format="A4")
-    pdf.set_title(f"{lic.name} statement {statement.month:%Y-%m}")
-    pdf.set_author("Token & Credit Portal")
     pdf.add_page()
     pdf.set_font("Helvetica", "B", 16)
     pdf.cell(0, 10, _cell_text(f"Statement - {statement.title}"), new_x="LMARGIN", new_y="NEXT")
@@ -98,7 +116,6 @@ def statement_pdf(statement: Statement, *, generated: str) -> bytes:
             "reconciliation."
         ),
     )
-    return bytes(pdf.output())
 
 
 def _credit(pdf: FPDF, statement: Statement, *, tz: str) -> None:

@@ -63,6 +63,11 @@ urlpatterns = [
         name="transaction",
     ),
     path("statements/", statements.StatementListView.as_view(), name="statements"),
+    path(
+        "statements/<int:year>.pdf",
+        statements.StatementYearPdfView.as_view(),
+        name="statements_year_pdf",
+    ),
     path("statements/<str:month>/", statements.StatementDetailView.as_view(), name="statement"),
     path("statements/<str:month>.pdf", statements.StatementPdfView.as_view(), name="statement_pdf"),
     path("settings/", alerts.AlertSettingsView.as_view(), name="alert_settings"),

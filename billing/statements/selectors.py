@@ -113,6 +113,23 @@ def statement_months(license: License) -> list[date]:
     return months[::-1]
 
 
+@dataclass(frozen=True)
+class StatementYear:
+    """A year of the statements list: its months, newest first, each with its figures."""
+
+    year: int
+    months: list[MonthFigures]
+
+
+def statement_years(license: License) -> list[StatementYear]:
+    """Every statement month with its opening and closing (the statement's own figures,
+    billing.statements.figures), grouped by year, newest first: one bridge per month."""
+    years: dict[int, list[MonthFigures]] = {}
+    for month in statement_months(license):
+        years.setdefault(month.year, []).append(statement_month(license=license, month=month))
+    return [StatementYear(year, months) for year, months in years.items()]
+
+
 def statement_get(*, license: License, month: date) -> Statement:
     month = month.replace(day=1)
     figures = statement_month(license=license, month=month)

@@ -1,4 +1,5 @@
-"""Monthly statements: the months a license has, a month's statement and its PDF."""
+"""Monthly statements: the months a license has (each with its opening and closing), a
+month's statement and its PDF, and a year's statements as one PDF."""
 
 from datetime import date
 
@@ -11,8 +12,13 @@ from django.views.generic import TemplateView
 
 from accounts.mixins import LicenseMixin
 from billing.reconciliation.report import month_parse
-from billing.statements.selectors import bridge_lines, statement_get, statement_months
-from dashboard.statement_pdf import statement_pdf
+from billing.statements.selectors import (
+    bridge_lines,
+    statement_get,
+    statement_months,
+    statement_years,
+)
+from dashboard.statement_pdf import statement_pdf, statements_pdf
 from portal.db_router import replica_reads
 from portal.moments import format_local_time
 from portal.ratelimit import LicenseRateLimitMixin
@@ -24,7 +30,7 @@ class StatementListView(LicenseMixin, TemplateView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(nav_current="statements", **kwargs)
-        context["months"] = statement_months(self.license)
+        context["years"] = statement_years(self.license)
         context["bridge_terms"] = bridge_lines()
         return context
 
@@ -50,11 +56,11 @@ class StatementDetailView(LicenseMixin, TemplateView):
         return context
 
 
-@method_decorator(replica_reads, name="dispatch")
-class StatementPdfView(LicenseMixin, LicenseRateLimitMixin, View):
-    """A month's statement as a PDF. Building it is real work, so downloads are limited per
-    login and license (STATEMENT_PDF_RATE_LIMIT per STATEMENT_PDF_RATE_WINDOW_SECONDS),
-    HEAD included, and a HEAD gets the headers without the PDF being built (issue 18)."""
+class _StatementDownload(LicenseMixin, LicenseRateLimitMixin, View):
+    """A statement PDF. Building it is real work, so downloads are limited per login and
+    license (STATEMENT_PDF_RATE_LIMIT per STATEMENT_PDF_RATE_WINDOW_SECONDS), a month's and
+    a year's together, HEAD included, and a HEAD gets the headers without the PDF being
+    built (issue 18). Over the limit: a 429 page saying when to retry (issue 28)."""
 
     rate_scope = "statement_pdf"
     rate_limited_handlers = ("get", "head")
@@ -70,19 +76,53 @@ class StatementPdfView(LicenseMixin, LicenseRateLimitMixin, View):
     def rate_window(self) -> int:
         return settings.STATEMENT_PDF_RATE_WINDOW_SECONDS
 
-    def _response(self, month: date, content: bytes = b"") -> HttpResponse:
+    def _response(self, name: str, content: bytes = b"") -> HttpResponse:
         response = HttpResponse(content, content_type="application/pdf")
         response["Content-Disposition"] = (
-            f'attachment; filename="statement_{self.license.key}_{month:%Y-%m}.pdf"'
+            f'attachment; filename="statement_{self.license.key}_{name}.pdf"'
         )
         response["Cache-Control"] = "no-store"
         return response
 
+
+@method_decorator(replica_reads, name="dispatch")
+class StatementPdfView(_StatementDownload):
+    """A month's statement as a PDF."""
+
     def head(self, request, *args, **kwargs):
-        return self._response(_statement_month(self.license, kwargs["month"]))
+        return self._response(f"{_statement_month(self.license, kwargs['month']):%Y-%m}")
 
     def get(self, request, *args, **kwargs):
         month = _statement_month(self.license, kwargs["month"])
         statement = statement_get(license=self.license, month=month)
         generated = format_local_time(timezone.now(), self.license.timezone)
-        return self._response(month, statement_pdf(statement, generated=generated))
+        return self._response(f"{month:%Y-%m}", statement_pdf(statement, generated=generated))
+
+
+def _statement_year(license, year: int) -> list[date]:
+    """The year's statement months, oldest first; 404 for a year without any."""
+    months = sorted(m for m in statement_months(license) if m.year == year)
+    if not months:
+        raise Http404("No statements that year.")
+    return months
+
+
+@method_decorator(replica_reads, name="dispatch")
+class StatementYearPdfView(_StatementDownload):
+    """A year's statements as one PDF: each month as its own statement, oldest first."""
+
+    def head(self, request, *args, **kwargs):
+        _statement_year(self.license, kwargs["year"])
+        return self._response(str(kwargs["year"]))
+
+    def get(self, request, *args, **kwargs):
+        year = kwargs["year"]
+        statements = [
+            statement_get(license=self.license, month=month)
+            for month in _statement_year(self.license, year)
+        ]
+        generated = format_local_time(timezone.now(), self.license.timezone)
+        content = statements_pdf(
+            statements, title=f"{self.license.name} statements {year}", generated=generated
+        )
+        return self._response(str(year), content)
