@@ -16,8 +16,11 @@ from django.utils import timezone
 from billing.credits.expiry import credits_expire
 from billing.credits.services import credit_grant_issue
 from billing.models import Document, LedgerEntry
+from payments.autotopup import auto_topup_settings_update
+from payments.models import Payment
 from payments.services.paying import payment_start
 from payments.services.refunds import payment_refund_issue
+from tests.ledger import buy, record_usage
 from tests.payments.helpers import save_card
 
 pytestmark = pytest.mark.django_db
@@ -124,3 +127,24 @@ def test_billing_history_lists_each_movement_in_or_out_with_its_document(
     )
     client.force_login(member_b)
     assert client.get(_url("billing_history", license_a)).status_code == 404
+
+
+def test_an_auto_top_up_is_listed_as_a_purchase_with_its_invoice(
+    localstripe, license_a, member_a, client_a, celery_eager, django_capture_on_commit_callbacks
+):
+    save_card(localstripe, license_a, member_a)
+    buy(license_a, "6", "opening")
+    auto_topup_settings_update(
+        license=license_a, acting_user=member_a, enabled=True, threshold=D("5"),
+        amount=D("10"), monthly_count=5, monthly_amount=D("500"),
+    )  # fmt: skip
+    with django_capture_on_commit_callbacks(execute=True):  # $2 of usage: 6 -> 4, below $5
+        record_usage(license_a, "rec-1", at=timezone.now(), completion_tokens=2_000_000)
+    topup = Payment.objects.get(license=license_a, source="auto_topup")
+    assert topup.ledger_entry is not None
+    invoice = Document.objects.get(entry=topup.ledger_entry)
+    body = unescape(client_a.get(_url("billing_history", license_a)).content.decode())
+    line = _line(body, topup.ledger_entry.pk)
+    assert 'data-movement="purchase"' in line and "+$10.000000" in line
+    assert "Auto top-up" in line and f">{invoice.number}</a>" in line
+    assert _url("document_pdf", license_a, number=invoice.number) in line
