@@ -186,7 +186,14 @@ def main(argv: list[str] | None = None) -> None:
             flush=True,
         )
         results["realtime"] = (
-            realtime.run(env, REALTIME_KEY, push_seconds=5, gate_seconds=2, dashboard_rounds=40)
+            realtime.run(
+                env,
+                REALTIME_KEY,
+                push_seconds=5,
+                gate_seconds=2,
+                gate_rounds=1,
+                dashboard_rounds=40,
+            )
             if args.quick
             else realtime.run(env, REALTIME_KEY)
         )
