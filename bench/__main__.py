@@ -3,7 +3,7 @@
     python -m bench                  # everything, 10 M entries included (the committed file)
     python -m bench --quick          # no 10 M license, fewer rounds; writes bench/data/
     python -m bench --parts export   # some parts only (dashboard, export, ingest, web, console,
-                                     # tenants, audit)
+                                     # tenants, audit, realtime)
     python -m bench --parts tenants --update   # rewrite only these parts' sections of
                                                # docs/benchmarks.md, keeping the others'
     BENCH_SIZES=10K,1M python -m bench --parts dashboard
@@ -29,7 +29,9 @@ from pathlib import Path
 
 from bench.setup import ROOT, SIZES, configure_django
 
-PARTS = ("dashboard", "export", "ingest", "web", "console", "tenants", "audit")
+PARTS = ("dashboard", "export", "ingest", "web", "console", "tenants", "audit", "realtime")
+# The realtime part draws this license's dashboard (loaded like the dashboard part's).
+REALTIME_KEY = "BENCH-100K"
 DEFAULT_OUTPUT = ROOT / "docs" / "benchmarks.md"
 QUICK_OUTPUT = ROOT / "bench" / "data" / "benchmarks-quick.md"
 EXPORT_KEYS = ["BENCH-100K", "BENCH-1M"]
@@ -95,10 +97,14 @@ def main(argv: list[str] | None = None) -> None:
     output = args.output or (DEFAULT_OUTPUT if full else QUICK_OUTPUT)
 
     configure_django()
-    from bench import audit, console, dashboard, export, ingest, tenants, web
+    from bench import audit, console, dashboard, export, ingest, realtime, tenants, web
     from bench.setup import load_times, machine_description, prepare_database
 
-    needed = set(keys) | (set(EXPORT_KEYS) if "export" in parts else set())
+    needed = (set(keys) if set(parts) - {"tenants", "web", "realtime"} else set()) | (
+        set(EXPORT_KEYS) if "export" in parts else set()
+    )
+    if "realtime" in parts:
+        needed.add(REALTIME_KEY)
     # The tenants part has its own database, and the web part its own primary cluster.
     if set(parts) - {"tenants", "web"}:
         env = prepare_database({k: SIZES[k] for k in SIZES if k in needed})
@@ -174,6 +180,24 @@ def main(argv: list[str] | None = None) -> None:
         print(f"7. clever code on and off: pages of {largest}, the collector, ingest …", flush=True)
         results["audit"] = audit.run(env, largest, quick=args.quick)
         save("audit")
+    if "realtime" in parts:
+        print(
+            f"8. realtime: push ingest, the gate beside /healthz, drawn {REALTIME_KEY} ÷ login …",
+            flush=True,
+        )
+        results["realtime"] = (
+            realtime.run(
+                env,
+                REALTIME_KEY,
+                push_seconds=5,
+                gate_seconds=2,
+                gate_rounds=1,
+                dashboard_rounds=40,
+            )
+            if args.quick
+            else realtime.run(env, REALTIME_KEY)
+        )
+        save("realtime")
     write_report(results, args.output or output, args.update)
 
 

@@ -204,6 +204,10 @@ def render(r: dict) -> str:
         out += own_run(tenants_section(r["tenants"], r), r)
     if "audit" in r:
         out += own_run(audit_section(r["audit"]), r)
+    if "realtime" in r:
+        from bench.report_realtime import realtime_section
+
+        out += own_run(realtime_section(r["realtime"]), r)
     return "\n".join(out).rstrip() + "\n"
 
 
