@@ -20,6 +20,8 @@ from billing.ledger.selectors import balance_get
 from billing.models import LedgerEntry
 from demo.accounts import ACME, DEMO_PASSWORD, GLOBEX, seed_demo_accounts
 from payments.models import Payment
+from payments.services.refunds import payment_refund_issue
+from tests.bridge_license import billing_member
 from tests.ledger import buy
 from tests.payments.conftest import CARD_3DS, CARD_DECLINED_ON_ATTACH, CARD_OK
 from tests.payments.helpers import save_card
@@ -228,5 +230,49 @@ def test_alice_saves_billing_details_buys_25_dollars_and_gets_the_invoice_by_ema
     page.goto(reverse("dashboard:billing_history", kwargs={"license_id": acme.public_id}))
     page.get_by_role("link", name="Invoices and credit notes").click()
     expect(page.get_by_test_id("documents")).to_contain_text(invoice.number)
+
+    # The billing team refunds $10 of it: a credit note arrives, naming its invoice; the
+    # invoice's PDF now names the credit note; Billing history lists both documents.
+    mail.outbox.clear()
+    payment_refund_issue(
+        acting_user=billing_member(),
+        purchase=payment.ledger_entry,
+        amount=Decimal("10"),
+        reason="ten dollars back",
+        idempotency_key="browser-refund-10",
+    )
+    refund = LedgerEntry.objects.for_license(acme).get(refund_of=payment.ledger_entry)
+    note = refund.document
+    assert note.invoice_id == invoice.pk
+    for _ in range(50):
+        if any(note.number in m.subject for m in mail.outbox):
+            break
+        page.wait_for_timeout(100)
+    [email] = [m for m in mail.outbox if note.number in m.subject]
+    [(name, content, _)] = email.attachments
+    (tmp_path / name).write_bytes(content)
+    note_text = subprocess.run(
+        ["pdftotext", "-layout", str(tmp_path / name), "-"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert invoice.number in note_text and "$10.00" in note_text
+    page.goto(reverse("dashboard:billing_history", kwargs={"license_id": acme.public_id}))
+    history = page.get_by_test_id("billing-history")
+    expect(history.locator(f"tr[data-entry='{payment.ledger_entry.pk}']")).to_contain_text(
+        invoice.number
+    )
+    refund_line = history.locator("tr[data-movement='purchase_refund']")
+    expect(refund_line).to_contain_text(note.number)
+    expect(refund_line).to_contain_text("-$10.000000")
+    with page.expect_download() as download:
+        history.get_by_role("link", name=invoice.number).click()
+    invoice_pdf = tmp_path / "invoice-after-refund.pdf"
+    download.value.save_as(invoice_pdf)
+    invoice_text = subprocess.run(
+        ["pdftotext", "-layout", str(invoice_pdf), "-"], capture_output=True, text=True, check=True
+    ).stdout
+    assert note.number in invoice_text
     page.screenshot(path=str(ARTIFACTS / "documents.png"), full_page=True)
     assert page.csp_violations == [] and page.bad_responses == []
