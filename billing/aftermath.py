@@ -19,8 +19,8 @@ from billing.events.services import (
     time_text,
 )
 from billing.events.types import BALANCE_DEPLETED, BALANCE_LOW
+from billing.handoffs import balance_alert_handoff
 from billing.models import BalanceAlert, LedgerEntry, LicenseBalance
-from billing.tasks import balance_alert_handoff
 from portal.logfmt import logfmt
 
 logger = logging.getLogger(__name__)

@@ -67,7 +67,7 @@ def balance_alert_check(
     announces a fall. Movements that all happened before `balance.alerts_since` (the
     alert settings' last change, or the license's first posting) announce nothing either:
     a first sync or a backfill replaying history is not news. The caller hands a returned
-    alert to a worker once the transaction commits (billing.tasks.balance_alert_handoff).
+    alert to a worker once the transaction commits (billing.handoffs.balance_alert_handoff).
     """
     step = crossing_step(
         level=balance.alert_level,

@@ -1,5 +1,5 @@
 """A document's email to the license's alert recipients, its PDF attached: sent by a worker
-after the issuing transaction commits (billing.tasks.send_document_email), once."""
+after the issuing transaction commits (billing.handoffs.send_document_email), once."""
 
 from datetime import timedelta
 

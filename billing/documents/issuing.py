@@ -23,8 +23,8 @@ from accounts.models import License
 from billing.documents.details import billing_details_snapshot
 from billing.documents.models import Document, DocumentSeries
 from billing.documents.taxid import VAT_COUNTRIES
+from billing.handoffs import document_email_enqueue, handoff_after_commit
 from billing.ledger.models import LedgerEntry
-from billing.tasks import document_email_enqueue, handoff_after_commit
 
 
 def cents_of(amount: Decimal) -> int:

@@ -9,10 +9,10 @@ from typing import Any
 from accounts.models import License
 from billing.events.models import MoneyEvent
 from billing.events.tasks import money_events_nudge
+from billing.handoffs import handoff_after_commit
 from billing.ledger.kinds import PURCHASE_REFUND, USAGE_REFUND, Movement, movement_of
 from billing.models import LedgerEntry
 from billing.money import quantize_money
-from billing.tasks import handoff_after_commit
 
 
 def money_text(amount: Decimal) -> str:

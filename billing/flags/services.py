@@ -9,11 +9,11 @@ from django.utils import timezone
 
 from accounts.audit import audit_record
 from accounts.models import License, User
+from billing.handoffs import flag_resolved_email_enqueue
 from billing.history.transactions import TransactionDetail, transaction_detail_get
 from billing.ledger.usage import usage_record_id
 from billing.models import ChargeFlag, LedgerEntry
 from billing.refunds.services import RefundResult, refund_issue
-from billing.tasks import flag_resolved_email_enqueue
 from portal.exceptions import ApplicationError
 
 FLAG_MESSAGE_MAX = 1000

@@ -5,7 +5,7 @@ commits. The cursor reads each event once; the gate never talks to the broker.""
 from django.db import transaction
 
 from billing.events.models import MoneyEvent
-from billing.tasks import limit_email_enqueue
+from billing.handoffs import limit_email_enqueue
 
 # The consumer's name: its cursor over the money events.
 LIMIT_EMAIL_CONSUMER = "billing.limit_emails"

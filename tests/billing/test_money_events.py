@@ -24,9 +24,9 @@ from billing.events.consumers import Consumer, money_event_consumer_run, money_e
 from billing.events.crossing import Crossing, Line, crossing_step
 from billing.events.models import MoneyEvent, MoneyEventCursor
 from billing.events.tasks import money_events_consume
+from billing.handoffs import handoffs_deferred
 from billing.ledger.selectors import balance_get
 from billing.refunds.services import refund_issue
-from billing.tasks import handoffs_deferred
 from payments.autotopup import auto_topup_settings_update
 from payments.models import Payment, PaymentAccount, SavedCard
 from payments.receivers import AUTO_TOPUP_CONSUMER

@@ -26,8 +26,8 @@ from django.utils import timezone
 
 from accounts.models import License
 from billing.charges.services import UsageRecord, usage_record_batch
+from billing.handoffs import handoffs_deferred
 from billing.prices.selectors import price_book_get
-from billing.tasks import handoffs_deferred
 from portal.exceptions import ApplicationError
 from portal.logfmt import logfmt
 from usage.models import QuarantinedRecord, SyncState

@@ -21,8 +21,8 @@ from django.utils import timezone
 from accounts.audit import audit_record
 from accounts.models import License, User
 from billing.charges.services import UsageDrafts, usage_drafts, usage_record_batch
+from billing.handoffs import handoffs_deferred
 from billing.prices.selectors import PriceBook, price_book_get
-from billing.tasks import handoffs_deferred
 from portal.breaker import breaker_wait
 from portal.locks import advisory_lock
 from portal.logfmt import logfmt
