@@ -10,7 +10,6 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.admin_site import StaffAdminSite
-from billing.ledger.kinds import Movement, ServiceIs
 from console.selectors import TODAY_MOVEMENTS, overview_counts, today_start
 from usage.selectors import sync_lagging_before
 
@@ -55,7 +54,7 @@ class ConsoleAdminSite(StaffAdminSite):
             + "?received_at"
             + day.format(f="received_at"),
             **{
-                m.name: f"{ledger}?{_shape_query(m)}&occurred_at" + day.format(f="occurred_at")
+                m.name: f"{ledger}?movement={m.name}&occurred_at" + day.format(f="occurred_at")
                 for m in TODAY_MOVEMENTS
             },
             "alerts": reverse("admin:billing_balancealert_changelist") + "?sent_at__isempty=1",
@@ -69,17 +68,6 @@ class ConsoleAdminSite(StaffAdminSite):
             **(extra_context or {}),
         }
         return super().index(request, context)
-
-
-def _shape_query(movement: Movement) -> str:
-    """The ledger list's filter for a movement's main stored shape (kind, sign, service)."""
-    shape = movement.shapes[0]
-    query = f"kind__exact={shape.kind}"
-    if shape.amount_sign:
-        query += "&amount__gt=0" if shape.amount_sign > 0 else "&amount__lt=0"
-    if shape.service == ServiceIs.SOME:
-        query += "&service__gt="
-    return query
 
 
 def _refuse_customers(request: HttpRequest) -> None:

@@ -9,6 +9,7 @@ from django.contrib import admin
 from django.contrib.admin.views.main import ChangeList
 from django.core.paginator import Paginator
 from django.db.models import Max, Min, Q, QuerySet
+from django.http import HttpRequest
 from django.urls import path
 from django.utils import timezone
 from django.utils.functional import cached_property
@@ -18,6 +19,7 @@ from django.utils.text import Truncator
 from accounts.models import License
 from billing.admin.money import MONEY_PAGES, can_issue_refunds, money_page_view, refund_url
 from billing.admin.reconciliation import month_close_view, reconciliation_view
+from billing.ledger.kinds import MOVEMENTS, MOVEMENTS_BY_NAME
 from billing.models import LedgerEntry
 from billing.money import format_money
 from billing.refunds.services import refundable_amount
@@ -121,6 +123,21 @@ class CheapDateHierarchyChangeList(ChangeList):
         }
 
 
+class MovementListFilter(admin.SimpleListFilter):
+    """Entries by movement (billing.ledger.kinds): a refund to the card, goodwill stored as
+    a refund before the credit kind and a usage refund are told apart, as customers see them."""
+
+    title = "movement"
+    parameter_name = "movement"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [(m.name, m.label) for m in MOVEMENTS]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        movement = MOVEMENTS_BY_NAME.get(self.value() or "")
+        return queryset if movement is None else queryset.filter(movement.q())
+
+
 @admin.register(LedgerEntry)
 class LedgerEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
@@ -136,7 +153,12 @@ class LedgerEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "created_by",
     ]
     list_select_related = ["license", "created_by"]
-    list_filter = ["kind", "service", ("license", admin.RelatedFieldListFilter)]
+    list_filter = [
+        MovementListFilter,
+        "kind",
+        "service",
+        ("license", admin.RelatedFieldListFilter),
+    ]
     # Searched by get_search_results below; listed so the admin shows the search box.
     search_fields = ["license__key", "license__name", "external_id", "description"]
     search_help_text = (

@@ -4,7 +4,7 @@ SQL, made from the movements' stored shapes (All transactions, the CSV, the API)
 
 from django.db.models import Q
 
-from billing.ledger.kinds import MOVEMENTS, PURCHASE_REFUND, USAGE_REFUND, Movement, ServiceIs
+from billing.ledger.kinds import MOVEMENTS, PURCHASE_REFUND, USAGE_REFUND, Movement
 
 
 def transaction_label(movement: Movement, refund_of_id: int | None) -> str:
@@ -31,18 +31,10 @@ TRANSACTION_TYPES: dict[str, tuple[Movement, ...]] = {
 
 
 def movement_q(movements: tuple[Movement, ...]) -> Q:
-    """The ORM condition that an entry is one of `movements` (their stored shapes)."""
+    """The ORM condition that an entry is one of `movements`."""
     condition = Q(pk__in=[])
     for movement in movements:
-        for shape in movement.shapes:
-            part = Q(kind=shape.kind)
-            if shape.amount_sign:
-                part &= Q(amount__gt=0) if shape.amount_sign > 0 else Q(amount__lt=0)
-            if shape.service == ServiceIs.NONE:
-                part &= Q(service="")
-            elif shape.service == ServiceIs.SOME:
-                part &= ~Q(service="")
-            condition |= part
+        condition |= movement.q()
     return condition
 
 

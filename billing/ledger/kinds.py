@@ -26,6 +26,8 @@ from dataclasses import dataclass, fields
 from decimal import Decimal
 from enum import StrEnum
 
+from django.db.models import Q
+
 from billing.money import ZERO, format_money
 
 
@@ -61,6 +63,17 @@ class Shape:
         elif self.service == ServiceIs.SOME:
             conditions.append(f"{column}service <> ''")
         return " AND ".join(conditions)
+
+    def q(self) -> Q:
+        """The same condition for the ORM."""
+        condition = Q(kind=self.kind)
+        if self.amount_sign:
+            condition &= Q(amount__gt=0) if self.amount_sign > 0 else Q(amount__lt=0)
+        if self.service == ServiceIs.NONE:
+            condition &= Q(service="")
+        elif self.service == ServiceIs.SOME:
+            condition &= ~Q(service="")
+        return condition
 
     def matches(self, kind: str, amount: Decimal, service: str) -> bool:
         if kind != self.kind:
@@ -101,6 +114,13 @@ class Movement:
         """The condition, over billing_ledgerentry columns (`alias.`-qualified), that an
         entry is this movement."""
         return " OR ".join(f"({shape.sql(alias)})" for shape in self.shapes)
+
+    def q(self) -> Q:
+        """The ORM condition that an entry is this movement."""
+        condition = Q(pk__in=[])
+        for shape in self.shapes:
+            condition |= shape.q()
+        return condition
 
     def covers(self, kind: str, amount: Decimal, service: str) -> bool:
         return any(shape.matches(kind, amount, service) for shape in self.shapes)
