@@ -10,7 +10,6 @@ from django.contrib import admin, messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import path
-from django.utils import timezone
 
 from accounts.models import User
 from billing.admin.money import (
@@ -36,6 +35,7 @@ from payments.models import (
 from payments.services.refunds import payment_refund_issue
 from payments.stripe_client import payments_enabled
 from portal.admin import ReadOnlyAdminMixin
+from portal.moments import format_local_time
 
 
 class _SaysWhenOff:
@@ -66,7 +66,7 @@ def _card_refund_notes(target: Target) -> list[str]:
         return []
     return [
         f"Purchase: {format_money(entry.amount)} on "
-        f"{timezone.localtime(entry.occurred_at):%Y-%m-%d %H:%M} ({entry.description}); "
+        f"{format_local_time(entry.occurred_at, target.license.timezone)} ({entry.description}); "
         "the refund goes back to the customer's card and takes the credit away.",
         f"Still refundable: {format_money(refundable_amount(entry))}",
     ]

@@ -36,16 +36,6 @@ def receipt_get(*, license: License, entry_id: int) -> Payment:
     )
 
 
-def billing_history(license: License) -> QuerySet[Payment]:
-    """Every credited card payment of the license, newest first."""
-    return (
-        Payment.objects.for_license(license)
-        .filter(ledger_entry__isnull=False)
-        .select_related("ledger_entry")
-        .order_by("-credited_at", "-pk")
-    )
-
-
 @dataclass(frozen=True)
 class BillingLine:
     """One line of Billing history: money in or out other than usage — a purchase (by card,

@@ -22,7 +22,7 @@ condition (`Movement.sql`), the SQL expression naming an entry's movement
 shapes, and a test holds them against each other on every shape the constraints allow."""
 
 from collections.abc import Iterator
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 
@@ -261,10 +261,6 @@ class Bridge:
         if not self.holds:
             raise BridgeBroken(self)
         return self
-
-    def as_strings(self) -> dict[str, str]:
-        """Each figure as an exact decimal string, by field name (reports, JSON)."""
-        return {f.name: f"{getattr(self, f.name):f}" for f in fields(self)}
 
 
 class BridgeBroken(ValueError):
