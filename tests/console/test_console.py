@@ -24,6 +24,7 @@ from billing.charges.services import UsageRecord, usage_record_batch
 from billing.closing.services import month_close
 from billing.flags.services import flag_raise
 from billing.models import ClosedMonth, LedgerEntry, LicenseBalance
+from billing.refunds.services import refund_issue
 from billing.statements.selectors import statement_get
 from payments.models import Payment, PaymentAccount
 from tests.accounts.factories import DomainFactory, LicenseFactory, MembershipFactory, UserFactory
@@ -245,8 +246,6 @@ def test_the_overview_counts_link_to_their_lists(support, acme):
 
 
 def test_the_overview_counts_a_goodwill_credit_under_credits_not_refunds(support, acme, alice):
-    from billing.refunds.services import refund_issue
-
     billing = UserFactory(email="bill@portal.example", is_staff=True)
     billing.groups.add(Group.objects.get(name=BILLING))
     refund_issue(
