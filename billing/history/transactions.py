@@ -21,6 +21,7 @@ from django.db.models import QuerySet
 from accounts.models import License
 from billing.history.types import TRANSACTION_TYPES, movement_q, transaction_label
 from billing.ledger.kinds import Movement, movement_of
+from billing.ledger.plans import rows_in_index_order
 from billing.ledger.usage import usage_external_ids, usage_record_id
 from billing.models import LedgerEntry, Service
 from billing.money import ZERO
@@ -281,7 +282,7 @@ def transactions_page(
     # Enough entries for `size` whole calls and the first entry of the one after: the last
     # call kept is then complete, and whether anything lies beyond is known.
     limit = size * ENTRIES_PER_CALL + ENTRIES_PER_CALL
-    rows = list(qs.order_by(*order).values_list(*_FIELDS)[:limit])
+    rows = rows_in_index_order(qs.order_by(*order).values_list(*_FIELDS)[:limit])
     folded = _fold(rows)
     more = len(folded) > size or len(rows) == limit
     kept = folded[:size]

@@ -14,9 +14,10 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS
 
 from accounts.models import License
+from billing.ledger.plans import rows_without_bitmaps
 from billing.ledger.usage import usage_external_ids
 from billing.models import LedgerEntry
 
@@ -112,9 +113,7 @@ def ledger_page(
         sql = _PAGE_SQL.format(
             newer=NEWER_THAN_CURSOR_SQL, columns=", ".join(_COLUMNS), before=_BEFORE_CURSOR
         )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        records = cursor.fetchall()
+    records = rows_without_bitmaps(DEFAULT_DB_ALIAS, sql, params)
     more = len(records) > size
     records = records[:size]
     charges = [r[0] for r in records if r[1] == LedgerEntry.Kind.USAGE]

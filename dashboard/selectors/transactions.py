@@ -8,6 +8,7 @@ from decimal import Decimal
 from accounts.models import License
 from billing.history.types import transaction_label
 from billing.ledger.kinds import movement_of
+from billing.ledger.plans import rows_in_index_order
 from billing.models import LedgerEntry
 from billing.money import format_money
 from dashboard.formatting import format_count
@@ -49,7 +50,7 @@ class TransactionRow:
 def transactions_recent(license: License, limit: int = RECENT_TRANSACTIONS) -> list[TransactionRow]:
     """The newest entries, newest first, read by the index (license, -occurred_at, -id)."""
     # Plain tuples, not model instances: a hundred of them on every dashboard.
-    entries = (
+    entries = rows_in_index_order(
         LedgerEntry.objects.for_license(license)
         .order_by("-occurred_at", "-id")
         .values_list(
