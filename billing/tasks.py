@@ -17,6 +17,7 @@ from billing.handoffs import (
     send_flag_answer,
     send_limit_email,
 )
+from billing.ledger.statistics import ledger_statistics_refresh
 from billing.limits.holds import gate_holds_prune
 
 # Registered with the worker here: the tasks defined beside what they serve.
@@ -59,3 +60,10 @@ def send_owed_document_emails() -> int:
     for document_id in owed:
         document_email_enqueue(document_id=document_id)
     return len(owed)
+
+
+@shared_task(name="billing.refresh_ledger_statistics", ignore_result=True)
+def refresh_ledger_statistics() -> list[str]:
+    """ANALYZE the ledger's tables that changed by a tenth since their last ANALYZE
+    (billing.ledger.statistics), for deployments where autovacuum is off or behind."""
+    return ledger_statistics_refresh()

@@ -64,6 +64,13 @@ app.conf.beat_schedule = {
         "schedule": 60 * 60.0,
         "options": {"expires": 55 * 60},
     },
+    # The planner's statistics of the ledger's tables, where autovacuum is off or behind
+    # (billing/ledger/statistics.py): a catalog read unless a tenth of a table changed.
+    "billing-refresh-ledger-statistics-every-ten-minutes": {
+        "task": "billing.refresh_ledger_statistics",
+        "schedule": 10 * 60.0,
+        "options": {"expires": 9 * 60},
+    },
     "accounts-clear-expired-sessions-every-hour": {
         "task": "accounts.clear_expired_sessions",
         "schedule": 60 * 60.0,

@@ -22,6 +22,7 @@ from accounts.audit import audit_record
 from accounts.models import License, User
 from billing.charges.services import UsageDrafts, usage_drafts, usage_record_batch
 from billing.handoffs import handoffs_deferred
+from billing.ledger.statistics import BACKFILL_RECORDS, ledger_statistics_refresh
 from billing.prices.selectors import PriceBook, price_book_get
 from portal.breaker import breaker_wait
 from portal.locks import advisory_lock
@@ -109,13 +110,17 @@ def usage_sync_license(
         if not acquired:
             logger.info("sync license=%s trigger=%s: another sync is running", license.key, trigger)
             return SyncResult(ran=False)
-        return _sync_locked(
+        result = _sync_locked(
             license=license,
             trigger=trigger,
             deadline=deadline,
             max_pages=max_pages,
             on_page=on_page,
         )
+    # A backfill changes the ledger's statistics at once; analyzed after the lock is let go.
+    if result.records_charged >= BACKFILL_RECORDS:
+        ledger_statistics_refresh()
+    return result
 
 
 def _sync_locked(

@@ -15,6 +15,7 @@ from tqdm import tqdm
 from accounts.models import License
 from billing.ledger.posting import lock_balance
 from billing.ledger.rebuild import license_totals_rebuild
+from billing.ledger.statistics import ledger_statistics_refresh
 from billing.ledger.usage import usage_external_id
 from billing.models import Service
 from billing.money import charge_for, quantize_money
@@ -63,12 +64,8 @@ class Command(BaseCommand):
                     copy.write_row(row)
                     bar.update()
             balance = license_totals_rebuild(license=target)
-        # A bulk load changes the tables' statistics at once; without fresh ones the planner
-        # may, until autovacuum comes by, scan the whole ledger for a license it thinks small.
-        with connection.cursor() as cursor:
-            cursor.execute("ANALYZE billing_ledgerentry")
-            cursor.execute("ANALYZE billing_dailyrollup")
-            cursor.execute("ANALYZE billing_endpointdailyrollup")
+        # A bulk load: the planner's statistics are refreshed now, not when autovacuum comes.
+        ledger_statistics_refresh()
         self.stdout.write(
             f"{target.name}: {balance.entries:,} entries, balance ${balance.balance:,}, "
             f"spent ${balance.total_spent:,}, {balance.api_calls:,} API calls"

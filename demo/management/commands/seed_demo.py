@@ -4,6 +4,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from billing.ledger.selectors import balance_get
+from billing.ledger.statistics import ledger_statistics_refresh
 from billing.money import format_money
 from demo.accounts import DEMO_LOGINS, DEMO_PASSWORD, seed_demo_accounts
 from demo.money import seed_demo_money, seed_demo_usage
@@ -36,6 +37,8 @@ class Command(BaseCommand):
                 "`manage.py run_upstream_simulator` (make run does), or pass --no-usage."
             ) from exc
         money = seed_demo_money(licenses)
+        # The demo's history is a bulk load: the planner's statistics are refreshed now.
+        ledger_statistics_refresh()
         for key, license in licenses.items():
             result, paid = synced[key], money[key]
             balance = balance_get(license)
