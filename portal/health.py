@@ -1,5 +1,6 @@
 """Probes for the services the portal depends on, shared by /healthz and `preflight`."""
 
+import functools
 import logging
 from dataclasses import dataclass
 
@@ -29,16 +30,21 @@ def probe_database() -> Probe:
         return Probe("database", False, str(exc).strip().splitlines()[0] if str(exc) else "")
 
 
+@functools.cache
+def probe_redis_client(url: str) -> redis.Redis:
+    """One client per process and address: its pool keeps a connection between probes (a
+    probe that connected each time measured Redis's handshake, not Redis), and drops a
+    broken one."""
+    return redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+
+
 def probe_redis() -> Probe:
-    client = redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2, socket_timeout=2)
     try:
-        client.ping()
+        probe_redis_client(settings.REDIS_URL).ping()
         return Probe("redis", True)
     except redis.RedisError as exc:
         logger.warning("health: redis not answering: %s", exc)
         return Probe("redis", False, str(exc))
-    finally:
-        client.close()
 
 
 def probe_replica() -> dict[str, object]:

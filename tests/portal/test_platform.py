@@ -6,6 +6,9 @@ import sys
 from pathlib import Path
 
 import pytest
+import redis
+
+from portal.health import probe_redis_client
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -31,6 +34,18 @@ def test_healthz_is_200_when_database_and_redis_answer(client):
         "checks": {"database": "ok", "redis": "ok"},
         "down": [],
     }
+
+
+@pytest.mark.django_db
+def test_healthz_keeps_its_redis_connection_and_gets_a_new_one_when_it_drops(client, settings):
+    assert client.get("/healthz").status_code == 200
+    probe = redis.Redis.from_url(settings.REDIS_URL)
+    before = probe.client_list()
+    assert client.get("/healthz").status_code == 200
+    assert len(probe.client_list()) == len(before)  # no connection opened for the probe
+    # Redis drops the probe's connection (as a restart would).
+    probe.client_kill_filter(_id=probe_redis_client(settings.REDIS_URL).client_id())
+    assert client.get("/healthz").status_code == 200
 
 
 @pytest.mark.django_db
