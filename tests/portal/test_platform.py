@@ -44,7 +44,7 @@ def test_healthz_keeps_its_redis_connection_and_gets_a_new_one_when_it_drops(cli
     assert client.get("/healthz").status_code == 200
     assert len(probe.client_list()) == len(before)  # no connection opened for the probe
     # Redis drops the probe's connection (as a restart would).
-    probe.client_kill_filter(_id=probe_redis_client(settings.REDIS_URL).client_id())
+    probe.client_kill_filter(_id=str(probe_redis_client(settings.REDIS_URL).client_id()))
     assert client.get("/healthz").status_code == 200
 
 
