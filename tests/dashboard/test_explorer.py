@@ -5,6 +5,7 @@ a message naming the field; and it reads rollups, so its cost does not grow with
 history (docs/invariants.md, 1, 7, 8, 9)."""
 
 import random
+import re
 from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -163,6 +164,30 @@ def test_a_call_near_local_midnight_counts_on_its_local_day(client, member_a, li
     )
     assert tokyo.context["explorer"].total == Decimal("0.010000")
     assert_ledger_consistent(license_a)
+
+
+def test_totals_by_service_count_each_call_once_under_its_service(client, member_a, license_a):
+    buy(license_a, "10")
+    at = datetime(2025, 3, 8, 12, tzinfo=UTC)
+    charge(
+        license_a,
+        *(record(at, input_tokens=1_000) for _ in range(3)),
+        record(at, images=10),
+        # A call that made images and read text is an image call (statements count it so).
+        record(at, images=5, input_tokens=200),
+    )
+    client.force_login(member_a)
+    page = client.get(explorer_url(license_a), {"from": "2025-03-08", "to": "2025-03-08"})
+    html = page.content.decode()
+
+    def calls_cell(group: str) -> str:
+        row = re.search(rf'<tr data-group="{group}">.*?</tr>', html, re.S)
+        assert row is not None, group
+        return re.findall(r'<td class="num">([^<]*)</td>', row.group(0))[0]
+
+    assert calls_cell("ai_data") == "3"
+    assert calls_cell("ai_images") == "2"
+    assert "5 API calls" in " ".join(html.split())
 
 
 def test_another_licenses_usage_never_appears_and_its_explorer_is_404(
