@@ -9,7 +9,6 @@ from decimal import Decimal
 from django.conf import settings
 from django.core.mail import send_mail
 from django.template.loader import render_to_string
-from django.utils import timezone
 
 from accounts.models import License, Membership
 from billing.alerts.services import alert_recipients
@@ -18,6 +17,7 @@ from billing.ledger.kinds import PURCHASE_REFUND
 from billing.ledger.selectors import balance_get
 from billing.money import format_money
 from payments.models import Dispute, Payment
+from portal.moments import format_local_time
 
 logger = logging.getLogger(__name__)
 
@@ -112,7 +112,6 @@ def card_refund_send(*, event_id: int) -> None:
     license, data = event.license, event.data
     purchase_id = data["purchase_id"]
     payment = Payment.objects.filter(ledger_entry_id=purchase_id).first()
-    at = timezone.localtime(datetime.fromisoformat(data["occurred_at"]), license.tzinfo)
     amount = format_money(Decimal(data["amount"]))
     _send(
         subject=f"{PURCHASE_REFUND.label} #{purchase_id}: {amount} ({license.name})",
@@ -124,7 +123,7 @@ def card_refund_send(*, event_id: int) -> None:
             "amount": amount,
             "card": payment.card_label if payment is not None else "",
             "payment": payment,
-            "at": f"{at:%Y-%m-%d %H:%M} ({license.timezone})",
+            "at": format_local_time(datetime.fromisoformat(data["occurred_at"]), license.timezone),
             "balance": format_money(Decimal(data["balance_after"])),
             "link": _link(license),
         },

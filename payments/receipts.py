@@ -5,12 +5,12 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.conf import settings
-from django.utils import timezone
 
 from billing.documents.layout import DocumentPage
 from billing.ledger.selectors import refunded_total_for_entry
 from billing.money import format_money
 from payments.models import Payment
+from portal.moments import format_local_time
 
 
 @dataclass(frozen=True)
@@ -34,11 +34,10 @@ def receipt_facts(payment: Payment) -> ReceiptFacts:
     entry = payment.ledger_entry
     if entry is None or payment.credited_at is None:
         raise ValueError(f"payment {payment.pk} is not credited: it has no receipt")
-    local = timezone.localtime(payment.credited_at, license.tzinfo)
     refunded = -refunded_total_for_entry(entry)
     return ReceiptFacts(
         number=payment.receipt_number or "",
-        date=f"{local:%B} {local.day}, {local:%Y %H:%M} ({license.timezone})",
+        date=format_local_time(payment.credited_at, license.timezone),
         license_name=license.name,
         license_key_end=license.key[-4:],
         amount=format_money(entry.amount),

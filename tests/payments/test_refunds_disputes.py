@@ -5,7 +5,6 @@ license for the billing team and its outcome is recorded. reconcile_ledger stays
 
 from datetime import UTC, datetime
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 import pytest
 from django.core import mail
@@ -14,6 +13,7 @@ from billing.ledger.selectors import balance_get
 from billing.models import LedgerEntry
 from payments.models import Dispute, PaymentRefund, StripeEvent
 from payments.services.paying import payment_start
+from portal.moments import format_local_time
 from tests.ledger import assert_ledger_consistent
 from tests.matching import search
 from tests.payments.conftest import event, post_event, reconciles
@@ -126,8 +126,7 @@ def test_a_card_refund_emails_the_owners_once_in_the_licenses_time(
     [email] = [m for m in mail.outbox if "Refund of card purchase" in m.subject]
     assert email.to == [member_a.email]
     assert email.subject.startswith(f"Refund of card purchase #{purchase.pk}: $4.000000")
-    local = refund.occurred_at.astimezone(ZoneInfo("America/New_York"))
-    assert f"{local:%Y-%m-%d %H:%M} (America/New_York)" in email.body
+    assert format_local_time(refund.occurred_at, "America/New_York") in email.body
     assert paid.card_label and paid.card_label in email.body
     assert "$21.000000" in email.body  # the balance after
 

@@ -11,6 +11,7 @@ from django.urls import reverse
 from accounts.models import Membership
 from payments.models import Payment, SavedCard
 from payments.services.paying import payment_start
+from portal.moments import format_local_time
 from tests.accounts.factories import MembershipFactory, UserFactory
 from tests.payments.helpers import save_card
 
@@ -122,6 +123,11 @@ def test_receipts_are_the_licenses_own(
     client.force_login(member_a)
     page = client.get(url("receipt", license_a, entry_id=payment.ledger_entry_id))
     assert page.status_code == 200 and payment.receipt_number in page.content.decode()
+    # Its time as every page and document gives one: in the license's timezone, saying which.
+    payment.refresh_from_db()
+    assert payment.credited_at is not None
+    when = format_local_time(payment.credited_at, license_a.timezone)
+    assert when in page.content.decode()
     pdf = client.get(url("receipt_pdf", license_a, entry_id=payment.ledger_entry_id))
     assert pdf["Content-Type"] == "application/pdf" and pdf.content.startswith(b"%PDF")
     history = client.get(url("billing_history", license_a)).content.decode()
