@@ -4,10 +4,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.shortcuts import get_object_or_404
 
 from accounts.models import License
+from billing.history.transactions import Cursor
 from billing.history.types import movement_q, transaction_label
 from billing.ledger.kinds import CREDIT, EXPIRY, PURCHASE, PURCHASE_REFUND, Movement
 from billing.models import CreditGrant, Document, LedgerEntry
@@ -59,34 +60,54 @@ class BillingLine:
         return self.movement.direction.value
 
 
-BILLING_HISTORY_LINES = 500
+# Lines a page of Billing history shows; older ones are a page further ("Older →").
+BILLING_HISTORY_PAGE = 100
 
 
-def billing_history_lines(
-    license: License, limit: int = BILLING_HISTORY_LINES
-) -> list[BillingLine]:
-    """The license's purchases, refunds to the card, credits and expiries, newest first:
+@dataclass(frozen=True)
+class BillingHistoryPage:
+    lines: list[BillingLine]
+    older: Cursor | None  # pass as `before` for the next page; None on the last
+
+
+def _before(cursor: Cursor | None, at: str, entry_id: str) -> Q:
+    """Lines strictly older than `cursor` in the newest-first order of (time, entry id)."""
+    if cursor is None:
+        return Q()
+    return Q(**{f"{at}__lt": cursor.occurred_at}) | Q(
+        **{at: cursor.occurred_at, f"{entry_id}__lt": cursor.id}
+    )
+
+
+def billing_history_page(
+    license: License, *, before: Cursor | None = None, size: int = BILLING_HISTORY_PAGE
+) -> BillingHistoryPage:
+    """The license's purchases, refunds to the card, credits and expiries, newest first, a
+    page at a time (keyset: each source read from the cursor, `size` + 1 of each at most):
     small reads (the grants, which every purchase and credit has; the refunds without a
     service, on index ledger_bare_refunds; the expired grants; then the payments and
     documents of those entries), never a scan of the usage."""
     grants = list(
         CreditGrant.objects.for_license(license)
+        .filter(_before(before, "entry__occurred_at", "entry_id"))
         .select_related("entry")
-        .order_by("-granted_at", "-id")[:limit]
+        .order_by("-entry__occurred_at", "-entry_id")[: size + 1]
     )
     # A grant of a usage refund (rare) is no money in or out: it stays on the transactions.
     grants = [g for g in grants if g.entry.movement in (PURCHASE, CREDIT)]
     refunds = list(
         LedgerEntry.objects.for_license(license)
         .filter(movement_q((PURCHASE_REFUND,)))
+        .filter(_before(before, "occurred_at", "id"))
         .order_by("-occurred_at", "-id")
-        .values_list("id", "occurred_at", "amount", "refund_of_id", "reason")[:limit]
+        .values_list("id", "occurred_at", "amount", "refund_of_id", "reason")[: size + 1]
     )
     expiries = list(
         CreditGrant.objects.for_license(license)
         .filter(expiry_entry__isnull=False)
+        .filter(_before(before, "expiry_entry__occurred_at", "expiry_entry_id"))
         .select_related("expiry_entry")
-        .order_by("-expired_at", "-id")[:limit]
+        .order_by("-expiry_entry__occurred_at", "-expiry_entry_id")[: size + 1]
     )
     purchase_ids = [g.entry_id for g in grants if g.entry.movement is PURCHASE]
     payments = {
@@ -142,7 +163,9 @@ def billing_history_lines(
         if g.expiry_entry is not None
     ]
     lines.sort(key=lambda line: (line.occurred_at, line.entry_id), reverse=True)
-    return lines[:limit]
+    kept = lines[:size]
+    older = Cursor(kept[-1].occurred_at, kept[-1].entry_id) if len(lines) > size else None
+    return BillingHistoryPage(kept, older)
 
 
 def saved_cards(license: License) -> list[SavedCard]:

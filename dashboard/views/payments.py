@@ -9,13 +9,14 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.views import View
 from django.views.generic import FormView, TemplateView
 
 from accounts.mixins import LicenseMixin
+from billing.history.transactions import Cursor
 from billing.ledger.selectors import balance_get
 from billing.money import format_money, quantize_money
 from payments import selectors
@@ -246,7 +247,16 @@ class BillingHistoryView(LicenseMixin, TemplateView):
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
-        context["lines"] = selectors.billing_history_lines(self.license)
+        try:
+            before = (
+                Cursor.parse(self.request.GET["before"]) if "before" in self.request.GET else None
+            )
+        except ValueError:
+            raise Http404("Not a position in the billing history.") from None
+        context["page"] = selectors.billing_history_page(
+            self.license, before=before, size=selectors.BILLING_HISTORY_PAGE
+        )
+        context["is_first_page"] = before is None
         context["nav_current"] = "purchase"
         return context
 

@@ -4,6 +4,7 @@ that expired — each with a link to its transaction and, where it has one, to i
 document's PDF (the invoice of a purchase, the credit note of a card refund); never
 another license's."""
 
+import re
 from datetime import timedelta
 from decimal import Decimal
 from html import unescape
@@ -148,3 +149,35 @@ def test_an_auto_top_up_is_listed_as_a_purchase_with_its_invoice(
     assert 'data-movement="purchase"' in line and "+$10.000000" in line
     assert "Auto top-up" in line and f">{invoice.number}</a>" in line
     assert _url("document_pdf", license_a, number=invoice.number) in line
+
+
+def test_billing_history_pages_through_everything_older_once_newest_first(
+    license_a, member_a, billing_user, client, monkeypatch
+):
+    monkeypatch.setattr("payments.selectors.BILLING_HISTORY_PAGE", 3)
+    now = timezone.now()
+    same_moment = now - timedelta(hours=5)
+    entries = [buy(license_a, "10", at=now - timedelta(hours=h)).entry for h in range(1, 5)]
+    # Two lines at the same moment: the entry id orders them, and a page may end between.
+    entries += [buy(license_a, "5", at=same_moment).entry for _ in range(2)]
+    for n in range(2):
+        entries.append(
+            credit_grant_issue(
+                acting_user=billing_user, license=license_a, amount=D("1"), kind="promotional",
+                reason=f"Sorry {n}", idempotency_key=f"goodwill-page-{n}",
+            ).entry
+        )  # fmt: skip
+    expected = [e.pk for e in sorted(entries, key=lambda e: (e.occurred_at, e.pk), reverse=True)]
+    client.force_login(member_a)
+    seen: list[int] = []
+    url = _url("billing_history", license_a)
+    pages = 0
+    while url:
+        body = client.get(url).content.decode()
+        pages += 1
+        seen += [int(x) for x in re.findall(r'<tr data-entry="(\d+)"', body)]
+        older = re.search(r'href="(\?before=[^"]+)" data-testid="history-older"', body)
+        url = _url("billing_history", license_a) + unescape(older.group(1)) if older else ""
+    assert seen == expected
+    assert pages == 3  # 8 lines, 3 a page
+    assert client.get(_url("billing_history", license_a), {"before": "junk"}).status_code == 404
