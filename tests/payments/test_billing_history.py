@@ -161,12 +161,12 @@ def test_billing_history_pages_through_everything_older_once_newest_first(
     # Two lines at the same moment: the entry id orders them, and a page may end between.
     entries += [buy(license_a, "5", at=same_moment).entry for _ in range(2)]
     for n in range(2):
-        entries.append(
-            credit_grant_issue(
-                acting_user=billing_user, license=license_a, amount=D("1"), kind="promotional",
-                reason=f"Sorry {n}", idempotency_key=f"goodwill-page-{n}",
-            ).entry
-        )  # fmt: skip
+        credit = credit_grant_issue(
+            acting_user=billing_user, license=license_a, amount=D("1"), kind="promotional",
+            reason=f"Sorry {n}", idempotency_key=f"credit-page-{n}",
+        ).entry  # fmt: skip
+        assert credit is not None
+        entries.append(credit)
     expected = [e.pk for e in sorted(entries, key=lambda e: (e.occurred_at, e.pk), reverse=True)]
     client.force_login(member_a)
     seen: list[int] = []
