@@ -1,17 +1,19 @@
 """A license's balance bridge (billing.ledger.kinds.Bridge), computed two ways, each in one
-place: over its whole life from its stored totals (`bridge_lifetime`), and for a month
-between local midnights in its timezone from its daily rollups (`bridge_month`). Every
+place: over its whole life from its stored totals (`bridge_lifetime`), and for months
+between local midnights in its timezone from its daily rollups (`bridge_months`, and
+`bridge_month` for one). Every
 surface that explains a balance takes its figures from one of them (invariant 13); the
 billing team's reconciliation recomputes both from the entries and reports any figure that
 differs.
 
-`bridge_month` is constant in the length of the history: the month's movements are the
-sums of its daily rollups, the opening balance is today's balance less every rollup from
-the month's start on, and the only entries read are the month's stored refunds without a
+`bridge_months` is constant in the number of entries: a month's movements are the sums of
+its daily rollups, its opening balance is today's balance less every rollup from the
+month's start on, and the only entries read are the month's stored refunds without a
 service, which the rollups keep in one row though they are two movements (purchase refunds
 and old goodwill: billing.ledger.kinds), found by the partial index ledger_bare_refunds. One
-statement, one snapshot; the cost grows with how long ago the month was (days × kinds),
-never with the number of entries."""
+statement, one snapshot, for one month or all of a license's (the statements list); the
+cost grows with how long ago the first month was (days × kinds), never with the number of
+entries."""
 
 from dataclasses import dataclass
 from datetime import date
@@ -28,7 +30,6 @@ from billing.ledger.kinds import (
 from billing.models import DailyRollup, LicenseBalance
 from billing.money import ZERO, quantize_money
 from portal.db_router import read_alias
-from portal.months import next_month
 
 
 def bridge_lifetime(balance: LicenseBalance) -> Bridge:
@@ -54,45 +55,57 @@ def _entry_part(movement: Movement) -> str:
     return " OR ".join(f"({s.sql('e')})" for s in shapes) or "false"
 
 
-_MONTH_SQL = (
+_MONTHS_SQL = (
     """
-WITH bounds AS (
-    SELECT (%(start)s::timestamp AT TIME ZONE %(tz)s) AS start_at,
-           (%(end)s::timestamp AT TIME ZONE %(tz)s) AS end_at
-),
-m AS (
-    SELECT """
+WITH m AS (
+    SELECT date_trunc('month', day)::date AS month, """
     + ",\n           ".join(
-        f"coalesce(sum(amount) FILTER (WHERE {_rollup_part(m)}), 0) AS {m.term}" for m in MOVEMENTS
+        f"sum(amount) FILTER (WHERE {_rollup_part(m)}) AS {m.term}" for m in MOVEMENTS
     )
     + """,
-           coalesce(sum(amount), 0) AS amount,
-           coalesce(sum(entries), 0) AS entries
+           sum(amount) AS amount,
+           sum(entries) AS entries
     FROM billing_dailyrollup
-    WHERE license_id = %(license_id)s AND day >= %(start)s::date AND day < %(end)s::date
+    WHERE license_id = %(license_id)s AND day >= %(first)s::date
+    GROUP BY 1
 ),
 bare AS (
-    SELECT """
+    SELECT date_trunc('month', e.occurred_at AT TIME ZONE %(tz)s)::date AS month, """
     + ",\n           ".join(
-        f"coalesce(sum(e.amount) FILTER (WHERE {_entry_part(m)}), 0) AS {m.term}" for m in MOVEMENTS
+        f"sum(e.amount) FILTER (WHERE {_entry_part(m)}) AS {m.term}" for m in MOVEMENTS
     )
     + """
-    FROM bounds JOIN billing_ledgerentry AS e
-        ON e.license_id = %(license_id)s AND """
+    FROM billing_ledgerentry AS e
+    WHERE e.license_id = %(license_id)s AND """
     + bare_refunds_sql("e")
     + """
-        AND e.occurred_at >= bounds.start_at AND e.occurred_at < bounds.end_at
+      AND e.occurred_at >= (%(first)s::timestamp AT TIME ZONE %(tz)s)
+    GROUP BY 1
 ),
+months AS (
+    SELECT gs::date AS month
+    FROM generate_series(%(first)s::date, %(last)s::date, interval '1 month') AS gs
+),
+-- Every rollup from each month's start on, later months included (those after `last` too).
 after AS (
-    SELECT coalesce(sum(amount), 0) AS amount FROM billing_dailyrollup
-    WHERE license_id = %(license_id)s AND day >= %(start)s::date
+    SELECT months.month,
+           (SELECT coalesce(sum(m.amount), 0) FROM m WHERE m.month >= months.month) AS amount
+    FROM months
 )
-SELECT coalesce((SELECT balance FROM billing_licensebalance
+SELECT months.month,
+       coalesce((SELECT balance FROM billing_licensebalance
                  WHERE license_id = %(license_id)s), 0) - after.amount,
-       m.amount, m.entries, """
-    + ", ".join(f"{'-' if m.sign < 0 else ''}(m.{m.term} + bare.{m.term})" for m in MOVEMENTS)
+       coalesce(m.amount, 0), coalesce(m.entries, 0), """
+    + ", ".join(
+        f"{'-' if m.sign < 0 else ''}(coalesce(m.{m.term}, 0) + coalesce(bare.{m.term}, 0))"
+        for m in MOVEMENTS
+    )
     + """
-FROM m, bare, after
+FROM months
+JOIN after USING (month)
+LEFT JOIN m USING (month)
+LEFT JOIN bare USING (month)
+ORDER BY months.month
 """
 )
 
@@ -104,22 +117,35 @@ class MonthBridge:
     entries: int  # ledger entries in the month
 
 
-def bridge_month(*, license_id: int, timezone: str, month: date) -> MonthBridge:
-    """The license's month between local midnights in `timezone` (the license's): its
-    opening balance, each movement and its closing balance, from the daily rollups."""
-    month = month.replace(day=1)
+def bridge_months(*, license_id: int, timezone: str, first: date, last: date) -> list[MonthBridge]:
+    """Each month from `first` to `last` (oldest first) between local midnights in
+    `timezone` (the license's): its opening balance, each movement and its closing
+    balance, from the daily rollups; one statement, one snapshot, for any number of months."""
+    first, last = first.replace(day=1), last.replace(day=1)
     params: dict[str, int | str] = {
         "license_id": license_id,
         "tz": timezone,
-        "start": month.isoformat(),
-        "end": next_month(month).isoformat(),
+        "first": first.isoformat(),
+        "last": last.isoformat(),
     }
     with connections[read_alias(DailyRollup)].cursor() as cursor:
-        cursor.execute(_MONTH_SQL, params)
-        opening, amount, entries, *terms = cursor.fetchone()
-    bridge = Bridge(
-        opening=quantize_money(opening),
-        closing=quantize_money(opening + amount),
-        **{m.term: quantize_money(t) for m, t in zip(MOVEMENTS, terms, strict=True)},
-    )
-    return MonthBridge(month=month, bridge=bridge, entries=int(entries))
+        cursor.execute(_MONTHS_SQL, params)
+        rows = cursor.fetchall()
+    return [
+        MonthBridge(
+            month=month,
+            bridge=Bridge(
+                opening=quantize_money(opening),
+                closing=quantize_money(opening + amount),
+                **{m.term: quantize_money(t) for m, t in zip(MOVEMENTS, terms, strict=True)},
+            ),
+            entries=int(entries),
+        )
+        for month, opening, amount, entries, *terms in rows
+    ]
+
+
+def bridge_month(*, license_id: int, timezone: str, month: date) -> MonthBridge:
+    """One month of `bridge_months`."""
+    [bridge] = bridge_months(license_id=license_id, timezone=timezone, first=month, last=month)
+    return bridge

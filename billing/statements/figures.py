@@ -15,7 +15,7 @@ from datetime import date
 from decimal import Decimal
 
 from accounts.models import License
-from billing.ledger.bridge import bridge_month
+from billing.ledger.bridge import bridge_month, bridge_months
 from billing.ledger.kinds import BRIDGE_TERMS, Bridge
 
 
@@ -84,3 +84,14 @@ def month_figures_of(*, license_id: int, timezone: str, month: date) -> MonthFig
 def statement_month(*, license: License, month: date) -> MonthFigures:
     """The license's month as its statement states it."""
     return month_figures_of(license_id=license.pk, timezone=license.timezone, month=month)
+
+
+def statement_months_figures(*, license: License, first: date, last: date) -> list[MonthFigures]:
+    """Each month from `first` to `last`, oldest first, as its statement states it: one
+    statement for all of them (the statements list)."""
+    return [
+        MonthFigures(month=b.month, bridge=b.bridge, entries=b.entries)
+        for b in bridge_months(
+            license_id=license.pk, timezone=license.timezone, first=first, last=last
+        )
+    ]

@@ -24,7 +24,7 @@ from billing.ledger.kinds import MOVEMENTS, Bridge, Movement
 from billing.ledger.usage import calls_per_service
 from billing.models import CreditGrant, DailyRollup, LedgerEntry
 from billing.money import ZERO
-from billing.statements.figures import MonthFigures, statement_month
+from billing.statements.figures import MonthFigures, statement_month, statement_months_figures
 from portal.months import next_month
 
 MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
@@ -123,10 +123,13 @@ class StatementYear:
 
 def statement_years(license: License) -> list[StatementYear]:
     """Every statement month with its opening and closing (the statement's own figures,
-    billing.statements.figures), grouped by year, newest first: one bridge per month."""
+    billing.statements.figures), grouped by year, newest first: one statement for all."""
+    months = statement_months(license)
     years: dict[int, list[MonthFigures]] = {}
-    for month in statement_months(license):
-        years.setdefault(month.year, []).append(statement_month(license=license, month=month))
+    for figures in reversed(
+        statement_months_figures(license=license, first=months[-1], last=months[0])
+    ):
+        years.setdefault(figures.month.year, []).append(figures)
     return [StatementYear(year, months) for year, months in years.items()]
 
 

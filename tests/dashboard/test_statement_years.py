@@ -8,6 +8,8 @@ from datetime import date, timedelta
 from html import unescape
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from billing.ledger.bridge import bridge_month
@@ -93,3 +95,16 @@ def test_year_pdfs_share_the_statement_download_limit_and_answer_429_over_it(
     assert refused["Content-Type"].startswith("text/html")
     assert "Statement downloads are limited to 2" in refused.content.decode()
     assert client_a.head(year).status_code == 429
+
+
+def test_the_list_costs_the_same_queries_for_months_or_years_of_history(history, client_a):
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert client_a.get(_url("statements", history)).status_code == 200
+        return len(captured)
+
+    queries()  # the login's first page (its session's own queries)
+    months_of_history = queries()
+    history.member_since = date(2021, 1, 4)  # five more years of (empty) months
+    history.save()
+    assert queries() == months_of_history
