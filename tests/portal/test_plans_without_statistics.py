@@ -154,7 +154,10 @@ def page(client: Client, name: str, license: License, **kwargs: Any) -> Any:
 
 
 def test_the_customer_pages_api_and_gate_read_a_large_license_by_index_with_no_statistics(
-    client_a: Client, large_license: License, make_key: Callable[..., str]
+    client_a: Client,
+    large_license: License,
+    make_key: Callable[..., str],
+    monkeypatch: pytest.MonkeyPatch,
 ):
     newest = LedgerEntry.objects.for_license(large_license).order_by("-occurred_at", "-id")[0]
     forget_statistics()
@@ -173,6 +176,12 @@ def test_the_customer_pages_api_and_gate_read_a_large_license_by_index_with_no_s
             **bearer(make_key(large_license)),
         )
         assert response.status_code == 200
+        # The download, a page of a thousand entries at a time.
+        monkeypatch.setattr("billing.history.export.HISTORY_PAGE_SIZE", 1_000)
+        download = client_a.get(
+            reverse("dashboard:history_csv", kwargs={"license_id": large_license.public_id})
+        )
+        assert b"".join(download.streaming_content).count(b"\r\n") == ENTRIES + 1
         answer = gate_authorize(
             license_key=large_license.key, estimate=Decimal("0.01"), request_id="req-plan"
         )
