@@ -178,7 +178,7 @@ def test_the_customer_pages_api_and_gate_read_a_large_license_by_index_with_no_s
         assert response.status_code == 200
         # The download, a page of a thousand entries at a time.
         monkeypatch.setattr("billing.history.export.HISTORY_PAGE_SIZE", 1_000)
-        download = client_a.get(
+        download: Any = client_a.get(
             reverse("dashboard:history_csv", kwargs={"license_id": large_license.public_id})
         )
         assert b"".join(download.streaming_content).count(b"\r\n") == ENTRIES + 1
