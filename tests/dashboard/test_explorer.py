@@ -188,6 +188,7 @@ def test_totals_by_service_count_each_call_once_under_its_service(client, member
     assert calls_cell("ai_data") == "3"
     assert calls_cell("ai_images") == "2"
     assert "5 API calls" in " ".join(html.split())
+    assert "not per service" not in html  # the note said calls were not counted by service
 
 
 def test_another_licenses_usage_never_appears_and_its_explorer_is_404(
