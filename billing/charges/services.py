@@ -5,6 +5,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from operator import attrgetter
+from typing import NamedTuple
 
 from django.db import transaction
 from django.utils import timezone
@@ -19,9 +21,9 @@ from billing.limits.holds import gate_holds_release
 from billing.prices.selectors import PriceBook, price_book_get
 
 
-@dataclass(frozen=True)
-class UsageRecord:
-    """One upstream API call, already validated."""
+class UsageRecord(NamedTuple):
+    """One upstream API call, already validated. A named tuple, as EntryDraft: a push or a
+    sync page makes a thousand, and a frozen dataclass took three times as long to create."""
 
     id: str
     occurred_at: datetime
@@ -89,6 +91,10 @@ class UsageDrafts:
     quantity: int  # the drafts' quantities added up: a bound on what they are charged
 
 
+# A record's counts, in USAGE_COUNTS' order.
+_counts = attrgetter(*USAGE_COUNTS)
+
+
 def usage_drafts(
     records: Sequence[UsageRecord], *, prices: PriceBook, prices_checked: bool = False
 ) -> UsageDrafts:
@@ -105,7 +111,7 @@ def usage_drafts(
             continue
         seen.add(record.id)
         drafts.append(_usage_draft(record))
-        quantity += sum(getattr(record, count) for count in USAGE_COUNTS)
+        quantity += sum(_counts(record))
     return UsageDrafts(records, prices, drafts, quantity)
 
 

@@ -106,6 +106,12 @@ def _draft_table(name: str, draft: type[tuple]) -> _DraftTable:
 _DRAFT_TABLE = _draft_table("posting_draft", EntryDraft)
 
 
+# The rollups and the totals are summed from `grouped`: the inserted entries summed once
+# by local day, kind, service, endpoint and the sign of the amount (a page's 2,100 entries
+# make a handful of groups), instead of each of the three reading every entry: they took
+# a quarter of the statement's time (issue 27's profile). Within a group, every condition
+# a total sums under (billing.ledger.totals: the movements' kind, service and sign of the
+# amount) holds for all of its entries or none, so a group's sums are its entries' sums.
 # `closed` is the end of the latest closed month in the license's timezone (NULL: none);
 # a draft dated before it is posted now, in the open month, keeping its own time as
 # original_occurred_at and saying so in its description (invariant 11). `{draft}` is
@@ -144,13 +150,20 @@ inserted AS (
     RETURNING kind, service, amount, tokens, images, api_calls, occurred_at, external_id,
               endpoint
 ),
+grouped AS (
+    SELECT (occurred_at AT TIME ZONE %(tz)s)::date AS day, kind, service, endpoint,
+           sign(amount) AS sign, sum(amount) AS amount, sum(tokens) AS tokens,
+           sum(images) AS images, sum(api_calls) AS api_calls, count(*) AS entries
+    FROM inserted
+    GROUP BY 1, 2, 3, 4, 5
+),
 rolled AS (
     INSERT INTO billing_dailyrollup (
         license_id, day, kind, service, amount, tokens, images, api_calls, entries
     )
-    SELECT %(license_id)s, (occurred_at AT TIME ZONE %(tz)s)::date, kind, service,
-           sum(amount), sum(tokens), sum(images), sum(api_calls), count(*)
-    FROM inserted
+    SELECT %(license_id)s, day, kind, service,
+           sum(amount), sum(tokens), sum(images), sum(api_calls), sum(entries)
+    FROM grouped
     GROUP BY 2, 3, 4
     ON CONFLICT (license_id, day, kind, service) DO UPDATE SET
         """
@@ -161,9 +174,9 @@ rolled_by_endpoint AS (
     INSERT INTO billing_endpointdailyrollup (
         license_id, day, endpoint, service, amount, tokens, images, api_calls, entries
     )
-    SELECT %(license_id)s, (occurred_at AT TIME ZONE %(tz)s)::date, endpoint, service,
-           sum(amount), sum(tokens), sum(images), sum(api_calls), count(*)
-    FROM inserted
+    SELECT %(license_id)s, day, endpoint, service,
+           sum(amount), sum(tokens), sum(images), sum(api_calls), sum(entries)
+    FROM grouped
     WHERE kind = 'usage'
     GROUP BY 2, 3, 4
     ON CONFLICT (license_id, day, endpoint, service) DO UPDATE SET
@@ -173,9 +186,9 @@ rolled_by_endpoint AS (
 ),
 sums AS (
     SELECT """
-    + sums_select_sql()
+    + sums_select_sql(counted="entries")
     + """
-    FROM inserted
+    FROM grouped
 ),
 totals AS (
     UPDATE billing_licensebalance AS b SET

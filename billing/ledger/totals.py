@@ -44,10 +44,14 @@ class Total:
             conditions.append(f"{column}service = '{self.service}'")
         return f" FILTER (WHERE {' AND '.join(conditions)})" if conditions else ""
 
-    def sql(self, alias: str = "") -> str:
-        """The SQL aggregate over billing_ledgerentry rows (optionally `alias.`-qualified)."""
+    def sql(self, alias: str = "", counted: str = "") -> str:
+        """The SQL aggregate over billing_ledgerentry rows (optionally `alias.`-qualified).
+        `counted`: the rows are groups of entries, each with its count in this column (and
+        its sums in the measures' columns), so an entry count sums it."""
         column = f"{alias}." if alias else ""
         if not self.measure:
+            if counted:
+                return f"coalesce(sum({column}{counted}){self._where(alias)}, 0)"
             return f"count(*){self._where(alias)}"
         minus = "-" if self.sign < 0 else ""
         return f"coalesce({minus}sum({column}{self.measure}){self._where(alias)}, 0)"
@@ -132,9 +136,10 @@ BALANCE_TOTALS: tuple[Total, ...] = (
 TOTAL_NAMES: tuple[str, ...] = tuple(t.name for t in BALANCE_TOTALS)
 
 
-def sums_select_sql(alias: str = "") -> str:
-    """`<sum> AS <name>, …` for every total, to SELECT over ledger rows."""
-    return ",\n        ".join(f"{t.sql(alias)} AS {t.name}" for t in BALANCE_TOTALS)
+def sums_select_sql(alias: str = "", counted: str = "") -> str:
+    """`<sum> AS <name>, …` for every total, to SELECT over ledger rows (or over groups of
+    them, each counting its entries in the column `counted`: Total.sql)."""
+    return ",\n        ".join(f"{t.sql(alias, counted)} AS {t.name}" for t in BALANCE_TOTALS)
 
 
 def totals_of(entries: Iterable[EntryLike]) -> dict[str, Decimal | int]:

@@ -5,10 +5,20 @@ itself (billing.limits.gate) so that the posting and the tasks import only this.
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.db import connection
 from django.utils import timezone
 
 from accounts.models import License
 from billing.limits.models import GateHold
+
+# The ids go as one array: the ORM's `request_id__in` sends a page's thousand ids as a
+# thousand parameters, which took ~11 ms of a 1,000-record push (6 ms of it
+# Python quoting them), the array 2 ms (issue 27's profile).
+_RELEASE_SQL = f"""
+UPDATE {GateHold._meta.db_table} SET released_at = %(at)s
+WHERE license_id = %(license_id)s AND allowed AND released_at IS NULL
+  AND request_id = ANY(%(request_ids)s::text[])
+"""  # noqa: S608 (the model's table name; every value is a bound parameter)
 
 
 def gate_holds_release(*, license: License, request_ids: list[str], at: datetime) -> int:
@@ -17,11 +27,9 @@ def gate_holds_release(*, license: License, request_ids: list[str], at: datetime
     wanted = sorted({r for r in request_ids if r})
     if not wanted:
         return 0
-    return (
-        GateHold.objects.for_license(license)
-        .filter(request_id__in=wanted, allowed=True, released_at__isnull=True)
-        .update(released_at=at)
-    )
+    with connection.cursor() as cursor:
+        cursor.execute(_RELEASE_SQL, {"at": at, "license_id": license.pk, "request_ids": wanted})
+        return cursor.rowcount
 
 
 def gate_holds_prune(*, now: datetime | None = None, batch: int = 10_000) -> int:

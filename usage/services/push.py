@@ -25,9 +25,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import License
-from billing.charges.services import UsageRecord, usage_record_batch
+from billing.charges.services import UsageRecord, usage_drafts, usage_record_batch
 from billing.handoffs import handoffs_deferred
-from billing.prices.selectors import price_book_get
+from billing.prices.selectors import PriceBook, price_book_get
 from portal.exceptions import ApplicationError
 from portal.logfmt import logfmt
 from usage.models import QuarantinedRecord, SyncState
@@ -121,7 +121,10 @@ def usage_push_record(*, raws: Sequence[Any]) -> PushResult:
     with handoffs_deferred():
         for license_id in sorted(batches):
             charged, known = _license_push_record(
-                license=by_id[license_id], batch=batches[license_id], now=result.received_at
+                license=by_id[license_id],
+                batch=batches[license_id],
+                now=result.received_at,
+                prices=prices,
             )
             result.accepted += charged
             result.already_known += known
@@ -132,14 +135,18 @@ def usage_push_record(*, raws: Sequence[Any]) -> PushResult:
 
 
 def _license_push_record(
-    *, license: License, batch: _LicenseBatch, now: datetime
+    *, license: License, batch: _LicenseBatch, now: datetime, prices: PriceBook
 ) -> tuple[int, int]:
     """One license's pushed records charged, its refused ones kept, its push time noted:
     one transaction."""
     charged = known = 0
+    # Drafted before the transaction, as the sync drafts a page: record_parse checked each
+    # record's prices against `prices`, and usage_record_batch drafts again only if the
+    # price book has changed since.
+    drafts = usage_drafts(batch.records, prices=prices, prices_checked=True)
     with transaction.atomic():
         if batch.records:
-            posted = usage_record_batch(license=license, records=batch.records)
+            posted = usage_record_batch(license=license, records=drafts)
             charged, known = posted.records_charged, posted.records_duplicate
         if batch.refused:
             records_quarantine(license=license, rejected=batch.refused, cursor=PUSH_CURSOR)
