@@ -17,7 +17,7 @@ from typing import Any
 from django.db import DEFAULT_DB_ALIAS
 
 from accounts.models import License
-from billing.ledger.plans import rows_without_bitmaps
+from billing.ledger.plans import sql_rows_in_index_order
 from billing.ledger.usage import usage_external_ids
 from billing.models import LedgerEntry
 
@@ -113,7 +113,7 @@ def ledger_page(
         sql = _PAGE_SQL.format(
             newer=NEWER_THAN_CURSOR_SQL, columns=", ".join(_COLUMNS), before=_BEFORE_CURSOR
         )
-    records = rows_without_bitmaps(DEFAULT_DB_ALIAS, sql, params)
+    records = sql_rows_in_index_order(DEFAULT_DB_ALIAS, sql, params)
     more = len(records) > size
     records = records[:size]
     charges = [r[0] for r in records if r[1] == LedgerEntry.Kind.USAGE]

@@ -131,7 +131,7 @@ def whole_reads(plans: list[dict[str, Any]]) -> list[str]:
             if node.get("Relation Name") in TABLES and rows_read(node) > READ_LIMIT:
                 query = " ".join(plan["Query Text"].split())
                 found.append(
-                    f"{node['Node Type']} read {rows_read(node):,} rows of "
+                    f"{node['Node Type']} {node.get('Index Name', '')} read {rows_read(node):,} rows of "
                     f"{node['Relation Name']}: {query[:300]}"
                 )
     return found
@@ -214,5 +214,6 @@ def test_the_planner_setting_ends_with_the_read_even_inside_a_transaction(
     # alone would last to its end and change the plans of everything after the read.
     assert len(transactions_recent(large_license)) == 100
     with connection.cursor() as cursor:
-        cursor.execute("SHOW enable_bitmapscan")
-        assert cursor.fetchone() == ("on",)
+        for name in ("enable_bitmapscan", "enable_sort"):
+            cursor.execute(f"SHOW {name}")
+            assert cursor.fetchone() == ("on",), name
