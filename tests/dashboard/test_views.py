@@ -126,7 +126,7 @@ def test_transaction_rows_read_like_the_guide(client_a, license_a):
     license_a.save()
     long_description = "/v1/chat/completions?model=large-context&stream=true&user=team-42"
     with time_machine.travel(datetime(2025, 7, 1, 12, tzinfo=UTC), tick=False):
-        buy(license_a, "10", at=datetime(2025, 6, 30, 12, tzinfo=UTC))
+        card = buy(license_a, "10", "pi:rows", at=datetime(2025, 6, 30, 12, tzinfo=UTC)).entry
         charge(
             license_a,
             record(
@@ -153,6 +153,15 @@ def test_transaction_rows_read_like_the_guide(client_a, license_a):
     assert ">Jun 30, 08:00<" in purchase_row
     assert 'class="type type--purchase">Purchase<' in purchase_row
     assert re.search(r'class="tx-amount num money positive">.*\$10\.000000<', purchase_row)
+    # Each row opens its transaction, and a card purchase its receipt.
+    usage = LedgerEntry.objects.for_license(license_a).get(kind="usage")
+    for row, entry in ((usage_row, usage), (purchase_row, card)):
+        kwargs = {"license_id": license_a.public_id, "entry_id": entry.pk}
+        assert f'<a href="{reverse("dashboard:transaction", kwargs=kwargs)}">' in row
+    receipt = reverse(
+        "dashboard:receipt", kwargs={"license_id": license_a.public_id, "entry_id": card.pk}
+    )
+    assert f'href="{receipt}">Receipt</a>' in purchase_row and "Receipt" not in usage_row
 
 
 @pytest.mark.django_db
