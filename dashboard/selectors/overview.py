@@ -5,7 +5,7 @@ The dashboard's numbers come from the license's totals (LicenseBalance) and its 
 rollups (DailyRollup, already bucketed by the license's local day), never from scanning
 the ledger: only the recent-transactions table reads LedgerEntry, by its index
 (license, -occurred_at, -id), and the paid/promotional split reads the open credit grants
-(a few rows, index credit_grant_open). So the page costs the same few queries for ten entries or
+(a few rows, index credit_grant_open, read with the basis). So the page costs the same few queries for ten entries or
 ten million (docs/invariants.md, 9: cost independent of history).
 """
 
@@ -19,7 +19,7 @@ from django.db.models import BigIntegerField, Case, DateField, F, QuerySet, Sum,
 from django.db.models.functions import Cast, TruncMonth
 
 from accounts.models import License
-from billing.credits.selectors import CreditBalances, credit_balances_get
+from billing.credits.selectors import CreditBalances
 from billing.forecast import Forecast, forecast_from, forecast_window
 from billing.ledger.bridge import bridge_lifetime
 from billing.ledger.kinds import MOVEMENTS_BY_NAME, Bridge, Movement
@@ -252,7 +252,7 @@ def dashboard_from(basis: DashboardBasis) -> Dashboard:
         balance=totals.balance,
         threshold=license.low_balance_threshold,
         bridge=bridge_lifetime(totals),
-        credit=credit_balances_get(license),
+        credit=basis.credit,
         api_calls=totals.api_calls,
         input_tokens=totals.input_tokens,
         cached_tokens=totals.cached_tokens,
