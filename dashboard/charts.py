@@ -8,7 +8,7 @@ from datetime import date, timedelta
 from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
 
 from billing.money import ZERO, quantize_money
-from dashboard.formatting import CENT, DAY_ABBR, MONTH_ABBR
+from dashboard.formatting import CENT, DAY_ABBR, MONTH_ABBR, format_day
 
 DAILY_DAYS = 30
 MONTHLY_MONTHS = 12
@@ -63,7 +63,7 @@ class Bar:
 
     @property
     def date_long(self) -> str:
-        return f"{MONTH_ABBR[self.start.month - 1]} {self.start.day}, {self.start.year}"
+        return format_day(self.start)
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ templates through the |chart_money filter only). A chart's tooltip names the exa
 ("Nov 14: $0.004213", `format_chart_exact`, the |exact_money filter).
 """
 
+from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
 from billing.money import format_money
@@ -15,6 +16,11 @@ from portal.moments import MONTH_ABBR as MONTH_ABBR  # the dashboard's labels, b
 CENT = Decimal("0.01")
 # The weekdays beside portal.moments.MONTH_ABBR, in English whatever the server's locale.
 DAY_ABBR = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+def format_day(day: date) -> str:
+    """ "Jun 30, 2025" (Django's |date:"M j, Y", in English whatever the locale)."""
+    return f"{MONTH_ABBR[day.month - 1]} {day.day}, {day.year}"
 
 
 def format_count(value: int) -> str:

@@ -26,6 +26,7 @@ from django.db.models import Model, QuerySet
 from django.db.models.query import ModelIterable, ValuesListIterable
 
 from portal.db_router import read_alias
+from portal.plans import rows_in_index_order, sql_rows_in_index_order
 
 # A stand-in for "the moment of the request", which no query holds as a constant.
 ANY_MOMENT = datetime(1970, 1, 1, tzinfo=UTC)
@@ -61,9 +62,19 @@ class CompiledQuery:
     (select_related) and converted values (a field with from_db_value) are not carried
     over, and the comparison with the ORM in the tests would fail on them."""
 
-    def __init__(self, name: str, build: Callable[..., QuerySet], **stand_ins: Any) -> None:
+    def __init__(
+        self,
+        name: str,
+        build: Callable[..., QuerySet],
+        *,
+        in_index_order: bool = False,
+        **stand_ins: Any,
+    ) -> None:
+        """`in_index_order`: a page of one license's history, planned as portal.plans
+        says (no bitmap, no avoidable sort), with or without the planner's statistics."""
         self.name = name
         self.build = build
+        self.in_index_order = in_index_order
         self.stand_ins = stand_ins
         QUERIES.append(self)
 
@@ -72,16 +83,21 @@ class CompiledQuery:
         if values.keys() != self.stand_ins.keys():
             raise TypeError(f"{self.name} takes exactly {sorted(self.stand_ins)}")
         if not COMPILE_ONCE:
-            return list(self.build(**values))
+            queryset = self.build(**values)
+            return rows_in_index_order(queryset) if self.in_index_order else list(queryset)
         compiled = self.compiled
         params = [
             p if name is None else values[name]
             for name, p in zip(compiled.names, compiled.params, strict=True)
         ]
         if compiled.model is not None:
+            if self.in_index_order:
+                raise CompiledQueryError(f"{self.name}: in index order takes values_list rows")
             # A raw queryset is routed like any read of its model (portal/db_router.py).
             return list(compiled.model._default_manager.raw(compiled.sql, params))
         alias = read_alias(compiled.alias_model)
+        if self.in_index_order:
+            return sql_rows_in_index_order(alias, compiled.sql, params)
         with connections[alias].cursor() as cursor:
             cursor.execute(compiled.sql, params)
             return cursor.fetchall()

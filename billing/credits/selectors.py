@@ -7,12 +7,13 @@ Constant in the history's length: the balances come from the open grants (a few 
 index credit_grant_open), a month's figures from its GrantDailyRollup rows, and what was
 outstanding at a month's end is what is left now less what every day since changed."""
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
 
 from django.db import connections
-from django.db.models import Q
+from django.db.models import OuterRef, Q, QuerySet
 
 from accounts.models import License
 from billing.models import CreditGrant, GrantDailyRollup, GrantKind
@@ -43,13 +44,23 @@ class CreditBalances:
         return self.paid + self.promotional
 
 
+def grants_open(license: License | OuterRef) -> QuerySet[CreditGrant]:
+    """The license's grants with something left (index credit_grant_open), in a fixed
+    order: `license` may be an OuterRef, for a reader that folds them into its own query
+    (the dashboard's basis reads them as parallel arrays)."""
+    return CreditGrant.objects.for_license(license).filter(remaining__gt=0).order_by("pk")
+
+
 def credit_balances_get(license: License) -> CreditBalances:
     """The license's paid and promotional balance, and what expires next (amount and date)."""
-    rows = list(
-        CreditGrant.objects.for_license(license)
-        .filter(remaining__gt=0)
-        .values_list("kind", "remaining", "expires_at")
-    )
+    return credit_balances_from(grants_open(license).values_list("kind", "remaining", "expires_at"))
+
+
+def credit_balances_from(
+    grants: Iterable[tuple[str, Decimal, datetime | None]],
+) -> CreditBalances:
+    """The balances of a license's open grants, given as (kind, remaining, expires_at)."""
+    rows = list(grants)
     paid = sum((r for k, r, _ in rows if k == GrantKind.PAID), ZERO)
     promotional = sum((r for k, r, _ in rows if k == GrantKind.PROMOTIONAL), ZERO)
     due = [at for _, _, at in rows if at is not None]

@@ -15,9 +15,9 @@ from billing.history.transactions import TransactionFilter
 from billing.history.types import movement_type_sql
 from billing.ledger.kinds import movement_sql
 from billing.ledger.pages import NEWER_THAN_CURSOR_SQL, NOTHING_NEWER_SQL
-from billing.ledger.plans import sql_rows_in_index_order
 from billing.models import LedgerEntry
 from portal.db_router import read_alias
+from portal.plans import sql_rows_in_index_order
 
 HISTORY_HEADER = (
     "date_time",  # ISO 8601 with the offset in effect then: 2025-06-30T14:30:15-04:00
@@ -176,7 +176,7 @@ def ledger_history_csv_pages(
             # at once, for when the page runs inside a longer transaction (tests).
             cursor.execute("SELECT set_config('TimeZone', %s, true)", [license.timezone])
             try:
-                # Planned in index order (billing.ledger.plans): a page is a range of the
+                # Planned in index order (portal.plans): a page is a range of the
                 # index, whatever the planner's statistics say.
                 rows = sql_rows_in_index_order(alias, sql, params)
                 row = rows[0] if rows else None

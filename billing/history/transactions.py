@@ -21,11 +21,11 @@ from django.db.models import QuerySet
 from accounts.models import License
 from billing.history.types import TRANSACTION_TYPES, movement_q, transaction_label
 from billing.ledger.kinds import Movement, movement_of
-from billing.ledger.plans import rows_in_index_order
 from billing.ledger.usage import usage_external_ids, usage_record_id
 from billing.models import LedgerEntry, Service
 from billing.money import ZERO
 from billing.prices.selectors import price_book_get
+from portal.plans import rows_in_index_order
 
 Kind = LedgerEntry.Kind
 

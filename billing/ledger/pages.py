@@ -17,9 +17,9 @@ from typing import Any
 from django.db import DEFAULT_DB_ALIAS
 
 from accounts.models import License
-from billing.ledger.plans import sql_rows_in_index_order
 from billing.ledger.usage import usage_external_ids
 from billing.models import LedgerEntry
+from portal.plans import sql_rows_in_index_order
 
 PAGE_SIZE = 50
 

@@ -1,6 +1,6 @@
 """The planner's statistics of the ledger's tables, kept fresh after bulk loads.
 
-The hot reads keep their plans without statistics (billing.ledger.plans), but everything
+The hot reads keep their plans without statistics (portal.plans), but everything
 else the planner decides (the statements, reconciliation, the staff lists) is better with
 them. Autovacuum analyzes a table once about a tenth of it has changed; where it is off (this
 machine) or behind (a backfill of a million records lands in minutes), nothing would.

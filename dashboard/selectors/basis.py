@@ -1,6 +1,6 @@
 """The overview's basis: what the whole dashboard is computed from, read in one small query
-whatever the history (the license's totals, the prices in effect, its last sync and so how
-fresh its usage data is), and the version that names what the ledger's sections show (the
+whatever the history (the license's totals, the prices in effect, its open credit grants,
+its last sync and so how fresh its usage data is), and the version that names what the ledger's sections show (the
 render cache's key, dashboard/render_cache.py)."""
 
 from dataclasses import dataclass
@@ -14,6 +14,12 @@ from django.db.models import OuterRef, QuerySet
 from django.utils import timezone
 
 from accounts.models import License
+from billing.credits.selectors import (
+    CreditBalances,
+    credit_balances_from,
+    credit_balances_get,
+    grants_open,
+)
 from billing.models import LicenseBalance
 from billing.prices.selectors import prices_by_service, prices_current, prices_in_effect
 from dashboard.formatting import format_age
@@ -53,7 +59,7 @@ class Freshness:
 @dataclass(frozen=True)
 class DashboardBasis:
     """What the whole dashboard is computed from, in one small query whatever the history:
-    the license's totals, the prices in effect and its last sync.
+    the license's totals, the prices in effect, its open credit grants and its last sync.
 
     Everything else the page shows is derived from the ledger those totals sum (the daily
     rollups and the recent entries, kept in the same transaction as the totals), from the
@@ -66,6 +72,9 @@ class DashboardBasis:
     today: date  # in the license's timezone
     totals: LicenseBalance
     prices: dict[str, Decimal]
+    # The balance split into paid and promotional credit: the open grants, which change
+    # only with a posting (a purchase, a charge, an expiry), so with the ledger's version.
+    credit: CreditBalances
     freshness: Freshness
 
     @property
@@ -103,30 +112,36 @@ class DashboardBasis:
 
 
 def _basis(*, license_id: int, moment: datetime) -> QuerySet[LicenseBalance]:
-    """The license's totals row with the prices in effect at `moment` and its last sync."""
+    """The license's totals row with the prices in effect at `moment`, its last sync and
+    its open credit grants."""
     prices = prices_in_effect(moment)
+    grants = grants_open(OuterRef("license"))  # ordered: the three arrays line up
     return (
         LicenseBalance.objects.for_license(License(pk=license_id))
         .annotate(
             basis_price_services=ArraySubquery(prices.values("service")),
             basis_price_units=ArraySubquery(prices.values("unit_price")),
             basis_known_current_at=known_current_at_subquery(OuterRef("license")),
+            basis_grant_kinds=ArraySubquery(grants.values("kind")),
+            basis_grant_remainders=ArraySubquery(grants.values("remaining")),
+            basis_grant_expiries=ArraySubquery(grants.values("expires_at")),
         )
         .order_by()
     )
 
 
 # Built by the ORM once per process, for a license and a moment that stand for any
-# (portal/sql.py): building and compiling its three subqueries took more Python than
+# (portal/sql.py): building and compiling its subqueries took more Python than
 # anything else on a page whose sections were kept, and only the license and the moment
 # differ between requests.
 _BASIS = CompiledQuery("dashboard basis", _basis, license_id=-1, moment=ANY_MOMENT)
 
 
 def dashboard_basis(*, license: License, now: datetime | None = None) -> DashboardBasis:
-    """The totals, the prices in effect and the last sync in one query (one snapshot: what
-    is read after it, the rollups and the recent entries, is at least as new, so content
-    rendered under a version never shows money older than that version)."""
+    """The totals, the prices in effect, the open grants and the last sync in one query
+    (one snapshot: what is read after it, the rollups and the recent entries, is at least
+    as new, so content rendered under a version never shows money older than that
+    version)."""
     now = now or timezone.now()
     # Routed like any read of LicenseBalance (the replica on the pages that allow it,
     # portal/db_router.py).
@@ -137,16 +152,26 @@ def dashboard_basis(*, license: License, now: datetime | None = None) -> Dashboa
             zip(row.basis_price_services, row.basis_price_units, strict=True)
         )
         known_current_at = row.basis_known_current_at
+        credit = credit_balances_from(
+            zip(
+                row.basis_grant_kinds,
+                row.basis_grant_remainders,
+                row.basis_grant_expiries,
+                strict=True,
+            )
+        )
     else:  # no entries yet, so no totals row to read the rest with
         totals = LicenseBalance(license=license)
         current = prices_current(now)
         known_current_at = sync_state_get(license).known_current_at
+        credit = credit_balances_get(license)
     return DashboardBasis(
         license=license,
         now=now,
         today=license.local_date(now),
         totals=totals,
         prices=current,
+        credit=credit,
         freshness=Freshness(
             last_updated=known_current_at,
             as_of=now,

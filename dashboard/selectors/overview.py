@@ -5,7 +5,7 @@ The dashboard's numbers come from the license's totals (LicenseBalance) and its 
 rollups (DailyRollup, already bucketed by the license's local day), never from scanning
 the ledger: only the recent-transactions table reads LedgerEntry, by its index
 (license, -occurred_at, -id), and the paid/promotional split reads the open credit grants
-(a few rows, index credit_grant_open). So the page costs the same few queries for ten entries or
+(a few rows, index credit_grant_open, read with the basis). So the page costs the same few queries for ten entries or
 ten million (docs/invariants.md, 9: cost independent of history).
 """
 
@@ -15,11 +15,11 @@ from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
 
-from django.db.models import Case, DateField, F, Sum, When
+from django.db.models import BigIntegerField, Case, DateField, F, QuerySet, Sum, When
 from django.db.models.functions import Cast, TruncMonth
 
 from accounts.models import License
-from billing.credits.selectors import CreditBalances, credit_balances_get
+from billing.credits.selectors import CreditBalances
 from billing.forecast import Forecast, forecast_from, forecast_window
 from billing.ledger.bridge import bridge_lifetime
 from billing.ledger.kinds import MOVEMENTS_BY_NAME, Bridge, Movement
@@ -30,6 +30,7 @@ from dashboard.formatting import MONTH_ABBR
 from dashboard.selectors.basis import DashboardBasis, Freshness, dashboard_basis
 from dashboard.selectors.prices import BulkCost, Estimate, bulk_costs, estimates
 from dashboard.selectors.transactions import TransactionRow, transactions_recent
+from portal.sql import CompiledQuery
 
 # docs/product.md: data refreshes automatically every 5 minutes (static/js/dashboard.js).
 AUTO_REFRESH_SECONDS = 5 * 60
@@ -176,6 +177,44 @@ class Dashboard:
         return self.total_transactions > 0
 
 
+_WINDOW_FIELDS = ("bucket", "service", "amount", "tokens", "images")
+
+
+def _chart_window(*, license_id: int, start: date, end: date, days_from: date) -> QuerySet:
+    """Usage from `start` to `end` summed by service into buckets: each day from
+    `days_from` on, and each month before it."""
+    return (
+        DailyRollup.objects.for_license(License(pk=license_id))
+        .filter(kind=LedgerEntry.Kind.USAGE, day__gte=start, day__lte=end)
+        .annotate(
+            bucket=Case(
+                When(day__gte=days_from, then=F("day")),
+                # date_trunc works on timestamps: cast back, or the CASE is a timestamp.
+                default=Cast(TruncMonth("day"), DateField()),
+            )
+        )
+        .values_list("bucket", "service")
+        # PostgreSQL sums bigints as numeric: counts are whole, read them as int.
+        .annotate(
+            amount=Sum("amount"),
+            tokens=Cast(Sum("tokens"), BigIntegerField()),
+            images=Cast(Sum("images"), BigIntegerField()),
+        )
+        .order_by()
+    )
+
+
+# Built by the ORM once per process (portal/sql.py): building it was most of its cost.
+_CHART_WINDOW = CompiledQuery(
+    "dashboard chart window",
+    _chart_window,
+    license_id=-1,
+    start=date(1901, 1, 1),
+    end=date(1901, 1, 2),
+    days_from=date(1901, 1, 3),
+)
+
+
 def dashboard_get(*, license: License, now: datetime | None = None) -> Dashboard:
     """Everything the dashboard shows, in a fixed number of queries (see the module note)."""
     return dashboard_from(dashboard_basis(license=license, now=now))
@@ -191,20 +230,12 @@ def dashboard_from(basis: DashboardBasis) -> Dashboard:
     # rows leave the database whatever the history, instead of every day of the year.
     months = month_starts(today)
     forecast_start, _ = forecast_window(today)
-    window_rows = list(
-        DailyRollup.objects.for_license(license)
-        .filter(kind=LedgerEntry.Kind.USAGE, day__gte=months[0], day__lte=today)
-        .annotate(
-            bucket=Case(
-                When(day__gte=forecast_start, then=F("day")),
-                # date_trunc works on timestamps: cast back, or the CASE is a timestamp.
-                default=Cast(TruncMonth("day"), DateField()),
-            )
+    window_rows = [
+        dict(zip(_WINDOW_FIELDS, row, strict=True))
+        for row in _CHART_WINDOW.rows(
+            license_id=license.pk, start=months[0], end=today, days_from=forecast_start
         )
-        .values("bucket", "service")
-        .annotate(amount=Sum("amount"), tokens=Sum("tokens"), images=Sum("images"))
-        .order_by()
-    )
+    ]
     # Rollups hold usage as negative amounts; a bucket before the forecast window is a month.
     per_day: dict[date, Decimal] = defaultdict(lambda: ZERO)
     for row in window_rows:
@@ -221,7 +252,7 @@ def dashboard_from(basis: DashboardBasis) -> Dashboard:
         balance=totals.balance,
         threshold=license.low_balance_threshold,
         bridge=bridge_lifetime(totals),
-        credit=credit_balances_get(license),
+        credit=basis.credit,
         api_calls=totals.api_calls,
         input_tokens=totals.input_tokens,
         cached_tokens=totals.cached_tokens,

@@ -5,15 +5,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from django.db.models import QuerySet
+
 from accounts.models import License
 from billing.history.types import transaction_label
-from billing.ledger.kinds import movement_of
-from billing.ledger.plans import rows_in_index_order
+from billing.ledger.kinds import Movement, movement_of
 from billing.models import LedgerEntry
 from billing.money import format_money
 from dashboard.formatting import format_count
 from payments.selectors import is_card_purchase
 from portal.moments import MONTH_ABBR
+from portal.sql import CompiledQuery
 
 RECENT_TRANSACTIONS = 100
 DESCRIPTION_CHARS = 50  # docs/product.md: descriptions are cut to 50 characters in the table
@@ -47,11 +49,10 @@ class TransactionRow:
         return self.description_short != self.description
 
 
-def transactions_recent(license: License, limit: int = RECENT_TRANSACTIONS) -> list[TransactionRow]:
-    """The newest entries, newest first, read by the index (license, -occurred_at, -id)."""
+def _recent(*, license_id: int) -> QuerySet:
     # Plain tuples, not model instances: a hundred of them on every dashboard.
-    entries = rows_in_index_order(
-        LedgerEntry.objects.for_license(license)
+    return (
+        LedgerEntry.objects.for_license(License(pk=license_id))
         .order_by("-occurred_at", "-id")
         .values_list(
             "id",
@@ -64,9 +65,20 @@ def transactions_recent(license: License, limit: int = RECENT_TRANSACTIONS) -> l
             "occurred_at",
             "external_id",
             "refund_of_id",
-        )[:limit]
+        )[:RECENT_TRANSACTIONS]
     )
+
+
+# Built by the ORM once per process (portal/sql.py): building it cost about as much as
+# running it.
+_RECENT = CompiledQuery("dashboard recent entries", _recent, in_index_order=True, license_id=-1)
+
+
+def transactions_recent(license: License) -> list[TransactionRow]:
+    """The newest entries, newest first, read by the index (license, -occurred_at, -id)."""
     tz = license.tzinfo
+    # A hundred rows are a few movements: each (kind, sign, service) is looked up once.
+    movements: dict[tuple[str, int, str], Movement] = {}
     rows = []
     for (
         entry_id,
@@ -79,9 +91,12 @@ def transactions_recent(license: License, limit: int = RECENT_TRANSACTIONS) -> l
         occurred_at,
         external_id,
         refund_of_id,
-    ) in entries:
+    ) in _RECENT.rows(license_id=license.pk):
         local = occurred_at.astimezone(tz)
-        movement = movement_of(kind, amount, service)
+        shape = (kind, (amount > 0) - (amount < 0), service)
+        movement = movements.get(shape)
+        if movement is None:
+            movement = movements[shape] = movement_of(kind, amount, service)
         rows.append(
             TransactionRow(
                 id=entry_id,

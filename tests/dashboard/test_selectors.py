@@ -310,8 +310,8 @@ def test_bar_heights_are_proportional_and_tooltips_read_like_the_guide():
     assert dash.monthly.scale >= may.amount
     assert may.height == (may.amount * 100 / dash.monthly.scale).quantize(Decimal("0.01"))
     # As rendered: labels under the bars and the axis in cents, tooltips exact (issue 28).
-    daily = render_to_string("dashboard/partials/daily_chart.html", {"dashboard": dash})
-    monthly = render_to_string("dashboard/partials/monthly_chart.html", {"dashboard": dash})
+    daily = render_to_string("dashboard/sections/daily_chart.html", {"dashboard": dash})
+    monthly = render_to_string("dashboard/sections/monthly_chart.html", {"dashboard": dash})
     assert '<span class="bar__tip">Jun 30: $1.23</span>' in daily
     assert '<span class="bar__amount"><span>$0.41</span></span>' in daily
     assert '<span class="bar__tip">Jun 28: $0.0007</span>' in daily

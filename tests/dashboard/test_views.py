@@ -126,7 +126,7 @@ def test_transaction_rows_read_like_the_guide(client_a, license_a):
     license_a.save()
     long_description = "/v1/chat/completions?model=large-context&stream=true&user=team-42"
     with time_machine.travel(datetime(2025, 7, 1, 12, tzinfo=UTC), tick=False):
-        buy(license_a, "10", at=datetime(2025, 6, 30, 12, tzinfo=UTC))
+        card = buy(license_a, "10", "pi:rows", at=datetime(2025, 6, 30, 12, tzinfo=UTC)).entry
         charge(
             license_a,
             record(
@@ -153,6 +153,15 @@ def test_transaction_rows_read_like_the_guide(client_a, license_a):
     assert ">Jun 30, 08:00<" in purchase_row
     assert 'class="type type--purchase">Purchase<' in purchase_row
     assert re.search(r'class="tx-amount num money positive">.*\$10\.000000<', purchase_row)
+    # Each row opens its transaction, and a card purchase its receipt.
+    usage = LedgerEntry.objects.for_license(license_a).get(kind="usage")
+    for row, entry in ((usage_row, usage), (purchase_row, card)):
+        kwargs = {"license_id": license_a.public_id, "entry_id": entry.pk}
+        assert f'<a href="{reverse("dashboard:transaction", kwargs=kwargs)}">' in row
+    receipt = reverse(
+        "dashboard:receipt", kwargs={"license_id": license_a.public_id, "entry_id": card.pk}
+    )
+    assert f'href="{receipt}">Receipt</a>' in purchase_row and "Receipt" not in usage_row
 
 
 @pytest.mark.django_db
@@ -214,20 +223,21 @@ def test_the_dashboard_costs_the_same_few_queries_for_10_or_10000_entries(
             client_a.get(url("dashboard:overview", license))  # warm (and renew) the session
             caches["dashboard"].clear()  # the sections drawn, not kept (render_cache)
             # the session with its login, license, role, domains, balance (with the lifetime image
-            # spending), prices, sync state, the rollups of the chart window, recent entries,
-            # the open credit grants (paid and promotional), the login's other licenses (the switcher); the session was renewed within the
-            # minute, so it is not written again (portal.middleware).
-            with django_assert_max_num_queries(11), CaptureQueriesContext(connection) as ctx:
+            # spending), prices, sync state and open credit grants (paid and promotional), the
+            # rollups of the chart window, recent entries, the login's other licenses (the
+            # switcher); the session was renewed within the minute, so it is not written again
+            # (portal.middleware).
+            with django_assert_max_num_queries(10), CaptureQueriesContext(connection) as ctx:
                 response = client_a.get(url("dashboard:overview", license))
             assert response.status_code == 200
             counts[license.pk] = len(ctx.captured_queries)
             drawn = ctx.captured_queries
             # Drawn again unchanged: the sections come from the render cache, without the
-            # rollups, the recent entries and the grants.
+            # rollups and the recent entries.
             with CaptureQueriesContext(connection) as ctx:
                 again = client_a.get(url("dashboard:overview", license))
             assert without_csrf(again.content) == without_csrf(response.content)
-            assert len(ctx.captured_queries) == counts[license.pk] - 3
+            assert len(ctx.captured_queries) == counts[license.pk] - 2
             assert not [q for q in ctx.captured_queries if "billing_ledgerentry" in q["sql"]]
     assert counts[license_a.pk] == counts[license_b.pk]
     # Only the recent-transactions query touches the ledger, and it is limited to 100 rows.

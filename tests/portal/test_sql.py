@@ -17,7 +17,7 @@ from accounts.models import Membership, User
 from portal import sql
 from portal.sql import QUERIES, CompiledQuery, CompiledQueryError
 from tests.accounts.factories import MembershipFactory
-from tests.ledger import buy
+from tests.ledger import buy, charge, record
 from usage.models import SyncState
 
 
@@ -36,7 +36,13 @@ def test_every_compiled_query_gives_the_orm_s_own_rows_field_by_field(
 ):
     get_resolver().url_patterns  # noqa: B018  every view's module, and its compiled queries
     now = timezone.now()
+    today = license_a.local_date(now)
     buy(license_a, "25.00")  # a totals row for the dashboard basis
+    # Usage in the last days and in months before them: both kinds of chart bucket.
+    charge(
+        license_a,
+        *[record(now - timedelta(days=days), input_tokens=1_000, images=3) for days in (1, 45, 90)],
+    )
     SyncState.objects.create(license=license_a, last_success_at=now - timedelta(minutes=3))
     MembershipFactory(license=license_b, user=member_a, role="member")  # a second license
     # Each query's values: some that find rows, some that find none.
@@ -50,6 +56,19 @@ def test_every_compiled_query_gives_the_orm_s_own_rows_field_by_field(
             {"license_id": license_a.pk, "moment": now},
             {"license_id": license_b.pk, "moment": now},
         ],
+        "dashboard chart window": [
+            {
+                "license_id": license.pk,
+                "start": today - timedelta(days=365),
+                "end": today,
+                "days_from": today - timedelta(days=29),
+            }
+            for license in (license_a, license_b)
+        ],
+        "dashboard recent entries": [
+            {"license_id": license_a.pk},
+            {"license_id": license_b.pk},
+        ],
     }
     # A new CompiledQuery needs its cases here.
     assert sorted(q.name for q in QUERIES) == sorted(cases)
@@ -60,7 +79,7 @@ def test_every_compiled_query_gives_the_orm_s_own_rows_field_by_field(
             framework = [_fields(row) for row in query.build(**values)]
             assert compiled == framework, (query.name, values)
             found += len(compiled)
-    assert found >= 4  # not only empty answers were compared
+    assert found >= 10  # not only empty answers were compared
 
 
 def _query(queryset_of: Callable[..., QuerySet], **stand_ins: Any) -> CompiledQuery:
