@@ -14,10 +14,11 @@ from accounts.models import License
 from billing.history.transactions import TransactionFilter
 from billing.history.types import movement_type_sql
 from billing.ledger.kinds import movement_sql
+from billing.ledger.models import NEWEST_FIRST
 from billing.ledger.pages import NEWER_THAN_CURSOR_SQL, NOTHING_NEWER_SQL
 from billing.models import LedgerEntry
 from portal.db_router import read_alias
-from portal.plans import sql_rows_in_index_order
+from portal.plans import rows_in_index_order, sql_rows_in_index_order
 
 HISTORY_HEADER = (
     "date_time",  # ISO 8601 with the offset in effect then: 2025-06-30T14:30:15-04:00
@@ -64,8 +65,8 @@ def ledger_history_exists(license: License, flt: TransactionFilter | None = None
     # Ordered like the index, so PostgreSQL probes ledger_license_recent. A bare EXISTS
     # (LIMIT 1, no order) may be planned as a sequential scan that expects to meet the
     # license's rows early, and reads the whole ledger when they sit at its end.
-    qs = (flt or TransactionFilter()).apply(LedgerEntry.objects.for_license(license))
-    return qs.order_by("-occurred_at", "-id").values_list("id", flat=True).first() is not None
+    qs = (flt or TransactionFilter()).apply(LedgerEntry.objects.history_of(license))
+    return bool(rows_in_index_order(qs.order_by(*NEWEST_FIRST).values_list("id")[:1]))
 
 
 def _csv_cell_sql(column: str) -> str:
@@ -115,8 +116,9 @@ _HISTORY_CSV_SQL = (
     " newer AS ({newer}),"
     " page AS MATERIALIZED ("
     "SELECT id, occurred_at, kind, service, amount, tokens, images, description, endpoint, status"
-    " FROM billing_ledgerentry WHERE license_id = %(lid)s {bounds}"
-    " ORDER BY occurred_at DESC, id DESC LIMIT %(limit)s),"
+    # A range of one license, ordered with it (LedgerQuerySet.history_of says why).
+    " FROM billing_ledgerentry WHERE license_id >= %(lid)s AND license_id <= %(lid)s {bounds}"
+    " ORDER BY license_id, occurred_at DESC, id DESC LIMIT %(limit)s),"
     " run AS (SELECT page.*, (SELECT balance FROM bal) - (SELECT amount FROM newer)"
     " - coalesce(sum(amount) OVER (ORDER BY occurred_at DESC, id DESC"
     " ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS running FROM page)"

@@ -21,6 +21,7 @@ from django.db.models import QuerySet
 from accounts.models import License
 from billing.history.types import TRANSACTION_TYPES, movement_q, transaction_label
 from billing.ledger.kinds import Movement, movement_of
+from billing.ledger.models import NEWEST_FIRST, OLDEST_FIRST
 from billing.ledger.usage import usage_external_ids, usage_record_id
 from billing.models import LedgerEntry, Service
 from billing.money import ZERO
@@ -268,7 +269,7 @@ def transactions_page(
 ) -> TransactionPage:
     """`size` transactions newest first: the newest, those just older than `before`, just
     newer than `after`, or (`oldest`) the oldest ones. One query on the index."""
-    qs = (flt or TransactionFilter()).apply(LedgerEntry.objects.for_license(license))
+    qs = (flt or TransactionFilter()).apply(LedgerEntry.objects.history_of(license))
     ascending = after is not None or oldest
     if before is not None:
         qs = qs.filter(occurred_at__lte=before.occurred_at).exclude(
@@ -278,7 +279,7 @@ def transactions_page(
         qs = qs.filter(occurred_at__gte=after.occurred_at).exclude(
             occurred_at=after.occurred_at, id__lte=after.id
         )
-    order = ("occurred_at", "id") if ascending else ("-occurred_at", "-id")
+    order = OLDEST_FIRST if ascending else NEWEST_FIRST
     # Enough entries for `size` whole calls and the first entry of the one after: the last
     # call kept is then complete, and whether anything lies beyond is known.
     limit = size * ENTRIES_PER_CALL + ENTRIES_PER_CALL

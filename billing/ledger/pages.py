@@ -37,8 +37,10 @@ newer AS ({newer}),
 page AS (
     SELECT {columns}
     FROM billing_ledgerentry
-    WHERE license_id = %(lid)s {before}
-    ORDER BY occurred_at DESC, id DESC
+    -- A range of one license, ordered with it: the index ledger_license_recent's order
+    -- (LedgerQuerySet.history_of says why).
+    WHERE license_id >= %(lid)s AND license_id <= %(lid)s {before}
+    ORDER BY license_id, occurred_at DESC, id DESC
     LIMIT %(limit)s
 )
 SELECT page.*,

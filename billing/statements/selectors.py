@@ -21,11 +21,13 @@ from billing.credits.selectors import (
 )
 from billing.history.types import term_title
 from billing.ledger.kinds import MOVEMENTS, Bridge, Movement
+from billing.ledger.models import OLDEST_FIRST
 from billing.ledger.usage import calls_per_service
 from billing.models import CreditGrant, DailyRollup, LedgerEntry
 from billing.money import ZERO
 from billing.statements.figures import MonthFigures, statement_month, statement_months_figures
 from portal.months import next_month
+from portal.plans import rows_in_index_order
 
 MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
           "September", "October", "November", "December")  # fmt: skip
@@ -96,14 +98,13 @@ def statement_months(license: License) -> list[date]:
     """Every month from the license's first (member since, or its first entry) to this one,
     newest first."""
     first = license.member_since
-    oldest = (
-        LedgerEntry.objects.for_license(license)
-        .order_by("occurred_at", "id")
-        .values_list("occurred_at", flat=True)
-        .first()
+    oldest = rows_in_index_order(
+        LedgerEntry.objects.history_of(license)
+        .order_by(*OLDEST_FIRST)
+        .values_list("occurred_at")[:1]
     )
-    if oldest is not None:
-        first = min(first, license.local_date(oldest))
+    if oldest:
+        first = min(first, license.local_date(oldest[0][0]))
     month = first.replace(day=1)
     this_month = license.local_month()
     months = []

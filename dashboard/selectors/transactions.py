@@ -10,6 +10,7 @@ from django.db.models import QuerySet
 from accounts.models import License
 from billing.history.types import transaction_label
 from billing.ledger.kinds import Movement, movement_of
+from billing.ledger.models import NEWEST_FIRST
 from billing.models import LedgerEntry
 from billing.money import format_money
 from dashboard.formatting import format_count
@@ -52,8 +53,8 @@ class TransactionRow:
 def _recent(*, license_id: int) -> QuerySet:
     # Plain tuples, not model instances: a hundred of them on every dashboard.
     return (
-        LedgerEntry.objects.for_license(License(pk=license_id))
-        .order_by("-occurred_at", "-id")
+        LedgerEntry.objects.history_of(license_id)
+        .order_by(*NEWEST_FIRST)
         .values_list(
             "id",
             "kind",
