@@ -43,7 +43,8 @@ LIMITS = {
         "An authorization is one short transaction: the service token's lookup (a hashed "
         "secret, one indexed read), the license's spend-limit row locked FOR UPDATE, the "
         "figures read in one statement (balance, holds, the month's usage), the hold "
-        "inserted, the commit; /healthz is one SELECT 1 and a Redis connect and PING. The gap is that "
+        "inserted, the commit; /healthz is one SELECT 1 and a PING on a Redis connection it keeps (since issue 27; it "
+        "opened one per request before, which made it a slower baseline). The gap is that "
         "transaction's statements and commit; at more clients than cores both queue for the "
         "same two cores, which is where the p99 grows."
     ),
@@ -192,7 +193,7 @@ def realtime_section(rt: dict) -> list[str]:
         f"each number of connections, {gate.get('rounds', 1)} windows of "
         f"{gate.get('seconds', 5)} s each side alternating which goes first, the median "
         "window's p99 kept (every window's p99 in brackets) (/healthz is a SELECT 1 "
-        "and a PING on a Redis connection it opens each time: a small baseline, not an empty "
+        "and a PING on a Redis connection it keeps: a small baseline, not an empty "
         "one). After the windows one more "
         f"authorization answered {gate['sample']['status']}, allow={gate['sample']['allow']}.",
         "",
